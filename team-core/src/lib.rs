@@ -1,0 +1,31 @@
+//! `team-core`: the pure domain of `team`.
+//!
+//! What lives here: ids and names ([`names`]), the entities a team is made of ([`entity`]), the
+//! lifecycle state machines as transition functions ([`lifecycle`]), member-name disambiguation
+//! ([`names::disambiguate`]), the agent-memory cap ([`memory`]) and the cascade rules that say what
+//! a disband or a member failure does to the rest of a team ([`cascade`]).
+//!
+//! What does not: IO of any kind, clocks, randomness, async runtimes, databases, argument parsing.
+//! The store (`team-store`) calls these functions inside its transactions and mirrors each
+//! transition in an SQL guard (`UPDATE … WHERE status = <from>`), so the rules are stated once.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cascade;
+pub mod entity;
+pub mod lifecycle;
+pub mod memory;
+pub mod names;
+
+pub use entity::{Event, Member, MemoryEntry, Message, MessageKind, Role, Task, Team};
+pub use lifecycle::{
+    IllegalTransition, MemberEvent, MemberStatus, TaskEvent, TaskStatus, TeamEvent, TeamStatus,
+};
+pub use names::{AgentName, InvalidName, MemberName, TeamName};
+
+/// The name every command accepts for a team's lead, whatever the lead's own member name is
+/// (`team inbox demo lead`).
+pub const LEAD_ALIAS: &str = "lead";
+
+/// The recipient written for a broadcast in `team send --all` and the `send_message` tool.
+pub const ALL_ALIAS: &str = "all";
