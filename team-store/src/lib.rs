@@ -1,0 +1,415 @@
+//! `team-store`: the `team` domain in a real database, through Diesel.
+//!
+//! One API ([`Store`]) over two engines: SQLite (bundled, the embedded default: a file under
+//! `.team/`) and PostgreSQL (for teams that outgrow one machine). The schema lives in
+//! `migrations/sqlite` and `migrations/postgres` at the workspace root; both are embedded in the
+//! binary and applied when a store is opened.
+//!
+//! Every operation is one transaction. State changes are guarded updates
+//! (`UPDATE … WHERE status = <from> RETURNING *`) that mirror the transition functions of
+//! `team-core`, so racing writers (other threads, other processes, other machines) never both
+//! win. Every state change also appends a row to the `events` table (`team logs`).
+//!
+//! What this crate does not do: run agents, wait, or talk to anything but the database. It is
+//! synchronous (no tokio); the runner calls it from blocking tasks.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backend;
+mod error;
+mod open;
+mod rows;
+mod schema;
+mod types;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use diesel::r2d2::{ConnectionManager, Pool as R2Pool};
+use diesel::{PgConnection, SqliteConnection};
+use team_core::{
+    Event, Member, MemberEvent, MemoryEntry, Message, Task, TaskEvent, TaskStatus, Team, TeamEvent,
+};
+
+pub use error::{ErrorKind, Result, StoreError};
+pub use open::{Backend, OpenOptions, redact_url};
+pub use types::*;
+
+/// The sender name of messages written by `team` itself (disband notices, summaries).
+pub const SYSTEM_SENDER: &str = "team";
+
+/// Milliseconds since the Unix epoch, the unit of every `*_at_ms` column.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A fresh id: 8 characters from `a-z0-9` (36^8 ≈ 2.8e12 values), short enough to type.
+pub(crate) fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..8)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(R2Pool<ConnectionManager<SqliteConnection>>),
+    Pg(R2Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A handle on a `team` database. Cheap to clone (the connection pool is shared); safe to use
+/// from many threads.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    target: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+/// Runs one operation of `ops_body.rs` on a pooled connection of whichever backend is open.
+macro_rules! run {
+    ($self:ident, $op:ident($($arg:expr),* $(,)?)) => {
+        match &$self.pool {
+            Pool::Sqlite(p) => backend::sqlite::$op(&mut *p.get()?, $($arg),*),
+            Pool::Pg(p) => backend::pg::$op(&mut *p.get()?, $($arg),*),
+        }
+    };
+}
+
+impl Store {
+    /// Which engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// The database location with any password removed (safe to print).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    // ------------------------------------------------------------ teams
+
+    /// Creates an active team and its lead member (named `lead`, status `running`).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when an active team already has that name.
+    pub fn create_team(&self, new: &NewTeam) -> Result<(Team, Member)> {
+        run!(self, create_team(new))
+    }
+
+    /// Finds a team by reference: the active team of that name, else the team with that id,
+    /// else the newest team of that name.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when nothing matches.
+    pub fn resolve_team(&self, reference: &str) -> Result<Team> {
+        run!(self, resolve_team(reference))
+    }
+
+    /// Teams with member and task counts, oldest first.
+    pub fn list_teams(&self, filter: &TeamFilter) -> Result<Vec<TeamSummary>> {
+        run!(self, list_teams(filter))
+    }
+
+    /// Disbands an active team in one transaction: the team becomes `disbanded`, every live
+    /// member `cancelled` (and gets a `system` message saying so, which wakes it), every open
+    /// task `cancelled`.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team is already terminal.
+    pub fn disband_team(&self, team_id: &str, reason: &str) -> Result<Disbanded> {
+        run!(self, end_team(team_id, TeamEvent::Disband, reason))
+    }
+
+    /// Ends an active team as `completed` or `failed` (a workflow's end), with the same
+    /// cascade as [`Store::disband_team`] on whatever is still live.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team is already terminal.
+    pub fn end_team(&self, team_id: &str, event: TeamEvent, reason: &str) -> Result<Disbanded> {
+        run!(self, end_team(team_id, event, reason))
+    }
+
+    // ------------------------------------------------------------ members
+
+    /// Adds a member to an active team under a fresh disambiguated name (`reviewer-2`); the
+    /// name choice and the insert are one transaction, so concurrent adds never collide.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team is not active.
+    pub fn add_member(&self, team_id: &str, new: &NewMember) -> Result<Member> {
+        run!(self, add_member(team_id, new))
+    }
+
+    /// Adds several members in one transaction (a workflow's fan-out); names as in
+    /// [`Store::add_member`], in order.
+    ///
+    /// # Errors
+    /// As [`Store::add_member`]; nothing is added on error.
+    pub fn add_members(&self, team_id: &str, news: &[NewMember]) -> Result<Vec<Member>> {
+        run!(self, add_members(team_id, news))
+    }
+
+    /// The first `limit` members of a team in creation order (the lead first), and how many
+    /// it has in all (for prompts that must stay short in large teams).
+    pub fn list_members_head(&self, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
+        run!(self, list_members_head(team_id, limit))
+    }
+
+    /// A member by name; `lead` names the lead.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    pub fn get_member(&self, team_id: &str, name: &str) -> Result<Member> {
+        run!(self, get_member(team_id, name))
+    }
+
+    /// The team's members in creation order (the lead first).
+    pub fn list_members(&self, team_id: &str) -> Result<Vec<Member>> {
+        run!(self, list_members(team_id))
+    }
+
+    /// Moves a member between live states: [`MemberEvent::Sleep`] (running → idle) or
+    /// [`MemberEvent::Wake`] (idle → running).
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] for a move the member lifecycle does not allow.
+    pub fn member_step(&self, team_id: &str, name: &str, event: MemberEvent) -> Result<Member> {
+        run!(self, member_step(team_id, name, event))
+    }
+
+    /// Ends a member (completed, failed, cancelled or timed out) in one transaction: the
+    /// guarded status change, its in-progress tasks (failed on failure or timeout, released on
+    /// cancellation), the notice to the lead (`[AGENT COMPLETED] name: …` /
+    /// `[AGENT FAILURE] name: …`), and `[ALL MEMBERS DONE] …` when it was the last live member.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the member is already terminal (terminal states never
+    /// change).
+    pub fn finish_member(&self, team_id: &str, name: &str, outcome: &Outcome) -> Result<Finished> {
+        run!(self, finish_member(team_id, name, outcome))
+    }
+
+    /// Takes the oldest pending member (FIFO across the database's active teams, or of team
+    /// `team` only) for a runner: pending → running. Two runners never take the same member.
+    pub fn claim_pending_member(
+        &self,
+        runner_id: &str,
+        team: Option<&str>,
+    ) -> Result<Option<Member>> {
+        run!(self, claim_pending_member(runner_id, team))
+    }
+
+    /// Records a member's current pid (`Some(None)` clears it) and adds to its turn and token
+    /// counters. Does not change its status.
+    pub fn member_progress(
+        &self,
+        member_id: i64,
+        pid: Option<Option<i64>>,
+        turns: i64,
+        tokens_in: i64,
+        tokens_out: i64,
+    ) -> Result<()> {
+        run!(
+            self,
+            member_progress(member_id, pid, turns, tokens_in, tokens_out)
+        )
+    }
+
+    /// Puts a member under a runner (a foreground run that created the member before its
+    /// runner existed), so the runner's poller watches it.
+    pub fn hold_member(&self, member_id: i64, runner_id: &str) -> Result<()> {
+        run!(self, hold_member(member_id, runner_id))
+    }
+
+    /// The running and idle members a runner holds.
+    pub fn members_of_runner(&self, runner_id: &str) -> Result<Vec<Member>> {
+        run!(self, members_of_runner(runner_id))
+    }
+
+    /// Member counts by status (wire name) over the active teams.
+    pub fn count_members_by_status(&self) -> Result<Vec<(String, i64)>> {
+        run!(self, count_members_by_status())
+    }
+
+    /// Pending members, and running or idle members held by a runner, in active teams: what
+    /// keeps a detached runner alive.
+    pub fn count_runner_work(&self) -> Result<i64> {
+        run!(self, count_runner_work())
+    }
+
+    /// Active teams that have a foreground owner process.
+    pub fn owned_teams(&self) -> Result<Vec<Team>> {
+        run!(self, teams_owned_by())
+    }
+
+    // ------------------------------------------------------------ tasks
+
+    /// Adds a pending task with the next id of the team (1, 2, …).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an empty title; [`StoreError::NotFound`] for a blocker or
+    /// assignee that does not exist; [`StoreError::Illegal`] when the team is not active.
+    pub fn add_task(&self, team_id: &str, new: &NewTask) -> Result<Task> {
+        run!(self, add_task(team_id, new))
+    }
+
+    /// The team's tasks by id, optionally of one status.
+    pub fn list_tasks(&self, team_id: &str, status: Option<TaskStatus>) -> Result<Vec<Task>> {
+        run!(self, list_tasks(team_id, status))
+    }
+
+    /// One task.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    pub fn get_task(&self, team_id: &str, id: i64) -> Result<Task> {
+        run!(self, get_task(team_id, id))
+    }
+
+    /// Claims a task for `member` atomically: task `id`, or with `None` the oldest claimable
+    /// one (pending, its blockers completed, not reserved for another member). Exactly one of
+    /// racing claimants wins.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when nothing is claimable; [`StoreError::Illegal`] /
+    /// [`StoreError::Conflict`] when task `id` is not pending, is blocked, reserved, or was
+    /// taken first.
+    pub fn claim_task(&self, team_id: &str, member: &str, id: Option<i64>) -> Result<Task> {
+        run!(self, claim_task(team_id, member, id))
+    }
+
+    /// Completes, fails, releases or cancels a task, keeping `result` as its outcome text.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] for a move the task lifecycle does not allow.
+    pub fn update_task(
+        &self,
+        team_id: &str,
+        id: i64,
+        event: TaskEvent,
+        result: Option<&str>,
+    ) -> Result<Task> {
+        run!(self, update_task(team_id, id, event, result))
+    }
+
+    // ------------------------------------------------------------ messages
+
+    /// Sends a message: one delivery for a member, one per live member but the sender for a
+    /// broadcast. Returns the deliveries.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown sender or recipient; [`StoreError::Illegal`]
+    /// when the team is not active or the recipient is terminal.
+    pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
+        run!(self, send_message(team_id, msg))
+    }
+
+    /// Takes a member's unread messages, oldest first, marking them delivered in the same
+    /// statement (each message is delivered exactly once, across processes). With `peek`,
+    /// reads without marking.
+    pub fn take_inbox(&self, team_id: &str, member: &str, peek: bool) -> Result<Vec<Message>> {
+        run!(self, take_inbox(team_id, member, peek))
+    }
+
+    /// How many unread messages a member has.
+    pub fn unread_count(&self, team_id: &str, member: &str) -> Result<i64> {
+        run!(self, unread_count(team_id, member))
+    }
+
+    /// Every delivery of a team, oldest first.
+    pub fn list_messages(&self, team_id: &str) -> Result<Vec<Message>> {
+        run!(self, list_messages(team_id))
+    }
+
+    // ------------------------------------------------------------ memory
+
+    /// An agent's memory in a project, if any.
+    pub fn memory_get(&self, agent: &str, project_root: &str) -> Result<Option<MemoryEntry>> {
+        run!(self, memory_get(agent, project_root))
+    }
+
+    /// Replaces an agent's memory, keeping the newest 100 KiB (cut on a UTF-8 boundary).
+    pub fn memory_set(&self, agent: &str, project_root: &str, text: &str) -> Result<MemoryWrite> {
+        run!(self, memory_set(agent, project_root, text))
+    }
+
+    /// Appends to an agent's memory (a newline between), keeping the newest 100 KiB.
+    pub fn memory_append(
+        &self,
+        agent: &str,
+        project_root: &str,
+        text: &str,
+    ) -> Result<MemoryWrite> {
+        run!(self, memory_append(agent, project_root, text))
+    }
+
+    /// Deletes an agent's memory; true if there was one.
+    pub fn memory_clear(&self, agent: &str, project_root: &str) -> Result<bool> {
+        run!(self, memory_clear(agent, project_root))
+    }
+
+    // ------------------------------------------------------------ events
+
+    /// Events after id `after_id` (0 for all), oldest first, at most `limit`; of one team or
+    /// of the whole database.
+    pub fn list_events(
+        &self,
+        team_id: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        run!(self, list_events(team_id, after_id, limit))
+    }
+
+    /// Appends an event that no store operation records itself (e.g. a provider call's usage).
+    pub fn append_event(
+        &self,
+        team_id: Option<&str>,
+        member: Option<&str>,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<()> {
+        run!(self, append_event(team_id, member, kind, payload))
+    }
+
+    // ------------------------------------------------------------ runners
+
+    /// Registers a runner process; its id goes on the members it claims.
+    pub fn register_runner(&self, pid: i64, host: &str, max_agents: i64) -> Result<Runner> {
+        run!(self, register_runner(pid, host, max_agents))
+    }
+
+    /// Refreshes a runner's heartbeat.
+    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<()> {
+        run!(self, heartbeat_runner(runner_id))
+    }
+
+    /// Marks a runner stopped (a clean exit).
+    pub fn stop_runner(&self, runner_id: &str) -> Result<()> {
+        run!(self, stop_runner(runner_id))
+    }
+
+    /// The running and idle members a runner holds, with unread counts: one cheap query
+    /// pair for the runner's poller.
+    pub fn held_members(&self, runner_id: &str) -> Result<Vec<HeldMember>> {
+        run!(self, held_members(runner_id))
+    }
+
+    /// Registered runners, oldest first; stopped ones only with `include_stopped`.
+    pub fn list_runners(&self, include_stopped: bool) -> Result<Vec<Runner>> {
+        run!(self, list_runners(include_stopped))
+    }
+}

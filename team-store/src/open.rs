@@ -1,0 +1,262 @@
+//! Opening a store: choosing the backend from the URL, connection settings, migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool as R2Pool};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::{Result, StoreError};
+use crate::{Pool, Store};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// Session-level advisory lock key that serialises migrations of one PostgreSQL database.
+const PG_MIGRATION_LOCK: i64 = 0x7465_616d; // "team"
+
+/// How long a SQLite connection waits for another process's write lock, in ms. Long enough
+/// that contention (8 processes claiming in a loop) never surfaces as "database is locked".
+pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Settings for [`Store::open_with`].
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Most connections the pool keeps open (default 4; a runner wants more).
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection (default 30 s).
+    pub connection_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 4,
+            connection_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The URL with its password replaced by `***` (`postgres://u:***@host/db`), safe for errors
+/// and logs. SQLite paths are returned as they are.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Per-connection SQLite settings (applied on every pooled connection).
+#[derive(Debug, Clone, Copy)]
+struct SqlitePragmas;
+
+fn apply_pragmas(c: &mut SqliteConnection) -> QueryResult<()> {
+    c.batch_execute(&format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON;"
+    ))
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, c: &mut SqliteConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+        apply_pragmas(c).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` with default [`OpenOptions`] and
+    /// applies pending migrations.
+    ///
+    /// `url` is a PostgreSQL URL (`postgres://…` or `postgresql://…`) or a SQLite file path
+    /// (optionally prefixed `sqlite://`). A SQLite file's directory must exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] naming the target (password redacted) and the cause: an empty
+    /// URL, a missing directory, a file that is not a SQLite database, a server that refuses
+    /// the connection, a failed migration.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, &OpenOptions::default())
+    }
+
+    /// Like [`Store::open`], with pool settings.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(url: &str, opts: &OpenOptions) -> Result<Store> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(StoreError::Open {
+                target: "``".into(),
+                message:
+                    "the database URL is empty; pass --db PATH_OR_URL or set TEAM_DATABASE_URL"
+                        .into(),
+            });
+        }
+        if is_postgres(url) {
+            open_pg(url, opts)
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            open_sqlite(path, opts)
+        }
+    }
+}
+
+fn open_err(target: &str, message: impl Into<String>) -> StoreError {
+    StoreError::Open {
+        target: target.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
+    if path == ":memory:" || path.contains("mode=memory") {
+        return Err(open_err(
+            path,
+            "an in-memory SQLite database cannot be shared between connections; use a file path",
+        ));
+    }
+    if path.contains("://") {
+        return Err(open_err(
+            path,
+            "unknown URL scheme; use a postgres:// URL or a SQLite file path",
+        ));
+    }
+    let p = Path::new(path);
+    if let Some(dir) = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        return Err(open_err(
+            path,
+            format!(
+                "directory {} does not exist; run `team init` in your project or pass an existing path with --db",
+                dir.display()
+            ),
+        ));
+    }
+    if p.is_dir() {
+        return Err(open_err(path, "it is a directory, not a database file"));
+    }
+    let mut c = SqliteConnection::establish(path).map_err(|e| open_err(path, e.to_string()))?;
+    let setup = |c: &mut SqliteConnection| -> std::result::Result<(), String> {
+        apply_pragmas(c).map_err(|e| e.to_string())?;
+        c.batch_execute("PRAGMA journal_mode = WAL;")
+            .map_err(|e| e.to_string())?;
+        let pending = c
+            .has_pending_migration(SQLITE_MIGRATIONS)
+            .map_err(|e| e.to_string())?;
+        if pending {
+            c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                Ok(())
+            })
+            .map_err(|e| format!("migration failed: {e}"))?;
+        }
+        Ok(())
+    };
+    setup(&mut c).map_err(|e| {
+        if e.contains("not a database") {
+            open_err(path, "the file is not a SQLite database")
+        } else {
+            open_err(path, e)
+        }
+    })?;
+    drop(c);
+    let pool = R2Pool::builder()
+        .max_size(opts.max_connections.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(opts.connection_timeout)
+        .connection_customizer(Box::new(SqlitePragmas))
+        .build_unchecked(ConnectionManager::<SqliteConnection>::new(path));
+    Ok(Store {
+        pool: Pool::Sqlite(pool),
+        target: path.to_owned(),
+    })
+}
+
+fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
+    let target = crate::redact_url(url);
+    let mut c = PgConnection::establish(url).map_err(|e| {
+        open_err(
+            &target,
+            format!(
+                "{}; is the server running and the URL right?",
+                e.to_string().trim()
+            ),
+        )
+    })?;
+    // The lock comes first: even the pending-migration check creates diesel's bookkeeping
+    // table, which concurrent first opens would race on.
+    let migrate = |c: &mut PgConnection| -> std::result::Result<(), String> {
+        c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
+            .map_err(|e| e.to_string())?;
+        let run = c
+            .has_pending_migration(PG_MIGRATIONS)
+            .map_err(|e| e.to_string())
+            .and_then(|pending| {
+                if pending {
+                    c.run_pending_migrations(PG_MIGRATIONS)
+                        .map(|_| ())
+                        .map_err(|e| format!("migration failed: {e}"))
+                } else {
+                    Ok(())
+                }
+            });
+        let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"));
+        run
+    };
+    migrate(&mut c).map_err(|e| open_err(&target, e))?;
+    drop(c);
+    let pool = R2Pool::builder()
+        .max_size(opts.max_connections.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(opts.connection_timeout)
+        .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+    Ok(Store {
+        pool: Pool::Pg(pool),
+        target,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url(".team/team.db"), ".team/team.db");
+    }
+}

@@ -1,0 +1,1549 @@
+// The store's operations, written once and compiled twice: `include!`d by `backend::sqlite` and
+// `backend::pg`, each of which defines `Conn` (its concrete connection type) and the few
+// backend-specific helpers (`write_tx`, `lock_team`, `lock_memory`, `pick_claimable_task`,
+// `pick_pending_member`, `notify_inbox`). Every write that reads first runs in `write_tx`
+// (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction with row locks), and every state change is
+// a guarded `UPDATE … WHERE status = <from> RETURNING *`, so no check-then-act race exists.
+
+use std::collections::{BTreeMap, HashSet};
+
+use diesel::prelude::*;
+use serde_json::json;
+use team_core::{
+    LEAD_ALIAS, Member, MemberEvent, MemberStatus, Message, MessageKind, Role, Task, TaskEvent,
+    TaskStatus, Team, TeamEvent, TeamStatus, cascade, memory, names,
+};
+
+use crate::error::{Result, StoreError};
+use crate::rows::*;
+use crate::schema::{events, members, memories, messages, runners, task_deps, tasks, teams};
+use crate::types::*;
+use crate::{SYSTEM_SENDER, new_id, now_ms};
+
+// ---------------------------------------------------------------- helpers
+
+fn event(
+    c: &mut Conn,
+    team_id: Option<&str>,
+    member: Option<&str>,
+    kind: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
+    diesel::insert_into(events::table)
+        .values(NewEventRow {
+            team_id,
+            member,
+            kind,
+            payload: payload.to_string(),
+            created_at_ms: now_ms(),
+        })
+        .execute(c)?;
+    Ok(())
+}
+
+fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+fn team_by_id(c: &mut Conn, id: &str) -> Result<TeamRow> {
+    teams::table
+        .find(id)
+        .select(TeamRow::as_select())
+        .first(c)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found_hint(format!("team {id}"), "see `team list --all`"))
+}
+
+/// A team by reference: the active team of that name, else the team with that id, else the
+/// newest team of that name.
+pub(crate) fn resolve_team(c: &mut Conn, reference: &str) -> Result<Team> {
+    let active = teams::table
+        .filter(teams::name.eq(reference))
+        .filter(teams::status.eq(TeamStatus::Active.as_str()))
+        .select(TeamRow::as_select())
+        .first(c)
+        .optional()?;
+    if let Some(t) = active {
+        return t.into_entity();
+    }
+    if let Some(t) = teams::table
+        .find(reference)
+        .select(TeamRow::as_select())
+        .first(c)
+        .optional()?
+    {
+        return t.into_entity();
+    }
+    teams::table
+        .filter(teams::name.eq(reference))
+        .order((teams::created_at_ms.desc(), teams::id.desc()))
+        .select(TeamRow::as_select())
+        .first(c)
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::not_found_hint(
+                format!("team {reference}"),
+                "see `team list --all` for the teams in this database",
+            )
+        })?
+        .into_entity()
+}
+
+/// The team, which must be active to take `what` (e.g. `new members`).
+fn active_team(c: &mut Conn, team_id: &str, what: &str) -> Result<TeamRow> {
+    let t = team_by_id(c, team_id)?;
+    if t.status != TeamStatus::Active.as_str() {
+        return Err(StoreError::Illegal(format!(
+            "team {} is {}; it cannot take {what}",
+            t.name, t.status
+        )));
+    }
+    Ok(t)
+}
+
+fn member_row(c: &mut Conn, team: &TeamRow, name: &str) -> Result<MemberRow> {
+    let q = members::table
+        .filter(members::team_id.eq(&team.id))
+        .select(MemberRow::as_select());
+    let found = if name == LEAD_ALIAS {
+        q.filter(members::role.eq(Role::Lead.as_str()))
+            .first(c)
+            .optional()?
+    } else {
+        q.filter(members::name.eq(name)).first(c).optional()?
+    };
+    found.ok_or_else(|| {
+        StoreError::not_found_hint(
+            format!("member {name} in team {}", team.name),
+            format!("see `team member list {}`", team.name),
+        )
+    })
+}
+
+fn blockers_of(c: &mut Conn, team_id: &str, ids: &[i64]) -> Result<BTreeMap<i64, Vec<i64>>> {
+    let mut map: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows: Vec<(i64, i64)> = task_deps::table
+        .filter(task_deps::team_id.eq(team_id))
+        .filter(task_deps::task_id.eq_any(ids))
+        .select((task_deps::task_id, task_deps::blocker_id))
+        .order((task_deps::task_id, task_deps::blocker_id))
+        .load(c)?;
+    for (task, blocker) in rows {
+        map.entry(task).or_default().push(blocker);
+    }
+    Ok(map)
+}
+
+fn task_entity(c: &mut Conn, row: TaskRow) -> Result<Task> {
+    let blockers = blockers_of(c, &row.team_id, &[row.id])?
+        .remove(&row.id)
+        .unwrap_or_default();
+    row.into_entity(blockers)
+}
+
+fn task_row(c: &mut Conn, team: &TeamRow, id: i64) -> Result<TaskRow> {
+    tasks::table
+        .find((&team.id, id))
+        .select(TaskRow::as_select())
+        .first(c)
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::not_found_hint(
+                format!("task {id} in team {}", team.name),
+                format!("see `team task list {}`", team.name),
+            )
+        })
+}
+
+/// Inserts one delivery per recipient and wakes cross-process waiters.
+fn deliver(
+    c: &mut Conn,
+    team_id: &str,
+    from: &str,
+    recipients: &[String],
+    kind: MessageKind,
+    body: &str,
+    broadcast: bool,
+) -> Result<Vec<Message>> {
+    let now = now_ms();
+    let rows: Vec<NewMessageRow<'_>> = recipients
+        .iter()
+        .map(|r| NewMessageRow {
+            team_id,
+            sender: from,
+            recipient: r,
+            kind: kind.as_str(),
+            body,
+            broadcast,
+            created_at_ms: now,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let m: MessageRow = diesel::insert_into(messages::table)
+            .values(&row)
+            .returning(MessageRow::as_returning())
+            .get_result(c)?;
+        out.push(m.into_entity()?);
+    }
+    event(
+        c,
+        Some(team_id),
+        Some(from),
+        "message.sent",
+        json!({
+            "ids": out.iter().map(|m| m.id).collect::<Vec<_>>(),
+            "to": recipients,
+            "kind": kind.as_str(),
+            "broadcast": broadcast,
+            "body": excerpt(body, 200),
+        }),
+    )?;
+    notify_inbox(c, team_id)?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- teams
+
+pub(crate) fn create_team(c: &mut Conn, new: &NewTeam) -> Result<(Team, Member)> {
+    write_tx(c, |c| {
+        let taken = teams::table
+            .filter(teams::name.eq(new.name.as_str()))
+            .filter(teams::status.eq(TeamStatus::Active.as_str()))
+            .select(teams::id)
+            .first::<String>(c)
+            .optional()?;
+        if let Some(id) = taken {
+            return Err(StoreError::Conflict(format!(
+                "an active team named {} already exists (id {id}); pick another name or \
+                 `team disband {}` first",
+                new.name, new.name
+            )));
+        }
+        let now = now_ms();
+        let row = TeamRow {
+            id: new_id(),
+            name: new.name.to_string(),
+            status: TeamStatus::Active.as_str().to_owned(),
+            lead_agent: new.lead_agent.to_string(),
+            workflow: new.workflow.clone(),
+            project_root: new.project_root.clone(),
+            runner_id: None,
+            owner_pid: new.owner.as_ref().map(|o| o.0),
+            owner_host: new.owner.as_ref().map(|o| o.1.clone()),
+            created_at_ms: now,
+            updated_at_ms: now,
+            ended_at_ms: None,
+            reason: None,
+            next_task_id: 1,
+        };
+        // The partial unique index is the last word when two processes race on one name
+        // (PostgreSQL, READ COMMITTED): the loser gets the same conflict as the check above.
+        diesel::insert_into(teams::table)
+            .values(&row)
+            .execute(c)
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => StoreError::Conflict(format!(
+                    "an active team named {} already exists; pick another name or `team disband {}` first",
+                    new.name, new.name
+                )),
+                e => e.into(),
+            })?;
+        let lead: MemberRow = diesel::insert_into(members::table)
+            .values(NewMemberRow {
+                team_id: &row.id,
+                name: LEAD_ALIAS,
+                agent: new.lead_agent.as_str(),
+                role: Role::Lead.as_str(),
+                status: MemberStatus::Running.as_str(),
+                prompt: None,
+                persistent: true,
+                timeout_secs: None,
+                runner_id: None,
+                created_at_ms: now,
+                started_at_ms: Some(now),
+                updated_at_ms: now,
+            })
+            .returning(MemberRow::as_returning())
+            .get_result(c)?;
+        event(
+            c,
+            Some(&row.id),
+            Some(LEAD_ALIAS),
+            "team.created",
+            json!({"name": row.name, "lead_agent": row.lead_agent, "workflow": row.workflow}),
+        )?;
+        Ok((row.into_entity()?, lead.into_entity()?))
+    })
+}
+
+pub(crate) fn list_teams(c: &mut Conn, filter: &TeamFilter) -> Result<Vec<TeamSummary>> {
+    let mut q = teams::table.select(TeamRow::as_select()).into_boxed();
+    if let Some(s) = filter.status {
+        q = q.filter(teams::status.eq(s.as_str()));
+    } else if !filter.all {
+        q = q.filter(teams::status.eq(TeamStatus::Active.as_str()));
+    }
+    let rows: Vec<TeamRow> = q.order((teams::created_at_ms, teams::id)).load(c)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let member_counts: Vec<(String, String, i64)> = members::table
+        .filter(members::team_id.eq_any(&ids))
+        .group_by((members::team_id, members::status))
+        .select((members::team_id, members::status, diesel::dsl::count_star()))
+        .load(c)?;
+    let task_counts: Vec<(String, String, i64)> = tasks::table
+        .filter(tasks::team_id.eq_any(&ids))
+        .group_by((tasks::team_id, tasks::status))
+        .select((tasks::team_id, tasks::status, diesel::dsl::count_star()))
+        .load(c)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (mut members_live, mut members_total, mut tasks_open, mut tasks_total) = (0, 0, 0, 0);
+        for (_, status, n) in member_counts.iter().filter(|m| m.0 == row.id) {
+            members_total += n;
+            if status.parse::<MemberStatus>().is_ok_and(|s| s.is_live()) {
+                members_live += n;
+            }
+        }
+        for (_, status, n) in task_counts.iter().filter(|t| t.0 == row.id) {
+            tasks_total += n;
+            if status.parse::<TaskStatus>().is_ok_and(|s| !s.is_terminal()) {
+                tasks_open += n;
+            }
+        }
+        out.push(TeamSummary {
+            team: row.into_entity()?,
+            members_live,
+            members_total,
+            tasks_open,
+            tasks_total,
+        });
+    }
+    Ok(out)
+}
+
+/// Ends an active team (disband, complete or fail) in one transaction: every live member is
+/// cancelled and told so, every open task is cancelled.
+pub(crate) fn end_team(
+    c: &mut Conn,
+    team_id: &str,
+    ev: TeamEvent,
+    reason: &str,
+) -> Result<Disbanded> {
+    write_tx(c, |c| {
+        lock_team(c, team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let from = team
+            .status
+            .parse::<TeamStatus>()
+            .map_err(StoreError::Corrupt)?;
+        let to = from.transition(ev).map_err(|e| {
+            StoreError::Illegal(format!(
+                "team {} is {}; it cannot be {}",
+                team.name, team.status, e.verb
+            ))
+        })?;
+        let now = now_ms();
+        let updated: TeamRow = diesel::update(
+            teams::table
+                .find(team_id)
+                .filter(teams::status.eq(from.as_str())),
+        )
+        .set((
+            teams::status.eq(to.as_str()),
+            teams::updated_at_ms.eq(now),
+            teams::ended_at_ms.eq(Some(now)),
+            teams::reason.eq(Some(reason)),
+        ))
+        .returning(TeamRow::as_returning())
+        .get_result(c)?;
+
+        let live: Vec<MemberRow> = members::table
+            .filter(members::team_id.eq(team_id))
+            .filter(
+                members::status.eq_any(
+                    MemberStatus::sources(MemberEvent::Cancel)
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>(),
+                ),
+            )
+            .select(MemberRow::as_select())
+            .order(members::id)
+            .load(c)?;
+        let mut cancelled_members = Vec::with_capacity(live.len());
+        for m in &live {
+            let status = m.status()?;
+            let Some(next) = cascade::disband_member(status) else {
+                continue;
+            };
+            let busy = if status == MemberStatus::Running {
+                now - m.updated_at_ms
+            } else {
+                0
+            };
+            diesel::update(
+                members::table
+                    .find(m.id)
+                    .filter(members::status.eq(status.as_str())),
+            )
+            .set((
+                members::status.eq(next.as_str()),
+                members::error.eq(Some(reason)),
+                members::updated_at_ms.eq(now),
+                members::ended_at_ms.eq(Some(now)),
+                members::busy_ms.eq(m.busy_ms + busy),
+            ))
+            .execute(c)?;
+            cancelled_members.push(m.name.clone());
+        }
+        let open: Vec<&str> = TaskStatus::sources(TaskEvent::Cancel)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let mut cancelled_tasks: Vec<i64> = diesel::update(
+            tasks::table
+                .filter(tasks::team_id.eq(team_id))
+                .filter(tasks::status.eq_any(open)),
+        )
+        .set((
+            tasks::status.eq(TaskStatus::Cancelled.as_str()),
+            tasks::updated_at_ms.eq(now),
+        ))
+        .returning(tasks::id)
+        .get_results(c)?;
+        cancelled_tasks.sort_unstable();
+
+        if !cancelled_members.is_empty() {
+            let body = format!(
+                "[TEAM {}] team {} was {}: {reason}",
+                to.as_str().to_uppercase(),
+                team.name,
+                to
+            );
+            deliver(
+                c,
+                team_id,
+                SYSTEM_SENDER,
+                &cancelled_members,
+                MessageKind::System,
+                &body,
+                true,
+            )?;
+        }
+        event(
+            c,
+            Some(team_id),
+            None,
+            &format!("team.{to}"),
+            json!({
+                "reason": reason,
+                "cancelled_members": cancelled_members,
+                "cancelled_tasks": cancelled_tasks,
+            }),
+        )?;
+        Ok(Disbanded {
+            team: updated.into_entity()?,
+            cancelled_members,
+            cancelled_tasks,
+        })
+    })
+}
+
+// ---------------------------------------------------------------- members
+
+pub(crate) fn add_member(c: &mut Conn, team_id: &str, new: &NewMember) -> Result<Member> {
+    let mut added = add_members(c, team_id, std::slice::from_ref(new))?;
+    Ok(added.remove(0))
+}
+
+/// Adds members in one transaction (one name lookup, one insert each).
+pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Result<Vec<Member>> {
+    for new in news {
+        if !matches!(new.status, MemberStatus::Pending | MemberStatus::Running) {
+            return Err(StoreError::Invalid(format!(
+                "a new member starts pending or running, not {}",
+                new.status
+            )));
+        }
+    }
+    write_tx(c, |c| {
+        lock_team(c, team_id)?;
+        let team = active_team(c, team_id, "new members")?;
+        let mut taken: HashSet<String> = members::table
+            .filter(members::team_id.eq(team_id))
+            .select(members::name)
+            .load::<String>(c)?
+            .into_iter()
+            .collect();
+        let now = now_ms();
+        let mut out = Vec::with_capacity(news.len());
+        for new in news {
+            let name = names::disambiguate(&new.agent, taken.iter().map(String::as_str));
+            taken.insert(name.to_string());
+            let running = new.status == MemberStatus::Running;
+            let row: MemberRow = diesel::insert_into(members::table)
+                .values(NewMemberRow {
+                    team_id,
+                    name: name.as_str(),
+                    agent: new.agent.as_str(),
+                    role: Role::Member.as_str(),
+                    status: new.status.as_str(),
+                    prompt: new.prompt.as_deref(),
+                    persistent: new.persistent,
+                    timeout_secs: new.timeout_secs,
+                    runner_id: new.runner_id.as_deref(),
+                    created_at_ms: now,
+                    started_at_ms: running.then_some(now),
+                    updated_at_ms: now,
+                })
+                .returning(MemberRow::as_returning())
+                .get_result(c)?;
+            event(
+                c,
+                Some(team_id),
+                Some(name.as_str()),
+                "member.added",
+                json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team.name}),
+            )?;
+            out.push(row.into_entity()?);
+        }
+        Ok(out)
+    })
+}
+
+/// The first `limit` members of a team (the lead first).
+pub(crate) fn list_members_head(c: &mut Conn, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
+    let total: i64 = members::table
+        .filter(members::team_id.eq(team_id))
+        .count()
+        .get_result(c)?;
+    let rows = members::table
+        .filter(members::team_id.eq(team_id))
+        .order(members::id)
+        .limit(limit)
+        .select(MemberRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(MemberRow::into_entity)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((rows, total))
+}
+
+pub(crate) fn get_member(c: &mut Conn, team_id: &str, name: &str) -> Result<Member> {
+    let team = team_by_id(c, team_id)?;
+    member_row(c, &team, name)?.into_entity()
+}
+
+pub(crate) fn list_members(c: &mut Conn, team_id: &str) -> Result<Vec<Member>> {
+    members::table
+        .filter(members::team_id.eq(team_id))
+        .order(members::id)
+        .select(MemberRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(MemberRow::into_entity)
+        .collect()
+}
+
+fn illegal_member(team: &TeamRow, m: &MemberRow, verb: &str) -> StoreError {
+    StoreError::Illegal(format!(
+        "member {} in team {} is {}; it cannot be {verb}",
+        m.name, team.name, m.status
+    ))
+}
+
+/// Moves a member between live states (`sleep`: running → idle, `wake`: idle → running).
+pub(crate) fn member_step(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    ev: MemberEvent,
+) -> Result<Member> {
+    if !matches!(ev, MemberEvent::Sleep | MemberEvent::Wake) {
+        return Err(StoreError::Invalid(format!(
+            "member event {ev} is not a step between live states"
+        )));
+    }
+    write_tx(c, |c| {
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, name)?;
+        let from = m.status()?;
+        let to = from
+            .transition(ev)
+            .map_err(|e| illegal_member(&team, &m, e.verb))?;
+        let now = now_ms();
+        let busy = if from == MemberStatus::Running {
+            now - m.updated_at_ms
+        } else {
+            0
+        };
+        let row: MemberRow = diesel::update(
+            members::table
+                .find(m.id)
+                .filter(members::status.eq(from.as_str())),
+        )
+        .set((
+            members::status.eq(to.as_str()),
+            members::updated_at_ms.eq(now),
+            members::busy_ms.eq(m.busy_ms + busy),
+        ))
+        .returning(MemberRow::as_returning())
+        .get_result(c)?;
+        event(
+            c,
+            Some(team_id),
+            Some(&m.name),
+            &format!("member.{to}"),
+            json!({"from": from}),
+        )?;
+        row.into_entity()
+    })
+}
+
+/// Ends a member: the guarded move to its terminal state, the task cascade, the notice to the
+/// lead and, when it was the last live member, `[ALL MEMBERS DONE]`; one transaction.
+pub(crate) fn finish_member(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    outcome: &Outcome,
+) -> Result<Finished> {
+    write_tx(c, |c| {
+        lock_team(c, team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, name)?;
+        let from = m.status()?;
+        let ev = match outcome {
+            Outcome::Completed(_) => MemberEvent::Complete,
+            Outcome::Failed(_) => MemberEvent::Fail,
+            Outcome::Cancelled(_) => MemberEvent::Cancel,
+            Outcome::TimedOut(_) => MemberEvent::TimeOut,
+        };
+        let to = from
+            .transition(ev)
+            .map_err(|e| illegal_member(&team, &m, e.verb))?;
+        let now = now_ms();
+        let busy = if from == MemberStatus::Running {
+            now - m.updated_at_ms
+        } else {
+            0
+        };
+        let (result, error) = match outcome {
+            Outcome::Completed(r) => (Some(r.as_str()), None),
+            Outcome::Failed(e) | Outcome::Cancelled(e) | Outcome::TimedOut(e) => {
+                (None, Some(e.as_str()))
+            }
+        };
+        let row: MemberRow = diesel::update(
+            members::table
+                .find(m.id)
+                .filter(members::status.eq(from.as_str())),
+        )
+        .set((
+            members::status.eq(to.as_str()),
+            members::result.eq(result),
+            members::error.eq(error),
+            members::updated_at_ms.eq(now),
+            members::ended_at_ms.eq(Some(now)),
+            members::busy_ms.eq(m.busy_ms + busy),
+        ))
+        .returning(MemberRow::as_returning())
+        .get_result(c)?;
+
+        // The cascade on the member's in-progress tasks.
+        let held = tasks::table
+            .filter(tasks::team_id.eq(team_id))
+            .filter(tasks::assignee.eq(&m.name))
+            .filter(tasks::status.eq(TaskStatus::InProgress.as_str()));
+        let mut tasks_changed = Vec::new();
+        match to {
+            MemberStatus::Failed | MemberStatus::TimedOut => {
+                let why = format!("assignee {} {}: {}", m.name, to, error.unwrap_or(""));
+                let ids: Vec<i64> = diesel::update(held)
+                    .set((
+                        tasks::status.eq(TaskStatus::Failed.as_str()),
+                        tasks::result.eq(Some(why.as_str())),
+                        tasks::updated_at_ms.eq(now),
+                    ))
+                    .returning(tasks::id)
+                    .get_results(c)?;
+                tasks_changed.extend(ids.into_iter().map(|id| (id, TaskStatus::Failed)));
+            }
+            MemberStatus::Cancelled => {
+                let ids: Vec<i64> = diesel::update(held)
+                    .set((
+                        tasks::status.eq(TaskStatus::Pending.as_str()),
+                        tasks::assignee.eq(None::<String>),
+                        tasks::updated_at_ms.eq(now),
+                    ))
+                    .returning(tasks::id)
+                    .get_results(c)?;
+                tasks_changed.extend(ids.into_iter().map(|id| (id, TaskStatus::Pending)));
+            }
+            _ => {}
+        }
+        tasks_changed.sort_unstable();
+        for (id, status) in &tasks_changed {
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                &format!(
+                    "task.{}",
+                    if *status == TaskStatus::Failed {
+                        "failed"
+                    } else {
+                        "released"
+                    }
+                ),
+                json!({"task": id, "cause": format!("member {}", to)}),
+            )?;
+        }
+        event(
+            c,
+            Some(team_id),
+            Some(&m.name),
+            &format!("member.{to}"),
+            json!({"from": from, "result": result.map(|r| excerpt(r, 500)), "error": error}),
+        )?;
+
+        // Notices to the lead, under the member's own name.
+        let mut all_done = false;
+        let is_member = m.role == Role::Member.as_str();
+        if is_member {
+            let (kind, body) = match outcome {
+                Outcome::Completed(r) => (
+                    MessageKind::Completion,
+                    cascade::completion_notice(&m.name, r),
+                ),
+                Outcome::Failed(e) => (MessageKind::Failure, cascade::failure_notice(&m.name, e)),
+                Outcome::TimedOut(e) => (
+                    MessageKind::Failure,
+                    cascade::failure_notice(&m.name, &format!("timed out: {e}")),
+                ),
+                Outcome::Cancelled(e) => (
+                    MessageKind::System,
+                    format!("[AGENT CANCELLED] {}: {e}", m.name),
+                ),
+            };
+            let lead = member_row(c, &team, LEAD_ALIAS)?;
+            deliver(
+                c,
+                team_id,
+                &m.name,
+                std::slice::from_ref(&lead.name),
+                kind,
+                &body,
+                false,
+            )?;
+            if team.status == TeamStatus::Active.as_str() {
+                let others: Vec<String> = members::table
+                    .filter(members::team_id.eq(team_id))
+                    .filter(members::role.eq(Role::Member.as_str()))
+                    .select(members::status)
+                    .load(c)?;
+                let statuses: Vec<MemberStatus> =
+                    others.iter().filter_map(|s| s.parse().ok()).collect();
+                if statuses.iter().all(|s| s.is_terminal()) {
+                    all_done = true;
+                    let body = cascade::all_done_notice(statuses);
+                    deliver(
+                        c,
+                        team_id,
+                        SYSTEM_SENDER,
+                        &[lead.name],
+                        MessageKind::System,
+                        &body,
+                        false,
+                    )?;
+                }
+            }
+        }
+        Ok(Finished {
+            member: row.into_entity()?,
+            tasks_changed,
+            all_done,
+        })
+    })
+}
+
+// ---------------------------------------------------------------- tasks
+
+pub(crate) fn add_task(c: &mut Conn, team_id: &str, new: &NewTask) -> Result<Task> {
+    let title = new.title.trim();
+    if title.is_empty() {
+        return Err(StoreError::Invalid(
+            "a task needs a title: an empty one was given".into(),
+        ));
+    }
+    write_tx(c, |c| {
+        lock_team(c, team_id)?;
+        let team = active_team(c, team_id, "new tasks")?;
+        let mut blockers: Vec<i64> = new.blocked_by.clone();
+        blockers.sort_unstable();
+        blockers.dedup();
+        if !blockers.is_empty() {
+            let found: HashSet<i64> = tasks::table
+                .filter(tasks::team_id.eq(team_id))
+                .filter(tasks::id.eq_any(&blockers))
+                .select(tasks::id)
+                .load::<i64>(c)?
+                .into_iter()
+                .collect();
+            if let Some(missing) = blockers.iter().find(|b| !found.contains(b)) {
+                return Err(StoreError::not_found_hint(
+                    format!("blocker task {missing} in team {}", team.name),
+                    format!("see `team task list {}`", team.name),
+                ));
+            }
+        }
+        if let Some(a) = &new.assignee {
+            member_row(c, &team, a)?;
+        }
+        let id = team.next_task_id;
+        diesel::update(teams::table.find(team_id))
+            .set(teams::next_task_id.eq(id + 1))
+            .execute(c)?;
+        let now = now_ms();
+        let row = TaskRow {
+            team_id: team_id.to_owned(),
+            id,
+            title: title.to_owned(),
+            description: new.description.clone(),
+            status: TaskStatus::Pending.as_str().to_owned(),
+            assignee: new.assignee.clone(),
+            result: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        diesel::insert_into(tasks::table).values(&row).execute(c)?;
+        for b in &blockers {
+            diesel::insert_into(task_deps::table)
+                .values((
+                    task_deps::team_id.eq(team_id),
+                    task_deps::task_id.eq(id),
+                    task_deps::blocker_id.eq(b),
+                ))
+                .execute(c)?;
+        }
+        event(
+            c,
+            Some(team_id),
+            None,
+            "task.added",
+            json!({"task": id, "title": title, "blocked_by": blockers, "assignee": new.assignee}),
+        )?;
+        row.into_entity(blockers)
+    })
+}
+
+pub(crate) fn list_tasks(
+    c: &mut Conn,
+    team_id: &str,
+    status: Option<TaskStatus>,
+) -> Result<Vec<Task>> {
+    let mut q = tasks::table
+        .filter(tasks::team_id.eq(team_id))
+        .select(TaskRow::as_select())
+        .into_boxed();
+    if let Some(s) = status {
+        q = q.filter(tasks::status.eq(s.as_str()));
+    }
+    let rows: Vec<TaskRow> = q.order(tasks::id).load(c)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut blockers = blockers_of(c, team_id, &ids)?;
+    rows.into_iter()
+        .map(|r| {
+            let b = blockers.remove(&r.id).unwrap_or_default();
+            r.into_entity(b)
+        })
+        .collect()
+}
+
+pub(crate) fn get_task(c: &mut Conn, team_id: &str, id: i64) -> Result<Task> {
+    let team = team_by_id(c, team_id)?;
+    let row = task_row(c, &team, id)?;
+    task_entity(c, row)
+}
+
+fn unfinished_blockers(c: &mut Conn, team_id: &str, id: i64) -> Result<Vec<(i64, String)>> {
+    let blockers: Vec<i64> = task_deps::table
+        .filter(task_deps::team_id.eq(team_id))
+        .filter(task_deps::task_id.eq(id))
+        .select(task_deps::blocker_id)
+        .load(c)?;
+    if blockers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, String)> = tasks::table
+        .filter(tasks::team_id.eq(team_id))
+        .filter(tasks::id.eq_any(&blockers))
+        .filter(tasks::status.ne(TaskStatus::Completed.as_str()))
+        .select((tasks::id, tasks::status))
+        .order(tasks::id)
+        .load(c)?;
+    Ok(rows)
+}
+
+/// Claims a task for `member`: the given one, or the oldest claimable one. Exactly one
+/// claimant wins; blockers must be completed; a task reserved for another member is refused.
+pub(crate) fn claim_task(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    id: Option<i64>,
+) -> Result<Task> {
+    write_tx(c, |c| {
+        let team = active_team(c, team_id, "task claims")?;
+        let m = member_row(c, &team, member)?;
+        if m.status()?.is_terminal() {
+            return Err(StoreError::Illegal(format!(
+                "member {} in team {} is {}; it cannot claim tasks",
+                m.name, team.name, m.status
+            )));
+        }
+        let now = now_ms();
+        let target = match id {
+            Some(id) => {
+                let t = task_row(c, &team, id)?;
+                let status = t.status()?;
+                if let Err(e) = status.transition(TaskEvent::Claim) {
+                    let by = t
+                        .assignee
+                        .as_deref()
+                        .map(|a| format!(" (assignee {a})"))
+                        .unwrap_or_default();
+                    return Err(StoreError::Illegal(format!(
+                        "task {id} in team {} is {}{by}; it cannot be {}",
+                        team.name, t.status, e.verb
+                    )));
+                }
+                if let Some(a) = t.assignee.as_deref().filter(|a| *a != m.name) {
+                    return Err(StoreError::Conflict(format!(
+                        "task {id} in team {} is reserved for member {a}; {} cannot claim it",
+                        team.name, m.name
+                    )));
+                }
+                let open = unfinished_blockers(c, team_id, id)?;
+                if !open.is_empty() {
+                    let list: Vec<String> = open
+                        .iter()
+                        .map(|(b, s)| format!("task {b} ({s})"))
+                        .collect();
+                    return Err(StoreError::Conflict(format!(
+                        "task {id} in team {} is blocked by {}; it can be claimed once they are completed",
+                        team.name,
+                        list.join(", ")
+                    )));
+                }
+                id
+            }
+            None => match pick_claimable_task(c, team_id, &m.name)? {
+                Some(id) => id,
+                None => {
+                    let pending: i64 = tasks::table
+                        .filter(tasks::team_id.eq(team_id))
+                        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
+                        .count()
+                        .get_result(c)?;
+                    let hint = if pending == 0 {
+                        format!(
+                            "the board has no pending task; add one with `team task add {}`",
+                            team.name
+                        )
+                    } else {
+                        format!(
+                            "{pending} pending task(s) are blocked or reserved for other members"
+                        )
+                    };
+                    return Err(StoreError::Empty(format!(
+                        "no claimable task in team {}: {hint}",
+                        team.name
+                    )));
+                }
+            },
+        };
+        let row: Option<TaskRow> = diesel::update(
+            tasks::table
+                .find((team_id, target))
+                .filter(tasks::status.eq(TaskStatus::Pending.as_str())),
+        )
+        .set((
+            tasks::status.eq(TaskStatus::InProgress.as_str()),
+            tasks::assignee.eq(Some(&m.name)),
+            tasks::updated_at_ms.eq(now),
+        ))
+        .returning(TaskRow::as_returning())
+        .get_result(c)
+        .optional()?;
+        let Some(row) = row else {
+            return Err(StoreError::Conflict(format!(
+                "task {target} in team {} was claimed by another member first",
+                team.name
+            )));
+        };
+        event(
+            c,
+            Some(team_id),
+            Some(&m.name),
+            "task.claimed",
+            json!({"task": target}),
+        )?;
+        task_entity(c, row)
+    })
+}
+
+/// Completes, fails, releases or cancels a task (claims go through [`claim_task`]).
+pub(crate) fn update_task(
+    c: &mut Conn,
+    team_id: &str,
+    id: i64,
+    ev: TaskEvent,
+    result: Option<&str>,
+) -> Result<Task> {
+    if ev == TaskEvent::Claim {
+        return Err(StoreError::Invalid("claims go through claim_task".into()));
+    }
+    write_tx(c, |c| {
+        let team = team_by_id(c, team_id)?;
+        let t = task_row(c, &team, id)?;
+        let from = t.status()?;
+        let to = from.transition(ev).map_err(|e| {
+            StoreError::Illegal(format!(
+                "task {id} in team {} is {}; it cannot be {}",
+                team.name, t.status, e.verb
+            ))
+        })?;
+        let assignee = if to == TaskStatus::Pending {
+            None
+        } else {
+            t.assignee.clone()
+        };
+        let row: Option<TaskRow> = diesel::update(
+            tasks::table
+                .find((team_id, id))
+                .filter(tasks::status.eq(from.as_str())),
+        )
+        .set((
+            tasks::status.eq(to.as_str()),
+            tasks::assignee.eq(assignee),
+            tasks::result.eq(result.or(t.result.as_deref())),
+            tasks::updated_at_ms.eq(now_ms()),
+        ))
+        .returning(TaskRow::as_returning())
+        .get_result(c)
+        .optional()?;
+        let row = row.ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "task {id} in team {} changed state while this update ran; look again with `team task show {} {id}`",
+                team.name, team.name
+            ))
+        })?;
+        event(
+            c,
+            Some(team_id),
+            t.assignee.as_deref(),
+            &format!(
+                "task.{}",
+                match to {
+                    TaskStatus::Pending => "released".to_owned(),
+                    s => s.to_string(),
+                }
+            ),
+            json!({"task": id, "from": from, "result": result.map(|r| excerpt(r, 500))}),
+        )?;
+        task_entity(c, row)
+    })
+}
+
+// ---------------------------------------------------------------- messages
+
+pub(crate) fn send_message(
+    c: &mut Conn,
+    team_id: &str,
+    msg: &Outgoing<'_>,
+) -> Result<Vec<Message>> {
+    write_tx(c, |c| {
+        let team = active_team(c, team_id, "new messages")?;
+        let sender = if msg.from == SYSTEM_SENDER && msg.kind == MessageKind::System {
+            SYSTEM_SENDER.to_owned()
+        } else {
+            member_row(c, &team, msg.from)?.name
+        };
+        let (recipients, broadcast) = match &msg.to {
+            Recipient::Member(name) => {
+                let r = member_row(c, &team, name)?;
+                if r.status()?.is_terminal() {
+                    return Err(StoreError::Illegal(format!(
+                        "member {} in team {} is {}; it cannot receive messages",
+                        r.name, team.name, r.status
+                    )));
+                }
+                (vec![r.name], false)
+            }
+            Recipient::All => {
+                let live: Vec<String> = members::table
+                    .filter(members::team_id.eq(team_id))
+                    .filter(members::name.ne(&sender))
+                    .filter(
+                        members::status.eq_any(
+                            MemberStatus::ALL
+                                .iter()
+                                .filter(|s| s.is_live())
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>(),
+                        ),
+                    )
+                    .order(members::id)
+                    .select(members::name)
+                    .load(c)?;
+                if live.is_empty() {
+                    return Err(StoreError::Conflict(format!(
+                        "no live member other than {sender} in team {} to receive a broadcast",
+                        team.name
+                    )));
+                }
+                (live, true)
+            }
+        };
+        deliver(
+            c,
+            team_id,
+            &sender,
+            &recipients,
+            msg.kind,
+            msg.body,
+            broadcast,
+        )
+    })
+}
+
+/// Takes (or, with `peek`, only reads) the unread messages of a member, oldest first. Taking
+/// marks them delivered in the same statement, so each is delivered exactly once.
+pub(crate) fn take_inbox(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    peek: bool,
+) -> Result<Vec<Message>> {
+    let team = team_by_id(c, team_id)?;
+    let m = member_row(c, &team, member)?;
+    let unread = messages::table
+        .filter(messages::team_id.eq(team_id))
+        .filter(messages::recipient.eq(&m.name))
+        .filter(messages::delivered_at_ms.is_null());
+    let mut rows: Vec<MessageRow> = if peek {
+        unread
+            .order(messages::id)
+            .select(MessageRow::as_select())
+            .load(c)?
+    } else {
+        diesel::update(unread)
+            .set(messages::delivered_at_ms.eq(Some(now_ms())))
+            .returning(MessageRow::as_returning())
+            .get_results(c)?
+    };
+    rows.sort_by_key(|r| r.id);
+    if !peek && !rows.is_empty() {
+        event(
+            c,
+            Some(team_id),
+            Some(&m.name),
+            "message.delivered",
+            json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>()}),
+        )?;
+    }
+    rows.into_iter().map(MessageRow::into_entity).collect()
+}
+
+pub(crate) fn unread_count(c: &mut Conn, team_id: &str, member: &str) -> Result<i64> {
+    Ok(messages::table
+        .filter(messages::team_id.eq(team_id))
+        .filter(messages::recipient.eq(member))
+        .filter(messages::delivered_at_ms.is_null())
+        .count()
+        .get_result(c)?)
+}
+
+pub(crate) fn list_messages(c: &mut Conn, team_id: &str) -> Result<Vec<Message>> {
+    messages::table
+        .filter(messages::team_id.eq(team_id))
+        .order(messages::id)
+        .select(MessageRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(MessageRow::into_entity)
+        .collect()
+}
+
+// ---------------------------------------------------------------- memory
+
+fn memory_row(c: &mut Conn, agent: &str, root: &str) -> Result<Option<MemoryRow>> {
+    Ok(memories::table
+        .find((agent, root))
+        .select(MemoryRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+pub(crate) fn memory_get(
+    c: &mut Conn,
+    agent: &str,
+    root: &str,
+) -> Result<Option<team_core::MemoryEntry>> {
+    Ok(memory_row(c, agent, root)?.map(MemoryRow::into_entity))
+}
+
+fn memory_put(
+    c: &mut Conn,
+    agent: &str,
+    root: &str,
+    content: &str,
+    cut: usize,
+    op: &str,
+) -> Result<MemoryWrite> {
+    let row = MemoryRow {
+        agent: agent.to_owned(),
+        project_root: root.to_owned(),
+        content: content.to_owned(),
+        updated_at_ms: now_ms(),
+    };
+    diesel::insert_into(memories::table)
+        .values(&row)
+        .on_conflict((memories::agent, memories::project_root))
+        .do_update()
+        .set((
+            memories::content.eq(&row.content),
+            memories::updated_at_ms.eq(row.updated_at_ms),
+        ))
+        .execute(c)?;
+    event(
+        c,
+        None,
+        None,
+        &format!("memory.{op}"),
+        json!({"agent": agent, "project_root": root, "bytes": content.len(), "cut_bytes": cut}),
+    )?;
+    Ok(MemoryWrite {
+        entry: row.into_entity(),
+        cut_bytes: cut,
+    })
+}
+
+pub(crate) fn memory_set(c: &mut Conn, agent: &str, root: &str, text: &str) -> Result<MemoryWrite> {
+    let t = memory::truncate_to_newest(text, memory::MEMORY_CAP_BYTES);
+    write_tx(c, |c| {
+        memory_put(c, agent, root, t.kept, t.cut_bytes, "set")
+    })
+}
+
+pub(crate) fn memory_append(
+    c: &mut Conn,
+    agent: &str,
+    root: &str,
+    text: &str,
+) -> Result<MemoryWrite> {
+    write_tx(c, |c| {
+        lock_memory(c, agent, root)?;
+        let existing = memory_row(c, agent, root)?
+            .map(|r| r.content)
+            .unwrap_or_default();
+        let (next, cut) = memory::append(&existing, text, memory::MEMORY_CAP_BYTES);
+        memory_put(c, agent, root, &next, cut, "append")
+    })
+}
+
+pub(crate) fn memory_clear(c: &mut Conn, agent: &str, root: &str) -> Result<bool> {
+    write_tx(c, |c| {
+        let n = diesel::delete(memories::table.find((agent, root))).execute(c)?;
+        if n > 0 {
+            event(
+                c,
+                None,
+                None,
+                "memory.clear",
+                json!({"agent": agent, "project_root": root}),
+            )?;
+        }
+        Ok(n > 0)
+    })
+}
+
+// ---------------------------------------------------------------- events
+
+pub(crate) fn list_events(
+    c: &mut Conn,
+    team_id: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<team_core::Event>> {
+    let mut q = events::table
+        .filter(events::id.gt(after_id))
+        .select(EventRow::as_select())
+        .into_boxed();
+    if let Some(t) = team_id {
+        q = q.filter(events::team_id.eq(t));
+    }
+    Ok(q.order(events::id)
+        .limit(limit)
+        .load(c)?
+        .into_iter()
+        .map(EventRow::into_entity)
+        .collect())
+}
+
+pub(crate) fn append_event(
+    c: &mut Conn,
+    team_id: Option<&str>,
+    member: Option<&str>,
+    kind: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
+    event(c, team_id, member, kind, payload)
+}
+
+// ---------------------------------------------------------------- runners
+
+pub(crate) fn register_runner(
+    c: &mut Conn,
+    pid: i64,
+    host: &str,
+    max_agents: i64,
+) -> Result<Runner> {
+    let now = now_ms();
+    let row = RunnerRow {
+        id: new_id(),
+        pid,
+        host: host.to_owned(),
+        max_agents,
+        started_at_ms: now,
+        heartbeat_at_ms: now,
+        stopped_at_ms: None,
+    };
+    diesel::insert_into(runners::table)
+        .values(&row)
+        .execute(c)?;
+    event(
+        c,
+        None,
+        None,
+        "runner.started",
+        json!({"runner": row.id, "pid": pid, "host": host, "max_agents": max_agents}),
+    )?;
+    Ok(runner_entity(row))
+}
+
+fn runner_entity(r: RunnerRow) -> Runner {
+    Runner {
+        id: r.id,
+        pid: r.pid,
+        host: r.host,
+        max_agents: r.max_agents,
+        started_at_ms: r.started_at_ms,
+        heartbeat_at_ms: r.heartbeat_at_ms,
+        stopped_at_ms: r.stopped_at_ms,
+    }
+}
+
+pub(crate) fn heartbeat_runner(c: &mut Conn, runner_id: &str) -> Result<()> {
+    diesel::update(runners::table.find(runner_id))
+        .set(runners::heartbeat_at_ms.eq(now_ms()))
+        .execute(c)?;
+    Ok(())
+}
+
+pub(crate) fn stop_runner(c: &mut Conn, runner_id: &str) -> Result<()> {
+    let now = now_ms();
+    diesel::update(runners::table.find(runner_id))
+        .set((
+            runners::stopped_at_ms.eq(Some(now)),
+            runners::heartbeat_at_ms.eq(now),
+        ))
+        .execute(c)?;
+    event(
+        c,
+        None,
+        None,
+        "runner.stopped",
+        json!({"runner": runner_id}),
+    )?;
+    Ok(())
+}
+
+pub(crate) fn list_runners(c: &mut Conn, include_stopped: bool) -> Result<Vec<Runner>> {
+    let mut q = runners::table.select(RunnerRow::as_select()).into_boxed();
+    if !include_stopped {
+        q = q.filter(runners::stopped_at_ms.is_null());
+    }
+    Ok(q.order(runners::started_at_ms)
+        .load(c)?
+        .into_iter()
+        .map(runner_entity)
+        .collect())
+}
+
+/// Takes the oldest pending member of an active team (of `team`, when given) for `runner_id`
+/// (pending → running).
+pub(crate) fn claim_pending_member(
+    c: &mut Conn,
+    runner_id: &str,
+    team: Option<&str>,
+) -> Result<Option<Member>> {
+    write_tx(c, |c| {
+        let Some(id) = pick_pending_member(c, team)? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let row: Option<MemberRow> = diesel::update(
+            members::table
+                .find(id)
+                .filter(members::status.eq(MemberStatus::Pending.as_str())),
+        )
+        .set((
+            members::status.eq(MemberStatus::Running.as_str()),
+            members::runner_id.eq(Some(runner_id)),
+            members::started_at_ms.eq(Some(now)),
+            members::updated_at_ms.eq(now),
+        ))
+        .returning(MemberRow::as_returning())
+        .get_result(c)
+        .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        diesel::update(teams::table.find(&row.team_id))
+            .set(teams::runner_id.eq(Some(runner_id)))
+            .execute(c)?;
+        event(
+            c,
+            Some(&row.team_id),
+            Some(&row.name),
+            "member.running",
+            json!({"from": "pending", "runner": runner_id}),
+        )?;
+        row.into_entity().map(Some)
+    })
+}
+
+/// Records a member's process id (or clears it) and adds to its turn and token counters.
+pub(crate) fn member_progress(
+    c: &mut Conn,
+    member_id: i64,
+    pid: Option<Option<i64>>,
+    turns: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+) -> Result<()> {
+    let target = members::table.find(member_id);
+    if let Some(pid) = pid {
+        diesel::update(target)
+            .set(members::pid.eq(pid))
+            .execute(c)?;
+    }
+    if turns != 0 || tokens_in != 0 || tokens_out != 0 {
+        diesel::update(target)
+            .set((
+                members::turns.eq(members::turns + turns),
+                members::tokens_in.eq(members::tokens_in + tokens_in),
+                members::tokens_out.eq(members::tokens_out + tokens_out),
+            ))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn members_of_runner(c: &mut Conn, runner_id: &str) -> Result<Vec<Member>> {
+    members::table
+        .filter(members::runner_id.eq(runner_id))
+        .filter(
+            members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]),
+        )
+        .order(members::id)
+        .select(MemberRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(MemberRow::into_entity)
+        .collect()
+}
+
+pub(crate) fn count_members_by_status(c: &mut Conn) -> Result<Vec<(String, i64)>> {
+    Ok(members::table
+        .inner_join(teams::table)
+        .filter(teams::status.eq(TeamStatus::Active.as_str()))
+        .group_by(members::status)
+        .select((members::status, diesel::dsl::count_star()))
+        .load(c)?)
+}
+
+pub(crate) fn teams_owned_by(c: &mut Conn) -> Result<Vec<Team>> {
+    teams::table
+        .filter(teams::status.eq(TeamStatus::Active.as_str()))
+        .filter(teams::owner_pid.is_not_null())
+        .select(TeamRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(TeamRow::into_entity)
+        .collect()
+}
+
+/// The running and idle members of a runner with their unread counts (the poller's view).
+pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMember>> {
+    let rows: Vec<(i64, String, String, String)> = members::table
+        .filter(members::runner_id.eq(runner_id))
+        .filter(members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]))
+        .select((members::id, members::team_id, members::name, members::status))
+        .load(c)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let team_ids: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let unread: Vec<(String, String, i64)> = messages::table
+        .filter(messages::team_id.eq_any(&team_ids))
+        .filter(messages::delivered_at_ms.is_null())
+        .group_by((messages::team_id, messages::recipient))
+        .select((messages::team_id, messages::recipient, diesel::dsl::count_star()))
+        .load(c)?;
+    rows.into_iter()
+        .map(|(id, team, name, status)| {
+            Ok(HeldMember {
+                id,
+                status: status.parse().map_err(StoreError::Corrupt)?,
+                unread: unread
+                    .iter()
+                    .find(|u| u.0 == team && u.1 == name)
+                    .map_or(0, |u| u.2),
+            })
+        })
+        .collect()
+}
+
+/// Work a runner could still have to do: pending members, and running or idle members held
+/// by a runner, in active teams (a lead driven from a shell is not runner work).
+pub(crate) fn count_runner_work(c: &mut Conn) -> Result<i64> {
+    Ok(members::table
+        .inner_join(teams::table)
+        .filter(teams::status.eq(TeamStatus::Active.as_str()))
+        .filter(
+            members::status.eq(MemberStatus::Pending.as_str()).or(members::runner_id
+                .is_not_null()
+                .and(members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]))),
+        )
+        .count()
+        .get_result(c)?)
+}
+
+/// Puts a running member under a runner (a foreground run that created it first).
+pub(crate) fn hold_member(c: &mut Conn, member_id: i64, runner_id: &str) -> Result<()> {
+    diesel::update(members::table.find(member_id))
+        .set(members::runner_id.eq(Some(runner_id)))
+        .execute(c)?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The Diesel schema, hand-written with types both backends share (see `migrations/`).
+#![allow(missing_docs)]
+
+diesel::table! {
+    runners (id) {
+        id -> Text,
+        pid -> BigInt,
+        host -> Text,
+        max_agents -> BigInt,
+        started_at_ms -> BigInt,
+        heartbeat_at_ms -> BigInt,
+        stopped_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        status -> Text,
+        lead_agent -> Text,
+        workflow -> Nullable<Text>,
+        project_root -> Text,
+        runner_id -> Nullable<Text>,
+        owner_pid -> Nullable<BigInt>,
+        owner_host -> Nullable<Text>,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+        ended_at_ms -> Nullable<BigInt>,
+        reason -> Nullable<Text>,
+        next_task_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> BigInt,
+        team_id -> Text,
+        name -> Text,
+        agent -> Text,
+        role -> Text,
+        status -> Text,
+        prompt -> Nullable<Text>,
+        persistent -> Bool,
+        timeout_secs -> Nullable<BigInt>,
+        runner_id -> Nullable<Text>,
+        pid -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+        started_at_ms -> Nullable<BigInt>,
+        updated_at_ms -> BigInt,
+        ended_at_ms -> Nullable<BigInt>,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        turns -> BigInt,
+        tokens_in -> BigInt,
+        tokens_out -> BigInt,
+        busy_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    tasks (team_id, id) {
+        team_id -> Text,
+        id -> BigInt,
+        title -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        assignee -> Nullable<Text>,
+        result -> Nullable<Text>,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    task_deps (team_id, task_id, blocker_id) {
+        team_id -> Text,
+        task_id -> BigInt,
+        blocker_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        team_id -> Text,
+        sender -> Text,
+        recipient -> Text,
+        kind -> Text,
+        body -> Text,
+        broadcast -> Bool,
+        created_at_ms -> BigInt,
+        delivered_at_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    memories (agent, project_root) {
+        agent -> Text,
+        project_root -> Text,
+        content -> Text,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        team_id -> Nullable<Text>,
+        member -> Nullable<Text>,
+        kind -> Text,
+        payload -> Text,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(members -> teams (team_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    runners, teams, members, tasks, task_deps, messages, memories, events
+);

@@ -1,0 +1,196 @@
+//! Inputs and outputs of store operations (the entities themselves live in `team-core`).
+
+use serde::Serialize;
+use team_core::{
+    AgentName, Member, MemberStatus, MemoryEntry, MessageKind, Task, TaskStatus, Team, TeamName,
+    TeamStatus,
+};
+
+/// A team to create with [`crate::Store::create_team`]; its lead member (`lead`) is created in
+/// the same transaction.
+#[derive(Debug, Clone)]
+pub struct NewTeam {
+    /// Unique among active teams.
+    pub name: TeamName,
+    /// The agent the lead runs as; `lead` when the lead is a person or a script.
+    pub lead_agent: AgentName,
+    /// The workflow that creates the team, if any.
+    pub workflow: Option<String>,
+    /// The project root (agents and memory are per project).
+    pub project_root: String,
+    /// The foreground process owning the team, as (pid, host): reconciliation fails the team
+    /// when it is gone. `None` for teams created from a shell that outlive the command.
+    pub owner: Option<(i64, String)>,
+}
+
+/// A member to add with [`crate::Store::add_member`].
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    /// The agent it runs; its name is this agent's, disambiguated (`reviewer-2`).
+    pub agent: AgentName,
+    /// The prompt of its first turn (for members a runner runs).
+    pub prompt: Option<String>,
+    /// Go `idle` after each turn and wait for messages, instead of completing.
+    pub persistent: bool,
+    /// Hard timeout in seconds.
+    pub timeout_secs: Option<i64>,
+    /// `pending` to queue it for a runner (`team spawn --background`), or `running` for a
+    /// member that a person or script drives itself (`team member add`) or that the calling
+    /// process runs at once (foreground `team spawn`).
+    pub status: MemberStatus,
+    /// The runner that holds it from the start (foreground runs); `None` otherwise.
+    pub runner_id: Option<String>,
+}
+
+/// A member a runner holds, as its poller sees it: enough to notice an outside cancel (the
+/// member is no longer listed) and an outside message (`unread` grew).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMember {
+    /// Member id.
+    pub id: i64,
+    /// Its status (`running` or `idle`).
+    pub status: MemberStatus,
+    /// Unread messages in its inbox.
+    pub unread: i64,
+}
+
+/// A task to add with [`crate::Store::add_task`].
+#[derive(Debug, Clone, Default)]
+pub struct NewTask {
+    /// One line; must not be empty.
+    pub title: String,
+    /// More detail.
+    pub description: Option<String>,
+    /// Ids of tasks of the same team that must complete first; each must exist.
+    pub blocked_by: Vec<i64>,
+    /// A member to reserve the task for: only it may claim it. Must be a member of the team.
+    pub assignee: Option<String>,
+}
+
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// One member, by name (`lead` names the lead).
+    Member(String),
+    /// Every live member of the team except the sender: one delivery each.
+    All,
+}
+
+/// A message to send with [`crate::Store::send_message`].
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    /// The sending member's name (`lead` for the lead); `team` for system messages, which
+    /// need no member.
+    pub from: &'a str,
+    /// The recipient.
+    pub to: Recipient,
+    /// What the message is.
+    pub kind: MessageKind,
+    /// The text.
+    pub body: &'a str,
+}
+
+/// A filter for [`crate::Store::list_teams`].
+#[derive(Debug, Clone, Default)]
+pub struct TeamFilter {
+    /// Include terminal teams (default: active only).
+    pub all: bool,
+    /// Only teams in this state (implies `all` for terminal states).
+    pub status: Option<TeamStatus>,
+}
+
+/// A team with counts of its members and tasks, for `team list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamSummary {
+    /// The team.
+    #[serde(flatten)]
+    pub team: Team,
+    /// Members in a live state (pending, running, idle), the lead included.
+    pub members_live: i64,
+    /// All members, the lead included.
+    pub members_total: i64,
+    /// Tasks not yet terminal.
+    pub tasks_open: i64,
+    /// All tasks.
+    pub tasks_total: i64,
+}
+
+/// What a disband did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disbanded {
+    /// The team, now `disbanded`.
+    pub team: Team,
+    /// Names of the members moved to `cancelled`.
+    pub cancelled_members: Vec<String>,
+    /// Ids of the tasks moved to `cancelled`.
+    pub cancelled_tasks: Vec<i64>,
+}
+
+/// How a member's turn or life ended, for [`crate::Store::finish_member`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Completed with this result text.
+    Completed(String),
+    /// Failed with this error text.
+    Failed(String),
+    /// Cancelled, for this reason.
+    Cancelled(String),
+    /// Ran past its hard timeout (the text says how long).
+    TimedOut(String),
+}
+
+impl Outcome {
+    /// The member status this outcome leads to.
+    pub fn status(&self) -> MemberStatus {
+        match self {
+            Outcome::Completed(_) => MemberStatus::Completed,
+            Outcome::Failed(_) => MemberStatus::Failed,
+            Outcome::Cancelled(_) => MemberStatus::Cancelled,
+            Outcome::TimedOut(_) => MemberStatus::TimedOut,
+        }
+    }
+}
+
+/// What finishing a member did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finished {
+    /// The member, now terminal.
+    pub member: Member,
+    /// Tasks the member held that moved to `failed` (on failure or timeout) or back to
+    /// `pending` (on cancellation).
+    pub tasks_changed: Vec<(i64, TaskStatus)>,
+    /// True when this was the last of the lead's members and `[ALL MEMBERS DONE]` was sent.
+    pub all_done: bool,
+}
+
+/// The result of a memory write: the stored entry and how many bytes of the oldest content
+/// were cut to keep it under the 100 KiB cap.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryWrite {
+    /// The stored memory.
+    pub entry: MemoryEntry,
+    /// Bytes cut from the oldest content (0 when it fit).
+    pub cut_bytes: usize,
+}
+
+/// A task claim and the task it produced.
+pub type Claimed = Task;
+
+/// A runner process registered in the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Runner {
+    /// Random id.
+    pub id: String,
+    /// Its pid on `host`.
+    pub pid: i64,
+    /// Host name.
+    pub host: String,
+    /// Its concurrency limit.
+    pub max_agents: i64,
+    /// Start time, ms since the epoch.
+    pub started_at_ms: i64,
+    /// Last heartbeat, ms since the epoch.
+    pub heartbeat_at_ms: i64,
+    /// When it stopped cleanly, if it did.
+    pub stopped_at_ms: Option<i64>,
+}

@@ -1,0 +1,533 @@
+//! The store suite: every test runs on SQLite (a temp file) and on PostgreSQL (a fresh schema).
+#![allow(missing_docs)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::thread;
+
+use common::TestDb;
+use team_core::{
+    AgentName, MemberEvent, MemberStatus, MessageKind, TaskEvent, TaskStatus, TeamName, TeamStatus,
+};
+use team_store::{
+    ErrorKind, NewMember, NewTask, NewTeam, Outcome, Outgoing, Recipient, Store, StoreError,
+    TeamFilter,
+};
+
+fn team(store: &Store, name: &str) -> team_core::Team {
+    store
+        .create_team(&NewTeam {
+            name: TeamName::new(name).unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0
+}
+
+fn member(store: &Store, team_id: &str, agent: &str) -> team_core::Member {
+    store
+        .add_member(
+            team_id,
+            &NewMember {
+                agent: AgentName::new(agent).unwrap(),
+                prompt: None,
+                persistent: false,
+                timeout_secs: None,
+                status: MemberStatus::Running,
+                runner_id: None,
+            },
+        )
+        .unwrap()
+}
+
+fn task(store: &Store, team_id: &str, title: &str, blocked_by: Vec<i64>) -> team_core::Task {
+    store
+        .add_task(
+            team_id,
+            &NewTask {
+                title: title.into(),
+                blocked_by,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
+fn send(store: &Store, team_id: &str, from: &str, to: Recipient, body: &str) -> usize {
+    store
+        .send_message(
+            team_id,
+            &Outgoing {
+                from,
+                to,
+                kind: MessageKind::Text,
+                body,
+            },
+        )
+        .unwrap()
+        .len()
+}
+
+both_backends!(teams_names_and_lookup, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "docs");
+    assert_eq!(t.status, TeamStatus::Active);
+    let lead = s.get_member(&t.id, "lead").unwrap();
+    assert_eq!(lead.role, team_core::Role::Lead);
+    // A second active team of the same name is refused, naming the existing one.
+    let err = s
+        .create_team(&NewTeam {
+            name: TeamName::new("docs").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains("already exists"), "{err}");
+    // By name and by id.
+    assert_eq!(s.resolve_team("docs").unwrap().id, t.id);
+    assert_eq!(s.resolve_team(&t.id).unwrap().name, "docs");
+    // After a disband the name is free again; the name then means the active team.
+    s.disband_team(&t.id, "done").unwrap();
+    let t2 = team(&s, "docs");
+    assert_ne!(t2.id, t.id);
+    assert_eq!(s.resolve_team("docs").unwrap().id, t2.id);
+    assert_eq!(s.list_teams(&TeamFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        s.list_teams(&TeamFilter {
+            all: true,
+            status: None
+        })
+        .unwrap()
+        .len(),
+        2
+    );
+    let missing = s.resolve_team("nope").unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+    assert!(
+        missing.to_string().starts_with("team nope not found"),
+        "{missing}"
+    );
+});
+
+both_backends!(member_names_are_disambiguated, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "r");
+    let names: Vec<String> = (0..3).map(|_| member(&s, &t.id, "reviewer").name).collect();
+    assert_eq!(names, ["reviewer", "reviewer-2", "reviewer-3"]);
+    // The agent `lead` never takes the lead's name.
+    assert_eq!(member(&s, &t.id, "lead").name, "lead-2");
+});
+
+both_backends!(concurrent_adds_get_distinct_names, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "c");
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let url = db.url().to_owned();
+            let id = t.id.clone();
+            thread::spawn(move || {
+                let s = Store::open(&url).unwrap();
+                (0..5)
+                    .map(|_| member(&s, &id, "worker").name)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 30);
+    assert_eq!(unique.len(), 30, "{all:?}");
+});
+
+both_backends!(disband_cascades_in_one_transaction, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "d");
+    let a = member(&s, &t.id, "a");
+    let b = member(&s, &t.id, "b");
+    let done = member(&s, &t.id, "c");
+    s.finish_member(&t.id, &done.name, &Outcome::Completed("ok".into()))
+        .unwrap();
+    s.member_step(&t.id, &b.name, MemberEvent::Sleep).unwrap(); // b is idle
+    let t1 = task(&s, &t.id, "one", vec![]);
+    let t2 = task(&s, &t.id, "two", vec![]);
+    let t3 = task(&s, &t.id, "three", vec![]);
+    s.claim_task(&t.id, &a.name, Some(t2.id)).unwrap();
+    s.claim_task(&t.id, &a.name, Some(t3.id)).unwrap();
+    s.update_task(&t.id, t3.id, TaskEvent::Complete, Some("fine"))
+        .unwrap();
+
+    let d = s.disband_team(&t.id, "disbanded by test").unwrap();
+    assert_eq!(d.team.status, TeamStatus::Disbanded);
+    let mut cancelled = d.cancelled_members.clone();
+    cancelled.sort();
+    assert_eq!(cancelled, ["a", "b", "lead"]);
+    assert_eq!(d.cancelled_tasks, [t1.id, t2.id]);
+    let members = s.list_members(&t.id).unwrap();
+    for m in &members {
+        let expect = if m.name == "c" {
+            MemberStatus::Completed
+        } else {
+            MemberStatus::Cancelled
+        };
+        assert_eq!(m.status, expect, "{}", m.name);
+    }
+    assert_eq!(
+        s.get_task(&t.id, t3.id).unwrap().status,
+        TaskStatus::Completed
+    );
+    // Every live member (the idle one too) got a system message that wakes it.
+    for name in ["a", "b", "lead"] {
+        let inbox = s.take_inbox(&t.id, name, false).unwrap();
+        let sys: Vec<_> = inbox
+            .iter()
+            .filter(|m| m.kind == MessageKind::System)
+            .collect();
+        assert_eq!(sys.len(), 1, "{name}: {inbox:?}");
+        assert!(sys[0].body.contains("disbanded by test"));
+    }
+    // Terminal teams never change.
+    let again = s.disband_team(&t.id, "x").unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        again.to_string(),
+        "team d is disbanded; it cannot be disbanded"
+    );
+    assert!(
+        s.list_events(Some(&t.id), 0, 1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "team.disbanded")
+    );
+});
+
+both_backends!(inbox_delivers_each_message_exactly_once, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "m");
+    let r = member(&s, &t.id, "reader");
+    for i in 0..200 {
+        send(
+            &s,
+            &t.id,
+            "lead",
+            Recipient::Member(r.name.clone()),
+            &format!("msg {i}"),
+        );
+    }
+    assert_eq!(s.unread_count(&t.id, &r.name).unwrap(), 200);
+    assert_eq!(s.take_inbox(&t.id, &r.name, true).unwrap().len(), 200);
+    let takers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url().to_owned();
+            let (tid, name) = (t.id.clone(), r.name.clone());
+            thread::spawn(move || {
+                let s = Store::open(&url).unwrap();
+                let mut got = Vec::new();
+                for _ in 0..50 {
+                    got.extend(
+                        s.take_inbox(&tid, &name, false)
+                            .unwrap()
+                            .into_iter()
+                            .map(|m| m.id),
+                    );
+                }
+                got
+            })
+        })
+        .collect();
+    let all: Vec<i64> = takers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 200, "delivered twice or lost");
+    assert_eq!(unique.len(), 200);
+    assert!(s.take_inbox(&t.id, &r.name, false).unwrap().is_empty());
+});
+
+both_backends!(
+    broadcast_fans_out_to_live_members_but_the_sender,
+    |db: &TestDb| {
+        let s = db.store();
+        let t = team(&s, "b");
+        let a = member(&s, &t.id, "a");
+        let b = member(&s, &t.id, "b");
+        let gone = member(&s, &t.id, "c");
+        s.finish_member(&t.id, &gone.name, &Outcome::Failed("boom".into()))
+            .unwrap();
+        assert_eq!(send(&s, &t.id, &a.name, Recipient::All, "hi all"), 2);
+        assert_eq!(
+            s.take_inbox(&t.id, &b.name, false).unwrap()[0].body,
+            "hi all"
+        );
+        assert!(s.take_inbox(&t.id, &a.name, false).unwrap().is_empty());
+        let to_lead = s.take_inbox(&t.id, "lead", false).unwrap();
+        assert!(to_lead.iter().any(|m| m.body == "hi all" && m.broadcast));
+        // A message to a terminal member is refused, not silently lost.
+        let err = s
+            .send_message(
+                &t.id,
+                &Outgoing {
+                    from: "lead",
+                    to: Recipient::Member(gone.name.clone()),
+                    kind: MessageKind::Text,
+                    body: "x",
+                },
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "member c in team b is failed; it cannot receive messages"
+        );
+    }
+);
+
+both_backends!(claims_are_atomic_and_respect_blockers, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "k");
+    let first = task(&s, &t.id, "first", vec![]);
+    let second = task(&s, &t.id, "second", vec![first.id]);
+    let w = member(&s, &t.id, "w");
+    let err = s.claim_task(&t.id, &w.name, Some(second.id)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "task 2 in team k is blocked by task 1 (pending); it can be claimed once they are completed"
+    );
+    // Without an id the oldest claimable is taken; the blocked one is skipped.
+    assert_eq!(s.claim_task(&t.id, &w.name, None).unwrap().id, first.id);
+    let none = s.claim_task(&t.id, &w.name, None).unwrap_err();
+    assert_eq!(none.kind(), ErrorKind::NotFound);
+    s.update_task(&t.id, first.id, TaskEvent::Complete, None)
+        .unwrap();
+    assert_eq!(s.claim_task(&t.id, &w.name, None).unwrap().id, second.id);
+    let again = s.claim_task(&t.id, &w.name, Some(first.id)).unwrap_err();
+    assert_eq!(
+        again.to_string(),
+        "task 1 in team k is completed (assignee w); it cannot be claimed"
+    );
+    // Unknown blockers are refused at add time.
+    let bad = s
+        .add_task(
+            &t.id,
+            &NewTask {
+                title: "x".into(),
+                blocked_by: vec![99],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::NotFound);
+    // Reserved tasks go only to their assignee.
+    let other = member(&s, &t.id, "o");
+    let reserved = s
+        .add_task(
+            &t.id,
+            &NewTask {
+                title: "mine".into(),
+                assignee: Some(other.name.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(s.claim_task(&t.id, &w.name, None).is_err());
+    assert_eq!(
+        s.claim_task(&t.id, &other.name, None).unwrap().id,
+        reserved.id
+    );
+});
+
+both_backends!(concurrent_claims_take_each_task_once, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "race");
+    for i in 0..120 {
+        task(&s, &t.id, &format!("t{i}"), vec![]);
+    }
+    let workers: Vec<String> = (0..4).map(|_| member(&s, &t.id, "w").name).collect();
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|name| {
+            let url = db.url().to_owned();
+            let tid = t.id.clone();
+            thread::spawn(move || {
+                let s = Store::open(&url).unwrap();
+                let mut got = Vec::new();
+                loop {
+                    match s.claim_task(&tid, &name, None) {
+                        Ok(task) => got.push(task.id),
+                        Err(e) if e.kind() == ErrorKind::NotFound => break,
+                        Err(e) => panic!("claim failed: {e}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 120);
+    assert_eq!(unique.len(), 120);
+});
+
+both_backends!(member_end_notifies_the_lead_and_cascades, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "f");
+    let ok = member(&s, &t.id, "general");
+    let bad = member(&s, &t.id, "general");
+    assert_eq!(bad.name, "general-2");
+    let held = task(&s, &t.id, "held", vec![]);
+    let open = task(&s, &t.id, "open", vec![]);
+    s.claim_task(&t.id, &bad.name, Some(held.id)).unwrap();
+
+    let f = s
+        .finish_member(&t.id, &ok.name, &Outcome::Completed("all good".into()))
+        .unwrap();
+    assert!(!f.all_done);
+    let f = s
+        .finish_member(&t.id, &bad.name, &Outcome::Failed("exit status 3".into()))
+        .unwrap();
+    assert_eq!(f.tasks_changed, [(held.id, TaskStatus::Failed)]);
+    assert!(f.all_done);
+    assert_eq!(
+        s.get_task(&t.id, held.id).unwrap().status,
+        TaskStatus::Failed
+    );
+    assert_eq!(
+        s.get_task(&t.id, open.id).unwrap().status,
+        TaskStatus::Pending
+    );
+
+    let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
+    let bodies: Vec<(MessageKind, &str)> =
+        inbox.iter().map(|m| (m.kind, m.body.as_str())).collect();
+    assert_eq!(
+        bodies,
+        [
+            (
+                MessageKind::Completion,
+                "[AGENT COMPLETED] general: all good"
+            ),
+            (
+                MessageKind::Failure,
+                "[AGENT FAILURE] general-2: exit status 3"
+            ),
+            (
+                MessageKind::System,
+                "[ALL MEMBERS DONE] 1 completed, 1 failed"
+            ),
+        ]
+    );
+    // A terminal member never changes again (opencode PR #18753 let a failure overwrite it).
+    let err = s
+        .finish_member(&t.id, &ok.name, &Outcome::Failed("late".into()))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Illegal(_)));
+    assert_eq!(
+        err.to_string(),
+        "member general in team f is completed; it cannot be failed"
+    );
+    assert_eq!(
+        s.get_member(&t.id, &ok.name).unwrap().status,
+        MemberStatus::Completed
+    );
+});
+
+both_backends!(memory_is_capped_on_a_char_boundary, |db: &TestDb| {
+    let s = db.store();
+    assert!(s.memory_get("rev", "/p").unwrap().is_none());
+    s.memory_set("rev", "/p", "first").unwrap();
+    s.memory_append("rev", "/p", "second").unwrap();
+    assert_eq!(
+        s.memory_get("rev", "/p").unwrap().unwrap().content,
+        "first\nsecond"
+    );
+    // Another project is another memory.
+    assert!(s.memory_get("rev", "/q").unwrap().is_none());
+    let big = "é".repeat(60 * 1024); // 120 KiB of two-byte characters
+    let w = s.memory_append("rev", "/p", &big).unwrap();
+    assert!(w.entry.content.len() <= team_core::memory::MEMORY_CAP_BYTES);
+    assert!(w.cut_bytes > 0);
+    assert!(w.entry.content.chars().all(|c| c == 'é'));
+    assert!(s.memory_clear("rev", "/p").unwrap());
+    assert!(!s.memory_clear("rev", "/p").unwrap());
+});
+
+both_backends!(pending_members_are_claimed_fifo_once, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "q");
+    let mut queued = Vec::new();
+    for _ in 0..10 {
+        let m = s
+            .add_member(
+                &t.id,
+                &NewMember {
+                    agent: AgentName::new("job").unwrap(),
+                    prompt: Some("go".into()),
+                    persistent: false,
+                    timeout_secs: None,
+                    status: MemberStatus::Pending,
+                    runner_id: None,
+                },
+            )
+            .unwrap();
+        queued.push(m.name);
+    }
+    let r1 = s.register_runner(1, "h", 5).unwrap();
+    let first = s.claim_pending_member(&r1.id, None).unwrap().unwrap();
+    assert_eq!(first.name, queued[0]);
+    assert_eq!(first.status, MemberStatus::Running);
+    let s = Arc::new(s);
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let url = db.url().to_owned();
+            let rid = r1.id.clone();
+            thread::spawn(move || {
+                let s = Store::open(&url).unwrap();
+                let mut got = Vec::new();
+                while let Some(m) = s.claim_pending_member(&rid, None).unwrap() {
+                    got.push(m.name);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    let mut rest = queued[1..].to_vec();
+    rest.sort();
+    assert_eq!(all, rest);
+    assert_eq!(s.members_of_runner(&r1.id).unwrap().len(), 10);
+});
+
+#[test]
+fn open_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope/team.db");
+    let e = Store::open(missing.to_str().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    let e = Store::open(junk.to_str().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("not a SQLite database"), "{e}");
+    let e = Store::open("").unwrap_err();
+    assert!(e.to_string().contains("empty"), "{e}");
+    let e = Store::open("postgres://nobody:hunter2@127.0.0.1:1/x").unwrap_err();
+    let text = e.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("postgres://nobody:***@127.0.0.1:1/x"),
+        "{text}"
+    );
+}
