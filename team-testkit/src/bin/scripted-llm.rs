@@ -1,0 +1,97 @@
+//! `scripted-llm`: a scripted OpenAI/Anthropic-compatible LLM server for benchmarks and scripts.
+//!
+//! `scripted-llm --port 0 --latency-ms 200 [--script FILE.json]` prints `listening http://127.0.0.1:PORT`
+//! (one line, flushed), serves until SIGTERM or ctrl-c, then prints `{"requests": N, "max_in_flight": M}`.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use team_testkit::{NoMatch, Script, ScriptedServer};
+
+/// Scripted LLM server speaking the OpenAI Chat Completions and Anthropic Messages wire formats.
+#[derive(Parser, Debug)]
+#[command(name = "scripted-llm", version)]
+struct Args {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Delay before each reply, in ms (overrides the script file's latency_ms when given).
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// JSON script: a list of rules, or {"latency_ms", "on_no_match", "rules"}. Default: echo every request.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Answer HTTP 400 when no rule matches instead of echoing.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut script = match &args.script {
+        Some(path) => match Script::from_file(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("scripted-llm: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Script::default(),
+    };
+    if let Some(ms) = args.latency_ms {
+        script = script.with_latency_ms(ms);
+    }
+    if args.strict {
+        script = script.with_no_match(NoMatch::Error400);
+    }
+    let server =
+        match ScriptedServer::start_on(SocketAddr::from(([127, 0, 0, 1], args.port)), script).await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("scripted-llm: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening http://{}", server.addr());
+        let _ = out.flush();
+    }
+    wait_for_signal().await;
+    let summary = serde_json::json!({"requests": server.request_count(), "max_in_flight": server.max_in_flight()});
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{summary}");
+        let _ = out.flush();
+    }
+    server.stop().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

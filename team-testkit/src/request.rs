@@ -1,0 +1,241 @@
+//! Parsed view of a request received by the scripted server, for both wire formats.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Which wire format a request used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// OpenAI Chat Completions (`/v1/chat/completions`, `/chat/completions`).
+    OpenAi,
+    /// Anthropic Messages (`/v1/messages`, `/messages`).
+    Anthropic,
+}
+
+/// One message of a request, flattened to (role, text).
+///
+/// Roles: `system`, `user`, `assistant`, `tool`. Anthropic `tool_result` blocks become `tool` messages,
+/// `text` blocks of a user message become `user` messages; an assistant message's text is the join of
+/// its text blocks (tool calls are listed in [`ScriptRequest::tool_calls`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptMessage {
+    /// `user`, `assistant`, `tool` (or `system` for OpenAI system messages after the first position).
+    pub role: String,
+    /// Text content (array contents joined with `\n`).
+    pub text: String,
+}
+
+/// A request as the script sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptRequest {
+    /// Wire format.
+    pub protocol: Protocol,
+    /// Request path, e.g. `/v1/chat/completions`.
+    pub path: String,
+    /// Request headers as (lowercase name, value); kept as sent (tests use fake keys).
+    pub headers: Vec<(String, String)>,
+    /// The JSON body as received (`Value::Null` when it was not JSON).
+    pub body: Value,
+    /// `model` field, empty when absent.
+    pub model: String,
+    /// System prompt: OpenAI `system`/`developer` messages joined with `\n`, Anthropic top-level `system`.
+    pub system: String,
+    /// Messages in order (system ones excluded).
+    pub messages: Vec<ScriptMessage>,
+    /// Names of the tools offered.
+    pub tools: Vec<String>,
+    /// Tool calls sent back in assistant messages, as (id, name).
+    pub tool_calls: Vec<(String, String)>,
+    /// Turn number: number of assistant messages in the request + 1.
+    pub turn: u32,
+    /// Time since the server started when the request arrived.
+    #[serde(skip)]
+    pub received_after: Duration,
+}
+
+impl ScriptRequest {
+    /// Value of a header (name case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Text of the last `user` or `tool` message, empty when there is none.
+    pub fn last_user_or_tool_text(&self) -> &str {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user" || m.role == "tool")
+            .map(|m| m.text.as_str())
+            .unwrap_or("")
+    }
+
+    /// Total characters of the system prompt and all messages (used for computed usage).
+    pub fn text_chars(&self) -> usize {
+        self.system.chars().count()
+            + self
+                .messages
+                .iter()
+                .map(|m| m.text.chars().count())
+                .sum::<usize>()
+    }
+
+    /// Parses a received body. Unknown shapes give empty fields, never an error.
+    pub fn parse(
+        protocol: Protocol,
+        path: String,
+        headers: Vec<(String, String)>,
+        body: Value,
+        received_after: Duration,
+    ) -> Self {
+        let mut req = Self {
+            protocol,
+            path,
+            headers,
+            model: body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            system: String::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            tool_calls: Vec::new(),
+            turn: 1,
+            received_after,
+            body: Value::Null,
+        };
+        match protocol {
+            Protocol::OpenAi => req.parse_openai(&body),
+            Protocol::Anthropic => req.parse_anthropic(&body),
+        }
+        req.body = body;
+        req
+    }
+
+    fn parse_openai(&mut self, body: &Value) {
+        let mut system = Vec::new();
+        let mut assistants = 0u32;
+        for m in array(body.get("messages")) {
+            let role = m
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let text = content_text(m.get("content"));
+            match role.as_str() {
+                "system" | "developer" => system.push(text),
+                "assistant" => {
+                    assistants += 1;
+                    for call in array(m.get("tool_calls")) {
+                        let id = str_at(call, &["id"]);
+                        let name = str_at(call, &["function", "name"]);
+                        self.tool_calls.push((id, name));
+                    }
+                    self.messages.push(ScriptMessage { role, text });
+                }
+                _ => self.messages.push(ScriptMessage { role, text }),
+            }
+        }
+        self.system = system.join("\n");
+        self.turn = assistants + 1;
+        for t in array(body.get("tools")) {
+            let name = str_at(t, &["function", "name"]);
+            let name = if name.is_empty() {
+                str_at(t, &["name"])
+            } else {
+                name
+            };
+            self.tools.push(name);
+        }
+    }
+
+    fn parse_anthropic(&mut self, body: &Value) {
+        self.system = content_text(body.get("system"));
+        let mut assistants = 0u32;
+        for m in array(body.get("messages")) {
+            let role = m
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if role == "assistant" {
+                assistants += 1;
+                for block in array(m.get("content")) {
+                    if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                        self.tool_calls
+                            .push((str_at(block, &["id"]), str_at(block, &["name"])));
+                    }
+                }
+                let text = content_text(m.get("content"));
+                self.messages.push(ScriptMessage { role, text });
+                continue;
+            }
+            match m.get("content") {
+                Some(Value::Array(blocks)) => {
+                    for block in blocks {
+                        let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
+                        if kind == "tool_result" {
+                            let text = content_text(block.get("content"));
+                            self.messages.push(ScriptMessage {
+                                role: "tool".into(),
+                                text,
+                            });
+                        } else if kind == "text" {
+                            self.messages.push(ScriptMessage {
+                                role: role.clone(),
+                                text: str_at(block, &["text"]),
+                            });
+                        }
+                    }
+                }
+                other => self.messages.push(ScriptMessage {
+                    role,
+                    text: content_text(other),
+                }),
+            }
+        }
+        self.turn = assistants + 1;
+        for t in array(body.get("tools")) {
+            self.tools.push(str_at(t, &["name"]));
+        }
+    }
+}
+
+fn array(v: Option<&Value>) -> &[Value] {
+    v.and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn str_at(v: &Value, path: &[&str]) -> String {
+    let mut cur = v;
+    for key in path {
+        match cur.get(key) {
+            Some(next) => cur = next,
+            None => return String::new(),
+        }
+    }
+    cur.as_str().unwrap_or("").to_string()
+}
+
+/// Text of a `content` field: a string, or an array of blocks whose `text` fields are joined with `\n`.
+fn content_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| match p {
+                Value::String(s) => Some(s.clone()),
+                _ => p.get("text").and_then(Value::as_str).map(str::to_string),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
