@@ -1,0 +1,617 @@
+//! Tests of agent-file parsing and discovery.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::tools::wildcard_match;
+use super::*;
+
+fn src(path: &str) -> AgentSource {
+    AgentSource {
+        kind: SourceKind::Team,
+        path: PathBuf::from(path),
+    }
+}
+
+fn parse(path: &str, text: &str) -> Result<AgentDef, AgentError> {
+    AgentDef::from_markdown(text, src(path))
+}
+
+fn parse_ok(text: &str) -> AgentDef {
+    match parse(".team/agents/x.md", text) {
+        Ok(def) => def,
+        Err(e) => panic!("expected a valid agent, got: {e}"),
+    }
+}
+
+fn parse_err(path: &str, text: &str) -> AgentError {
+    match parse(path, text) {
+        Ok(def) => panic!("expected an error, parsed: {def:?}"),
+        Err(e) => e,
+    }
+}
+
+const OPENCODE_REVIEW: &str = "---
+description: Reviews code for quality and best practices
+mode: subagent
+model: anthropic/claude-sonnet-4-20250514
+temperature: 0.1
+tools:
+  write: false
+  edit: false
+  bash: false
+permission:
+  edit: deny
+  bash:
+    \"*\": ask
+    \"git diff *\": allow
+  webfetch: deny
+---
+
+You are in code review mode. Focus on:
+
+- Code quality and best practices
+- Potential bugs and edge cases
+
+Provide constructive feedback without making direct changes.
+";
+
+#[test]
+fn parses_an_opencode_agent_file() {
+    let def = parse(".opencode/agent/review.md", OPENCODE_REVIEW).unwrap();
+    assert_eq!(def.name, "review");
+    assert_eq!(
+        def.description.as_deref(),
+        Some("Reviews code for quality and best practices")
+    );
+    assert_eq!(def.mode, Some(AgentMode::Subagent));
+    assert_eq!(
+        def.kind(),
+        AgentKind::Llm {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-20250514".into()
+        }
+    );
+    assert_eq!(def.temperature, Some(0.1));
+    let tools = def.tools.as_ref().unwrap();
+    assert!(!tools.allows("write_file"));
+    assert!(!tools.allows("edit_file"));
+    assert!(!tools.allows("bash"));
+    assert!(tools.allows("read_file"), "unnamed tools stay enabled");
+    let perm = def.permission.as_ref().unwrap();
+    assert_eq!(
+        perm.action_for("edit_file", None),
+        Some(PermissionAction::Deny)
+    );
+    assert_eq!(
+        perm.action_for("write_file", None),
+        Some(PermissionAction::Deny)
+    );
+    assert_eq!(
+        perm.action_for("bash", Some("git diff HEAD")),
+        Some(PermissionAction::Allow)
+    );
+    assert_eq!(
+        perm.action_for("bash", Some("rm -rf /")),
+        Some(PermissionAction::Ask)
+    );
+    assert_eq!(
+        perm.action_for("webfetch", None),
+        Some(PermissionAction::Deny)
+    );
+    assert_eq!(
+        perm.action_for("bash", Some("git diff")),
+        Some(PermissionAction::Allow)
+    );
+    assert_eq!(
+        perm.action_for("bash", Some("git diffx")),
+        Some(PermissionAction::Ask)
+    );
+    assert_eq!(perm.action_for("read_file", None), None);
+    assert!(def.instructions.starts_with("You are in code review mode."));
+    assert!(def.instructions.ends_with("without making direct changes."));
+    assert!(def.extra.is_empty());
+}
+
+const CLAUDE_REVIEWER: &str = "---
+name: code-reviewer
+description: Expert code review specialist. Use immediately after writing or modifying code.
+tools: Read, Grep, Glob, Bash
+model: inherit
+color: blue
+---
+
+You are a senior code reviewer ensuring high standards of code quality and security.
+
+When invoked:
+1. Run git diff to see recent changes
+";
+
+#[test]
+fn parses_a_claude_code_agent_file() {
+    let def = parse(".claude/agents/reviewer.md", CLAUDE_REVIEWER).unwrap();
+    assert_eq!(def.name, "code-reviewer", "`name:` wins over the file stem");
+    assert_eq!(def.model, None, "`inherit` means no model of its own");
+    assert_eq!(def.kind(), AgentKind::Unconfigured);
+    assert_eq!(
+        def.tools,
+        Some(ToolSelection::Only(vec![
+            "read_file".into(),
+            "grep".into(),
+            "list_files".into(),
+            "bash".into()
+        ]))
+    );
+    assert!(!def.tools.as_ref().unwrap().allows("write_file"));
+    assert_eq!(def.color.as_deref(), Some("blue"));
+    assert!(
+        def.instructions
+            .starts_with("You are a senior code reviewer")
+    );
+    assert!(def.instructions.ends_with("recent changes"));
+}
+
+#[test]
+fn claude_model_aliases_map_to_anthropic() {
+    let def = parse_ok("---\nmodel: sonnet\n---\nhi");
+    assert_eq!(def.model.unwrap().provider, "anthropic");
+    let full = parse_ok("---\nmodel: claude-opus-4-1-20250805\n---\n")
+        .model
+        .unwrap();
+    assert_eq!(full.to_string(), "anthropic/claude-opus-4-1-20250805");
+    let nested = parse_ok("---\nmodel: openrouter/meta-llama/llama-3-70b\n---\n");
+    assert_eq!(nested.model.unwrap().model, "meta-llama/llama-3-70b");
+}
+
+#[test]
+fn load_reads_files_and_refuses_non_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bin.md");
+    std::fs::write(&path, [0xff, 0xfe, b'x']).unwrap();
+    let e = AgentDef::load(&path, SourceKind::Claude).unwrap_err();
+    assert!(matches!(e, AgentError::Invalid { .. }), "{e}");
+    assert!(e.to_string().contains("UTF-8"), "{e}");
+    let e = AgentDef::load(&dir.path().join("missing.md"), SourceKind::Team).unwrap_err();
+    assert!(matches!(e, AgentError::Read { .. }), "{e}");
+    std::fs::write(&path, "---\nmodel: openai/gpt-4o\n---\nhi").unwrap();
+    let def = AgentDef::load(&path, SourceKind::Claude).unwrap();
+    assert_eq!(
+        (def.name.as_str(), def.source.kind),
+        ("bin", SourceKind::Claude)
+    );
+}
+
+#[test]
+fn unknown_fields_are_kept_in_extra() {
+    let def = parse_ok(
+        "---\nmodel: openai/gpt-4o\nhooks:\n  pre: [a, 1]\nskills: 3\npermissionMode: plan\n---\nbody",
+    );
+    assert_eq!(def.extra["hooks"], serde_json::json!({"pre": ["a", 1]}));
+    assert_eq!(def.extra["skills"], serde_json::json!(3));
+    assert_eq!(def.extra["permissionMode"], serde_json::json!("plan"));
+    assert_eq!(def.extra.len(), 3);
+}
+
+#[test]
+fn tools_forms() {
+    let list =
+        parse_ok("---\ntools: [read, write, glob, list, task, send_message, Frobnicate]\n---\n");
+    assert_eq!(
+        list.tools,
+        Some(ToolSelection::Only(vec![
+            "read_file".into(),
+            "write_file".into(),
+            "list_files".into(),
+            "task".into(),
+            "send_message".into(),
+            "Frobnicate".into()
+        ])),
+        "aliases map, duplicates collapse, team tools and unknown names pass through"
+    );
+    assert_eq!(list.unknown_tools(), vec!["Frobnicate"]);
+
+    let string = parse_ok("---\ntools: \"Edit, MultiEdit,LS , \"\n---\n");
+    assert_eq!(
+        string.tools,
+        Some(ToolSelection::Only(vec![
+            "edit_file".into(),
+            "list_files".into()
+        ]))
+    );
+
+    let map = parse_ok("---\ntools:\n  \"*\": false\n  read: true\n---\n");
+    let tools = map.tools.unwrap();
+    assert!(tools.allows("read_file"));
+    assert!(!tools.allows("bash"), "the `*` toggle disables the rest");
+
+    let empty = parse_ok("---\ntools: []\n---\n");
+    assert_eq!(empty.tools, Some(ToolSelection::Only(vec![])));
+    assert_eq!(parse_ok("---\ntools:\n---\n").tools, None, "null = default");
+
+    let e = parse_err("a.md", "---\ntools:\n  bash: maybe\n---\n");
+    assert!(
+        matches!(&e, AgentError::Field { field, line: 3, .. } if field == "tools.bash"),
+        "{e}"
+    );
+    let e = parse_err("a.md", "---\ntools: [read, [x]]\n---\n");
+    assert!(
+        matches!(&e, AgentError::Field { field, .. } if field == "tools[1]"),
+        "{e}"
+    );
+    let e = parse_err("a.md", "---\ntools: 5\n---\n");
+    assert!(
+        e.to_string().contains("expected a list of tool names"),
+        "{e}"
+    );
+}
+
+#[test]
+fn permission_forms() {
+    let all = parse_ok("---\npermission: ask\n---\n").permission.unwrap();
+    assert_eq!(all.default, Some(PermissionAction::Ask));
+    assert_eq!(
+        all.action_for("anything", None),
+        Some(PermissionAction::Ask)
+    );
+
+    let map = parse_ok("---\npermission: {\"*\": ask, edit: deny, Bash: Allow}\n---\n")
+        .permission
+        .unwrap();
+    assert_eq!(
+        map.action_for("bash", Some("ls")),
+        Some(PermissionAction::Allow)
+    );
+    assert_eq!(
+        map.action_for("write_file", None),
+        Some(PermissionAction::Deny)
+    );
+    assert_eq!(map.action_for("grep", None), Some(PermissionAction::Ask));
+    // Last match wins: a catch-all written last overrides the earlier rules.
+    let last = parse_ok("---\npermission: {bash: allow, \"*\": deny}\n---\n")
+        .permission
+        .unwrap();
+    assert_eq!(
+        last.action_for("bash", Some("ls")),
+        Some(PermissionAction::Deny)
+    );
+
+    let e = parse_err(
+        "p.md",
+        "---\npermission:\n  bash:\n    \"git *\": sure\n---\n",
+    );
+    assert!(
+        matches!(&e, AgentError::Field { field, line: 4, .. } if field == "permission.bash.git *"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("found `sure`"), "{e}");
+    let e = parse_err("p.md", "---\npermission: [allow]\n---\n");
+    assert!(
+        matches!(&e, AgentError::Field { field, .. } if field == "permission"),
+        "{e}"
+    );
+}
+
+#[test]
+fn timeout_forms() {
+    let secs = |t: &str| parse_ok(&format!("---\ntimeout: {t}\n---\n")).timeout;
+    assert_eq!(secs("90"), Some(Duration::from_secs(90)));
+    assert_eq!(secs("\"90\""), Some(Duration::from_secs(90)));
+    assert_eq!(secs("90s"), Some(Duration::from_secs(90)));
+    assert_eq!(secs("5m"), Some(Duration::from_secs(300)));
+    assert_eq!(secs("1h"), Some(Duration::from_secs(3600)));
+    assert_eq!(secs("1h30m"), Some(Duration::from_secs(5400)));
+    assert_eq!(secs("2m 30s"), Some(Duration::from_secs(150)));
+    for bad in [
+        "0",
+        "-5",
+        "1.5",
+        "5x",
+        "m",
+        "\"\"",
+        "[1]",
+        "99999999999999999999h",
+    ] {
+        let e = parse_err("t.md", &format!("---\ntimeout: {bad}\n---\n"));
+        assert!(
+            matches!(&e, AgentError::Field { field, line: 2, .. } if field == "timeout"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn bad_yaml_reports_file_line_and_column() {
+    let text = "---\nname: reviewer\ndescription: ok\nmodel: openai/gpt-4o: extra\n---\nbody\n";
+    let e = parse_err(".team/agents/reviewer.md", text);
+    let AgentError::Yaml { line, column, .. } = &e else {
+        panic!("expected a YAML error, got {e:?}");
+    };
+    assert_eq!(*line, 4, "line counted in the whole file");
+    assert!(column.is_some());
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            ".team/agents/reviewer.md:4:{}: invalid YAML in front matter: ",
+            column.unwrap()
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_field_and_line() {
+    let e = parse_err(
+        ".team/agents/r.md",
+        "---\nname: r\n\ntemperature: hot\n---\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        ".team/agents/r.md:4:14: invalid field `temperature`: expected a number between 0 and 2, \
+         found a string"
+    );
+    for (text, field) in [
+        ("description: [a]", "description"),
+        ("max_turns: 0", "max_turns"),
+        ("maxTurns: many", "maxTurns"),
+        ("memory: forever", "memory"),
+        ("mode: boss", "mode"),
+        ("env: [A]", "env"),
+        ("env: {A: [1]}", "env.A"),
+        ("model: gpt-4o", "model"),
+        ("name: \"bad name\"", "name"),
+        ("command: \"unterminated 'quote\"", "command"),
+        ("command: []", "command"),
+        ("temperature: 3", "temperature"),
+    ] {
+        let e = parse_err("f.md", &format!("---\n{text}\n---\n"));
+        assert!(
+            matches!(&e, AgentError::Field { field: f, line: 2, .. } if f == field),
+            "{text}: {e}"
+        );
+    }
+    let e = parse_err("f.md", "---\nmax_turns: 3\nsteps: 4\n---\n");
+    assert!(
+        matches!(&e, AgentError::Field { field, line: 3, .. } if field == "steps"),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_fields() {
+    let def = parse_ok(
+        "---\nmemory: local\nmaxSteps: 12\nenv: {A: x, N: 5, B: true}\ncommand: \
+         \"python3 -m agent --name 'my bot'\"\n---\n",
+    );
+    assert_eq!(def.memory, MemoryMode::Local);
+    assert_eq!(def.max_turns, Some(12));
+    assert_eq!(def.env["N"], "5");
+    assert_eq!(def.env["B"], "true");
+    assert_eq!(
+        def.kind(),
+        AgentKind::Command {
+            argv: vec![
+                "python3".into(),
+                "-m".into(),
+                "agent".into(),
+                "--name".into(),
+                "my bot".into()
+            ]
+        }
+    );
+    let list = parse_ok("---\ncommand: [sleep, 5]\nmemory: none\n---\n");
+    assert_eq!(list.command, Some(vec!["sleep".into(), "5".into()]));
+    assert_eq!(list.memory, MemoryMode::None);
+    assert_eq!(
+        parse_ok("---\n---\n").memory,
+        MemoryMode::None,
+        "default none"
+    );
+}
+
+#[test]
+fn crlf_and_bom_are_handled() {
+    let text =
+        "\u{feff}---\r\nname: win\r\nmodel: openai/gpt-4o\r\n---\r\nLine one.\r\nLine two.\r\n";
+    let def = parse_ok(text);
+    assert_eq!(def.name, "win");
+    assert_eq!(def.instructions, "Line one.\nLine two.");
+    let e = parse_err("w.md", "---\r\nname: w\r\ntemperature: x\r\n---\r\n");
+    assert!(matches!(e, AgentError::Field { line: 3, .. }), "{e}");
+}
+
+#[test]
+fn no_front_matter_is_instructions_only() {
+    let def = parse(".team/agents/helper.md", "\n  Just help.\n\n").unwrap();
+    assert_eq!(def.name, "helper");
+    assert_eq!(def.instructions, "Just help.");
+    assert_eq!(def.kind(), AgentKind::Unconfigured);
+    let empty = parse(".team/agents/empty.md", "").unwrap();
+    assert_eq!(empty.instructions, "");
+    let rule = parse(".team/agents/rule.md", "Text\n---\nmore").unwrap();
+    assert_eq!(
+        rule.instructions, "Text\n---\nmore",
+        "a later `---` is Markdown"
+    );
+}
+
+#[test]
+fn model_and_command_together_is_an_error() {
+    let e = parse_err(
+        "both.md",
+        "---\ncommand: [echo]\nmodel: openai/gpt-4o\n---\n",
+    );
+    assert!(
+        matches!(&e, AgentError::Field { field, line: 3, .. } if field == "model"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not both"), "{e}");
+}
+
+#[test]
+fn file_level_errors_name_the_file() {
+    let e = parse_err(".team/agents/bad name.md", "hello");
+    assert!(matches!(e, AgentError::Invalid { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with(".team/agents/bad name.md: "),
+        "{e}"
+    );
+    assert!(e.to_string().contains("`bad name`"), "{e}");
+    // A valid `name:` rescues an invalid file name.
+    assert_eq!(parse_ok("---\nname: fine\n---\n").name, "fine");
+    let e = parse_err("u.md", "---\nname: u\nno closing fence\n");
+    assert!(e.to_string().contains("no closing `---`"), "{e}");
+    let e = parse_err("l.md", "---\n- a\n- b\n---\n");
+    assert!(matches!(e, AgentError::Yaml { line: 2, .. }), "{e}");
+}
+
+#[test]
+fn agent_names() {
+    for ok in ["a", "A1", "code-reviewer", "x.y_z", &"a".repeat(64)] {
+        assert!(is_valid_agent_name(ok), "{ok}");
+    }
+    for bad in ["", "-a", ".a", "_a", "a b", "a/b", "é", &"a".repeat(65)] {
+        assert!(!is_valid_agent_name(bad), "{bad}");
+    }
+}
+
+#[test]
+fn wildcards() {
+    assert!(wildcard_match("*", ""));
+    assert!(wildcard_match("git *", "git diff"));
+    assert!(!wildcard_match("git *", "gitk"));
+    assert!(wildcard_match("a?c*", "abcdef"));
+    assert!(wildcard_match("*.rs", "src/main.rs"));
+    assert!(!wildcard_match("*.rs", "src/main.rsx"));
+    assert!(wildcard_match("a*b*c", "aXbYbZc"));
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn discovery_precedence_and_shadowed_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        ".team/agents/reviewer.md",
+        "---\nmodel: openai/gpt-4o\n---\nteam",
+    );
+    write(root, ".opencode/agent/reviewer.md", OPENCODE_REVIEW);
+    write(root, ".opencode/agents/planner.md", "plan");
+    write(
+        root,
+        ".claude/agents/reviewer.md",
+        CLAUDE_REVIEWER
+            .replace("code-reviewer", "reviewer")
+            .as_str(),
+    );
+    write(root, ".claude/agents/planner.md", "claude plan");
+    write(root, ".claude/agents/writer.md", "write");
+    write(root, ".claude/agents/notes.txt", "not an agent");
+    write(root, ".claude/agents/.hidden.md", "skipped");
+    std::fs::create_dir_all(root.join(".team/agents/sub.md")).unwrap();
+    write(root, ".team/agents/sub.md/deep.md", "not recursive");
+
+    let mut catalog = discover(root).unwrap();
+    assert_eq!(catalog.names(), vec!["planner", "reviewer", "writer"]);
+    let reviewer = catalog.get("reviewer").unwrap();
+    assert_eq!(reviewer.source.kind, SourceKind::Team);
+    assert_eq!(reviewer.source.path, root.join(".team/agents/reviewer.md"));
+    assert_eq!(reviewer.instructions, "team");
+    assert_eq!(
+        catalog.get("planner").unwrap().source.kind,
+        SourceKind::OpenCode
+    );
+    assert_eq!(catalog.get("writer").unwrap().source.kind.label(), "claude");
+
+    let mut shadowed: Vec<(String, &str, &str)> = catalog
+        .shadowed()
+        .iter()
+        .map(|s| {
+            (
+                s.agent.name.clone(),
+                s.agent.source.kind.label(),
+                s.shadowed_by.kind.label(),
+            )
+        })
+        .collect();
+    shadowed.sort();
+    assert_eq!(
+        shadowed,
+        vec![
+            ("planner".into(), "claude", "opencode"),
+            ("reviewer".into(), "claude", "team"),
+            ("reviewer".into(), "opencode", "team"),
+        ]
+    );
+
+    let mut lead = catalog.get("writer").unwrap().clone();
+    lead.name = "lead".into();
+    catalog.insert_builtin(lead.clone());
+    assert_eq!(
+        catalog.get("lead").unwrap().source.kind,
+        SourceKind::Builtin
+    );
+    let mut builtin_writer = lead;
+    builtin_writer.name = "writer".into();
+    catalog.insert_builtin(builtin_writer);
+    assert_eq!(
+        catalog.get("writer").unwrap().source.kind,
+        SourceKind::Claude
+    );
+    assert_eq!(catalog.shadowed().len(), 4);
+    assert_eq!(catalog.len(), 4);
+}
+
+#[test]
+fn unknown_agent_lists_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".team/agents/alpha.md", "a");
+    write(dir.path(), ".claude/agents/beta.md", "b");
+    let catalog = discover(dir.path()).unwrap();
+    let e = catalog.get("gamma").unwrap_err();
+    assert!(matches!(&e, AgentError::Unknown { known, .. } if known == &["alpha", "beta"]));
+    let msg = e.to_string();
+    assert!(msg.contains("unknown agent `gamma`"), "{msg}");
+    assert!(msg.contains("known agents: alpha, beta"), "{msg}");
+    assert!(
+        msg.contains(".team/agents/") && msg.contains(".claude/agents/"),
+        "{msg}"
+    );
+    let empty = discover(&dir.path().join("nowhere")).unwrap();
+    assert!(empty.is_empty());
+    assert!(
+        empty
+            .get("x")
+            .unwrap_err()
+            .to_string()
+            .contains("no agents are defined")
+    );
+}
+
+#[test]
+fn discovery_fails_on_a_malformed_file_and_same_dir_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".team/agents/good.md", "fine");
+    write(
+        dir.path(),
+        ".claude/agents/broken.md",
+        "---\nname: [x\n---\n",
+    );
+    let e = discover(dir.path()).unwrap_err();
+    assert!(matches!(e, AgentError::Yaml { line: 2, .. }), "{e}");
+    assert!(e.to_string().contains("broken.md:2:"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".team/agents/a.md", "---\nname: same\n---\n");
+    write(dir.path(), ".team/agents/b.md", "---\nname: same\n---\n");
+    let e = discover(dir.path()).unwrap_err();
+    assert!(
+        matches!(&e, AgentError::Duplicate { name, .. } if name == "same"),
+        "{e}"
+    );
+}

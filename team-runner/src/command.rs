@@ -1,0 +1,325 @@
+//! Command agents: any program can be a member.
+//!
+//! One turn = one run of the agent's `command`: the turn's input (the prompt, or the messages
+//! that woke a persistent member) goes to its stdin, its stdout is the turn's result. Exit 0
+//! is success; a non-zero exit or a signal is a failure whose error gives the exit status and
+//! the tail of stderr. The environment carries `TEAM_DATABASE_URL`, `TEAM_ID`, `TEAM_TEAM`,
+//! `TEAM_MEMBER`, `TEAM_LEAD` and `TEAM_PROJECT_ROOT`, so the program can itself call
+//! `team send`, `team inbox`, `team task …`. It runs in its own process group, which is killed
+//! (SIGTERM, then SIGKILL after [`KILL_GRACE`]) on cancel or timeout.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Time between SIGTERM and SIGKILL when a process group is stopped.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Most bytes of stdout kept as a result (the newest are kept).
+pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
+
+/// Characters of stderr quoted in a failure.
+pub const STDERR_TAIL_CHARS: usize = 2000;
+
+/// How long to keep reading output after the program exited (a background child may hold the
+/// pipe open).
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// What one run needs.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    /// Program and arguments; never empty.
+    pub argv: Vec<String>,
+    /// Working directory (the project root).
+    pub cwd: PathBuf,
+    /// Environment added to the runner's.
+    pub env: BTreeMap<String, String>,
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnEnd {
+    /// Exit 0, with stdout.
+    Done(String),
+    /// Could not start, non-zero exit or signal; the error says which.
+    Failed(String),
+    /// Cancelled: the process group was killed.
+    Cancelled,
+    /// Ran past the deadline: the process group was killed.
+    TimedOut,
+}
+
+/// Checks that a command agent's program can be started: an existing executable path, or a
+/// name found on `PATH`.
+///
+/// # Errors
+/// A sentence naming the program and what to do.
+pub fn check_program(argv: &[String], cwd: &Path) -> Result<PathBuf, String> {
+    let Some(program) = argv.first() else {
+        return Err("the agent's `command` is empty".into());
+    };
+    which::which_in(program, std::env::var_os("PATH"), cwd).map_err(|_| {
+        format!(
+            "command `{program}` not found (not an executable path, and not on PATH); fix the agent's `command:`"
+        )
+    })
+}
+
+fn tail(bytes: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_end();
+    let n = text.chars().count();
+    if n <= max_chars {
+        text.to_owned()
+    } else {
+        let skip = text.char_indices().nth(n - max_chars).map_or(0, |(i, _)| i);
+        format!("…{}", &text[skip..])
+    }
+}
+
+fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
+    mut r: R,
+    keep: usize,
+) -> (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>) {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let b = buf.clone();
+    let h = tokio::spawn(async move {
+        let mut chunk = vec![0u8; 64 * 1024];
+        while let Ok(n) = r.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            let mut v = b.lock().unwrap_or_else(|p| p.into_inner());
+            v.extend_from_slice(&chunk[..n]);
+            if v.len() > keep * 2 {
+                let cut = v.len() - keep;
+                v.drain(..cut);
+            }
+        }
+    });
+    (buf, h)
+}
+
+/// Sends SIGTERM to the group, then SIGKILL after [`KILL_GRACE`] unless it exited.
+async fn kill_group(pgid: i32, child: &mut tokio::process::Child) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        let _ = child.wait().await;
+    } else {
+        // The leader is gone; make sure nothing of its group is left either.
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Runs one turn of a command agent. `on_start` receives the pid (also the process group id)
+/// once the program runs.
+pub async fn run_turn(
+    spec: &CommandSpec,
+    input: &str,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+    on_start: impl FnOnce(u32),
+) -> TurnEnd {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return TurnEnd::Failed("the agent's `command` is empty".into());
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(&spec.cwd)
+        .envs(&spec.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return TurnEnd::Failed(format!("cannot start command `{program}`: {e}")),
+    };
+    let Some(pid) = child.id() else {
+        return TurnEnd::Failed(format!(
+            "command `{program}` exited before it could be watched"
+        ));
+    };
+    on_start(pid);
+    let pgid = pid as i32;
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = input.as_bytes().to_vec();
+        tokio::spawn(async move {
+            // A program that does not read its stdin closes the pipe: not an error.
+            let _ = stdin.write_all(&input).await;
+            let _ = stdin.shutdown().await;
+        });
+    }
+    let (out, out_h) = match child.stdout.take() {
+        Some(s) => spawn_reader(s, MAX_RESULT_BYTES),
+        None => (Arc::default(), tokio::spawn(async {})),
+    };
+    let (err, err_h) = match child.stderr.take() {
+        Some(s) => spawn_reader(s, 64 * 1024),
+        None => (Arc::default(), tokio::spawn(async {})),
+    };
+    let deadline_sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let status = tokio::select! {
+        s = child.wait() => s,
+        _ = cancel.cancelled() => {
+            kill_group(pgid, &mut child).await;
+            return TurnEnd::Cancelled;
+        }
+        _ = deadline_sleep => {
+            kill_group(pgid, &mut child).await;
+            return TurnEnd::TimedOut;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_GRACE, async {
+        let _ = out_h.await;
+        let _ = err_h.await;
+    })
+    .await;
+    let stdout = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
+    let stderr = std::mem::take(&mut *err.lock().unwrap_or_else(|p| p.into_inner()));
+    match status {
+        Ok(s) if s.success() => TurnEnd::Done(String::from_utf8_lossy(&stdout).into_owned()),
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            let how = match (s.code(), s.signal()) {
+                (Some(code), _) => format!("exit status {code}"),
+                (None, Some(sig)) => format!(
+                    "killed by signal {}",
+                    Signal::try_from(sig).map_or(sig.to_string(), |s| s.to_string())
+                ),
+                _ => "ended abnormally".to_owned(),
+            };
+            let stderr = tail(&stderr, STDERR_TAIL_CHARS);
+            if stderr.is_empty() {
+                TurnEnd::Failed(format!("command `{program}` failed: {how}"))
+            } else {
+                TurnEnd::Failed(format!("command `{program}` failed: {how}: {stderr}"))
+            }
+        }
+        Err(e) => TurnEnd::Failed(format!("cannot wait for command `{program}`: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str) -> CommandSpec {
+        CommandSpec {
+            argv: vec!["bash".into(), "-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: BTreeMap::from([("GREETING".into(), "hi".into())]),
+        }
+    }
+
+    #[tokio::test]
+    async fn stdin_in_stdout_out() {
+        let end = run_turn(
+            &spec("echo \"$GREETING $(cat)\""),
+            "there",
+            &CancellationToken::new(),
+            None,
+            |_| {},
+        )
+        .await;
+        assert_eq!(end, TurnEnd::Done("hi there\n".into()));
+    }
+
+    #[tokio::test]
+    async fn failure_reports_status_and_stderr_tail() {
+        let end = run_turn(
+            &spec("echo oops >&2; exit 3"),
+            "",
+            &CancellationToken::new(),
+            None,
+            |_| {},
+        )
+        .await;
+        assert_eq!(
+            end,
+            TurnEnd::Failed("command `bash` failed: exit status 3: oops".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_clear_failure() {
+        let s = CommandSpec {
+            argv: vec!["no-such-program-xyz".into()],
+            cwd: std::env::temp_dir(),
+            env: BTreeMap::new(),
+        };
+        match run_turn(&s, "", &CancellationToken::new(), None, |_| {}).await {
+            TurnEnd::Failed(e) => assert!(
+                e.contains("cannot start command `no-such-program-xyz`"),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(check_program(&s.argv, &s.cwd).is_err());
+        assert!(check_program(&["bash".into()], &s.cwd).is_ok());
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        let script = format!("sleep 100 & echo $! > {}; wait", pidfile.display());
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let end = run_turn(
+            &spec(&script),
+            "",
+            &CancellationToken::new(),
+            Some(deadline),
+            |_| {},
+        )
+        .await;
+        assert_eq!(end, TurnEnd::TimedOut);
+        let child: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The background grandchild is gone too (a signal is delivered asynchronously, so
+        // allow it a moment to die).
+        let mut alive = true;
+        for _ in 0..40 {
+            alive = crate::reconcile::pid_alive(child as i64);
+            if !alive {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!alive, "grandchild {child} survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn cancel_kills() {
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c2.cancel();
+        });
+        let end = run_turn(&spec("sleep 100"), "", &cancel, None, |_| {}).await;
+        assert_eq!(end, TurnEnd::Cancelled);
+    }
+}

@@ -1,0 +1,326 @@
+//! The engine of one runner process.
+//!
+//! Tasks (all on one tokio runtime; state is owned, tasks talk through tokens and `Notify`):
+//! - the **dispatcher** ([`Engine::serve`]): takes a slot of the `max_agents` semaphore, then
+//!   claims the oldest pending member (an atomic claim in the store, so runners sharing a
+//!   database never take the same member) and starts its executor; with nothing pending it
+//!   waits for an in-process wake-up or the next queue poll;
+//! - one **executor** per member (`member.rs`): runs its turns, holds a slot only while
+//!   `running`, waits idle for messages, ends it in the store;
+//! - the **poller**: every [`EngineOptions::poll`] one query lists the members this runner
+//!   holds; a member missing from it was ended elsewhere (`team disband` from another shell)
+//!   and is cancelled; an idle member with unread messages is woken;
+//! - the **heartbeat**: refreshes the runner row so other processes know it is alive.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use team_core::Member;
+use team_store::{Runner, Store};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::RunnerError;
+use crate::blocking::db;
+use crate::runtime::AgentRuntime;
+
+/// Settings of an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Members running at once (`[team] max_agents`, default 10). Idle members hold no slot.
+    pub max_agents: usize,
+    /// How long an idle persistent member waits for a message before it completes
+    /// (`[team] member_timeout_secs`, default 300 s).
+    pub member_timeout: Duration,
+    /// Heartbeat period (default 2 s). A runner whose heartbeat is older than three periods,
+    /// or whose pid is dead on this host, is lost (see `reconcile`).
+    pub heartbeat: Duration,
+    /// Poll period for what other processes do: messages, disbands (default 50 ms).
+    pub poll: Duration,
+    /// Poll period of the queue of pending members when nothing was queued in-process
+    /// (default 100 ms).
+    pub queue_poll: Duration,
+    /// Stop serving after this long with nothing pending, running or idle (detached runners);
+    /// `None` serves until stopped.
+    pub idle_exit: Option<Duration>,
+    /// The project root: the working directory of command agents, the key of agent memory.
+    pub project_root: PathBuf,
+    /// The database URL given to command agents as `TEAM_DATABASE_URL` (absolute path or
+    /// URL).
+    pub db_url: String,
+    /// Serve only the pending members of this team (a foreground run); `None` serves all.
+    pub team: Option<String>,
+}
+
+impl EngineOptions {
+    /// Defaults for a project: 10 slots, 300 s idle timeout, 2 s heartbeat, 50 ms poll.
+    pub fn new(project_root: PathBuf, db_url: String) -> Self {
+        Self {
+            max_agents: 10,
+            member_timeout: Duration::from_secs(300),
+            heartbeat: Duration::from_secs(2),
+            poll: Duration::from_millis(50),
+            queue_poll: Duration::from_millis(100),
+            idle_exit: None,
+            project_root,
+            db_url,
+            team: None,
+        }
+    }
+}
+
+/// Why [`Engine::serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The shutdown token was cancelled (Ctrl-C, SIGTERM, the caller).
+    Shutdown,
+    /// Nothing was pending, running or idle for [`EngineOptions::idle_exit`].
+    Idle,
+}
+
+/// What the engine keeps per running member: how to cancel it and how to wake it.
+pub(crate) struct Handle {
+    pub team_id: String,
+    pub name: String,
+    pub cancel: CancellationToken,
+    pub wake: Arc<Notify>,
+    /// When the executor registered; the poller ignores handles newer than its query.
+    pub since: tokio::time::Instant,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub opts: EngineOptions,
+    pub runtime: AgentRuntime,
+    pub runner: Runner,
+    pub slots: Arc<Semaphore>,
+    pub shutdown: CancellationToken,
+    pub handles: Mutex<HashMap<i64, Handle>>,
+    pub queued: Notify,
+    pub tracker: TaskTracker,
+}
+
+/// One runner: registered in the database, serving its project's members.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Registers a runner for this process, reconciles runners that died, and starts the
+    /// heartbeat and the poller. Call [`Engine::serve`] to take pending members, or
+    /// [`Engine::run_member`] to run one member in the foreground.
+    ///
+    /// # Errors
+    /// A store error registering the runner.
+    pub async fn start(
+        store: Store,
+        runtime: AgentRuntime,
+        opts: EngineOptions,
+    ) -> Result<Engine, RunnerError> {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let max = opts.max_agents.max(1);
+        let runner = db(&store, move |s| {
+            s.register_runner(std::process::id() as i64, &host, max as i64)
+        })
+        .await?;
+        let me = runner.id.clone();
+        let hb = opts.heartbeat;
+        let report = db(&store, move |s| crate::reconcile(s, Some(&me), hb)).await?;
+        if !report.is_empty() {
+            tracing::warn!(
+                runners = ?report.runners_lost,
+                members = ?report.members_failed,
+                teams = ?report.teams_failed,
+                "reconciled what crashed runners left behind"
+            );
+        }
+        let inner = Arc::new(Inner {
+            slots: Arc::new(Semaphore::new(max)),
+            store,
+            opts,
+            runtime,
+            runner,
+            shutdown: CancellationToken::new(),
+            handles: Mutex::new(HashMap::new()),
+            queued: Notify::new(),
+            tracker: TaskTracker::new(),
+        });
+        tokio::spawn(heartbeat(inner.clone()));
+        tokio::spawn(poller(inner.clone()));
+        Ok(Engine { inner })
+    }
+
+    /// This runner's id (on the members it holds, and in `team list --runners`).
+    pub fn runner_id(&self) -> &str {
+        &self.inner.runner.id
+    }
+
+    /// The token that stops the engine: cancelling it cancels every member it runs.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Wakes the dispatcher at once (a member was queued by this process).
+    pub fn notify_queued(&self) {
+        self.inner.queued.notify_one();
+    }
+
+    /// Serves the queue of pending members until shutdown or, with
+    /// [`EngineOptions::idle_exit`], until nothing has been live for that long.
+    pub async fn serve(&self) -> StopReason {
+        let inner = &self.inner;
+        let mut quiet_since = tokio::time::Instant::now();
+        loop {
+            let permit = tokio::select! {
+                p = inner.slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return StopReason::Shutdown,
+                },
+                _ = inner.shutdown.cancelled() => return StopReason::Shutdown,
+            };
+            let rid = inner.runner.id.clone();
+            let team = inner.opts.team.clone();
+            match db(&inner.store, move |s| {
+                s.claim_pending_member(&rid, team.as_deref())
+            })
+            .await
+            {
+                Ok(Some(member)) => {
+                    tracing::info!(team = %member.team_id, member = %member.name, agent = %member.agent, "member started");
+                    let i = inner.clone();
+                    inner
+                        .tracker
+                        .spawn(crate::member::run(i, member, Some(permit)));
+                    quiet_since = tokio::time::Instant::now();
+                    continue;
+                }
+                Ok(None) => drop(permit),
+                Err(e) => {
+                    drop(permit);
+                    tracing::error!("cannot claim a pending member: {e}");
+                }
+            }
+            if let Some(limit) = inner.opts.idle_exit {
+                let busy = !inner.tracker.is_empty() || self.live_members().await > 0;
+                if busy {
+                    quiet_since = tokio::time::Instant::now();
+                } else if quiet_since.elapsed() >= limit {
+                    return StopReason::Idle;
+                }
+            }
+            tokio::select! {
+                _ = inner.queued.notified() => {}
+                _ = tokio::time::sleep(inner.opts.queue_poll) => {}
+                _ = inner.shutdown.cancelled() => return StopReason::Shutdown,
+            }
+        }
+    }
+
+    async fn live_members(&self) -> i64 {
+        // On error, assume there is work: a detached runner must not quit on a hiccup.
+        db(&self.inner.store, |s| s.count_runner_work())
+            .await
+            .unwrap_or(1)
+    }
+
+    /// Runs one member that this runner already holds (added as `running` with this runner's
+    /// id) to its end, waiting for a slot first. Returns the member as it ended.
+    ///
+    /// # Errors
+    /// A store error reading the member back.
+    pub async fn run_member(&self, member: Member) -> Result<Member, RunnerError> {
+        let permit = tokio::select! {
+            p = self.inner.slots.clone().acquire_owned() => p.ok(),
+            _ = self.inner.shutdown.cancelled() => None,
+        };
+        let (team, name) = (member.team_id.clone(), member.name.clone());
+        crate::member::run(self.inner.clone(), member, permit).await;
+        Ok(db(&self.inner.store, move |s| s.get_member(&team, &name)).await?)
+    }
+
+    /// Stops: cancels every member this engine runs (their leads are told), waits for their
+    /// executors to end, and marks the runner stopped.
+    pub async fn stop(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+        let rid = self.inner.runner.id.clone();
+        if let Err(e) = db(&self.inner.store, move |s| s.stop_runner(&rid)).await {
+            tracing::warn!("cannot mark runner stopped: {e}");
+        }
+    }
+}
+
+impl Inner {
+    /// Wakes the members of this runner that just got messages (the in-process fast path;
+    /// other processes' members notice through their poller).
+    pub(crate) fn wake_recipients(&self, sent: &[team_core::Message]) {
+        let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        for m in sent {
+            for h in handles.values() {
+                if h.team_id == m.team_id && h.name == m.recipient {
+                    h.wake.notify_one();
+                }
+            }
+        }
+    }
+}
+
+async fn heartbeat(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(inner.opts.heartbeat);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = inner.shutdown.cancelled() => return,
+        }
+        let rid = inner.runner.id.clone();
+        if let Err(e) = db(&inner.store, move |s| s.heartbeat_runner(&rid)).await {
+            tracing::warn!("heartbeat failed: {e}");
+        }
+    }
+}
+
+/// One poller per runner, not one per member: a single query per period.
+async fn poller(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(inner.opts.poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = inner.shutdown.cancelled() => return,
+        }
+        if inner
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            continue;
+        }
+        let asked = tokio::time::Instant::now();
+        let rid = inner.runner.id.clone();
+        let held = match db(&inner.store, move |s| s.held_members(&rid)).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("poll failed: {e}");
+                continue;
+            }
+        };
+        let handles = inner.handles.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, h) in handles.iter() {
+            match held.iter().find(|m| m.id == *id) {
+                // Ended by another process (disband, `team member fail`, reconcile).
+                None if h.since < asked => h.cancel.cancel(),
+                None => {}
+                Some(m) if m.unread > 0 && m.status == team_core::MemberStatus::Idle => {
+                    h.wake.notify_one();
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `team-runner`: the engine that runs members in the background.
+//!
+//! - [`engine`]: one [`Engine`] per runner process: a dispatcher that claims pending members
+//!   (FIFO, atomically, so several runners can share one database) under a `max_agents`
+//!   semaphore, an executor task per member, one poller that notices what other processes did
+//!   (a `team send`, a `team disband`), a heartbeat, and a clean stop.
+//! - [`command`]: command agents: a program per turn, prompt on stdin, result on stdout, in
+//!   its own process group.
+//! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
+//! - [`agent`] and [`config`]: agent files (Markdown + YAML front matter) and `config.toml`.
+//! - [`provider`] and [`tools`]: LLM providers and the workspace tools of LLM agents.
+//!
+//! What it does not do: parse arguments or print (that is `team-cli`), or hold state of its
+//! own beyond the process: every state change goes through `team-store`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod agent;
+mod blocking;
+pub mod command;
+pub mod config;
+pub mod engine;
+pub mod llm;
+mod member;
+pub mod provider;
+pub mod reconcile;
+pub mod runtime;
+pub mod tools;
+pub mod workflow;
+
+pub use engine::{Engine, EngineOptions, StopReason};
+pub use reconcile::{ReconcileReport, pid_alive, reconcile};
+pub use runtime::{AgentRuntime, Plan};
+
+/// Errors of the runner: the store's, an agent file's, or starting a process.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] team_store::StoreError),
+    /// An agent definition could not be found or read.
+    #[error(transparent)]
+    Agent(#[from] agent::AgentError),
+    /// The configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Anything else, said plainly.
+    #[error("{0}")]
+    Other(String),
+}

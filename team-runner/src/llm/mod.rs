@@ -1,0 +1,257 @@
+//! The agent loop of LLM members.
+//!
+//! A turn: the input (the prompt, or the messages that woke a persistent member) is added to
+//! the conversation as a user message; then the model is called with the system prompt and
+//! the tools; the tool calls it asks for run (in parallel when it asks for several) and their
+//! results go back; this repeats until the model answers with text (the turn's result) or
+//! `max_turns` calls were made (default [`DEFAULT_MAX_TURNS`]; then the member fails). A
+//! malformed tool call (bad JSON, unknown tool, bad arguments, a denied permission) goes back
+//! to the model as a tool error. The same tool call with the same arguments
+//! [`LOOP_LIMIT`] times in a row stops the member. The conversation is kept across the turns
+//! of a persistent member.
+
+pub mod prompt;
+pub mod team_tools;
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::json;
+use team_core::Member;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{AgentDef, MemoryMode};
+use crate::blocking::db;
+use crate::command::TurnEnd;
+use crate::engine::Inner;
+use crate::provider::{
+    CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
+};
+use crate::tools::WorkspaceTools;
+use crate::tools::permission::PermissionChecker;
+use team_tools::Caller;
+
+/// Model calls allowed in one turn when the agent sets no `max_turns`.
+pub const DEFAULT_MAX_TURNS: u32 = 50;
+
+/// The same tool call with the same arguments this many times in a row stops the member.
+pub const LOOP_LIMIT: u32 = 20;
+
+/// One LLM member's conversation and tools.
+pub(crate) struct Session {
+    provider: Arc<dyn Provider>,
+    provider_name: String,
+    model: String,
+    system: String,
+    history: Vec<ChatMessage>,
+    tools: WorkspaceTools,
+    specs: Vec<ToolSpec>,
+    max_turns: u32,
+    temperature: Option<f32>,
+    /// Model calls so far over the member's life: the `turn` of its cassette entries.
+    calls: u32,
+}
+
+impl Session {
+    /// Prepares a member's session: resolves the provider, builds the system prompt (with
+    /// the team context and, for `memory: local`, the agent's memory) and the tools.
+    pub(crate) async fn new(
+        inner: &Arc<Inner>,
+        m: &Member,
+        def: &AgentDef,
+        model: &str,
+    ) -> Result<Session, String> {
+        let (provider, model_name) = inner
+            .runtime
+            .providers
+            .resolve(model)
+            .map_err(|e| format!("agent {}: {e}", def.name))?;
+        let team_id = m.team_id.clone();
+        let team = db(&inner.store, move |s| s.resolve_team(&team_id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let team_id = m.team_id.clone();
+        let (members, total) = db(&inner.store, move |s| {
+            s.list_members_head(&team_id, prompt::MAX_LISTED_MEMBERS)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let memory = if def.memory == MemoryMode::Local {
+            let (agent, root) = (
+                m.agent.clone(),
+                inner.opts.project_root.to_string_lossy().into_owned(),
+            );
+            db(&inner.store, move |s| s.memory_get(&agent, &root))
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|e| e.content)
+        } else {
+            None
+        };
+        let system = prompt::system_prompt(def, m, &team.name, &members, total, memory.as_deref());
+        let checker = PermissionChecker::new(
+            m.name.clone(),
+            crate::runtime::agent_permissions(def),
+            inner.runtime.permissions.clone(),
+        );
+        let tools = WorkspaceTools::new(&inner.opts.project_root, checker)
+            .map_err(|e| e.to_string())?
+            .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"]);
+        let mut specs: Vec<ToolSpec> = team_tools::specs();
+        specs.extend(tools.specs().into_iter().map(|s| ToolSpec {
+            name: s.name,
+            description: s.description,
+            parameters: s.parameters,
+        }));
+        Ok(Session {
+            provider_name: provider.name().to_owned(),
+            provider,
+            model: model_name,
+            system,
+            history: Vec::new(),
+            tools,
+            specs,
+            max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
+            temperature: def.temperature,
+            calls: 0,
+        })
+    }
+
+    /// Runs one turn with `input`; the caller races it against cancellation and the deadline
+    /// (dropping it mid-call cancels the request and kills a running `bash`).
+    pub(crate) async fn turn(
+        &mut self,
+        inner: &Arc<Inner>,
+        m: &Member,
+        wake: &Arc<Notify>,
+        cancel: &CancellationToken,
+        input: &str,
+    ) -> TurnEnd {
+        self.history.push(ChatMessage::user(input));
+        let caller = Caller {
+            inner,
+            member: m,
+            wake,
+            cancel,
+        };
+        let mut last_call: Option<(String, String)> = None;
+        let mut repeats = 0u32;
+        for _ in 0..self.max_turns {
+            self.calls += 1;
+            let ctx = CallContext::new(&m.team_id, &m.name, self.calls);
+            let req = ChatRequest {
+                model: self.model.clone(),
+                system: self.system.clone(),
+                messages: self.history.clone(),
+                tools: self.specs.clone(),
+                temperature: self.temperature,
+                max_tokens: None,
+            };
+            let started = std::time::Instant::now();
+            let result = self.provider.chat(&ctx, &req).await;
+            let facts = CallFacts::from_result(
+                &self.provider_name,
+                &self.model,
+                started.elapsed(),
+                &result,
+            );
+            self.record_call(inner, m, &facts).await;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => return TurnEnd::Failed(e.to_string()),
+            };
+            self.history.push(ChatMessage::from_response(&resp));
+            if resp.tool_calls.is_empty() {
+                return TurnEnd::Done(resp.content.unwrap_or_default());
+            }
+            for call in &resp.tool_calls {
+                let sig = (call.name.clone(), call.arguments.clone());
+                if last_call.as_ref() == Some(&sig) {
+                    repeats += 1;
+                } else {
+                    repeats = 1;
+                    last_call = Some(sig);
+                }
+                if repeats >= LOOP_LIMIT {
+                    return TurnEnd::Failed(format!(
+                        "stuck in a loop: the model called `{}` with the same arguments {LOOP_LIMIT} times in a row",
+                        call.name
+                    ));
+                }
+            }
+            let results = join_all(
+                resp.tool_calls
+                    .iter()
+                    .map(|call| self.run_tool(&caller, call)),
+            )
+            .await;
+            for (call, (text, is_error)) in resp.tool_calls.iter().zip(results) {
+                self.history
+                    .push(ChatMessage::tool_result(call, text, is_error));
+            }
+        }
+        TurnEnd::Failed(format!(
+            "max_turns ({}) reached: the model made {} calls without a final answer; raise `max_turns:` in the agent file or narrow the task",
+            self.max_turns, self.max_turns
+        ))
+    }
+
+    async fn record_call(&self, inner: &Arc<Inner>, m: &Member, facts: &CallFacts) {
+        let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
+        let payload = json!({
+            "provider": facts.provider,
+            "model": facts.model,
+            "call": self.calls,
+            "prompt_tokens": facts.prompt_tokens,
+            "completion_tokens": facts.completion_tokens,
+            "latency_ms": facts.latency_ms,
+            "attempts": facts.attempts,
+            "status": facts.status,
+            "http_status": facts.http_status,
+        });
+        let (tin, tout) = (facts.prompt_tokens as i64, facts.completion_tokens as i64);
+        let _ = db(&inner.store, move |s| {
+            s.append_event(Some(&team), Some(&name), "provider.call", payload)?;
+            s.member_progress(id, None, 0, tin, tout)
+        })
+        .await;
+    }
+
+    /// Runs one tool call; returns the text for the model and whether it is an error.
+    async fn run_tool(&self, caller: &Caller<'_>, call: &ToolCall) -> (String, bool) {
+        let (text, is_error, denied) =
+            match team_tools::call(caller, &call.name, &call.arguments).await {
+                Some(Ok(t)) => (t, false, None),
+                Some(Err(e)) => (e, true, None),
+                None => {
+                    let outcome = self
+                        .tools
+                        .execute_with_decision(&call.name, &call.arguments)
+                        .await;
+                    let denied = outcome.decision.filter(|d| !d.is_allowed());
+                    match outcome.result {
+                        Ok(t) => (t, false, denied),
+                        Err(e) => (e.to_string(), true, denied),
+                    }
+                }
+            };
+        let m = caller.member;
+        let (team, name) = (m.team_id.clone(), m.name.clone());
+        let (kind, payload) = match &denied {
+            Some(d) => (
+                "tool.denied",
+                json!({"tool": call.name, "reason": d.reason, "source": d.source, "summary": d.summary}),
+            ),
+            None => (
+                "tool.call",
+                json!({"tool": call.name, "ok": !is_error, "error": is_error.then(|| text.chars().take(300).collect::<String>())}),
+            ),
+        };
+        let _ = db(&caller.inner.store, move |s| {
+            s.append_event(Some(&team), Some(&name), kind, payload)
+        })
+        .await;
+        (text, is_error)
+    }
+}

@@ -1,0 +1,254 @@
+//! The executor of one member: its turns, its idle waits, its end.
+//!
+//! Life of a member (see ARCHITECTURE.md): `pending` → (the dispatcher claims it and a slot)
+//! `running` → turn → either it ends (`completed` / `failed` / `timed_out`), or, when
+//! persistent, it sends its turn result to the lead, goes `idle` (releasing its slot), waits
+//! for a message (or `member_timeout` → `completed`), takes a slot again, goes `running`, and
+//! runs the next turn with the messages as input. A cancel (disband, Ctrl-C) ends it as
+//! `cancelled` at any point; the process group of a command agent is killed.
+//!
+//! Delivery is race-free: before looking at its inbox the member arms its wake-up
+//! (`Notify::notified` + `enable`), so a message that lands between the look and the wait
+//! still wakes it; the inbox take marks messages delivered in the same statement.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use team_core::{Member, MemberEvent, Message, MessageKind};
+use team_store::{Outcome, Outgoing, Recipient, StoreError};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+use crate::blocking::db;
+use crate::command::{CommandSpec, TurnEnd, run_turn};
+use crate::engine::{Handle, Inner};
+use crate::llm::Session;
+use crate::runtime::Plan;
+
+/// How a member's turns run: a program per turn, or an LLM session kept across turns.
+enum Worker {
+    Command(CommandSpec),
+    Llm(Box<Session>),
+}
+
+/// Runs `member` (already `running` and held by this runner) to its end and records the end.
+pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedSemaphorePermit>) {
+    let cancel = inner.shutdown.child_token();
+    let wake = Arc::new(Notify::new());
+    inner
+        .handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            member.id,
+            Handle {
+                team_id: member.team_id.clone(),
+                name: member.name.clone(),
+                cancel: cancel.clone(),
+                wake: wake.clone(),
+                since: Instant::now(),
+            },
+        );
+    let outcome = drive(&inner, &member, permit, &cancel, &wake).await;
+    if let Some(outcome) = outcome {
+        let (team, name) = (member.team_id.clone(), member.name.clone());
+        let o = outcome.clone();
+        match db(&inner.store, move |s| s.finish_member(&team, &name, &o)).await {
+            Ok(f) => tracing::info!(
+                team = %member.team_id, member = %member.name, status = %f.member.status,
+                "member ended"
+            ),
+            // Already ended by someone else (a disband won the race): terminal states stay.
+            Err(StoreError::Illegal(e)) => tracing::debug!("{e}"),
+            Err(e) => {
+                tracing::error!(member = %member.name, "cannot record the end of the member: {e}")
+            }
+        }
+    }
+    inner
+        .handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&member.id);
+}
+
+fn cancelled(inner: &Inner) -> Outcome {
+    if inner.shutdown.is_cancelled() {
+        Outcome::Cancelled("runner stopped".into())
+    } else {
+        Outcome::Cancelled("cancelled: the team was disbanded or the member ended elsewhere".into())
+    }
+}
+
+/// The input of a turn woken by messages: each message with who sent it.
+fn messages_as_input(msgs: &[Message]) -> String {
+    msgs.iter()
+        .map(|m| {
+            format!(
+                "[message from {} ({})]\n{}\n",
+                m.sender,
+                m.kind,
+                m.body.trim_end()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs the turns; `None` means the member was already ended elsewhere.
+async fn drive(
+    inner: &Arc<Inner>,
+    m: &Member,
+    mut permit: Option<OwnedSemaphorePermit>,
+    cancel: &tokio_util::sync::CancellationToken,
+    wake: &Arc<Notify>,
+) -> Option<Outcome> {
+    let def = match inner.runtime.catalog.get(&m.agent) {
+        Ok(d) => d.clone(),
+        Err(e) => return Some(Outcome::Failed(e.to_string())),
+    };
+    let timeout = m
+        .timeout_secs
+        .map(|s| Duration::from_secs(s.max(0) as u64))
+        .or(def.timeout);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let timed_out = || {
+        Outcome::TimedOut(format!(
+            "hard timeout of {}s reached",
+            timeout.unwrap_or_default().as_secs()
+        ))
+    };
+    let mut worker = match inner.runtime.plan(&def) {
+        Err(e) => return Some(Outcome::Failed(e)),
+        Ok(Plan::Command(argv)) => {
+            let mut env: BTreeMap<String, String> = def.env.clone();
+            env.extend([
+                ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
+                ("TEAM_ID".to_owned(), m.team_id.clone()),
+                ("TEAM_MEMBER".to_owned(), m.name.clone()),
+                ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
+                (
+                    "TEAM_PROJECT_ROOT".to_owned(),
+                    inner.opts.project_root.to_string_lossy().into_owned(),
+                ),
+            ]);
+            Worker::Command(CommandSpec {
+                argv,
+                cwd: inner.opts.project_root.clone(),
+                env,
+            })
+        }
+        Ok(Plan::Llm(model)) => match Session::new(inner, m, &def, &model).await {
+            Ok(s) => Worker::Llm(Box::new(s)),
+            Err(e) => return Some(Outcome::Failed(e)),
+        },
+    };
+    let mut input = m.prompt.clone().unwrap_or_default();
+    loop {
+        let id = m.id;
+        let end = match &mut worker {
+            Worker::Command(spec) => {
+                let store = inner.store.clone();
+                run_turn(spec, &input, cancel, deadline, move |pid| {
+                    // Best effort: the pid is for `team show` and debugging, not for control.
+                    let _ = store.member_progress(id, Some(Some(pid as i64)), 0, 0, 0);
+                })
+                .await
+            }
+            Worker::Llm(session) => {
+                let deadline_sleep = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    end = session.turn(inner, m, wake, cancel, &input) => end,
+                    _ = cancel.cancelled() => TurnEnd::Cancelled,
+                    _ = deadline_sleep => TurnEnd::TimedOut,
+                }
+            }
+        };
+        let _ = db(&inner.store, move |s| {
+            s.member_progress(id, Some(None), 1, 0, 0)
+        })
+        .await;
+        let result = match end {
+            TurnEnd::Done(r) => r,
+            TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
+            TurnEnd::Cancelled => return Some(cancelled(inner)),
+            TurnEnd::TimedOut => return Some(timed_out()),
+        };
+        if !m.persistent {
+            return Some(Outcome::Completed(result));
+        }
+        let last_result = result.clone();
+        let (team, name) = (m.team_id.clone(), m.name.clone());
+        let sent = db(&inner.store, move |s| {
+            let sent = if name != team_core::LEAD_ALIAS {
+                s.send_message(
+                    &team,
+                    &Outgoing {
+                        from: &name,
+                        to: Recipient::Member(team_core::LEAD_ALIAS.into()),
+                        kind: MessageKind::Result,
+                        body: &result,
+                    },
+                )?
+            } else {
+                Vec::new()
+            };
+            s.member_step(&team, &name, MemberEvent::Sleep)?;
+            Ok(sent)
+        })
+        .await;
+        match sent {
+            Ok(sent) => inner.wake_recipients(&sent),
+            Err(_) => return None, // the team or member ended meanwhile
+        }
+        drop(permit.take()); // idle members hold no slot
+
+        // Wait for messages: arm the wake-up, then look, then sleep.
+        let idle_until = Instant::now() + inner.opts.member_timeout;
+        let msgs = loop {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (team, name) = (m.team_id.clone(), m.name.clone());
+            match db(&inner.store, move |s| s.take_inbox(&team, &name, false)).await {
+                Ok(msgs) if !msgs.is_empty() => break msgs,
+                Ok(_) => {}
+                Err(e) => return Some(Outcome::Failed(format!("cannot read the inbox: {e}"))),
+            }
+            let deadline_sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(idle_until) => return Some(Outcome::Completed(last_result)),
+                _ = cancel.cancelled() => return Some(cancelled(inner)),
+                _ = deadline_sleep => return Some(timed_out()),
+            }
+        };
+        // Only a system message (e.g. a disband notice) and the member is ending: the cancel
+        // arrives through the poller; a new turn starts otherwise.
+        permit = tokio::select! {
+            p = inner.slots.clone().acquire_owned() => p.ok(),
+            _ = cancel.cancelled() => return Some(cancelled(inner)),
+        };
+        let (team, name) = (m.team_id.clone(), m.name.clone());
+        if db(&inner.store, move |s| {
+            s.member_step(&team, &name, MemberEvent::Wake)
+        })
+        .await
+        .is_err()
+        {
+            return None;
+        }
+        input = messages_as_input(&msgs);
+    }
+}

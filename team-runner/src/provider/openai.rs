@@ -1,0 +1,291 @@
+//! OpenAI-compatible Chat Completions client (`POST {base_url}/chat/completions`).
+
+use std::time::Instant;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use serde_json::{Map, Value, json};
+
+use crate::provider::http::HttpCore;
+use crate::provider::{
+    ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
+    ProviderError, ProviderSettings, ToolCall, Usage,
+};
+
+/// Client for OpenAI Chat Completions and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server,
+/// Ollama `/v1`, LM Studio). Sends `Authorization: Bearer KEY` when a key is set.
+///
+/// Wire mapping: system prompt → first `system` message; tools → `{"type":"function","function":{..}}`;
+/// assistant tool calls → `tool_calls`; tool results → `tool` messages (`is_error` → content prefixed
+/// `error: `); `max_tokens` is sent as `max_tokens`.
+#[derive(Debug)]
+pub struct OpenAiProvider {
+    core: HttpCore,
+    url: String,
+}
+
+impl OpenAiProvider {
+    /// A client for `settings` with an optional key (read by the caller, e.g. [`crate::provider::ProviderRegistry`]).
+    ///
+    /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
+    pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
+        let url = format!("{}/chat/completions", settings.base_url);
+        Ok(Self {
+            core: HttpCore::new(settings, key)?,
+            url,
+        })
+    }
+
+    /// Settings in use.
+    pub fn settings(&self) -> &ProviderSettings {
+        &self.core.settings
+    }
+
+    /// Requests in flight through this provider's gate right now.
+    pub fn in_flight(&self) -> usize {
+        self.core.gate.in_flight()
+    }
+
+    async fn call(
+        &self,
+        ctx: &CallContext,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        let start = Instant::now();
+        let mut headers = HeaderMap::new();
+        if let Some(v) = self.core.secret_header("Bearer ") {
+            headers.insert(AUTHORIZATION, v);
+        }
+        let reply = self
+            .core
+            .post_json(ctx, &self.url, headers, &request_body(req))
+            .await?;
+        let mut resp = parse_response(&reply.body).map_err(|reason| {
+            self.core
+                .bad_response(ctx, reply.attempts, reason, &reply.raw)
+        })?;
+        resp.attempts = reply.attempts;
+        resp.latency = start.elapsed();
+        Ok(resp)
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn name(&self) -> &str {
+        &self.core.settings.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(self.call(ctx, req))
+    }
+}
+
+/// The Chat Completions request body for `req`.
+pub fn request_body(req: &ChatRequest) -> Value {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if !req.system.is_empty() {
+        messages.push(json!({"role": "system", "content": req.system}));
+    }
+    for m in &req.messages {
+        messages.push(match m {
+            ChatMessage::User { content } => json!({"role": "user", "content": content}),
+            ChatMessage::Assistant { content, tool_calls } => {
+                let mut msg = json!({"role": "assistant", "content": content});
+                if !tool_calls.is_empty() {
+                    msg["tool_calls"] = tool_calls
+                        .iter()
+                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                        .collect();
+                }
+                msg
+            }
+            ChatMessage::Tool {
+                tool_call_id,
+                content,
+                is_error,
+                ..
+            } => {
+                let content = if *is_error && !content.starts_with("error") {
+                    format!("error: {content}")
+                } else {
+                    content.clone()
+                };
+                json!({"role": "tool", "tool_call_id": tool_call_id, "content": content})
+            }
+        });
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    body.insert("messages".into(), Value::Array(messages));
+    if !req.tools.is_empty() {
+        let tools = req
+            .tools
+            .iter()
+            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(m) = req.max_tokens {
+        body.insert("max_tokens".into(), json!(m));
+    }
+    Value::Object(body)
+}
+
+/// Reads a Chat Completions reply (first choice). `latency` and `attempts` are left for the caller.
+///
+/// Errors: a reason string when `choices[0].message` is missing or a tool call has no function name.
+/// Tolerated: missing usage (zeros), missing call ids (`call_<index>`), arguments sent as a JSON
+/// object instead of a string (re-encoded as text), content given as an array of text parts.
+pub fn parse_response(body: &Value) -> Result<ChatResponse, String> {
+    if let Some(err) = body.get("error").filter(|e| !e.is_null()) {
+        return Err(format!("the reply is an error object: {}", compact(err)));
+    }
+    let choice = body
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .ok_or_else(|| "no `choices[0]` in the reply".to_string())?;
+    let message = choice
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| "no `choices[0].message` in the reply".to_string())?;
+    let content = match message.get("content") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(parts)) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+        ),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty());
+    let mut tool_calls = Vec::new();
+    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+        for (i, call) in calls.iter().enumerate() {
+            let function = call.get("function").unwrap_or(&Value::Null);
+            let name = function
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("tool call {i} has no `function.name`"))?;
+            let arguments = match function.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => String::new(),
+                Some(other) => compact(other),
+            };
+            let id = call
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("call_{i}"));
+            tool_calls.push(ToolCall {
+                id,
+                name: name.to_string(),
+                arguments,
+            });
+        }
+    }
+    let usage = body.get("usage").unwrap_or(&Value::Null);
+    Ok(ChatResponse {
+        content,
+        tool_calls,
+        usage: Usage {
+            prompt_tokens: usage
+                .get("prompt_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            completion_tokens: usage
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        },
+        latency: Default::default(),
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        attempts: 1,
+    })
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ToolSpec;
+
+    #[test]
+    fn body_maps_roles_and_tools() {
+        let mut req = ChatRequest::new("m", "sys");
+        req.messages = vec![
+            ChatMessage::user("hi"),
+            ChatMessage::Assistant {
+                content: None,
+                tool_calls: vec![ToolCall {
+                    id: "c1".into(),
+                    name: "t".into(),
+                    arguments: "{bad".into(),
+                }],
+            },
+            ChatMessage::Tool {
+                tool_call_id: "c1".into(),
+                name: "t".into(),
+                content: "boom".into(),
+                is_error: true,
+            },
+        ];
+        req.tools = vec![ToolSpec {
+            name: "t".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+        }];
+        let b = request_body(&req);
+        assert_eq!(b["messages"][0]["role"], "system");
+        assert_eq!(
+            b["messages"][2]["tool_calls"][0]["function"]["arguments"],
+            "{bad"
+        );
+        assert_eq!(b["messages"][3]["content"], "error: boom");
+        assert_eq!(b["tools"][0]["function"]["name"], "t");
+        assert!(b.get("max_tokens").is_none());
+        assert!(
+            request_body(&ChatRequest::new("m", ""))
+                .get("tools")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn parse_tolerates_variants_and_rejects_missing_choices() {
+        let r = parse_response(
+            &json!({"choices": [{"message": {"content": null, "tool_calls": [
+            {"function": {"name": "a", "arguments": {"x": 1}}}]}, "finish_reason": "tool_calls"}]}),
+        )
+        .expect("parse");
+        assert_eq!(r.tool_calls[0].id, "call_0");
+        assert_eq!(r.tool_calls[0].arguments, r#"{"x":1}"#);
+        assert_eq!(r.usage, Usage::default());
+        assert!(
+            parse_response(&json!({"object": "x"}))
+                .unwrap_err()
+                .contains("choices")
+        );
+        assert!(
+            parse_response(&json!({"error": {"message": "m"}}))
+                .unwrap_err()
+                .contains("error object")
+        );
+    }
+}

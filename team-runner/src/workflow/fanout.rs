@@ -1,0 +1,133 @@
+//! The `fanout` engine: N members of one agent, each one turn, then one synthesis by the lead.
+//! It measures the orchestrator (bench/), and is the simplest "split the work, merge the
+//! results" workflow.
+//!
+//! Parameters: `count` (members, default 10), `agent` (their agent, default `worker`); prompt
+//! templates `member` (placeholder `{i}`, 1-based) and `synthesis` (`{results}`).
+
+use std::collections::BTreeMap;
+use team_core::{AgentName, MemberStatus};
+use team_store::{NewMember, Outcome};
+
+use super::render;
+use super::report::{Report, Specialist};
+use super::review::{Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, synthesise};
+use crate::RunnerError;
+use crate::blocking::db;
+use crate::engine::Engine;
+
+/// Runs a fan-out to its report (the lead's synthesis as summary; members as specialists).
+///
+/// # Errors
+/// A store error, or a bad `count` / `agent` parameter.
+pub async fn run(
+    engine: &Engine,
+    run: &ReviewRun,
+    phase: PhaseFn,
+) -> Result<ReviewOutcome, RunnerError> {
+    let inner = &engine.inner;
+    let count: usize = run
+        .params
+        .get("count")
+        .map_or(Ok(10), |c| c.trim().parse())
+        .map_err(|_| RunnerError::Other("parameter `count` must be a whole number".into()))?;
+    let agent = run
+        .params
+        .get("agent")
+        .cloned()
+        .unwrap_or_else(|| "worker".into());
+    let agent = AgentName::new(&agent).map_err(|e| RunnerError::Other(e.to_string()))?;
+    let member_t = run
+        .def
+        .prompts
+        .get("member")
+        .cloned()
+        .unwrap_or_else(|| "Task {i}.".into());
+    phase("fanout");
+    let news: Vec<NewMember> = (1..=count)
+        .map(|i| NewMember {
+            agent: agent.clone(),
+            prompt: Some(render(&member_t, &BTreeMap::from([("i", i.to_string())]))),
+            persistent: false,
+            timeout_secs: None,
+            status: MemberStatus::Pending,
+            runner_id: None,
+        })
+        .collect();
+    let team = run.team_id.clone();
+    let members = db(&inner.store, move |s| s.add_members(&team, &news)).await?;
+    engine.notify_queued();
+    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+    let (answers, budget) = match collect(engine, run, &names).await? {
+        Collected::All(a) => (a, false),
+        Collected::Budget(a) => (a, true),
+    };
+    let mut results = Vec::new();
+    let mut specialists = Vec::new();
+    for name in &names {
+        let (status, error) = match answers.get(name) {
+            Some(Ok(text)) => {
+                results.push(format!("{name}: {}", text.trim()));
+                ("completed", None)
+            }
+            Some(Err(e)) => ("failed", Some(e.clone())),
+            None => ("failed", Some("stopped before it answered".to_owned())),
+        };
+        specialists.push(Specialist {
+            member: name.clone(),
+            agent: agent.to_string(),
+            status: status.into(),
+            error,
+            findings: 0,
+            cross_reviewed: false,
+        });
+    }
+    let mut report = Report {
+        workflow: run.def.name.clone(),
+        input: run.input_path.clone(),
+        summary: String::new(),
+        findings: Vec::new(),
+        open_questions: Vec::new(),
+        specialists,
+        notes: Vec::new(),
+        rounds: Vec::new(),
+    };
+    if budget {
+        report.notes.push("the token budget was spent".into());
+        return Ok(ReviewOutcome {
+            report,
+            end: ReviewEnd::BudgetSpent,
+        });
+    }
+    if results.is_empty() {
+        return Ok(ReviewOutcome {
+            report,
+            end: ReviewEnd::NoSpecialist,
+        });
+    }
+    phase("synthesis");
+    let synth_t = run
+        .def
+        .prompts
+        .get("synthesis")
+        .cloned()
+        .unwrap_or_else(|| "Merge:\n{results}".into());
+    let prompt = render(&synth_t, &BTreeMap::from([("results", results.join("\n"))]));
+    let lead = synthesise(engine, run, &prompt, 1).await;
+    let (outcome, end) = match lead {
+        Ok(text) => {
+            report.summary = text.trim().to_owned();
+            (Outcome::Completed(report.summary.clone()), ReviewEnd::Done)
+        }
+        Err(e) => {
+            report.notes.push(format!("the lead failed: {e}"));
+            (Outcome::Failed(e.clone()), ReviewEnd::LeadFailed(e))
+        }
+    };
+    let team = run.team_id.clone();
+    let _ = db(&inner.store, move |s| {
+        s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
+    })
+    .await;
+    Ok(ReviewOutcome { report, end })
+}

@@ -1,0 +1,418 @@
+//! The review report: findings with attribution, the synthesis, what failed; as Markdown and
+//! as a JSON document (schema: `docs/report.schema.json`).
+//!
+//! The report holds no times, ids or token counts, so a replayed run produces the same bytes
+//! as the recorded one; those live in the run manifest (`team report TEAM --json`).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The spec cannot be implemented or is unsafe as written.
+    Blocker,
+    /// A real defect that must be fixed.
+    Major,
+    /// Worth fixing.
+    Minor,
+    /// Polish.
+    Nit,
+}
+
+impl Severity {
+    /// Every severity, worst first.
+    pub const ALL: [Severity; 4] = [
+        Severity::Blocker,
+        Severity::Major,
+        Severity::Minor,
+        Severity::Nit,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Blocker => "blocker",
+            Severity::Major => "major",
+            Severity::Minor => "minor",
+            Severity::Nit => "nit",
+        }
+    }
+
+    /// Parses a wire name (case-insensitive; `critical` reads as blocker, `trivial` as nit).
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "blocker" | "critical" => Some(Severity::Blocker),
+            "major" | "high" => Some(Severity::Major),
+            "minor" | "medium" | "low" => Some(Severity::Minor),
+            "nit" | "trivial" | "info" => Some(Severity::Nit),
+            _ => None,
+        }
+    }
+}
+
+/// A finding as a specialist reports it (the JSON it is asked for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawFinding {
+    /// `blocker`, `major`, `minor` or `nit`.
+    pub severity: String,
+    /// Section or line.
+    #[serde(default)]
+    pub location: String,
+    /// What is wrong.
+    pub finding: String,
+    /// What to do.
+    #[serde(default)]
+    pub suggestion: String,
+}
+
+/// A specialist's answer to another's finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Who answered.
+    pub member: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A finding in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// `F1`, `F2`, … in report order of raising.
+    pub id: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Section or line.
+    pub location: String,
+    /// What is wrong.
+    pub finding: String,
+    /// What to do.
+    pub suggestion: String,
+    /// The member that raised it.
+    pub raised_by: String,
+    /// `review` (first phase) or `cross_review` (added while reviewing the others).
+    pub phase: String,
+    /// Members that agreed, with their reasons.
+    pub agreed_by: Vec<Verdict>,
+    /// Members that disputed it, with their reasons.
+    pub disputed_by: Vec<Verdict>,
+}
+
+/// One specialist's part in the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Specialist {
+    /// Member name.
+    pub member: String,
+    /// Agent name.
+    pub agent: String,
+    /// `completed` or `failed`.
+    pub status: String,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Findings it raised.
+    pub findings: usize,
+    /// Whether it took part in the cross-review.
+    pub cross_reviewed: bool,
+}
+
+/// The report of a review workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The workflow (`spec-review`).
+    pub workflow: String,
+    /// The reviewed input (its path as given).
+    pub input: String,
+    /// The lead's summary.
+    pub summary: String,
+    /// Findings, worst first, then in raising order.
+    pub findings: Vec<Finding>,
+    /// Questions the authors must answer.
+    pub open_questions: Vec<String>,
+    /// Every specialist, in the order they were chosen.
+    pub specialists: Vec<Specialist>,
+    /// Things the reader must know about the run (a failed lead, a spent budget).
+    pub notes: Vec<String>,
+    /// The rounds of a self-review loop (empty for other workflows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Round>,
+}
+
+/// One round of a self-review loop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    /// 1, 2, …
+    pub round: u32,
+    /// The findings of the round and what the lead decided for each.
+    pub findings: Vec<Triaged>,
+    /// The fixer's end (`completed`, `failed`, or `skipped` when nothing was to fix).
+    pub fixer: String,
+    /// The test command's outcome, if one ran.
+    pub test: Option<TestRun>,
+    /// The commit made for the round's fixes (`--commit`), if any.
+    pub commit: Option<String>,
+}
+
+/// A finding and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Triaged {
+    /// `F1`, … within the round.
+    pub id: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Where.
+    pub location: String,
+    /// What.
+    pub finding: String,
+    /// Who raised it.
+    pub raised_by: String,
+    /// `fix` or `wont_fix`.
+    pub decision: String,
+    /// The lead's reason.
+    pub reason: String,
+}
+
+/// A test command's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRun {
+    /// The command.
+    pub command: String,
+    /// Its exit code (`-1` when killed by a signal).
+    pub exit_code: i32,
+    /// True on exit 0.
+    pub passed: bool,
+}
+
+impl Report {
+    /// Findings at or above `threshold` (for `--fail-on`).
+    pub fn count_at_least(&self, threshold: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity <= threshold)
+            .count()
+    }
+
+    /// The report as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# {} report: {}\n", self.workflow, self.input);
+        let counts: Vec<String> = Severity::ALL
+            .iter()
+            .map(|sev| {
+                format!(
+                    "{} {}",
+                    self.findings.iter().filter(|f| f.severity == *sev).count(),
+                    sev.as_str()
+                )
+            })
+            .collect();
+        let ok = self
+            .specialists
+            .iter()
+            .filter(|s| s.status == "completed")
+            .count();
+        let looped = !self.rounds.is_empty();
+        if !looped {
+            let _ = writeln!(
+                s,
+                "{} findings ({}) from {} of {} specialists.\n",
+                self.findings.len(),
+                counts.join(", "),
+                ok,
+                self.specialists.len()
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "> **Note:** {n}\n");
+        }
+        let _ = writeln!(s, "## Summary\n\n{}\n", self.summary.trim());
+        if !looped {
+            let _ = writeln!(s, "## Findings\n");
+        }
+        if self.findings.is_empty() && !looped {
+            let _ = writeln!(s, "No findings.\n");
+        }
+        for sev in Severity::ALL {
+            let group: Vec<&Finding> = self.findings.iter().filter(|f| f.severity == sev).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let title = match sev {
+                Severity::Blocker => "Blockers",
+                Severity::Major => "Major",
+                Severity::Minor => "Minor",
+                Severity::Nit => "Nits",
+            };
+            let _ = writeln!(s, "### {title}\n");
+            for f in group {
+                let loc = if f.location.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", f.location)
+                };
+                let _ = writeln!(s, "- **{}**{loc}: {}", f.id, f.finding.trim());
+                if !f.suggestion.trim().is_empty() {
+                    let _ = writeln!(s, "  - Suggestion: {}", f.suggestion.trim());
+                }
+                let phase = if f.phase == "cross_review" {
+                    " (added in cross-review)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(s, "  - Raised by: {}{phase}", f.raised_by);
+                if !f.agreed_by.is_empty() {
+                    let who: Vec<&str> = f.agreed_by.iter().map(|v| v.member.as_str()).collect();
+                    let _ = writeln!(s, "  - Agreed: {}", who.join(", "));
+                }
+                for d in &f.disputed_by {
+                    let _ = writeln!(s, "  - Disputed by {}: {}", d.member, d.reason.trim());
+                }
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(s, "## Open questions\n");
+        if self.open_questions.is_empty() {
+            let _ = writeln!(s, "None.\n");
+        } else {
+            for q in &self.open_questions {
+                let _ = writeln!(s, "- {}", q.trim());
+            }
+            let _ = writeln!(s);
+        }
+        if !self.rounds.is_empty() {
+            let _ = writeln!(s, "## Rounds\n");
+            for r in &self.rounds {
+                let _ = writeln!(s, "### Round {}\n", r.round);
+                for f in &r.findings {
+                    let _ = writeln!(
+                        s,
+                        "- {} [{}] ({}) {} (raised by {}): **{}**: {}",
+                        f.id,
+                        f.severity.as_str(),
+                        f.location,
+                        f.finding.trim(),
+                        f.raised_by,
+                        f.decision,
+                        f.reason.trim()
+                    );
+                }
+                let _ = writeln!(s, "- fixer: {}", r.fixer);
+                if let Some(t) = &r.test {
+                    let _ = writeln!(
+                        s,
+                        "- test `{}`: {} (exit {})",
+                        t.command,
+                        if t.passed { "passed" } else { "failed" },
+                        t.exit_code
+                    );
+                }
+                if let Some(c) = &r.commit {
+                    let _ = writeln!(s, "- commit {c}");
+                }
+                let _ = writeln!(s);
+            }
+        }
+        let _ = writeln!(s, "## Specialists\n");
+        for sp in &self.specialists {
+            match &sp.error {
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "- {} ({}): completed, {} finding(s){}",
+                        sp.member,
+                        sp.agent,
+                        sp.findings,
+                        if sp.cross_reviewed {
+                            ", cross-reviewed"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                Some(e) => {
+                    let _ = writeln!(
+                        s,
+                        "- {} ({}): **failed**: {}",
+                        sp.member,
+                        sp.agent,
+                        e.trim()
+                    );
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The first JSON object in `text` that deserializes as `T` (models wrap JSON in prose or
+/// code fences).
+pub fn extract_json<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
+    for (i, _) in text.match_indices('{') {
+        let mut de = serde_json::Deserializer::from_str(&text[i..]).into_iter::<T>();
+        if let Some(Ok(v)) = de.next() {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// What a specialist's review answer must hold.
+#[derive(Debug, Deserialize)]
+pub struct ReviewAnswer {
+    /// Its findings.
+    pub findings: Vec<RawFinding>,
+}
+
+/// One verdict in a cross-review answer.
+#[derive(Debug, Deserialize)]
+pub struct Response {
+    /// The finding id (`F3`).
+    pub id: String,
+    /// `agree` or `dispute`.
+    pub verdict: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// What a cross-review answer holds.
+#[derive(Debug, Deserialize)]
+pub struct CrossReviewAnswer {
+    /// Verdicts on others' findings.
+    #[serde(default)]
+    pub responses: Vec<Response>,
+    /// Findings the others missed.
+    #[serde(default)]
+    pub added: Vec<RawFinding>,
+}
+
+/// What the lead's synthesis holds.
+#[derive(Debug, Deserialize)]
+pub struct SynthesisAnswer {
+    /// The summary.
+    pub summary: String,
+    /// Open questions.
+    #[serde(default)]
+    pub open_questions: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_found_inside_prose_and_fences() {
+        let t = "Here you go:\n```json\n{\"findings\": [{\"severity\": \"major\", \"finding\": \"x\"}]}\n```";
+        let a: ReviewAnswer = extract_json(t).unwrap();
+        assert_eq!(a.findings[0].severity, "major");
+        assert!(extract_json::<ReviewAnswer>("no json {here").is_none());
+    }
+
+    #[test]
+    fn severities_order_worst_first() {
+        assert!(Severity::Blocker < Severity::Nit);
+        assert_eq!(Severity::parse("Critical"), Some(Severity::Blocker));
+        assert_eq!(Severity::parse("??"), None);
+    }
+}

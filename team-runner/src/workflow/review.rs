@@ -1,0 +1,529 @@
+//! The `review` engine (spec-review): review → cross-review → synthesis.
+//!
+//! 1. **Review**: every specialist is spawned at once as a persistent background member with
+//!    the input's path and text; each answers with its findings as JSON, which reaches the
+//!    lead as its turn's `result` message.
+//! 2. **Cross-review**: the lead sends every specialist that succeeded the findings of the
+//!    others (ids `F1`, `F2`, …) as a message, which wakes it for a second turn; it answers
+//!    agree / dispute with a reason per finding and may add findings.
+//! 3. **Synthesis**: the lead agent writes the summary and the open questions from all of it.
+//!
+//! A specialist that fails (or answers with no parsable findings) does not sink the run: the
+//! report says so. The run fails only when the lead fails or no specialist succeeds. The
+//! orchestration here is code acting for the lead (deterministic, so a replayed run gives the
+//! same report); the specialists and the lead's synthesis are agents.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use team_core::{AgentName, MemberStatus, MessageKind};
+use team_store::{NewMember, Outcome, Outgoing, Recipient};
+
+use super::report::{
+    CrossReviewAnswer, Finding, RawFinding, Report, ReviewAnswer, Severity, Specialist,
+    SynthesisAnswer, Verdict, extract_json,
+};
+use super::{WorkflowDef, render};
+use crate::RunnerError;
+use crate::blocking::db;
+use crate::command::{CommandSpec, TurnEnd, run_turn};
+use crate::engine::Engine;
+use crate::provider::{CallContext, CallFacts, ChatMessage, ChatRequest};
+use crate::runtime::Plan;
+
+/// How often the lead's inbox is read while a phase runs.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A review to run on a team that exists (with its lead) and an engine serving it.
+#[derive(Debug, Clone)]
+pub struct ReviewRun {
+    /// The workflow.
+    pub def: WorkflowDef,
+    /// The input's path, as given.
+    pub input_path: String,
+    /// The input's text.
+    pub input_text: String,
+    /// Parameters: the workflow's defaults overridden by `--set`.
+    pub params: BTreeMap<String, String>,
+    /// The team.
+    pub team_id: String,
+    /// Stop once the team's members used this many tokens (prompt + completion).
+    pub max_tokens: Option<u64>,
+}
+
+/// How a review ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewEnd {
+    /// The report is complete.
+    Done,
+    /// The lead's synthesis failed (the report has the findings but no synthesis).
+    LeadFailed(String),
+    /// No specialist produced findings.
+    NoSpecialist,
+    /// `max_tokens` was spent; the report holds what was gathered.
+    BudgetSpent,
+}
+
+/// The report and how the run ended.
+#[derive(Debug, Clone)]
+pub struct ReviewOutcome {
+    /// The report.
+    pub report: Report,
+    /// How it ended.
+    pub end: ReviewEnd,
+}
+
+/// A callback told of each phase as it starts (`review`, `cross_review`, `synthesis`).
+pub type PhaseFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The specialists named by the `reviewers` parameter (comma-separated agent names).
+pub fn reviewers(params: &BTreeMap<String, String>) -> Vec<String> {
+    params
+        .get("reviewers")
+        .map(|r| {
+            r.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) enum Collected {
+    All(HashMap<String, Result<String, String>>),
+    Budget(HashMap<String, Result<String, String>>),
+}
+
+/// Reads the lead's inbox until every expected member sent a result or failed.
+pub(crate) async fn collect(
+    engine: &Engine,
+    run: &ReviewRun,
+    expected: &[String],
+) -> Result<Collected, RunnerError> {
+    let inner = &engine.inner;
+    let mut got: HashMap<String, Result<String, String>> = HashMap::new();
+    loop {
+        let team = run.team_id.clone();
+        let msgs = db(&inner.store, move |s| {
+            s.take_inbox(&team, team_core::LEAD_ALIAS, false)
+        })
+        .await?;
+        for m in msgs {
+            if !expected.contains(&m.sender) || got.contains_key(&m.sender) {
+                continue;
+            }
+            match m.kind {
+                MessageKind::Result | MessageKind::Completion => {
+                    let body = m
+                        .body
+                        .strip_prefix(&format!("[AGENT COMPLETED] {}: ", m.sender))
+                        .unwrap_or(&m.body)
+                        .to_owned();
+                    got.insert(m.sender.clone(), Ok(body));
+                }
+                MessageKind::Failure => {
+                    let body = m
+                        .body
+                        .strip_prefix(&format!("[AGENT FAILURE] {}: ", m.sender))
+                        .unwrap_or(&m.body)
+                        .to_owned();
+                    got.insert(m.sender.clone(), Err(body));
+                }
+                MessageKind::System if m.body.starts_with("[AGENT CANCELLED]") => {
+                    got.insert(m.sender.clone(), Err("cancelled".into()));
+                }
+                _ => {}
+            }
+        }
+        if expected.iter().all(|e| got.contains_key(e)) {
+            return Ok(Collected::All(got));
+        }
+        if let Some(limit) = run.max_tokens {
+            let team = run.team_id.clone();
+            let members = db(&inner.store, move |s| s.list_members(&team)).await?;
+            let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
+            if used as u64 >= limit {
+                return Ok(Collected::Budget(got));
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub(crate) fn vars<'a>(run: &'a ReviewRun, reviewer: &str) -> BTreeMap<&'a str, String> {
+    let mut v: BTreeMap<&str, String> = run
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    v.insert("spec_path", run.input_path.clone());
+    v.insert("spec_text", run.input_text.clone());
+    v.insert("reviewer", reviewer.to_owned());
+    v.entry("max_findings").or_insert_with(|| "8".into());
+    v
+}
+
+pub(crate) fn finding_json(f: &Finding) -> serde_json::Value {
+    json!({"id": f.id, "severity": f.severity.as_str(), "location": f.location, "finding": f.finding, "suggestion": f.suggestion, "raised_by": f.raised_by})
+}
+
+pub(crate) fn to_finding(raw: &RawFinding, raised_by: &str, phase: &str) -> Finding {
+    Finding {
+        id: String::new(),
+        severity: Severity::parse(&raw.severity).unwrap_or(Severity::Minor),
+        location: raw.location.trim().to_owned(),
+        finding: raw.finding.trim().to_owned(),
+        suggestion: raw.suggestion.trim().to_owned(),
+        raised_by: raised_by.to_owned(),
+        phase: phase.to_owned(),
+        agreed_by: Vec::new(),
+        disputed_by: Vec::new(),
+    }
+}
+
+/// Runs the review to its report. The caller owns the team's end (it completes or fails the
+/// team from the outcome) and races this against cancellation and its timeout.
+///
+/// # Errors
+/// A store error, or a specialist agent that cannot be added.
+pub async fn run(
+    engine: &Engine,
+    run: &ReviewRun,
+    phase: PhaseFn,
+) -> Result<ReviewOutcome, RunnerError> {
+    let inner = &engine.inner;
+    let names = reviewers(&run.params);
+    let template = |k: &str| run.def.prompts.get(k).cloned().unwrap_or_default();
+
+    // 1. Review: every specialist at once, in the background.
+    phase("review");
+    let mut members: Vec<(String, String)> = Vec::new(); // (member, agent)
+    for agent in &names {
+        let new = NewMember {
+            agent: AgentName::new(agent).map_err(|e| RunnerError::Other(e.to_string()))?,
+            prompt: Some(render(&template("review"), &vars(run, agent))),
+            persistent: true,
+            timeout_secs: None,
+            status: MemberStatus::Pending,
+            runner_id: None,
+        };
+        let team = run.team_id.clone();
+        let m = db(&inner.store, move |s| s.add_member(&team, &new)).await?;
+        members.push((m.name, agent.clone()));
+    }
+    engine.notify_queued();
+    let expected: Vec<String> = members.iter().map(|m| m.0.clone()).collect();
+    let (answers, mut budget) = match collect(engine, run, &expected).await? {
+        Collected::All(a) => (a, false),
+        Collected::Budget(a) => (a, true),
+    };
+
+    let mut specialists: Vec<Specialist> = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    for (member, agent) in &members {
+        let (status, error, raised) = match answers.get(member) {
+            Some(Ok(text)) => match extract_json::<ReviewAnswer>(text) {
+                Some(a) => {
+                    for raw in &a.findings {
+                        findings.push(to_finding(raw, member, "review"));
+                    }
+                    ("completed", None, a.findings.len())
+                }
+                None => (
+                    "failed",
+                    Some("its answer held no findings in the JSON shape asked for".to_owned()),
+                    0,
+                ),
+            },
+            Some(Err(e)) => ("failed", Some(e.clone()), 0),
+            None => (
+                "failed",
+                Some("stopped before it answered (token budget spent)".to_owned()),
+                0,
+            ),
+        };
+        specialists.push(Specialist {
+            member: member.clone(),
+            agent: agent.clone(),
+            status: status.into(),
+            error,
+            findings: raised,
+            cross_reviewed: false,
+        });
+    }
+    for (i, f) in findings.iter_mut().enumerate() {
+        f.id = format!("F{}", i + 1);
+    }
+
+    // 2. Cross-review: each successful specialist gets the others' findings as a message.
+    let ok: Vec<String> = specialists
+        .iter()
+        .filter(|s| s.status == "completed")
+        .map(|s| s.member.clone())
+        .collect();
+    if !budget && ok.len() > 1 {
+        phase("cross_review");
+        let mut asked = Vec::new();
+        for member in &ok {
+            let others: Vec<serde_json::Value> = findings
+                .iter()
+                .filter(|f| &f.raised_by != member)
+                .map(finding_json)
+                .collect();
+            let mut v = vars(run, member);
+            v.insert(
+                "findings",
+                serde_json::to_string_pretty(&others).unwrap_or_default(),
+            );
+            let body = render(&template("cross_review"), &v);
+            let (team, to) = (run.team_id.clone(), member.clone());
+            let sent = db(&inner.store, move |s| {
+                s.send_message(
+                    &team,
+                    &Outgoing {
+                        from: team_core::LEAD_ALIAS,
+                        to: Recipient::Member(to),
+                        kind: MessageKind::Text,
+                        body: &body,
+                    },
+                )
+            })
+            .await;
+            if let Ok(sent) = sent {
+                inner.wake_recipients(&sent);
+                asked.push(member.clone());
+            }
+        }
+        let answers = match collect(engine, run, &asked).await? {
+            Collected::All(a) => a,
+            Collected::Budget(a) => {
+                budget = true;
+                a
+            }
+        };
+        let mut added = Vec::new();
+        for member in &asked {
+            let Some(Ok(text)) = answers.get(member) else {
+                continue;
+            };
+            let Some(a) = extract_json::<CrossReviewAnswer>(text) else {
+                continue;
+            };
+            if let Some(s) = specialists.iter_mut().find(|s| &s.member == member) {
+                s.cross_reviewed = true;
+            }
+            for r in a.responses {
+                let Some(f) = findings
+                    .iter_mut()
+                    .find(|f| f.id == r.id.trim() && &f.raised_by != member)
+                else {
+                    continue;
+                };
+                let v = Verdict {
+                    member: member.clone(),
+                    reason: r.reason.trim().to_owned(),
+                };
+                match r.verdict.trim().to_ascii_lowercase().as_str() {
+                    "agree" => f.agreed_by.push(v),
+                    "dispute" => f.disputed_by.push(v),
+                    _ => {}
+                }
+            }
+            for raw in &a.added {
+                added.push(to_finding(raw, member, "cross_review"));
+            }
+        }
+        let n = findings.len();
+        for (i, mut f) in added.into_iter().enumerate() {
+            f.id = format!("F{}", n + i + 1);
+            if let Some(s) = specialists.iter_mut().find(|s| s.member == f.raised_by) {
+                s.findings += 1;
+            }
+            findings.push(f);
+        }
+    }
+    // The specialists are done: complete them (they are idle, waiting for messages).
+    for s in &specialists {
+        let (team, name) = (run.team_id.clone(), s.member.clone());
+        let outcome = match &s.error {
+            None => Outcome::Completed(format!("{} finding(s)", s.findings)),
+            Some(e) => Outcome::Failed(e.clone()),
+        };
+        let _ = db(&inner.store, move |st| {
+            st.finish_member(&team, &name, &outcome)
+        })
+        .await;
+    }
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| id_num(&a.id).cmp(&id_num(&b.id)))
+    });
+
+    let mut report = Report {
+        workflow: run.def.name.clone(),
+        input: run.input_path.clone(),
+        summary: String::new(),
+        findings,
+        open_questions: Vec::new(),
+        specialists,
+        notes: Vec::new(),
+        rounds: Vec::new(),
+    };
+    if budget {
+        report.notes.push(format!(
+            "the token budget ({} tokens) was spent: the run stopped early and this report holds what was gathered",
+            run.max_tokens.unwrap_or_default()
+        ));
+        report.summary =
+            "The run stopped when its token budget was spent; no synthesis was written.".into();
+        return Ok(ReviewOutcome {
+            report,
+            end: ReviewEnd::BudgetSpent,
+        });
+    }
+    if ok.is_empty() {
+        report
+            .notes
+            .push("no specialist produced findings: the review failed".into());
+        report.summary = "No specialist produced findings.".into();
+        return Ok(ReviewOutcome {
+            report,
+            end: ReviewEnd::NoSpecialist,
+        });
+    }
+
+    // 3. Synthesis by the lead.
+    phase("synthesis");
+    let all: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let mut v = finding_json(f);
+            v["agreed_by"] = json!(f.agreed_by.iter().map(|a| &a.member).collect::<Vec<_>>());
+            v["disputed_by"] = json!(f.disputed_by);
+            v
+        })
+        .collect();
+    let mut v = vars(run, team_core::LEAD_ALIAS);
+    v.insert(
+        "all_findings",
+        serde_json::to_string_pretty(&all).unwrap_or_default(),
+    );
+    let prompt = render(&template("synthesis"), &v);
+    let lead_result = synthesise(engine, run, &prompt, 1).await;
+    let (team, outcome, end) = match lead_result {
+        Ok(text) => {
+            match extract_json::<SynthesisAnswer>(&text) {
+                Some(a) => {
+                    report.summary = a.summary.trim().to_owned();
+                    report.open_questions = a.open_questions;
+                }
+                None => report.summary = text.trim().to_owned(),
+            }
+            (
+                run.team_id.clone(),
+                Outcome::Completed(report.summary.clone()),
+                ReviewEnd::Done,
+            )
+        }
+        Err(e) => {
+            report.notes.push(format!("the lead failed: {e}"));
+            report.summary = "The lead failed before writing the synthesis.".into();
+            (
+                run.team_id.clone(),
+                Outcome::Failed(e.clone()),
+                ReviewEnd::LeadFailed(e),
+            )
+        }
+    };
+    let _ = db(&inner.store, move |s| {
+        s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
+    })
+    .await;
+    Ok(ReviewOutcome { report, end })
+}
+
+fn id_num(id: &str) -> u64 {
+    id.trim_start_matches('F').parse().unwrap_or(u64::MAX)
+}
+
+/// The lead's synthesis: one LLM call without tools (or one run of a command lead).
+pub(crate) async fn synthesise(
+    engine: &Engine,
+    run: &ReviewRun,
+    prompt: &str,
+    turn: u32,
+) -> Result<String, String> {
+    let inner = &engine.inner;
+    let def = inner
+        .runtime
+        .catalog
+        .get(&run.def.lead)
+        .map_err(|e| e.to_string())?
+        .clone();
+    match inner.runtime.plan(&def)? {
+        Plan::Command(argv) => {
+            let spec = CommandSpec {
+                argv,
+                cwd: inner.opts.project_root.clone(),
+                env: BTreeMap::from([
+                    ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
+                    ("TEAM_ID".to_owned(), run.team_id.clone()),
+                    ("TEAM_MEMBER".to_owned(), team_core::LEAD_ALIAS.to_owned()),
+                    ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
+                ]),
+            };
+            match run_turn(&spec, prompt, &inner.shutdown, None, |_| {}).await {
+                TurnEnd::Done(t) => Ok(t),
+                TurnEnd::Failed(e) => Err(e),
+                TurnEnd::Cancelled => Err("cancelled".into()),
+                TurnEnd::TimedOut => Err("timed out".into()),
+            }
+        }
+        Plan::Llm(model) => {
+            let (provider, model_name) = inner
+                .runtime
+                .providers
+                .resolve(&model)
+                .map_err(|e| e.to_string())?;
+            let ctx = CallContext::new(&run.team_id, team_core::LEAD_ALIAS, turn);
+            let req = ChatRequest {
+                model: model_name.clone(),
+                system: def.instructions.clone(),
+                messages: vec![ChatMessage::user(prompt)],
+                tools: Vec::new(),
+                temperature: def.temperature,
+                max_tokens: None,
+            };
+            let started = std::time::Instant::now();
+            let result = provider.chat(&ctx, &req).await;
+            let facts =
+                CallFacts::from_result(provider.name(), &model_name, started.elapsed(), &result);
+            let team = run.team_id.clone();
+            let _ = db(&inner.store, move |s| {
+                s.append_event(
+                    Some(&team),
+                    Some(team_core::LEAD_ALIAS),
+                    "provider.call",
+                    serde_json::to_value(&facts).unwrap_or_default(),
+                )?;
+                let lead = s.get_member(&team, team_core::LEAD_ALIAS)?;
+                s.member_progress(
+                    lead.id,
+                    None,
+                    1,
+                    facts.prompt_tokens as i64,
+                    facts.completion_tokens as i64,
+                )
+            })
+            .await;
+            result
+                .map(|r| r.content.unwrap_or_default())
+                .map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The `self-review` engine (self-review-loop): review the diff, triage, fix, test; repeat.
+//!
+//! Each round: fresh reviewers (one turn each) review `git diff BASE`; the lead triages the
+//! findings (`fix` / `wont_fix` with a reason); a fixer member applies the fixes with the
+//! workspace tools (its permissions apply); the test command runs; with `commit = "true"`
+//! (`team run … --commit`) the round's changes become one commit. The loop stops when a round
+//! has nothing to fix, the diff is empty, or `rounds` ran out.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use team_core::{AgentName, MemberStatus};
+use team_store::{NewMember, Outcome};
+
+use super::render;
+use super::report::{Report, ReviewAnswer, Round, Specialist, TestRun, Triaged, extract_json};
+use super::review::{
+    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, finding_json, reviewers,
+    synthesise, to_finding, vars,
+};
+use crate::RunnerError;
+use crate::blocking::db;
+use crate::engine::Engine;
+
+#[derive(Debug, Deserialize)]
+struct Decision {
+    id: String,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TriageAnswer {
+    decisions: Vec<Decision>,
+}
+
+/// Runs a command in the project root; returns (exit code, stdout).
+async fn sh(root: &Path, args: &[&str]) -> Result<(i32, String), RunnerError> {
+    let out = tokio::process::Command::new(args[0])
+        .args(&args[1..])
+        .current_dir(root)
+        .output()
+        .await
+        .map_err(|e| RunnerError::Other(format!("cannot run `{}`: {e}", args.join(" "))))?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+async fn add_one(
+    engine: &Engine,
+    run: &ReviewRun,
+    agent: &str,
+    prompt: String,
+) -> Result<String, RunnerError> {
+    let new = NewMember {
+        agent: AgentName::new(agent).map_err(|e| RunnerError::Other(e.to_string()))?,
+        prompt: Some(prompt),
+        persistent: false,
+        timeout_secs: None,
+        status: MemberStatus::Pending,
+        runner_id: None,
+    };
+    let team = run.team_id.clone();
+    let m = db(&engine.inner.store, move |s| s.add_member(&team, &new)).await?;
+    Ok(m.name)
+}
+
+/// Runs the loop to its report.
+///
+/// # Errors
+/// A store error, or git not usable in the project root.
+pub async fn run(
+    engine: &Engine,
+    run: &ReviewRun,
+    phase: PhaseFn,
+) -> Result<ReviewOutcome, RunnerError> {
+    let root = engine.inner.opts.project_root.clone();
+    let p = |k: &str, d: &str| run.params.get(k).cloned().unwrap_or_else(|| d.to_owned());
+    let base = p("base", "HEAD");
+    let rounds: u32 = p("rounds", "3")
+        .trim()
+        .parse()
+        .map_err(|_| RunnerError::Other("parameter `rounds` must be a whole number".into()))?;
+    let test = p("test", "");
+    let fixer = p("fixer", "fixer");
+    let commit = p("commit", "false") == "true";
+    let names = reviewers(&run.params);
+    let template = |k: &str| run.def.prompts.get(k).cloned().unwrap_or_default();
+    let mut report = Report {
+        workflow: run.def.name.clone(),
+        input: format!("git diff {base}"),
+        summary: String::new(),
+        findings: Vec::new(),
+        open_questions: Vec::new(),
+        specialists: Vec::new(),
+        notes: Vec::new(),
+        rounds: Vec::new(),
+    };
+    let mut end = ReviewEnd::Done;
+    let (mut fixed, mut kept) = (0usize, 0usize);
+    for n in 1..=rounds {
+        let (code, diff) = sh(&root, &["git", "diff", &base]).await?;
+        if code != 0 {
+            return Err(RunnerError::Other(format!(
+                "`git diff {base}` failed (exit {code}) in {}; is it a git repository and is `{base}` a commit?",
+                root.display()
+            )));
+        }
+        if diff.trim().is_empty() {
+            report.notes.push(format!(
+                "round {n}: `git diff {base}` is empty: nothing to review"
+            ));
+            break;
+        }
+        phase(&format!("round {n}: review"));
+        let mut round_run = run.clone();
+        round_run.input_path = format!("git diff {base}");
+        round_run.input_text = diff;
+        let mut members = Vec::new();
+        for agent in &names {
+            let prompt = render(&template("review"), &vars(&round_run, agent));
+            members.push((add_one(engine, run, agent, prompt).await?, agent.clone()));
+        }
+        engine.notify_queued();
+        let expected: Vec<String> = members.iter().map(|m| m.0.clone()).collect();
+        let answers = match collect(engine, run, &expected).await? {
+            Collected::All(a) => a,
+            Collected::Budget(a) => {
+                end = ReviewEnd::BudgetSpent;
+                a
+            }
+        };
+        let mut findings = Vec::new();
+        for (member, agent) in &members {
+            let (status, error) = match answers.get(member) {
+                Some(Ok(t)) => match extract_json::<ReviewAnswer>(t) {
+                    Some(a) => {
+                        findings.extend(a.findings.iter().map(|f| to_finding(f, member, "review")));
+                        ("completed", None)
+                    }
+                    None => (
+                        "failed",
+                        Some("its answer held no findings in the JSON shape asked for".to_owned()),
+                    ),
+                },
+                Some(Err(e)) => ("failed", Some(e.clone())),
+                None => ("failed", Some("stopped before it answered".to_owned())),
+            };
+            report.specialists.push(Specialist {
+                member: member.clone(),
+                agent: agent.clone(),
+                status: status.into(),
+                error,
+                findings: 0,
+                cross_reviewed: false,
+            });
+        }
+        for (i, f) in findings.iter_mut().enumerate() {
+            f.id = format!("F{}", i + 1);
+            if let Some(s) = report
+                .specialists
+                .iter_mut()
+                .find(|s| s.member == f.raised_by)
+            {
+                s.findings += 1;
+            }
+        }
+        if end == ReviewEnd::BudgetSpent {
+            break;
+        }
+        if findings.is_empty() {
+            report.notes.push(format!("round {n}: no findings"));
+            break;
+        }
+        phase(&format!("round {n}: triage"));
+        let all: Vec<serde_json::Value> = findings.iter().map(finding_json).collect();
+        let mut v = vars(&round_run, team_core::LEAD_ALIAS);
+        v.insert(
+            "all_findings",
+            serde_json::to_string_pretty(&all).unwrap_or_default(),
+        );
+        let decisions = match synthesise(engine, run, &render(&template("triage"), &v), n).await {
+            Ok(t) => extract_json::<TriageAnswer>(&t)
+                .map(|a| a.decisions)
+                .unwrap_or_default(),
+            Err(e) => {
+                report
+                    .notes
+                    .push(format!("round {n}: the lead failed: {e}"));
+                end = ReviewEnd::LeadFailed(e);
+                break;
+            }
+        };
+        let triaged: Vec<Triaged> = findings
+            .iter()
+            .map(|f| {
+                let d = decisions.iter().find(|d| d.id.trim() == f.id);
+                let fix = d.is_some_and(|d| d.decision.trim().eq_ignore_ascii_case("fix"));
+                Triaged {
+                    id: f.id.clone(),
+                    severity: f.severity,
+                    location: f.location.clone(),
+                    finding: f.finding.clone(),
+                    raised_by: f.raised_by.clone(),
+                    decision: if fix { "fix".into() } else { "wont_fix".into() },
+                    reason: d.map_or_else(
+                        || "the lead gave no decision".to_owned(),
+                        |d| d.reason.trim().to_owned(),
+                    ),
+                }
+            })
+            .collect();
+        let to_fix: Vec<serde_json::Value> = findings
+            .iter()
+            .filter(|f| triaged.iter().any(|t| t.id == f.id && t.decision == "fix"))
+            .map(finding_json)
+            .collect();
+        kept += triaged.len() - to_fix.len();
+        let mut round = Round {
+            round: n,
+            findings: triaged,
+            fixer: "skipped".into(),
+            test: None,
+            commit: None,
+        };
+        if to_fix.is_empty() {
+            report.rounds.push(round);
+            report.notes.push(format!("round {n}: nothing left to fix"));
+            break;
+        }
+        phase(&format!("round {n}: fix"));
+        let mut fv: BTreeMap<&str, String> = BTreeMap::new();
+        fv.insert(
+            "findings",
+            serde_json::to_string_pretty(&to_fix).unwrap_or_default(),
+        );
+        let name = add_one(engine, run, &fixer, render(&template("fix"), &fv)).await?;
+        engine.notify_queued();
+        let fixer_end = match collect(engine, run, std::slice::from_ref(&name)).await? {
+            Collected::All(a) | Collected::Budget(a) => a.get(&name).cloned(),
+        };
+        round.fixer = match &fixer_end {
+            Some(Ok(_)) => {
+                fixed += to_fix.len();
+                "completed".into()
+            }
+            Some(Err(e)) => format!("failed: {e}"),
+            None => "stopped".into(),
+        };
+        if !test.trim().is_empty() {
+            phase(&format!("round {n}: test"));
+            let (code, _) = sh(&root, &["bash", "-c", &test]).await?;
+            round.test = Some(TestRun {
+                command: test.clone(),
+                exit_code: code,
+                passed: code == 0,
+            });
+        }
+        if commit {
+            let (_, status) = sh(&root, &["git", "status", "--porcelain"]).await?;
+            if !status.trim().is_empty() {
+                let ids: Vec<&str> = to_fix.iter().filter_map(|f| f["id"].as_str()).collect();
+                let msg = format!("team self-review round {n}: fix {}", ids.join(", "));
+                let (c1, _) = sh(&root, &["git", "add", "-A"]).await?;
+                let (c2, _) = sh(&root, &["git", "commit", "-q", "-m", &msg]).await?;
+                if c1 == 0 && c2 == 0 {
+                    let (_, hash) = sh(&root, &["git", "rev-parse", "--short", "HEAD"]).await?;
+                    round.commit = Some(hash.trim().to_owned());
+                } else {
+                    report.notes.push(format!("round {n}: git commit failed"));
+                }
+            }
+        }
+        report.rounds.push(round);
+    }
+    report.summary = format!(
+        "{} round(s); {fixed} finding(s) fixed, {kept} not fixed{}.",
+        report.rounds.len(),
+        match report.rounds.last().and_then(|r| r.test.as_ref()) {
+            Some(t) if t.passed => "; the tests pass",
+            Some(_) => "; the tests FAIL",
+            None => "",
+        }
+    );
+    let outcome = match &end {
+        ReviewEnd::LeadFailed(e) => Outcome::Failed(e.clone()),
+        _ => Outcome::Completed(report.summary.clone()),
+    };
+    let team = run.team_id.clone();
+    let _ = db(&engine.inner.store, move |s| {
+        s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
+    })
+    .await;
+    Ok(ReviewOutcome { report, end })
+}

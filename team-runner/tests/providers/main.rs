@@ -1,0 +1,7 @@
+//! Integration tests of the providers module.
+#![allow(missing_docs)]
+
+mod common;
+mod registry_cassette;
+mod resilience;
+mod wire;
