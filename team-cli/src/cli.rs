@@ -1,0 +1,523 @@
+//! The command line, as clap definitions. Every command is documented here; `team help CMD`
+//! prints it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use team_core::{TaskStatus, TeamStatus};
+
+/// Run teams of AI agents from a shell: a lead and members working in parallel, a task board,
+/// messages and memory, all in a database you can inspect.
+#[derive(Debug, Parser)]
+#[command(name = "team", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
+                        4 illegal transition or conflict, 124 timeout, 130 cancelled."
+)]
+pub struct Cli {
+    /// Database: a SQLite file path or a postgres:// URL. Default: `.team/team.db` of the
+    /// nearest `.team/` found upward from the working directory.
+    #[arg(
+        long,
+        global = true,
+        env = "TEAM_DATABASE_URL",
+        value_name = "PATH_OR_URL",
+        hide_env_values = true
+    )]
+    pub db: Option<String>,
+
+    /// Print one JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). `TEAM_LOG` or `RUST_LOG`
+    /// set the filter too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create `.team/` here: `config.toml`, `agents/`, `workflows/` and the database.
+    Init,
+    /// Create a team with a lead.
+    Create(CreateArgs),
+    /// List teams (active ones unless --all or --status).
+    List(ListArgs),
+    /// Show a team: its members (status, elapsed, result or error) and its tasks.
+    Show(TeamArg),
+    /// Disband a team: cancel every live member and open task, in one transaction.
+    Disband(DisbandArgs),
+    /// Members of a team.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// The team's task board.
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Send a message (BODY, or stdin when BODY is absent).
+    Send(SendArgs),
+    /// Read a member's inbox (consumes the messages unless --peek).
+    Inbox(InboxArgs),
+    /// An agent's memory in this project.
+    #[command(subcommand)]
+    Memory(MemoryCmd),
+    /// The event log of a team.
+    Logs(LogsArgs),
+    /// Add a member of AGENT and run it: in the foreground (exit with its outcome), or with
+    /// --background hand it to a runner and return at once, printing its name.
+    Spawn(SpawnArgs),
+    /// Serve this project's pending members (up to --max-agents at once) until stopped.
+    Runner(RunnerArgs),
+    /// Block until members are terminal: exit 0 if all completed, 1 if any did not, 124 on
+    /// timeout.
+    Wait(WaitArgs),
+    /// Watch a team live: members and tasks, until it is terminal.
+    Watch(TeamArg),
+    /// Fail the members of runners that died (`runner lost`) and teams whose owner is gone.
+    Reconcile,
+    /// Agent definitions (`.team/agents`, `.opencode/agent`, `.claude/agents`).
+    #[command(subcommand)]
+    Agents(AgentsCmd),
+    /// Run a workflow to its report: `team run spec-review docs/spec.md`. Exit: 0 done,
+    /// 1 failed, 10 --fail-on tripped, 124 timeout, 125 token budget spent, 130 cancelled.
+    Run(RunArgs),
+    /// Print the report of a workflow run (`--json`: the run's manifest).
+    Report(ReportArgs),
+    /// Workflows (bundled, and `.team/workflows/*.toml`).
+    #[command(subcommand)]
+    Workflows(WorkflowsCmd),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// `team create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Team name: letters, digits, `_`, `.`, `-`; unique among active teams.
+    pub name: String,
+    /// The agent the lead runs as (default `lead`: a person or a script).
+    #[arg(long, default_value = "lead")]
+    pub lead: String,
+    /// Run the lead agent now with this prompt, in the foreground: its members run here too;
+    /// the team completes when the lead does (exit with the lead's outcome).
+    #[arg(long, conflicts_with = "prompt_file")]
+    pub prompt: Option<String>,
+    /// Like --prompt, read from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<String>,
+    /// Agent run settings.
+    #[command(flatten)]
+    pub run: RunFlagsArgs,
+}
+
+/// Settings of the agents a command runs.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunFlagsArgs {
+    /// Allow a workspace tool that would ask (`bash`, `edit`, `write_file`, `*`; repeatable).
+    #[arg(long = "allow", value_name = "TOOL")]
+    pub allow: Vec<String>,
+    /// Answer yes to every permission that would ask (`deny` stays deny).
+    #[arg(long)]
+    pub yes: bool,
+    /// The model of every LLM agent, as provider/model.
+    #[arg(long, env = "TEAM_MODEL", value_name = "PROVIDER/MODEL")]
+    pub model: Option<String>,
+}
+
+/// `team list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Include completed, failed and disbanded teams.
+    #[arg(long)]
+    pub all: bool,
+    /// Only teams in this state.
+    #[arg(long, value_parser = parse_wire::<TeamStatus>)]
+    pub status: Option<TeamStatus>,
+}
+
+/// A command that takes only a team.
+#[derive(Debug, Args)]
+pub struct TeamArg {
+    /// Team name or id.
+    pub team: String,
+}
+
+/// `team disband`.
+#[derive(Debug, Args)]
+pub struct DisbandArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Why (kept on the team, told to every member).
+    #[arg(long, default_value = "disbanded by user")]
+    pub reason: String,
+}
+
+/// `team member …`.
+#[derive(Debug, Subcommand)]
+pub enum MemberCmd {
+    /// Add a member of AGENT (prints its disambiguated name: `reviewer`, `reviewer-2`).
+    Add {
+        /// Team name or id.
+        team: String,
+        /// Agent name.
+        agent: String,
+    },
+    /// List the members of a team.
+    List {
+        /// Team name or id.
+        team: String,
+    },
+    /// Mark a member completed (`--result`), telling the lead `[AGENT COMPLETED]`.
+    Done(MemberEndArgs),
+    /// Mark a member failed (`--error`), telling the lead `[AGENT FAILURE]`; its in-progress
+    /// tasks fail with it.
+    Fail(MemberEndArgs),
+}
+
+/// `team member done|fail`.
+#[derive(Debug, Args)]
+pub struct MemberEndArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Member name (`lead` for the lead).
+    pub member: String,
+    /// The result text (done).
+    #[arg(long)]
+    pub result: Option<String>,
+    /// The error text (fail).
+    #[arg(long)]
+    pub error: Option<String>,
+}
+
+/// `team task …`.
+#[derive(Debug, Subcommand)]
+pub enum TaskCmd {
+    /// Add a task (prints its id).
+    Add(TaskAddArgs),
+    /// List tasks.
+    List {
+        /// Team name or id.
+        team: String,
+        /// Only tasks in this state.
+        #[arg(long, value_parser = parse_wire::<TaskStatus>)]
+        status: Option<TaskStatus>,
+    },
+    /// Show one task.
+    Show(TaskIdArgs),
+    /// Claim a task atomically: task ID, or the oldest claimable one. Exit 3 when none is
+    /// claimable, 4 when ID is taken, blocked or not pending.
+    Claim {
+        /// Team name or id.
+        team: String,
+        /// The claiming member.
+        #[arg(long = "as", value_name = "MEMBER")]
+        member: String,
+        /// Task id (default: the oldest claimable task).
+        id: Option<i64>,
+    },
+    /// Complete a task.
+    Done(TaskIdArgs),
+    /// Fail a task.
+    Fail(TaskIdArgs),
+    /// Give a claimed task back to the board.
+    Release(TaskIdArgs),
+    /// Cancel a task.
+    Cancel(TaskIdArgs),
+}
+
+/// `team task add`.
+#[derive(Debug, Args)]
+pub struct TaskAddArgs {
+    /// Team name or id.
+    pub team: String,
+    /// One line saying what to do.
+    pub title: String,
+    /// More detail.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A task that must be completed first (repeatable).
+    #[arg(long = "blocked-by", value_name = "ID")]
+    pub blocked_by: Vec<i64>,
+    /// Reserve the task for this member.
+    #[arg(long)]
+    pub assignee: Option<String>,
+}
+
+/// A command on one task.
+#[derive(Debug, Args)]
+pub struct TaskIdArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Task id.
+    pub id: i64,
+    /// The outcome text.
+    #[arg(long)]
+    pub result: Option<String>,
+}
+
+/// `team send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Team name or id.
+    pub team: String,
+    /// The sending member (`lead` for the lead).
+    #[arg(long)]
+    pub from: String,
+    /// The receiving member.
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    pub to: Option<String>,
+    /// Every live member but the sender.
+    #[arg(long)]
+    pub all: bool,
+    /// The message; read from stdin when absent.
+    pub body: Option<String>,
+}
+
+/// `team inbox`.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Member name (`lead` for the lead).
+    pub member: String,
+    /// Read without consuming.
+    #[arg(long)]
+    pub peek: bool,
+    /// Block until at least one message arrives.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after SECS seconds (exit 124).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<f64>,
+}
+
+/// `team memory …`.
+#[derive(Debug, Subcommand)]
+pub enum MemoryCmd {
+    /// Print an agent's memory.
+    Show {
+        /// Agent name.
+        agent: String,
+    },
+    /// Replace an agent's memory (TEXT, or stdin).
+    Set {
+        /// Agent name.
+        agent: String,
+        /// The text; read from stdin when absent.
+        text: Option<String>,
+    },
+    /// Append to an agent's memory (TEXT, or stdin).
+    Append {
+        /// Agent name.
+        agent: String,
+        /// The text; read from stdin when absent.
+        text: Option<String>,
+    },
+    /// Delete an agent's memory.
+    Clear {
+        /// Agent name.
+        agent: String,
+    },
+}
+
+/// `team logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Keep printing new events until the team is terminal (JSON Lines with --json).
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+/// `team spawn`.
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Agent name.
+    pub agent: String,
+    /// The prompt of its first turn.
+    #[arg(
+        long,
+        conflicts_with = "prompt_file",
+        required_unless_present = "prompt_file"
+    )]
+    pub prompt: Option<String>,
+    /// Read the prompt from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<String>,
+    /// Return at once; a runner runs the member (one is started if none is serving).
+    #[arg(long)]
+    pub background: bool,
+    /// After each turn, go idle and wait for messages instead of completing.
+    #[arg(long)]
+    pub persistent: bool,
+    /// Hard timeout in seconds (overrides the agent's `timeout:`).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Agent run settings.
+    #[command(flatten)]
+    pub run: RunFlagsArgs,
+}
+
+/// `team runner`.
+#[derive(Debug, Args)]
+pub struct RunnerArgs {
+    /// Members running at once (default: `[team] max_agents`, 10).
+    #[arg(long, value_name = "N")]
+    pub max_agents: Option<usize>,
+    /// Start a runner in the background and return (it exits by itself after --idle-exit).
+    #[arg(long)]
+    pub detach: bool,
+    /// Exit after SECS seconds with nothing pending, running or idle (default: never; 30
+    /// for --detach).
+    #[arg(long, value_name = "SECS")]
+    pub idle_exit: Option<u64>,
+    /// Agent run settings.
+    #[command(flatten)]
+    pub run: RunFlagsArgs,
+}
+
+/// `team wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Team name or id.
+    pub team: String,
+    /// A member to wait for (repeatable; default: every member but the lead).
+    #[arg(long = "member", value_name = "MEMBER")]
+    pub members: Vec<String>,
+    /// Give up after SECS seconds (exit 124).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+}
+
+/// `team agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCmd {
+    /// List the agents this project can run, with where each was found.
+    List,
+    /// Show one agent's definition.
+    Show {
+        /// Agent name.
+        name: String,
+    },
+}
+
+/// `team run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow (`spec-review`).
+    pub workflow: String,
+    /// Its inputs, in order (`spec-review`: the specification's path).
+    pub inputs: Vec<String>,
+    /// Set a workflow parameter (repeatable), e.g. `--set reviewers=security,testing`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write every event as JSON Lines to FILE (`-`: stderr).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<String>,
+    /// Return at once, printing the team name; `team watch`, `team wait`, `team report` work
+    /// on it later.
+    #[arg(long)]
+    pub detach: bool,
+    /// Give up after SECS seconds (the team is disbanded; exit 124).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Members running at once (default: `[team] max_agents`).
+    #[arg(long, value_name = "N")]
+    pub max_agents: Option<usize>,
+    /// Stop cleanly once the team used N tokens (exit 125; the report says so).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// Exit 10 when the report holds a finding at or above SEVERITY (blocker, major, minor,
+    /// nit).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Record every provider exchange to a cassette FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<String>,
+    /// Serve provider exchanges from a cassette FILE (no network, no API key).
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<String>,
+    /// The team's name (default: WORKFLOW-xxxx).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// self-review-loop: commit each round's fixes (sets the `commit` parameter).
+    #[arg(long)]
+    pub commit: bool,
+    /// Agent run settings.
+    #[command(flatten)]
+    pub run: RunFlagsArgs,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Md,
+    /// JSON (see docs/report.schema.json).
+    Json,
+}
+
+/// `team report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Team name or id.
+    pub team: String,
+    /// Report format (human output; `--json` prints the manifest).
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+}
+
+/// `team workflows …`.
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCmd {
+    /// List the workflows.
+    List,
+    /// Print a workflow's definition (copy it to .team/workflows/NAME.toml to change it).
+    Show {
+        /// Workflow name.
+        name: String,
+    },
+}
+
+/// `team completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: Shell,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+    /// Elvish.
+    Elvish,
+}
+
+/// Parses a lifecycle wire name (`in_progress`), listing the valid ones on error.
+fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
+}

@@ -1,0 +1,69 @@
+//! `team memory show|set|append|clear AGENT [TEXT]`: memory of an agent in this project.
+
+use serde_json::json;
+use team_core::AgentName;
+
+use crate::cli::MemoryCmd;
+use crate::error::CommandError;
+use crate::project::{Ctx, text_or_stdin};
+
+fn agent(name: &str) -> Result<AgentName, CommandError> {
+    AgentName::new(name).map_err(|e| CommandError::usage(e.to_string()))
+}
+
+/// Runs a `team memory` subcommand.
+pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
+    let root = ctx.root_str();
+    match cmd {
+        MemoryCmd::Show { agent: a } => {
+            let a = agent(a)?;
+            let entry = ctx.store.memory_get(a.as_str(), &root)?;
+            if ctx.out.json {
+                return ctx.out.json(&entry);
+            }
+            match entry {
+                Some(e) => print!("{}", e.content),
+                None => ctx.out.note(format!("agent {a} has no memory in {root}")),
+            }
+            Ok(())
+        }
+        MemoryCmd::Set { agent: a, text } | MemoryCmd::Append { agent: a, text } => {
+            let a = agent(a)?;
+            let text = text_or_stdin(text.clone(), "memory text")?;
+            let w = if matches!(cmd, MemoryCmd::Set { .. }) {
+                ctx.store.memory_set(a.as_str(), &root, &text)?
+            } else {
+                ctx.store.memory_append(a.as_str(), &root, &text)?
+            };
+            if ctx.out.json {
+                return ctx.out.json(&w);
+            }
+            ctx.out.note(format!(
+                "memory of {a}: {} bytes{}",
+                w.entry.content.len(),
+                if w.cut_bytes > 0 {
+                    format!(
+                        " ({} oldest bytes cut to stay under the 100 KiB cap)",
+                        w.cut_bytes
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            Ok(())
+        }
+        MemoryCmd::Clear { agent: a } => {
+            let a = agent(a)?;
+            let cleared = ctx.store.memory_clear(a.as_str(), &root)?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({"agent": a, "cleared": cleared}));
+            }
+            ctx.out.note(if cleared {
+                format!("cleared the memory of {a}")
+            } else {
+                format!("agent {a} had no memory")
+            });
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! One module per command group: parse (in `cli`), call the store, render (in `output`).
+
+pub mod agents;
+pub mod logs;
+pub mod member;
+pub mod memory;
+pub mod message;
+pub mod run;
+pub mod task;
+pub mod team;
+pub mod watch;
+pub mod workflow;

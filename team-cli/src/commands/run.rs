@@ -1,0 +1,543 @@
+//! `team spawn`, `team runner`, `team wait`, `team reconcile`: the runner from a shell.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use std::sync::Arc;
+use team_core::{AgentName, Member, MemberStatus};
+
+use team_core::TeamEvent;
+use team_runner::agent::discover_with_builtins;
+use team_runner::config::Config;
+use team_runner::provider::CassetteMode;
+use team_runner::tools::permission::{PromptGate, RunFlags, RunPermissions};
+use team_runner::{AgentRuntime, Engine, EngineOptions, StopReason};
+use team_store::{NewMember, now_ms};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::{CreateArgs, RunFlagsArgs, RunnerArgs, SpawnArgs, WaitArgs};
+use crate::error::{CommandError, Kind, exit};
+use crate::output::{duration, one_line};
+use crate::project::{Ctx, TEAM_DIR, text_or_stdin};
+
+/// Default heartbeat of runners (see `EngineOptions::heartbeat`).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// A detached runner quits after this long with nothing to do, unless told otherwise.
+const DETACHED_IDLE_EXIT_SECS: u64 = 30;
+
+/// A process exit status chosen by a command (the member's outcome, a cancel).
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub(crate) fn runtime_threads() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Loads the project's configuration and agents, and the runtime members need (providers,
+/// permissions from `flags`, the model override).
+pub fn load_project(
+    root: &Path,
+    flags: &RunFlagsArgs,
+    cassette: CassetteMode,
+) -> Result<(Config, AgentRuntime), CommandError> {
+    let config = Config::load(Some(root)).map_err(|e| CommandError::usage(e.to_string()))?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let catalog = discover_with_builtins(root).map_err(|e| CommandError::usage(e.to_string()))?;
+    let permissions = Arc::new(RunPermissions::new(
+        RunFlags {
+            allow: flags.allow.clone(),
+            yes: flags.yes,
+        },
+        PromptGate::terminal(),
+    ));
+    let mut runtime = AgentRuntime::from_config(catalog, &config, permissions, cassette)
+        .map_err(|e| CommandError::usage(e.to_string()))?;
+    runtime.model_override = flags.model.clone();
+    Ok((config, runtime))
+}
+
+pub(crate) fn engine_options(
+    ctx: &Ctx,
+    config: &Config,
+    max_agents: Option<usize>,
+) -> EngineOptions {
+    let mut opts = EngineOptions::new(ctx.project_root.clone(), ctx.db_url.clone());
+    opts.max_agents = max_agents.unwrap_or(config.team.max_agents as usize).max(1);
+    opts.member_timeout = config.member_timeout();
+    opts.heartbeat = HEARTBEAT;
+    opts
+}
+
+/// Checks that `agent` can run before anything is written: it exists, parses, and names an
+/// existing program or a configured provider.
+pub(crate) fn check_agent(
+    runtime: &AgentRuntime,
+    ctx: &Ctx,
+    agent: &str,
+) -> Result<(), CommandError> {
+    if let Err(e) = runtime.catalog.get(agent) {
+        return Err(CommandError::new(Kind::NotFound, e.to_string()));
+    }
+    runtime
+        .check_runnable(agent, &ctx.project_root)
+        .map_err(CommandError::usage)
+}
+
+fn read_prompt(
+    prompt: &Option<String>,
+    file: &Option<String>,
+) -> Result<Option<String>, CommandError> {
+    Ok(match (prompt, file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(f)) if f == "-" => Some(text_or_stdin(None, "prompt")?),
+        (None, Some(f)) => {
+            Some(std::fs::read_to_string(f).map_err(|e| {
+                CommandError::usage(format!("cannot read the prompt file {f}: {e}"))
+            })?)
+        }
+        (None, None) => None,
+    })
+}
+
+/// Waits for the first SIGINT or SIGTERM.
+pub(crate) async fn first_signal() -> &'static str {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// After the first signal, a second one exits at once.
+pub(crate) fn exit_on_second_signal() {
+    tokio::spawn(async {
+        first_signal().await;
+        eprintln!("second signal: exiting now");
+        std::process::exit(exit::CANCELLED);
+    });
+}
+
+fn exit_code_of(m: &Member) -> i32 {
+    match m.status {
+        MemberStatus::Completed => exit::OK,
+        MemberStatus::TimedOut => exit::TIMEOUT,
+        MemberStatus::Cancelled => exit::CANCELLED,
+        _ => exit::FAILURE,
+    }
+}
+
+/// Runs `member` (held by `engine`) in the foreground while the engine also serves the
+/// pending members of its team. On SIGINT/SIGTERM the team is disbanded (exit 130).
+async fn run_foreground(
+    ctx: &Ctx,
+    engine: &Engine,
+    team_id: &str,
+    member: Member,
+) -> anyhow::Result<Member> {
+    let run = engine.run_member(member);
+    tokio::pin!(run);
+    let serve = engine.serve();
+    tokio::pin!(serve);
+    let ended = loop {
+        tokio::select! {
+            r = &mut run => break r?,
+            _ = &mut serve, if !engine.shutdown_token().is_cancelled() => {}
+            sig = first_signal() => {
+                exit_on_second_signal();
+                // A foreground run owns its team: Ctrl-C takes the team down with it.
+                let _ = ctx.store.disband_team(team_id, &format!("{sig} on a foreground run"));
+                engine.stop().await;
+                let _ = run.await;
+                return Err(anyhow::Error::new(Exit(exit::CANCELLED)));
+            }
+        }
+    };
+    Ok(ended)
+}
+
+fn report_end(ctx: &Ctx, team_name: &str, ended: &Member) -> anyhow::Result<()> {
+    if ctx.out.json {
+        ctx.out.json(ended)?;
+    } else if let Some(r) = &ended.result {
+        print!("{r}");
+        if !r.ends_with('\n') {
+            println!();
+        }
+    }
+    let code = exit_code_of(ended);
+    if code != exit::OK {
+        if let Some(e) = &ended.error {
+            eprintln!(
+                "error: member {} in team {team_name} {}: {e}",
+                ended.name, ended.status
+            );
+        }
+        return Err(Exit(code).into());
+    }
+    Ok(())
+}
+
+/// `team spawn`.
+pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
+    let agent = AgentName::new(&a.agent).map_err(|e| CommandError::usage(e.to_string()))?;
+    let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
+    check_agent(&runtime, ctx, agent.as_str())?;
+    let prompt = read_prompt(&a.prompt, &a.prompt_file)?
+        .ok_or_else(|| CommandError::usage("give --prompt TEXT or --prompt-file FILE"))?;
+    let team = ctx.store.resolve_team(&a.team)?;
+    let timeout_secs = a.timeout.map(|t| t as i64);
+    if a.background {
+        let m = ctx.store.add_member(
+            &team.id,
+            &NewMember {
+                agent,
+                prompt: Some(prompt),
+                persistent: a.persistent,
+                timeout_secs,
+                status: MemberStatus::Pending,
+                runner_id: None,
+            },
+        )?;
+        ensure_runner(ctx)?;
+        if ctx.out.json {
+            return ctx.out.json(&m);
+        }
+        println!("{}", m.name);
+        return Ok(());
+    }
+    let rt = runtime_threads()?;
+    let ended: Member = rt.block_on(async {
+        let mut opts = engine_options(ctx, &config, None);
+        opts.team = Some(team.id.clone());
+        let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
+        let m = ctx.store.add_member(
+            &team.id,
+            &NewMember {
+                agent,
+                prompt: Some(prompt),
+                persistent: a.persistent,
+                timeout_secs,
+                status: MemberStatus::Running,
+                runner_id: Some(engine.runner_id().to_owned()),
+            },
+        )?;
+        ctx.out
+            .note(format!("running {} in team {}", m.name, team.name));
+        let ended = run_foreground(ctx, &engine, &team.id, m).await?;
+        engine.stop().await;
+        Ok::<_, anyhow::Error>(ended)
+    })?;
+    report_end(ctx, &team.name, &ended)
+}
+
+/// `team create NAME --lead AGENT --prompt …`: creates the team and runs its lead now.
+pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
+    let name = team_core::TeamName::new(&a.name).map_err(|e| CommandError::usage(e.to_string()))?;
+    let lead_agent = AgentName::new(&a.lead).map_err(|e| CommandError::usage(e.to_string()))?;
+    let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
+    check_agent(&runtime, ctx, lead_agent.as_str())?;
+    let prompt = read_prompt(&a.prompt, &a.prompt_file)?.unwrap_or_default();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let (team, lead) = ctx.store.create_team(&team_store::NewTeam {
+        name,
+        lead_agent,
+        workflow: None,
+        project_root: ctx.root_str(),
+        owner: Some((i64::from(std::process::id()), host)),
+    })?;
+    ctx.out.note(format!(
+        "created team {} (id {}); running its lead",
+        team.name, team.id
+    ));
+    // A lead run with a prompt completes after its turn (a shell-driven lead stays live).
+    let lead = Member {
+        prompt: Some(prompt),
+        persistent: false,
+        ..lead
+    };
+    let rt = runtime_threads()?;
+    let ended: Member = rt.block_on(async {
+        let mut opts = engine_options(ctx, &config, None);
+        opts.team = Some(team.id.clone());
+        let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
+        ctx.store.hold_member(lead.id, engine.runner_id())?;
+        let ended = run_foreground(ctx, &engine, &team.id, lead).await?;
+        let (ev, why) = if ended.status == MemberStatus::Completed {
+            (TeamEvent::Complete, "the lead completed".to_owned())
+        } else {
+            (TeamEvent::Fail, format!("the lead {}", ended.status))
+        };
+        let _ = ctx.store.end_team(&team.id, ev, &why);
+        engine.stop().await;
+        Ok::<_, anyhow::Error>(ended)
+    })?;
+    report_end(ctx, &team.name, &ended)
+}
+
+/// Starts a detached runner unless a live one serves this database.
+fn ensure_runner(ctx: &Ctx) -> anyhow::Result<()> {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let now = now_ms();
+    let fresh = ctx.store.list_runners(false)?.into_iter().any(|r| {
+        let recent = now - r.heartbeat_at_ms < 3 * HEARTBEAT.as_millis() as i64;
+        recent && (r.host != host || team_runner::pid_alive(r.pid))
+    });
+    if fresh {
+        return Ok(());
+    }
+    let pid = start_detached(
+        ctx,
+        None,
+        Some(DETACHED_IDLE_EXIT_SECS),
+        &RunFlagsArgs::default(),
+    )?;
+    ctx.out
+        .note(format!("started a runner in the background (pid {pid})"));
+    Ok(())
+}
+
+/// Starts `team runner` in its own process group, detached from this shell, logging to
+/// `.team/runner.log`. Returns its pid.
+fn start_detached(
+    ctx: &Ctx,
+    max_agents: Option<usize>,
+    idle_exit: Option<u64>,
+    flags: &RunFlagsArgs,
+) -> anyhow::Result<u32> {
+    let exe = std::env::current_exe()?;
+    let log_dir = ctx.project_root.join(TEAM_DIR);
+    let log_path = if log_dir.is_dir() {
+        log_dir.join("runner.log")
+    } else {
+        std::env::temp_dir().join("team-runner.log")
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--db").arg(&ctx.db_url).arg("runner");
+    if let Some(n) = max_agents {
+        cmd.arg("--max-agents").arg(n.to_string());
+    }
+    if let Some(s) = idle_exit {
+        cmd.arg("--idle-exit").arg(s.to_string());
+    }
+    for t in &flags.allow {
+        cmd.arg("--allow").arg(t);
+    }
+    if flags.yes {
+        cmd.arg("--yes");
+    }
+    if let Some(m) = &flags.model {
+        cmd.arg("--model").arg(m);
+    }
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .current_dir(&ctx.project_root)
+        .env("TEAM_DATABASE_URL", &ctx.db_url)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()?;
+    Ok(child.id())
+}
+
+/// `team runner`.
+pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> anyhow::Result<()> {
+    if a.detach {
+        let pid = start_detached(
+            ctx,
+            a.max_agents,
+            Some(a.idle_exit.unwrap_or(DETACHED_IDLE_EXIT_SECS)),
+            &a.run,
+        )?;
+        if ctx.out.json {
+            return ctx.out.json(&json!({"pid": pid}));
+        }
+        println!("{pid}");
+        ctx.out.note(format!(
+            "runner started in the background (pid {pid}); log in {TEAM_DIR}/runner.log"
+        ));
+        return Ok(());
+    }
+    let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
+    let mut opts = engine_options(ctx, &config, a.max_agents);
+    opts.idle_exit = a.idle_exit.map(Duration::from_secs);
+    let rt = runtime_threads()?;
+    rt.block_on(async {
+        let engine = Engine::start(ctx.store.clone(), runtime, opts.clone()).await?;
+        tracing::info!(
+            runner = engine.runner_id(),
+            max_agents = opts.max_agents,
+            "runner serving {}",
+            ctx.project_root.display()
+        );
+        ctx.out.note(format!(
+            "runner {} serving {} (max {} members at once); Ctrl-C stops it",
+            engine.runner_id(),
+            ctx.project_root.display(),
+            opts.max_agents
+        ));
+        let end = tokio::select! {
+            r = engine.serve() => r,
+            sig = first_signal() => {
+                exit_on_second_signal();
+                tracing::warn!("{sig}: cancelling the members of this runner");
+                engine.stop().await;
+                return Err(anyhow::Error::new(Exit(exit::CANCELLED)));
+            }
+        };
+        engine.stop().await;
+        if end == StopReason::Idle {
+            tracing::info!("nothing to do: runner exits");
+        }
+        Ok(())
+    })
+}
+
+/// `team wait`.
+pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
+    let team = ctx.store.resolve_team(&a.team)?;
+    let start = Instant::now();
+    let limit = match a.timeout {
+        Some(s) if !(s.is_finite() && s >= 0.0) => {
+            return Err(CommandError::usage(format!(
+                "--timeout must be a number of seconds ≥ 0, not {s}"
+            ))
+            .into());
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let all = ctx.store.list_members(&team.id)?;
+    for name in &a.members {
+        if !all.iter().any(|m| &m.name == name) && name != team_core::LEAD_ALIAS {
+            return Err(CommandError::new(
+                Kind::NotFound,
+                format!(
+                    "member {name} not found in team {}; see `team member list {}`",
+                    team.name, team.name
+                ),
+            )
+            .into());
+        }
+    }
+    let pick = |members: Vec<Member>| -> Vec<Member> {
+        members
+            .into_iter()
+            .filter(|m| {
+                if a.members.is_empty() {
+                    m.role == team_core::Role::Member
+                } else {
+                    a.members.iter().any(|n| {
+                        n == &m.name
+                            || (n == team_core::LEAD_ALIAS && m.role == team_core::Role::Lead)
+                    })
+                }
+            })
+            .collect()
+    };
+    let members = loop {
+        let members = pick(ctx.store.list_members(&team.id)?);
+        if members.iter().all(|m| m.status.is_terminal()) {
+            break members;
+        }
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            let live: Vec<&str> = members
+                .iter()
+                .filter(|m| m.status.is_live())
+                .map(|m| m.name.as_str())
+                .collect();
+            return Err(CommandError::new(
+                Kind::Timeout,
+                format!(
+                    "timed out waiting for team {}: still live: {}",
+                    team.name,
+                    live.join(", ")
+                ),
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let ok = members.iter().all(|m| m.status == MemberStatus::Completed);
+    if ctx.out.json {
+        ctx.out.json(&json!({
+            "team": team.name,
+            "all_completed": ok,
+            "members": members.iter().map(|m| json!({
+                "name": m.name, "agent": m.agent, "status": m.status,
+                "result": m.result, "error": m.error,
+                "elapsed_ms": m.elapsed_ms(now_ms()),
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let now = now_ms();
+        let rows = members
+            .iter()
+            .map(|m| {
+                vec![
+                    m.name.clone(),
+                    ctx.out.status(m.status.as_str()),
+                    duration(m.elapsed_ms(now)),
+                    one_line(m.error.as_deref().or(m.result.as_deref()).unwrap_or(""), 70),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            ctx.out
+                .table(&["member", "status", "elapsed", "result or error"], rows)
+        );
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Exit(exit::FAILURE).into())
+    }
+}
+
+/// `team reconcile`.
+pub fn reconcile(ctx: &Ctx) -> anyhow::Result<()> {
+    let report = team_runner::reconcile(&ctx.store, None, HEARTBEAT)?;
+    if ctx.out.json {
+        return ctx.out.json(&report);
+    }
+    if report.is_empty() {
+        println!("nothing to reconcile");
+        return Ok(());
+    }
+    for r in &report.runners_lost {
+        println!("runner {r} lost");
+    }
+    for m in &report.members_failed {
+        println!("member {m} failed: runner lost");
+    }
+    for t in &report.teams_failed {
+        println!("team {t} failed: owner process gone");
+    }
+    Ok(())
+}

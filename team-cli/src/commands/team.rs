@@ -1,0 +1,241 @@
+//! `team init`, `create`, `list`, `show`, `disband`.
+
+use std::path::Path;
+
+use serde_json::json;
+use team_core::{AgentName, TeamName};
+use team_store::{NewTeam, Store, TeamFilter, now_ms};
+
+use crate::cli::{CreateArgs, DisbandArgs, ListArgs};
+use crate::error::CommandError;
+use crate::output::{Out, duration, one_line};
+use crate::project::{Ctx, DB_FILE, TEAM_DIR};
+
+/// `team init`: creates `.team/` in the working directory (keeping whatever exists).
+pub fn init(db: Option<&str>, out: Out) -> anyhow::Result<()> {
+    let root = std::env::current_dir()?;
+    let dir = root.join(TEAM_DIR);
+    let mut created = create_project_dir(&root)?;
+    let db_url = db
+        .map(str::to_owned)
+        .unwrap_or_else(|| dir.join(DB_FILE).to_string_lossy().into_owned());
+    let existed = db.is_some() || dir.join(DB_FILE).exists();
+    let store = Store::open(&db_url)?;
+    if !existed {
+        created.push(format!("{TEAM_DIR}/{DB_FILE}"));
+    }
+    if out.json {
+        return out.json(&json!({
+            "project_root": root,
+            "database": store.target(),
+            "created": created,
+        }));
+    }
+    if created.is_empty() {
+        println!("{TEAM_DIR}/ is already set up in {}", root.display());
+    } else {
+        println!("initialised {TEAM_DIR}/ in {}", root.display());
+        for c in created {
+            println!("  created {c}");
+        }
+    }
+    Ok(())
+}
+
+/// Creates `.team/` under `root` with `config.toml`, `agents/`, `workflows/` and a
+/// `.gitignore`, keeping whatever exists. Returns what it created (relative paths).
+pub fn create_project_dir(root: &Path) -> anyhow::Result<Vec<String>> {
+    let dir = root.join(TEAM_DIR);
+    let mut created = Vec::new();
+    for sub in ["", "agents", "workflows"] {
+        let d = dir.join(sub);
+        if !d.is_dir() {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| CommandError::usage(format!("cannot create {}: {e}", d.display())))?;
+            created.push(rel(root, &d));
+        }
+    }
+    for (name, text) in [
+        (
+            "config.toml",
+            team_runner::config::Config::default_file_text(),
+        ),
+        (".gitignore", "team.db\nteam.db-*\n*.log\n"),
+    ] {
+        let f = dir.join(name);
+        if !f.exists() {
+            std::fs::write(&f, text)?;
+            created.push(rel(root, &f));
+        }
+    }
+    Ok(created)
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `team create NAME [--lead AGENT]`.
+pub fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<()> {
+    if args.prompt.is_some() || args.prompt_file.is_some() {
+        return super::run::create_and_lead(ctx, args);
+    }
+    let name = TeamName::new(&args.name).map_err(|e| CommandError::usage(e.to_string()))?;
+    let lead_agent = AgentName::new(&args.lead).map_err(|e| CommandError::usage(e.to_string()))?;
+    let (team, lead) = ctx.store.create_team(&NewTeam {
+        name,
+        lead_agent,
+        workflow: None,
+        project_root: ctx.root_str(),
+        owner: None,
+    })?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({"team": team, "lead": lead}));
+    }
+    println!("{}", team.name);
+    ctx.out.note(format!(
+        "created team {} (id {}), lead agent {}",
+        team.name, team.id, team.lead_agent
+    ));
+    Ok(())
+}
+
+/// `team list [--all] [--status S]`.
+pub fn list(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
+    let teams = ctx.store.list_teams(&TeamFilter {
+        all: args.all,
+        status: args.status,
+    })?;
+    if ctx.out.json {
+        return ctx.out.json(&teams);
+    }
+    if teams.is_empty() {
+        ctx.out.note(format!(
+            "no {}teams; create one with `team create NAME`",
+            if args.all || args.status.is_some() {
+                ""
+            } else {
+                "active "
+            }
+        ));
+        return Ok(());
+    }
+    let now = now_ms();
+    let rows = teams
+        .iter()
+        .map(|t| {
+            vec![
+                t.team.name.clone(),
+                t.team.id.clone(),
+                ctx.out.status(t.team.status.as_str()),
+                t.team.lead_agent.clone(),
+                format!("{}/{}", t.members_live, t.members_total),
+                format!("{}/{}", t.tasks_open, t.tasks_total),
+                duration(now - t.team.created_at_ms),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        ctx.out.table(
+            &[
+                "name",
+                "id",
+                "status",
+                "lead",
+                "live/members",
+                "open/tasks",
+                "age"
+            ],
+            rows
+        )
+    );
+    Ok(())
+}
+
+/// `team show TEAM`.
+pub fn show(ctx: &Ctx, team_ref: &str) -> anyhow::Result<()> {
+    let team = ctx.store.resolve_team(team_ref)?;
+    let members = ctx.store.list_members(&team.id)?;
+    let tasks = ctx.store.list_tasks(&team.id, None)?;
+    if ctx.out.json {
+        let (tokens_in, tokens_out) = members
+            .iter()
+            .fold((0, 0), |(i, o), m| (i + m.tokens_in, o + m.tokens_out));
+        return ctx.out.json(&json!({
+            "team": team,
+            "members": members,
+            "tasks": tasks,
+            "tokens": {"prompt": tokens_in, "completion": tokens_out},
+        }));
+    }
+    let now = now_ms();
+    println!(
+        "team {} ({})  {}  lead agent {}{}",
+        team.name,
+        team.id,
+        ctx.out.status(team.status.as_str()),
+        team.lead_agent,
+        team.reason
+            .as_deref()
+            .map(|r| format!("  reason: {r}"))
+            .unwrap_or_default()
+    );
+    println!();
+    let rows = members
+        .iter()
+        .map(|m| {
+            let outcome = m.error.as_deref().or(m.result.as_deref()).unwrap_or("");
+            vec![
+                m.name.clone(),
+                m.agent.clone(),
+                m.role.to_string(),
+                ctx.out.status(m.status.as_str()),
+                duration(m.elapsed_ms(now)),
+                m.turns.to_string(),
+                format!("{}/{}", m.tokens_in, m.tokens_out),
+                one_line(outcome, 60),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        ctx.out.table(
+            &[
+                "member",
+                "agent",
+                "role",
+                "status",
+                "elapsed",
+                "turns",
+                "tokens in/out",
+                "result or error"
+            ],
+            rows
+        )
+    );
+    if !tasks.is_empty() {
+        println!();
+        println!("{}", super::task::task_table(ctx, &tasks));
+    }
+    Ok(())
+}
+
+/// `team disband TEAM`.
+pub fn disband(ctx: &Ctx, args: &DisbandArgs) -> anyhow::Result<()> {
+    let team = ctx.store.resolve_team(&args.team)?;
+    let d = ctx.store.disband_team(&team.id, &args.reason)?;
+    if ctx.out.json {
+        return ctx.out.json(&d);
+    }
+    println!(
+        "disbanded team {}: {} member(s) and {} task(s) cancelled",
+        d.team.name,
+        d.cancelled_members.len(),
+        d.cancelled_tasks.len()
+    );
+    Ok(())
+}

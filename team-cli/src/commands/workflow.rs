@@ -1,0 +1,578 @@
+//! `team run`, `team report`, `team workflows list|show`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use team_core::{AgentName, TeamEvent, TeamName};
+use team_runner::provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
+use team_runner::workflow::report::{Report, Severity};
+use team_runner::workflow::review::{self, ReviewEnd, ReviewRun};
+use team_runner::{Engine, workflow};
+use team_store::{NewTeam, Store, now_ms};
+
+use crate::cli::{ReportArgs, ReportFormat, RunArgs};
+use crate::commands::run::{
+    Exit, check_agent, engine_options, exit_on_second_signal, first_signal, load_project,
+    runtime_threads,
+};
+use crate::error::{CommandError, Kind, exit};
+use crate::output::{Out, duration};
+use crate::project::{self, Ctx, TEAM_DIR};
+
+/// Exit code when `--fail-on` finds a finding at or above the threshold.
+pub const EXIT_GATE: i32 = 10;
+/// Exit code when `--max-tokens` was spent.
+pub const EXIT_BUDGET: i32 = 125;
+/// Kind of the event that stores a run's report.
+pub const REPORT_EVENT: &str = "workflow.report";
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    CommandError::usage(msg).into()
+}
+
+/// The parameters: the workflow's defaults overridden by `--set key=value`.
+fn params(def: &workflow::WorkflowDef, set: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut p = def.params.clone();
+    for kv in set {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(usage(format!("--set takes KEY=VALUE, not `{kv}`")));
+        };
+        if !p.contains_key(k.trim()) {
+            let known: Vec<&str> = def.params.keys().map(String::as_str).collect();
+            return Err(usage(format!(
+                "workflow {} has no parameter `{}`; its parameters: {}",
+                def.name,
+                k.trim(),
+                known.join(", ")
+            )));
+        }
+        p.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(p)
+}
+
+/// The model recorded first in a cassette, as provider/model (the model of a replay when none
+/// is given).
+fn cassette_model(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let first = text.lines().find(|l| !l.trim().is_empty())?;
+    let e: CassetteEntry = serde_json::from_str(first).ok()?;
+    Some(format!("{}/{}", e.provider, e.model))
+}
+
+/// `team run WORKFLOW [INPUT]…`.
+pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    if db.is_none() && project::find_project(&cwd).is_none() {
+        super::team::create_project_dir(&cwd)?;
+    }
+    let ctx = project::open(db, out)?;
+    let (def, _) = workflow::find(&ctx.project_root, &a.workflow)
+        .map_err(|e| CommandError::new(Kind::NotFound, e.to_string()))?;
+    if a.inputs.len() != def.inputs.len() {
+        let names: Vec<&str> = def.inputs.keys().map(String::as_str).collect();
+        return Err(usage(format!(
+            "workflow {} takes {} input(s) ({}), {} given: `team run {} {}`",
+            def.name,
+            def.inputs.len(),
+            names.join(", "),
+            a.inputs.len(),
+            def.name,
+            names
+                .iter()
+                .map(|n| n.to_uppercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    let input_path = a.inputs.first().cloned().unwrap_or_default();
+    let input_text = if input_path.is_empty() {
+        String::new()
+    } else {
+        std::fs::read_to_string(&input_path)
+            .map_err(|e| usage(format!("cannot read the input {input_path}: {e}")))?
+    };
+    let mut params = params(&def, &a.set)?;
+    if a.commit {
+        if !params.contains_key("commit") {
+            return Err(usage(format!(
+                "workflow {} has no `commit` parameter: --commit does not apply",
+                def.name
+            )));
+        }
+        params.insert("commit".into(), "true".into());
+    }
+    let fail_on = match &a.fail_on {
+        None => None,
+        Some(s) => Some(Severity::parse(s).ok_or_else(|| {
+            usage(format!(
+                "--fail-on takes blocker, major, minor or nit, not `{s}`"
+            ))
+        })?),
+    };
+    let mut agents = review::reviewers(&params);
+    if def.kind == "review" && agents.is_empty() {
+        return Err(usage("--set reviewers= names no specialist"));
+    }
+    if def.kind == "fanout" {
+        agents = vec![
+            params
+                .get("agent")
+                .cloned()
+                .unwrap_or_else(|| "worker".into()),
+        ];
+    }
+    if a.detach {
+        return detach(&ctx, a);
+    }
+    let mut flags = a.run.clone();
+    let cassette = match (&a.record, &a.replay) {
+        (Some(path), _) => CassetteMode::Record(Arc::new(
+            CassetteWriter::create(path).map_err(|e| usage(e.to_string()))?,
+        )),
+        (None, Some(path)) => {
+            if flags.model.is_none() {
+                flags.model = cassette_model(path);
+            }
+            CassetteMode::Replay(Arc::new(
+                Cassette::load(path).map_err(|e| usage(e.to_string()))?,
+            ))
+        }
+        _ => CassetteMode::Off,
+    };
+    let (config, runtime) = load_project(&ctx.project_root, &flags, cassette)?;
+    check_agent(&runtime, &ctx, &def.lead)?;
+    for r in &agents {
+        check_agent(&runtime, &ctx, r)?;
+    }
+    let name = match &a.name {
+        Some(n) => n.clone(),
+        None => format!("{}-{}", def.name, &team_store_id()),
+    };
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let (team, _) = ctx.store.create_team(&NewTeam {
+        name: TeamName::new(&name).map_err(|e| usage(e.to_string()))?,
+        lead_agent: AgentName::new(&def.lead).map_err(|e| usage(e.to_string()))?,
+        workflow: Some(def.name.clone()),
+        project_root: ctx.root_str(),
+        owner: Some((i64::from(std::process::id()), host)),
+    })?;
+    ctx.out.note(format!(
+        "team {} ({}): {} on {input_path}",
+        team.name, team.id, def.name
+    ));
+    let started = Instant::now();
+    let phase: Arc<Mutex<String>> = Arc::new(Mutex::new("review".into()));
+    let rt = runtime_threads()?;
+    let result = rt.block_on(async {
+        let mut opts = engine_options(&ctx, &config, a.max_agents);
+        opts.team = Some(team.id.clone());
+        let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
+        let run = ReviewRun {
+            def: def.clone(),
+            input_path: input_path.clone(),
+            input_text,
+            params,
+            team_id: team.id.clone(),
+            max_tokens: a.max_tokens,
+        };
+        let ph = phase.clone();
+        let phase_fn: review::PhaseFn = Arc::new(move |p: &str| {
+            *ph.lock().unwrap_or_else(|e| e.into_inner()) = p.to_owned();
+        });
+        let progress = tokio::spawn(progress(
+            ctx.store.clone(),
+            team.id.clone(),
+            phase.clone(),
+            ctx.out.quiet,
+        ));
+        let work = async {
+            if run.def.kind == "fanout" {
+                workflow::fanout::run(&engine, &run, phase_fn).await
+            } else if run.def.kind == "self-review" {
+                workflow::self_review::run(&engine, &run, phase_fn).await
+            } else {
+                review::run(&engine, &run, phase_fn).await
+            }
+        };
+        tokio::pin!(work);
+        let serve = engine.serve();
+        tokio::pin!(serve);
+        let deadline = async {
+            match a.timeout {
+                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut work => break Ok(r?),
+                _ = &mut serve, if !engine.shutdown_token().is_cancelled() => {}
+                _ = &mut deadline => break Err(exit::TIMEOUT),
+                sig = first_signal() => {
+                    exit_on_second_signal();
+                    tracing::warn!("{sig}: disbanding team {}", team.name);
+                    break Err(exit::CANCELLED);
+                }
+            }
+        };
+        let result = match outcome {
+            Ok(o) => Ok(o),
+            Err(code) => {
+                let why = if code == exit::TIMEOUT {
+                    format!("timed out after {}s", a.timeout.unwrap_or_default())
+                } else {
+                    "cancelled by a signal".to_owned()
+                };
+                let _ = ctx.store.disband_team(&team.id, &why);
+                Err(code)
+            }
+        };
+        engine.stop().await;
+        progress.abort();
+        let _ = progress.await;
+        Ok::<_, anyhow::Error>(result)
+    })?;
+    // The events of the whole run, after the team ended, for --events.
+    let outcome = match result {
+        Ok(o) => o,
+        Err(code) => {
+            flush_events(&ctx.store, &team.id, a.events.as_deref())?;
+            let what = if code == exit::TIMEOUT {
+                "timed out"
+            } else {
+                "was cancelled"
+            };
+            eprintln!(
+                "error: run of {} on team {} {what}; the team is disbanded",
+                def.name, team.name
+            );
+            return Err(Exit(code).into());
+        }
+    };
+    let (ev, why) = match &outcome.end {
+        ReviewEnd::Done => (TeamEvent::Complete, "the report is written".to_owned()),
+        ReviewEnd::LeadFailed(e) => (TeamEvent::Fail, format!("the lead failed: {e}")),
+        ReviewEnd::NoSpecialist => (
+            TeamEvent::Fail,
+            "no specialist produced findings".to_owned(),
+        ),
+        ReviewEnd::BudgetSpent => (TeamEvent::Fail, "the token budget was spent".to_owned()),
+    };
+    ctx.store.append_event(
+        Some(&team.id),
+        Some(team_core::LEAD_ALIAS),
+        REPORT_EVENT,
+        serde_json::to_value(&outcome.report)?,
+    )?;
+    let _ = ctx.store.end_team(&team.id, ev, &why);
+    flush_events(&ctx.store, &team.id, a.events.as_deref())?;
+    write_report(&outcome.report, a.format, a.output.as_deref())?;
+    summary(&ctx, &team.id, started.elapsed())?;
+    let code = match outcome.end {
+        ReviewEnd::Done => match fail_on {
+            Some(t) if outcome.report.count_at_least(t) > 0 => {
+                eprintln!(
+                    "gate: {} finding(s) at or above {} (--fail-on)",
+                    outcome.report.count_at_least(t),
+                    t.as_str()
+                );
+                EXIT_GATE
+            }
+            _ => exit::OK,
+        },
+        ReviewEnd::BudgetSpent => EXIT_BUDGET,
+        ReviewEnd::LeadFailed(_) | ReviewEnd::NoSpecialist => exit::FAILURE,
+    };
+    if code == exit::OK {
+        Ok(())
+    } else {
+        Err(Exit(code).into())
+    }
+}
+
+fn team_store_id() -> String {
+    let n = now_ms();
+    format!(
+        "{:x}",
+        (n as u64 ^ u64::from(std::process::id()).rotate_left(20)) & 0xff_ffff
+    )
+}
+
+fn write_report(report: &Report, format: ReportFormat, output: Option<&str>) -> anyhow::Result<()> {
+    let text = match format {
+        ReportFormat::Md => report.to_markdown(),
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
+    };
+    match output {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            CommandError::new(
+                Kind::Failure,
+                format!("cannot write the report to {path}: {e}"),
+            )
+        })?,
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes())?;
+            o.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Tokens per member and in total, wall time, parallel speedup; on stderr.
+fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> anyhow::Result<()> {
+    if ctx.out.quiet {
+        return Ok(());
+    }
+    let members = ctx.store.list_members(team_id)?;
+    let mut total = (0, 0);
+    let mut busy = 0;
+    eprintln!("tokens (prompt/completion) and time per member:");
+    for m in &members {
+        total.0 += m.tokens_in;
+        total.1 += m.tokens_out;
+        busy += m.busy_ms;
+        eprintln!(
+            "  {:<16} {:<10} {:>7}/{:<7} busy {}",
+            m.name,
+            m.status,
+            m.tokens_in,
+            m.tokens_out,
+            duration(m.busy_ms)
+        );
+    }
+    let wall_ms = wall.as_millis().max(1) as i64;
+    eprintln!(
+        "total tokens {}/{}; wall time {}; parallel speedup {:.1}x (member busy time / wall time)",
+        total.0,
+        total.1,
+        duration(wall_ms),
+        busy as f64 / wall_ms as f64
+    );
+    Ok(())
+}
+
+/// Writes the team's events as JSON Lines to `target` (`-`: stderr).
+fn flush_events(store: &Store, team_id: &str, target: Option<&str>) -> anyhow::Result<()> {
+    let Some(target) = target else { return Ok(()) };
+    let events = store.list_events(Some(team_id), 0, i64::MAX)?;
+    let mut buf = Vec::new();
+    for e in &events {
+        serde_json::to_writer(&mut buf, e)?;
+        buf.push(b'\n');
+    }
+    if target == "-" {
+        std::io::stderr().write_all(&buf)?;
+    } else {
+        std::fs::write(target, buf).map_err(|e| {
+            CommandError::new(
+                Kind::Failure,
+                format!("cannot write events to {target}: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The live view: on a terminal, indicatif lines per member under a phase line; otherwise a
+/// plain line per change. Runs until aborted.
+async fn progress(store: Store, team_id: String, phase: Arc<Mutex<String>>, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let live = std::io::stderr().is_terminal();
+    let multi = MultiProgress::with_draw_target(if live {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style = ProgressStyle::with_template("{spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let header = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+    let mut bars: HashMap<i64, ProgressBar> = HashMap::new();
+    let mut last: HashMap<i64, String> = HashMap::new();
+    let mut last_phase = String::new();
+    loop {
+        let ph = phase.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !live && ph != last_phase {
+            eprintln!("phase: {ph}");
+        }
+        last_phase = ph.clone();
+        let (s, t) = (store.clone(), team_id.clone());
+        if let Ok(Ok(members)) = tokio::task::spawn_blocking(move || s.list_members(&t)).await {
+            let now = now_ms();
+            header.set_message(format!("phase: {ph}"));
+            header.tick();
+            for m in &members {
+                let line = format!(
+                    "{:<16} {:<14} {:<10} turns {:<3} tokens {:>6}/{:<6} {}",
+                    m.name,
+                    m.agent,
+                    m.status,
+                    m.turns,
+                    m.tokens_in,
+                    m.tokens_out,
+                    duration(m.elapsed_ms(now))
+                );
+                if live {
+                    let bar = bars.entry(m.id).or_insert_with(|| {
+                        multi.add(ProgressBar::new_spinner().with_style(style.clone()))
+                    });
+                    bar.set_message(line);
+                    bar.tick();
+                } else {
+                    let key = format!("{} {}", m.status, m.turns);
+                    if last.get(&m.id) != Some(&key) {
+                        eprintln!("{} {} {} (turn {})", m.name, m.agent, m.status, m.turns);
+                        last.insert(m.id, key);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `team run --detach`: the same run in the background; prints the team name.
+fn detach(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<()> {
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", a.workflow, team_store_id()));
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|x| x != "--detach")
+        .collect();
+    let log_path = ctx
+        .project_root
+        .join(TEAM_DIR)
+        .join(format!("run-{name}.log"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(&args);
+    if a.name.is_none() {
+        cmd.arg("--name").arg(&name);
+    }
+    if a.output.is_none() {
+        let path = ctx
+            .project_root
+            .join(TEAM_DIR)
+            .join(format!("report-{name}.md"));
+        cmd.arg("--output").arg(path);
+    }
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .env("TEAM_DATABASE_URL", &ctx.db_url)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()?;
+    // Wait until the team exists so `team watch NAME` works at once.
+    for _ in 0..100 {
+        if ctx.store.resolve_team(&name).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if ctx.out.json {
+        return ctx.out.json(&json!({"team": name, "pid": child.id()}));
+    }
+    println!("{name}");
+    ctx.out.note(format!(
+        "running in the background (pid {}); log {}",
+        child.id(),
+        log_path.display()
+    ));
+    Ok(())
+}
+
+/// `team report TEAM`.
+pub fn report(ctx: &Ctx, a: &ReportArgs) -> anyhow::Result<()> {
+    let team = ctx.store.resolve_team(&a.team)?;
+    let events = ctx.store.list_events(Some(&team.id), 0, i64::MAX)?;
+    let report: Option<Report> = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == REPORT_EVENT)
+        .and_then(|e| serde_json::from_value(e.payload.clone()).ok());
+    let Some(report) = report else {
+        return Err(CommandError::new(
+            Kind::NotFound,
+            format!(
+                "team {} has no report (status {}); a workflow run writes one when it ends: see `team watch {}`",
+                team.name, team.status, team.name
+            ),
+        )
+        .into());
+    };
+    if ctx.out.json {
+        let members = ctx.store.list_members(&team.id)?;
+        let now = now_ms();
+        let (tin, tout) = members
+            .iter()
+            .fold((0, 0), |(i, o), m| (i + m.tokens_in, o + m.tokens_out));
+        return ctx.out.json(&json!({
+            "team": team,
+            "wall_ms": team.ended_at_ms.unwrap_or(now) - team.created_at_ms,
+            "tokens": {"prompt": tin, "completion": tout},
+            "members": members.iter().map(|m| json!({
+                "name": m.name, "agent": m.agent, "role": m.role, "status": m.status,
+                "error": m.error, "turns": m.turns,
+                "tokens": {"prompt": m.tokens_in, "completion": m.tokens_out},
+                "busy_ms": m.busy_ms, "elapsed_ms": m.elapsed_ms(now),
+            })).collect::<Vec<_>>(),
+            "report": report,
+        }));
+    }
+    write_report(&report, a.format, None)
+}
+
+/// `team workflows list`.
+pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
+    let all = workflow::list(&ctx.project_root).map_err(|e| CommandError::usage(e.to_string()))?;
+    if ctx.out.json {
+        let v: Vec<_> = all
+            .iter()
+            .map(|(d, s)| json!({"name": d.name, "description": d.description, "kind": d.kind, "lead": d.lead, "inputs": d.inputs, "params": d.params, "source": s.kind, "path": s.path}))
+            .collect();
+        return ctx.out.json(&v);
+    }
+    let rows = all
+        .iter()
+        .map(|(d, s)| {
+            vec![
+                d.name.clone(),
+                s.kind.to_owned(),
+                d.inputs.keys().cloned().collect::<Vec<_>>().join(" "),
+                d.description.clone(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        ctx.out
+            .table(&["workflow", "source", "inputs", "description"], rows)
+    );
+    Ok(())
+}
+
+/// `team workflows show NAME`.
+pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    let (def, src) = workflow::find(&ctx.project_root, name)
+        .map_err(|e| CommandError::new(Kind::NotFound, e.to_string()))?;
+    if ctx.out.json {
+        return ctx.out.json(&def);
+    }
+    print!("{}", src.text);
+    Ok(())
+}

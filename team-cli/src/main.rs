@@ -1,0 +1,171 @@
+//! `team`: run teams of AI agents from a shell, a script or CI.
+//!
+//! This binary is thin: it parses arguments ([`cli`]), opens the project's store
+//! ([`project`]), calls `team-store` and `team-runner`, and renders the result for a person or
+//! as JSON ([`output`]). Every rule lives in the library crates. Errors map to the published
+//! exit codes in [`error::exit`].
+
+mod cli;
+mod commands;
+mod error;
+mod output;
+mod project;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::error::kind_of;
+use crate::output::Out;
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("TEAM_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Out::new(cli.json, cli.quiet);
+    let db = cli.db.as_deref();
+    match &cli.command {
+        Command::Init => commands::team::init(db, out),
+        Command::Run(a) => commands::workflow::run(db, out, a),
+        Command::Completions(a) => {
+            let shell = match a.shell {
+                cli::Shell::Bash => clap_complete::Shell::Bash,
+                cli::Shell::Zsh => clap_complete::Shell::Zsh,
+                cli::Shell::Fish => clap_complete::Shell::Fish,
+                cli::Shell::Powershell => clap_complete::Shell::PowerShell,
+                cli::Shell::Elvish => clap_complete::Shell::Elvish,
+            };
+            clap_complete::generate(shell, &mut Cli::command(), "team", &mut std::io::stdout());
+            Ok(())
+        }
+        cmd => {
+            let ctx = project::open(db, out)?;
+            match cmd {
+                Command::Create(a) => commands::team::create(&ctx, a),
+                Command::List(a) => commands::team::list(&ctx, a),
+                Command::Show(a) => commands::team::show(&ctx, &a.team),
+                Command::Disband(a) => commands::team::disband(&ctx, a),
+                Command::Member(c) => commands::member::run(&ctx, c),
+                Command::Task(c) => commands::task::run(&ctx, c),
+                Command::Send(a) => commands::message::send(&ctx, a),
+                Command::Inbox(a) => commands::message::inbox(&ctx, a),
+                Command::Memory(c) => commands::memory::run(&ctx, c),
+                Command::Logs(a) => commands::logs::run(&ctx, &a.team, a.follow),
+                Command::Spawn(a) => commands::run::spawn(&ctx, a),
+                Command::Runner(a) => commands::run::runner(&ctx, a),
+                Command::Wait(a) => commands::run::wait(&ctx, a),
+                Command::Watch(a) => commands::watch::run(&ctx, &a.team),
+                Command::Reconcile => commands::run::reconcile(&ctx),
+                Command::Agents(cli::AgentsCmd::List) => commands::agents::list(&ctx),
+                Command::Agents(cli::AgentsCmd::Show { name }) => {
+                    commands::agents::show(&ctx, name)
+                }
+                Command::Report(a) => commands::workflow::report(&ctx, a),
+                Command::Workflows(cli::WorkflowsCmd::List) => commands::workflow::list(&ctx),
+                Command::Workflows(cli::WorkflowsCmd::Show { name }) => {
+                    commands::workflow::show(&ctx, name)
+                }
+                Command::Init | Command::Completions(_) | Command::Run(_) => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+}
+
+/// Restores the default SIGPIPE action so `team list | head` ends quietly instead of failing
+/// on a write to a closed pipe (Rust ignores SIGPIPE by default). Only for commands that run
+/// no child processes: a runner must keep SIGPIPE ignored, or a member that closes its stdin
+/// early would kill it.
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called once at start-up, before any other thread exists; SIG_DFL installs no
+    // handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            let wants_json = std::env::args().any(|a| a == "--json");
+            if wants_json
+                && !matches!(
+                    e.kind(),
+                    K::DisplayHelp
+                        | K::DisplayVersion
+                        | K::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                let rendered = e.render().to_string();
+                let message = rendered
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| {
+                        !l.is_empty()
+                            && !l.starts_with("Usage:")
+                            && !l.starts_with("For more information")
+                    })
+                    .map(|l| l.trim_start_matches("error: "))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let doc = serde_json::json!({
+                    "error": {"kind": "usage", "message": message, "exit_code": error::exit::USAGE}
+                });
+                eprintln!("{doc}");
+                return ExitCode::from(error::exit::USAGE as u8);
+            }
+            e.exit();
+        }
+    };
+    if !matches!(
+        cli.command,
+        Command::Spawn(_) | Command::Runner(_) | Command::Run(_) | Command::Create(_)
+    ) {
+        default_sigpipe();
+    }
+    init_tracing(cli.verbose, cli.quiet);
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A command that chose its exit status (a member's outcome) has said all it had to.
+            if let Some(commands::run::Exit(code)) = err.downcast_ref::<commands::run::Exit>() {
+                return ExitCode::from(*code as u8);
+            }
+            let kind = kind_of(&err);
+            let mut stderr = std::io::stderr().lock();
+            if json {
+                let doc = serde_json::json!({
+                    "error": {"kind": kind.name(), "message": format!("{err:#}"), "exit_code": kind.code()}
+                });
+                let _ = writeln!(stderr, "{doc}");
+            } else {
+                let _ = writeln!(stderr, "error: {err:#}");
+            }
+            ExitCode::from(kind.code() as u8)
+        }
+    }
+}

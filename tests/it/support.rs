@@ -1,0 +1,409 @@
+//! Test support: a project in a temp directory, backed by a SQLite file (`.team/team.db`) or by
+//! a fresh schema in the PostgreSQL server named by `TEAM_TEST_DATABASE_URL`, and helpers that
+//! run the real `team` binary in it.
+//!
+//! PostgreSQL projects pass their URL through `TEAM_DATABASE_URL` (so every command line is the
+//! same on both backends); SQLite projects always run with that variable removed.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::Value;
+
+/// Longest any single `team` call may take before the test fails instead of hanging.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `team` binary built by cargo for this test run.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("team")
+}
+
+/// A `std::process::Command` for `team` with a clean environment: no database from the
+/// caller's shell, no colour, no log filter.
+pub fn bare_std_cmd(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("TEAM_DATABASE_URL")
+        .env_remove("TEAM_LOG")
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// [`bare_std_cmd`] as an `assert_cmd::Command`, with [`CALL_TIMEOUT`].
+pub fn bare_cmd(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::from_std(bare_std_cmd(dir));
+    c.timeout(CALL_TIMEOUT);
+    c
+}
+
+/// stdout of an output as UTF-8.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// stderr of an output as UTF-8.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// A fresh schema in the test PostgreSQL database; dropping it drops the schema.
+pub struct PgSchema {
+    base: String,
+    schema: String,
+    /// The URL whose `search_path` is the schema.
+    pub url: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = PgConnection::establish(&self.base) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+/// The base URL of the test PostgreSQL server, or `None` (with a note) when
+/// `TEAM_TEST_DATABASE_URL` is unset outside CI. In CI (`CI` set) a missing URL fails the test.
+pub fn pg_base_url() -> Option<String> {
+    match std::env::var("TEAM_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "TEAM_TEST_DATABASE_URL must be set in CI (the PostgreSQL variants are required there)"
+            );
+            eprintln!("TEAM_TEST_DATABASE_URL unset: skipping the PostgreSQL variant");
+            None
+        }
+    }
+}
+
+/// A new, empty schema in the test PostgreSQL database (see [`pg_base_url`]).
+pub fn pg_schema() -> Option<PgSchema> {
+    let base = pg_base_url()?;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!(
+        "it_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    );
+    let mut c = PgConnection::establish(&base).expect("connect to TEAM_TEST_DATABASE_URL");
+    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create a test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    Some(PgSchema { base, schema, url })
+}
+
+/// The backend of a [`Project`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `.team/team.db` in the project.
+    Sqlite,
+    /// A schema of its own in the test PostgreSQL server.
+    Postgres,
+}
+
+/// A project directory with `team init` done, on one backend.
+pub struct Project {
+    /// Canonical path of `_dir` (what `team` sees as its working directory).
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+    pg: Option<PgSchema>,
+}
+
+/// A new temp directory and its canonical path.
+pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().canonicalize().expect("canonical temp dir");
+    (dir, root)
+}
+
+impl Project {
+    /// A project on SQLite (`.team/team.db`).
+    pub fn sqlite() -> Project {
+        let (dir, root) = temp_dir();
+        let p = Project {
+            root,
+            _dir: dir,
+            pg: None,
+        };
+        p.ok(&["init"]);
+        p
+    }
+
+    /// A project on PostgreSQL, or `None` when the PostgreSQL variants are skipped.
+    pub fn pg() -> Option<Project> {
+        let pg = pg_schema()?;
+        let (dir, root) = temp_dir();
+        let p = Project {
+            root,
+            _dir: dir,
+            pg: Some(pg),
+        };
+        p.ok(&["init"]);
+        Some(p)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        if self.pg.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The project root (the working directory of every command).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database URL or path this project uses.
+    pub fn db_url(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self
+                .root()
+                .join(".team/team.db")
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
+    /// `team` in the project directory, on the project's database.
+    pub fn std_cmd(&self) -> std::process::Command {
+        self.std_cmd_in(self.root())
+    }
+
+    /// `team` in `dir`, on the project's database (PostgreSQL through `TEAM_DATABASE_URL`).
+    pub fn std_cmd_in(&self, dir: &Path) -> std::process::Command {
+        let mut c = bare_std_cmd(dir);
+        if let Some(pg) = &self.pg {
+            c.env("TEAM_DATABASE_URL", &pg.url);
+        }
+        c
+    }
+
+    /// [`Project::std_cmd`] as an `assert_cmd::Command`, with [`CALL_TIMEOUT`].
+    pub fn team(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::from_std(self.std_cmd());
+        c.timeout(CALL_TIMEOUT);
+        c
+    }
+
+    /// Runs `team ARGS` and returns its output, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.team().args(args).output().expect("run team")
+    }
+
+    /// Runs `team ARGS` with `input` on stdin and returns its output.
+    pub fn run_stdin(&self, args: &[&str], input: impl Into<Vec<u8>>) -> Output {
+        self.team()
+            .args(args)
+            .write_stdin(input.into())
+            .output()
+            .expect("run team")
+    }
+
+    /// Runs `team ARGS`, asserts exit 0, returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_ok(args, &o);
+        stdout(&o)
+    }
+
+    /// Runs `team ARGS` with `input` on stdin, asserts exit 0, returns stdout.
+    #[track_caller]
+    pub fn ok_stdin(&self, args: &[&str], input: impl Into<Vec<u8>>) -> String {
+        let o = self.run_stdin(args, input);
+        assert_ok(args, &o);
+        stdout(&o)
+    }
+
+    /// Runs `team --json ARGS`, asserts exit 0, and parses stdout as one JSON document.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("`team {}` printed no JSON ({e}):\n{out}", all.join(" ")))
+    }
+
+    /// Runs `team ARGS`, asserts it exits with `code`, returns stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        assert_code(args, &o, code);
+        stderr(&o)
+    }
+
+    /// Runs `team --json ARGS`, asserts it exits with `code` and that stderr is the documented
+    /// JSON error object; returns its `message`.
+    #[track_caller]
+    pub fn fails_json(&self, args: &[&str], code: i32) -> String {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let o = self.run(&all);
+        assert_code(&all, &o, code);
+        json_error(&o, code)
+    }
+
+    /// Creates team `name` and returns its id.
+    pub fn create_team(&self, name: &str) -> String {
+        let v = self.json(&["create", name]);
+        v["team"]["id"].as_str().expect("team id").to_owned()
+    }
+
+    /// Adds a member of `agent` to `team`, returning its name.
+    pub fn add_member(&self, team: &str, agent: &str) -> String {
+        self.ok(&["member", "add", team, agent]).trim().to_owned()
+    }
+
+    /// Adds a task and returns its id.
+    pub fn add_task(&self, team: &str, title: &str, extra: &[&str]) -> i64 {
+        let mut args = vec!["task", "add", team, title];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+            .trim()
+            .parse()
+            .expect("task add prints an id")
+    }
+
+    /// The status of task `id` in `team`.
+    pub fn task_status(&self, team: &str, id: i64) -> String {
+        self.json(&["task", "show", team, &id.to_string()])["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The unread messages of `member` (peeked, not consumed).
+    pub fn peek(&self, team: &str, member: &str) -> Vec<Value> {
+        self.json(&["inbox", team, member, "--peek"])
+            .as_array()
+            .expect("inbox --json is an array")
+            .clone()
+    }
+}
+
+/// Asserts `o` exited 0.
+#[track_caller]
+pub fn assert_ok(args: &[&str], o: &Output) {
+    assert!(
+        o.status.success(),
+        "`team {}` failed with {:?}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Asserts `o` exited with `code`.
+#[track_caller]
+pub fn assert_code(args: &[&str], o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "`team {}`: expected exit {code}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Checks that stderr of a `--json` call that exited with `code` is exactly one JSON object
+/// `{"error": {"kind", "message", "exit_code"}}` and nothing was printed on stdout; returns the
+/// message.
+#[track_caller]
+pub fn json_error(o: &Output, code: i32) -> String {
+    let err = stderr(o);
+    let v: Value = serde_json::from_str(err.trim())
+        .unwrap_or_else(|e| panic!("stderr is not one JSON document ({e}):\n{err}"));
+    let obj = v.as_object().expect("a JSON object");
+    assert_eq!(obj.len(), 1, "only `error` at the top: {v}");
+    let e = v["error"].as_object().expect("`error` is an object");
+    let mut keys: Vec<&str> = e.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["exit_code", "kind", "message"], "{v}");
+    assert_eq!(v["error"]["exit_code"], code, "{v}");
+    let kind = v["error"]["kind"].as_str().expect("kind is a string");
+    let expected_kind = match code {
+        1 => "failure",
+        2 => "usage",
+        3 => "not_found",
+        4 => "conflict",
+        124 => "timeout",
+        _ => panic!("no kind for exit code {code}"),
+    };
+    assert_eq!(kind, expected_kind, "{v}");
+    assert!(
+        o.stdout.is_empty(),
+        "nothing on stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    v["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// The string values of `key` in each object of a JSON array.
+pub fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|x| {
+            x[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("`{key}` is a string in {x}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The sorted keys of a JSON object.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("a JSON object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+/// For a function `NAME(&Project)`, defines `mod NAME { #[test] fn sqlite(); #[test] fn
+/// postgres(); }`, each running it on a fresh project on its backend (PostgreSQL skipped as
+/// [`pg_base_url`] says). Attributes (e.g. `#[ignore = "…"]`) go on both tests.
+macro_rules! both_backends {
+    ($(#[$meta:meta])* $name:ident) => {
+        mod $name {
+            $(#[$meta])*
+            #[test]
+            fn sqlite() {
+                super::$name(&$crate::support::Project::sqlite());
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn postgres() {
+                if let Some(p) = $crate::support::Project::pg() {
+                    super::$name(&p);
+                }
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
