@@ -1,0 +1,11 @@
+//! End-to-end tests of LLM agents through the `team` binary, against a scripted LLM server.
+#![allow(missing_docs)]
+
+mod support;
+
+mod anthropic;
+mod failures;
+mod fanout;
+mod permissions;
+mod secrets;
+mod tools;
