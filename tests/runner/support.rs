@@ -1,0 +1,517 @@
+//! Test support for the runner tests: a project in a temp directory (SQLite `.team/team.db`, or
+//! a fresh schema in the PostgreSQL server named by `TEAM_TEST_DATABASE_URL`), shell-script
+//! agents written into it, and guards that never let a runner or an agent process outlive its
+//! test.
+//!
+//! Every agent script starts with a prelude that appends `MEMBER PID` to `<root>/pids.log`; when
+//! a [`Project`] is dropped, every process group listed there that still runs *in this project*
+//! (checked through `/proc/PID/environ`) is killed. Runners started by a test are held by
+//! [`Proc`] (a child) or [`ForeignPid`] (a detached runner), which stop them on drop.
+#![allow(dead_code)] // some helpers are used only by test modules still to come
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::Value;
+
+/// Longest any single short `team` call may take before the test fails instead of hanging.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `team` binary built by cargo for this test run.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("team")
+}
+
+/// Wall-clock time in ms since the epoch (the unit of `*_at_ms` fields).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// stdout of an output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr of an output as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Sends `signal` (a name such as `INT`, `TERM`, `KILL`) to `target` (a pid, or `-PGID` for a
+/// process group) with `kill(1)`; errors (no such process) are ignored.
+pub fn signal(target: &str, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// True when process `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
+#[track_caller]
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if start.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A long-lived child process (a foreground `team runner`) that is stopped when dropped:
+/// SIGTERM, then SIGKILL after 5 s.
+pub struct Proc {
+    /// The child.
+    pub child: Child,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Its pid.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Its output so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        signal(&self.pid().to_string(), "TERM");
+        if wait_timeout(&mut self.child, Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A process this test started but is not the parent of (a detached runner); stopped when
+/// dropped: SIGTERM, then SIGKILL after 5 s.
+pub struct ForeignPid(pub i32);
+
+impl Drop for ForeignPid {
+    fn drop(&mut self) {
+        if !alive(self.0) {
+            return;
+        }
+        signal(&self.0.to_string(), "TERM");
+        let start = Instant::now();
+        while alive(self.0) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(&self.0.to_string(), "KILL");
+    }
+}
+
+/// A fresh schema in the test PostgreSQL database; dropping it drops the schema.
+pub struct PgSchema {
+    base: String,
+    schema: String,
+    /// The URL whose `search_path` is the schema.
+    pub url: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = PgConnection::establish(&self.base) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+/// A new schema in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a note) when
+/// it is unset outside CI; in CI (`CI` set) a missing URL fails the test.
+pub fn pg_schema() -> Option<PgSchema> {
+    let base = match std::env::var("TEAM_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "TEAM_TEST_DATABASE_URL must be set in CI (the PostgreSQL variants are required there)"
+            );
+            eprintln!("TEAM_TEST_DATABASE_URL unset: skipping the PostgreSQL variant");
+            return None;
+        }
+    };
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!(
+        "runner_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    );
+    let mut c = PgConnection::establish(&base).expect("connect to TEAM_TEST_DATABASE_URL");
+    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create a test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    Some(PgSchema { base, schema, url })
+}
+
+/// A project directory with `team init` done. Dropping it kills the agent processes that are
+/// still running in it (see the module docs), then removes the directory (and the schema).
+pub struct Project {
+    dir: tempfile::TempDir,
+    pg: Option<PgSchema>,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        self.kill_agents();
+    }
+}
+
+impl Project {
+    /// A project on SQLite.
+    pub fn sqlite() -> Project {
+        Self::with(None)
+    }
+
+    /// A project on PostgreSQL, or `None` when the PostgreSQL variants are skipped.
+    pub fn pg() -> Option<Project> {
+        Some(Self::with(Some(pg_schema()?)))
+    }
+
+    fn with(pg: Option<PgSchema>) -> Project {
+        let p = Project {
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg,
+        };
+        p.ok(&["init"]);
+        p
+    }
+
+    /// The project root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A file under the project root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    /// A file under the root as text; empty when it does not exist.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// The non-empty lines of a file under the root.
+    pub fn lines(&self, rel: &str) -> Vec<String> {
+        self.read(rel)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Writes `.team/config.toml`.
+    pub fn config(&self, toml: &str) {
+        std::fs::write(self.path(".team/config.toml"), toml).expect("write config");
+    }
+
+    /// Writes agent `name` (`.team/agents/NAME.md`) running `bash SCRIPT`, where the script
+    /// file holds a prelude (sets `TEAM_BIN` to the absolute path of `team`, `ROOT` to the
+    /// project root, and logs `MEMBER PID` to `pids.log`) followed by `body`.
+    pub fn agent(&self, name: &str, body: &str) {
+        let scripts = self.path("scripts");
+        std::fs::create_dir_all(&scripts).expect("mkdir scripts");
+        let script = scripts.join(format!("{name}.sh"));
+        let text = format!(
+            "set -u\nTEAM_BIN={bin}\nROOT=\"$TEAM_PROJECT_ROOT\"\necho \"$TEAM_MEMBER $$\" >> \"$ROOT/pids.log\"\n{body}\n",
+            bin = sh_quote(&bin().to_string_lossy()),
+        );
+        std::fs::write(&script, text).expect("write agent script");
+        let argv = serde_json::to_string(&["bash", &script.to_string_lossy()]).unwrap();
+        self.agent_file(
+            name,
+            &format!("---\ndescription: test agent {name}\ncommand: {argv}\n---\nA test agent.\n"),
+        );
+    }
+
+    /// Writes `.team/agents/NAME.md` verbatim.
+    pub fn agent_file(&self, name: &str, text: &str) {
+        std::fs::write(self.path(&format!(".team/agents/{name}.md")), text)
+            .expect("write agent file");
+    }
+
+    /// `team` in the project directory with a clean environment: the project's database (for
+    /// PostgreSQL through `TEAM_DATABASE_URL`), no user config file, no log filter, no colour.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.root())
+            .env("NO_COLOR", "1")
+            .env("TEAM_CONFIG_HOME", self.path("no-user-config"))
+            .env_remove("TEAM_DATABASE_URL")
+            .env_remove("TEAM_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("TEAM_MAX_AGENTS")
+            .env_remove("TEAM_MEMBER_TIMEOUT_SECS")
+            .env_remove("TEAM_MODEL");
+        if let Some(pg) = &self.pg {
+            c.env("TEAM_DATABASE_URL", &pg.url);
+        }
+        c
+    }
+
+    /// Runs `team ARGS` to its end (at most [`CALL_TIMEOUT`]) and returns its output.
+    #[track_caller]
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut c = assert_cmd::Command::from_std(self.cmd());
+        c.timeout(CALL_TIMEOUT);
+        c.args(args).output().expect("run team")
+    }
+
+    /// Runs `team ARGS`, asserts exit 0, returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "`team {}` failed with {:?}\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            o.status.code(),
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// Runs `team --json ARGS`, asserts exit 0, parses stdout.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("`team {}` printed no JSON ({e}):\n{out}", all.join(" ")))
+    }
+
+    /// The members of `team` (lead included), from `team show --json`.
+    #[track_caller]
+    pub fn members(&self, team: &str) -> Vec<Value> {
+        self.json(&["show", team])["members"]
+            .as_array()
+            .expect("show --json has members")
+            .clone()
+    }
+
+    /// Member `name` of `team`, from `team show --json`.
+    #[track_caller]
+    pub fn member(&self, team: &str, name: &str) -> Value {
+        self.members(team)
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no member {name} in team {team}"))
+    }
+
+    /// The status of member `name` of `team`.
+    #[track_caller]
+    pub fn status(&self, team: &str, name: &str) -> String {
+        self.member(team, name)["status"]
+            .as_str()
+            .expect("status is a string")
+            .to_owned()
+    }
+
+    /// The unread messages of `member` of `team`, peeked (not consumed).
+    #[track_caller]
+    pub fn peek(&self, team: &str, member: &str) -> Vec<Value> {
+        self.json(&["inbox", team, member, "--peek"])
+            .as_array()
+            .expect("inbox --json is an array")
+            .clone()
+    }
+
+    /// `team spawn TEAM AGENT --prompt PROMPT --background [EXTRA]`; returns the member name
+    /// and the pid of the detached runner it started, if it started one.
+    #[track_caller]
+    pub fn spawn_bg(&self, team: &str, agent: &str, prompt: &str, extra: &[&str]) -> Spawned {
+        let mut args = vec!["spawn", team, agent, "--prompt", prompt, "--background"];
+        args.extend_from_slice(extra);
+        let o = self.run(&args);
+        assert!(
+            o.status.success(),
+            "`team {}` failed with {:?}\nstderr: {}",
+            args.join(" "),
+            o.status.code(),
+            stderr(&o)
+        );
+        let name = stdout(&o).trim().to_owned();
+        assert!(
+            !name.is_empty(),
+            "spawn --background prints the member name"
+        );
+        Spawned {
+            name,
+            runner_pid: started_runner_pid(&stderr(&o)),
+        }
+    }
+
+    /// Starts `team runner ARGS` as a child (output to `<root>/NAME.log`) and waits until it
+    /// is registered and serving.
+    #[track_caller]
+    pub fn start_runner(&self, name: &str, args: &[&str]) -> Proc {
+        let log = self.path(&format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("runner log");
+        let child = self
+            .cmd()
+            .arg("runner")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start team runner");
+        let mut proc = Proc { child, log };
+        eventually(Duration::from_secs(30), "the runner to serve", || {
+            if let Ok(Some(s)) = proc.child.try_wait() {
+                panic!("team runner exited early ({s}):\n{}", proc.log_text());
+            }
+            proc.log_text().contains(" serving ").then_some(())
+        });
+        proc
+    }
+
+    /// Kills every agent process group of this project still alive (see the module docs).
+    pub fn kill_agents(&self) {
+        let root = format!("TEAM_PROJECT_ROOT={}", self.root().display());
+        for line in self.lines("pids.log") {
+            let Some(pid) = line
+                .split_whitespace()
+                .last()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if !alive(pid) {
+                continue;
+            }
+            let ours = std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == root.as_bytes()));
+            if ours {
+                signal(&format!("-{pid}"), "KILL");
+                signal(&pid.to_string(), "KILL");
+            }
+        }
+    }
+}
+
+/// What `team spawn --background` did.
+pub struct Spawned {
+    /// The member's name.
+    pub name: String,
+    /// The pid of the detached runner it started, if any (its note on stderr).
+    pub runner_pid: Option<i32>,
+}
+
+/// The pid in `started a runner in the background (pid N)`, if stderr has that note.
+pub fn started_runner_pid(stderr: &str) -> Option<i32> {
+    let rest = stderr
+        .split("started a runner in the background (pid ")
+        .nth(1)?;
+    rest.split(')').next()?.trim().parse().ok()
+}
+
+/// `s` quoted for the shell.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Messages of `kind` in an inbox.
+pub fn of_kind<'a>(msgs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    msgs.iter().filter(|m| m["kind"] == kind).collect()
+}
+
+/// The body of a message.
+pub fn body(m: &Value) -> &str {
+    m["body"].as_str().expect("body is a string")
+}
+
+/// The pids recorded for `member` in `pids.log`-style lines (`MEMBER PID`).
+pub fn pids_of(lines: &[String], member: &str) -> Vec<i32> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next() == Some(member)).then(|| it.next()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// Defines `mod NAME { #[test] fn sqlite(); #[test] fn postgres(); }`, running `body(&Project)`
+/// on a fresh project on each backend. Attributes (e.g. `#[ignore]`) go on both tests.
+macro_rules! both_backends {
+    ($(#[$meta:meta])* fn $name:ident($p:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($p: &$crate::support::Project) $body
+
+            $(#[$meta])*
+            #[test]
+            fn sqlite() {
+                body(&$crate::support::Project::sqlite());
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn postgres() {
+                if let Some(p) = $crate::support::Project::pg() {
+                    body(&p);
+                }
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
