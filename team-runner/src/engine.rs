@@ -259,12 +259,18 @@ impl Inner {
     /// Wakes the members of this runner that just got messages (the in-process fast path;
     /// other processes' members notice through their poller).
     pub(crate) fn wake_recipients(&self, sent: &[team_core::Message]) {
-        let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
         for m in sent {
-            for h in handles.values() {
-                if h.team_id == m.team_id && h.name == m.recipient {
-                    h.wake.notify_one();
-                }
+            self.wake_member(&m.team_id, &m.recipient);
+        }
+    }
+
+    /// Wakes member `name` of team `team_id` if this runner runs it (idle, or blocked in
+    /// `wait_for_messages`); a no-op otherwise (another process notices through its poller).
+    pub(crate) fn wake_member(&self, team_id: &str, name: &str) {
+        let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        for h in handles.values() {
+            if h.team_id == team_id && h.name == name {
+                h.wake.notify_one();
             }
         }
     }
@@ -316,9 +322,9 @@ async fn poller(inner: Arc<Inner>) {
                 // Ended by another process (disband, `team member fail`, reconcile).
                 None if h.since < asked => h.cancel.cancel(),
                 None => {}
-                Some(m) if m.unread > 0 && m.status == team_core::MemberStatus::Idle => {
-                    h.wake.notify_one();
-                }
+                // Idle, or running and blocked in `wait_for_messages`: a spare wake-up of a
+                // member that is not waiting only makes its next wait look once more.
+                Some(m) if m.unread > 0 => h.wake.notify_one(),
                 Some(_) => {}
             }
         }

@@ -55,10 +55,15 @@ pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedS
         let (team, name) = (member.team_id.clone(), member.name.clone());
         let o = outcome.clone();
         match db(&inner.store, move |s| s.finish_member(&team, &name, &o)).await {
-            Ok(f) => tracing::info!(
-                team = %member.team_id, member = %member.name, status = %f.member.status,
-                "member ended"
-            ),
+            Ok(f) => {
+                tracing::info!(
+                    team = %member.team_id, member = %member.name, status = %f.member.status,
+                    "member ended"
+                );
+                if let Some(lead) = &f.notified {
+                    inner.wake_member(&member.team_id, lead);
+                }
+            }
             // Already ended by someone else (a disband won the race): terminal states stay.
             Err(StoreError::Illegal(e)) => tracing::debug!("{e}"),
             Err(e) => {

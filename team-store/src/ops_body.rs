@@ -719,6 +719,7 @@ pub(crate) fn finish_member(
 
         // Notices to the lead, under the member's own name.
         let mut all_done = false;
+        let mut notified = None;
         let is_member = m.role == Role::Member.as_str();
         if is_member {
             let (kind, body) = match outcome {
@@ -737,6 +738,7 @@ pub(crate) fn finish_member(
                 ),
             };
             let lead = member_row(c, &team, LEAD_ALIAS)?;
+            notified = Some(lead.name.clone());
             deliver(
                 c,
                 team_id,
@@ -773,6 +775,7 @@ pub(crate) fn finish_member(
             member: row.into_entity()?,
             tasks_changed,
             all_done,
+            notified,
         })
     })
 }

@@ -161,6 +161,9 @@ pub struct Finished {
     pub tasks_changed: Vec<(i64, TaskStatus)>,
     /// True when this was the last of the lead's members and `[ALL MEMBERS DONE]` was sent.
     pub all_done: bool,
+    /// The name of the lead the notices went to (`None` for the lead itself, which sends none):
+    /// the runner wakes it, so a lead blocked waiting for messages sees the notice at once.
+    pub notified: Option<String>,
 }
 
 /// The result of a memory write: the stored entry and how many bytes of the oldest content

@@ -184,7 +184,6 @@ async fn lead_fans_out_ten_members_under_max_agents_four() {
 /// The lead starts one slow background worker, then at once waits for messages with a long
 /// timeout: the worker's `[AGENT COMPLETED]` notice must end the wait when it lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a completion notice does not wake a lead blocked in wait_for_messages; it waits its whole timeout"]
 async fn completion_notice_wakes_a_waiting_lead() {
     let lead = |turn: u32| Matcher {
         turn: Some(turn),
