@@ -99,6 +99,9 @@ pub(crate) struct Inner {
     pub slots: Arc<Semaphore>,
     pub shutdown: CancellationToken,
     pub handles: Mutex<HashMap<i64, Handle>>,
+    /// In-process waiters on an inbox that no executor owns (a workflow's lead collecting
+    /// its members' answers): `(team id, member name, wake-up)`.
+    pub watchers: Mutex<Vec<(String, String, Arc<Notify>)>>,
     pub queued: Notify,
     pub tracker: TaskTracker,
 }
@@ -146,6 +149,7 @@ impl Engine {
             runner,
             shutdown: CancellationToken::new(),
             handles: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(Vec::new()),
             queued: Notify::new(),
             tracker: TaskTracker::new(),
         });
@@ -273,6 +277,44 @@ impl Inner {
                 h.wake.notify_one();
             }
         }
+        drop(handles);
+        let watchers = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        for (team, member, wake) in watchers.iter() {
+            if team == team_id && member == name {
+                wake.notify_one();
+            }
+        }
+    }
+
+    /// Registers an in-process waiter on the inbox of `name` in `team_id`; it is woken by
+    /// [`Inner::wake_member`] until the returned guard is dropped.
+    pub(crate) fn watch(self: &Arc<Self>, team_id: &str, name: &str) -> Watch {
+        let wake = Arc::new(Notify::new());
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((team_id.to_owned(), name.to_owned(), wake.clone()));
+        Watch {
+            inner: self.clone(),
+            wake,
+        }
+    }
+}
+
+/// A registered inbox waiter (see [`Inner::watch`]); unregisters itself when dropped.
+pub(crate) struct Watch {
+    inner: Arc<Inner>,
+    /// Notified when a message for the watched member is sent in this process.
+    pub wake: Arc<Notify>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.inner
+            .watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, _, w)| !Arc::ptr_eq(w, &self.wake));
     }
 }
 

@@ -34,7 +34,9 @@ use crate::provider::{CallContext, CallFacts, ChatMessage, ChatRequest};
 use crate::runtime::Plan;
 
 /// How often the lead's inbox is read while a phase runs.
-const POLL: Duration = Duration::from_millis(50);
+/// How often `collect` looks at the lead's inbox when no in-process wake-up came (a member run
+/// by another runner process notifies nobody here).
+const POLL: Duration = Duration::from_millis(100);
 
 /// A review to run on a team that exists (with its lead) and an engine serving it.
 #[derive(Debug, Clone)]
@@ -105,7 +107,17 @@ pub(crate) async fn collect(
 ) -> Result<Collected, RunnerError> {
     let inner = &engine.inner;
     let mut got: HashMap<String, Result<String, String>> = HashMap::new();
+    let team = run.team_id.clone();
+    let lead = db(&inner.store, move |s| {
+        s.get_member(&team, team_core::LEAD_ALIAS)
+    })
+    .await?;
+    let watch = inner.watch(&run.team_id, &lead.name);
     loop {
+        // Arm the wake-up before looking, so a notice landing in between still wakes us.
+        let notified = watch.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let team = run.team_id.clone();
         let msgs = db(&inner.store, move |s| {
             s.take_inbox(&team, team_core::LEAD_ALIAS, false)
@@ -149,7 +161,10 @@ pub(crate) async fn collect(
                 return Ok(Collected::Budget(got));
             }
         }
-        tokio::time::sleep(POLL).await;
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
     }
 }
 
