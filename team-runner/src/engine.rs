@@ -7,9 +7,10 @@
 //!   waits for an in-process wake-up or the next queue poll;
 //! - one **executor** per member (`member.rs`): runs its turns, holds a slot only while
 //!   `running`, waits idle for messages, ends it in the store;
-//! - the **poller**: every [`EngineOptions::poll`] one query lists the members this runner
-//!   holds; a member missing from it was ended elsewhere (`team disband` from another shell)
-//!   and is cancelled; an idle member with unread messages is woken;
+//! - the **poller**: every [`EngineOptions::poll`] (10 ms) one index lookup reads the highest
+//!   message id; when it moved (or [`EngineOptions::full_poll`] passed) one query lists the
+//!   members this runner holds; a member missing from it was ended elsewhere (`team disband`
+//!   from another shell) and is cancelled; a member with unread messages is woken;
 //! - the **heartbeat**: refreshes the runner row so other processes know it is alive.
 
 use std::collections::HashMap;
@@ -38,8 +39,12 @@ pub struct EngineOptions {
     /// Heartbeat period (default 2 s). A runner whose heartbeat is older than three periods,
     /// or whose pid is dead on this host, is lost (see `reconcile`).
     pub heartbeat: Duration,
-    /// Poll period for what other processes do: messages, disbands (default 50 ms).
+    /// Poll period for messages sent by other processes (default 10 ms): one cheap look at
+    /// the highest message id; the members this runner holds are listed only when it moved.
     pub poll: Duration,
+    /// Longest time between two full looks at the members this runner holds, to notice ends
+    /// decided elsewhere that send no message (default 500 ms).
+    pub full_poll: Duration,
     /// Poll period of the queue of pending members when nothing was queued in-process
     /// (default 100 ms).
     pub queue_poll: Duration,
@@ -56,13 +61,15 @@ pub struct EngineOptions {
 }
 
 impl EngineOptions {
-    /// Defaults for a project: 10 slots, 300 s idle timeout, 2 s heartbeat, 50 ms poll.
+    /// Defaults for a project: 10 slots, 300 s idle timeout, 2 s heartbeat, 10 ms message poll,
+    /// 500 ms full poll, 100 ms queue poll.
     pub fn new(project_root: PathBuf, db_url: String) -> Self {
         Self {
             max_agents: 10,
             member_timeout: Duration::from_secs(300),
             heartbeat: Duration::from_secs(2),
-            poll: Duration::from_millis(50),
+            poll: Duration::from_millis(10),
+            full_poll: Duration::from_millis(500),
             queue_poll: Duration::from_millis(100),
             idle_exit: None,
             project_root,
@@ -336,6 +343,8 @@ async fn heartbeat(inner: Arc<Inner>) {
 async fn poller(inner: Arc<Inner>) {
     let mut tick = tokio::time::interval(inner.opts.poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen_message = -1_i64;
+    let mut last_full = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -350,6 +359,20 @@ async fn poller(inner: Arc<Inner>) {
             continue;
         }
         let asked = tokio::time::Instant::now();
+        // Messages are what other processes mostly do to our members (sends, disband and
+        // reconcile notices); a full look is due only when one was sent, or now and then.
+        let last = match db(&inner.store, |s| s.last_message_id()).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!("poll failed: {e}");
+                continue;
+            }
+        };
+        if last == seen_message && asked.duration_since(last_full) < inner.opts.full_poll {
+            continue;
+        }
+        seen_message = last;
+        last_full = asked;
         let rid = inner.runner.id.clone();
         let held = match db(&inner.store, move |s| s.held_members(&rid)).await {
             Ok(h) => h,

@@ -402,6 +402,12 @@ impl Store {
         run!(self, stop_runner(runner_id))
     }
 
+    /// The highest message id, 0 when there is none. Ids only grow, so a change means a
+    /// message was sent: one index lookup, cheap enough to ask every few milliseconds.
+    pub fn last_message_id(&self) -> Result<i64> {
+        run!(self, last_message_id())
+    }
+
     /// The running and idle members a runner holds, with unread counts: one cheap query
     /// pair for the runner's poller.
     pub fn held_members(&self, runner_id: &str) -> Result<Vec<HeldMember>> {

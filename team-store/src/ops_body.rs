@@ -1497,6 +1497,14 @@ pub(crate) fn teams_owned_by(c: &mut Conn) -> Result<Vec<Team>> {
         .collect()
 }
 
+/// The highest message id (0 when there is none): a cheap change counter for pollers.
+pub(crate) fn last_message_id(c: &mut Conn) -> Result<i64> {
+    let max: Option<i64> = messages::table
+        .select(diesel::dsl::max(messages::id))
+        .first(c)?;
+    Ok(max.unwrap_or(0))
+}
+
 /// The running and idle members of a runner with their unread counts (the poller's view).
 pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMember>> {
     let rows: Vec<(i64, String, String, String)> = members::table

@@ -163,6 +163,8 @@ pub struct Finished {
     pub all_done: bool,
     /// The name of the lead the notices went to (`None` for the lead itself, which sends none):
     /// the runner wakes it, so a lead blocked waiting for messages sees the notice at once.
+    /// Not part of the JSON shape of `team member done|fail --json`.
+    #[serde(skip)]
     pub notified: Option<String>,
 }
 
