@@ -3,4 +3,9 @@
 
 mod support;
 
+mod cancel;
 mod concurrency;
+mod errors;
+mod notices;
+mod reconcile;
+mod wakeup;

@@ -7,7 +7,6 @@
 //! a [`Project`] is dropped, every process group listed there that still runs *in this project*
 //! (checked through `/proc/PID/environ`) is killed. Runners started by a test are held by
 //! [`Proc`] (a child) or [`ForeignPid`] (a detached runner), which stop them on drop.
-#![allow(dead_code)] // some helpers are used only by test modules still to come
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -473,7 +472,7 @@ pub fn of_kind<'a>(msgs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 /// The body of a message.
-pub fn body(m: &Value) -> &str {
+pub fn body_of(m: &Value) -> &str {
     m["body"].as_str().expect("body is a string")
 }
 
