@@ -17,14 +17,53 @@ use std::time::Duration;
 
 use team_core::{Member, MemberEvent, Message, MessageKind};
 use team_store::{Outcome, Outgoing, Recipient, StoreError};
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
 use crate::command::{CommandSpec, TurnEnd, run_turn};
 use crate::engine::{Handle, Inner};
 use crate::llm::Session;
 use crate::runtime::Plan;
+
+/// A member's hold on one of its runner's `max_agents` slots. A member holds a slot while it
+/// works; it lets it go while it waits (idle between turns, or blocked in a tool that waits
+/// for other members: `wait_for_messages`, a foreground `task`), so waiting members never
+/// starve the members they wait for (with `max_agents = 1` a lead could otherwise wait for
+/// ever on a child that can never start).
+pub(crate) struct Slot {
+    slots: Arc<Semaphore>,
+    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Slot {
+    fn new(slots: Arc<Semaphore>, permit: Option<OwnedSemaphorePermit>) -> Self {
+        Self {
+            slots,
+            permit: std::sync::Mutex::new(permit),
+        }
+    }
+
+    /// Lets the slot go; true when one was held.
+    pub(crate) fn release(&self) -> bool {
+        self.permit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some()
+    }
+
+    /// Waits for a slot and holds it; false when `cancel` fired first.
+    pub(crate) async fn acquire(&self, cancel: &CancellationToken) -> bool {
+        let permit = tokio::select! {
+            p = self.slots.clone().acquire_owned() => p.ok(),
+            _ = cancel.cancelled() => return false,
+        };
+        *self.permit.lock().unwrap_or_else(|p| p.into_inner()) = permit;
+        true
+    }
+}
 
 /// How a member's turns run: a program per turn, or an LLM session kept across turns.
 enum Worker {
@@ -105,10 +144,11 @@ fn messages_as_input(msgs: &[Message]) -> String {
 async fn drive(
     inner: &Arc<Inner>,
     m: &Member,
-    mut permit: Option<OwnedSemaphorePermit>,
-    cancel: &tokio_util::sync::CancellationToken,
+    permit: Option<OwnedSemaphorePermit>,
+    cancel: &CancellationToken,
     wake: &Arc<Notify>,
 ) -> Option<Outcome> {
+    let slot = Slot::new(inner.slots.clone(), permit);
     let def = match inner.runtime.catalog.get(&m.agent) {
         Ok(d) => d.clone(),
         Err(e) => return Some(Outcome::Failed(e.to_string())),
@@ -169,7 +209,7 @@ async fn drive(
                     }
                 };
                 tokio::select! {
-                    end = session.turn(inner, m, wake, cancel, &input) => end,
+                    end = session.turn(inner, m, wake, &slot, cancel, &input) => end,
                     _ = cancel.cancelled() => TurnEnd::Cancelled,
                     _ = deadline_sleep => TurnEnd::TimedOut,
                 }
@@ -212,7 +252,7 @@ async fn drive(
             Ok(sent) => inner.wake_recipients(&sent),
             Err(_) => return None, // the team or member ended meanwhile
         }
-        drop(permit.take()); // idle members hold no slot
+        slot.release(); // idle members hold no slot
 
         // Wait for messages: arm the wake-up, then look, then sleep.
         let idle_until = Instant::now() + inner.opts.member_timeout;
@@ -241,10 +281,9 @@ async fn drive(
         };
         // Only a system message (e.g. a disband notice) and the member is ending: the cancel
         // arrives through the poller; a new turn starts otherwise.
-        permit = tokio::select! {
-            p = inner.slots.clone().acquire_owned() => p.ok(),
-            _ = cancel.cancelled() => return Some(cancelled(inner)),
-        };
+        if !slot.acquire(cancel).await {
+            return Some(cancelled(inner));
+        }
         let (team, name) = (m.team_id.clone(), m.name.clone());
         if db(&inner.store, move |s| {
             s.member_step(&team, &name, MemberEvent::Wake)

@@ -235,3 +235,78 @@ async fn completion_notice_wakes_a_waiting_lead() {
         tool_texts(last)
     );
 }
+
+/// With `max_agents = 1` the lead holds the only slot; a foreground `task` (wait for the child)
+/// and a `wait_for_messages` must let it go, or the child could never start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiting_lead_lets_its_slot_go_with_max_agents_one() {
+    let lead = |turn: u32| Matcher {
+        turn: Some(turn),
+        ..Matcher::system_contains("You are `lead`")
+    };
+    let server = ScriptedServer::start(Script::rules(vec![
+        Rule::when(
+            lead(1),
+            Reply::tool_call(
+                "task",
+                r#"{"agent":"worker","prompt":"first job","background":false}"#,
+            ),
+        ),
+        Rule::when(
+            lead(2),
+            Reply::tool_call("task", r#"{"agent":"worker","prompt":"second job"}"#),
+        ),
+        Rule::when(
+            lead(3),
+            Reply::tool_call("wait_for_messages", r#"{"timeout_s":30}"#),
+        ),
+        Rule::when(
+            Matcher::system_contains("You are `lead`"),
+            Reply::text("lead done"),
+        ),
+        Rule::when(
+            Matcher::system_contains("(agent `worker`)"),
+            Reply::text("job result"),
+        ),
+    ]))
+    .await
+    .expect("server");
+    let p = Project::new(Wire::OpenAi, &server.base_url(), "max_agents = 1").await;
+    p.agent("boss", "model: mock/m", "You coordinate.");
+    p.agent("worker", "model: mock/m", "You work.");
+
+    let started = Instant::now();
+    let out = p
+        .team(&["create", "one", "--lead", "boss", "--prompt", "go"])
+        .await;
+    let wall = started.elapsed();
+    assert!(out.status.success(), "lead run: {}", dump(&out));
+    assert!(
+        wall < Duration::from_secs(20),
+        "the lead took {wall:?}: its children could not get the only slot"
+    );
+    let all = server.requests();
+    let lead_reqs = requests_of(&all, "lead");
+    assert_eq!(lead_reqs.len(), 4, "{lead_reqs:#?}");
+    // The foreground task returned the child's result as the tool result.
+    assert!(
+        tool_texts(&lead_reqs[1])
+            .iter()
+            .any(|t| t.contains("job result") && t.contains("completed")),
+        "{:?}",
+        tool_texts(&lead_reqs[1])
+    );
+    // The wait returned a notice (the inbox also holds the foreground child's).
+    assert!(
+        tool_texts(&lead_reqs[3])
+            .iter()
+            .any(|t| t.contains("[AGENT COMPLETED] worker")),
+        "{:?}",
+        tool_texts(&lead_reqs[3])
+    );
+    // The background child ran too, under the same single slot.
+    let w2 = p.member("one", "worker-2").await;
+    assert_ne!(w2["status"], "pending", "{w2:#?}");
+    // Never two model calls at once: the slot limit held.
+    assert_eq!(server.max_in_flight(), 1);
+}

@@ -125,6 +125,7 @@ impl Session {
         inner: &Arc<Inner>,
         m: &Member,
         wake: &Arc<Notify>,
+        slot: &crate::member::Slot,
         cancel: &CancellationToken,
         input: &str,
     ) -> TurnEnd {
@@ -133,6 +134,7 @@ impl Session {
             inner,
             member: m,
             wake,
+            slot,
             cancel,
         };
         let mut last_call: Option<(String, String)> = None;

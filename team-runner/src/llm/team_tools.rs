@@ -111,6 +111,8 @@ pub(crate) struct Caller<'a> {
     pub inner: &'a Arc<Inner>,
     pub member: &'a Member,
     pub wake: &'a Arc<Notify>,
+    /// The member's slot: let go while a tool waits for other members.
+    pub slot: &'a crate::member::Slot,
     pub cancel: &'a CancellationToken,
 }
 
@@ -189,20 +191,38 @@ async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
     if a.background {
         return Ok(json!({"member": m.name, "status": "pending", "note": "its result will arrive in your inbox"}).to_string());
     }
-    // Foreground: wait for its end, polling the store (it may run in another runner).
-    loop {
-        let (tid, name) = (team_id.clone(), m.name.clone());
-        let now = db(&c.inner.store, move |s| s.get_member(&tid, &name))
-            .await
-            .map_err(store_err)?;
-        if now.status.is_terminal() {
-            return Ok(json!({"member": now.name, "status": now.status, "result": now.result, "error": now.error}).to_string());
+    // Foreground: wait for its end, polling the store (it may run in another runner), without
+    // holding a slot: the child may need it.
+    without_slot(c, async {
+        loop {
+            let (tid, name) = (team_id.clone(), m.name.clone());
+            let now = db(&c.inner.store, move |s| s.get_member(&tid, &name))
+                .await
+                .map_err(store_err)?;
+            if now.status.is_terminal() {
+                return Ok(json!({"member": now.name, "status": now.status, "result": now.result, "error": now.error}).to_string());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = c.cancel.cancelled() => return Err("cancelled".into()),
+            }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = c.cancel.cancelled() => return Err("cancelled".into()),
-        }
+    })
+    .await
+}
+
+/// Runs `wait` without holding the caller's slot, then waits for a slot again; see
+/// [`crate::member::Slot`].
+async fn without_slot<T>(
+    c: &Caller<'_>,
+    wait: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let held = c.slot.release();
+    let out = wait.await;
+    if held && !c.slot.acquire(c.cancel).await {
+        return Err("cancelled".into());
     }
+    out
 }
 
 #[derive(Deserialize)]
@@ -248,30 +268,44 @@ async fn wait_for_messages(c: &Caller<'_>, args: &str) -> Result<String, String>
     let a: WaitArgs = parse("wait_for_messages", args)?;
     let secs = a.timeout_s.unwrap_or(60.0).clamp(0.0, MAX_WAIT_SECS as f64);
     let until = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
-    loop {
-        // Arm the wake-up before looking, so a message landing in between still wakes us.
-        let notified = c.wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    let take = || async {
         let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
-        let msgs = db(&c.inner.store, move |s| s.take_inbox(&team, &name, false))
+        db(&c.inner.store, move |s| s.take_inbox(&team, &name, false))
             .await
-            .map_err(store_err)?;
-        if !msgs.is_empty() {
-            let list: Vec<Value> = msgs
-                .iter()
-                .map(|m| json!({"from": m.sender, "kind": m.kind, "body": m.body}))
-                .collect();
-            return Ok(json!({"messages": list}).to_string());
-        }
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep_until(until) => {
-                return Ok(json!({"messages": [], "note": format!("no message within {secs}s")}).to_string());
-            }
-            _ = c.cancel.cancelled() => return Err("cancelled".into()),
-        }
+            .map_err(store_err)
+    };
+    let found = |msgs: Vec<team_core::Message>| {
+        let list: Vec<Value> = msgs
+            .iter()
+            .map(|m| json!({"from": m.sender, "kind": m.kind, "body": m.body}))
+            .collect();
+        json!({"messages": list}).to_string()
+    };
+    let msgs = take().await?;
+    if !msgs.is_empty() {
+        return Ok(found(msgs));
     }
+    // Nothing yet: wait without holding a slot, so the members we wait for can run.
+    without_slot(c, async {
+        loop {
+            // Arm the wake-up before looking, so a message landing in between still wakes us.
+            let notified = c.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let msgs = take().await?;
+            if !msgs.is_empty() {
+                return Ok(found(msgs));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(until) => {
+                    return Ok(json!({"messages": [], "note": format!("no message within {secs}s")}).to_string());
+                }
+                _ = c.cancel.cancelled() => return Err("cancelled".into()),
+            }
+        }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
