@@ -1,3 +1,12 @@
 //! End-to-end tests of `team run` workflows (spec-review) against a scripted LLM server.
 #![allow(missing_docs)]
+
+mod support;
+
+mod cancel;
+mod failures;
+mod gate;
+mod options;
+mod replay;
 mod self_review;
+mod spec_review;
