@@ -109,6 +109,45 @@ fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
     (buf, h)
 }
 
+/// The process groups of the command agents this process runs now. Process groups belong
+/// to the process, not to an engine, so the registry is process-wide: it lets a second
+/// Ctrl-C kill every agent at once ([`kill_all_now`]) instead of leaving them orphaned.
+static LIVE_GROUPS: std::sync::Mutex<std::collections::BTreeSet<i32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Keeps a process group in [`LIVE_GROUPS`] while the turn that started it runs.
+struct LiveGroup(i32);
+
+impl LiveGroup {
+    fn new(pgid: i32) -> Self {
+        LIVE_GROUPS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pgid);
+        LiveGroup(pgid)
+    }
+}
+
+impl Drop for LiveGroup {
+    fn drop(&mut self) {
+        LIVE_GROUPS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Sends SIGKILL to the process group of every command agent this process runs, at once and
+/// without waiting: for a second Ctrl-C, just before the process exits. Returns how many
+/// groups were signalled.
+pub fn kill_all_now() -> usize {
+    let groups = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+    for &pgid in groups.iter() {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+    groups.len()
+}
+
 /// Sends SIGTERM to the group, then SIGKILL after [`KILL_GRACE`] unless it exited.
 async fn kill_group(pgid: i32, child: &mut tokio::process::Child) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
@@ -156,6 +195,7 @@ pub async fn run_turn(
     };
     on_start(pid);
     let pgid = pid as i32;
+    let _live = LiveGroup::new(pgid);
     if let Some(mut stdin) = child.stdin.take() {
         let input = input.as_bytes().to_vec();
         tokio::spawn(async move {

@@ -522,7 +522,11 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
 }
 
 /// The first `limit` members of a team (the lead first).
-pub(crate) fn list_members_head(c: &mut Conn, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
+pub(crate) fn list_members_head(
+    c: &mut Conn,
+    team_id: &str,
+    limit: i64,
+) -> Result<(Vec<Member>, i64)> {
     let total: i64 = members::table
         .filter(members::team_id.eq(team_id))
         .count()
@@ -1367,12 +1371,17 @@ pub(crate) fn heartbeat_runner(c: &mut Conn, runner_id: &str) -> Result<()> {
 
 pub(crate) fn stop_runner(c: &mut Conn, runner_id: &str) -> Result<()> {
     let now = now_ms();
-    diesel::update(runners::table.find(runner_id))
+    // Guarded: stopping twice (a Ctrl-C path, then the normal one) records one stop.
+    let changed = diesel::update(runners::table.find(runner_id))
+        .filter(runners::stopped_at_ms.is_null())
         .set((
             runners::stopped_at_ms.eq(Some(now)),
             runners::heartbeat_at_ms.eq(now),
         ))
         .execute(c)?;
+    if changed == 0 {
+        return Ok(());
+    }
     event(
         c,
         None,
@@ -1509,8 +1518,15 @@ pub(crate) fn last_message_id(c: &mut Conn) -> Result<i64> {
 pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMember>> {
     let rows: Vec<(i64, String, String, String)> = members::table
         .filter(members::runner_id.eq(runner_id))
-        .filter(members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]))
-        .select((members::id, members::team_id, members::name, members::status))
+        .filter(
+            members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]),
+        )
+        .select((
+            members::id,
+            members::team_id,
+            members::name,
+            members::status,
+        ))
         .load(c)?;
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -1520,7 +1536,11 @@ pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMemb
         .filter(messages::team_id.eq_any(&team_ids))
         .filter(messages::delivered_at_ms.is_null())
         .group_by((messages::team_id, messages::recipient))
-        .select((messages::team_id, messages::recipient, diesel::dsl::count_star()))
+        .select((
+            messages::team_id,
+            messages::recipient,
+            diesel::dsl::count_star(),
+        ))
         .load(c)?;
     rows.into_iter()
         .map(|(id, team, name, status)| {
@@ -1543,9 +1563,12 @@ pub(crate) fn count_runner_work(c: &mut Conn) -> Result<i64> {
         .inner_join(teams::table)
         .filter(teams::status.eq(TeamStatus::Active.as_str()))
         .filter(
-            members::status.eq(MemberStatus::Pending.as_str()).or(members::runner_id
-                .is_not_null()
-                .and(members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]))),
+            members::status
+                .eq(MemberStatus::Pending.as_str())
+                .or(members::runner_id.is_not_null().and(
+                    members::status
+                        .eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]),
+                )),
         )
         .count()
         .get_result(c)?)

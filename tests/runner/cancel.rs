@@ -145,7 +145,6 @@ both_backends! {
 }
 
 both_backends! {
-    #[ignore = "bug: a second SIGINT to `team runner` exits at once (std::process::exit in exit_on_second_signal, team-cli/src/commands/run.rs) without killing the members' process groups: an agent that ignores SIGTERM (still in the 2 s grace of the first signal) is left running, orphaned, and its member stays `running`"]
     fn second_sigint_kills_the_members_at_once(p) {
         p.agent("stubborn", STUBBORN);
         p.ok(&["create", "crew"]);

@@ -208,7 +208,6 @@ both_backends! {
 }
 
 both_backends! {
-    #[ignore = "bug: a foreground `team spawn` that fails after its engine started (here: the team is disbanded, exit 4) leaves its runner row registered and never stopped (team-cli/src/commands/run.rs `spawn`: `Engine::start` then `ctx.store.add_member(..)?` returns without `engine.stop()`); the next `team reconcile` or runner start reports it as a crashed runner (`runners_lost`, event `runner.lost`, a WARN)"]
     fn failed_foreground_spawn_leaves_no_runner_behind(p) {
         p.agent("known", "echo hi");
         p.ok(&["create", "crew"]);

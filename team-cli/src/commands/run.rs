@@ -133,7 +133,8 @@ pub(crate) async fn first_signal() -> &'static str {
 pub(crate) fn exit_on_second_signal() {
     tokio::spawn(async {
         first_signal().await;
-        eprintln!("second signal: exiting now");
+        let killed = team_runner::command::kill_all_now();
+        eprintln!("second signal: killed {killed} agent process group(s); exiting now");
         std::process::exit(exit::CANCELLED);
     });
 }
@@ -231,22 +232,26 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
         let mut opts = engine_options(ctx, &config, None);
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
-        let m = ctx.store.add_member(
-            &team.id,
-            &NewMember {
-                agent,
-                prompt: Some(prompt),
-                persistent: a.persistent,
-                timeout_secs,
-                status: MemberStatus::Running,
-                runner_id: Some(engine.runner_id().to_owned()),
-            },
-        )?;
-        ctx.out
-            .note(format!("running {} in team {}", m.name, team.name));
-        let ended = run_foreground(ctx, &engine, &team.id, m).await?;
+        let ended = async {
+            let m = ctx.store.add_member(
+                &team.id,
+                &NewMember {
+                    agent,
+                    prompt: Some(prompt),
+                    persistent: a.persistent,
+                    timeout_secs,
+                    status: MemberStatus::Running,
+                    runner_id: Some(engine.runner_id().to_owned()),
+                },
+            )?;
+            ctx.out
+                .note(format!("running {} in team {}", m.name, team.name));
+            run_foreground(ctx, &engine, &team.id, m).await
+        }
+        .await;
+        // Always deregister the runner, also when the member could not be added.
         engine.stop().await;
-        Ok::<_, anyhow::Error>(ended)
+        ended
     })?;
     report_end(ctx, &team.name, &ended)
 }
@@ -281,16 +286,21 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
         let mut opts = engine_options(ctx, &config, None);
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
-        ctx.store.hold_member(lead.id, engine.runner_id())?;
-        let ended = run_foreground(ctx, &engine, &team.id, lead).await?;
-        let (ev, why) = if ended.status == MemberStatus::Completed {
-            (TeamEvent::Complete, "the lead completed".to_owned())
-        } else {
-            (TeamEvent::Fail, format!("the lead {}", ended.status))
-        };
-        let _ = ctx.store.end_team(&team.id, ev, &why);
+        let ended = async {
+            ctx.store.hold_member(lead.id, engine.runner_id())?;
+            let ended = run_foreground(ctx, &engine, &team.id, lead).await?;
+            let (ev, why) = if ended.status == MemberStatus::Completed {
+                (TeamEvent::Complete, "the lead completed".to_owned())
+            } else {
+                (TeamEvent::Fail, format!("the lead {}", ended.status))
+            };
+            let _ = ctx.store.end_team(&team.id, ev, &why);
+            Ok::<_, anyhow::Error>(ended)
+        }
+        .await;
+        // Always deregister the runner, also on an error.
         engine.stop().await;
-        Ok::<_, anyhow::Error>(ended)
+        ended
     })?;
     report_end(ctx, &team.name, &ended)
 }
