@@ -190,6 +190,22 @@ impl Store {
         run!(self, member_step(team_id, name, event))
     }
 
+    /// Fails member `name` with `error` unless it already answered its lead (an unread
+    /// `result` or `completion` message from it to the lead), in one transaction; `None` when
+    /// it answered or had already ended. A workflow that stops waiting (token budget spent)
+    /// uses it so that no answer that reached the lead is reported as missing.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team or member.
+    pub fn fail_member_unless_answered(
+        &self,
+        team_id: &str,
+        name: &str,
+        error: &str,
+    ) -> Result<Option<Finished>> {
+        run!(self, fail_member_unless_answered(team_id, name, error))
+    }
+
     /// Ends a member (completed, failed, cancelled or timed out) in one transaction: the
     /// guarded status change, its in-progress tasks (failed on failure or timeout, released on
     /// cancellation), the notice to the lead (`[AGENT COMPLETED] name: …` /

@@ -622,7 +622,50 @@ pub(crate) fn finish_member(
     name: &str,
     outcome: &Outcome,
 ) -> Result<Finished> {
+    write_tx(c, |c| finish_member_in(c, team_id, name, outcome))
+}
+
+/// Fails member `name` with `error` unless it has already answered: a `result` or
+/// `completion` message from it to the lead that the lead has not read yet. One transaction,
+/// so an answer is either seen here or sent after the member ended. `None` when it answered
+/// (the member is left as it is).
+pub(crate) fn fail_member_unless_answered(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    error: &str,
+) -> Result<Option<Finished>> {
     write_tx(c, |c| {
+        lock_team(c, team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let lead = member_row(c, &team, LEAD_ALIAS)?;
+        let m = member_row(c, &team, name)?;
+        let answered: i64 = messages::table
+            .filter(messages::team_id.eq(team_id))
+            .filter(messages::sender.eq(&m.name))
+            .filter(messages::recipient.eq(&lead.name))
+            .filter(messages::delivered_at_ms.is_null())
+            .filter(messages::kind.eq_any([
+                MessageKind::Result.as_str(),
+                MessageKind::Completion.as_str(),
+            ]))
+            .count()
+            .get_result(c)?;
+        if answered > 0 || m.status()?.is_terminal() {
+            return Ok(None);
+        }
+        finish_member_in(c, team_id, name, &Outcome::Failed(error.to_owned())).map(Some)
+    })
+}
+
+/// The body of [`finish_member`], inside the caller's write transaction.
+fn finish_member_in(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    outcome: &Outcome,
+) -> Result<Finished> {
+    {
         lock_team(c, team_id)?;
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
@@ -781,7 +824,7 @@ pub(crate) fn finish_member(
             all_done,
             notified,
         })
-    })
+    }
 }
 
 // ---------------------------------------------------------------- tasks

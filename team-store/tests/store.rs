@@ -441,6 +441,63 @@ both_backends!(member_end_notifies_the_lead_and_cascades, |db: &TestDb| {
     );
 });
 
+both_backends!(
+    fail_unless_answered_keeps_members_that_answered,
+    |db: &TestDb| {
+        let s = db.store();
+        let t = team(&s, "budget");
+        let quick = member(&s, &t.id, "quick");
+        let slow = member(&s, &t.id, "slow");
+        // `quick` answered its lead; the lead has not read the answer yet.
+        s.send_message(
+            &t.id,
+            &Outgoing {
+                from: &quick.name,
+                to: Recipient::Member("lead".into()),
+                kind: MessageKind::Result,
+                body: "my findings",
+            },
+        )
+        .unwrap();
+        // A plain text message is not an answer.
+        send(
+            &s,
+            &t.id,
+            &slow.name,
+            Recipient::Member("lead".into()),
+            "still working",
+        );
+
+        let kept = s
+            .fail_member_unless_answered(&t.id, &quick.name, "cut short")
+            .unwrap();
+        assert!(kept.is_none());
+        assert_eq!(
+            s.get_member(&t.id, &quick.name).unwrap().status,
+            MemberStatus::Running
+        );
+        let failed = s
+            .fail_member_unless_answered(&t.id, &slow.name, "cut short")
+            .unwrap()
+            .expect("slow had not answered");
+        assert_eq!(failed.member.status, MemberStatus::Failed);
+        assert_eq!(failed.member.error.as_deref(), Some("cut short"));
+        // Already ended: left as it is.
+        assert!(
+            s.fail_member_unless_answered(&t.id, &slow.name, "again")
+                .unwrap()
+                .is_none()
+        );
+        // Once the lead read the answer, the member counts as silent again.
+        s.take_inbox(&t.id, "lead", false).unwrap();
+        assert!(
+            s.fail_member_unless_answered(&t.id, &quick.name, "cut short")
+                .unwrap()
+                .is_some()
+        );
+    }
+);
+
 both_backends!(memory_is_capped_on_a_char_boundary, |db: &TestDb| {
     let s = db.store();
     assert!(s.memory_get("rev", "/p").unwrap().is_none());

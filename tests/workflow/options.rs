@@ -284,11 +284,6 @@ async fn max_tokens_stops_the_run_with_125_and_the_report_says_so() {
     assert_no_live_member(&show);
 }
 
-#[ignore = "bug: --max-tokens is ignored when the last awaited answer arrives in the same poll \
-            that crosses the budget (always with one reviewer): the run goes on to the \
-            synthesis and exits 0 (team-runner/src/workflow/review.rs `collect` returns \
-            Collected::All before it checks the budget, and nothing checks it before the \
-            cross-review or the synthesis)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_tokens_spent_by_the_last_answer_still_stops_the_run() {
     let review = pep_0765();
@@ -326,12 +321,6 @@ async fn max_tokens_spent_by_the_last_answer_still_stops_the_run() {
     );
 }
 
-#[ignore = "bug (a race, so it may take several runs to show): with --max-tokens, a \
-            specialist whose answer reached the lead's inbox before the budget stop is \
-            reported as `failed: stopped before it answered (token budget spent)` and its \
-            findings are dropped; team-runner/src/workflow/review.rs `collect` reads the \
-            inbox, then checks the budget and returns Collected::Budget without reading the \
-            answers that arrived in between"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_tokens_keeps_the_answers_that_reached_the_lead() {
     let review = pep_0703();
@@ -438,11 +427,6 @@ async fn detach_returns_at_once_and_the_report_comes_later() {
     no_process_left(&p, Duration::from_secs(30)).await;
 }
 
-#[ignore = "bug: `team wait TEAM` on a detached spec-review returns (exit 0) as soon as the \
-            specialists are done, while the lead is still writing the synthesis and the team \
-            is active, so `team report TEAM` right after fails (exit 3, `team … has no report \
-            (status active)`); team-cli/src/commands/run.rs `wait` only waits for role=member \
-            members, and the workflow writes the report event after the lead is finished"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detach_then_wait_then_report() {
     let review = pep_0765();

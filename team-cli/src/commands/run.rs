@@ -470,9 +470,15 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
             })
             .collect()
     };
+    // A workflow run (`team run`, e.g. detached) is over only when its team ended: the lead
+    // writes the report after its members are done.
+    let whole_run = a.members.is_empty() && team.workflow.is_some();
     let members = loop {
         let members = pick(ctx.store.list_members(&team.id)?);
-        if members.iter().all(|m| m.status.is_terminal()) {
+        if members.iter().all(|m| m.status.is_terminal())
+            && (!whole_run
+                || ctx.store.resolve_team(&team.id)?.status != team_core::TeamStatus::Active)
+        {
             break members;
         }
         if limit.is_some_and(|l| start.elapsed() >= l) {

@@ -34,6 +34,9 @@ use crate::provider::{CallContext, CallFacts, ChatMessage, ChatRequest};
 use crate::runtime::Plan;
 
 /// How often the lead's inbox is read while a phase runs.
+/// Why a member that had not answered when the token budget ran out was stopped.
+pub(crate) const CUT_SHORT: &str = "stopped before it answered (token budget spent)";
+
 /// How often `collect` looks at the lead's inbox when no in-process wake-up came (a member run
 /// by another runner process notifies nobody here).
 const POLL: Duration = Duration::from_millis(100);
@@ -118,54 +121,78 @@ pub(crate) async fn collect(
         let notified = watch.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let team = run.team_id.clone();
-        let msgs = db(&inner.store, move |s| {
-            s.take_inbox(&team, team_core::LEAD_ALIAS, false)
-        })
-        .await?;
-        for m in msgs {
-            if !expected.contains(&m.sender) || got.contains_key(&m.sender) {
-                continue;
-            }
-            match m.kind {
-                MessageKind::Result | MessageKind::Completion => {
-                    let body = m
-                        .body
-                        .strip_prefix(&format!("[AGENT COMPLETED] {}: ", m.sender))
-                        .unwrap_or(&m.body)
-                        .to_owned();
-                    got.insert(m.sender.clone(), Ok(body));
-                }
-                MessageKind::Failure => {
-                    let body = m
-                        .body
-                        .strip_prefix(&format!("[AGENT FAILURE] {}: ", m.sender))
-                        .unwrap_or(&m.body)
-                        .to_owned();
-                    got.insert(m.sender.clone(), Err(body));
-                }
-                MessageKind::System if m.body.starts_with("[AGENT CANCELLED]") => {
-                    got.insert(m.sender.clone(), Err("cancelled".into()));
-                }
-                _ => {}
-            }
-        }
-        if expected.iter().all(|e| got.contains_key(e)) {
-            return Ok(Collected::All(got));
-        }
+        absorb(inner, &run.team_id, expected, &mut got).await?;
+        // The budget is checked on every look, also when the last answer just came in: the
+        // tokens of an answer are recorded before the answer is sent.
         if let Some(limit) = run.max_tokens {
             let team = run.team_id.clone();
             let members = db(&inner.store, move |s| s.list_members(&team)).await?;
             let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
             if used as u64 >= limit {
+                // Stop the members that have not answered, unless their answer landed since
+                // the look (one transaction each), then keep every answer that landed.
+                for name in expected.iter().filter(|e| !got.contains_key(*e)) {
+                    let (team, name) = (run.team_id.clone(), name.clone());
+                    db(&inner.store, move |s| {
+                        s.fail_member_unless_answered(&team, &name, CUT_SHORT)
+                    })
+                    .await?;
+                }
+                absorb(inner, &run.team_id, expected, &mut got).await?;
                 return Ok(Collected::Budget(got));
             }
+        }
+        if expected.iter().all(|e| got.contains_key(e)) {
+            return Ok(Collected::All(got));
         }
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }
+}
+
+/// Takes the lead's inbox and keeps the first answer (result, completion, failure or
+/// cancellation) of each member in `expected`; other messages are dropped.
+async fn absorb(
+    inner: &crate::engine::Inner,
+    team_id: &str,
+    expected: &[String],
+    got: &mut HashMap<String, Result<String, String>>,
+) -> Result<(), RunnerError> {
+    let team = team_id.to_owned();
+    let msgs = db(&inner.store, move |s| {
+        s.take_inbox(&team, team_core::LEAD_ALIAS, false)
+    })
+    .await?;
+    for m in msgs {
+        if !expected.contains(&m.sender) || got.contains_key(&m.sender) {
+            continue;
+        }
+        match m.kind {
+            MessageKind::Result | MessageKind::Completion => {
+                let body = m
+                    .body
+                    .strip_prefix(&format!("[AGENT COMPLETED] {}: ", m.sender))
+                    .unwrap_or(&m.body)
+                    .to_owned();
+                got.insert(m.sender.clone(), Ok(body));
+            }
+            MessageKind::Failure => {
+                let body = m
+                    .body
+                    .strip_prefix(&format!("[AGENT FAILURE] {}: ", m.sender))
+                    .unwrap_or(&m.body)
+                    .to_owned();
+                got.insert(m.sender.clone(), Err(body));
+            }
+            MessageKind::System if m.body.starts_with("[AGENT CANCELLED]") => {
+                got.insert(m.sender.clone(), Err("cancelled".into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn vars<'a>(run: &'a ReviewRun, reviewer: &str) -> BTreeMap<&'a str, String> {
@@ -254,11 +281,7 @@ pub async fn run(
                 ),
             },
             Some(Err(e)) => ("failed", Some(e.clone()), 0),
-            None => (
-                "failed",
-                Some("stopped before it answered (token budget spent)".to_owned()),
-                0,
-            ),
+            None => ("failed", Some(CUT_SHORT.to_owned()), 0),
         };
         specialists.push(Specialist {
             member: member.clone(),
