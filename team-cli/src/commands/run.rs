@@ -324,6 +324,24 @@ fn ensure_runner(ctx: &Ctx) -> anyhow::Result<()> {
     )?;
     ctx.out
         .note(format!("started a runner in the background (pid {pid})"));
+    // Return once it has registered, so that a spawn right after this one sees it and does
+    // not start a second runner.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if ctx
+            .store
+            .list_runners(false)?
+            .iter()
+            .any(|r| r.pid == i64::from(pid) && r.host == host)
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    tracing::warn!(
+        "the runner started in the background (pid {pid}) has not registered after 5 s; \
+         see .team/runner.log"
+    );
     Ok(())
 }
 
