@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# bench/run.sh: the benchmarks of issue 6. Builds the release binaries, runs every benchmark,
+# and writes BENCHMARKS.md at the repository root (machine, command, date, a results table of
+# target vs measured, details, and the findings kept in bench/findings.md).
+#
+#   bench/run.sh                         # everything but the N = 1000 fan-out, ~5 minutes
+#   BENCH_N1000=1 bench/run.sh           # also the N = 1000 fan-out (one run)
+#   BENCH_ONLY="fanout cold" bench/run.sh   # a subset: fanout cold claims wake-local wake-send idle
+#
+# Environment:
+#   BENCH_PG_URL  PostgreSQL server for the PostgreSQL variants (each creates and drops a schema
+#                 of its own); default postgres://postgres@127.0.0.1:5432/test; empty skips them.
+#   BENCH_RUNS    fan-out runs per N (default 3; the median is reported).
+#   BENCH_N1000   1 to run the N = 1000 fan-out too.
+#   BENCH_ONLY    run only these benchmarks (the report then shows the others as skipped).
+#   BENCH_OUT     where to write the report (default: BENCHMARKS.md at the root).
+#   BENCH_KEEP    1 to keep the fan-out project directories (under the results directory).
+# Raw results go to target/bench-results/latest/ (JSON per benchmark, fanout.jsonl, logs).
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PG_URL=${BENCH_PG_URL-postgres://postgres@127.0.0.1:5432/test}
+RUNS=${BENCH_RUNS:-3}
+N1000=${BENCH_N1000:-0}
+ONLY=${BENCH_ONLY:-}
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+LATENCY_MS=200
+
+command_line="bench/run.sh"
+[ -n "${BENCH_RUNS:-}" ] && command_line="BENCH_RUNS=$RUNS $command_line"
+[ "$N1000" = 1 ] && command_line="BENCH_N1000=1 $command_line"
+[ -n "$ONLY" ] && command_line="BENCH_ONLY=\"$ONLY\" $command_line"
+
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building release binaries"
+cargo build --release --quiet -p team-cli -p team-testkit -p team-bench
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TEAM=$TARGET_DIR/release/team
+LLM=$TARGET_DIR/release/scripted-llm
+BENCH=$TARGET_DIR/release/team-bench
+
+RESULTS=$TARGET_DIR/bench-results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RESULTS"
+ln -sfn "$RESULTS" "$TARGET_DIR/bench-results/latest"
+log "results in $RESULTS"
+
+# A clean environment for every `team` the benchmarks start.
+unset TEAM_DATABASE_URL TEAM_MAX_AGENTS TEAM_MEMBER_TIMEOUT_SECS TEAM_MODEL TEAM_LOG RUST_LOG \
+    XDG_CONFIG_HOME OPENAI_API_KEY OPENAI_BASE_URL ANTHROPIC_API_KEY
+export CI=true NO_COLOR=1
+export TEAM_CONFIG_HOME="$RESULTS/user-config"
+mkdir -p "$TEAM_CONFIG_HOME"
+
+json_str() { printf '%s' "$1" | tr -d '"\\' | tr '\n' ' '; }
+
+# ---------------------------------------------------------------- machine
+pg_ok=0
+if [ -n "$PG_URL" ]; then
+    if psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1; then
+        pg_ok=1
+    else
+        log "PostgreSQL at $PG_URL is not reachable: its variants are skipped"
+    fi
+fi
+dirty=""
+git diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted changes)"
+cat >"$RESULTS/machine.json" <<EOF
+{
+  "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+  "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty",
+  "cpu": "$(json_str "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)")",
+  "cores": "$(nproc)",
+  "mem": "$(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)",
+  "kernel": "$(json_str "$(uname -sr)")",
+  "rustc": "$(json_str "$(rustc -V)")",
+  "load": "$(cut -d' ' -f1-3 /proc/loadavg)",
+  "command": "$(json_str "$command_line")",
+  "settings": "fan-out L = ${LATENCY_MS} ms, ${RUNS} runs per N$([ "$N1000" = 1 ] && echo ', N = 1000 once' || echo ', N = 1000 skipped (BENCH_N1000=1 runs it)'); PostgreSQL: $([ $pg_ok = 1 ] && json_str "$(echo "$PG_URL" | sed 's#//[^@]*@#//***@#')" || echo 'skipped')"
+}
+EOF
+
+# run_step NAME CMD...: the command's stdout (one JSON object) becomes NAME.json; on failure
+# its stderr becomes NAME.err (the report says why the row is missing).
+run_step() {
+    local name=$1
+    shift
+    log "$name"
+    if "$@" >"$RESULTS/$name.json" 2>"$RESULTS/$name.log"; then
+        rm -f "$RESULTS/$name.err"
+    else
+        mv "$RESULTS/$name.log" "$RESULTS/$name.err"
+        rm -f "$RESULTS/$name.json"
+        log "$name failed: $(tail -1 "$RESULTS/$name.err")"
+    fi
+}
+
+backends() {
+    echo sqlite
+    [ $pg_ok = 1 ] && echo postgres
+    return 0
+}
+db_arg() { if [ "$1" = sqlite ]; then echo sqlite; else echo "$PG_URL"; fi; }
+
+# ---------------------------------------------------------------- in-process parts
+if wanted cold; then
+    for b in $(backends); do
+        run_step "cold_start-$b" "$BENCH" cold-start --team-bin "$TEAM" --db "$(db_arg "$b")" --teams 100 --runs 30
+    done
+fi
+if wanted claims; then
+    for b in $(backends); do
+        run_step "claims-$b" "$BENCH" claims --db "$(db_arg "$b")" --procs 8 --tasks 4000
+    done
+fi
+if wanted wake-local; then
+    for b in $(backends); do
+        run_step "wake_local-$b" "$BENCH" wake-local --db "$(db_arg "$b")" --pairs 4 --rounds 50
+    done
+fi
+if wanted wake-send; then
+    for b in $(backends); do
+        run_step "wake_send-$b" "$BENCH" wake-send --db "$(db_arg "$b")" --team-bin "$TEAM" --samples 100
+    done
+fi
+if wanted idle; then
+    run_step "idle_rss-llm" "$BENCH" idle-rss --team-bin "$TEAM" --members 1000 --kind llm
+    run_step "idle_rss-command" "$BENCH" idle-rss --team-bin "$TEAM" --members 1000 --kind command
+fi
+
+# ---------------------------------------------------------------- fan-out
+# fanout_run N RUN: one `team run fanout` in a fresh project against a fresh scripted server;
+# appends one JSON line to fanout.jsonl.
+fanout_run() {
+    local n=$1 run=$2
+    local dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/team-fanout-XXXXXX")
+    (cd "$dir" && "$TEAM" init >/dev/null)
+    "$LLM" --port 0 --latency-ms "$LATENCY_MS" >"$dir/llm.out" 2>&1 &
+    local llm_pid=$!
+    local url=""
+    for _ in $(seq 200); do
+        url=$(sed -n 's/^listening //p' "$dir/llm.out")
+        [ -n "$url" ] && break
+        sleep 0.025
+    done
+    if [ -z "$url" ]; then
+        log "scripted-llm did not start"
+        kill "$llm_pid" 2>/dev/null || true
+        return 1
+    fi
+    cat >"$dir/.team/config.toml" <<EOF
+[team]
+max_agents = $n
+
+[providers.mock]
+kind = "openai"
+base_url = "$url/v1"
+api_key_env = ""
+max_concurrent_requests = $n
+request_timeout_secs = 60
+EOF
+    printf -- '---\nmodel: mock/bench\n---\nYou answer in one line.\n' >"$dir/.team/agents/worker.md"
+    printf -- '---\nmodel: mock/bench\n---\nYou merge results.\n' >"$dir/.team/agents/fan-lead.md"
+    cp "$ROOT/bench/fanout.toml" "$dir/.team/workflows/fanout.toml"
+    local t0 t1 code
+    t0=$EPOCHREALTIME
+    set +e
+    (cd "$dir" && /usr/bin/time -v -o "$dir/time.txt" "$TEAM" run fanout --set "count=$n" \
+        --max-agents "$n" --output "$dir/report.md" >"$dir/run.out" 2>"$dir/run.err")
+    code=$?
+    set -e
+    t1=$EPOCHREALTIME
+    kill -TERM "$llm_pid" 2>/dev/null || true
+    wait "$llm_pid" 2>/dev/null || true
+    local in_flight requests
+    in_flight=$(grep -o '"max_in_flight": *[0-9]*' "$dir/llm.out" | grep -o '[0-9]*$' || echo null)
+    requests=$(grep -o '"requests": *[0-9]*' "$dir/llm.out" | grep -o '[0-9]*$' || echo null)
+    awk -v n="$n" -v run="$run" -v code="$code" -v t0="$t0" -v t1="$t1" \
+        -v inflight="${in_flight:-null}" -v requests="${requests:-null}" '
+        /Elapsed \(wall clock\)/ {
+            k = split($NF, p, ":"); wall = 0
+            for (i = 1; i <= k; i++) wall = wall * 60 + p[i]
+        }
+        /User time \(seconds\)/ { user = $NF }
+        /System time \(seconds\)/ { sys = $NF }
+        /Maximum resident set size/ { rss = $NF }
+        END {
+            printf "{\"n\": %d, \"run\": %d, \"exit\": %d, \"max_agents\": %d, \"latency_ms\": %d, ", n, run, code, n, '"$LATENCY_MS"'
+            printf "\"wall_s\": %s, \"wall_hr_s\": %.4f, \"user_s\": %s, \"sys_s\": %s, \"rss_kb\": %s, ", wall + 0, t1 - t0, user + 0, sys + 0, rss + 0
+            printf "\"max_in_flight\": %s, \"requests\": %s}\n", inflight, requests
+        }' "$dir/time.txt" >>"$RESULTS/fanout.jsonl"
+    if [ "$code" != 0 ]; then
+        log "fan-out N=$n run $run exited $code: $(tail -3 "$dir/run.err" | tr '\n' ' ')"
+        cp "$dir/run.err" "$RESULTS/fanout-$n-$run.err"
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        mv "$dir" "$RESULTS/fanout-$n-$run"
+    else
+        rm -rf "$dir"
+    fi
+}
+
+if wanted fanout; then
+    : >"$RESULTS/fanout.jsonl"
+    ns="1 10 50 200"
+    [ "$N1000" = 1 ] && ns="$ns 1000"
+    for n in $ns; do
+        runs=$RUNS
+        [ "$n" = 1000 ] && runs=1
+        for r in $(seq "$runs"); do
+            log "fan-out N=$n run $r/$runs"
+            fanout_run "$n" "$r" || log "fan-out N=$n run $r failed"
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- report
+"$BENCH" report --results "$RESULTS" --out "$OUT" --findings "$ROOT/bench/findings.md"
+log "wrote $OUT"

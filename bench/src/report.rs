@@ -1,0 +1,641 @@
+//! Renders BENCHMARKS.md from the results directory written by `bench/run.sh`:
+//!
+//! - `machine.json`: date, host, CPU, cores, memory, kernel, rustc, commit, command;
+//! - `fanout.jsonl`: one line per `team run fanout` (N, wall from `/usr/bin/time -v` and from
+//!   the shell, user and sys CPU, peak RSS, the server's max in flight);
+//! - `<benchmark>-<variant>.json`: what a `team-bench` subcommand printed, or
+//!   `<benchmark>-<variant>.err` when it failed;
+//! - the findings (Markdown, `bench/findings.md`) are appended as they are.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::common::{percentile, summarize};
+
+/// Settings of [`run`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The results directory.
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Where to write the Markdown.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Markdown appended under "Findings".
+    #[arg(long)]
+    pub findings: Option<PathBuf>,
+}
+
+/// The fan-out latency and its ideal (two sequential model calls).
+const FANOUT_L_MS: f64 = 200.0;
+
+struct Results {
+    dir: PathBuf,
+}
+
+impl Results {
+    fn json(&self, name: &str) -> Option<Value> {
+        let text = std::fs::read_to_string(self.dir.join(format!("{name}.json"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Why a benchmark has no result: its error file, or "not run".
+    fn why_missing(&self, name: &str) -> String {
+        match std::fs::read_to_string(self.dir.join(format!("{name}.err"))) {
+            Ok(e) => {
+                let line = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                format!("not measured: failed ({})", line.trim())
+            }
+            Err(_) => "not measured (skipped)".into(),
+        }
+    }
+}
+
+fn f(v: &Value, path: &[&str]) -> Option<f64> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(k)?;
+    }
+    cur.as_f64()
+}
+
+struct Row {
+    bench: String,
+    target: String,
+    measured: String,
+    verdict: &'static str,
+}
+
+const MET: &str = "met";
+const MISSED: &str = "**missed**";
+const INFO: &str = "(info)";
+const NONE: &str = "—";
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { MET } else { MISSED }
+}
+
+#[derive(Default, Clone)]
+struct FanoutN {
+    wall: Vec<f64>,
+    wall_hr: Vec<f64>,
+    cpu: Vec<f64>,
+    rss_mb: Vec<f64>,
+    in_flight: Vec<f64>,
+    max_agents: f64,
+    failed: usize,
+}
+
+fn median(v: &[f64]) -> f64 {
+    summarize(v).p50
+}
+
+fn fanout(dir: &Path) -> BTreeMap<u64, FanoutN> {
+    let mut by_n: BTreeMap<u64, FanoutN> = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(dir.join("fanout.jsonl")) else {
+        return by_n;
+    };
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(n) = v.get("n").and_then(Value::as_u64) else {
+            continue;
+        };
+        let e = by_n.entry(n).or_default();
+        e.max_agents = f(&v, &["max_agents"]).unwrap_or(n as f64);
+        if v.get("exit").and_then(Value::as_i64) != Some(0) {
+            e.failed += 1;
+            continue;
+        }
+        if let Some(w) = f(&v, &["wall_s"]) {
+            e.wall.push(w);
+        }
+        if let Some(w) = f(&v, &["wall_hr_s"]) {
+            e.wall_hr.push(w);
+        }
+        if let (Some(u), Some(s)) = (f(&v, &["user_s"]), f(&v, &["sys_s"])) {
+            e.cpu.push(u + s);
+        }
+        if let Some(r) = f(&v, &["rss_kb"]) {
+            e.rss_mb.push(r / 1024.0);
+        }
+        if let Some(m) = f(&v, &["max_in_flight"]) {
+            e.in_flight.push(m);
+        }
+    }
+    by_n
+}
+
+fn join(parts: &[String]) -> String {
+    if parts.is_empty() {
+        "not measured".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+fn fanout_rows(by_n: &BTreeMap<u64, FanoutN>, rows: &mut Vec<Row>) {
+    let ideal = 2.0 * FANOUT_L_MS / 1e3;
+    let measured: Vec<(&u64, &FanoutN)> = by_n.iter().filter(|(_, e)| !e.wall.is_empty()).collect();
+    // Wall / ideal.
+    let mut parts = Vec::new();
+    let mut ok = true;
+    let mut any_target = false;
+    for (n, e) in &measured {
+        let r = median(&e.wall) / ideal;
+        parts.push(format!("N={n}: **{r:.2}** ({:.2} s)", median(&e.wall)));
+        if **n <= 200 {
+            any_target = true;
+            ok &= r <= 1.15;
+        }
+    }
+    rows.push(Row {
+        bench: "fan-out N = 1…1000 at L = 200 ms: whole-process wall / ideal (2·L = 0.4 s)".into(),
+        target: "≤ 1.15 at N ≤ 200".into(),
+        measured: join(&parts),
+        verdict: if any_target { verdict(ok) } else { NONE },
+    });
+    // RSS and CPU at N = 200 (others for information).
+    let at = |n: u64| {
+        measured
+            .iter()
+            .find(|(k, _)| **k == n)
+            .map(|(_, e)| (*e).clone())
+    };
+    let others = |pick: &dyn Fn(&FanoutN) -> String| -> String {
+        measured
+            .iter()
+            .filter(|(n, _)| **n != 200)
+            .map(|(n, e)| format!("N={n}: {}", pick(e)))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let rss = |e: &FanoutN| format!("{:.1} MB", median(&e.rss_mb));
+    let cpu = |e: &FanoutN| format!("{:.2} s", median(&e.cpu));
+    rows.push(match at(200) {
+        Some(e) => Row {
+            bench: "same: peak RSS (`/usr/bin/time -v`)".into(),
+            target: "≤ 25 MB at N = 200".into(),
+            measured: format!("N=200: **{}** ({})", rss(&e), others(&rss)),
+            verdict: verdict(median(&e.rss_mb) <= 25.0),
+        },
+        None => Row {
+            bench: "same: peak RSS".into(),
+            target: "≤ 25 MB at N = 200".into(),
+            measured: format!("N=200 not measured ({})", others(&rss)),
+            verdict: NONE,
+        },
+    });
+    rows.push(match at(200) {
+        Some(e) => Row {
+            bench: "same: CPU user + sys".into(),
+            target: "≤ 0.3 s at N = 200".into(),
+            measured: format!("N=200: **{}** ({})", cpu(&e), others(&cpu)),
+            verdict: verdict(median(&e.cpu) <= 0.3),
+        },
+        None => Row {
+            bench: "same: CPU user + sys".into(),
+            target: "≤ 0.3 s at N = 200".into(),
+            measured: format!("N=200 not measured ({})", others(&cpu)),
+            verdict: NONE,
+        },
+    });
+    let mut parts = Vec::new();
+    let mut ok = true;
+    for (n, e) in &measured {
+        let want = (**n as f64).min(e.max_agents);
+        let lo = e.in_flight.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = e.in_flight.iter().copied().fold(0.0, f64::max);
+        ok &= lo == want && hi == want;
+        let seen = if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo}–{hi}")
+        };
+        parts.push(format!("N={n}: {seen} (want {want})"));
+    }
+    rows.push(Row {
+        bench: "same: max requests in flight seen by the server".into(),
+        target: "= min(N, max_agents)".into(),
+        measured: join(&parts),
+        verdict: if measured.is_empty() {
+            NONE
+        } else {
+            verdict(ok)
+        },
+    });
+}
+
+fn ms(v: f64) -> String {
+    if v.abs() < 10.0 {
+        format!("{v:.2} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn p50_p99(
+    r: &Results,
+    rows: &mut Vec<Row>,
+    name: &str,
+    bench: &str,
+    target: (f64, f64),
+    key: &str,
+    extra: &dyn Fn(&Value) -> String,
+) {
+    let tgt = format!("≤ {} ms / ≤ {} ms", target.0, target.1);
+    match r.json(name) {
+        Some(v) => {
+            let (p50, p99) = (
+                f(&v, &[key, "p50"]).unwrap_or(f64::NAN),
+                f(&v, &[key, "p99"]).unwrap_or(f64::NAN),
+            );
+            let n = f(&v, &[key, "n"]).unwrap_or(0.0);
+            rows.push(Row {
+                bench: bench.into(),
+                target: tgt,
+                measured: format!("**{} / {}** (n = {n}; {})", ms(p50), ms(p99), extra(&v)),
+                verdict: verdict(p50 <= target.0 && p99 <= target.1),
+            });
+        }
+        None => rows.push(Row {
+            bench: bench.into(),
+            target: tgt,
+            measured: r.why_missing(name),
+            verdict: NONE,
+        }),
+    }
+}
+
+fn rows(r: &Results, by_n: &BTreeMap<u64, FanoutN>) -> Vec<Row> {
+    let mut rows = Vec::new();
+    fanout_rows(by_n, &mut rows);
+
+    for (backend, label, info) in [
+        ("sqlite", "SQLite", false),
+        ("postgres", "PostgreSQL", true),
+    ] {
+        let name = format!("cold_start-{backend}");
+        let bench = format!("cold start: `team list` on a database with 100 teams ({label})");
+        let target = if info {
+            "(target is for the default SQLite)"
+        } else {
+            "≤ 15 ms"
+        };
+        rows.push(match r.json(&name) {
+            Some(v) => {
+                let p50 = f(&v, &["ms", "p50"]).unwrap_or(f64::NAN);
+                Row {
+                    bench,
+                    target: target.into(),
+                    measured: format!(
+                        "**{}** median (p90 {}, min {}; {} runs)",
+                        ms(p50),
+                        ms(f(&v, &["ms", "p90"]).unwrap_or(f64::NAN)),
+                        ms(f(&v, &["ms", "min"]).unwrap_or(f64::NAN)),
+                        f(&v, &["runs"]).unwrap_or(0.0)
+                    ),
+                    verdict: if info { INFO } else { verdict(p50 <= 15.0) },
+                }
+            }
+            None => Row {
+                bench,
+                target: target.into(),
+                measured: r.why_missing(&name),
+                verdict: NONE,
+            },
+        });
+    }
+
+    for (backend, label) in [("sqlite", "SQLite"), ("postgres", "PostgreSQL")] {
+        p50_p99(
+            r,
+            &mut rows,
+            &format!("wake_local-{backend}"),
+            &format!(
+                "message wake-up, send → waiting member runs, in one process, p50 / p99 ({label})"
+            ),
+            (1.0, 5.0),
+            "latency_ms",
+            &|v| {
+                format!(
+                    "upper bound incl. the send itself and one HTTP round trip: {} / {}",
+                    ms(f(v, &["upper_bound_ms", "p50"]).unwrap_or(f64::NAN)),
+                    ms(f(v, &["upper_bound_ms", "p99"]).unwrap_or(f64::NAN))
+                )
+            },
+        );
+    }
+    for (backend, label) in [("sqlite", "SQLite"), ("postgres", "PostgreSQL")] {
+        p50_p99(
+            r,
+            &mut rows,
+            &format!("wake_send-{backend}"),
+            &format!("same, `team send` from another process, p50 / p99 ({label})"),
+            (20.0, 50.0),
+            "latency_ms",
+            &|v| {
+                format!(
+                    "from the sender's exit: {} / {}; `team send` itself takes {} median",
+                    ms(f(v, &["from_exit_ms", "p50"]).unwrap_or(f64::NAN)),
+                    ms(f(v, &["from_exit_ms", "p99"]).unwrap_or(f64::NAN)),
+                    ms(f(v, &["team_send_process_ms", "p50"]).unwrap_or(f64::NAN))
+                )
+            },
+        );
+    }
+    for (backend, label) in [("sqlite", "SQLite"), ("postgres", "PostgreSQL")] {
+        let name = format!("claims-{backend}");
+        let bench = format!("task claims per second, 8 processes on one board ({label})");
+        rows.push(match r.json(&name) {
+            Some(v) => {
+                let rate = f(&v, &["claims_per_s"]).unwrap_or(0.0);
+                let once = v.get("each_once").and_then(Value::as_bool) == Some(true);
+                Row {
+                    bench,
+                    target: "≥ 2,000 /s, each task once".into(),
+                    measured: format!(
+                        "**{rate:.0} /s** ({} tasks in {:.2} s by {} processes; each once: {}; errors: {})",
+                        f(&v, &["tasks"]).unwrap_or(0.0),
+                        f(&v, &["seconds"]).unwrap_or(0.0),
+                        f(&v, &["procs"]).unwrap_or(0.0),
+                        if once { "yes" } else { "**no**" },
+                        f(&v, &["errors"]).unwrap_or(0.0)
+                    ),
+                    verdict: verdict(rate >= 2000.0 && once),
+                }
+            }
+            None => Row {
+                bench,
+                target: "≥ 2,000 /s, each task once".into(),
+                measured: r.why_missing(&name),
+                verdict: NONE,
+            },
+        });
+    }
+    for (kind, label, info) in [
+        ("llm", "LLM members", false),
+        ("command", "command members (`cat`)", true),
+    ] {
+        let name = format!("idle_rss-{kind}");
+        let bench = format!("1,000 idle persistent members in one runner: RSS ({label})");
+        let target = if info {
+            "(same target, other member kind)"
+        } else {
+            "≤ 100 MB"
+        };
+        rows.push(match r.json(&name) {
+            Some(v) => {
+                let rss = f(&v, &["rss_mb"]).unwrap_or(f64::NAN);
+                Row {
+                    bench,
+                    target: target.into(),
+                    measured: format!(
+                        "**{rss:.1} MB** (peak {:.1} MB; {} threads; idle CPU {:.1} % of a core; all idle after {:.1} s)",
+                        f(&v, &["hwm_mb"]).unwrap_or(f64::NAN),
+                        f(&v, &["threads"]).unwrap_or(0.0),
+                        f(&v, &["cpu_idle_pct"]).unwrap_or(f64::NAN),
+                        f(&v, &["seconds_to_all_idle"]).unwrap_or(f64::NAN)
+                    ),
+                    verdict: if info { INFO } else { verdict(rss <= 100.0) },
+                }
+            }
+            None => Row {
+                bench,
+                target: target.into(),
+                measured: r.why_missing(&name),
+                verdict: NONE,
+            },
+        });
+    }
+    rows
+}
+
+fn fanout_table(by_n: &BTreeMap<u64, FanoutN>) -> String {
+    let ideal = 2.0 * FANOUT_L_MS / 1e3;
+    let mut s = String::from(
+        "| N | runs | wall (time -v) median | wall / ideal | wall (shell clock) median | peak RSS median | CPU user+sys median | max in flight | failed runs |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (n, e) in by_n {
+        let _ = writeln!(
+            s,
+            "| {n} | {} | {:.2} s | {:.2} | {:.3} s | {:.1} MB | {:.2} s | {} | {} |",
+            e.wall.len(),
+            median(&e.wall),
+            median(&e.wall) / ideal,
+            median(&e.wall_hr),
+            median(&e.rss_mb),
+            median(&e.cpu),
+            e.in_flight
+                .iter()
+                .map(|x| format!("{x}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            e.failed
+        );
+    }
+    s
+}
+
+fn details(r: &Results) -> String {
+    let mut s = String::new();
+    for (name, title) in [
+        ("wake_local-sqlite", "In-process wake-up, SQLite"),
+        ("wake_local-postgres", "In-process wake-up, PostgreSQL"),
+        ("wake_send-sqlite", "`team send` wake-up, SQLite"),
+        ("wake_send-postgres", "`team send` wake-up, PostgreSQL"),
+    ] {
+        let Some(v) = r.json(name) else { continue };
+        let _ = writeln!(s, "- {title}:");
+        for key in [
+            "latency_ms",
+            "upper_bound_ms",
+            "from_exit_ms",
+            "team_send_process_ms",
+        ] {
+            if let Some(x) = v.get(key) {
+                let _ = writeln!(
+                    s,
+                    "  - `{key}`: n {}, p50 {}, p90 {}, p99 {}, max {}",
+                    f(x, &["n"]).unwrap_or(0.0),
+                    ms(f(x, &["p50"]).unwrap_or(f64::NAN)),
+                    ms(f(x, &["p90"]).unwrap_or(f64::NAN)),
+                    ms(f(x, &["p99"]).unwrap_or(f64::NAN)),
+                    ms(f(x, &["max"]).unwrap_or(f64::NAN))
+                );
+            }
+        }
+    }
+    for name in ["claims-sqlite", "claims-postgres"] {
+        if let Some(v) = r.json(name) {
+            let _ = writeln!(
+                s,
+                "- `{name}`: claims per process {}; board filled in {:.2} s; pending after: {}; first error: {}",
+                v.get("per_process")
+                    .map(Value::to_string)
+                    .unwrap_or_default(),
+                f(&v, &["fill_seconds"]).unwrap_or(0.0),
+                f(&v, &["pending_after"]).unwrap_or(0.0),
+                v.get("first_error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("none")
+            );
+        }
+    }
+    for name in ["idle_rss-llm", "idle_rss-command"] {
+        if let Some(v) = r.json(name) {
+            let _ = writeln!(
+                s,
+                "- `{name}`: RSS {:.1} MB after all idle, {:.1} MB after the {:.0} s CPU window; {} model requests; runner stop (SIGINT, cancels all) took {}",
+                f(&v, &["rss_mb"]).unwrap_or(f64::NAN),
+                f(&v, &["rss_after_window_mb"]).unwrap_or(f64::NAN),
+                f(&v, &["cpu_window_s"]).unwrap_or(0.0),
+                f(&v, &["model_requests"]).unwrap_or(0.0),
+                f(&v, &["stop_seconds"])
+                    .map(|x| format!("{x:.1} s"))
+                    .unwrap_or_else(|| "more than 30 s (killed)".into())
+            );
+        }
+    }
+    for name in ["cold_start-sqlite", "cold_start-postgres"] {
+        if let Some(v) = r.json(name)
+            && let Some(samples) = v.get("samples_ms").and_then(Value::as_array)
+        {
+            let mut xs: Vec<f64> = samples.iter().filter_map(Value::as_f64).collect();
+            xs.sort_by(f64::total_cmp);
+            let _ = writeln!(
+                s,
+                "- `{name}`: min {}, p50 {}, p90 {}, max {}",
+                ms(xs.first().copied().unwrap_or(f64::NAN)),
+                ms(percentile(&xs, 0.5)),
+                ms(percentile(&xs, 0.9)),
+                ms(xs.last().copied().unwrap_or(f64::NAN))
+            );
+        }
+    }
+    s
+}
+
+/// Writes the report.
+///
+/// # Errors
+/// The output cannot be written.
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let r = Results {
+        dir: args.results.clone(),
+    };
+    let machine = r.json("machine").unwrap_or(Value::Null);
+    let m = |k: &str| {
+        machine
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let by_n = fanout(&args.results);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Generated by `{}` (issue 6). Do not edit the tables by hand: re-run the command. \
+         The findings at the end come from `bench/findings.md`.\n",
+        m("command")
+    );
+    let _ = writeln!(out, "- Date: {}", m("date"));
+    let _ = writeln!(out, "- Commit: {}", m("commit"));
+    let _ = writeln!(
+        out,
+        "- Machine: {}; {} cores; {} RAM; {}",
+        m("cpu"),
+        m("cores"),
+        m("mem"),
+        m("kernel")
+    );
+    let _ = writeln!(
+        out,
+        "- Toolchain: {}; release profile (thin LTO)",
+        m("rustc")
+    );
+    let _ = writeln!(out, "- Settings: {}", m("settings"));
+    let _ = writeln!(
+        out,
+        "- Noise: a shared 2-core machine where other builds and tests may run at the same time; \
+         load average at the start: {}. Treat differences under ~20 % as noise.\n",
+        m("load")
+    );
+    let _ = writeln!(out, "## Results: target vs measured\n");
+    let _ = writeln!(
+        out,
+        "| benchmark | target | measured | verdict |\n|---|---|---|---|"
+    );
+    for row in rows(&r, &by_n) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            row.bench, row.target, row.measured, row.verdict
+        );
+    }
+    let _ = writeln!(out, "\n## Fan-out, per N\n");
+    let _ = writeln!(
+        out,
+        "`team run fanout --set count=N --max-agents N` (bench/fanout.toml; N members each make one model \
+         call, then the lead makes one synthesis call), the scripted server holding every request \
+         {FANOUT_L_MS} ms (ideal wall = 2·L = 0.4 s), `max_agents = N` and the provider's \
+         `max_concurrent_requests = N`. Each run starts from a fresh project (`team init` is not timed). \
+         `/usr/bin/time -v` reports wall time in 10 ms steps; the shell clock column is the same run \
+         timed with `$EPOCHREALTIME`.\n"
+    );
+    out.push_str(&fanout_table(&by_n));
+    let _ = writeln!(out, "\n## Details\n");
+    out.push_str(&details(&r));
+    let _ = writeln!(out, "\n## How each number is measured\n");
+    out.push_str(METHOD);
+    if let Some(path) = &args.findings {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let _ = writeln!(out, "\n## Findings\n");
+        out.push_str(text.trim_start_matches("# Findings").trim_start());
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    std::fs::write(&args.out, out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    Ok(())
+}
+
+const METHOD: &str = "\
+- **Fan-out**: `bench/run.sh` starts `scripted-llm --latency-ms 200` (team-testkit) per run, \
+points a `mock` OpenAI-compatible provider at it, copies `bench/fanout.toml` to \
+`.team/workflows/` and runs `/usr/bin/time -v team run fanout`. The server prints its \
+max-in-flight counter on SIGTERM. Medians over the runs (`BENCH_RUNS`, default 3; N = 1000 \
+runs once and only with `BENCH_N1000=1`).
+- **Cold start**: `team-bench cold-start` fills a database with 100 teams (2 members and 3 tasks \
+each), runs `team list` 3 times untimed, then 30 times, each timed from spawn to exit.
+- **Wake-up, in one process**: `team-bench wake-local`. Pairs of persistent LLM members play \
+ping-pong with the `send_message` tool in one engine. The latency is the recipient's first model \
+request of its new turn minus the sender's model request right after its `send_message` returned; \
+both are one HTTP hop after the event, so the hop cancels. The upper bound instead starts when \
+the model reply asking for the send left the server (it adds an HTTP response, its parse and the \
+send transaction). The reply that asks for a send is held 20 ms so that the recipient is idle when \
+the message lands.
+- **Wake-up, `team send`**: `team-bench wake-send`. One idle persistent LLM member in an engine \
+of the bench process; the `team` binary sends it a message at a random moment (uniform over \
+100 ms after it went idle). Latency = the member's next model request at the server minus the \
+message's `created_at_ms` (the sender's commit; ms resolution, so up to 1 ms high). Also shown \
+from the exit of the `team send` process (a lower bound).
+- **Claims**: `team-bench claims`: 8 processes (`team-bench claim-worker`) each open the store, \
+wait for a common start, and call `Store::claim_task(team, member, None)` (what `team task \
+claim` does) until the board is empty. Rate = tasks / (last end − first start). Each task once: \
+no id reported twice, every task `in_progress` afterwards.
+- **Idle RSS**: `team-bench idle-rss`: 1,000 persistent members queued in one team, one \
+`team runner --max-agents 50` process runs each one turn (one model call against the \
+in-process scripted server, latency 0), then all sit idle; `VmRSS` of the runner 2 s after \
+the last went idle, and its CPU use over the next 5 s.
+";
