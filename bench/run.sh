@@ -16,6 +16,7 @@
 #   BENCH_ONLY    run only these benchmarks (the report then shows the others as skipped).
 #   BENCH_OUT     where to write the report (default: BENCHMARKS.md at the root).
 #   BENCH_KEEP    1 to keep the fan-out project directories (under the results directory).
+#   BENCH_BUILD   0 to skip `cargo build` and measure the release binaries already built.
 # Raw results go to target/bench-results/latest/ (JSON per benchmark, fanout.jsonl, logs).
 set -euo pipefail
 export LC_ALL=C
@@ -38,12 +39,15 @@ command_line="bench/run.sh"
 [ -n "${BENCH_RUNS:-}" ] && command_line="BENCH_RUNS=$RUNS $command_line"
 [ "$N1000" = 0 ] && command_line="BENCH_N1000=0 $command_line"
 [ -n "$ONLY" ] && command_line="BENCH_ONLY=\"$ONLY\" $command_line"
+[ "${BENCH_BUILD:-1}" = 0 ] && command_line="BENCH_BUILD=0 $command_line"
 
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-log "building release binaries"
-cargo build --release --quiet -p team-cli -p team-testkit -p team-bench
+if [ "${BENCH_BUILD:-1}" != 0 ]; then
+    log "building release binaries"
+    cargo build --release --quiet -p team-cli -p team-testkit -p team-bench
+fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS=$TARGET_DIR/bench-results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS/bin"
@@ -53,7 +57,7 @@ ls -dt "$TARGET_DIR"/bench-results/2* 2>/dev/null | tail -n +6 | xargs -r rm -rf
 log "results in $RESULTS"
 # Copies, so that a build started meanwhile (the target directory is shared) cannot swap the
 # binaries halfway through; they also stay next to the results for profiling.
-cp "$TARGET_DIR/release/team" "$TARGET_DIR/release/scripted-llm" "$TARGET_DIR/release/team-bench" "$RESULTS/bin/"
+cp -p "$TARGET_DIR/release/team" "$TARGET_DIR/release/scripted-llm" "$TARGET_DIR/release/team-bench" "$RESULTS/bin/"
 TEAM=$RESULTS/bin/team
 LLM=$RESULTS/bin/scripted-llm
 BENCH=$RESULTS/bin/team-bench
@@ -90,7 +94,7 @@ cat >"$RESULTS/machine.json" <<EOF
   "rustc": "$(json_str "$(rustc -V)")",
   "load": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "command": "$(json_str "$command_line")",
-  "settings": "fan-out L = ${LATENCY_MS} ms, ${RUNS} runs per N$([ "$N1000" = 1 ] && echo ', N = 1000 once' || echo ', N = 1000 skipped'); PostgreSQL: $([ $pg_ok = 1 ] && json_str "$(echo "$PG_URL" | sed 's#//[^@]*@#//***@#')" || echo 'skipped')"
+  "settings": "$([ "${BENCH_BUILD:-1}" = 0 ] && echo "prebuilt binaries of $(date -u -r "$TEAM" '+%H:%M UTC') (BENCH_BUILD=0), not necessarily of this commit; ")fan-out L = ${LATENCY_MS} ms, ${RUNS} runs per N$([ "$N1000" = 1 ] && echo ', N = 1000 once' || echo ', N = 1000 skipped'); PostgreSQL: $([ $pg_ok = 1 ] && json_str "$(echo "$PG_URL" | sed 's#//[^@]*@#//***@#')" || echo 'skipped')"
 }
 EOF
 
