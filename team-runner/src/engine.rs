@@ -28,6 +28,9 @@ use crate::RunnerError;
 use crate::blocking::db;
 use crate::runtime::AgentRuntime;
 
+/// The most pending members the dispatcher claims in one transaction.
+const MAX_CLAIM_BATCH: usize = 64;
+
 /// Settings of an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -193,25 +196,37 @@ impl Engine {
                 },
                 _ = inner.shutdown.cancelled() => return StopReason::Shutdown,
             };
+            // Every free slot, so that a burst of pending members is claimed in one
+            // transaction rather than one by one.
+            let mut permits = vec![permit];
+            while permits.len() < MAX_CLAIM_BATCH {
+                match inner.slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
             let rid = inner.runner.id.clone();
             let team = inner.opts.team.clone();
+            let limit = permits.len();
             match db(&inner.store, move |s| {
-                s.claim_pending_member(&rid, team.as_deref())
+                s.claim_pending_members(&rid, team.as_deref(), limit)
             })
             .await
             {
-                Ok(Some(member)) => {
-                    tracing::info!(team = %member.team_id, member = %member.name, agent = %member.agent, "member started");
-                    let i = inner.clone();
-                    inner
-                        .tracker
-                        .spawn(crate::member::run(i, member, Some(permit)));
+                Ok(members) if !members.is_empty() => {
+                    for member in members {
+                        tracing::info!(team = %member.team_id, member = %member.name, agent = %member.agent, "member started");
+                        let i = inner.clone();
+                        let permit = permits.pop();
+                        inner.tracker.spawn(crate::member::run(i, member, permit));
+                    }
+                    drop(permits); // slots left over go back
                     quiet_since = tokio::time::Instant::now();
                     continue;
                 }
-                Ok(None) => drop(permit),
+                Ok(_) => drop(permits),
                 Err(e) => {
-                    drop(permit);
+                    drop(permits);
                     tracing::error!("cannot claim a pending member: {e}");
                 }
             }

@@ -8,7 +8,32 @@ pub(crate) mod sqlite {
 
     pub(crate) type Conn = diesel::SqliteConnection;
 
+    /// Serialises this process's SQLite write transactions before they reach SQLite. Two
+    /// connections of one process that race for the write lock would otherwise meet SQLite's
+    /// busy handler, which sleeps 1, 2, 5, 10, … ms between tries: under a burst of writes
+    /// (hundreds of members ending at once) those sleeps, not the writes, set the pace. A
+    /// mutex hands the lock over at once; other processes still meet `busy_timeout`.
+    static WRITE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    std::thread_local! {
+        /// Write transactions this thread is inside (the lock is taken by the outermost).
+        static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Leaves one level of [`DEPTH`], also on unwinding.
+    struct Depth;
+
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+
     fn write_tx<T>(c: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let outermost = DEPTH.with(|d| d.get() == 0);
+        let _lock = outermost.then(|| WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner()));
+        DEPTH.with(|d| d.set(d.get() + 1));
+        let _depth = Depth;
         c.immediate_transaction(f)
     }
 

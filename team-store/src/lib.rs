@@ -218,6 +218,18 @@ impl Store {
         run!(self, finish_member(team_id, name, outcome))
     }
 
+    /// Claims up to `limit` pending members at once (oldest first, one transaction): what
+    /// [`Store::claim_pending_member`] does, for a runner with several free slots. Empty when
+    /// nothing is pending.
+    pub fn claim_pending_members(
+        &self,
+        runner_id: &str,
+        team: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Member>> {
+        run!(self, claim_pending_members(runner_id, team, limit))
+    }
+
     /// Takes the oldest pending member (FIFO across the database's active teams, or of team
     /// `team` only) for a runner: pending → running. Two runners never take the same member.
     pub fn claim_pending_member(

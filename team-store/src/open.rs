@@ -182,6 +182,19 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
         }
         Ok(())
     };
+    // Processes opening a brand-new file at once race for the switch to WAL and the first
+    // migration; SQLite answers some of those races with "database is locked" at once
+    // instead of waiting out `busy_timeout`. Such a race resolves in milliseconds: retry.
+    let mut tries = 0;
+    let mut setup = |c: &mut SqliteConnection| loop {
+        match setup(c) {
+            Err(e) if e.contains("database is locked") && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other,
+        }
+    };
     setup(&mut c).map_err(|e| {
         if e.contains("not a database") {
             open_err(path, "the file is not a SQLite database")
@@ -195,6 +208,8 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
         .min_idle(Some(0))
         .connection_timeout(opts.connection_timeout)
         .connection_customizer(Box::new(SqlitePragmas))
+        // A connection to a local file does not go stale: no `SELECT 1` before every use.
+        .test_on_check_out(false)
         .build_unchecked(ConnectionManager::<SqliteConnection>::new(path));
     Ok(Store {
         pool: Pool::Sqlite(pool),

@@ -1454,7 +1454,32 @@ pub(crate) fn claim_pending_member(
     runner_id: &str,
     team: Option<&str>,
 ) -> Result<Option<Member>> {
+    write_tx(c, |c| claim_one(c, runner_id, team))
+}
+
+/// Claims up to `limit` pending members at once, oldest first, in one transaction: as
+/// [`claim_pending_member`] repeated, for a dispatcher with several free slots.
+pub(crate) fn claim_pending_members(
+    c: &mut Conn,
+    runner_id: &str,
+    team: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Member>> {
     write_tx(c, |c| {
+        let mut claimed = Vec::new();
+        while claimed.len() < limit {
+            match claim_one(c, runner_id, team)? {
+                Some(m) => claimed.push(m),
+                None => break,
+            }
+        }
+        Ok(claimed)
+    })
+}
+
+/// The body of a claim, inside the caller's write transaction.
+fn claim_one(c: &mut Conn, runner_id: &str, team: Option<&str>) -> Result<Option<Member>> {
+    {
         let Some(id) = pick_pending_member(c, team)? else {
             return Ok(None);
         };
@@ -1485,7 +1510,7 @@ pub(crate) fn claim_pending_member(
             json!({"from": "pending", "runner": runner_id}),
         )?;
         row.into_entity().map(Some)
-    })
+    }
 }
 
 /// Records a member's process id (or clears it) and adds to its turn and token counters.

@@ -43,6 +43,9 @@ impl std::error::Error for Exit {}
 pub(crate) fn runtime_threads() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work is store calls, which share a pool of a few connections: more
+        // threads would only wait for a connection (and cost memory and start-up time).
+        .max_blocking_threads(16)
         .enable_all()
         .build()?)
 }
