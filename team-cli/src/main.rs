@@ -12,7 +12,6 @@ mod output;
 mod project;
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
@@ -105,7 +104,24 @@ fn default_sigpipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
-fn main() -> ExitCode {
+fn main() {
+    let code = real_main();
+    // Leave without the C library's exit handlers. By now every store was dropped (SQLite
+    // files closed, idle PostgreSQL connections finished) and output is flushed below; what
+    // the handlers would add is OpenSSL's teardown, which races with a connection r2d2 may
+    // still be establishing on its own thread for libpq, and that race can crash the process
+    // (exit status 139) after it did its work.
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` takes no pointer and never returns; it is `unsafe` only as FFI.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::_exit(i32::from(code))
+    }
+}
+
+/// The command's exit status (see `error::exit`).
+fn real_main() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -135,7 +151,7 @@ fn main() -> ExitCode {
                     "error": {"kind": "usage", "message": message, "exit_code": error::exit::USAGE}
                 });
                 eprintln!("{doc}");
-                return ExitCode::from(error::exit::USAGE as u8);
+                return error::exit::USAGE as u8;
             }
             e.exit();
         }
@@ -149,11 +165,11 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose, cli.quiet);
     let json = cli.json;
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(err) => {
             // A command that chose its exit status (a member's outcome) has said all it had to.
             if let Some(commands::run::Exit(code)) = err.downcast_ref::<commands::run::Exit>() {
-                return ExitCode::from(*code as u8);
+                return *code as u8;
             }
             let kind = kind_of(&err);
             let mut stderr = std::io::stderr().lock();
@@ -165,7 +181,7 @@ fn main() -> ExitCode {
             } else {
                 let _ = writeln!(stderr, "error: {err:#}");
             }
-            ExitCode::from(kind.code() as u8)
+            kind.code() as u8
         }
     }
 }
