@@ -795,7 +795,22 @@ fn finish_member_in(
                 &body,
                 false,
             )?;
-            if team.status == TeamStatus::Active.as_str() {
+            // One look for a live member (not a load of every status on every end, which
+            // made a team of N members cost O(N²)); the statuses are read only for the summary.
+            let live = [
+                MemberStatus::Pending.as_str(),
+                MemberStatus::Running.as_str(),
+                MemberStatus::Idle.as_str(),
+            ];
+            let any_live = team.status == TeamStatus::Active.as_str()
+                && diesel::select(diesel::dsl::exists(
+                    members::table
+                        .filter(members::team_id.eq(team_id))
+                        .filter(members::role.eq(Role::Member.as_str()))
+                        .filter(members::status.eq_any(live)),
+                ))
+                .get_result::<bool>(c)?;
+            if team.status == TeamStatus::Active.as_str() && !any_live {
                 let others: Vec<String> = members::table
                     .filter(members::team_id.eq(team_id))
                     .filter(members::role.eq(Role::Member.as_str()))
