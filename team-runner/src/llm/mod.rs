@@ -67,28 +67,25 @@ impl Session {
             .providers
             .resolve(model)
             .map_err(|e| format!("agent {}: {e}", def.name))?;
+        // One hop to the blocking pool for the three reads a session starts from.
         let team_id = m.team_id.clone();
-        let team = db(&inner.store, move |s| s.resolve_team(&team_id))
-            .await
-            .map_err(|e| e.to_string())?;
-        let team_id = m.team_id.clone();
-        let (members, total) = db(&inner.store, move |s| {
-            s.list_members_head(&team_id, prompt::MAX_LISTED_MEMBERS)
+        let memory_key = (def.memory == MemoryMode::Local).then(|| {
+            (
+                m.agent.clone(),
+                inner.opts.project_root.to_string_lossy().into_owned(),
+            )
+        });
+        let (team, (members, total), memory) = db(&inner.store, move |s| {
+            let team = s.resolve_team(&team_id)?;
+            let head = s.list_members_head(&team_id, prompt::MAX_LISTED_MEMBERS)?;
+            let memory = match memory_key {
+                Some((agent, root)) => s.memory_get(&agent, &root)?.map(|e| e.content),
+                None => None,
+            };
+            Ok((team, head, memory))
         })
         .await
         .map_err(|e| e.to_string())?;
-        let memory = if def.memory == MemoryMode::Local {
-            let (agent, root) = (
-                m.agent.clone(),
-                inner.opts.project_root.to_string_lossy().into_owned(),
-            );
-            db(&inner.store, move |s| s.memory_get(&agent, &root))
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|e| e.content)
-        } else {
-            None
-        };
         let system = prompt::system_prompt(def, m, &team.name, &members, total, memory.as_deref());
         let checker = PermissionChecker::new(
             m.name.clone(),
@@ -214,8 +211,7 @@ impl Session {
         });
         let (tin, tout) = (facts.prompt_tokens as i64, facts.completion_tokens as i64);
         let _ = db(&inner.store, move |s| {
-            s.append_event(Some(&team), Some(&name), "provider.call", payload)?;
-            s.member_progress(id, None, 0, tin, tout)
+            s.record_provider_call(&team, &name, id, payload, tin, tout)
         })
         .await;
     }
