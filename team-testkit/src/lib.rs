@@ -19,9 +19,18 @@
 //! println!("{}", server.base_url());
 //! # Ok(()) }
 //! ```
+//!
+//! Shared support of the end-to-end tests (`tests/` of the workspace):
+//! - [`process`]: child processes that never outlive their test (a clean, non-interactive
+//!   command killed on drop, run under a time limit) and helpers to read their output.
+//! - `pg` (feature `pg`, which links libpq): a PostgreSQL schema of its own per test, on the
+//!   server named by `TEAM_TEST_DATABASE_URL`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "pg")]
+pub mod pg;
+pub mod process;
 mod request;
 mod script;
 mod server;

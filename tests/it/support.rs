@@ -7,12 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use serde_json::Value;
+use team_testkit::pg::PgSchema;
+use team_testkit::process::{assert_success, parse_json};
 
 /// Longest any single `team` call may take before the test fails instead of hanging.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,58 +50,11 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
 }
 
-/// A fresh schema in the test PostgreSQL database; dropping it drops the schema.
-pub struct PgSchema {
-    base: String,
-    schema: String,
-    /// The URL whose `search_path` is the schema.
-    pub url: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        if let Ok(mut c) = PgConnection::establish(&self.base) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
-}
-
-/// The base URL of the test PostgreSQL server, or `None` (with a note) when
-/// `TEAM_TEST_DATABASE_URL` is unset outside CI. In CI (`CI` set) a missing URL fails the test.
-pub fn pg_base_url() -> Option<String> {
-    match std::env::var("TEAM_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEAM_TEST_DATABASE_URL must be set in CI (the PostgreSQL variants are required there)"
-            );
-            eprintln!("TEAM_TEST_DATABASE_URL unset: skipping the PostgreSQL variant");
-            None
-        }
-    }
-}
-
-/// A new, empty schema in the test PostgreSQL database (see [`pg_base_url`]).
+/// A new, empty schema `it_…` in the test PostgreSQL database, or `None` (with a note) when
+/// `TEAM_TEST_DATABASE_URL` is unset outside CI; in CI (`CI` set) a missing URL fails the test
+/// (see [`team_testkit::pg::base_url`]).
 pub fn pg_schema() -> Option<PgSchema> {
-    let base = pg_base_url()?;
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!(
-        "it_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000
-    );
-    let mut c = PgConnection::establish(&base).expect("connect to TEAM_TEST_DATABASE_URL");
-    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("create a test schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-    Some(PgSchema { base, schema, url })
+    PgSchema::create("it")
 }
 
 /// The backend of a [`Project`].
@@ -238,8 +190,7 @@ impl Project {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.ok(&all);
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("`team {}` printed no JSON ({e}):\n{out}", all.join(" ")))
+        parse_json(&format!("team {}", all.join(" ")), &out)
     }
 
     /// Runs `team ARGS`, asserts it exits with `code`, returns stderr.
@@ -302,14 +253,7 @@ impl Project {
 /// Asserts `o` exited 0.
 #[track_caller]
 pub fn assert_ok(args: &[&str], o: &Output) {
-    assert!(
-        o.status.success(),
-        "`team {}` failed with {:?}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_success(&format!("team {}", args.join(" ")), o);
 }
 
 /// Asserts `o` exited with `code`.
@@ -386,7 +330,7 @@ pub fn keys(v: &Value) -> Vec<String> {
 
 /// For a function `NAME(&Project)`, defines `mod NAME { #[test] fn sqlite(); #[test] fn
 /// postgres(); }`, each running it on a fresh project on its backend (PostgreSQL skipped as
-/// [`pg_base_url`] says). Attributes (e.g. `#[ignore = "…"]`) go on both tests.
+/// [`team_testkit::pg::base_url`] says). Attributes (e.g. `#[ignore = "…"]`) go on both tests.
 macro_rules! both_backends {
     ($(#[$meta:meta])* $name:ident) => {
         mod $name {

@@ -8,10 +8,12 @@
 //! the way.
 
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
+pub use team_testkit::process::{code, dump, stderr, stdout};
+use team_testkit::process::{command, output_within, stdout_json};
 use team_testkit::{Reply, ScriptRequest, ScriptToolCall};
 
 /// The fake API key every child gets in `MOCK_API_KEY`.
@@ -23,48 +25,9 @@ pub const KEY_MARK: &str = "SECRET123";
 /// Longest any single `team` call may take before the test fails instead of hanging.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Variables of the test's own environment that could change what a child does.
-const SCRUBBED_ENV: &[&str] = &[
-    "TEAM_DATABASE_URL",
-    "TEAM_MAX_AGENTS",
-    "TEAM_MEMBER_TIMEOUT_SECS",
-    "TEAM_MODEL",
-    "TEAM_LOG",
-    "RUST_LOG",
-    "XDG_CONFIG_HOME",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_API_KEY",
-];
-
 /// The `team` binary built by cargo for this test run.
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("team")
-}
-
-/// stdout of an output as text.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// stderr of an output as text.
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Exit code of an output (-1 when killed by a signal).
-pub fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// Everything a child printed, for assertion messages.
-pub fn dump(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    )
 }
 
 /// Which wire format the `mock` provider speaks.
@@ -131,27 +94,14 @@ impl Project {
 
     /// Like [`Project::team`] with extra environment variables.
     pub async fn team_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = tokio::process::Command::new(bin());
+        let mut cmd = command(bin(), &self.root);
         cmd.args(args)
-            .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.env("TEAM_CONFIG_HOME", &self.user_config)
-            .env("CI", "true")
-            .env("NO_COLOR", "1")
+            .env("TEAM_CONFIG_HOME", &self.user_config)
             .env("MOCK_API_KEY", KEY);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        match tokio::time::timeout(CALL_TIMEOUT, cmd.output()).await {
-            Ok(out) => out.expect("run team"),
-            Err(_) => panic!("`team {}` ran longer than {CALL_TIMEOUT:?}", args.join(" ")),
-        }
+        output_within(cmd, CALL_TIMEOUT, &format!("team {}", args.join(" "))).await
     }
 
     /// `team --json ARGS`, which must succeed, parsed.
@@ -159,19 +109,7 @@ impl Project {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.team(&all).await;
-        assert!(
-            out.status.success(),
-            "team {}: {}",
-            all.join(" "),
-            dump(&out)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "team {}: stdout is not JSON ({e}): {}",
-                all.join(" "),
-                dump(&out)
-            )
-        })
+        stdout_json(&format!("team {}", all.join(" ")), &out)
     }
 
     /// `team create NAME` (a team whose lead is a person: nothing runs).

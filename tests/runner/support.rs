@@ -10,12 +10,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use serde_json::Value;
+use team_testkit::pg::PgSchema;
+use team_testkit::process::{assert_success, parse_json};
+pub use team_testkit::process::{stderr, stdout};
 
 /// Longest any single short `team` call may take before the test fails instead of hanging.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,16 +31,6 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64
-}
-
-/// stdout of an output as text.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// stderr of an output as text.
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Sends `signal` (a name such as `INT`, `TERM`, `KILL`) to `target` (a pid, or `-PGID` for a
@@ -147,53 +137,11 @@ impl Drop for ForeignPid {
     }
 }
 
-/// A fresh schema in the test PostgreSQL database; dropping it drops the schema.
-pub struct PgSchema {
-    base: String,
-    schema: String,
-    /// The URL whose `search_path` is the schema.
-    pub url: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        if let Ok(mut c) = PgConnection::establish(&self.base) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
-}
-
-/// A new schema in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a note) when
-/// it is unset outside CI; in CI (`CI` set) a missing URL fails the test.
+/// A new schema `runner_…` in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a
+/// note) when it is unset outside CI; in CI (`CI` set) a missing URL fails the test (see
+/// [`team_testkit::pg::base_url`]).
 pub fn pg_schema() -> Option<PgSchema> {
-    let base = match std::env::var("TEAM_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEAM_TEST_DATABASE_URL must be set in CI (the PostgreSQL variants are required there)"
-            );
-            eprintln!("TEAM_TEST_DATABASE_URL unset: skipping the PostgreSQL variant");
-            return None;
-        }
-    };
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!(
-        "runner_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000
-    );
-    let mut c = PgConnection::establish(&base).expect("connect to TEAM_TEST_DATABASE_URL");
-    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("create a test schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-    Some(PgSchema { base, schema, url })
+    PgSchema::create("runner")
 }
 
 /// A project directory with `team init` done. Dropping it kills the agent processes that are
@@ -314,14 +262,7 @@ impl Project {
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "`team {}` failed with {:?}\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            o.status.code(),
-            stdout(&o),
-            stderr(&o)
-        );
+        assert_success(&format!("team {}", args.join(" ")), &o);
         stdout(&o)
     }
 
@@ -331,8 +272,7 @@ impl Project {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.ok(&all);
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("`team {}` printed no JSON ({e}):\n{out}", all.join(" ")))
+        parse_json(&format!("team {}", all.join(" ")), &out)
     }
 
     /// The members of `team` (lead included), from `team show --json`.

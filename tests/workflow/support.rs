@@ -13,13 +13,13 @@
 //!   a [`Script`] for the scripted server; [`Expected`] is the report that must come out.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use serde_json::{Value, json};
+use team_testkit::pg::PgSchema;
+pub use team_testkit::process::{code, dump, stderr, stdout};
+use team_testkit::process::{command, output_within, stdout_json};
 use team_testkit::{Reply, Script, ScriptRequest};
 
 /// Longest any single `team` call may take before the test fails instead of hanging.
@@ -50,48 +50,9 @@ pub const CROSS_REVIEW_ANSWER: &str = "My cross-review:";
 /// What the lead's synthesis prompt holds (the workflow's `synthesis` prompt).
 pub const SYNTHESIS_MARK: &str = "Write the synthesis";
 
-/// Variables of the test's own environment that could change what a child does.
-const SCRUBBED_ENV: &[&str] = &[
-    "TEAM_DATABASE_URL",
-    "TEAM_MAX_AGENTS",
-    "TEAM_MEMBER_TIMEOUT_SECS",
-    "TEAM_MODEL",
-    "TEAM_LOG",
-    "RUST_LOG",
-    "XDG_CONFIG_HOME",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_API_KEY",
-];
-
 /// The `team` binary built by cargo for this test run.
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("team")
-}
-
-/// stdout of an output as text.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// stderr of an output as text.
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Exit code of an output (-1 when killed by a signal).
-pub fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// Everything a child printed, for assertion messages.
-pub fn dump(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    )
 }
 
 /// The path of a file of `tests/data/`.
@@ -104,53 +65,11 @@ pub fn data_file(name: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-/// A fresh schema in the test PostgreSQL database; dropping it drops the schema.
-pub struct PgSchema {
-    base: String,
-    schema: String,
-    /// The URL whose `search_path` is the schema.
-    pub url: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        if let Ok(mut c) = PgConnection::establish(&self.base) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
-}
-
-/// A new schema in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a note) when
-/// it is unset outside CI; in CI (`CI` set) a missing URL fails the test.
+/// A new schema `workflow_…` in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a
+/// note) when it is unset outside CI; in CI (`CI` set) a missing URL fails the test (see
+/// [`team_testkit::pg::base_url`]).
 pub fn pg_schema() -> Option<PgSchema> {
-    let base = match std::env::var("TEAM_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEAM_TEST_DATABASE_URL must be set in CI (the PostgreSQL variants are required there)"
-            );
-            eprintln!("TEAM_TEST_DATABASE_URL unset: skipping the PostgreSQL variant");
-            return None;
-        }
-    };
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    let schema = format!(
-        "workflow_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000
-    );
-    let mut c = PgConnection::establish(&base).expect("connect to TEAM_TEST_DATABASE_URL");
-    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("create a test schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-    Some(PgSchema { base, schema, url })
+    PgSchema::create("workflow")
 }
 
 /// Where a project keeps its database.
@@ -243,19 +162,9 @@ impl Project {
 
     /// The command `team ARGS` in the project root (see the module docs).
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(bin());
+        let mut cmd = command(bin(), &self.root);
         cmd.args(args)
-            .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.env("TEAM_CONFIG_HOME", &self.user_config)
-            .env("CI", "true")
-            .env("NO_COLOR", "1")
+            .env("TEAM_CONFIG_HOME", &self.user_config)
             .env("MOCK_API_KEY", KEY);
         if let Some(pg) = &self.pg {
             cmd.env("TEAM_DATABASE_URL", &pg.url);
@@ -266,10 +175,12 @@ impl Project {
     /// Runs `team ARGS` to its end and returns its output; fails the test (killing the child)
     /// if it runs longer than [`CALL_TIMEOUT`].
     pub async fn team(&self, args: &[&str]) -> Output {
-        match tokio::time::timeout(CALL_TIMEOUT, self.command(args).output()).await {
-            Ok(out) => out.expect("run team"),
-            Err(_) => panic!("`team {}` ran longer than {CALL_TIMEOUT:?}", args.join(" ")),
-        }
+        output_within(
+            self.command(args),
+            CALL_TIMEOUT,
+            &format!("team {}", args.join(" ")),
+        )
+        .await
     }
 
     /// `team --json ARGS`, which must succeed, parsed.
@@ -277,19 +188,7 @@ impl Project {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.team(&all).await;
-        assert!(
-            out.status.success(),
-            "team {}: {}",
-            all.join(" "),
-            dump(&out)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "team {}: stdout is not JSON ({e}): {}",
-                all.join(" "),
-                dump(&out)
-            )
-        })
+        stdout_json(&format!("team {}", all.join(" ")), &out)
     }
 
     /// The events of `team` (`team logs --json`).
