@@ -4,7 +4,7 @@
 /// SQLite: write transactions are `BEGIN IMMEDIATE`, so a read-then-write never has to upgrade
 /// its lock (no SQLITE_BUSY mid-transaction); one writer at a time makes row locks unneeded.
 pub(crate) mod sqlite {
-    use diesel::sql_types::{Nullable, Text};
+    use crate::prepared::{Bind, Prepared};
 
     pub(crate) type Conn = diesel::SqliteConnection;
 
@@ -50,7 +50,8 @@ pub(crate) mod sqlite {
     }
 
     fn pick_claimable_task(c: &mut Conn, team_id: &str, member: &str) -> Result<Option<i64>> {
-        Ok(diesel::sql_query(
+        struct Key;
+        Ok(Prepared::<Key>::new(
             "SELECT t.id AS id FROM tasks t \
              WHERE t.team_id = ? AND t.status = 'pending' \
                AND (t.assignee IS NULL OR t.assignee = ?) \
@@ -58,22 +59,33 @@ pub(crate) mod sqlite {
                    ON b.team_id = d.team_id AND b.id = d.blocker_id \
                    WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
              ORDER BY t.id LIMIT 1",
+            vec![Bind::Text(team_id.into()), Bind::Text(member.into())],
         )
-        .bind::<Text, _>(team_id)
-        .bind::<Text, _>(member)
         .get_result::<IdRow>(c)
         .optional()?
         .map(|r| r.id))
     }
 
+    /// No one-statement claim on SQLite: SQLite has no data-modifying CTEs, and its statements
+    /// cost no round trips, so [`claim_task`]'s transaction is the whole path.
+    fn claim_next_in_one_statement(
+        _c: &mut Conn,
+        _team_id: &str,
+        _member: &str,
+        _now: i64,
+    ) -> Result<Option<Task>> {
+        Ok(None)
+    }
+
     fn pick_pending_member(c: &mut Conn, team: Option<&str>) -> Result<Option<i64>> {
-        Ok(diesel::sql_query(
+        struct Key;
+        let team = team.map(str::to_owned);
+        Ok(Prepared::<Key>::new(
             "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
              WHERE m.status = 'pending' AND t.status = 'active' \
                AND (? IS NULL OR m.team_id = ?) ORDER BY m.id LIMIT 1",
+            vec![Bind::NullableText(team.clone()), Bind::NullableText(team)],
         )
-        .bind::<Nullable<Text>, _>(team)
-        .bind::<Nullable<Text>, _>(team)
         .get_result::<IdRow>(c)
         .optional()?
         .map(|r| r.id))
@@ -86,6 +98,7 @@ pub(crate) mod sqlite {
 /// (`SELECT … FOR UPDATE`), claims pick their row with `FOR UPDATE SKIP LOCKED`, and a sent
 /// message is announced on the `team_inbox` channel (`NOTIFY`) for waiters in other processes.
 pub(crate) mod pg {
+    use crate::prepared::{Bind, Prepared};
     use diesel::sql_types::{Nullable, Text};
 
     pub(crate) type Conn = diesel::PgConnection;
@@ -120,30 +133,116 @@ pub(crate) mod pg {
     }
 
     fn pick_claimable_task(c: &mut Conn, team_id: &str, member: &str) -> Result<Option<i64>> {
-        Ok(diesel::sql_query(
+        struct Key;
+        Ok(Prepared::<Key>::new(
             "SELECT t.id AS id FROM tasks t \
-             WHERE t.team_id = $1 AND t.status = 'pending' \
-               AND (t.assignee IS NULL OR t.assignee = $2) \
+             WHERE t.team_id = ? AND t.status = 'pending' \
+               AND (t.assignee IS NULL OR t.assignee = ?) \
                AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
                    ON b.team_id = d.team_id AND b.id = d.blocker_id \
                    WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
              ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
+            vec![Bind::Text(team_id.into()), Bind::Text(member.into())],
         )
-        .bind::<Text, _>(team_id)
-        .bind::<Text, _>(member)
         .get_result::<IdRow>(c)
         .optional()?
         .map(|r| r.id))
     }
 
+    /// A claimed task as the one-statement claim returns it: the row and its blockers as
+    /// comma-separated ids (NULL when it has none).
+    #[derive(diesel::QueryableByName)]
+    struct ClaimedRow {
+        #[diesel(embed)]
+        task: TaskRow,
+        #[diesel(sql_type = Nullable<Text>)]
+        blocked_by: Option<String>,
+    }
+
+    /// Claims the oldest claimable task of `team_id` for `member` in one statement (one
+    /// round trip, its own transaction): the team must be active and the member live, the
+    /// task pending, unreserved or reserved for `member`, with every blocker completed; the
+    /// row is picked `FOR UPDATE SKIP LOCKED`, updated to `in_progress`, and the
+    /// `task.claimed` event is written by the same statement. `Ok(None)` when nothing was
+    /// claimed, for whatever reason: [`claim_task`]'s transaction then finds the task or
+    /// says why not. The `(team_id, member)` conditions are those of `claim_task`; the
+    /// event payload is the same JSON text (`{"task":ID}`).
+    ///
+    /// Measured (BENCHMARKS.md, claims): the transaction path is ~9 round trips per claim.
+    /// The update takes the picked id as a scalar subquery: joined `FROM pick`, the planner
+    /// scanned every pending task of the board for each claim (O(N²) over a board).
+    fn claim_next_in_one_statement(
+        c: &mut Conn,
+        team_id: &str,
+        member: &str,
+        now: i64,
+    ) -> Result<Option<Task>> {
+        struct Key;
+        let (t, m) = (|| Bind::Text(team_id.into()), || Bind::Text(member.into()));
+        let row = Prepared::<Key>::new(
+            "WITH pick AS ( \
+                SELECT t.id FROM tasks t \
+                WHERE t.team_id = ? AND t.status = 'pending' \
+                  AND (t.assignee IS NULL OR t.assignee = ?) \
+                  AND EXISTS (SELECT 1 FROM teams tm WHERE tm.id = ? AND tm.status = 'active') \
+                  AND EXISTS (SELECT 1 FROM members m WHERE m.team_id = ? AND m.name = ? \
+                      AND m.status IN ('pending', 'running', 'idle')) \
+                  AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
+                      ON b.team_id = d.team_id AND b.id = d.blocker_id \
+                      WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
+                ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED), \
+             u AS ( \
+                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ? \
+                WHERE tasks.team_id = ? AND tasks.id = (SELECT id FROM pick) \
+                  AND tasks.status = 'pending' \
+                RETURNING tasks.*), \
+             e AS ( \
+                INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+                SELECT u.team_id, ?, 'task.claimed', '{\"task\":' || u.id || '}', ? FROM u) \
+             SELECT u.*, (SELECT string_agg(d.blocker_id::text, ',' ORDER BY d.blocker_id) \
+                 FROM task_deps d WHERE d.team_id = u.team_id AND d.task_id = u.id) AS blocked_by \
+             FROM u",
+            vec![
+                t(),
+                m(),
+                t(),
+                t(),
+                m(),
+                m(),
+                Bind::BigInt(now),
+                t(),
+                m(),
+                Bind::BigInt(now),
+            ],
+        )
+        .get_result::<ClaimedRow>(c)
+        .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let blockers = row
+            .blocked_by
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    StoreError::Corrupt(format!("task blocker id `{s}` is not a number"))
+                })
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        Ok(Some(row.task.into_entity(blockers)?))
+    }
+
     fn pick_pending_member(c: &mut Conn, team: Option<&str>) -> Result<Option<i64>> {
-        Ok(diesel::sql_query(
+        struct Key;
+        let team = team.map(str::to_owned);
+        Ok(Prepared::<Key>::new(
             "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
              WHERE m.status = 'pending' AND t.status = 'active' \
-               AND ($1::text IS NULL OR m.team_id = $1) \
+               AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
              ORDER BY m.id LIMIT 1 FOR UPDATE OF m SKIP LOCKED",
+            vec![Bind::NullableText(team.clone()), Bind::NullableText(team)],
         )
-        .bind::<Nullable<Text>, _>(team)
         .get_result::<IdRow>(c)
         .optional()?
         .map(|r| r.id))

@@ -18,6 +18,7 @@
 mod backend;
 mod error;
 mod open;
+mod prepared;
 mod rows;
 mod schema;
 mod types;
@@ -215,7 +216,27 @@ impl Store {
     /// [`StoreError::Illegal`] when the member is already terminal (terminal states never
     /// change).
     pub fn finish_member(&self, team_id: &str, name: &str, outcome: &Outcome) -> Result<Finished> {
-        run!(self, finish_member(team_id, name, outcome))
+        run!(
+            self,
+            finish_member(team_id, name, outcome, &Progress::default())
+        )
+    }
+
+    /// [`Store::finish_member`] that first writes the runner's last `progress` of the member
+    /// (counters, pid, events) in the same transaction. The progress is kept even when the
+    /// member had already ended (e.g. a disband won the race): then the error is returned
+    /// after it was written.
+    ///
+    /// # Errors
+    /// As [`Store::finish_member`].
+    pub fn finish_member_with(
+        &self,
+        team_id: &str,
+        name: &str,
+        outcome: &Outcome,
+        progress: &Progress,
+    ) -> Result<Finished> {
+        run!(self, finish_member(team_id, name, outcome, progress))
     }
 
     /// Claims up to `limit` pending members at once (oldest first, one transaction): what
@@ -256,6 +277,18 @@ impl Store {
             self,
             record_provider_call(team_id, member, member_id, payload, tokens_in, tokens_out)
         )
+    }
+
+    /// Writes a runner's `progress` of member `member` (id `member_id`) of team `team_id` in
+    /// one transaction: its events, pid and counters. Does not change its status.
+    pub fn record_progress(
+        &self,
+        team_id: &str,
+        member: &str,
+        member_id: i64,
+        progress: &Progress,
+    ) -> Result<()> {
+        run!(self, record_progress(team_id, member, member_id, progress))
     }
 
     /// Records a member's current pid (`Some(None)` clears it) and adds to its turn and token

@@ -29,15 +29,21 @@ fn event(
     kind: &str,
     payload: serde_json::Value,
 ) -> Result<()> {
-    diesel::insert_into(events::table)
-        .values(NewEventRow {
-            team_id,
-            member,
-            kind,
-            payload: payload.to_string(),
-            created_at_ms: now_ms(),
-        })
-        .execute(c)?;
+    // Prepared, not `insert_into`: Diesel never caches an insert statement, and events are
+    // the most frequent write (several per member).
+    struct Key;
+    crate::prepared::Prepared::<Key>::new(
+        "INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+         VALUES (?, ?, ?, ?, ?)",
+        vec![
+            Bind::NullableText(team_id.map(str::to_owned)),
+            Bind::NullableText(member.map(str::to_owned)),
+            Bind::Text(kind.to_owned()),
+            Bind::Text(payload.to_string()),
+            Bind::BigInt(now_ms()),
+        ],
+    )
+    .execute(c)?;
     Ok(())
 }
 
@@ -535,14 +541,15 @@ pub(crate) fn list_members_head(
         .filter(members::team_id.eq(team_id))
         .count()
         .get_result(c)?;
+    // The first `limit` rows of an unlimited, cached statement: a bound `LIMIT ?` makes
+    // SQLite compile the statement again on every call (see the note above `team_by_id`).
     let rows = members::table
         .filter(members::team_id.eq(team_id))
         .order(members::id)
-        .limit(limit)
         .select(MemberRow::as_select())
-        .load(c)?
-        .into_iter()
-        .map(MemberRow::into_entity)
+        .load_iter::<MemberRow, diesel::connection::DefaultLoadingMode>(c)?
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|r| r.map_err(StoreError::from).and_then(MemberRow::into_entity))
         .collect::<Result<Vec<_>>>()?;
     Ok((rows, total))
 }
@@ -625,8 +632,25 @@ pub(crate) fn finish_member(
     team_id: &str,
     name: &str,
     outcome: &Outcome,
+    progress: &Progress,
 ) -> Result<Finished> {
-    write_tx(c, |c| finish_member_in(c, team_id, name, outcome))
+    if progress.is_empty() {
+        return write_tx(c, |c| finish_member_in(c, team_id, name, outcome));
+    }
+    // The progress commits even when the member had already ended (the refusal writes
+    // nothing); any other error rolls both back. The team row is locked before the member
+    // row is written, the order of every other member change (the other order deadlocked
+    // against concurrent ends on PostgreSQL).
+    write_tx(c, |c| {
+        lock_team(c, team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, name)?;
+        progress_of(c, team_id, &m.name, m.id, progress)?;
+        match finish_member_in(c, team_id, name, outcome) {
+            Err(StoreError::Illegal(e)) => Ok(Err(StoreError::Illegal(e))),
+            other => other.map(Ok),
+        }
+    })?
 }
 
 /// Fails member `name` with `error` unless it has already answered: a `result` or
@@ -801,17 +825,18 @@ fn finish_member_in(
             )?;
             // One look for a live member (not a load of every status on every end, which
             // made a team of N members cost O(N²)); the statuses are read only for the summary.
-            let live = [
-                MemberStatus::Pending.as_str(),
-                MemberStatus::Running.as_str(),
-                MemberStatus::Idle.as_str(),
-            ];
+            // An `or` chain, not `eq_any`: Diesel caches the statement (index `members_live`).
             let any_live = team.status == TeamStatus::Active.as_str()
                 && diesel::select(diesel::dsl::exists(
                     members::table
                         .filter(members::team_id.eq(team_id))
                         .filter(members::role.eq(Role::Member.as_str()))
-                        .filter(members::status.eq_any(live)),
+                        .filter(
+                            members::status
+                                .eq(MemberStatus::Pending.as_str())
+                                .or(members::status.eq(MemberStatus::Running.as_str()))
+                                .or(members::status.eq(MemberStatus::Idle.as_str())),
+                        ),
                 ))
                 .get_result::<bool>(c)?;
             if team.status == TeamStatus::Active.as_str() && !any_live {
@@ -972,6 +997,14 @@ pub(crate) fn claim_task(
     member: &str,
     id: Option<i64>,
 ) -> Result<Task> {
+    // The common case (next task, by name) in one statement where the backend has one;
+    // everything else, and every refusal with its reason, goes through the transaction.
+    if id.is_none()
+        && member != LEAD_ALIAS
+        && let Some(t) = claim_next_in_one_statement(c, team_id, member, now_ms())?
+    {
+        return Ok(t);
+    }
     write_tx(c, |c| {
         let team = active_team(c, team_id, "task claims")?;
         let m = member_row(c, &team, member)?;
@@ -1564,6 +1597,42 @@ pub(crate) fn record_provider_call(
     })
 }
 
+/// Writes a runner's progress of a member in one transaction (see [`progress_of`]).
+pub(crate) fn record_progress(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    member_id: i64,
+    progress: &Progress,
+) -> Result<()> {
+    if progress.is_empty() {
+        return Ok(());
+    }
+    write_tx(c, |c| progress_of(c, team_id, member, member_id, progress))
+}
+
+/// Appends `progress`'s events for `member` and applies its pid and counters to the row
+/// `member_id`, inside the caller's transaction.
+fn progress_of(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    member_id: i64,
+    progress: &Progress,
+) -> Result<()> {
+    for (kind, payload) in &progress.events {
+        event(c, Some(team_id), Some(member), kind, payload.clone())?;
+    }
+    progress_in(
+        c,
+        member_id,
+        progress.pid,
+        progress.turns,
+        progress.tokens_in,
+        progress.tokens_out,
+    )
+}
+
 fn progress_in(
     c: &mut Conn,
     member_id: i64,
@@ -1649,7 +1718,13 @@ pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMemb
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let team_ids: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    // Distinct: a runner's members are mostly of a few teams (one bind per team, not per member).
+    let team_ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.1.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let unread: Vec<(String, String, i64)> = messages::table
         .filter(messages::team_id.eq_any(&team_ids))
         .filter(messages::delivered_at_ms.is_null())

@@ -128,7 +128,7 @@ pub(crate) struct NewMemberRow<'a> {
     pub updated_at_ms: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = tasks)]
 pub(crate) struct TaskRow {
     pub team_id: String,
@@ -248,16 +248,6 @@ impl EventRow {
             created_at_ms: self.created_at_ms,
         }
     }
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = events)]
-pub(crate) struct NewEventRow<'a> {
-    pub team_id: Option<&'a str>,
-    pub member: Option<&'a str>,
-    pub kind: &'a str,
-    pub payload: String,
-    pub created_at_ms: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

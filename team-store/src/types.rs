@@ -126,6 +126,49 @@ pub struct Disbanded {
     pub cancelled_tasks: Vec<i64>,
 }
 
+/// Bookkeeping a runner gathered for one member since its last write: written with the
+/// member's next write ([`crate::Store::record_progress`], or its end with
+/// [`crate::Store::finish_member_with`]) in the same transaction instead of one each. A
+/// one-call LLM member so needs two write transactions after its claim instead of four
+/// (bench/findings.md § 1.4).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// `Some(Some(pid))` records the member's process id, `Some(None)` clears it, `None`
+    /// leaves it.
+    pub pid: Option<Option<i64>>,
+    /// Turns to add to the member's `turns` counter.
+    pub turns: i64,
+    /// Prompt tokens to add to the member's `tokens_in`.
+    pub tokens_in: i64,
+    /// Completion tokens to add to the member's `tokens_out`.
+    pub tokens_out: i64,
+    /// Events to append for the member, oldest first: kind (dotted, e.g. `provider.call`)
+    /// and JSON payload.
+    pub events: Vec<(String, serde_json::Value)>,
+}
+
+impl Progress {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.pid.is_none()
+            && self.turns == 0
+            && self.tokens_in == 0
+            && self.tokens_out == 0
+            && self.events.is_empty()
+    }
+
+    /// Adds `other` to this: counters summed, its events after ours, its pid (if set) wins.
+    pub fn absorb(&mut self, other: Progress) {
+        if other.pid.is_some() {
+            self.pid = other.pid;
+        }
+        self.turns += other.turns;
+        self.tokens_in += other.tokens_in;
+        self.tokens_out += other.tokens_out;
+        self.events.extend(other.events);
+    }
+}
+
 /// How a member's turn or life ended, for [`crate::Store::finish_member`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

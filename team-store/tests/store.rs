@@ -12,8 +12,8 @@ use team_core::{
     AgentName, MemberEvent, MemberStatus, MessageKind, TaskEvent, TaskStatus, TeamName, TeamStatus,
 };
 use team_store::{
-    ErrorKind, NewMember, NewTask, NewTeam, Outcome, Outgoing, Recipient, Store, StoreError,
-    TeamFilter,
+    ErrorKind, NewMember, NewTask, NewTeam, Outcome, Outgoing, Progress, Recipient, Store,
+    StoreError, TeamFilter,
 };
 
 fn team(store: &Store, name: &str) -> team_core::Team {
@@ -341,6 +341,102 @@ both_backends!(claims_are_atomic_and_respect_blockers, |db: &TestDb| {
         s.claim_task(&t.id, &other.name, None).unwrap().id,
         reserved.id
     );
+});
+
+// A claim without an id takes the one-statement path on PostgreSQL and the transaction on
+// SQLite: both must give the same task, blockers, event and refusals.
+both_backends!(next_task_claims_match_on_both_backends, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "n");
+    let a = task(&s, &t.id, "a", vec![]);
+    let b = task(&s, &t.id, "b", vec![]);
+    let c = task(&s, &t.id, "c", vec![a.id, b.id]);
+    let w = member(&s, &t.id, "w");
+    let got = s.claim_task(&t.id, &w.name, None).unwrap();
+    assert_eq!(
+        (got.id, got.status, got.assignee.as_deref()),
+        (a.id, TaskStatus::InProgress, Some(w.name.as_str()))
+    );
+    assert!(got.blocked_by.is_empty());
+    assert_eq!(s.get_task(&t.id, a.id).unwrap(), got);
+    let claimed: Vec<_> = s
+        .list_events(Some(&t.id), 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task.claimed")
+        .collect();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].member.as_deref(), Some(w.name.as_str()));
+    assert_eq!(claimed[0].payload, serde_json::json!({"task": a.id}));
+    s.claim_task(&t.id, &w.name, None).unwrap();
+    s.update_task(&t.id, a.id, TaskEvent::Complete, None)
+        .unwrap();
+    s.update_task(&t.id, b.id, TaskEvent::Complete, None)
+        .unwrap();
+    // The blockers come back in id order with the claimed task.
+    let got = s.claim_task(&t.id, &w.name, None).unwrap();
+    assert_eq!((got.id, got.blocked_by.clone()), (c.id, vec![a.id, b.id]));
+    assert_eq!(s.get_task(&t.id, c.id).unwrap(), got);
+    // The lead claims through its alias.
+    let d = task(&s, &t.id, "d", vec![]);
+    let got = s.claim_task(&t.id, "lead", None).unwrap();
+    assert_eq!(got.id, d.id);
+    // A member that ended cannot claim; the reason is given.
+    task(&s, &t.id, "e", vec![]);
+    s.finish_member(&t.id, &w.name, &Outcome::Completed("done".into()))
+        .unwrap();
+    let err = s.claim_task(&t.id, &w.name, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "member w in team n is completed; it cannot claim tasks"
+    );
+    // Nor can anyone once the team is disbanded.
+    let x = member(&s, &t.id, "x");
+    s.disband_team(&t.id, "test").unwrap();
+    let err = s.claim_task(&t.id, &x.name, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+});
+
+// A member's last progress goes with its end, in one transaction, and is kept when a
+// disband ended the member first.
+both_backends!(progress_is_written_with_the_end, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "p");
+    let a = member(&s, &t.id, "a");
+    let b = member(&s, &t.id, "b");
+    let call = |n: i64| Progress {
+        pid: Some(None),
+        turns: 1,
+        tokens_in: 10 * n,
+        tokens_out: n,
+        events: vec![("provider.call".into(), serde_json::json!({"call": n}))],
+    };
+    s.record_progress(&t.id, &a.name, a.id, &call(1)).unwrap();
+    let f = s
+        .finish_member_with(&t.id, &a.name, &Outcome::Completed("ok".into()), &call(2))
+        .unwrap();
+    assert_eq!(
+        (f.member.turns, f.member.tokens_in, f.member.tokens_out),
+        (2, 30, 3)
+    );
+    let calls = |name: &str| {
+        s.list_events(Some(&t.id), 0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "provider.call" && e.member.as_deref() == Some(name))
+            .map(|e| e.payload["call"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(calls(&a.name), [1, 2]);
+    s.disband_team(&t.id, "test").unwrap();
+    let err = s
+        .finish_member_with(&t.id, &b.name, &Outcome::Completed("late".into()), &call(3))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Illegal(_)), "{err}");
+    let b = s.get_member(&t.id, &b.name).unwrap();
+    assert_eq!(b.status, MemberStatus::Cancelled);
+    assert_eq!((b.turns, b.tokens_in, b.tokens_out), (1, 30, 3));
+    assert_eq!(calls(&b.name), [3]);
 });
 
 both_backends!(concurrent_claims_take_each_task_once, |db: &TestDb| {

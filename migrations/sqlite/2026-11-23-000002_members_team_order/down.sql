@@ -1,0 +1,2 @@
+DROP INDEX members_live;
+DROP INDEX members_team_order;
