@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use team_core::Member;
-use team_store::{Runner, Store};
+use team_store::{HeldMember, Runner, Store};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -396,9 +396,10 @@ async fn poller(inner: Arc<Inner>) {
                 continue;
             }
         };
+        let held: HashMap<i64, &HeldMember> = held.iter().map(|m| (m.id, m)).collect();
         let handles = inner.handles.lock().unwrap_or_else(|p| p.into_inner());
         for (id, h) in handles.iter() {
-            match held.iter().find(|m| m.id == *id) {
+            match held.get(id) {
                 // Ended by another process (disband, `team member fail`, reconcile).
                 None if h.since < asked => h.cancel.cancel(),
                 None => {}

@@ -12,11 +12,13 @@
 //! still wakes it; the inbox take marks messages delivered in the same statement.
 
 use std::collections::BTreeMap;
+
+use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::Duration;
 
 use team_core::{Member, MemberEvent, Message, MessageKind};
-use team_store::{Outcome, Outgoing, Recipient, StoreError};
+use team_store::{Outcome, Outgoing, Progress, Recipient, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -89,11 +91,31 @@ pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedS
                 since: Instant::now(),
             },
         );
-    let outcome = drive(&inner, &member, permit, &cancel, &wake).await;
+    let mut progress = Progress::default();
+    let outcome = drive(&inner, &member, permit, &cancel, &wake, &mut progress).await;
     if let Some(outcome) = outcome {
-        let (team, name) = (member.team_id.clone(), member.name.clone());
-        let o = outcome.clone();
-        match db(&inner.store, move |s| s.finish_member(&team, &name, &o)).await {
+        // Retried on a database error (a deadlock or a lost connection must not leave the
+        // member `running` for good); a refusal (already ended) is final.
+        let end = || {
+            let (team, name) = (member.team_id.clone(), member.name.clone());
+            let (o, p) = (outcome.clone(), progress.clone());
+            db(&inner.store, move |s| {
+                s.finish_member_with(&team, &name, &o, &p)
+            })
+        };
+        let retried = end
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(20))
+                    .with_max_times(4),
+            )
+            .sleep(tokio::time::sleep)
+            .when(|e| !matches!(e, StoreError::Illegal(_) | StoreError::NotFound { .. }))
+            .notify(|e, after| {
+                tracing::warn!(member = %member.name, "recording the end failed ({e}); retrying in {after:?}")
+            })
+            .await;
+        match retried {
             Ok(f) => {
                 tracing::info!(
                     team = %member.team_id, member = %member.name, status = %f.member.status,
@@ -140,13 +162,16 @@ fn messages_as_input(msgs: &[Message]) -> String {
         .join("\n")
 }
 
-/// Runs the turns; `None` means the member was already ended elsewhere.
+/// Runs the turns; `None` means the member was already ended elsewhere. What the last turn
+/// left unwritten (its counters, the record of its last model call) is left in `progress`,
+/// to be written with the member's end.
 async fn drive(
     inner: &Arc<Inner>,
     m: &Member,
     permit: Option<OwnedSemaphorePermit>,
     cancel: &CancellationToken,
     wake: &Arc<Notify>,
+    progress: &mut Progress,
 ) -> Option<Outcome> {
     let slot = Slot::new(inner.slots.clone(), permit);
     let def = match inner.runtime.catalog.get(&m.agent) {
@@ -215,10 +240,16 @@ async fn drive(
                 }
             }
         };
-        let _ = db(&inner.store, move |s| {
-            s.member_progress(id, Some(None), 1, 0, 0)
-        })
-        .await;
+        // The turn's counters (and the record of its last model call) go with the member's
+        // next write: its end, or the result it sends as a persistent member.
+        *progress = Progress {
+            pid: Some(None),
+            turns: 1,
+            ..Progress::default()
+        };
+        if let Worker::Llm(session) = &mut worker {
+            progress.absorb(session.take_progress());
+        }
         let result = match end {
             TurnEnd::Done(r) => r,
             TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
@@ -230,7 +261,9 @@ async fn drive(
         }
         let last_result = result.clone();
         let (team, name) = (m.team_id.clone(), m.name.clone());
+        let turn = std::mem::take(progress);
         let sent = db(&inner.store, move |s| {
+            s.record_progress(&team, &name, id, &turn)?;
             let sent = if name != team_core::LEAD_ALIAS {
                 s.send_message(
                     &team,

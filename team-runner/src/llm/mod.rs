@@ -13,11 +13,13 @@
 pub mod prompt;
 pub mod team_tools;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
 use serde_json::json;
 use team_core::Member;
+use team_store::Progress;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -46,11 +48,37 @@ pub(crate) struct Session {
     system: String,
     history: Vec<ChatMessage>,
     tools: WorkspaceTools,
-    specs: Vec<ToolSpec>,
+    specs: Arc<[ToolSpec]>,
     max_turns: u32,
     temperature: Option<f32>,
     /// Model calls so far over the member's life: the `turn` of its cassette entries.
     calls: u32,
+    /// The record of the call that ended the last turn, not written yet: it goes with the
+    /// member's next write (the turn's progress, or its end), see [`Session::take_progress`].
+    unwritten: Progress,
+}
+
+/// The tools offered to a member (the team tools, then the workspace tools its agent may
+/// see), built once per process for each distinct list and shared by every session that
+/// offers it: a built list is ~50 KB of JSON `Value`s, which a copy per member multiplied
+/// (bench/findings.md, idle members).
+fn shared_specs(tools: &WorkspaceTools) -> Arc<[ToolSpec]> {
+    static BUILT: std::sync::Mutex<BTreeMap<Vec<&'static str>, Arc<[ToolSpec]>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let names = tools.visible_names();
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    built
+        .entry(names)
+        .or_insert_with(|| {
+            let mut specs: Vec<ToolSpec> = team_tools::specs();
+            specs.extend(tools.specs().into_iter().map(|s| ToolSpec {
+                name: s.name,
+                description: s.description,
+                parameters: s.parameters,
+            }));
+            specs.into()
+        })
+        .clone()
 }
 
 impl Session {
@@ -95,12 +123,7 @@ impl Session {
         let tools = WorkspaceTools::new(&inner.opts.project_root, checker)
             .map_err(|e| e.to_string())?
             .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"]);
-        let mut specs: Vec<ToolSpec> = team_tools::specs();
-        specs.extend(tools.specs().into_iter().map(|s| ToolSpec {
-            name: s.name,
-            description: s.description,
-            parameters: s.parameters,
-        }));
+        let specs = shared_specs(&tools);
         Ok(Session {
             provider_name: provider.name().to_owned(),
             provider,
@@ -112,6 +135,7 @@ impl Session {
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             temperature: def.temperature,
             calls: 0,
+            unwritten: Progress::default(),
         })
     }
 
@@ -155,15 +179,27 @@ impl Session {
                 started.elapsed(),
                 &result,
             );
-            self.record_call(inner, m, &facts).await;
+            let record = self.call_record(&facts);
             let resp = match result {
                 Ok(r) => r,
-                Err(e) => return TurnEnd::Failed(e.to_string()),
+                Err(e) => {
+                    self.unwritten.absorb(record);
+                    return TurnEnd::Failed(e.to_string());
+                }
             };
             self.history.push(ChatMessage::from_response(&resp));
             if resp.tool_calls.is_empty() {
+                // The turn ends here: the record goes with the turn's own write.
+                self.unwritten.absorb(record);
                 return TurnEnd::Done(resp.content.unwrap_or_default());
             }
+            // Tools run next, maybe for long: the call is on record before they start.
+            let (team, name) = (m.team_id.clone(), m.name.clone());
+            let id = m.id;
+            let _ = db(&inner.store, move |s| {
+                s.record_progress(&team, &name, id, &record)
+            })
+            .await;
             for call in &resp.tool_calls {
                 let sig = (call.name.clone(), call.arguments.clone());
                 if last_call.as_ref() == Some(&sig) {
@@ -196,8 +232,9 @@ impl Session {
         ))
     }
 
-    async fn record_call(&self, inner: &Arc<Inner>, m: &Member, facts: &CallFacts) {
-        let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
+    /// What a finished call adds to the member's record: the `provider.call` event and its
+    /// tokens.
+    fn call_record(&self, facts: &CallFacts) -> Progress {
         let payload = json!({
             "provider": facts.provider,
             "model": facts.model,
@@ -209,11 +246,18 @@ impl Session {
             "status": facts.status,
             "http_status": facts.http_status,
         });
-        let (tin, tout) = (facts.prompt_tokens as i64, facts.completion_tokens as i64);
-        let _ = db(&inner.store, move |s| {
-            s.record_provider_call(&team, &name, id, payload, tin, tout)
-        })
-        .await;
+        Progress {
+            tokens_in: facts.prompt_tokens as i64,
+            tokens_out: facts.completion_tokens as i64,
+            events: vec![("provider.call".to_owned(), payload)],
+            ..Progress::default()
+        }
+    }
+
+    /// Takes what the session has not written yet (the record of the call that ended its
+    /// last turn), for the member's next write.
+    pub(crate) fn take_progress(&mut self) -> Progress {
+        std::mem::take(&mut self.unwritten)
     }
 
     /// Runs one tool call; returns the text for the model and whether it is an error.

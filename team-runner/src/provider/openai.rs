@@ -57,7 +57,7 @@ impl OpenAiProvider {
         }
         let reply = self
             .core
-            .post_json(ctx, &self.url, headers, &request_body(req))
+            .post_json(ctx, &self.url, headers, request_body(req))
             .await?;
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core
@@ -246,11 +246,11 @@ mod tests {
                 is_error: true,
             },
         ];
-        req.tools = vec![ToolSpec {
+        req.tools = std::sync::Arc::from([ToolSpec {
             name: "t".into(),
             description: "d".into(),
             parameters: json!({"type": "object"}),
-        }];
+        }]);
         let b = request_body(&req);
         assert_eq!(b["messages"][0]["role"], "system");
         assert_eq!(

@@ -1,5 +1,6 @@
 //! Provider-neutral chat types: what the agent loop sends and gets back.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,10 @@ pub struct ChatRequest {
     /// Conversation so far, oldest first.
     #[serde(default)]
     pub messages: Vec<ChatMessage>,
-    /// Tools offered to the model; empty = no `tools` field sent.
+    /// Tools offered to the model; empty = no `tools` field sent. Shared: every member with
+    /// the same tools points at one list (the JSON schemas are ~50 KB of `Value`s per copy).
     #[serde(default)]
-    pub tools: Vec<ToolSpec>,
+    pub tools: Arc<[ToolSpec]>,
     /// Sampling temperature; None = provider default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -35,7 +37,7 @@ impl ChatRequest {
             model: model.into(),
             system: system.into(),
             messages: Vec::new(),
-            tools: Vec::new(),
+            tools: Arc::from([]),
             temperature: None,
             max_tokens: None,
         }

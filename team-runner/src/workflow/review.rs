@@ -533,7 +533,7 @@ pub(crate) async fn synthesise(
                 model: model_name.clone(),
                 system: def.instructions.clone(),
                 messages: vec![ChatMessage::user(prompt)],
-                tools: Vec::new(),
+                tools: std::sync::Arc::from([]),
                 temperature: def.temperature,
                 max_tokens: None,
             };

@@ -47,11 +47,11 @@ pub fn request(model: &str, user: &str) -> ChatRequest {
     let mut req = ChatRequest::new(model, "You are member of team alpha.");
     req.messages
         .push(team_runner::provider::ChatMessage::user(user));
-    req.tools.push(ToolSpec {
+    req.tools = std::sync::Arc::from([ToolSpec {
         name: "read_file".into(),
         description: "Read a file".into(),
         parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
-    });
+    }]);
     req
 }
 

@@ -233,9 +233,20 @@ impl WorkspaceTools {
     /// Specs of the tools this member may see: all of them minus those left out of the agent's
     /// `tools` allow-list (other denials happen per call, since they may depend on arguments).
     pub fn specs(&self) -> Vec<ToolSpec> {
+        let names = self.visible_names();
         Self::all_specs()
             .into_iter()
-            .filter(|s| self.checker.configured(&s.name, "").1 != DecisionSource::NotInToolsList)
+            .filter(|s| names.contains(&s.name.as_str()))
+            .collect()
+    }
+
+    /// Names of the tools [`WorkspaceTools::specs`] returns, in the same order, without
+    /// building their schemas: a key for sharing one built list between members.
+    pub fn visible_names(&self) -> Vec<&'static str> {
+        TOOLS
+            .iter()
+            .map(|t| t.name)
+            .filter(|n| self.checker.configured(n, "").1 != DecisionSource::NotInToolsList)
             .collect()
     }
 
