@@ -56,6 +56,15 @@ impl Slot {
             .is_some()
     }
 
+    /// Takes a slot if one is free at once; true when a slot is held afterwards.
+    fn try_acquire(&self) -> bool {
+        let mut held = self.permit.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_none() {
+            *held = self.slots.clone().try_acquire_owned().ok();
+        }
+        held.is_some()
+    }
+
     /// Waits for a slot and holds it; false when `cancel` fired first.
     pub(crate) async fn acquire(&self, cancel: &CancellationToken) -> bool {
         let permit = tokio::select! {
@@ -289,14 +298,26 @@ async fn drive(
 
         // Wait for messages: arm the wake-up, then look, then sleep.
         let idle_until = Instant::now() + inner.opts.member_timeout;
-        let msgs = loop {
+        // With a free slot (the usual case) the messages are taken and the member woken in
+        // one transaction; otherwise they are taken first and the slot awaited after.
+        let (msgs, awake) = loop {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let (team, name) = (m.team_id.clone(), m.name.clone());
-            match db(&inner.store, move |s| s.take_inbox(&team, &name, false)).await {
-                Ok(msgs) if !msgs.is_empty() => break msgs,
-                Ok(_) => {}
+            let fast = slot.try_acquire();
+            let taken = if fast {
+                db(&inner.store, move |s| s.take_inbox_and_wake(&team, &name)).await
+            } else {
+                db(&inner.store, move |s| s.take_inbox(&team, &name, false)).await
+            };
+            match taken {
+                Ok(msgs) if !msgs.is_empty() => break (msgs, fast),
+                Ok(_) => {
+                    slot.release();
+                }
+                // Messages, but the member is no longer idle: it was ended elsewhere.
+                Err(StoreError::Illegal(_)) => return None,
                 Err(e) => return Some(Outcome::Failed(format!("cannot read the inbox: {e}"))),
             }
             let deadline_sleep = async {
@@ -314,17 +335,19 @@ async fn drive(
         };
         // Only a system message (e.g. a disband notice) and the member is ending: the cancel
         // arrives through the poller; a new turn starts otherwise.
-        if !slot.acquire(cancel).await {
-            return Some(cancelled(inner));
-        }
-        let (team, name) = (m.team_id.clone(), m.name.clone());
-        if db(&inner.store, move |s| {
-            s.member_step(&team, &name, MemberEvent::Wake)
-        })
-        .await
-        .is_err()
-        {
-            return None;
+        if !awake {
+            if !slot.acquire(cancel).await {
+                return Some(cancelled(inner));
+            }
+            let (team, name) = (m.team_id.clone(), m.name.clone());
+            if db(&inner.store, move |s| {
+                s.member_step(&team, &name, MemberEvent::Wake)
+            })
+            .await
+            .is_err()
+            {
+                return None;
+            }
         }
         input = messages_as_input(&msgs);
     }

@@ -403,6 +403,17 @@ impl Store {
         run!(self, take_inbox(team_id, member, peek))
     }
 
+    /// Takes an idle member's unread messages and wakes it (`idle → running`) in one
+    /// transaction; empty, with the member left idle, when nothing is unread. What a runner
+    /// does when an idle member it holds is woken and a slot is free.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when there are messages but the member is not idle (e.g. it
+    /// ended meanwhile); nothing is taken then.
+    pub fn take_inbox_and_wake(&self, team_id: &str, member: &str) -> Result<Vec<Message>> {
+        run!(self, take_inbox_and_wake(team_id, member))
+    }
+
     /// How many unread messages a member has.
     pub fn unread_count(&self, team_id: &str, member: &str) -> Result<i64> {
         run!(self, unread_count(team_id, member))

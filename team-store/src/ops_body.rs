@@ -589,7 +589,12 @@ pub(crate) fn member_step(
             "member event {ev} is not a step between live states"
         )));
     }
-    write_tx(c, |c| {
+    write_tx(c, |c| member_step_in(c, team_id, name, ev))
+}
+
+/// [`member_step`] inside the caller's transaction.
+fn member_step_in(c: &mut Conn, team_id: &str, name: &str, ev: MemberEvent) -> Result<Member> {
+    {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
         let from = m.status()?;
@@ -622,7 +627,7 @@ pub(crate) fn member_step(
             json!({"from": from}),
         )?;
         row.into_entity()
-    })
+    }
 }
 
 /// Ends a member: the guarded move to its terminal state, the task cascade, the notice to the
@@ -1233,6 +1238,38 @@ pub(crate) fn send_message(
 /// Takes (or, with `peek`, only reads) the unread messages of a member, oldest first. Taking
 /// marks them delivered in the same statement, so each is delivered exactly once.
 pub(crate) fn take_inbox(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    peek: bool,
+) -> Result<Vec<Message>> {
+    if peek {
+        take_inbox_in(c, team_id, member, true)
+    } else {
+        // One transaction for the delivery marks and their event (and, on SQLite, through
+        // the process's write lock rather than the busy handler's sleeps).
+        write_tx(c, |c| take_inbox_in(c, team_id, member, false))
+    }
+}
+
+/// Takes an idle member's unread messages and, when there are any, wakes it (`idle →
+/// running`), in one transaction: the in-process wake-up path in one write instead of two.
+/// Empty (and the member left idle) when nothing is unread.
+pub(crate) fn take_inbox_and_wake(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+) -> Result<Vec<Message>> {
+    write_tx(c, |c| {
+        let msgs = take_inbox_in(c, team_id, member, false)?;
+        if !msgs.is_empty() {
+            member_step_in(c, team_id, member, MemberEvent::Wake)?;
+        }
+        Ok(msgs)
+    })
+}
+
+fn take_inbox_in(
     c: &mut Conn,
     team_id: &str,
     member: &str,

@@ -439,6 +439,40 @@ both_backends!(progress_is_written_with_the_end, |db: &TestDb| {
     assert_eq!(calls(&b.name), [3]);
 });
 
+// The in-process wake-up: take the inbox and go idle → running in one transaction.
+both_backends!(take_inbox_and_wake_is_one_step, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "w");
+    let m = member(&s, &t.id, "m");
+    s.member_step(&t.id, &m.name, MemberEvent::Sleep).unwrap();
+    // Nothing unread: nothing taken, still idle.
+    assert!(s.take_inbox_and_wake(&t.id, &m.name).unwrap().is_empty());
+    assert_eq!(
+        s.get_member(&t.id, &m.name).unwrap().status,
+        MemberStatus::Idle
+    );
+    send(&s, &t.id, "lead", Recipient::Member(m.name.clone()), "go");
+    let got = s.take_inbox_and_wake(&t.id, &m.name).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "go");
+    assert_eq!(
+        s.get_member(&t.id, &m.name).unwrap().status,
+        MemberStatus::Running
+    );
+    assert_eq!(s.unread_count(&t.id, &m.name).unwrap(), 0);
+    // A member that is not idle is refused, and its message stays unread.
+    send(
+        &s,
+        &t.id,
+        "lead",
+        Recipient::Member(m.name.clone()),
+        "again",
+    );
+    let err = s.take_inbox_and_wake(&t.id, &m.name).unwrap_err();
+    assert!(matches!(err, StoreError::Illegal(_)), "{err}");
+    assert_eq!(s.unread_count(&t.id, &m.name).unwrap(), 1);
+});
+
 both_backends!(concurrent_claims_take_each_task_once, |db: &TestDb| {
     let s = db.store();
     let t = team(&s, "race");
