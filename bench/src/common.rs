@@ -169,15 +169,7 @@ impl Project {
             .env("TEAM_CONFIG_HOME", &self.config_home)
             .env("CI", "true")
             .env("NO_COLOR", "1");
-        for var in [
-            "TEAM_DATABASE_URL",
-            "TEAM_MAX_AGENTS",
-            "TEAM_MEMBER_TIMEOUT_SECS",
-            "TEAM_MODEL",
-            "TEAM_LOG",
-            "RUST_LOG",
-            "XDG_CONFIG_HOME",
-        ] {
+        for var in team_testkit::process::SCRUBBED_ENV {
             cmd.env_remove(var);
         }
         cmd

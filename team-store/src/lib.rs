@@ -261,24 +261,6 @@ impl Store {
         run!(self, claim_pending_member(runner_id, team))
     }
 
-    /// Records a finished provider call of member `member` (id `member_id`) of team
-    /// `team_id` in one transaction: the `provider.call` event with `payload`, and
-    /// `tokens_in` / `tokens_out` added to the member's counters.
-    pub fn record_provider_call(
-        &self,
-        team_id: &str,
-        member: &str,
-        member_id: i64,
-        payload: serde_json::Value,
-        tokens_in: i64,
-        tokens_out: i64,
-    ) -> Result<()> {
-        run!(
-            self,
-            record_provider_call(team_id, member, member_id, payload, tokens_in, tokens_out)
-        )
-    }
-
     /// Writes a runner's `progress` of member `member` (id `member_id`) of team `team_id` in
     /// one transaction: its events, pid and counters. Does not change its status.
     pub fn record_progress(

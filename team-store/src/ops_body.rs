@@ -1617,23 +1617,6 @@ pub(crate) fn member_progress(
     })
 }
 
-/// Records a finished provider call of a member in one transaction: the `provider.call`
-/// event (`payload`) and the member's token counters.
-pub(crate) fn record_provider_call(
-    c: &mut Conn,
-    team_id: &str,
-    member: &str,
-    member_id: i64,
-    payload: serde_json::Value,
-    tokens_in: i64,
-    tokens_out: i64,
-) -> Result<()> {
-    write_tx(c, |c| {
-        event(c, Some(team_id), Some(member), "provider.call", payload)?;
-        progress_in(c, member_id, None, 0, tokens_in, tokens_out)
-    })
-}
-
 /// Writes a runner's progress of a member in one transaction (see [`progress_of`]).
 pub(crate) fn record_progress(
     c: &mut Conn,
