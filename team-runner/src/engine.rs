@@ -114,6 +114,9 @@ pub(crate) struct Inner {
     pub watchers: Mutex<Vec<(String, String, Arc<Notify>)>>,
     pub queued: Notify,
     pub tracker: TaskTracker,
+    /// Woken when another process delivered a message (PostgreSQL `LISTEN team_inbox`, see
+    /// [`listen`]): the poller then looks at once instead of at its next tick.
+    pub inbox: Notify,
 }
 
 /// One runner: registered in the database, serving its project's members.
@@ -162,9 +165,19 @@ impl Engine {
             watchers: Mutex::new(Vec::new()),
             queued: Notify::new(),
             tracker: TaskTracker::new(),
+            inbox: Notify::new(),
         });
         tokio::spawn(heartbeat(inner.clone()));
         tokio::spawn(poller(inner.clone()));
+        if inner.store.backend() == team_store::Backend::Postgres {
+            let weak = Arc::downgrade(&inner);
+            if let Err(e) = std::thread::Builder::new()
+                .name("team-listen".into())
+                .spawn(move || listen(weak))
+            {
+                tracing::warn!("cannot start the message listener ({e}); polling only");
+            }
+        }
         Ok(Engine { inner })
     }
 
@@ -354,6 +367,41 @@ async fn heartbeat(inner: Arc<Inner>) {
     }
 }
 
+/// Listens for messages other processes deliver (PostgreSQL only) and wakes the poller, on
+/// a thread of its own (the wait blocks). Ends with the runner, when the engine is dropped,
+/// or on a connection error: the poller's period still bounds the wake-up then.
+fn listen(inner: std::sync::Weak<Inner>) {
+    let Some(store) = inner.upgrade().map(|i| i.store.clone()) else {
+        return;
+    };
+    let mut listener = match store.listen_inbox() {
+        Ok(Some(l)) => l,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("cannot listen for messages ({e}); polling only");
+            return;
+        }
+    };
+    drop(store);
+    loop {
+        let got = listener.wait(Duration::from_millis(100));
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if inner.shutdown.is_cancelled() {
+            return;
+        }
+        match got {
+            Ok(true) => inner.inbox.notify_one(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!("listening for messages failed ({e}); polling only");
+                return;
+            }
+        }
+    }
+}
+
 /// One poller per runner, not one per member: a single query per period.
 async fn poller(inner: Arc<Inner>) {
     let mut tick = tokio::time::interval(inner.opts.poll);
@@ -361,10 +409,11 @@ async fn poller(inner: Arc<Inner>) {
     let mut seen_message = -1_i64;
     let mut last_full = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let told = tokio::select! {
+            _ = tick.tick() => false,
+            _ = inner.inbox.notified() => true,
             _ = inner.shutdown.cancelled() => return,
-        }
+        };
         if inner
             .handles
             .lock()
@@ -375,18 +424,21 @@ async fn poller(inner: Arc<Inner>) {
         }
         let asked = tokio::time::Instant::now();
         // Messages are what other processes mostly do to our members (sends, disband and
-        // reconcile notices); a full look is due only when one was sent, or now and then.
-        let last = match db(&inner.store, |s| s.last_message_id()).await {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!("poll failed: {e}");
+        // reconcile notices); a full look is due only when one was sent (the listener told
+        // us, or the last message id moved), or now and then.
+        if !told {
+            let last = match db(&inner.store, |s| s.last_message_id()).await {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::warn!("poll failed: {e}");
+                    continue;
+                }
+            };
+            if last == seen_message && asked.duration_since(last_full) < inner.opts.full_poll {
                 continue;
             }
-        };
-        if last == seen_message && asked.duration_since(last_full) < inner.opts.full_poll {
-            continue;
+            seen_message = last;
         }
-        seen_message = last;
         last_full = asked;
         let rid = inner.runner.id.clone();
         let held = match db(&inner.store, move |s| s.held_members(&rid)).await {

@@ -17,6 +17,7 @@
 
 mod backend;
 mod error;
+mod listen;
 mod open;
 mod prepared;
 mod rows;
@@ -32,6 +33,7 @@ use team_core::{
 };
 
 pub use error::{ErrorKind, Result, StoreError};
+pub use listen::{InboxListener, LISTEN_STEP};
 pub use open::{Backend, OpenOptions, redact_url};
 pub use types::*;
 
@@ -66,6 +68,9 @@ pub(crate) enum Pool {
 pub struct Store {
     pool: Pool,
     target: String,
+    /// The PostgreSQL URL as given (it may hold a password: never printed), for connections
+    /// outside the pool ([`Store::listen_inbox`]); `None` on SQLite.
+    pg_url: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {

@@ -214,6 +214,7 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
     Ok(Store {
         pool: Pool::Sqlite(pool),
         target: path.to_owned(),
+        pg_url: None,
     })
 }
 
@@ -258,6 +259,7 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
     Ok(Store {
         pool: Pool::Pg(pool),
         target,
+        pg_url: Some(url.into()),
     })
 }
 

@@ -6,6 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use common::TestDb;
 use team_core::{
@@ -471,6 +472,30 @@ both_backends!(take_inbox_and_wake_is_one_step, |db: &TestDb| {
     let err = s.take_inbox_and_wake(&t.id, &m.name).unwrap_err();
     assert!(matches!(err, StoreError::Illegal(_)), "{err}");
     assert_eq!(s.unread_count(&t.id, &m.name).unwrap(), 1);
+});
+
+// A delivery from another connection (another process, in production) reaches a listener
+// on PostgreSQL at its commit; SQLite has no listener.
+both_backends!(listeners_hear_deliveries_on_postgres, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "l");
+    let m = member(&s, &t.id, "m");
+    let Some(mut listener) = s.listen_inbox().unwrap() else {
+        assert_eq!(s.backend(), team_store::Backend::Sqlite);
+        return;
+    };
+    assert!(!listener.wait(Duration::from_millis(30)).unwrap());
+    let other = Store::open(db.url()).unwrap();
+    send(
+        &other,
+        &t.id,
+        "lead",
+        Recipient::Member(m.name.clone()),
+        "hi",
+    );
+    assert!(listener.wait(Duration::from_secs(5)).unwrap());
+    // Consumed: nothing more until the next delivery.
+    assert!(!listener.wait(Duration::from_millis(30)).unwrap());
 });
 
 both_backends!(concurrent_claims_take_each_task_once, |db: &TestDb| {

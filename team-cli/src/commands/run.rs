@@ -132,10 +132,21 @@ pub(crate) async fn first_signal() -> &'static str {
     }
 }
 
-/// After the first signal, a second one exits at once.
+/// After the first signal, a second one exits at once. The listeners are registered before
+/// this returns (a signal that comes before a listener exists is not seen by it): a second
+/// Ctrl-C right after the first, before a spawned task first ran, was lost.
 pub(crate) fn exit_on_second_signal() {
-    tokio::spawn(async {
-        first_signal().await;
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
         let killed = team_runner::command::kill_all_now();
         eprintln!("second signal: killed {killed} agent process group(s); exiting now");
         std::process::exit(exit::CANCELLED);
