@@ -392,8 +392,19 @@ fn listen(inner: std::sync::Weak<Inner>) {
             return;
         }
         match got {
-            Ok(true) => inner.inbox.notify_one(),
-            Ok(false) => {}
+            // Only for teams this runner holds members of (the channel is database-wide).
+            Ok(teams) if !teams.is_empty() => {
+                let ours = inner
+                    .handles
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .any(|h| teams.contains(&h.team_id));
+                if ours {
+                    inner.inbox.notify_one();
+                }
+            }
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!("listening for messages failed ({e}); polling only");
                 return;

@@ -28,26 +28,26 @@ impl std::fmt::Debug for InboxListener {
 }
 
 impl InboxListener {
-    /// Waits up to `timeout` for notifications; true when at least one arrived (all that
-    /// arrived are consumed), false when the time ran out. Blocks the calling thread: run it
-    /// on a thread of its own.
+    /// Waits up to `timeout` for notifications and returns the ids of the teams that got a
+    /// message (all that arrived are consumed; empty when the time ran out). The channel is
+    /// database-wide: deliveries of every team in the database are heard, whatever the
+    /// schema or project. Blocks the calling thread: run it on a thread of its own.
     ///
     /// # Errors
     /// [`StoreError::Database`] when the connection broke (listen again on a new one).
-    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<String>> {
         let until = Instant::now() + timeout;
         loop {
-            let mut got = false;
+            let mut teams = Vec::new();
             for n in self.conn.notifications_iter() {
-                n?;
-                got = true;
+                teams.push(n?.payload);
             }
-            if got {
-                return Ok(true);
+            if !teams.is_empty() {
+                return Ok(teams);
             }
             let now = Instant::now();
             if now >= until {
-                return Ok(false);
+                return Ok(teams);
             }
             std::thread::sleep(LISTEN_STEP.min(until - now));
         }
