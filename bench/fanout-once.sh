@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench/fanout-once.sh N [TEAM_BIN]: one fan-out of N members at L = 200 ms, as bench/run.sh
+# runs it (same config, agents and workflow), under /usr/bin/time. Prints one line:
+#   N=… exit=… WALL_S USER_S SYS_S PEAK_RSS_KB inflight=…
+# For profiling, WRAP wraps the `team` process, e.g.
+#   WRAP="perf record -F 2000 --call-graph dwarf,32768 -o p.data --" bench/fanout-once.sh 200
+# Needs the release binaries (`cargo build --release -p team-cli -p team-testkit`).
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+N=${1:?usage: bench/fanout-once.sh N [TEAM_BIN]}
+TEAM=${2:-$ROOT/target/release/team}
+LLM=${LLM:-$ROOT/target/release/scripted-llm}
+d=$(mktemp -d); mkdir -p $d/.team/agents $d/.team/workflows
+unset TEAM_DATABASE_URL RUST_LOG
+export CI=true NO_COLOR=1 TEAM_CONFIG_HOME=$d/uc
+$LLM --latency-ms 200 --port 0 > $d/llm.out 2>&1 &
+lp=$!
+for i in $(seq 200); do url=$(sed -n 's/^listening //p' $d/llm.out); [ -n "$url" ] && break; sleep 0.02; done
+cat > $d/.team/config.toml <<EOC
+[team]
+max_agents = $N
+[providers.mock]
+kind = "openai"
+base_url = "$url/v1"
+api_key_env = ""
+max_concurrent_requests = $N
+request_timeout_secs = 60
+EOC
+printf -- '---\nmodel: mock/bench\n---\nYou answer in one line.\n' > $d/.team/agents/worker.md
+printf -- '---\nmodel: mock/bench\n---\nYou merge results.\n' > $d/.team/agents/fan-lead.md
+cp $ROOT/bench/fanout.toml $d/.team/workflows/
+(cd $d && /usr/bin/time -f "%e %U %S %M" -o $d/t.txt ${WRAP:-} $TEAM run fanout --set count=$N --max-agents $N --output $d/r.md > $d/out 2> $d/err); code=$?
+kill -TERM $lp; wait $lp 2>/dev/null
+inf=$(grep -o '"max_in_flight": *[0-9]*' $d/llm.out | grep -o '[0-9]*$')
+echo "N=$N exit=$code $(cat $d/t.txt) inflight=$inf"
+[ "$code" != 0 ] && tail -3 "$d/err"
+rm -rf "$d"
+exit "$code"
