@@ -3,7 +3,7 @@
 //! All three share one syntax: 1 to 64 characters from `A-Z a-z 0-9 _ . -`, starting with a
 //! letter or digit. That keeps them safe in a shell, a file name and a URL without quoting.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -147,10 +147,75 @@ pub fn disambiguate<'a>(base: &AgentName, taken: impl IntoIterator<Item = &'a st
     unreachable!("a free suffix exists among the first taken.len() + 1 candidates")
 }
 
+/// Names several members in a row, as [`disambiguate`] called for each with every name given
+/// so far added to `taken`, in O(1) per name instead of O(names taken): a batch of 1 000
+/// members of one agent cost 500 000 candidate names with [`disambiguate`] alone.
+///
+/// It remembers, per base, the lowest suffix not known to be taken; names are only ever added,
+/// so every candidate below it stays taken.
+#[derive(Debug, Clone)]
+pub struct NameAllocator {
+    taken: HashSet<String>,
+    /// Base → the lowest suffix (≥ 2) not yet known to be taken.
+    next: HashMap<String, u32>,
+}
+
+impl NameAllocator {
+    /// An allocator over the names already taken in the team (reserved names are always
+    /// taken).
+    pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
+        let mut taken: HashSet<String> = taken.into_iter().collect();
+        taken.extend(RESERVED_MEMBER_NAMES.iter().map(|s| (*s).to_owned()));
+        Self {
+            taken,
+            next: HashMap::new(),
+        }
+    }
+
+    /// The name [`disambiguate`] gives `base` now; it is taken from then on.
+    pub fn allocate(&mut self, base: &AgentName) -> MemberName {
+        let base = base.as_str();
+        if !self.taken.contains(base) {
+            self.taken.insert(base.to_owned());
+            return MemberName(base.to_owned());
+        }
+        let mut n = self.next.get(base).copied().unwrap_or(2);
+        loop {
+            let suffix = format!("-{n}");
+            let keep = base.len().min(MAX_NAME_LEN - suffix.len());
+            let candidate = format!("{}{}", &base[..keep], suffix);
+            if self.taken.insert(candidate.clone()) {
+                self.next.insert(base.to_owned(), n + 1);
+                return MemberName(candidate);
+            }
+            n += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        // The allocator names a batch exactly as `disambiguate` called one by one does.
+        #[test]
+        fn allocator_matches_disambiguate(
+            taken in proptest::collection::vec("(a|b|lead|a-[2-6]|b-[2-4])", 0..8),
+            bases in proptest::collection::vec("(a|b|lead-x)", 1..12),
+        ) {
+            let mut alloc = NameAllocator::new(taken.iter().cloned());
+            let mut names: Vec<String> = taken.clone();
+            for base in &bases {
+                let base = agent(base);
+                let one = disambiguate(&base, names.iter().map(String::as_str));
+                let got = alloc.allocate(&base);
+                prop_assert_eq!(got.as_str(), one.as_str());
+                names.push(one.as_str().to_owned());
+            }
+        }
+    }
 
     fn agent(s: &str) -> AgentName {
         AgentName::new(s).unwrap()

@@ -34,7 +34,16 @@ pub(crate) mod sqlite {
         let _lock = outermost.then(|| WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner()));
         DEPTH.with(|d| d.set(d.get() + 1));
         let _depth = Depth;
-        c.immediate_transaction(f)
+        // Inside a transaction of this connection (a batch, `finish_members`): a savepoint.
+        use diesel::connection::{Connection, TransactionManager};
+        let nested = <Conn as Connection>::TransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()?
+            .is_some();
+        if nested {
+            c.transaction(f)
+        } else {
+            c.immediate_transaction(f)
+        }
     }
 
     fn lock_team(_c: &mut Conn, _team_id: &str) -> Result<()> {

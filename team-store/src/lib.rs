@@ -174,6 +174,16 @@ impl Store {
         run!(self, list_members_head(team_id, limit))
     }
 
+    /// A team by id with the first `limit` of its members in creation order and how many it
+    /// has in all: what an agent's system prompt shows of its team, read once for every member
+    /// a runner starts together (one connection, two reads).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when no team has that id.
+    pub fn team_view(&self, team_id: &str, limit: i64) -> Result<(Team, Vec<Member>, i64)> {
+        run!(self, team_view(team_id, limit))
+    }
+
     /// A member by name; `lead` names the lead.
     ///
     /// # Errors
@@ -242,6 +252,19 @@ impl Store {
         progress: &Progress,
     ) -> Result<Finished> {
         run!(self, finish_member(team_id, name, outcome, progress))
+    }
+
+    /// Ends several members at once: one write transaction (one commit) for all of them, each
+    /// end in a savepoint of its own, so one refused end (already ended: `Illegal`) or one
+    /// failed statement undoes only itself. Each result is what [`Store::finish_member_with`]
+    /// would have returned for that end, in the order of `ends`. A runner ends the members
+    /// that finished together this way (bench/findings.md § 7).
+    ///
+    /// # Errors
+    /// The outer `Err` when the transaction itself failed (no connection, `BEGIN` or `COMMIT`
+    /// refused): then nothing was written.
+    pub fn finish_members(&self, ends: &[MemberEnd]) -> Result<Vec<Result<Finished>>> {
+        run!(self, finish_members(ends))
     }
 
     /// Claims up to `limit` pending members at once (oldest first, one transaction): what

@@ -32,7 +32,7 @@ fn event(
     // Prepared, not `insert_into`: Diesel never caches an insert statement, and events are
     // the most frequent write (several per member).
     struct Key;
-    crate::prepared::Prepared::<Key>::new(
+    Prepared::<Key>::new(
         "INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
          VALUES (?, ?, ?, ?, ?)",
         vec![
@@ -69,15 +69,22 @@ fn team_by_id(c: &mut Conn, id: &str) -> Result<TeamRow> {
 
 /// A team by reference: the active team of that name, else the team with that id, else the
 /// newest team of that name.
+///
+/// The teams of that name are read in one statement and the active one is picked here: a
+/// bound `status = ?` would let SQLite plan with the partial index `teams_active_name`
+/// (`WHERE status = 'active'`), which makes it recompile the cached statement on every call
+/// (bench/findings.md § 1.3).
 pub(crate) fn resolve_team(c: &mut Conn, reference: &str) -> Result<Team> {
-    let active = teams::table
+    let mut named: Vec<TeamRow> = teams::table
         .filter(teams::name.eq(reference))
-        .filter(teams::status.eq(TeamStatus::Active.as_str()))
+        .order((teams::created_at_ms.desc(), teams::id.desc()))
         .select(TeamRow::as_select())
-        .get_result(c)
-        .optional()?;
-    if let Some(t) = active {
-        return t.into_entity();
+        .load(c)?;
+    if let Some(i) = named
+        .iter()
+        .position(|t| t.status == TeamStatus::Active.as_str())
+    {
+        return named.swap_remove(i).into_entity();
     }
     if let Some(t) = teams::table
         .find(reference)
@@ -87,19 +94,18 @@ pub(crate) fn resolve_team(c: &mut Conn, reference: &str) -> Result<Team> {
     {
         return t.into_entity();
     }
-    teams::table
-        .filter(teams::name.eq(reference))
-        .order((teams::created_at_ms.desc(), teams::id.desc()))
-        .select(TeamRow::as_select())
-        .first(c)
-        .optional()?
-        .ok_or_else(|| {
-            StoreError::not_found_hint(
-                format!("team {reference}"),
-                "see `team list --all` for the teams in this database",
-            )
-        })?
-        .into_entity()
+    match named.into_iter().next() {
+        Some(t) => t.into_entity(),
+        None => Err(StoreError::not_found_hint(
+            format!("team {reference}"),
+            "see `team list --all` for the teams in this database",
+        )),
+    }
+}
+
+/// A team by id.
+pub(crate) fn get_team(c: &mut Conn, id: &str) -> Result<Team> {
+    team_by_id(c, id)?.into_entity()
 }
 
 /// The team, which must be active to take `what` (e.g. `new members`).
@@ -196,10 +202,22 @@ fn deliver(
         .collect();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let m: MessageRow = diesel::insert_into(messages::table)
-            .values(&row)
-            .returning(MessageRow::as_returning())
-            .get_result(c)?;
+        // Prepared once per connection: Diesel never caches an insert.
+        struct Deliver;
+        let m: MessageRow = Prepared::<Deliver>::new(
+            "INSERT INTO messages (team_id, sender, recipient, kind, body, broadcast, \
+             created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            vec![
+                Bind::Text(row.team_id.to_owned()),
+                Bind::Text(row.sender.to_owned()),
+                Bind::Text(row.recipient.to_owned()),
+                Bind::Text(row.kind.to_owned()),
+                Bind::Text(row.body.to_owned()),
+                Bind::Bool(row.broadcast),
+                Bind::BigInt(row.created_at_ms),
+            ],
+        )
+        .get_result(c)?;
         out.push(m.into_entity()?);
     }
     event(
@@ -489,17 +507,16 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
     write_tx(c, |c| {
         lock_team(c, team_id)?;
         let team = active_team(c, team_id, "new members")?;
-        let mut taken: HashSet<String> = members::table
-            .filter(members::team_id.eq(team_id))
-            .select(members::name)
-            .load::<String>(c)?
-            .into_iter()
-            .collect();
+        let mut names = names::NameAllocator::new(
+            members::table
+                .filter(members::team_id.eq(team_id))
+                .select(members::name)
+                .load::<String>(c)?,
+        );
         let now = now_ms();
         let mut out = Vec::with_capacity(news.len());
         for new in news {
-            let name = names::disambiguate(&new.agent, taken.iter().map(String::as_str));
-            taken.insert(name.to_string());
+            let name = names.allocate(&new.agent);
             let running = new.status == MemberStatus::Running;
             let row: MemberRow = diesel::insert_into(members::table)
                 .values(NewMemberRow {
@@ -552,6 +569,16 @@ pub(crate) fn list_members_head(
         .map(|r| r.map_err(StoreError::from).and_then(MemberRow::into_entity))
         .collect::<Result<Vec<_>>>()?;
     Ok((rows, total))
+}
+
+pub(crate) fn team_view(
+    c: &mut Conn,
+    team_id: &str,
+    limit: i64,
+) -> Result<(Team, Vec<Member>, i64)> {
+    let team = get_team(c, team_id)?;
+    let (head, total) = list_members_head(c, team_id, limit)?;
+    Ok((team, head, total))
 }
 
 pub(crate) fn get_member(c: &mut Conn, team_id: &str, name: &str) -> Result<Member> {
@@ -658,6 +685,23 @@ pub(crate) fn finish_member(
     })?
 }
 
+/// Ends several members in one write transaction, each as [`finish_member`] in a savepoint of
+/// its own: one refused or failed end rolls back only itself. The ends run in the order of
+/// their team ids (the order of the team row locks on PostgreSQL, so two batches never wait on
+/// each other in a cycle); the results come back in the order of `ends`.
+pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Result<Finished>>> {
+    let mut order: Vec<usize> = (0..ends.len()).collect();
+    order.sort_by(|a, b| ends[*a].team_id.cmp(&ends[*b].team_id));
+    write_tx(c, |c| {
+        let mut out: Vec<Option<Result<Finished>>> = ends.iter().map(|_| None).collect();
+        for i in order {
+            let e = &ends[i];
+            out[i] = Some(finish_member(c, &e.team_id, &e.name, &e.outcome, &e.progress));
+        }
+        Ok(out.into_iter().flatten().collect())
+    })
+}
+
 /// Fails member `name` with `error` unless it has already answered: a `result` or
 /// `completion` message from it to the lead that the lead has not read yet. One transaction,
 /// so an answer is either seen here or sent after the member ended. `None` when it answered
@@ -724,20 +768,22 @@ fn finish_member_in(
                 (None, Some(e.as_str()))
             }
         };
-        let row: MemberRow = diesel::update(
-            members::table
-                .find(m.id)
-                .filter(members::status.eq(from.as_str())),
+        // Prepared once per connection: Diesel never caches an update.
+        struct End;
+        let row: MemberRow = Prepared::<End>::new(
+            "UPDATE members SET status = ?, result = ?, error = ?, updated_at_ms = ?, \
+             ended_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ? RETURNING *",
+            vec![
+                Bind::Text(to.as_str().to_owned()),
+                Bind::NullableText(result.map(str::to_owned)),
+                Bind::NullableText(error.map(str::to_owned)),
+                Bind::BigInt(now),
+                Bind::BigInt(now),
+                Bind::BigInt(m.busy_ms + busy),
+                Bind::BigInt(m.id),
+                Bind::Text(from.as_str().to_owned()),
+            ],
         )
-        .set((
-            members::status.eq(to.as_str()),
-            members::result.eq(result),
-            members::error.eq(error),
-            members::updated_at_ms.eq(now),
-            members::ended_at_ms.eq(Some(now)),
-            members::busy_ms.eq(m.busy_ms + busy),
-        ))
-        .returning(MemberRow::as_returning())
         .get_result(c)?;
 
         // The cascade on the member's in-progress tasks.
@@ -1543,7 +1589,7 @@ pub(crate) fn claim_pending_member(
     runner_id: &str,
     team: Option<&str>,
 ) -> Result<Option<Member>> {
-    write_tx(c, |c| claim_one(c, runner_id, team))
+    write_tx(c, |c| claim_one(c, runner_id, team, &mut HashSet::new()))
 }
 
 /// Claims up to `limit` pending members at once, oldest first, in one transaction: as
@@ -1556,8 +1602,9 @@ pub(crate) fn claim_pending_members(
 ) -> Result<Vec<Member>> {
     write_tx(c, |c| {
         let mut claimed = Vec::new();
+        let mut teams = HashSet::new();
         while claimed.len() < limit {
-            match claim_one(c, runner_id, team)? {
+            match claim_one(c, runner_id, team, &mut teams)? {
                 Some(m) => claimed.push(m),
                 None => break,
             }
@@ -1566,40 +1613,55 @@ pub(crate) fn claim_pending_members(
     })
 }
 
-/// The body of a claim, inside the caller's write transaction.
-fn claim_one(c: &mut Conn, runner_id: &str, team: Option<&str>) -> Result<Option<Member>> {
-    {
-        let Some(id) = pick_pending_member(c, team)? else {
-            return Ok(None);
-        };
-        let now = now_ms();
-        let row: Option<MemberRow> = diesel::update(
-            members::table
-                .find(id)
-                .filter(members::status.eq(MemberStatus::Pending.as_str())),
+/// The body of a claim, inside the caller's write transaction. `teams_held` lists the teams
+/// this transaction already marked as held by the runner (marked once each).
+///
+/// The updates are prepared once per connection (Diesel never caches an `UPDATE`; compiling
+/// them was half of a claim's CPU, bench/findings.md § 7).
+fn claim_one(
+    c: &mut Conn,
+    runner_id: &str,
+    team: Option<&str>,
+    teams_held: &mut HashSet<String>,
+) -> Result<Option<Member>> {
+    let Some(id) = pick_pending_member(c, team)? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    struct Claim;
+    let row: Option<MemberRow> = Prepared::<Claim>::new(
+        "UPDATE members SET status = 'running', runner_id = ?, started_at_ms = ?, \
+         updated_at_ms = ? WHERE id = ? AND status = 'pending' RETURNING *",
+        vec![
+            Bind::Text(runner_id.to_owned()),
+            Bind::BigInt(now),
+            Bind::BigInt(now),
+            Bind::BigInt(id),
+        ],
+    )
+    .get_result(c)
+    .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    if !teams_held.contains(&row.team_id) {
+        struct HoldTeam;
+        Prepared::<HoldTeam>::new(
+            "UPDATE teams SET runner_id = ? WHERE id = ?",
+            vec![
+                Bind::Text(runner_id.to_owned()),
+                Bind::Text(row.team_id.clone()),
+            ],
         )
-        .set((
-            members::status.eq(MemberStatus::Running.as_str()),
-            members::runner_id.eq(Some(runner_id)),
-            members::started_at_ms.eq(Some(now)),
-            members::updated_at_ms.eq(now),
-        ))
-        .returning(MemberRow::as_returning())
-        .get_result(c)
-        .optional()?;
-        let Some(row) = row else { return Ok(None) };
-        diesel::update(teams::table.find(&row.team_id))
-            .set(teams::runner_id.eq(Some(runner_id)))
-            .execute(c)?;
-        event(
-            c,
-            Some(&row.team_id),
-            Some(&row.name),
-            "member.running",
-            json!({"from": "pending", "runner": runner_id}),
-        )?;
-        row.into_entity().map(Some)
+        .execute(c)?;
+        teams_held.insert(row.team_id.clone());
     }
+    event(
+        c,
+        Some(&row.team_id),
+        Some(&row.name),
+        "member.running",
+        json!({"from": "pending", "runner": runner_id}),
+    )?;
+    row.into_entity().map(Some)
 }
 
 /// Records a member's process id (or clears it) and adds to its turn and token counters.
@@ -1661,20 +1723,28 @@ fn progress_in(
     tokens_in: i64,
     tokens_out: i64,
 ) -> Result<()> {
-    let target = members::table.find(member_id);
+    // Prepared once per connection: Diesel never caches an update.
     if let Some(pid) = pid {
-        diesel::update(target)
-            .set(members::pid.eq(pid))
-            .execute(c)?;
+        struct Pid;
+        Prepared::<Pid>::new(
+            "UPDATE members SET pid = ? WHERE id = ?",
+            vec![Bind::NullableBigInt(pid), Bind::BigInt(member_id)],
+        )
+        .execute(c)?;
     }
     if turns != 0 || tokens_in != 0 || tokens_out != 0 {
-        diesel::update(target)
-            .set((
-                members::turns.eq(members::turns + turns),
-                members::tokens_in.eq(members::tokens_in + tokens_in),
-                members::tokens_out.eq(members::tokens_out + tokens_out),
-            ))
-            .execute(c)?;
+        struct Counters;
+        Prepared::<Counters>::new(
+            "UPDATE members SET turns = turns + ?, tokens_in = tokens_in + ?, \
+             tokens_out = tokens_out + ? WHERE id = ?",
+            vec![
+                Bind::BigInt(turns),
+                Bind::BigInt(tokens_in),
+                Bind::BigInt(tokens_out),
+                Bind::BigInt(member_id),
+            ],
+        )
+        .execute(c)?;
     }
     Ok(())
 }

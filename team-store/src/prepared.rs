@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Nullable, Text, Untyped};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// One bound value of a [`Prepared`] statement.
@@ -23,6 +23,10 @@ pub(crate) enum Bind {
     NullableText(Option<String>),
     /// `BIGINT` (`INTEGER` on SQLite).
     BigInt(i64),
+    /// `BIGINT`, possibly `NULL`.
+    NullableBigInt(Option<i64>),
+    /// `BOOLEAN` (an `INTEGER` 0 / 1 on SQLite).
+    Bool(bool),
 }
 
 /// A statement whose text is `sql` with one `?` per bind, in order; each `?` becomes the
@@ -66,6 +70,9 @@ where
     String: ToSql<Text, DB>,
     Option<String>: ToSql<Nullable<Text>, DB>,
     i64: ToSql<BigInt, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    bool: ToSql<Bool, DB>,
+    DB: diesel::sql_types::HasSqlType<Bool>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let mut parts = self.sql.split('?');
@@ -77,6 +84,8 @@ where
                 Bind::Text(v) => out.push_bind_param::<Text, _>(v)?,
                 Bind::NullableText(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
                 Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Bind::NullableBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
+                Bind::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
             }
             out.push_sql(part);
         }

@@ -53,7 +53,7 @@ impl TeamRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = members)]
 pub(crate) struct MemberRow {
     pub id: i64,
@@ -163,7 +163,7 @@ impl TaskRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = messages)]
 pub(crate) struct MessageRow {
     pub id: i64,

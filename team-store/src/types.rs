@@ -194,6 +194,19 @@ impl Outcome {
     }
 }
 
+/// One member's end, for [`crate::Store::finish_members`].
+#[derive(Debug, Clone)]
+pub struct MemberEnd {
+    /// The member's team id.
+    pub team_id: String,
+    /// The member's name (`lead` names the lead).
+    pub name: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What its last turn left unwritten; written even when the end is refused.
+    pub progress: Progress,
+}
+
 /// What finishing a member did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finished {

@@ -13,8 +13,8 @@ use team_core::{
     AgentName, MemberEvent, MemberStatus, MessageKind, TaskEvent, TaskStatus, TeamName, TeamStatus,
 };
 use team_store::{
-    ErrorKind, NewMember, NewTask, NewTeam, Outcome, Outgoing, Progress, Recipient, Store,
-    StoreError, TeamFilter,
+    ErrorKind, MemberEnd, NewMember, NewTask, NewTeam, Outcome, Outgoing, Progress, Recipient,
+    Store, StoreError, TeamFilter,
 };
 
 fn team(store: &Store, name: &str) -> team_core::Team {
@@ -439,6 +439,94 @@ both_backends!(progress_is_written_with_the_end, |db: &TestDb| {
     assert_eq!((b.turns, b.tokens_in, b.tokens_out), (1, 30, 3));
     assert_eq!(calls(&b.name), [3]);
 });
+
+// Ends in a batch: one transaction, a savepoint each. A refused end (already ended) undoes
+// only itself, keeps its progress, and the others commit; the last live member's end sends
+// `[ALL MEMBERS DONE]` once per team; results come back in the order asked, across teams.
+both_backends!(
+    finish_members_ends_a_batch_with_a_savepoint_each,
+    |db: &TestDb| {
+        let s = db.store();
+        let t = team(&s, "b");
+        let u = team(&s, "a-other");
+        let (a, b, c) = (
+            member(&s, &t.id, "a"),
+            member(&s, &t.id, "b"),
+            member(&s, &t.id, "c"),
+        );
+        let x = member(&s, &u.id, "x");
+        s.finish_member(&t.id, &b.name, &Outcome::Failed("first".into()))
+            .unwrap();
+        let end = |team: &str, name: &str, outcome: Outcome, turns: i64| MemberEnd {
+            team_id: team.into(),
+            name: name.into(),
+            outcome,
+            progress: Progress {
+                turns,
+                ..Progress::default()
+            },
+        };
+        let results = s
+            .finish_members(&[
+                end(&t.id, &a.name, Outcome::Completed("a done".into()), 1),
+                end(&t.id, &b.name, Outcome::Completed("too late".into()), 2),
+                end(&u.id, &x.name, Outcome::Failed("x broke".into()), 3),
+                end(&t.id, &c.name, Outcome::Completed("c done".into()), 4),
+                end(&t.id, "nobody", Outcome::Completed("?".into()), 5),
+            ])
+            .unwrap();
+        assert_eq!(results.len(), 5);
+        let got: Vec<Result<(String, MemberStatus), ErrorKind>> = results
+            .iter()
+            .map(|r| match r {
+                Ok(f) => Ok((f.member.name.clone(), f.member.status)),
+                Err(e) => Err(e.kind()),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Ok((a.name.clone(), MemberStatus::Completed)),
+                Err(ErrorKind::Conflict),
+                Ok((x.name.clone(), MemberStatus::Failed)),
+                Ok((c.name.clone(), MemberStatus::Completed)),
+                Err(ErrorKind::NotFound),
+            ]
+        );
+        // The refused end kept its progress and left the member as the first end made it.
+        let b_now = s.get_member(&t.id, &b.name).unwrap();
+        assert_eq!((b_now.status, b_now.turns), (MemberStatus::Failed, 2));
+        assert_eq!(b_now.error.as_deref(), Some("first"));
+        let ended_last = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|f| f.all_done)
+            .map(|f| f.member.name.clone())
+            .collect::<Vec<_>>();
+        // `x` was the only member of its team.
+        assert_eq!(ended_last, [x.name.clone(), c.name.clone()]);
+        let lead_inbox: Vec<String> = s
+            .take_inbox(&t.id, "lead", false)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(
+            lead_inbox,
+            [
+                format!("[AGENT FAILURE] {}: first", b.name),
+                format!("[AGENT COMPLETED] {}: a done", a.name),
+                format!("[AGENT COMPLETED] {}: c done", c.name),
+                "[ALL MEMBERS DONE] 2 completed, 1 failed".to_owned(),
+            ]
+        );
+        // The other team's end committed with them.
+        assert_eq!(
+            s.get_member(&u.id, &x.name).unwrap().status,
+            MemberStatus::Failed
+        );
+    }
+);
 
 // The in-process wake-up: take the inbox and go idle → running in one transaction.
 both_backends!(take_inbox_and_wake_is_one_step, |db: &TestDb| {
