@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use team_core::Member;
-use team_store::{HeldMember, Runner, Store};
-use tokio::sync::{Notify, Semaphore};
+use team_store::{Finished, HeldMember, MemberEnd, Runner, Store, StoreError};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,6 +30,9 @@ use crate::runtime::AgentRuntime;
 
 /// The most pending members the dispatcher claims in one transaction.
 const MAX_CLAIM_BATCH: usize = 64;
+
+/// The most member ends the finisher writes in one transaction.
+const MAX_END_BATCH: usize = 256;
 
 /// Settings of an engine.
 #[derive(Debug, Clone)]
@@ -91,6 +94,37 @@ pub enum StopReason {
     Idle,
 }
 
+/// What an LLM member's system prompt shows of its team (`llm::prompt::system_prompt`): the
+/// team, its first [`crate::llm::prompt::MAX_LISTED_MEMBERS`] members and how many it has.
+/// Read once for all the members the dispatcher starts together, not once per member (in a
+/// 200-member fan-out the per-member reads were an eighth of the CPU, bench/findings.md § 1.2).
+pub(crate) struct TeamView {
+    pub team: team_core::Team,
+    pub head: Vec<Member>,
+    pub total: i64,
+}
+
+/// The [`TeamView`] of each team among `members`, in one hop to the store. A team whose view
+/// cannot be read is left out: its sessions read their own.
+async fn team_views(inner: &Inner, members: &[Member]) -> HashMap<String, Arc<TeamView>> {
+    let mut teams: Vec<String> = members.iter().map(|m| m.team_id.clone()).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    db(&inner.store, move |s| {
+        Ok(teams
+            .into_iter()
+            .filter_map(|t| {
+                let (team, head, total) = s
+                    .team_view(&t, crate::llm::prompt::MAX_LISTED_MEMBERS)
+                    .ok()?;
+                Some((t, Arc::new(TeamView { team, head, total })))
+            })
+            .collect())
+    })
+    .await
+    .unwrap_or_default()
+}
+
 /// What the engine keeps per running member: how to cancel it and how to wake it.
 pub(crate) struct Handle {
     pub team_id: String,
@@ -117,6 +151,85 @@ pub(crate) struct Inner {
     /// Woken when another process delivered a message (PostgreSQL `LISTEN team_inbox`, see
     /// [`listen`]): the poller then looks at once instead of at its next tick.
     pub inbox: Notify,
+    /// Member ends for the [`finisher`], which writes the ends that arrive together in one
+    /// transaction.
+    pub ends: mpsc::UnboundedSender<EndRequest>,
+}
+
+/// A member's end for the [`finisher`], and where its result goes.
+pub(crate) struct EndRequest {
+    pub end: MemberEnd,
+    pub reply: oneshot::Sender<Result<Finished, EndFailure>>,
+}
+
+/// Why a member's end was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EndFailure {
+    /// This end failed (a refusal, `Illegal`: the member had already ended; or a statement
+    /// error, rolled back to its savepoint).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The whole batch failed (no connection, `BEGIN` or `COMMIT` refused): nothing was
+    /// written; worth retrying.
+    #[error("{0}")]
+    Batch(String),
+    /// The finisher is gone (the engine was dropped).
+    #[error("the runner stopped before the end was recorded")]
+    Gone,
+}
+
+impl Inner {
+    /// Records a member's end through the [`finisher`] (batched with the ends that arrive
+    /// meanwhile).
+    pub(crate) async fn finish(&self, end: MemberEnd) -> Result<Finished, EndFailure> {
+        let (reply, rx) = oneshot::channel();
+        self.ends
+            .send(EndRequest { end, reply })
+            .map_err(|_| EndFailure::Gone)?;
+        rx.await.unwrap_or(Err(EndFailure::Gone))
+    }
+}
+
+/// Writes member ends in batches: it takes every end waiting (up to [`MAX_END_BATCH`]) and
+/// writes them in one transaction ([`Store::finish_members`]: one commit, a savepoint each).
+/// While a batch is written the next one gathers, so the batch size follows the load: one end
+/// alone is written at once, two hundred members that answered together cost a handful of
+/// commits instead of two hundred (a member's end was 38 % of the CPU of a 200-member
+/// fan-out, most of it the commit and its WAL write, bench/findings.md § 7). SQLite writes one
+/// batch at a time (it has one writer); PostgreSQL up to `parallel` at once.
+///
+/// It holds the store, not the engine, so it outlives the engine's shutdown (the members
+/// cancelled by a stop still record their end) and ends when the engine is dropped.
+async fn finisher(store: Store, mut rx: mpsc::UnboundedReceiver<EndRequest>, parallel: usize) {
+    let gate = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut batch = Vec::new();
+    loop {
+        let Ok(permit) = gate.clone().acquire_owned().await else {
+            return;
+        };
+        if rx.recv_many(&mut batch, MAX_END_BATCH).await == 0 {
+            return;
+        }
+        let (ends, replies): (Vec<MemberEnd>, Vec<_>) =
+            batch.drain(..).map(|r| (r.end, r.reply)).unzip();
+        let store = store.clone();
+        tokio::spawn(async move {
+            match db(&store, move |s| s.finish_members(&ends)).await {
+                Ok(results) => {
+                    for (result, reply) in results.into_iter().zip(replies) {
+                        let _ = reply.send(result.map_err(EndFailure::Store));
+                    }
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(EndFailure::Batch(why.clone())));
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
 }
 
 /// One runner: registered in the database, serving its project's members.
@@ -154,7 +267,14 @@ impl Engine {
                 "reconciled what crashed runners left behind"
             );
         }
+        let (ends, ends_rx) = mpsc::unbounded_channel();
+        let parallel = match store.backend() {
+            team_store::Backend::Sqlite => 1,
+            team_store::Backend::Postgres => 4,
+        };
+        tokio::spawn(finisher(store.clone(), ends_rx, parallel));
         let inner = Arc::new(Inner {
+            ends,
             slots: Arc::new(Semaphore::new(max)),
             store,
             opts,
@@ -227,11 +347,15 @@ impl Engine {
             .await
             {
                 Ok(members) if !members.is_empty() => {
+                    let views = team_views(inner, &members).await;
                     for member in members {
                         tracing::info!(team = %member.team_id, member = %member.name, agent = %member.agent, "member started");
                         let i = inner.clone();
                         let permit = permits.pop();
-                        inner.tracker.spawn(crate::member::run(i, member, permit));
+                        let view = views.get(&member.team_id).cloned();
+                        inner
+                            .tracker
+                            .spawn(crate::member::run(i, member, permit, view));
                     }
                     drop(permits); // slots left over go back
                     quiet_since = tokio::time::Instant::now();
@@ -277,7 +401,7 @@ impl Engine {
             _ = self.inner.shutdown.cancelled() => None,
         };
         let (team, name) = (member.team_id.clone(), member.name.clone());
-        crate::member::run(self.inner.clone(), member, permit).await;
+        crate::member::run(self.inner.clone(), member, permit, None).await;
         Ok(db(&self.inner.store, move |s| s.get_member(&team, &name)).await?)
     }
 

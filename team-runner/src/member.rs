@@ -12,20 +12,19 @@
 //! still wakes it; the inbox take marks messages delivered in the same statement.
 
 use std::collections::BTreeMap;
-
-use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use team_core::{Member, MemberEvent, Message, MessageKind};
-use team_store::{Outcome, Outgoing, Progress, Recipient, StoreError};
+use team_store::{MemberEnd, Outcome, Outgoing, Progress, Recipient, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
 use crate::command::{CommandSpec, TurnEnd, run_turn};
-use crate::engine::{Handle, Inner};
+use crate::engine::{EndFailure, Handle, Inner, TeamView};
 use crate::llm::Session;
 use crate::runtime::Plan;
 
@@ -83,7 +82,14 @@ enum Worker {
 }
 
 /// Runs `member` (already `running` and held by this runner) to its end and records the end.
-pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedSemaphorePermit>) {
+/// `view` is the team as the dispatcher read it when it claimed the member (`None`: the
+/// session reads it).
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    member: Member,
+    permit: Option<OwnedSemaphorePermit>,
+    view: Option<Arc<TeamView>>,
+) {
     let cancel = inner.shutdown.child_token();
     let wake = Arc::new(Notify::new());
     inner
@@ -101,15 +107,16 @@ pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedS
             },
         );
     let mut progress = Progress::default();
-    let outcome = drive(&inner, &member, permit, &cancel, &wake, &mut progress).await;
+    let outcome = drive(&inner, &member, permit, view, &cancel, &wake, &mut progress).await;
     if let Some(outcome) = outcome {
         // Retried on a database error (a deadlock or a lost connection must not leave the
         // member `running` for good); a refusal (already ended) is final.
         let end = || {
-            let (team, name) = (member.team_id.clone(), member.name.clone());
-            let (o, p) = (outcome.clone(), progress.clone());
-            db(&inner.store, move |s| {
-                s.finish_member_with(&team, &name, &o, &p)
+            inner.finish(MemberEnd {
+                team_id: member.team_id.clone(),
+                name: member.name.clone(),
+                outcome: outcome.clone(),
+                progress: progress.clone(),
             })
         };
         let retried = end
@@ -119,7 +126,13 @@ pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedS
                     .with_max_times(4),
             )
             .sleep(tokio::time::sleep)
-            .when(|e| !matches!(e, StoreError::Illegal(_) | StoreError::NotFound { .. }))
+            .when(|e| {
+                !matches!(
+                    e,
+                    EndFailure::Store(StoreError::Illegal(_) | StoreError::NotFound { .. })
+                        | EndFailure::Gone
+                )
+            })
             .notify(|e, after| {
                 tracing::warn!(member = %member.name, "recording the end failed ({e}); retrying in {after:?}")
             })
@@ -135,7 +148,7 @@ pub(crate) async fn run(inner: Arc<Inner>, member: Member, permit: Option<OwnedS
                 }
             }
             // Already ended by someone else (a disband won the race): terminal states stay.
-            Err(StoreError::Illegal(e)) => tracing::debug!("{e}"),
+            Err(EndFailure::Store(StoreError::Illegal(e))) => tracing::debug!("{e}"),
             Err(e) => {
                 tracing::error!(member = %member.name, "cannot record the end of the member: {e}")
             }
@@ -178,6 +191,7 @@ async fn drive(
     inner: &Arc<Inner>,
     m: &Member,
     permit: Option<OwnedSemaphorePermit>,
+    view: Option<Arc<TeamView>>,
     cancel: &CancellationToken,
     wake: &Arc<Notify>,
     progress: &mut Progress,
@@ -218,7 +232,7 @@ async fn drive(
                 env,
             })
         }
-        Ok(Plan::Llm(model)) => match Session::new(inner, m, &def, &model).await {
+        Ok(Plan::Llm(model)) => match Session::new(inner, m, &def, &model, view).await {
             Ok(s) => Worker::Llm(Box::new(s)),
             Err(e) => return Some(Outcome::Failed(e)),
         },

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::{AgentDef, MemoryMode};
 use crate::blocking::db;
 use crate::command::TurnEnd;
-use crate::engine::Inner;
+use crate::engine::{Inner, TeamView};
 use crate::provider::{
     CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
 };
@@ -83,19 +83,21 @@ fn shared_specs(tools: &WorkspaceTools) -> Arc<[ToolSpec]> {
 
 impl Session {
     /// Prepares a member's session: resolves the provider, builds the system prompt (with
-    /// the team context and, for `memory: local`, the agent's memory) and the tools.
+    /// the team context and, for `memory: local`, the agent's memory) and the tools. The team
+    /// context is `view` when the dispatcher read it, else read here.
     pub(crate) async fn new(
         inner: &Arc<Inner>,
         m: &Member,
         def: &AgentDef,
         model: &str,
+        view: Option<Arc<TeamView>>,
     ) -> Result<Session, String> {
         let (provider, model_name) = inner
             .runtime
             .providers
             .resolve(model)
             .map_err(|e| format!("agent {}: {e}", def.name))?;
-        // One hop to the blocking pool for the three reads a session starts from.
+        // At most one hop to the blocking pool, for the reads the dispatcher did not do.
         let team_id = m.team_id.clone();
         let memory_key = (def.memory == MemoryMode::Local).then(|| {
             (
@@ -103,18 +105,34 @@ impl Session {
                 inner.opts.project_root.to_string_lossy().into_owned(),
             )
         });
-        let (team, (members, total), memory) = db(&inner.store, move |s| {
-            let team = s.resolve_team(&team_id)?;
-            let head = s.list_members_head(&team_id, prompt::MAX_LISTED_MEMBERS)?;
-            let memory = match memory_key {
-                Some((agent, root)) => s.memory_get(&agent, &root)?.map(|e| e.content),
-                None => None,
-            };
-            Ok((team, head, memory))
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        let system = prompt::system_prompt(def, m, &team.name, &members, total, memory.as_deref());
+        let (view, memory) = match (view, memory_key) {
+            (Some(view), None) => (view, None),
+            (view, memory_key) => db(&inner.store, move |s| {
+                let view = match view {
+                    Some(v) => v,
+                    None => {
+                        let (team, head, total) =
+                            s.team_view(&team_id, prompt::MAX_LISTED_MEMBERS)?;
+                        Arc::new(TeamView { team, head, total })
+                    }
+                };
+                let memory = match memory_key {
+                    Some((agent, root)) => s.memory_get(&agent, &root)?.map(|e| e.content),
+                    None => None,
+                };
+                Ok((view, memory))
+            })
+            .await
+            .map_err(|e| e.to_string())?,
+        };
+        let system = prompt::system_prompt(
+            def,
+            m,
+            &view.team.name,
+            &view.head,
+            view.total,
+            memory.as_deref(),
+        );
         let checker = PermissionChecker::new(
             m.name.clone(),
             crate::runtime::agent_permissions(def),

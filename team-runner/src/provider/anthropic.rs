@@ -74,7 +74,7 @@ impl AnthropicProvider {
         }
         let reply = self
             .core
-            .post_json(ctx, &self.url, headers, request_body(req))
+            .post_json(ctx, &self.url, headers, &request_body(req))
             .await?;
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core

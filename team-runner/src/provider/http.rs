@@ -88,22 +88,21 @@ impl HttpCore {
     }
 
     /// POSTs `body` as JSON to `url` with `headers`, through the gate, retrying per the settings.
-    /// `body` is encoded once and dropped before the first attempt: its `Value` tree (the
-    /// tool schemas alone are tens of KB) would otherwise stay allocated while the request is
-    /// in flight, once per concurrent member.
+    /// `body` is encoded once, before the first attempt; only the bytes stay allocated while
+    /// the request is in flight (a `Value` tree of the tool schemas, tens of KB, would
+    /// otherwise stay too, once per concurrent member).
     pub async fn post_json(
         &self,
         ctx: &CallContext,
         url: &str,
         mut headers: HeaderMap,
-        body: Value,
+        body: &impl serde::Serialize,
     ) -> Result<JsonReply, ProviderError> {
         let s = &self.settings;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let bytes = serde_json::to_vec(&body).map_err(|e| {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
             self.bad_response(ctx, 0, format!("cannot encode the request: {e}"), "")
         })?;
-        drop(body);
         let max_delay = Duration::from_millis(s.retry_max_ms.max(1));
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(s.retry_base_ms).min(max_delay))
