@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/fanout-once.sh N [TEAM_BIN]: one fan-out of N members at L = 200 ms, as bench/run.sh
 # runs it (same config, agents and workflow), under /usr/bin/time. Prints one line:
-#   N=… exit=… WALL_S USER_S SYS_S PEAK_RSS_KB inflight=…
+#   N=… exit=… WALL_S USER_S SYS_S PEAK_RSS_KB inflight=… llm_cpu_s=… (the scripted server's CPU)
 # For profiling, WRAP wraps the `team` process, e.g.
 #   WRAP="perf record -F 2000 --call-graph dwarf,32768 -o p.data --" bench/fanout-once.sh 200
+# With KEEP=1 the project directory is kept and its path printed (the events table in
+# .team/team.db has the run's timeline).
 # Needs the release binaries (`cargo build --release -p team-cli -p team-testkit`).
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,9 +32,11 @@ printf -- '---\nmodel: mock/bench\n---\nYou answer in one line.\n' > $d/.team/ag
 printf -- '---\nmodel: mock/bench\n---\nYou merge results.\n' > $d/.team/agents/fan-lead.md
 cp $ROOT/bench/fanout.toml $d/.team/workflows/
 (cd $d && /usr/bin/time -f "%e %U %S %M" -o $d/t.txt ${WRAP:-} $TEAM run fanout --set count=$N --max-agents $N --output $d/r.md > $d/out 2> $d/err); code=$?
+# The scripted server's own CPU (user + sys, clock ticks → s): it shares the machine's cores.
+llm_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$lp/stat 2>/dev/null)
 kill -TERM $lp; wait $lp 2>/dev/null
 inf=$(grep -o '"max_in_flight": *[0-9]*' $d/llm.out | grep -o '[0-9]*$')
-echo "N=$N exit=$code $(cat $d/t.txt) inflight=$inf"
+echo "N=$N exit=$code $(cat $d/t.txt) inflight=$inf llm_cpu_s=$llm_cpu"
 [ "$code" != 0 ] && tail -3 "$d/err"
-rm -rf "$d"
+if [ "${KEEP:-}" = 1 ]; then echo "kept $d"; tail -1 $d/llm.out; else rm -rf "$d"; fi
 exit "$code"

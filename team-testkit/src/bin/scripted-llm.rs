@@ -49,6 +49,9 @@ async fn main() -> ExitCode {
     if args.strict {
         script = script.with_no_match(NoMatch::Error400);
     }
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let server =
         match ScriptedServer::start_on(SocketAddr::from(([127, 0, 0, 1], args.port)), script).await
         {
@@ -64,7 +67,20 @@ async fn main() -> ExitCode {
         let _ = out.flush();
     }
     wait_for_signal().await;
-    let summary = serde_json::json!({"requests": server.request_count(), "max_in_flight": server.max_in_flight()});
+    // When requests arrived, in ms since the Unix epoch (the clock of the events table), so a
+    // run's timeline can be lined up with the server's: first, median and last arrival.
+    let mut arrivals: Vec<u128> = server
+        .requests()
+        .iter()
+        .map(|r| started_unix_ms + r.received_after.as_millis())
+        .collect();
+    arrivals.sort_unstable();
+    let at = |q: usize| arrivals.get(q).copied();
+    let summary = serde_json::json!({
+        "requests": server.request_count(),
+        "max_in_flight": server.max_in_flight(),
+        "arrivals_unix_ms": [at(0), at(arrivals.len() / 2), arrivals.last().copied()],
+    });
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{summary}");
