@@ -243,9 +243,14 @@ async fn drive(
         let end = match &mut worker {
             Worker::Command(spec) => {
                 let store = inner.store.clone();
+                let (team, name) = (m.team_id.clone(), m.name.clone());
                 run_turn(spec, &input, cancel, deadline, move |pid| {
                     // Best effort: the pid is for `team show` and debugging, not for control.
-                    let _ = store.member_progress(id, Some(Some(pid as i64)), 0, 0, 0);
+                    let pid = Progress {
+                        pid: Some(Some(pid as i64)),
+                        ..Progress::default()
+                    };
+                    let _ = store.record_progress(&team, &name, id, &pid);
                 })
                 .await
             }

@@ -301,22 +301,6 @@ impl Store {
         run!(self, record_progress(team_id, member, member_id, progress))
     }
 
-    /// Records a member's current pid (`Some(None)` clears it) and adds to its turn and token
-    /// counters. Does not change its status.
-    pub fn member_progress(
-        &self,
-        member_id: i64,
-        pid: Option<Option<i64>>,
-        turns: i64,
-        tokens_in: i64,
-        tokens_out: i64,
-    ) -> Result<()> {
-        run!(
-            self,
-            member_progress(member_id, pid, turns, tokens_in, tokens_out)
-        )
-    }
-
     /// Puts a member under a runner (a foreground run that created the member before its
     /// runner existed), so the runner's poller watches it.
     pub fn hold_member(&self, member_id: i64, runner_id: &str) -> Result<()> {

@@ -188,33 +188,21 @@ fn deliver(
     broadcast: bool,
 ) -> Result<Vec<Message>> {
     let now = now_ms();
-    let rows: Vec<NewMessageRow<'_>> = recipients
-        .iter()
-        .map(|r| NewMessageRow {
-            team_id,
-            sender: from,
-            recipient: r,
-            kind: kind.as_str(),
-            body,
-            broadcast,
-            created_at_ms: now,
-        })
-        .collect();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
+    let mut out = Vec::with_capacity(recipients.len());
+    for recipient in recipients {
         // Prepared once per connection: Diesel never caches an insert.
         struct Deliver;
         let m: MessageRow = Prepared::<Deliver>::new(
             "INSERT INTO messages (team_id, sender, recipient, kind, body, broadcast, \
              created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
             vec![
-                Bind::Text(row.team_id.to_owned()),
-                Bind::Text(row.sender.to_owned()),
-                Bind::Text(row.recipient.to_owned()),
-                Bind::Text(row.kind.to_owned()),
-                Bind::Text(row.body.to_owned()),
-                Bind::Bool(row.broadcast),
-                Bind::BigInt(row.created_at_ms),
+                Bind::Text(team_id.to_owned()),
+                Bind::Text(from.to_owned()),
+                Bind::Text(recipient.clone()),
+                Bind::Text(kind.as_str().to_owned()),
+                Bind::Text(body.to_owned()),
+                Bind::Bool(broadcast),
+                Bind::BigInt(now),
             ],
         )
         .get_result(c)?;
@@ -616,18 +604,21 @@ pub(crate) fn member_step(
             "member event {ev} is not a step between live states"
         )));
     }
-    write_tx(c, |c| member_step_in(c, team_id, name, ev))
-}
-
-/// [`member_step`] inside the caller's transaction.
-fn member_step_in(c: &mut Conn, team_id: &str, name: &str, ev: MemberEvent) -> Result<Member> {
-    {
+    write_tx(c, |c| {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
+        member_step_in(c, &team, m, ev)
+    })
+}
+
+/// [`member_step`] inside the caller's transaction, which has read `team` and the member `m`.
+fn member_step_in(c: &mut Conn, team: &TeamRow, m: MemberRow, ev: MemberEvent) -> Result<Member> {
+    {
+        let team_id = team.id.as_str();
         let from = m.status()?;
         let to = from
             .transition(ev)
-            .map_err(|e| illegal_member(&team, &m, e.verb))?;
+            .map_err(|e| illegal_member(team, &m, e.verb))?;
         let now = now_ms();
         let busy = if from == MemberStatus::Running {
             now - m.updated_at_ms
@@ -666,9 +657,6 @@ pub(crate) fn finish_member(
     outcome: &Outcome,
     progress: &Progress,
 ) -> Result<Finished> {
-    if progress.is_empty() {
-        return write_tx(c, |c| finish_member_in(c, team_id, name, outcome));
-    }
     // The progress commits even when the member had already ended (the refusal writes
     // nothing); any other error rolls both back. The team row is locked before the member
     // row is written, the order of every other member change (the other order deadlocked
@@ -678,7 +666,7 @@ pub(crate) fn finish_member(
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
         progress_of(c, team_id, &m.name, m.id, progress)?;
-        match finish_member_in(c, team_id, name, outcome) {
+        match finish_member_in(c, &team, m, outcome) {
             Err(StoreError::Illegal(e)) => Ok(Err(StoreError::Illegal(e))),
             other => other.map(Ok),
         }
@@ -731,21 +719,20 @@ pub(crate) fn fail_member_unless_answered(
         if answered > 0 || m.status()?.is_terminal() {
             return Ok(None);
         }
-        finish_member_in(c, team_id, name, &Outcome::Failed(error.to_owned())).map(Some)
+        finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned())).map(Some)
     })
 }
 
-/// The body of [`finish_member`], inside the caller's write transaction.
+/// The body of [`finish_member`], inside the caller's write transaction, which has locked
+/// the team row and read `team` and the member `m`.
 fn finish_member_in(
     c: &mut Conn,
-    team_id: &str,
-    name: &str,
+    team: &TeamRow,
+    m: MemberRow,
     outcome: &Outcome,
 ) -> Result<Finished> {
     {
-        lock_team(c, team_id)?;
-        let team = team_by_id(c, team_id)?;
-        let m = member_row(c, &team, name)?;
+        let team_id = team.id.as_str();
         let from = m.status()?;
         let ev = match outcome {
             Outcome::Completed(_) => MemberEvent::Complete,
@@ -755,7 +742,7 @@ fn finish_member_in(
         };
         let to = from
             .transition(ev)
-            .map_err(|e| illegal_member(&team, &m, e.verb))?;
+            .map_err(|e| illegal_member(team, &m, e.verb))?;
         let now = now_ms();
         let busy = if from == MemberStatus::Running {
             now - m.updated_at_ms
@@ -863,7 +850,7 @@ fn finish_member_in(
                     format!("[AGENT CANCELLED] {}: {e}", m.name),
                 ),
             };
-            let lead = member_row(c, &team, LEAD_ALIAS)?;
+            let lead = member_row(c, team, LEAD_ALIAS)?;
             notified = Some(lead.name.clone());
             deliver(
                 c,
@@ -1289,12 +1276,17 @@ pub(crate) fn take_inbox(
     member: &str,
     peek: bool,
 ) -> Result<Vec<Message>> {
+    let take = |c: &mut Conn| {
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, member)?;
+        take_inbox_in(c, team_id, &m, peek)
+    };
     if peek {
-        take_inbox_in(c, team_id, member, true)
+        take(c)
     } else {
         // One transaction for the delivery marks and their event (and, on SQLite, through
         // the process's write lock rather than the busy handler's sleeps).
-        write_tx(c, |c| take_inbox_in(c, team_id, member, false))
+        write_tx(c, take)
     }
 }
 
@@ -1307,22 +1299,19 @@ pub(crate) fn take_inbox_and_wake(
     member: &str,
 ) -> Result<Vec<Message>> {
     write_tx(c, |c| {
-        let msgs = take_inbox_in(c, team_id, member, false)?;
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, member)?;
+        let msgs = take_inbox_in(c, team_id, &m, false)?;
         if !msgs.is_empty() {
-            member_step_in(c, team_id, member, MemberEvent::Wake)?;
+            member_step_in(c, &team, m, MemberEvent::Wake)?;
         }
         Ok(msgs)
     })
 }
 
-fn take_inbox_in(
-    c: &mut Conn,
-    team_id: &str,
-    member: &str,
-    peek: bool,
-) -> Result<Vec<Message>> {
-    let team = team_by_id(c, team_id)?;
-    let m = member_row(c, &team, member)?;
+/// The unread messages of member `m` of team `team_id`, marked delivered unless `peek`,
+/// inside the caller's transaction.
+fn take_inbox_in(c: &mut Conn, team_id: &str, m: &MemberRow, peek: bool) -> Result<Vec<Message>> {
     let unread = messages::table
         .filter(messages::team_id.eq(team_id))
         .filter(messages::recipient.eq(&m.name))
@@ -1664,21 +1653,6 @@ fn claim_one(
     row.into_entity().map(Some)
 }
 
-/// Records a member's process id (or clears it) and adds to its turn and token counters.
-pub(crate) fn member_progress(
-    c: &mut Conn,
-    member_id: i64,
-    pid: Option<Option<i64>>,
-    turns: i64,
-    tokens_in: i64,
-    tokens_out: i64,
-) -> Result<()> {
-    // One transaction: one commit however many counters move.
-    write_tx(c, |c| {
-        progress_in(c, member_id, pid, turns, tokens_in, tokens_out)
-    })
-}
-
 /// Writes a runner's progress of a member in one transaction (see [`progress_of`]).
 pub(crate) fn record_progress(
     c: &mut Conn,
@@ -1705,26 +1679,8 @@ fn progress_of(
     for (kind, payload) in &progress.events {
         event(c, Some(team_id), Some(member), kind, payload.clone())?;
     }
-    progress_in(
-        c,
-        member_id,
-        progress.pid,
-        progress.turns,
-        progress.tokens_in,
-        progress.tokens_out,
-    )
-}
-
-fn progress_in(
-    c: &mut Conn,
-    member_id: i64,
-    pid: Option<Option<i64>>,
-    turns: i64,
-    tokens_in: i64,
-    tokens_out: i64,
-) -> Result<()> {
     // Prepared once per connection: Diesel never caches an update.
-    if let Some(pid) = pid {
+    if let Some(pid) = progress.pid {
         struct Pid;
         Prepared::<Pid>::new(
             "UPDATE members SET pid = ? WHERE id = ?",
@@ -1732,15 +1688,15 @@ fn progress_in(
         )
         .execute(c)?;
     }
-    if turns != 0 || tokens_in != 0 || tokens_out != 0 {
+    if progress.turns != 0 || progress.tokens_in != 0 || progress.tokens_out != 0 {
         struct Counters;
         Prepared::<Counters>::new(
             "UPDATE members SET turns = turns + ?, tokens_in = tokens_in + ?, \
              tokens_out = tokens_out + ? WHERE id = ?",
             vec![
-                Bind::BigInt(turns),
-                Bind::BigInt(tokens_in),
-                Bind::BigInt(tokens_out),
+                Bind::BigInt(progress.turns),
+                Bind::BigInt(progress.tokens_in),
+                Bind::BigInt(progress.tokens_out),
                 Bind::BigInt(member_id),
             ],
         )

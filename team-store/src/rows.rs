@@ -193,18 +193,6 @@ impl MessageRow {
     }
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = messages)]
-pub(crate) struct NewMessageRow<'a> {
-    pub team_id: &'a str,
-    pub sender: &'a str,
-    pub recipient: &'a str,
-    pub kind: &'a str,
-    pub body: &'a str,
-    pub broadcast: bool,
-    pub created_at_ms: i64,
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = memories)]
 pub(crate) struct MemoryRow {

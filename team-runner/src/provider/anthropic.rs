@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::provider::http::HttpCore;
 use crate::provider::{
@@ -74,7 +75,7 @@ impl AnthropicProvider {
         }
         let reply = self
             .core
-            .post_json(ctx, &self.url, headers, &request_body(req))
+            .post_json(ctx, &self.url, headers, &WireBody::new(req))
             .await?;
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core
@@ -102,75 +103,95 @@ impl Provider for AnthropicProvider {
 
 /// The Messages API request body for `req`.
 pub fn request_body(req: &ChatRequest) -> Value {
-    let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    let mut push = |role: &'static str, block: Value| match messages.last_mut() {
-        Some((r, blocks)) if *r == role => blocks.push(block),
-        _ => messages.push((role, vec![block])),
-    };
-    for m in &req.messages {
-        match m {
-            ChatMessage::User { content } => push("user", json!({"type": "text", "text": content})),
-            ChatMessage::Assistant {
-                content,
-                tool_calls,
-            } => {
-                let text = content.as_deref().filter(|c| !c.is_empty());
-                if let Some(text) = text {
-                    push("assistant", json!({"type": "text", "text": text}));
-                } else if tool_calls.is_empty() {
-                    // The API rejects empty assistant content.
-                    push("assistant", json!({"type": "text", "text": "(no content)"}));
+    serde_json::to_value(WireBody::new(req)).unwrap_or(Value::Null)
+}
+
+/// The request body as it is encoded: it borrows the tool schemas instead of copying them into
+/// a `Value` tree first (as the OpenAI client does, bench/findings.md § 8).
+#[derive(Serialize)]
+struct WireBody<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    messages: Vec<Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+}
+
+impl<'a> WireBody<'a> {
+    fn new(req: &'a ChatRequest) -> Self {
+        let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
+        let mut push = |role: &'static str, block: Value| match messages.last_mut() {
+            Some((r, blocks)) if *r == role => blocks.push(block),
+            _ => messages.push((role, vec![block])),
+        };
+        for m in &req.messages {
+            match m {
+                ChatMessage::User { content } => {
+                    push("user", json!({"type": "text", "text": content}))
                 }
-                for c in tool_calls {
-                    push(
-                        "assistant",
-                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input_object(&c.arguments)}),
-                    );
+                ChatMessage::Assistant {
+                    content,
+                    tool_calls,
+                } => {
+                    let text = content.as_deref().filter(|c| !c.is_empty());
+                    if let Some(text) = text {
+                        push("assistant", json!({"type": "text", "text": text}));
+                    } else if tool_calls.is_empty() {
+                        // The API rejects empty assistant content.
+                        push("assistant", json!({"type": "text", "text": "(no content)"}));
+                    }
+                    for c in tool_calls {
+                        push(
+                            "assistant",
+                            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input_object(&c.arguments)}),
+                        );
+                    }
                 }
-            }
-            ChatMessage::Tool {
-                tool_call_id,
-                content,
-                is_error,
-                ..
-            } => {
-                let mut block =
-                    json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
-                if *is_error {
-                    block["is_error"] = Value::Bool(true);
+                ChatMessage::Tool {
+                    tool_call_id,
+                    content,
+                    is_error,
+                    ..
+                } => {
+                    let mut block = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
+                    if *is_error {
+                        block["is_error"] = Value::Bool(true);
+                    }
+                    push("user", block);
                 }
-                push("user", block);
             }
         }
+        WireBody {
+            model: &req.model,
+            max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            system: (!req.system.is_empty()).then_some(req.system.as_str()),
+            messages: messages
+                .into_iter()
+                .map(|(role, content)| json!({"role": role, "content": content}))
+                .collect(),
+            tools: req
+                .tools
+                .iter()
+                .map(|t| WireTool {
+                    name: &t.name,
+                    description: &t.description,
+                    input_schema: &t.parameters,
+                })
+                .collect(),
+            temperature: req.temperature,
+        }
     }
-    let mut body = Map::new();
-    body.insert("model".into(), json!(req.model));
-    body.insert(
-        "max_tokens".into(),
-        json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
-    );
-    if !req.system.is_empty() {
-        body.insert("system".into(), json!(req.system));
-    }
-    body.insert(
-        "messages".into(),
-        messages
-            .into_iter()
-            .map(|(role, content)| json!({"role": role, "content": content}))
-            .collect(),
-    );
-    if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-    }
-    if let Some(t) = req.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    Value::Object(body)
 }
 
 /// Arguments text as a `tool_use.input` object (the API accepts only objects).

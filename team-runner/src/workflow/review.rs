@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use team_core::{AgentName, MemberStatus, MessageKind};
-use team_store::{NewMember, Outcome, Outgoing, Recipient};
+use team_store::{NewMember, Outcome, Outgoing, Progress, Recipient};
 
 use super::report::{
     CrossReviewAnswer, Finding, RawFinding, Report, ReviewAnswer, Severity, Specialist,
@@ -543,19 +543,21 @@ pub(crate) async fn synthesise(
                 CallFacts::from_result(provider.name(), &model_name, started.elapsed(), &result);
             let team = run.team_id.clone();
             let _ = db(&inner.store, move |s| {
-                s.append_event(
-                    Some(&team),
-                    Some(team_core::LEAD_ALIAS),
-                    "provider.call",
-                    serde_json::to_value(&facts).unwrap_or_default(),
-                )?;
                 let lead = s.get_member(&team, team_core::LEAD_ALIAS)?;
-                s.member_progress(
+                s.record_progress(
+                    &team,
+                    team_core::LEAD_ALIAS,
                     lead.id,
-                    None,
-                    1,
-                    facts.prompt_tokens as i64,
-                    facts.completion_tokens as i64,
+                    &Progress {
+                        turns: 1,
+                        tokens_in: facts.prompt_tokens as i64,
+                        tokens_out: facts.completion_tokens as i64,
+                        events: vec![(
+                            "provider.call".to_owned(),
+                            serde_json::to_value(&facts).unwrap_or_default(),
+                        )],
+                        ..Progress::default()
+                    },
                 )
             })
             .await;
