@@ -5,14 +5,16 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::provider::body::JsonBody;
 use crate::provider::http::HttpCore;
 use crate::provider::{
     ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, ToolCall, Usage,
+    ProviderError, ProviderSettings, ToolCall, ToolSpec, Usage,
 };
 
 /// `anthropic-version` header value sent with every request.
@@ -73,10 +75,10 @@ impl AnthropicProvider {
         if let Some(v) = self.core.secret_header("") {
             headers.insert(HeaderName::from_static("x-api-key"), v);
         }
-        let reply = self
+        let body = self
             .core
-            .post_json(ctx, &self.url, headers, &WireBody::new(req))
-            .await?;
+            .json_body(ctx, &WireBody::new(req), &req.tools, encode_tools)?;
+        let reply = self.core.post_json(ctx, &self.url, headers, &body).await?;
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core
                 .bad_response(ctx, reply.attempts, reason, &reply.raw)
@@ -101,13 +103,34 @@ impl Provider for AnthropicProvider {
     }
 }
 
-/// The Messages API request body for `req`.
+/// The Messages API request body for `req`, decoded from the bytes that would be sent
+/// (`Value::Null` if they cannot be encoded).
 pub fn request_body(req: &ChatRequest) -> Value {
-    serde_json::to_value(WireBody::new(req)).unwrap_or(Value::Null)
+    let tools = (!req.tools.is_empty())
+        .then(|| encode_tools(&req.tools).map(Bytes::from))
+        .transpose();
+    tools
+        .and_then(|tools| JsonBody::spliced(&WireBody::new(req), tools))
+        .and_then(|body| serde_json::from_slice(&body.to_vec()))
+        .unwrap_or(Value::Null)
 }
 
-/// The request body as it is encoded: it borrows the tool schemas instead of copying them into
-/// a `Value` tree first (as the OpenAI client does, bench/findings.md § 8).
+/// The `tools` array: `[{name, description, input_schema}]`, borrowing the schemas. Encoded
+/// once per tool list ([`HttpCore::json_body`]).
+fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
+    let wire: Vec<WireTool<'_>> = tools
+        .iter()
+        .map(|t| WireTool {
+            name: &t.name,
+            description: &t.description,
+            input_schema: &t.parameters,
+        })
+        .collect();
+    serde_json::to_vec(&wire)
+}
+
+/// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by
+/// [`HttpCore::json_body`]); it borrows the system prompt.
 #[derive(Serialize)]
 struct WireBody<'a> {
     model: &'a str,
@@ -115,8 +138,6 @@ struct WireBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
     messages: Vec<Value>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
 }
@@ -179,15 +200,6 @@ impl<'a> WireBody<'a> {
             messages: messages
                 .into_iter()
                 .map(|(role, content)| json!({"role": role, "content": content}))
-                .collect(),
-            tools: req
-                .tools
-                .iter()
-                .map(|t| WireTool {
-                    name: &t.name,
-                    description: &t.description,
-                    input_schema: &t.parameters,
-                })
                 .collect(),
             temperature: req.temperature,
         }

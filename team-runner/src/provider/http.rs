@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
+use crate::provider::body::{EncodedTools, JsonBody};
 use crate::provider::error::{excerpt, scrub};
 use crate::provider::gate::RateGate;
-use crate::provider::{ApiKey, CallContext, ProviderError, ProviderSettings};
+use crate::provider::{ApiKey, CallContext, ProviderError, ProviderSettings, ToolSpec};
 
 /// A successful (2xx) JSON reply.
 pub(crate) struct JsonReply {
@@ -26,6 +27,8 @@ pub(crate) struct HttpCore {
     pub gate: Arc<RateGate>,
     client: reqwest::Client,
     key: Option<ApiKey>,
+    /// The tool lists of this provider's requests, each encoded once in its wire format.
+    tools: EncodedTools,
 }
 
 impl std::fmt::Debug for HttpCore {
@@ -42,19 +45,25 @@ impl HttpCore {
     pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
         settings.validate()?;
         let timeout = Duration::from_secs(settings.request_timeout_secs);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("team/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Config {
-                provider: settings.name.clone(),
-                reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
-            })?;
+            .user_agent(concat!("team/", env!("CARGO_PKG_VERSION")));
+        if plain_http(&settings.base_url) {
+            // A plain-http provider (a local model server) never speaks TLS: trust no root, so
+            // the system's certificate store is not read and parsed at every start (~1 MB and
+            // a few ms; BENCHMARKS.md § 8). A redirect to https would fail verification.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let client = builder.build().map_err(|e| ProviderError::Config {
+            provider: settings.name.clone(),
+            reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
+        })?;
         Ok(Self {
             gate: Arc::new(RateGate::new(settings.max_concurrent_requests)),
             settings,
             client,
             key,
+            tools: EncodedTools::default(),
         })
     }
 
@@ -87,22 +96,36 @@ impl HttpCore {
         }
     }
 
-    /// POSTs `body` as JSON to `url` with `headers`, through the gate, retrying per the settings.
-    /// `body` is encoded once, before the first attempt; only the bytes stay allocated while
-    /// the request is in flight (a `Value` tree of the tool schemas, tens of KB, would
-    /// otherwise stay too, once per concurrent member).
+    /// The body of a request: `head` (a JSON object whose encoding leaves the tools out)
+    /// with `tools` spliced in, encoded by `encode_tools` once per tool list
+    /// ([`EncodedTools`]). Only these bytes stay allocated while the request is in flight,
+    /// shared by its attempts.
+    ///
+    /// Errors: [`ProviderError::BadResponse`] (attempts 0) when the request cannot be encoded.
+    pub fn json_body(
+        &self,
+        ctx: &CallContext,
+        head: &impl serde::Serialize,
+        tools: &Arc<[ToolSpec]>,
+        encode_tools: impl FnOnce(&[ToolSpec]) -> serde_json::Result<Vec<u8>>,
+    ) -> Result<JsonBody, ProviderError> {
+        self.tools
+            .get(tools, encode_tools)
+            .and_then(|tools| JsonBody::spliced(head, tools))
+            .map_err(|e| self.bad_response(ctx, 0, format!("cannot encode the request: {e}"), ""))
+    }
+
+    /// POSTs `body` (see [`HttpCore::json_body`]) to `url` with `headers`, through the gate,
+    /// retrying per the settings.
     pub async fn post_json(
         &self,
         ctx: &CallContext,
         url: &str,
         mut headers: HeaderMap,
-        body: &impl serde::Serialize,
+        body: &JsonBody,
     ) -> Result<JsonReply, ProviderError> {
         let s = &self.settings;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let bytes = serde_json::to_vec(body).map_err(|e| {
-            self.bad_response(ctx, 0, format!("cannot encode the request: {e}"), "")
-        })?;
         let max_delay = Duration::from_millis(s.retry_max_ms.max(1));
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(s.retry_base_ms).min(max_delay))
@@ -116,7 +139,7 @@ impl HttpCore {
             attempts += 1;
             let outcome = {
                 let _permit = self.gate.acquire().await;
-                self.attempt(url, &headers, &bytes).await
+                self.attempt(url, &headers, body).await
             };
             let (retry_after, failure) = match outcome {
                 Ok((status, _, raw)) if status.is_success() => {
@@ -200,13 +223,14 @@ impl HttpCore {
         &self,
         url: &str,
         headers: &HeaderMap,
-        bytes: &[u8],
+        body: &JsonBody,
     ) -> Result<(StatusCode, HeaderMap, String), reqwest::Error> {
         let resp = self
             .client
             .post(url)
             .headers(headers.clone())
-            .body(bytes.to_vec())
+            .header(CONTENT_LENGTH, body.len())
+            .body(body.to_reqwest())
             .timeout(Duration::from_secs(self.settings.request_timeout_secs))
             .send()
             .await?;
@@ -253,9 +277,30 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Whether `base_url` is plain `http://` (case-insensitive scheme, RFC 3986 § 3.1).
+fn plain_http(base_url: &str) -> bool {
+    base_url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_providers_trust_no_root() {
+        assert!(plain_http("http://127.0.0.1:8080/v1"));
+        assert!(plain_http("HTTP://localhost"));
+        assert!(!plain_http("https://api.openai.com/v1"));
+        assert!(!plain_http("http:/x"));
+        assert!(!plain_http(""));
+        // Both kinds of client build: without roots for http, with the system's for https.
+        for url in ["http://127.0.0.1:9/v1", "https://api.example.invalid/v1"] {
+            let settings = ProviderSettings::new("p", crate::provider::ProviderKind::OpenAi, url);
+            HttpCore::new(settings, None).expect(url);
+        }
+    }
 
     #[test]
     fn retry_after_forms() {

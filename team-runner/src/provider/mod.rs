@@ -11,6 +11,7 @@
 //! - [`CallFacts`] / [`chat_with_facts`]: provider, model, tokens, latency, attempts, status for events.
 
 mod anthropic;
+mod body;
 mod cassette;
 mod config;
 mod error;

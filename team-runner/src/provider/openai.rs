@@ -1,15 +1,18 @@
 //! OpenAI-compatible Chat Completions client (`POST {base_url}/chat/completions`).
 
+use std::borrow::Cow;
 use std::time::Instant;
 
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::provider::body::JsonBody;
 use crate::provider::http::HttpCore;
 use crate::provider::{
     ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, ToolCall, Usage,
+    ProviderError, ProviderSettings, ToolCall, ToolSpec, Usage,
 };
 
 /// Client for OpenAI Chat Completions and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server,
@@ -56,10 +59,10 @@ impl OpenAiProvider {
         if let Some(v) = self.core.secret_header("Bearer ") {
             headers.insert(AUTHORIZATION, v);
         }
-        let reply = self
+        let body = self
             .core
-            .post_json(ctx, &self.url, headers, &WireBody::new(req))
-            .await?;
+            .json_body(ctx, &WireBody::new(req), &req.tools, encode_tools)?;
+        let reply = self.core.post_json(ctx, &self.url, headers, &body).await?;
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core
                 .bad_response(ctx, reply.attempts, reason, &reply.raw)
@@ -84,24 +87,85 @@ impl Provider for OpenAiProvider {
     }
 }
 
-/// The Chat Completions request body for `req`.
+/// The Chat Completions request body for `req`, decoded from the bytes that would be sent
+/// (`Value::Null` if they cannot be encoded).
 pub fn request_body(req: &ChatRequest) -> Value {
-    serde_json::to_value(WireBody::new(req)).unwrap_or(Value::Null)
+    let tools = (!req.tools.is_empty())
+        .then(|| encode_tools(&req.tools).map(Bytes::from))
+        .transpose();
+    tools
+        .and_then(|tools| JsonBody::spliced(&WireBody::new(req), tools))
+        .and_then(|body| serde_json::from_slice(&body.to_vec()))
+        .unwrap_or(Value::Null)
 }
 
-/// The request body as it is encoded: it borrows the tool schemas instead of copying them into
-/// a `Value` tree first (building and encoding those copies was a third of the HTTP client's
-/// CPU in a 200-member fan-out, bench/findings.md § 7).
+/// The `tools` array: `[{"type": "function", "function": {name, description, parameters}}]`,
+/// borrowing the schemas. Encoded once per tool list ([`HttpCore::json_body`]).
+fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
+    let wire: Vec<WireTool<'_>> = tools
+        .iter()
+        .map(|t| WireTool {
+            kind: "function",
+            function: WireFunction {
+                name: &t.name,
+                description: &t.description,
+                parameters: &t.parameters,
+            },
+        })
+        .collect();
+    serde_json::to_vec(&wire)
+}
+
+/// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by
+/// [`HttpCore::json_body`]): it borrows the system prompt and the messages instead of copying
+/// them into `Value` trees first (building and encoding such copies was a third of the HTTP
+/// client's CPU in a 200-member fan-out, bench/findings.md § 7, and ~2 KB per member in
+/// flight, § 9).
 #[derive(Serialize)]
 struct WireBody<'a> {
     model: &'a str,
-    messages: Vec<Value>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tools: Vec<WireTool<'a>>,
+    messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+}
+
+/// One Chat Completions message: `{"role": …, …}`.
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum WireMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: &'a str,
+    },
+    /// `content` is `null` when the model only called tools.
+    Assistant {
+        content: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        tool_calls: Vec<WireCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: Cow<'a, str>,
+    },
+}
+
+/// `{"id": …, "type": "function", "function": {"name": …, "arguments": "<JSON text>"}}`.
+#[derive(Serialize)]
+struct WireCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireCallFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireCallFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
 }
 
 #[derive(Serialize)]
@@ -122,51 +186,49 @@ impl<'a> WireBody<'a> {
     fn new(req: &'a ChatRequest) -> Self {
         let mut messages = Vec::with_capacity(req.messages.len() + 1);
         if !req.system.is_empty() {
-            messages.push(json!({"role": "system", "content": req.system}));
+            messages.push(WireMessage::System {
+                content: &req.system,
+            });
         }
-        for m in &req.messages {
-            messages.push(match m {
-                ChatMessage::User { content } => json!({"role": "user", "content": content}),
-                ChatMessage::Assistant { content, tool_calls } => {
-                    let mut msg = json!({"role": "assistant", "content": content});
-                    if !tool_calls.is_empty() {
-                        msg["tool_calls"] = tool_calls
-                            .iter()
-                            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-                            .collect();
-                    }
-                    msg
-                }
+        messages.extend(req.messages.iter().map(|m| {
+            match m {
+                ChatMessage::User { content } => WireMessage::User { content },
+                ChatMessage::Assistant {
+                    content,
+                    tool_calls,
+                } => WireMessage::Assistant {
+                    content: content.as_deref(),
+                    tool_calls: tool_calls
+                        .iter()
+                        .map(|c| WireCall {
+                            id: &c.id,
+                            kind: "function",
+                            function: WireCallFunction {
+                                name: &c.name,
+                                arguments: &c.arguments,
+                            },
+                        })
+                        .collect(),
+                },
                 ChatMessage::Tool {
                     tool_call_id,
                     content,
                     is_error,
                     ..
-                } => {
-                    let content = if *is_error && !content.starts_with("error") {
-                        format!("error: {content}")
+                } => WireMessage::Tool {
+                    tool_call_id,
+                    // The wire has no error flag: the text says it.
+                    content: if *is_error && !content.starts_with("error") {
+                        Cow::Owned(format!("error: {content}"))
                     } else {
-                        content.clone()
-                    };
-                    json!({"role": "tool", "tool_call_id": tool_call_id, "content": content})
-                }
-            });
-        }
+                        Cow::Borrowed(content)
+                    },
+                },
+            }
+        }));
         WireBody {
             model: &req.model,
             messages,
-            tools: req
-                .tools
-                .iter()
-                .map(|t| WireTool {
-                    kind: "function",
-                    function: WireFunction {
-                        name: &t.name,
-                        description: &t.description,
-                        parameters: &t.parameters,
-                    },
-                })
-                .collect(),
             temperature: req.temperature,
             max_tokens: req.max_tokens,
         }
@@ -260,7 +322,7 @@ fn compact(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::ToolSpec;
+    use serde_json::json;
 
     #[test]
     fn body_maps_roles_and_tools() {
@@ -288,6 +350,22 @@ mod tests {
             parameters: json!({"type": "object"}),
         }]);
         let b = request_body(&req);
+        // The whole message list, exactly as the wire carries it.
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{bad"}}
+                ]},
+                {"role": "tool", "tool_call_id": "c1", "content": "error: boom"}
+            ])
+        );
+        assert_eq!(
+            b["tools"],
+            json!([{"type": "function", "function": {"name": "t", "description": "d", "parameters": {"type": "object"}}}])
+        );
         assert_eq!(b["messages"][0]["role"], "system");
         assert_eq!(
             b["messages"][2]["tool_calls"][0]["function"]["arguments"],
