@@ -1,6 +1,7 @@
 //! `team run`, `team report`, `team workflows list|show`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -237,7 +238,12 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
         progress.abort();
         let _ = progress.await;
         Ok::<_, anyhow::Error>(result)
-    })?;
+    });
+    // Everything the runtime ran has ended (the engine stopped, the progress view was
+    // awaited): let its threads go without joining them one by one (~3 ms at exit for a
+    // 200-member team, BENCHMARKS.md § 9).
+    rt.shutdown_background();
+    let result = result?;
     // The events of the whole run, after the team ended, for --events.
     let outcome = match result {
         Ok(o) => o,
@@ -333,12 +339,13 @@ fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> anyhow::Result<()> {
     let members = ctx.store.list_members(team_id)?;
     let mut total = (0, 0);
     let mut busy = 0;
-    eprintln!("tokens (prompt/completion) and time per member:");
+    let mut text = String::from("tokens (prompt/completion) and time per member:\n");
     for m in &members {
         total.0 += m.tokens_in;
         total.1 += m.tokens_out;
         busy += m.busy_ms;
-        eprintln!(
+        let _ = writeln!(
+            text,
             "  {:<16} {:<10} {:>7}/{:<7} busy {}",
             m.name,
             m.status,
@@ -348,14 +355,24 @@ fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> anyhow::Result<()> {
         );
     }
     let wall_ms = wall.as_millis().max(1) as i64;
-    eprintln!(
+    let _ = writeln!(
+        text,
         "total tokens {}/{}; wall time {}; parallel speedup {:.1}x (member busy time / wall time)",
         total.0,
         total.1,
         duration(wall_ms),
         busy as f64 / wall_ms as f64
     );
+    to_stderr(&text);
     Ok(())
+}
+
+/// Writes `text` to stderr at once. `eprintln!` goes to the unbuffered stderr piece by piece
+/// (a `write` per argument and per padding run: ~27 per line of the summary, 5 500 system
+/// calls for a 200-member team, ~10 ms at exit; BENCHMARKS.md § 9). A closed stderr is not
+/// an error worth failing a finished run for.
+fn to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Writes the team's events as JSON Lines to `target` (`-`: stderr).
@@ -400,8 +417,9 @@ async fn progress(store: Store, team_id: String, phase: Arc<Mutex<String>>, quie
     let mut last_phase = String::new();
     loop {
         let ph = phase.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut lines = String::new();
         if !live && ph != last_phase {
-            eprintln!("phase: {ph}");
+            let _ = writeln!(lines, "phase: {ph}");
         }
         last_phase = ph.clone();
         let (s, t) = (store.clone(), team_id.clone());
@@ -429,12 +447,17 @@ async fn progress(store: Store, team_id: String, phase: Arc<Mutex<String>>, quie
                 } else {
                     let key = format!("{} {}", m.status, m.turns);
                     if last.get(&m.id) != Some(&key) {
-                        eprintln!("{} {} {} (turn {})", m.name, m.agent, m.status, m.turns);
+                        let _ = writeln!(
+                            lines,
+                            "{} {} {} (turn {})",
+                            m.name, m.agent, m.status, m.turns
+                        );
                         last.insert(m.id, key);
                     }
                 }
             }
         }
+        to_stderr(&lines);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
