@@ -5,7 +5,8 @@
 # For profiling, WRAP wraps the `team` process, e.g.
 #   WRAP="perf record -F 2000 --call-graph dwarf,32768 -o p.data --" bench/fanout-once.sh 200
 # With KEEP=1 the project directory is kept and its path printed (the events table in
-# .team/team.db has the run's timeline).
+# .team/team.db has the run's timeline; clock_ms the process's spawn and exit, in Unix ms, so
+# bench/timeline.py DIR prints the phases).
 # Needs the release binaries (`cargo build --release -p team-cli -p team-testkit`).
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +32,10 @@ EOC
 printf -- '---\nmodel: mock/bench\n---\nYou answer in one line.\n' > $d/.team/agents/worker.md
 printf -- '---\nmodel: mock/bench\n---\nYou merge results.\n' > $d/.team/agents/fan-lead.md
 cp $ROOT/bench/fanout.toml $d/.team/workflows/
+t0=${EPOCHREALTIME/./}
 (cd $d && /usr/bin/time -f "%e %U %S %M" -o $d/t.txt ${WRAP:-} $TEAM run fanout --set count=$N --max-agents $N --output $d/r.md > $d/out 2> $d/err); code=$?
+t1=${EPOCHREALTIME/./}
+echo "$((t0 / 1000)) $((t1 / 1000))" > $d/clock_ms  # spawn and exit of /usr/bin/time, Unix ms
 # The scripted server's own CPU (user + sys, clock ticks → s): it shares the machine's cores.
 llm_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$lp/stat 2>/dev/null)
 kill -TERM $lp; wait $lp 2>/dev/null
