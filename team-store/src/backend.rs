@@ -100,6 +100,28 @@ pub(crate) mod sqlite {
         .map(|r| r.id))
     }
 
+    /// Up to `limit` pending members of active teams (of `team`, when given), oldest first:
+    /// one query for a whole claim batch. A bound `LIMIT` makes SQLite compile the statement
+    /// again on each call; once per batch that is cheap, once per member it was not.
+    fn pick_pending_members(c: &mut Conn, team: Option<&str>, limit: i64) -> Result<Vec<i64>> {
+        struct Key;
+        let team = team.map(str::to_owned);
+        Ok(Prepared::<Key>::new(
+            "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
+             WHERE m.status = 'pending' AND t.status = 'active' \
+               AND (? IS NULL OR m.team_id = ?) ORDER BY m.id LIMIT ?",
+            vec![
+                Bind::NullableText(team.clone()),
+                Bind::NullableText(team),
+                Bind::BigInt(limit),
+            ],
+        )
+        .load::<IdRow>(c)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+    }
+
     include!("ops_body.rs");
 }
 
@@ -255,6 +277,28 @@ pub(crate) mod pg {
         .get_result::<IdRow>(c)
         .optional()?
         .map(|r| r.id))
+    }
+
+    /// Up to `limit` pending members of active teams (of `team`, when given), oldest first,
+    /// locked for this transaction; rows other transactions hold are skipped.
+    fn pick_pending_members(c: &mut Conn, team: Option<&str>, limit: i64) -> Result<Vec<i64>> {
+        struct Key;
+        let team = team.map(str::to_owned);
+        Ok(Prepared::<Key>::new(
+            "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
+             WHERE m.status = 'pending' AND t.status = 'active' \
+               AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
+             ORDER BY m.id LIMIT ? FOR UPDATE OF m SKIP LOCKED",
+            vec![
+                Bind::NullableText(team.clone()),
+                Bind::NullableText(team),
+                Bind::BigInt(limit),
+            ],
+        )
+        .load::<IdRow>(c)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
     }
 
     include!("ops_body.rs");

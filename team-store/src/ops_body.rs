@@ -39,7 +39,9 @@ fn event(
             Bind::NullableText(team_id.map(str::to_owned)),
             Bind::NullableText(member.map(str::to_owned)),
             Bind::Text(kind.to_owned()),
-            Bind::Text(payload.to_string()),
+            // `serde_json::to_string`, not `Value`'s `Display`, which goes through the
+            // formatter a piece at a time (a third of an event's cost).
+            Bind::Text(serde_json::to_string(&payload).unwrap_or_else(|_| "null".into())),
             Bind::BigInt(now_ms()),
         ],
     )
@@ -506,23 +508,29 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
         for new in news {
             let name = names.allocate(&new.agent);
             let running = new.status == MemberStatus::Running;
-            let row: MemberRow = diesel::insert_into(members::table)
-                .values(NewMemberRow {
-                    team_id,
-                    name: name.as_str(),
-                    agent: new.agent.as_str(),
-                    role: Role::Member.as_str(),
-                    status: new.status.as_str(),
-                    prompt: new.prompt.as_deref(),
-                    persistent: new.persistent,
-                    timeout_secs: new.timeout_secs,
-                    runner_id: new.runner_id.as_deref(),
-                    created_at_ms: now,
-                    started_at_ms: running.then_some(now),
-                    updated_at_ms: now,
-                })
-                .returning(MemberRow::as_returning())
-                .get_result(c)?;
+            // Prepared once per connection: Diesel never caches an insert, and compiling
+            // this one was most of the cost of adding a member (BENCHMARKS.md § 9).
+            struct AddMember;
+            let row: MemberRow = Prepared::<AddMember>::new(
+                "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
+                 timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                vec![
+                    Bind::Text(team_id.to_owned()),
+                    Bind::Text(name.as_str().to_owned()),
+                    Bind::Text(new.agent.as_str().to_owned()),
+                    Bind::Text(Role::Member.as_str().to_owned()),
+                    Bind::Text(new.status.as_str().to_owned()),
+                    Bind::NullableText(new.prompt.clone()),
+                    Bind::Bool(new.persistent),
+                    Bind::NullableBigInt(new.timeout_secs),
+                    Bind::NullableText(new.runner_id.clone()),
+                    Bind::BigInt(now),
+                    Bind::NullableBigInt(running.then_some(now)),
+                    Bind::BigInt(now),
+                ],
+            )
+            .get_result(c)?;
             event(
                 c,
                 Some(team_id),
@@ -1592,10 +1600,12 @@ pub(crate) fn claim_pending_members(
     write_tx(c, |c| {
         let mut claimed = Vec::new();
         let mut teams = HashSet::new();
-        while claimed.len() < limit {
-            match claim_one(c, runner_id, team, &mut teams)? {
-                Some(m) => claimed.push(m),
-                None => break,
+        // One pick for the batch (a pick per member was a quarter of a claim's CPU,
+        // BENCHMARKS.md § 9); a member taken meanwhile is skipped by the guarded update.
+        let want = i64::try_from(limit).unwrap_or(i64::MAX);
+        for id in pick_pending_members(c, team, want)? {
+            if let Some(m) = claim_id(c, runner_id, id, &mut teams)? {
+                claimed.push(m);
             }
         }
         Ok(claimed)
@@ -1616,6 +1626,17 @@ fn claim_one(
     let Some(id) = pick_pending_member(c, team)? else {
         return Ok(None);
     };
+    claim_id(c, runner_id, id, teams_held)
+}
+
+/// Claims the member `id` if it is still pending (pending → running), inside the caller's
+/// write transaction; `None` when it is not pending any more.
+fn claim_id(
+    c: &mut Conn,
+    runner_id: &str,
+    id: i64,
+    teams_held: &mut HashSet<String>,
+) -> Result<Option<Member>> {
     let now = now_ms();
     struct Claim;
     let row: Option<MemberRow> = Prepared::<Claim>::new(

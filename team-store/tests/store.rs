@@ -846,3 +846,63 @@ fn open_errors_are_clear() {
         "{text}"
     );
 }
+
+both_backends!(
+    claim_batches_take_each_pending_member_once,
+    |db: &TestDb| {
+        let s = db.store();
+        let t = team(&s, "burst");
+        let gone = team(&s, "gone");
+        let new = |prompt: &str| NewMember {
+            agent: AgentName::new("job").unwrap(),
+            prompt: Some(prompt.into()),
+            persistent: false,
+            timeout_secs: None,
+            status: MemberStatus::Pending,
+            runner_id: None,
+        };
+        // A disbanded team's pending member is cancelled, never claimed.
+        s.add_member(&gone.id, &new("x")).unwrap();
+        s.disband_team(&gone.id, "test").unwrap();
+        let queued: Vec<String> = s
+            .add_members(&t.id, &(0..40).map(|_| new("go")).collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name.to_string())
+            .collect();
+        let r = s.register_runner(1, "h", 5).unwrap();
+        // One batch: the oldest first, no more than asked.
+        let first = s.claim_pending_members(&r.id, Some(&t.id), 5).unwrap();
+        let names: Vec<String> = first.iter().map(|m| m.name.to_string()).collect();
+        assert_eq!(names, queued[..5]);
+        assert!(first.iter().all(|m| m.status == MemberStatus::Running));
+        // Four processes' worth of batches at once: every other member exactly once.
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let url = db.url().to_owned();
+                let rid = r.id.clone();
+                thread::spawn(move || {
+                    let s = Store::open(&url).unwrap();
+                    let mut got = Vec::new();
+                    loop {
+                        let batch = s.claim_pending_members(&rid, None, 3).unwrap();
+                        assert!(batch.len() <= 3);
+                        if batch.is_empty() {
+                            break got;
+                        }
+                        got.extend(batch.into_iter().map(|m| m.name.to_string()));
+                    }
+                })
+            })
+            .collect();
+        let mut all: Vec<String> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort();
+        let mut rest = queued[5..].to_vec();
+        rest.sort();
+        assert_eq!(all, rest);
+        assert_eq!(s.members_of_runner(&r.id).unwrap().len(), 40);
+    }
+);
