@@ -32,7 +32,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 #[derive(Debug)]
 pub struct AnthropicProvider {
     core: HttpCore,
-    url: String,
+    url: reqwest::Url,
 }
 
 impl AnthropicProvider {
@@ -40,15 +40,14 @@ impl AnthropicProvider {
     ///
     /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
     pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        let url = if settings.base_url.ends_with("/v1") {
-            format!("{}/messages", settings.base_url)
+        let path = if settings.base_url.ends_with("/v1") {
+            "/messages"
         } else {
-            format!("{}/v1/messages", settings.base_url)
+            "/v1/messages"
         };
-        Ok(Self {
-            core: HttpCore::new(settings, key)?,
-            url,
-        })
+        let core = HttpCore::new(settings, key)?;
+        let url = core.endpoint(path)?;
+        Ok(Self { core, url })
     }
 
     /// Settings in use.

@@ -67,6 +67,18 @@ impl HttpCore {
         })
     }
 
+    /// The endpoint `{base_url}{path}`, parsed once when the provider is built (not on every
+    /// request).
+    ///
+    /// Errors: [`ProviderError::Config`] when the URL is not valid.
+    pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, ProviderError> {
+        let url = format!("{}{path}", self.settings.base_url);
+        reqwest::Url::parse(&url).map_err(|e| ProviderError::Config {
+            provider: self.settings.name.clone(),
+            reason: format!("base_url gives the endpoint `{url}`, which is not a valid URL: {e}"),
+        })
+    }
+
     fn secret(&self) -> Option<&str> {
         self.key.as_ref().map(ApiKey::expose)
     }
@@ -120,7 +132,7 @@ impl HttpCore {
     pub async fn post_json(
         &self,
         ctx: &CallContext,
-        url: &str,
+        url: &reqwest::Url,
         mut headers: HeaderMap,
         body: &JsonBody,
     ) -> Result<JsonReply, ProviderError> {
@@ -221,13 +233,13 @@ impl HttpCore {
 
     async fn attempt(
         &self,
-        url: &str,
+        url: &reqwest::Url,
         headers: &HeaderMap,
         body: &JsonBody,
     ) -> Result<(StatusCode, HeaderMap, String), reqwest::Error> {
         let resp = self
             .client
-            .post(url)
+            .post(url.clone())
             .headers(headers.clone())
             .header(CONTENT_LENGTH, body.len())
             .body(body.to_reqwest())
@@ -300,6 +312,34 @@ mod tests {
             let settings = ProviderSettings::new("p", crate::provider::ProviderKind::OpenAi, url);
             HttpCore::new(settings, None).expect(url);
         }
+    }
+
+    #[test]
+    fn endpoints_are_parsed_when_the_provider_is_built() {
+        let core = |url: &str| {
+            let settings = ProviderSettings::new("p", crate::provider::ProviderKind::OpenAi, url);
+            HttpCore::new(settings, None).expect(url)
+        };
+        let ok = core("http://127.0.0.1:8080/v1").endpoint("/chat/completions");
+        assert_eq!(
+            ok.expect("valid").as_str(),
+            "http://127.0.0.1:8080/v1/chat/completions"
+        );
+        let err = core("http://bad host/v1")
+            .endpoint("/chat/completions")
+            .expect_err("a space in the host");
+        let text = err.to_string();
+        assert!(
+            text.contains("not a valid URL") && text.contains("bad host"),
+            "{text}"
+        );
+        // Through the provider's constructor too.
+        let settings = ProviderSettings::new(
+            "p",
+            crate::provider::ProviderKind::OpenAi,
+            "http://bad host",
+        );
+        assert!(crate::provider::OpenAiProvider::new(settings, None).is_err());
     }
 
     #[test]

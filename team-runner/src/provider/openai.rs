@@ -24,7 +24,7 @@ use crate::provider::{
 #[derive(Debug)]
 pub struct OpenAiProvider {
     core: HttpCore,
-    url: String,
+    url: reqwest::Url,
 }
 
 impl OpenAiProvider {
@@ -32,11 +32,9 @@ impl OpenAiProvider {
     ///
     /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
     pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        let url = format!("{}/chat/completions", settings.base_url);
-        Ok(Self {
-            core: HttpCore::new(settings, key)?,
-            url,
-        })
+        let core = HttpCore::new(settings, key)?;
+        let url = core.endpoint("/chat/completions")?;
+        Ok(Self { core, url })
     }
 
     /// Settings in use.
