@@ -585,7 +585,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     );
     let _ = writeln!(
         out,
-        "- Toolchain: {}; release profile (thin LTO)",
+        "- Toolchain: {}; release profile (opt-level s, fat LTO, one codegen unit: Cargo.toml)",
         m("rustc")
     );
     let _ = writeln!(out, "- Settings: {}", m("settings"));
