@@ -511,10 +511,12 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
             // Prepared once per connection: Diesel never caches an insert, and compiling
             // this one was most of the cost of adding a member (BENCHMARKS.md § 9).
             struct AddMember;
-            let row: MemberRow = Prepared::<AddMember>::new(
+            let row = member_write!(
+                c,
+                AddMember,
                 "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
                  timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text(team_id.to_owned()),
                     Bind::Text(name.as_str().to_owned()),
@@ -529,8 +531,12 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
                     Bind::NullableBigInt(running.then_some(now)),
                     Bind::BigInt(now),
                 ],
-            )
-            .get_result(c)?;
+                super::WrittenMember::Named {
+                    team_id,
+                    name: name.as_str(),
+                }
+            )?
+            .ok_or_else(|| StoreError::Invalid(format!("member {name} was not added")))?;
             event(
                 c,
                 Some(team_id),
@@ -765,9 +771,11 @@ fn finish_member_in(
         };
         // Prepared once per connection: Diesel never caches an update.
         struct End;
-        let row: MemberRow = Prepared::<End>::new(
+        let row = member_write!(
+            c,
+            End,
             "UPDATE members SET status = ?, result = ?, error = ?, updated_at_ms = ?, \
-             ended_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ? RETURNING *",
+             ended_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ?",
             vec![
                 Bind::Text(to.as_str().to_owned()),
                 Bind::NullableText(result.map(str::to_owned)),
@@ -778,8 +786,11 @@ fn finish_member_in(
                 Bind::BigInt(m.id),
                 Bind::Text(from.as_str().to_owned()),
             ],
-        )
-        .get_result(c)?;
+            super::WrittenMember::Id(m.id)
+        )?
+        // The row was read in this transaction: it changes under it only in a race lost to
+        // another writer, reported as before (not found).
+        .ok_or(diesel::result::Error::NotFound)?;
 
         // The cascade on the member's in-progress tasks.
         let held = tasks::table
@@ -1639,18 +1650,19 @@ fn claim_id(
 ) -> Result<Option<Member>> {
     let now = now_ms();
     struct Claim;
-    let row: Option<MemberRow> = Prepared::<Claim>::new(
+    let row = member_write!(
+        c,
+        Claim,
         "UPDATE members SET status = 'running', runner_id = ?, started_at_ms = ?, \
-         updated_at_ms = ? WHERE id = ? AND status = 'pending' RETURNING *",
+         updated_at_ms = ? WHERE id = ? AND status = 'pending'",
         vec![
             Bind::Text(runner_id.to_owned()),
             Bind::BigInt(now),
             Bind::BigInt(now),
             Bind::BigInt(id),
         ],
-    )
-    .get_result(c)
-    .optional()?;
+        super::WrittenMember::Id(id)
+    )?;
     let Some(row) = row else { return Ok(None) };
     if !teams_held.contains(&row.team_id) {
         struct HoldTeam;
