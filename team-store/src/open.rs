@@ -228,20 +228,68 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
     })
 }
 
-/// `url` with `sslmode=disable` added when every host it names is a loopback address and
-/// neither the URL nor `PGSSLMODE` chooses a mode. libpq's default, `prefer`, encrypts
-/// without verifying the server, which on a loopback connection protects nothing and doubled
-/// the time of a multi-statement transaction (0.39 → 0.91 ms for eight round trips on
-/// 127.0.0.1; BENCHMARKS.md § 9). Any explicit choice is kept.
+/// `url` with `sslmode=disable` added when it plainly names a PostgreSQL server on this
+/// machine and leaves TLS to libpq's default. That default, `prefer`, encrypts without
+/// verifying the server, which on a loopback connection doubled the time of a multi-statement
+/// transaction (0.39 → 0.91 ms for eight round trips on 127.0.0.1; BENCHMARKS.md § 9).
+///
+/// Kept as given (see [`local_url_given`]): any URL whose hosts are not all loopback
+/// (127.0.0.0/8, `::1`, `localhost`); any URL with query parameters other than plain
+/// connection settings (`host`, `hostaddr`, `service`, any `ssl…` or `gss…` key, … all keep
+/// it); any URL when a libpq environment variable could choose TLS or another server
+/// (`PGSSL…`, `PGREQUIRESSL`, `PGHOSTADDR`, `PGSERVICE…`, `PGGSSENCMODE`), or when a default
+/// client certificate exists (`~/.postgresql/postgresql.crt`: a client-certificate set-up,
+/// e.g. a TLS tunnel on a loopback port).
 fn local_url(url: &str) -> std::borrow::Cow<'_, str> {
-    local_url_given(url, std::env::var_os("PGSSLMODE").is_some())
+    let env_says = std::env::vars_os().any(|(k, _)| {
+        let k = k.to_string_lossy();
+        k.starts_with("PGSSL")
+            || k.starts_with("PGSERVICE")
+            || matches!(&*k, "PGREQUIRESSL" | "PGHOSTADDR" | "PGGSSENCMODE")
+    });
+    let client_cert = std::env::var_os("HOME").is_some_and(|home| {
+        Path::new(&home)
+            .join(".postgresql")
+            .join("postgresql.crt")
+            .exists()
+    });
+    local_url_given(url, env_says || client_cert)
 }
 
-/// [`local_url`], with whether `PGSSLMODE` is set given.
-fn local_url_given(url: &str, env_mode: bool) -> std::borrow::Cow<'_, str> {
-    let chosen = url.contains("sslmode=") || env_mode;
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
+/// [`local_url`], with whether the environment or the home directory leave TLS to be chosen
+/// elsewhere given.
+fn local_url_given(url: &str, chosen_elsewhere: bool) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    /// Query keys that name no server and choose nothing about TLS.
+    const PLAIN_KEYS: &[&str] = &[
+        "user",
+        "password",
+        "dbname",
+        "port",
+        "connect_timeout",
+        "application_name",
+        "fallback_application_name",
+        "client_encoding",
+        "options",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "target_session_attrs",
+    ];
+    if chosen_elsewhere {
+        return Cow::Borrowed(url);
+    }
+    let Some((_, rest)) = url.split_once("://") else {
+        return Cow::Borrowed(url);
+    };
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let plain_query = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .all(|kv| PLAIN_KEYS.contains(&kv.split('=').next().unwrap_or("")));
+    let authority = before_query.split('/').next().unwrap_or("");
     let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let loopback = |host: &str| {
         let host = if let Some(v6) = host.strip_prefix('[') {
@@ -254,11 +302,15 @@ fn local_url_given(url: &str, env_mode: bool) -> std::borrow::Cow<'_, str> {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     };
-    if chosen || hosts.is_empty() || !hosts.split(',').all(loopback) {
-        return std::borrow::Cow::Borrowed(url);
+    if !plain_query || hosts.is_empty() || !hosts.split(',').all(loopback) {
+        return Cow::Borrowed(url);
     }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    std::borrow::Cow::Owned(format!("{url}{sep}sslmode=disable"))
+    let sep = match url.as_bytes().last() {
+        _ if !url.contains('?') => "?",
+        Some(b'?' | b'&') => "",
+        _ => "&",
+    };
+    Cow::Owned(format!("{url}{sep}sslmode=disable"))
 }
 
 fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
@@ -326,16 +378,34 @@ mod tests {
             off("postgres://[::1]:5433/db"),
             "postgres://[::1]:5433/db?sslmode=disable"
         );
-        // Kept: an explicit mode, PGSSLMODE, a remote or mixed host list, a socket path.
+        assert_eq!(
+            off("postgres://u@127.0.0.2/db?"),
+            "postgres://u@127.0.0.2/db?sslmode=disable"
+        );
+        assert_eq!(
+            off("postgres://u@localhost/db?application_name=x&"),
+            "postgres://u@localhost/db?application_name=x&sslmode=disable"
+        );
+        // Kept as given: an explicit TLS choice of any kind, a server named in the query,
+        // a service, a remote or mixed host list, a socket path, no host.
         for url in [
             "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@127.0.0.1/db?ssl=true",
+            "postgres://u@127.0.0.1/db?sslrootcert=system",
+            "postgres://u@127.0.0.1/db?sslcert=/c.crt&sslkey=/c.key",
+            "postgres://u@localhost/db?host=db.example.com",
+            "postgres://u@localhost/db?hostaddr=10.0.0.5",
+            "postgres://u@localhost/db?service=prod",
+            "postgres://u@localhost/db?gssencmode=require",
             "postgres://u@db.example.com/db",
             "postgres://u@127.0.0.1,db.example.com/db",
             "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
             "postgres:///db",
+            "host=127.0.0.1 dbname=db",
         ] {
             assert_eq!(off(url), url);
         }
+        // The environment or a client certificate chose.
         assert_eq!(
             local_url_given("postgres://u@127.0.0.1/db", true),
             "postgres://u@127.0.0.1/db"

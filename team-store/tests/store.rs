@@ -861,7 +861,9 @@ both_backends!(
             status: MemberStatus::Pending,
             runner_id: None,
         };
-        // A disbanded team's pending member is cancelled, never claimed.
+        // A disbanded team's pending member is cancelled by the disband, so it is never claimed.
+        // (The pick's own `team is active` condition cannot be reached through the API: no
+        // pending member is left in an ended team.)
         s.add_member(&gone.id, &new("x")).unwrap();
         s.disband_team(&gone.id, "test").unwrap();
         let queued: Vec<String> = s

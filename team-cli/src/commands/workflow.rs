@@ -239,10 +239,16 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
         let _ = progress.await;
         Ok::<_, anyhow::Error>(result)
     });
-    // Everything the runtime ran has ended (the engine stopped, the progress view was
-    // awaited): let its threads go without joining them one by one (~3 ms at exit for a
-    // 200-member team, BENCHMARKS.md § 9).
-    rt.shutdown_background();
+    // A finished run: the engine stopped and its members ended; what may still be running
+    // is at most the progress view's read. Let the runtime's threads go without joining them
+    // one by one (~3 ms at exit for a 200-member team, BENCHMARKS.md § 9). A run cut short
+    // (timeout, signal, error) may have dropped work with a store call still in flight: wait
+    // for it, as dropping the runtime does.
+    if matches!(result, Ok(Ok(_))) {
+        rt.shutdown_background();
+    } else {
+        drop(rt);
+    }
     let result = result?;
     // The events of the whole run, after the team ended, for --events.
     let outcome = match result {

@@ -128,7 +128,8 @@ impl EncodedTools {
             return Ok(None);
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // A dead list's address may be reused by a new one: drop dead entries first.
+        // Tidy up: the encodings of lists no member holds any more. (A held `Weak` keeps its
+        // list's allocation, so a new list never shares an address with a listed one.)
         entries.retain(|(list, _)| list.strong_count() > 0);
         let key = Arc::as_ptr(tools);
         if let Some((_, bytes)) = entries
@@ -137,7 +138,9 @@ impl EncodedTools {
         {
             return Ok(Some(bytes.clone()));
         }
-        let bytes = Bytes::from(encode(tools)?);
+        let mut encoded = encode(tools)?;
+        encoded.shrink_to_fit();
+        let bytes = Bytes::from(encoded);
         entries.push((Arc::downgrade(tools), bytes.clone()));
         Ok(Some(bytes))
     }

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use serde_json::Value;
 
 use crate::provider::body::{EncodedTools, JsonBody};
@@ -47,7 +49,11 @@ impl HttpCore {
         let timeout = Duration::from_secs(settings.request_timeout_secs);
         let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("team/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("team/", env!("CARGO_PKG_VERSION")))
+            // A model API does not move: a redirect is reported with its target (see
+            // `post_json`), not followed. (A body sent in pieces could not be resent to the
+            // new address anyway, and following could turn a POST into a GET.)
+            .redirect(reqwest::redirect::Policy::none());
         if plain_http(&settings.base_url) {
             // A plain-http provider (a local model server) never speaks TLS: trust no root, so
             // the system's certificate store is not read and parsed at every start (~1 MB and
@@ -170,12 +176,20 @@ impl HttpCore {
                     };
                 }
                 Ok((status, resp_headers, raw)) => {
+                    let body_excerpt = match resp_headers.get(LOCATION) {
+                        Some(to) if status.is_redirection() => format!(
+                            "redirected to {}: set base_url of [providers.{}] to the address the server moved to",
+                            scrub(&String::from_utf8_lossy(to.as_bytes()), self.secret()),
+                            s.name
+                        ),
+                        _ => excerpt(&raw, self.secret()),
+                    };
                     let err = ProviderError::Http {
                         provider: s.name.clone(),
                         member: ctx.member.clone(),
                         status: status.as_u16(),
                         attempts,
-                        body_excerpt: excerpt(&raw, self.secret()),
+                        body_excerpt,
                     };
                     if !retryable_status(status) {
                         return Err(err);

@@ -290,3 +290,55 @@ async fn retry_after_longer_than_limit_fails_at_once() {
     assert!(err.to_string().contains("max_retry_after_secs"));
     assert_eq!(server.request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_redirect_is_reported_with_its_target_not_followed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that moved: every request gets a 307 to another address.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock
+                .write_all(
+                    b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/elsewhere\r\n\
+                      Content-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    // `request` offers a tool: its body goes out in pieces.
+    let err = openai(&base)
+        .chat(&ctx("mo", 1), &request("m", "hi"))
+        .await
+        .expect_err("307");
+    match &err {
+        ProviderError::Http {
+            status,
+            attempts,
+            body_excerpt,
+            ..
+        } => {
+            assert_eq!((*status, *attempts), (307, 1), "not retried");
+            assert!(
+                body_excerpt.contains("redirected to http://127.0.0.1:1/elsewhere")
+                    && body_excerpt.contains("base_url"),
+                "{body_excerpt}"
+            );
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "the redirect is not followed"
+    );
+}
