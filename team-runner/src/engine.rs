@@ -30,8 +30,8 @@ use crate::runtime::AgentRuntime;
 
 /// The most pending members the dispatcher claims in one transaction. A burst of up to this
 /// many starts together: with smaller batches the members of the first batches took the
-/// executor while the next claim waited (a 200-member fan-out started over ~16 ms instead of
-/// ~2, BENCHMARKS.md § 9).
+/// executor while the next claim waited (a 200-member fan-out's members went `running` over
+/// ~16 ms instead of ~3, BENCHMARKS.md § 9).
 const MAX_CLAIM_BATCH: usize = 256;
 
 /// The most member ends the finisher writes in one transaction.

@@ -129,20 +129,6 @@ pub(crate) mod sqlite {
         Ok(None)
     }
 
-    fn pick_pending_member(c: &mut Conn, team: Option<&str>) -> Result<Option<i64>> {
-        struct Key;
-        let team = team.map(str::to_owned);
-        Ok(Prepared::<Key>::new(
-            "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
-             WHERE m.status = 'pending' AND t.status = 'active' \
-               AND (? IS NULL OR m.team_id = ?) ORDER BY m.id LIMIT 1",
-            vec![Bind::NullableText(team.clone()), Bind::NullableText(team)],
-        )
-        .get_result::<IdRow>(c)
-        .optional()?
-        .map(|r| r.id))
-    }
-
     /// Up to `limit` pending members of active teams (of `team`, when given), oldest first:
     /// one query for a whole claim batch. A bound `LIMIT` makes SQLite compile the statement
     /// again on each call; once per batch that is cheap, once per member it was not.
@@ -319,21 +305,6 @@ pub(crate) mod pg {
             })
             .collect::<Result<Vec<i64>>>()?;
         Ok(Some(row.task.into_entity(blockers)?))
-    }
-
-    fn pick_pending_member(c: &mut Conn, team: Option<&str>) -> Result<Option<i64>> {
-        struct Key;
-        let team = team.map(str::to_owned);
-        Ok(Prepared::<Key>::new(
-            "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
-             WHERE m.status = 'pending' AND t.status = 'active' \
-               AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
-             ORDER BY m.id LIMIT 1 FOR UPDATE OF m SKIP LOCKED",
-            vec![Bind::NullableText(team.clone()), Bind::NullableText(team)],
-        )
-        .get_result::<IdRow>(c)
-        .optional()?
-        .map(|r| r.id))
     }
 
     /// Up to `limit` pending members of active teams (of `team`, when given), oldest first,

@@ -1,9 +1,11 @@
 // The store's operations, written once and compiled twice: `include!`d by `backend::sqlite` and
 // `backend::pg`, each of which defines `Conn` (its concrete connection type) and the few
 // backend-specific helpers (`write_tx`, `lock_team`, `lock_memory`, `pick_claimable_task`,
-// `pick_pending_member`, `notify_inbox`). Every write that reads first runs in `write_tx`
-// (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction with row locks), and every state change is
-// a guarded `UPDATE … WHERE status = <from> RETURNING *`, so no check-then-act race exists.
+// `pick_pending_members`, `write_member`, `notify_inbox`). Every write that reads first runs in
+// `write_tx` (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction with row locks), and every state
+// change is a guarded `UPDATE … WHERE status = <from>` whose row comes back with `RETURNING *`
+// (or, for a member's hot writes on SQLite, `member_write!`: read back by key in the same
+// transaction), so no check-then-act race exists.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -508,8 +510,9 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
         for new in news {
             let name = names.allocate(&new.agent);
             let running = new.status == MemberStatus::Running;
-            // Prepared once per connection: Diesel never caches an insert, and compiling
-            // this one was most of the cost of adding a member (BENCHMARKS.md § 9).
+            // Prepared once per connection: Diesel never caches an insert (compiling it was
+            // ~15 % of adding a member; the statement journal of `RETURNING` was more, see
+            // `member_write!`; BENCHMARKS.md § 9).
             struct AddMember;
             let row = member_write!(
                 c,
@@ -1597,11 +1600,11 @@ pub(crate) fn claim_pending_member(
     runner_id: &str,
     team: Option<&str>,
 ) -> Result<Option<Member>> {
-    write_tx(c, |c| claim_one(c, runner_id, team, &mut HashSet::new()))
+    Ok(claim_pending_members(c, runner_id, team, 1)?.pop())
 }
 
-/// Claims up to `limit` pending members at once, oldest first, in one transaction: as
-/// [`claim_pending_member`] repeated, for a dispatcher with several free slots.
+/// Claims up to `limit` pending members at once, oldest first, in one transaction, for a
+/// dispatcher with several free slots.
 pub(crate) fn claim_pending_members(
     c: &mut Conn,
     runner_id: &str,
@@ -1623,25 +1626,11 @@ pub(crate) fn claim_pending_members(
     })
 }
 
-/// The body of a claim, inside the caller's write transaction. `teams_held` lists the teams
-/// this transaction already marked as held by the runner (marked once each).
-///
-/// The updates are prepared once per connection (Diesel never caches an `UPDATE`; compiling
-/// them was half of a claim's CPU, bench/findings.md § 7).
-fn claim_one(
-    c: &mut Conn,
-    runner_id: &str,
-    team: Option<&str>,
-    teams_held: &mut HashSet<String>,
-) -> Result<Option<Member>> {
-    let Some(id) = pick_pending_member(c, team)? else {
-        return Ok(None);
-    };
-    claim_id(c, runner_id, id, teams_held)
-}
-
 /// Claims the member `id` if it is still pending (pending → running), inside the caller's
-/// write transaction; `None` when it is not pending any more.
+/// write transaction; `None` when it is not pending any more. `teams_held` lists the teams
+/// this transaction already marked as held by the runner (marked once each). The updates are
+/// prepared once per connection (Diesel never caches an `UPDATE`; compiling them was half of
+/// a claim's CPU, bench/findings.md § 7).
 fn claim_id(
     c: &mut Conn,
     runner_id: &str,

@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -105,13 +104,7 @@ impl Provider for AnthropicProvider {
 /// The Messages API request body for `req`, decoded from the bytes that would be sent
 /// (`Value::Null` if they cannot be encoded).
 pub fn request_body(req: &ChatRequest) -> Value {
-    let tools = (!req.tools.is_empty())
-        .then(|| encode_tools(&req.tools).map(Bytes::from))
-        .transpose();
-    tools
-        .and_then(|tools| JsonBody::spliced(&WireBody::new(req), tools))
-        .and_then(|body| serde_json::from_slice(&body.to_vec()))
-        .unwrap_or(Value::Null)
+    JsonBody::decoded(&WireBody::new(req), &req.tools, encode_tools)
 }
 
 /// The `tools` array: `[{name, description, input_schema}]`, borrowing the schemas. Encoded

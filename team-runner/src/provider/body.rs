@@ -53,6 +53,23 @@ impl JsonBody {
         Ok(Self { parts })
     }
 
+    /// The body `head` + `tools` (encoded by `encode_tools`, not cached) as it would be sent,
+    /// decoded back into a `Value`; `Value::Null` if it cannot be encoded. What
+    /// `wire::request_body` shows of a provider's request.
+    pub fn decoded(
+        head: &impl Serialize,
+        tools: &[ToolSpec],
+        encode_tools: impl FnOnce(&[ToolSpec]) -> serde_json::Result<Vec<u8>>,
+    ) -> serde_json::Value {
+        let tools = (!tools.is_empty())
+            .then(|| encode_tools(tools).map(Bytes::from))
+            .transpose();
+        tools
+            .and_then(|tools| Self::spliced(head, tools))
+            .and_then(|body| serde_json::from_slice(&body.to_vec()))
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     /// The body's length in bytes.
     pub fn len(&self) -> usize {
         self.parts.iter().map(Bytes::len).sum()
@@ -70,8 +87,8 @@ impl JsonBody {
         }
     }
 
-    /// The body as one contiguous buffer (for `wire::request_body`, tests and diagnostics).
-    pub fn to_vec(&self) -> Vec<u8> {
+    /// The body as one contiguous buffer (for [`JsonBody::decoded`] and tests).
+    fn to_vec(&self) -> Vec<u8> {
         self.parts.concat()
     }
 }

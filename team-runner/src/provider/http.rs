@@ -56,8 +56,8 @@ impl HttpCore {
             .redirect(reqwest::redirect::Policy::none());
         if plain_http(&settings.base_url) {
             // A plain-http provider (a local model server) never speaks TLS: trust no root, so
-            // the system's certificate store is not read and parsed at every start (~1 MB and
-            // a few ms; BENCHMARKS.md § 8). A redirect to https would fail verification.
+            // the system's certificate store is not read and parsed at every start (3-5 ms of
+            // CPU; bench/findings.md § 9).
             builder = builder.tls_certs_only(std::iter::empty());
         }
         let client = builder.build().map_err(|e| ProviderError::Config {

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Serialize;
 use serde_json::Value;
@@ -88,13 +87,7 @@ impl Provider for OpenAiProvider {
 /// The Chat Completions request body for `req`, decoded from the bytes that would be sent
 /// (`Value::Null` if they cannot be encoded).
 pub fn request_body(req: &ChatRequest) -> Value {
-    let tools = (!req.tools.is_empty())
-        .then(|| encode_tools(&req.tools).map(Bytes::from))
-        .transpose();
-    tools
-        .and_then(|tools| JsonBody::spliced(&WireBody::new(req), tools))
-        .and_then(|body| serde_json::from_slice(&body.to_vec()))
-        .unwrap_or(Value::Null)
+    JsonBody::decoded(&WireBody::new(req), &req.tools, encode_tools)
 }
 
 /// The `tools` array: `[{"type": "function", "function": {name, description, parameters}}]`,
