@@ -642,18 +642,26 @@ fn member_step_in(c: &mut Conn, team: &TeamRow, m: MemberRow, ev: MemberEvent) -
         } else {
             0
         };
-        let row: MemberRow = diesel::update(
-            members::table
-                .find(m.id)
-                .filter(members::status.eq(from.as_str())),
-        )
-        .set((
-            members::status.eq(to.as_str()),
-            members::updated_at_ms.eq(now),
-            members::busy_ms.eq(m.busy_ms + busy),
-        ))
-        .returning(MemberRow::as_returning())
-        .get_result(c)?;
+        // Prepared once per connection (Diesel never caches an update): a step is on the
+        // path of every wake-up and every persistent member's turn.
+        struct Step;
+        let row = member_write!(
+            c,
+            Step,
+            "UPDATE members SET status = ?, updated_at_ms = ?, busy_ms = ? \
+             WHERE id = ? AND status = ?",
+            vec![
+                Bind::Text(to.as_str().to_owned()),
+                Bind::BigInt(now),
+                Bind::BigInt(m.busy_ms + busy),
+                Bind::BigInt(m.id),
+                Bind::Text(from.as_str().to_owned()),
+            ],
+            super::WrittenMember::Id(m.id)
+        )?
+        // The row was read in this transaction: it changes under it only in a race lost to
+        // another writer, reported as before (not found).
+        .ok_or(diesel::result::Error::NotFound)?;
         event(
             c,
             Some(team_id),
@@ -1344,10 +1352,19 @@ fn take_inbox_in(c: &mut Conn, team_id: &str, m: &MemberRow, peek: bool) -> Resu
             .select(MessageRow::as_select())
             .load(c)?
     } else {
-        diesel::update(unread)
-            .set(messages::delivered_at_ms.eq(Some(now_ms())))
-            .returning(MessageRow::as_returning())
-            .get_results(c)?
+        // Prepared once per connection (Diesel never caches an update): the take is on the
+        // path of every wake-up.
+        struct Take;
+        Prepared::<Take>::new(
+            "UPDATE messages SET delivered_at_ms = ? \
+             WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL RETURNING *",
+            vec![
+                Bind::BigInt(now_ms()),
+                Bind::Text(team_id.to_owned()),
+                Bind::Text(m.name.clone()),
+            ],
+        )
+        .load(c)?
     };
     rows.sort_by_key(|r| r.id);
     if !peek && !rows.is_empty() {
