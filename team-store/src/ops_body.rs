@@ -51,6 +51,13 @@ fn event(
     Ok(())
 }
 
+/// The row of a guarded update of a member row read earlier in the same transaction: it
+/// changes under the transaction only in a race lost to another writer, reported as not found
+/// (as a guarded `UPDATE … RETURNING` that matched nothing always was).
+fn guarded(row: Option<MemberRow>) -> Result<MemberRow> {
+    row.ok_or_else(|| diesel::result::Error::NotFound.into())
+}
+
 fn excerpt(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         None => text.to_owned(),
@@ -658,10 +665,8 @@ fn member_step_in(c: &mut Conn, team: &TeamRow, m: MemberRow, ev: MemberEvent) -
                 Bind::Text(from.as_str().to_owned()),
             ],
             super::WrittenMember::Id(m.id)
-        )?
-        // The row was read in this transaction: it changes under it only in a race lost to
-        // another writer, reported as before (not found).
-        .ok_or(diesel::result::Error::NotFound)?;
+        )
+        .and_then(guarded)?;
         event(
             c,
             Some(team_id),
@@ -798,10 +803,8 @@ fn finish_member_in(
                 Bind::Text(from.as_str().to_owned()),
             ],
             super::WrittenMember::Id(m.id)
-        )?
-        // The row was read in this transaction: it changes under it only in a race lost to
-        // another writer, reported as before (not found).
-        .ok_or(diesel::result::Error::NotFound)?;
+        )
+        .and_then(guarded)?;
 
         // The cascade on the member's in-progress tasks.
         let held = tasks::table

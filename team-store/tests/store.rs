@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -800,18 +799,40 @@ both_backends!(pending_members_are_claimed_fifo_once, |db: &TestDb| {
     let first = s.claim_pending_member(&r1.id, None).unwrap().unwrap();
     assert_eq!(first.name, queued[0]);
     assert_eq!(first.status, MemberStatus::Running);
-    let s = Arc::new(s);
-    let handles: Vec<_> = (0..3)
+    let all = claim_from_threads(db, 3, &r1.id, |s, rid| {
+        s.claim_pending_member(rid, None)
+            .unwrap()
+            .into_iter()
+            .collect()
+    });
+    let mut rest = queued[1..].to_vec();
+    rest.sort();
+    assert_eq!(all, rest);
+    assert_eq!(s.members_of_runner(&r1.id).unwrap().len(), 10);
+});
+
+/// Runs `threads` threads, each with a store of its own on `db`, calling `claim` for runner
+/// `rid` until it claims nothing; the names of all the members claimed, sorted.
+fn claim_from_threads(
+    db: &TestDb,
+    threads: usize,
+    rid: &str,
+    claim: fn(&Store, &str) -> Vec<team_core::Member>,
+) -> Vec<String> {
+    let handles: Vec<_> = (0..threads)
         .map(|_| {
             let url = db.url().to_owned();
-            let rid = r1.id.clone();
+            let rid = rid.to_owned();
             thread::spawn(move || {
                 let s = Store::open(&url).unwrap();
                 let mut got = Vec::new();
-                while let Some(m) = s.claim_pending_member(&rid, None).unwrap() {
-                    got.push(m.name);
+                loop {
+                    let batch = claim(&s, &rid);
+                    if batch.is_empty() {
+                        break got;
+                    }
+                    got.extend(batch.into_iter().map(|m| m.name.to_string()));
                 }
-                got
             })
         })
         .collect();
@@ -820,11 +841,8 @@ both_backends!(pending_members_are_claimed_fifo_once, |db: &TestDb| {
         .flat_map(|h| h.join().unwrap())
         .collect();
     all.sort();
-    let mut rest = queued[1..].to_vec();
-    rest.sort();
-    assert_eq!(all, rest);
-    assert_eq!(s.members_of_runner(&r1.id).unwrap().len(), 10);
-});
+    all
+}
 
 #[test]
 fn open_errors_are_clear() {
@@ -879,29 +897,11 @@ both_backends!(
         assert_eq!(names, queued[..5]);
         assert!(first.iter().all(|m| m.status == MemberStatus::Running));
         // Four processes' worth of batches at once: every other member exactly once.
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let url = db.url().to_owned();
-                let rid = r.id.clone();
-                thread::spawn(move || {
-                    let s = Store::open(&url).unwrap();
-                    let mut got = Vec::new();
-                    loop {
-                        let batch = s.claim_pending_members(&rid, None, 3).unwrap();
-                        assert!(batch.len() <= 3);
-                        if batch.is_empty() {
-                            break got;
-                        }
-                        got.extend(batch.into_iter().map(|m| m.name.to_string()));
-                    }
-                })
-            })
-            .collect();
-        let mut all: Vec<String> = handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
-        all.sort();
+        let all = claim_from_threads(db, 4, &r.id, |s, rid| {
+            let batch = s.claim_pending_members(rid, None, 3).unwrap();
+            assert!(batch.len() <= 3);
+            batch
+        });
         let mut rest = queued[5..].to_vec();
         rest.sort();
         assert_eq!(all, rest);
