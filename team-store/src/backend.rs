@@ -134,21 +134,14 @@ pub(crate) mod sqlite {
     /// again on each call; once per batch that is cheap, once per member it was not.
     fn pick_pending_members(c: &mut Conn, team: Option<&str>, limit: i64) -> Result<Vec<i64>> {
         struct Key;
-        let team = team.map(str::to_owned);
-        Ok(Prepared::<Key>::new(
+        pending_member_ids::<Key>(
+            c,
             "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
              WHERE m.status = 'pending' AND t.status = 'active' \
                AND (? IS NULL OR m.team_id = ?) ORDER BY m.id LIMIT ?",
-            vec![
-                Bind::NullableText(team.clone()),
-                Bind::NullableText(team),
-                Bind::BigInt(limit),
-            ],
+            team,
+            limit,
         )
-        .load::<IdRow>(c)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
     }
 
     include!("ops_body.rs");
@@ -311,22 +304,15 @@ pub(crate) mod pg {
     /// locked for this transaction; rows other transactions hold are skipped.
     fn pick_pending_members(c: &mut Conn, team: Option<&str>, limit: i64) -> Result<Vec<i64>> {
         struct Key;
-        let team = team.map(str::to_owned);
-        Ok(Prepared::<Key>::new(
+        pending_member_ids::<Key>(
+            c,
             "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
              WHERE m.status = 'pending' AND t.status = 'active' \
                AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
              ORDER BY m.id LIMIT ? FOR UPDATE OF m SKIP LOCKED",
-            vec![
-                Bind::NullableText(team.clone()),
-                Bind::NullableText(team),
-                Bind::BigInt(limit),
-            ],
+            team,
+            limit,
         )
-        .load::<IdRow>(c)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
     }
 
     include!("ops_body.rs");

@@ -51,6 +51,29 @@ fn event(
     Ok(())
 }
 
+/// The ids a backend's `pick_pending_members` statement `sql` selects; its binds are the team
+/// filter (twice: `? IS NULL OR m.team_id = ?`) and the limit.
+fn pending_member_ids<K: 'static>(
+    c: &mut Conn,
+    sql: &'static str,
+    team: Option<&str>,
+    limit: i64,
+) -> Result<Vec<i64>> {
+    let team = team.map(str::to_owned);
+    Ok(Prepared::<K>::new(
+        sql,
+        vec![
+            Bind::NullableText(team.clone()),
+            Bind::NullableText(team),
+            Bind::BigInt(limit),
+        ],
+    )
+    .load::<IdRow>(c)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
+}
+
 /// The row of a guarded update of a member row read earlier in the same transaction: it
 /// changes under the transaction only in a race lost to another writer, reported as not found
 /// (as a guarded `UPDATE … RETURNING` that matched nothing always was).
