@@ -235,6 +235,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received_at = Instant::now();
     let _guard = InFlight::enter(&shared);
     shared.count.fetch_add(1, Ordering::SeqCst);
     let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
@@ -247,15 +248,20 @@ async fn handle(
             )
         })
         .collect();
+    // Parsed here for the fields the script matches on, then dropped: the request keeps
+    // its bytes (ScriptRequest::body parses them again when a test asks).
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     let valid_json = json.is_some();
     let req = Arc::new(ScriptRequest::parse(
         protocol,
         uri.path().to_string(),
         headers,
-        json.unwrap_or(Value::Null),
-        shared.started.elapsed(),
+        body,
+        json.as_ref().unwrap_or(&Value::Null),
+        received_at,
+        received_at.saturating_duration_since(shared.started),
     ));
+    drop(json);
     lock(&shared.requests).push(req.clone());
 
     let chosen = choose(&shared, &req);

@@ -59,7 +59,7 @@ async fn anthropic_wire_tool_round_trip() {
             "top-level system prompt: {}",
             r.system
         );
-        assert!(r.body["max_tokens"].as_u64().is_some_and(|n| n > 0));
+        assert!(r.body()["max_tokens"].as_u64().is_some_and(|n| n > 0));
         assert!(
             r.tools.iter().any(|t| t == "team_task"),
             "tools: {:?}",
@@ -68,7 +68,7 @@ async fn anthropic_wire_tool_round_trip() {
     }
     // The second request replays the assistant's tool_use blocks, then one user message with
     // a tool_result per call (the malformed one flagged is_error).
-    let body = &reqs[1].body;
+    let body = &reqs[1].body();
     let msgs = body["messages"].as_array().expect("messages");
     assert_eq!(msgs.len(), 3, "user, assistant, user: {body:#}");
     let uses: Vec<&Value> = msgs[1]["content"]

@@ -197,7 +197,7 @@ async fn malformed_tool_calls_go_back_to_the_model_and_the_run_goes_on() {
         results[3]
     );
     // Each tool message answers its call (same id, same order).
-    let ids: Vec<&str> = reqs[1].body["messages"]
+    let ids: Vec<&str> = reqs[1].body()["messages"]
         .as_array()
         .expect("messages")
         .iter()

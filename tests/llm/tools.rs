@@ -125,10 +125,10 @@ async fn send_message_task_claim_complete_and_memory_round_trip() {
         second[0].system
     );
     // The body on the wire carries it too (first message, role system).
-    let body_system = second[0].body["messages"][0]["content"]
+    let body_system = second[0].body()["messages"][0]["content"]
         .as_str()
         .unwrap_or("")
         .to_owned();
-    assert_eq!(second[0].body["messages"][0]["role"], "system");
+    assert_eq!(second[0].body()["messages"][0]["role"], "system");
     assert!(body_system.contains(NOTE), "wire body: {body_system}");
 }

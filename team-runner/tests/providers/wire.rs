@@ -67,17 +67,17 @@ async fn openai_round_trip_with_tool_calls() {
     );
     assert_eq!(reqs[0].tools, vec!["read_file".to_string()]);
     assert_eq!(reqs[0].system, "You are member of team alpha.");
-    assert_eq!(reqs[0].body["max_tokens"], 256);
-    assert_eq!(reqs[0].body["tools"][0]["type"], "function");
+    assert_eq!(reqs[0].body()["max_tokens"], 256);
+    assert_eq!(reqs[0].body()["tools"][0]["type"], "function");
     assert_eq!(reqs[1].turn, 2);
-    let tool_msg = &reqs[1].body["messages"][3];
+    let tool_msg = &reqs[1].body()["messages"][3];
     assert_eq!(tool_msg["role"], "tool");
     assert_eq!(
         tool_msg["tool_call_id"],
         Value::String(r1.tool_calls[0].id.clone())
     );
     assert_eq!(
-        reqs[1].body["messages"][2]["tool_calls"][0]["function"]["arguments"],
+        reqs[1].body()["messages"][2]["tool_calls"][0]["function"]["arguments"],
         r#"{"path":"notes.md"}"#
     );
 }
@@ -124,10 +124,10 @@ async fn anthropic_round_trip_with_tool_use_and_tool_result() {
     assert_eq!(reqs[0].path, "/v1/messages");
     assert_eq!(reqs[0].header("x-api-key"), Some(KEY));
     assert_eq!(reqs[0].header("anthropic-version"), Some("2023-06-01"));
-    assert_eq!(reqs[0].body["system"], "You are member of team alpha.");
-    assert_eq!(reqs[0].body["max_tokens"], 4096);
-    assert_eq!(reqs[0].body["tools"][0]["input_schema"]["type"], "object");
-    let turn2 = &reqs[1].body["messages"];
+    assert_eq!(reqs[0].body()["system"], "You are member of team alpha.");
+    assert_eq!(reqs[0].body()["max_tokens"], 4096);
+    assert_eq!(reqs[0].body()["tools"][0]["input_schema"]["type"], "object");
+    let turn2 = &reqs[1].body()["messages"];
     assert_eq!(turn2[1]["content"][0]["type"], "tool_use");
     assert_eq!(turn2[1]["content"][0]["input"]["path"], "missing.md");
     let result = &turn2[2]["content"][0];
