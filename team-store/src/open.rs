@@ -70,6 +70,69 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// How often a SQLite store's checkpointer thread copies the WAL into the database file.
+///
+/// Where the rule comes from: with SQLite's automatic checkpoint, the commit that takes the
+/// WAL past 1,000 pages does the checkpoint itself (copies the pages, fsyncs the database
+/// file): ~4-5 ms added to that one commit, which was the whole p99 of the in-process
+/// wake-up (5.6 → 1.9-2.2 ms once commits no longer checkpoint; BENCHMARKS.md § 10). So no
+/// connection of a store checkpoints on commit (`wal_autocheckpoint = 0`); a thread of the
+/// store does it every this often, on a connection of its own, without blocking readers or
+/// writers (`PASSIVE`). The WAL thus holds at most this long of writes.
+pub const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The checkpointer thread of a SQLite store (see [`SQLITE_CHECKPOINT_EVERY`]), owned by
+/// the store's clones together: dropping the last one ends the thread and waits for it, so
+/// its connection closes last and, as SQLite does for the last connection of a process that
+/// holds the database alone, checkpoints the WAL and deletes it.
+pub(crate) struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread; its connection opens at its first checkpoint, so a command that
+    /// ends sooner never opens it. `None` when no thread can be started (then the WAL is
+    /// checkpointed when the last connection closes).
+    fn start(path: &str) -> Option<Checkpointer> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("team-checkpoint".into())
+            .spawn(move || {
+                let mut conn: Option<SqliteConnection> = None;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(SQLITE_CHECKPOINT_EVERY)
+                {
+                    if conn.is_none() {
+                        conn = SqliteConnection::establish(&path)
+                            .ok()
+                            .and_then(|mut c| apply_pragmas(&mut c).ok().map(|()| c));
+                    }
+                    if let Some(c) = conn.as_mut() {
+                        // Busy (another process checkpoints) or failing: the next round
+                        // tries again; commits never wait for it.
+                        let _ = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
+                    }
+                }
+            })
+            .ok()?;
+        Some(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Per-connection SQLite settings (applied on every pooled connection).
 #[derive(Debug, Clone, Copy)]
 struct SqlitePragmas;
@@ -77,7 +140,8 @@ struct SqlitePragmas;
 fn apply_pragmas(c: &mut SqliteConnection) -> QueryResult<()> {
     c.batch_execute(&format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = 0;"
     ))
 }
 
@@ -225,6 +289,7 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
         pool: Pool::Sqlite(pool),
         target: path.to_owned(),
         pg_url: None,
+        _checkpointer: Checkpointer::start(path).map(std::sync::Arc::new),
     })
 }
 
@@ -356,6 +421,7 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
         pool: Pool::Pg(pool),
         target,
         pg_url: Some(url.into()),
+        _checkpointer: None,
     })
 }
 

@@ -908,3 +908,45 @@ both_backends!(
         assert_eq!(s.members_of_runner(&r.id).unwrap().len(), 40);
     }
 );
+
+/// A SQLite store's commits never checkpoint the WAL (that cost the one commit crossing
+/// 1,000 pages ~4-5 ms); its own thread does, every `SQLITE_CHECKPOINT_EVERY`, and the last
+/// connection to close (the thread's, after the pool's) checkpoints the rest and deletes the
+/// WAL.
+#[test]
+fn sqlite_wal_is_checkpointed_off_the_commit_path() {
+    let db = common::sqlite();
+    let path = std::path::PathBuf::from(db.url());
+    let wal = path.with_file_name("team.db-wal");
+    let s = db.store();
+    let t = team(&s, "wal");
+    let b = member(&s, &t.id, "bob");
+    // ~1 MB of messages: 250 pages, far below SQLite's own 1,000-page threshold, so only
+    // the store's thread can have copied them into the database file.
+    let body = "x".repeat(4000);
+    for _ in 0..250 {
+        send(
+            &s,
+            &t.id,
+            "lead",
+            Recipient::Member(b.name.to_string()),
+            &body,
+        );
+    }
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 1_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {} bytes 10 s after the writes: the WAL was not checkpointed",
+            size()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(wal.exists(), "the WAL exists while the store is open");
+    drop(s);
+    assert!(
+        !wal.exists(),
+        "the WAL is checkpointed and deleted when the last clone of the store is dropped"
+    );
+}
