@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use team_core::Member;
-use team_store::{Finished, HeldMember, MemberEnd, Runner, Store, StoreError};
+use team_core::{Member, Message, MessageKind};
+use team_store::{Finished, HeldMember, MemberEnd, Outgoing, Recipient, Runner, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -408,6 +408,35 @@ impl Engine {
         Ok(db(&self.inner.store, move |s| s.get_member(&team, &name)).await?)
     }
 
+    /// Sends a message in team `team_id` from member `from` (`lead` for the lead) to `to`, and
+    /// wakes at once the recipients this engine runs (an idle member starts its next turn; one
+    /// blocked in `wait_for_messages` returns). Members of other runners notice it through
+    /// their poller. The `send_message` tool and the workflows' lead send through the same
+    /// path. Returns the deliveries (one per recipient).
+    ///
+    /// # Errors
+    /// [`RunnerError::Store`]: `NotFound` for an unknown team, sender or recipient, `Illegal`
+    /// when the team is not active or the recipient has ended.
+    pub async fn send_message(
+        &self,
+        team_id: &str,
+        from: &str,
+        to: Recipient,
+        kind: MessageKind,
+        body: &str,
+    ) -> Result<Vec<Message>, RunnerError> {
+        Ok(self
+            .inner
+            .send_message(
+                team_id.to_owned(),
+                from.to_owned(),
+                to,
+                kind,
+                body.to_owned(),
+            )
+            .await?)
+    }
+
     /// Stops: cancels every member this engine runs (their leads are told), waits for their
     /// executors to end, and marks the runner stopped.
     pub async fn stop(&self) {
@@ -422,6 +451,32 @@ impl Engine {
 }
 
 impl Inner {
+    /// Sends a message (on the blocking pool) and wakes its recipients in this process; see
+    /// [`Engine::send_message`].
+    pub(crate) async fn send_message(
+        &self,
+        team_id: String,
+        from: String,
+        to: Recipient,
+        kind: MessageKind,
+        body: String,
+    ) -> team_store::Result<Vec<Message>> {
+        let sent = db(&self.store, move |s| {
+            s.send_message(
+                &team_id,
+                &Outgoing {
+                    from: &from,
+                    to,
+                    kind,
+                    body: &body,
+                },
+            )
+        })
+        .await?;
+        self.wake_recipients(&sent);
+        Ok(sent)
+    }
+
     /// Wakes the members of this runner that just got messages (the in-process fast path;
     /// other processes' members notice through their poller).
     pub(crate) fn wake_recipients(&self, sent: &[team_core::Message]) {

@@ -44,13 +44,12 @@ pub const LOOP_LIMIT: u32 = 20;
 pub(crate) struct Session {
     provider: Arc<dyn Provider>,
     provider_name: String,
-    model: String,
-    system: String,
-    history: Vec<ChatMessage>,
+    /// The next model call: the model, the system prompt, the tools and the conversation
+    /// so far (kept across a persistent member's turns). Each turn adds to it in place and
+    /// each call borrows it: nothing of a long conversation is copied per call.
+    req: ChatRequest,
     tools: WorkspaceTools,
-    specs: Arc<[ToolSpec]>,
     max_turns: u32,
-    temperature: Option<f32>,
     /// Model calls so far over the member's life: the `turn` of its cassette entries.
     calls: u32,
     /// The record of the call that ended the last turn, not written yet: it goes with the
@@ -145,13 +144,16 @@ impl Session {
         Ok(Session {
             provider_name: provider.name().to_owned(),
             provider,
-            model: model_name,
-            system,
-            history: Vec::new(),
+            req: ChatRequest {
+                model: model_name,
+                system,
+                messages: Vec::new(),
+                tools: specs,
+                temperature: def.temperature,
+                max_tokens: None,
+            },
             tools,
-            specs,
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
-            temperature: def.temperature,
             calls: 0,
             unwritten: Progress::default(),
         })
@@ -168,7 +170,7 @@ impl Session {
         cancel: &CancellationToken,
         input: &str,
     ) -> TurnEnd {
-        self.history.push(ChatMessage::user(input));
+        self.req.messages.push(ChatMessage::user(input));
         let caller = Caller {
             inner,
             member: m,
@@ -181,19 +183,11 @@ impl Session {
         for _ in 0..self.max_turns {
             self.calls += 1;
             let ctx = CallContext::new(&m.team_id, &m.name, self.calls);
-            let req = ChatRequest {
-                model: self.model.clone(),
-                system: self.system.clone(),
-                messages: self.history.clone(),
-                tools: self.specs.clone(),
-                temperature: self.temperature,
-                max_tokens: None,
-            };
             let started = std::time::Instant::now();
-            let result = self.provider.chat(&ctx, &req).await;
+            let result = self.provider.chat(&ctx, &self.req).await;
             let facts = CallFacts::from_result(
                 &self.provider_name,
-                &self.model,
+                &self.req.model,
                 started.elapsed(),
                 &result,
             );
@@ -205,7 +199,7 @@ impl Session {
                     return TurnEnd::Failed(e.to_string());
                 }
             };
-            self.history.push(ChatMessage::from_response(&resp));
+            self.req.messages.push(ChatMessage::from_response(&resp));
             if resp.tool_calls.is_empty() {
                 // The turn ends here: the record goes with the turn's own write.
                 self.unwritten.absorb(record);
@@ -240,7 +234,8 @@ impl Session {
             )
             .await;
             for (call, (text, is_error)) in resp.tool_calls.iter().zip(results) {
-                self.history
+                self.req
+                    .messages
                     .push(ChatMessage::tool_result(call, text, is_error));
             }
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use team_core::{AgentName, Member, MemberStatus, MessageKind, Role, TaskEvent, TeamName};
-use team_store::{NewMember, NewTask, NewTeam, Outgoing, Recipient, StoreError};
+use team_store::{NewMember, NewTask, NewTeam, Recipient, StoreError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -239,21 +239,17 @@ async fn send_message(c: &Caller<'_>, args: &str) -> Result<String, String> {
     } else {
         Recipient::Member(a.to.clone())
     };
-    let (team, from) = (c.member.team_id.clone(), c.member.name.clone());
-    let sent = db(&c.inner.store, move |s| {
-        s.send_message(
-            &team,
-            &Outgoing {
-                from: &from,
-                to,
-                kind: MessageKind::Text,
-                body: &a.body,
-            },
+    let sent = c
+        .inner
+        .send_message(
+            c.member.team_id.clone(),
+            c.member.name.clone(),
+            to,
+            MessageKind::Text,
+            a.body,
         )
-    })
-    .await
-    .map_err(store_err)?;
-    c.inner.wake_recipients(&sent);
+        .await
+        .map_err(store_err)?;
     let names: Vec<&str> = sent.iter().map(|m| m.recipient.as_str()).collect();
     Ok(json!({"delivered_to": names}).to_string())
 }

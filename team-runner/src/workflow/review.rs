@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use team_core::{AgentName, MemberStatus, MessageKind};
-use team_store::{NewMember, Outcome, Outgoing, Progress, Recipient};
+use team_store::{NewMember, Outcome, Progress, Recipient};
 
 use super::report::{
     CrossReviewAnswer, Finding, RawFinding, Report, ReviewAnswer, Severity, Specialist,
@@ -317,21 +317,16 @@ pub async fn run(
                 serde_json::to_string_pretty(&others).unwrap_or_default(),
             );
             let body = render(&template("cross_review"), &v);
-            let (team, to) = (run.team_id.clone(), member.clone());
-            let sent = db(&inner.store, move |s| {
-                s.send_message(
-                    &team,
-                    &Outgoing {
-                        from: team_core::LEAD_ALIAS,
-                        to: Recipient::Member(to),
-                        kind: MessageKind::Text,
-                        body: &body,
-                    },
+            let sent = inner
+                .send_message(
+                    run.team_id.clone(),
+                    team_core::LEAD_ALIAS.to_owned(),
+                    Recipient::Member(member.clone()),
+                    MessageKind::Text,
+                    body,
                 )
-            })
-            .await;
-            if let Ok(sent) = sent {
-                inner.wake_recipients(&sent);
+                .await;
+            if sent.is_ok() {
                 asked.push(member.clone());
             }
         }
