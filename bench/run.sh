@@ -133,7 +133,7 @@ if wanted claims; then
 fi
 if wanted wake-local; then
     for b in $(backends); do
-        run_step "wake_local-$b" "$BENCH" wake-local --db "$(db_arg "$b")" --pairs 4 --rounds 50
+        run_step "wake_local-$b" "$BENCH" wake-local --db "$(db_arg "$b")" --samples 200
     done
 fi
 if wanted wake-send; then

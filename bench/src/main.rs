@@ -6,7 +6,7 @@
 //!
 //! | subcommand | measures |
 //! |---|---|
-//! | `wake-local` | send → waiting member runs, in one process (`send_message` tool, in-process wake) |
+//! | `wake-local` | send → waiting member runs, in one process (`Engine::send_message`: the send, then the in-process wake) |
 //! | `wake-send` | same, `team send` from another process (SQLite or PostgreSQL) |
 //! | `claims` | task claims per second, N processes on one board, each task claimed once |
 //! | `idle-rss` | RSS of one `team runner` holding N idle persistent members |
@@ -34,7 +34,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Wake-up latency in one process (send_message tool → idle recipient runs).
+    /// Wake-up latency in one process (Engine::send_message → idle recipient runs).
     WakeLocal(wake::LocalArgs),
     /// Wake-up latency of `team send` from another process.
     WakeSend(wake::SendArgs),

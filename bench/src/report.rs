@@ -332,7 +332,12 @@ fn rows(r: &Results, by_n: &BTreeMap<u64, FanoutN>) -> Vec<Row> {
         });
     }
 
-    let none = |_: &Value| String::new();
+    let send_call = |v: &Value| {
+        format!(
+            "; the send itself takes {} (median)",
+            ms(f(v, &["send_call_ms", "p50"]).unwrap_or(f64::NAN))
+        )
+    };
     let send_time = |v: &Value| {
         format!(
             "; `team send` itself runs {} (median, spawn to exit)",
@@ -349,12 +354,15 @@ fn rows(r: &Results, by_n: &BTreeMap<u64, FanoutN>) -> Vec<Row> {
                     "message wake-up, send → waiting member runs, in one process, p50 / p99 ({label})"
                 ),
                 target: (1.0, 5.0),
-                lower: ("latency_ms", "lower bound: from the sender's next request"),
-                upper: (
-                    "upper_bound_ms",
-                    "upper bound: from the model reply that asked for the send",
+                lower: (
+                    "from_return_ms",
+                    "lower bound: from the send's return, after its commit",
                 ),
-                extra: &none,
+                upper: (
+                    "latency_ms",
+                    "upper bound: from the send call, its transaction included",
+                ),
+                extra: &send_call,
             },
         );
     }
@@ -481,7 +489,8 @@ fn details(r: &Results) -> String {
         let _ = writeln!(s, "- {title}:");
         for key in [
             "latency_ms",
-            "upper_bound_ms",
+            "from_return_ms",
+            "send_call_ms",
             "from_exit_ms",
             "team_send_process_ms",
         ] {
@@ -644,15 +653,13 @@ max-in-flight counter on SIGTERM. Medians over the runs (`BENCH_RUNS`, default 3
 runs once; `BENCH_N1000=0` skips it).
 - **Cold start**: `team-bench cold-start` fills a database with 100 teams (2 members and 3 tasks \
 each), runs `team list` 3 times untimed, then 30 times, each timed from spawn to exit.
-- **Wake-up, in one process**: `team-bench wake-local`. Pairs of persistent LLM members play \
-ping-pong with the `send_message` tool in one engine (one pair at a time, each in its own team); \
-\"runs\" = the recipient's first model request of its new turn reaches the in-process scripted \
-server. No product hook marks the instant of the send, so the latency is bracketed: the lower \
-bound starts at the sender's own next model request, which leaves right after its \
-`send_message` returned (plus one event append), so the HTTP hop cancels; the upper bound starts \
-when the model reply asking for the send left the server (it adds that HTTP response, its parse, \
-the sender's `provider.call` bookkeeping and the send transaction). The reply that asks for a \
-send is held 20 ms so that the recipient is idle when the message lands.
+- **Wake-up, in one process**: `team-bench wake-local`. One idle persistent LLM member in an \
+engine of the bench process; the bench sends it a message with `Engine::send_message` (the path \
+of the `send_message` tool and of the workflows' lead: the send transaction on the blocking \
+pool, then the in-process wake) at a random moment (uniform over 20 ms after it went idle); \
+\"runs\" = its next model request reaches the in-process scripted server. Upper bound: from the \
+instant before the call (the send's transaction included); lower bound: from the call's return \
+(after the commit).
 - **Wake-up, `team send`**: `team-bench wake-send`. One idle persistent LLM member in an engine \
 of the bench process; the `team` binary sends it a message at a random moment (uniform over \
 100 ms after it went idle, so the poller's phase is sampled fairly). Upper bound: from the \
