@@ -909,12 +909,12 @@ both_backends!(
     }
 );
 
-/// A SQLite store's commits never checkpoint the WAL (that cost the one commit crossing
-/// 1,000 pages ~4-5 ms); its own thread does, every `SQLITE_CHECKPOINT_EVERY`, and the last
-/// connection to close (the thread's, after the pool's) checkpoints the rest and deletes the
-/// WAL.
+/// A SQLite store's own thread checkpoints the WAL every `SQLITE_CHECKPOINT_EVERY`, so no
+/// commit pays for it (SQLite's commit-time checkpoint waits for 1,000 pages, which this
+/// test never reaches), and the last connection to close (the thread's, after the pool's)
+/// checkpoints the rest and deletes the WAL.
 #[test]
-fn sqlite_wal_is_checkpointed_off_the_commit_path() {
+fn sqlite_wal_is_checkpointed_by_the_store_thread() {
     let db = common::sqlite();
     let path = std::path::PathBuf::from(db.url());
     let wal = path.with_file_name("team.db-wal");
