@@ -3,8 +3,8 @@
 //!
 //! Both benchmarks share one set-up ([`Echo`]): an engine in this process runs one persistent
 //! LLM member, `echo`, whose model is an in-process scripted server that timestamps each
-//! request carrying `probe k.` as it arrives. Before each probe the member is idle (its turn
-//! ended, it released its slot) and a random wait follows, so the probe lands at an arbitrary
+//! request carrying `probe k.` as it arrives. Before each probe the member is seen idle (its
+//! turn ended and was recorded) and a random wait follows, so the probe lands at an arbitrary
 //! moment of its idleness (and of the poller's cycle).
 //!
 //! - [`local`]: the sender is in the same process: [`Engine::send_message`], the path the

@@ -416,7 +416,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`RunnerError::Store`]: `NotFound` for an unknown team, sender or recipient, `Illegal`
-    /// when the team is not active or the recipient has ended.
+    /// when the team is not active or the recipient has ended, `Conflict` for a broadcast
+    /// with no live member to receive it.
     pub async fn send_message(
         &self,
         team_id: &str,

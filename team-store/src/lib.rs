@@ -71,8 +71,8 @@ pub struct Store {
     /// The PostgreSQL URL as given (it may hold a password: never printed), for connections
     /// outside the pool ([`Store::listen_inbox`]); `None` on SQLite.
     pg_url: Option<std::sync::Arc<str>>,
-    /// SQLite: the thread that checkpoints the WAL off the commit path (declared last: it
-    /// ends after the pool's connections closed). `None` on PostgreSQL.
+    /// SQLite: the thread that checkpoints the WAL off the commit path; it ends when the
+    /// last clone of the store is dropped. `None` on PostgreSQL.
     _checkpointer: Option<std::sync::Arc<open::Checkpointer>>,
 }
 

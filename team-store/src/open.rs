@@ -82,9 +82,10 @@ fn is_postgres(url: &str) -> bool {
 pub const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// The checkpointer thread of a SQLite store (see [`SQLITE_CHECKPOINT_EVERY`]), owned by
-/// the store's clones together: dropping the last one ends the thread and waits for it, so
-/// its connection closes last and, as SQLite does for the last connection of a process that
-/// holds the database alone, checkpoints the WAL and deletes it.
+/// the store's clones together: dropping the last one ends the thread and waits for it (at
+/// most one checkpoint: its connection never waits for a lock). Whichever connection closes
+/// last (the pool's or the thread's) checkpoints the WAL and deletes it, as SQLite does for
+/// the last connection to a database.
 pub(crate) struct Checkpointer {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -104,15 +105,21 @@ impl Checkpointer {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(SQLITE_CHECKPOINT_EVERY)
                 {
-                    if conn.is_none() {
-                        conn = SqliteConnection::establish(&path)
-                            .ok()
-                            .and_then(|mut c| apply_pragmas(&mut c).ok().map(|()| c));
+                    // A file removed meanwhile is not created again (an empty file would
+                    // pass for a new database at the next command).
+                    if conn.is_none() && Path::new(&path).is_file() {
+                        conn = SqliteConnection::establish(&path).ok().and_then(|mut c| {
+                            // No waiting: a round that finds the database busy is skipped
+                            // (and a drop of the store never waits on another process).
+                            c.batch_execute("PRAGMA busy_timeout = 0;").ok().map(|()| c)
+                        });
                     }
-                    if let Some(c) = conn.as_mut() {
-                        // Busy (another process checkpoints) or failing: the next round
-                        // tries again; commits never wait for it.
-                        let _ = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
+                    if let Some(c) = conn.as_mut()
+                        && c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);").is_err()
+                    {
+                        // Busy or failing: the next round reconnects and tries again;
+                        // commits never wait for it.
+                        conn = None;
                     }
                 }
             })

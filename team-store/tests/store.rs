@@ -910,9 +910,9 @@ both_backends!(
 );
 
 /// A SQLite store's own thread checkpoints the WAL every `SQLITE_CHECKPOINT_EVERY`, so no
-/// commit pays for it (SQLite's commit-time checkpoint waits for 1,000 pages, which this
-/// test never reaches), and the last connection to close (the thread's, after the pool's)
-/// checkpoints the rest and deletes the WAL.
+/// commit pays for it (SQLite's commit-time checkpoint waits for 1,000 WAL frames, which
+/// this test never reaches), and the last connection to close checkpoints the rest and
+/// deletes the WAL.
 #[test]
 fn sqlite_wal_is_checkpointed_by_the_store_thread() {
     let db = common::sqlite();
@@ -921,10 +921,11 @@ fn sqlite_wal_is_checkpointed_by_the_store_thread() {
     let s = db.store();
     let t = team(&s, "wal");
     let b = member(&s, &t.id, "bob");
-    // ~1 MB of messages: 250 pages, far below SQLite's own 1,000-page threshold, so only
-    // the store's thread can have copied them into the database file.
+    // ~400 KB of messages in ~700 WAL frames (a send writes ~7 pages: the message, its
+    // indexes, its event, page 1), below SQLite's own 1,000-frame threshold, so only the
+    // store's thread can have copied them into the database file.
     let body = "x".repeat(4000);
-    for _ in 0..250 {
+    for _ in 0..100 {
         send(
             &s,
             &t.id,
@@ -935,7 +936,7 @@ fn sqlite_wal_is_checkpointed_by_the_store_thread() {
     }
     let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while size() < 1_000_000 {
+    while size() < 400_000 {
         assert!(
             std::time::Instant::now() < deadline,
             "the database file is still {} bytes 10 s after the writes: the WAL was not checkpointed",

@@ -72,8 +72,7 @@ pub struct ScriptRequest {
 impl ScriptRequest {
     /// The JSON body (`Value::Null` when it was not JSON), parsed on the first call.
     pub fn body(&self) -> &Value {
-        self.parsed
-            .get_or_init(|| serde_json::from_slice(&self.raw).unwrap_or(Value::Null))
+        self.parsed.get_or_init(|| parse_body(&self.raw))
     }
 
     /// The body's bytes, as received.
@@ -236,11 +235,14 @@ impl ScriptRequest {
     }
 }
 
+/// The JSON a body holds, `Value::Null` when it is not JSON.
+fn parse_body(raw: &[u8]) -> Value {
+    serde_json::from_slice(raw).unwrap_or(Value::Null)
+}
+
 /// Serializes the raw body as the JSON it holds (`null` when it is not JSON).
 fn body_json<S: Serializer>(raw: &Bytes, out: S) -> Result<S::Ok, S::Error> {
-    serde_json::from_slice::<Value>(raw)
-        .unwrap_or(Value::Null)
-        .serialize(out)
+    parse_body(raw).serialize(out)
 }
 
 fn array(v: Option<&Value>) -> &[Value] {
