@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use team_core::{Member, MemberEvent, Message, MessageKind};
-use team_store::{MemberEnd, Outcome, Outgoing, Progress, Recipient, StoreError};
+use team_core::{Member, MemberEvent, Message};
+use team_store::{MemberEnd, Outcome, Progress, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -290,23 +290,16 @@ async fn drive(
         let last_result = result.clone();
         let (team, name) = (m.team_id.clone(), m.name.clone());
         let turn = std::mem::take(progress);
+        // One transaction: the lead never reads the result of a member still `running`.
         let sent = db(&inner.store, move |s| {
-            s.record_progress(&team, &name, id, &turn)?;
-            let sent = if name != team_core::LEAD_ALIAS {
-                s.send_message(
-                    &team,
-                    &Outgoing {
-                        from: &name,
-                        to: Recipient::Member(team_core::LEAD_ALIAS.into()),
-                        kind: MessageKind::Result,
-                        body: &result,
-                    },
-                )?
-            } else {
-                Vec::new()
-            };
-            s.member_step(&team, &name, MemberEvent::Sleep)?;
-            Ok(sent)
+            match s.end_turn(&team, &name, id, &turn, Some(&result)) {
+                // The team or the member ended meanwhile: the turn's record is kept.
+                Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
+                    let _ = s.record_progress(&team, &name, id, &turn);
+                    Err(e)
+                }
+                other => other,
+            }
         })
         .await;
         match sent {

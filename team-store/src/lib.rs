@@ -292,6 +292,25 @@ impl Store {
         run!(self, claim_pending_member(runner_id, team))
     }
 
+    /// Ends a persistent member's turn in one transaction: writes its `progress`, sends
+    /// `result` to the lead as a `result` message (not for the lead itself, nor when `None`)
+    /// and moves the member running → idle. Returns the deliveries (to wake the lead).
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team is no longer active, the lead has ended or the
+    /// member is not running (it was ended elsewhere): nothing is written then;
+    /// [`StoreError::NotFound`] for an unknown team or member.
+    pub fn end_turn(
+        &self,
+        team_id: &str,
+        member: &str,
+        member_id: i64,
+        progress: &Progress,
+        result: Option<&str>,
+    ) -> Result<Vec<Message>> {
+        run!(self, end_turn(team_id, member, member_id, progress, result))
+    }
+
     /// Writes a runner's `progress` of member `member` (id `member_id`) of team `team_id` in
     /// one transaction: its events, pid and counters. Does not change its status.
     pub fn record_progress(

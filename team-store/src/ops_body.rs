@@ -1719,6 +1719,49 @@ fn claim_id(
 }
 
 /// Writes a runner's progress of a member in one transaction (see [`progress_of`]).
+/// Ends a persistent member's turn in one transaction: its `progress`, its `result` sent to
+/// the lead (a `result` message; none for the lead itself or when `result` is `None`), and
+/// its move running → idle. One transaction, so the lead never reads the result of a member
+/// that is still `running`: a lead that ends its members once they answered (the review)
+/// would otherwise race the member's own move to idle.
+pub(crate) fn end_turn(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    member_id: i64,
+    progress: &Progress,
+    result: Option<&str>,
+) -> Result<Vec<Message>> {
+    write_tx(c, |c| {
+        let team = active_team(c, team_id, "new messages")?;
+        let m = member_row(c, &team, member)?;
+        progress_of(c, team_id, &m.name, member_id, progress)?;
+        let sent = match result {
+            Some(body) if m.name != LEAD_ALIAS => {
+                let lead = member_row(c, &team, LEAD_ALIAS)?;
+                if lead.status()?.is_terminal() {
+                    return Err(StoreError::Illegal(format!(
+                        "member {} in team {} is {}; it cannot receive messages",
+                        lead.name, team.name, lead.status
+                    )));
+                }
+                deliver(
+                    c,
+                    team_id,
+                    &m.name,
+                    &[lead.name],
+                    MessageKind::Result,
+                    body,
+                    false,
+                )?
+            }
+            _ => Vec::new(),
+        };
+        member_step_in(c, &team, m, MemberEvent::Sleep)?;
+        Ok(sent)
+    })
+}
+
 pub(crate) fn record_progress(
     c: &mut Conn,
     team_id: &str,

@@ -527,6 +527,61 @@ both_backends!(
     }
 );
 
+// A persistent member's turn ends in one transaction: its counters, its result to the lead,
+// running → idle. A lead that reads the result finds the member idle, so it can complete it
+// (the review does); on PostgreSQL the three used to be separate transactions, and a lead
+// completing the member between the result and the step lost that race to the step.
+both_backends!(
+    end_turn_sends_the_result_and_sleeps_at_once,
+    |db: &TestDb| {
+        let s = db.store();
+        let t = team(&s, "turn");
+        let m = member(&s, &t.id, "m");
+        let progress = Progress {
+            tokens_in: 7,
+            tokens_out: 3,
+            turns: 1,
+            ..Progress::default()
+        };
+        let sent = s
+            .end_turn(&t.id, &m.name, m.id, &progress, Some("my findings"))
+            .unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].recipient.as_str(), sent[0].kind),
+            ("lead", MessageKind::Result)
+        );
+        let now = s.get_member(&t.id, &m.name).unwrap();
+        assert_eq!(now.status, MemberStatus::Idle);
+        assert_eq!((now.tokens_in, now.tokens_out), (7, 3));
+        let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
+        assert_eq!(inbox.len(), 1);
+        assert_eq!(inbox[0].body, "my findings");
+        // The lead completes it right away: legal, since it is idle.
+        s.finish_member(&t.id, &m.name, &Outcome::Completed("done".into()))
+            .unwrap();
+        // A member that is not running (here: completed) is refused: no message, no counters.
+        let notices = s.unread_count(&t.id, "lead").unwrap(); // the completion notice
+        let err = s
+            .end_turn(&t.id, &m.name, m.id, &progress, Some("late"))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Illegal(_)), "{err}");
+        assert_eq!(s.unread_count(&t.id, "lead").unwrap(), notices);
+        assert_eq!(s.get_member(&t.id, &m.name).unwrap().tokens_in, 7);
+        // Without a result (or for the lead itself) only the counters and the step.
+        let m2 = member(&s, &t.id, "m");
+        assert!(
+            s.end_turn(&t.id, &m2.name, m2.id, &Progress::default(), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.get_member(&t.id, &m2.name).unwrap().status,
+            MemberStatus::Idle
+        );
+    }
+);
+
 // The in-process wake-up: take the inbox and go idle → running in one transaction.
 both_backends!(take_inbox_and_wake_is_one_step, |db: &TestDb| {
     let s = db.store();
