@@ -173,6 +173,18 @@ fn member_row(c: &mut Conn, team: &TeamRow, name: &str) -> Result<MemberRow> {
     })
 }
 
+/// Member `name` of `team` as the recipient of a message: it must not have ended.
+fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result<MemberRow> {
+    let r = member_row(c, team, name)?;
+    if r.status()?.is_terminal() {
+        return Err(StoreError::Illegal(format!(
+            "member {} in team {} is {}; it cannot receive messages",
+            r.name, team.name, r.status
+        )));
+    }
+    Ok(r)
+}
+
 fn blockers_of(c: &mut Conn, team_id: &str, ids: &[i64]) -> Result<BTreeMap<i64, Vec<i64>>> {
     let mut map: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     if ids.is_empty() {
@@ -1277,16 +1289,7 @@ pub(crate) fn send_message(
             member_row(c, &team, msg.from)?.name
         };
         let (recipients, broadcast) = match &msg.to {
-            Recipient::Member(name) => {
-                let r = member_row(c, &team, name)?;
-                if r.status()?.is_terminal() {
-                    return Err(StoreError::Illegal(format!(
-                        "member {} in team {} is {}; it cannot receive messages",
-                        r.name, team.name, r.status
-                    )));
-                }
-                (vec![r.name], false)
-            }
+            Recipient::Member(name) => (vec![live_recipient(c, &team, name)?.name], false),
             Recipient::All => {
                 let live: Vec<String> = members::table
                     .filter(members::team_id.eq(team_id))
@@ -1738,13 +1741,7 @@ pub(crate) fn end_turn(
         progress_of(c, team_id, &m.name, member_id, progress)?;
         let sent = match result {
             Some(body) if m.name != LEAD_ALIAS => {
-                let lead = member_row(c, &team, LEAD_ALIAS)?;
-                if lead.status()?.is_terminal() {
-                    return Err(StoreError::Illegal(format!(
-                        "member {} in team {} is {}; it cannot receive messages",
-                        lead.name, team.name, lead.status
-                    )));
-                }
+                let lead = live_recipient(c, &team, LEAD_ALIAS)?;
                 deliver(
                     c,
                     team_id,
