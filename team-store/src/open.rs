@@ -74,11 +74,11 @@ fn is_postgres(url: &str) -> bool {
 ///
 /// Where the rule comes from: SQLite checkpoints in the commit that takes the WAL past 1,000
 /// pages: that commit copies the pages and fsyncs the database file, ~4-5 ms added to one
-/// write, which was the whole p99 of the in-process wake-up (5.6 ms; 1.2-3.1 ms once a
+/// write, which was the whole p99 of the in-process wake-up (5.6 ms; 1.2-3.2 ms once a
 /// thread of the store checkpoints every this often, on a connection of its own, without
 /// blocking readers or writers: `PASSIVE`; BENCHMARKS.md § 10). SQLite's own threshold stays
 /// as the safety valve for a burst that writes 1,000 pages faster than this: turning it off
-/// let the WAL of 8 claiming processes grow and cost ~15 % of their claims per second.
+/// let the WAL of 8 claiming processes grow and cost 20-30 % of their claims per second.
 pub const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// The checkpointer thread of a SQLite store (see [`SQLITE_CHECKPOINT_EVERY`]), owned by
