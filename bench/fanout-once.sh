@@ -7,12 +7,12 @@
 # With KEEP=1 the project directory is kept and its path printed (the events table in
 # .team/team.db has the run's timeline; clock_ms the process's spawn and exit, in Unix ms, so
 # bench/timeline.py DIR prints the phases).
-# Needs the release binaries (`cargo build --release -p team-cli -p team-testkit`).
+# Needs the dist binaries (`cargo build --profile dist -p team-cli -p team-testkit`).
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:?usage: bench/fanout-once.sh N [TEAM_BIN]}
-TEAM=${2:-$ROOT/target/release/team}
-LLM=${LLM:-$ROOT/target/release/scripted-llm}
+TEAM=${2:-$ROOT/target/dist/team}
+LLM=${LLM:-$ROOT/target/dist/scripted-llm}
 d=$(mktemp -d); mkdir -p $d/.team/agents $d/.team/workflows
 unset TEAM_DATABASE_URL RUST_LOG
 export CI=true NO_COLOR=1 TEAM_CONFIG_HOME=$d/uc

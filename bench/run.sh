@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the benchmarks of issue 6. Builds the release binaries, runs every benchmark,
+# bench/run.sh: the benchmarks of issue 6. Builds the `dist` binaries (Cargo.toml's size-optimised profile), runs every benchmark,
 # and writes BENCHMARKS.md at the repository root (machine, command, date, a results table of
 # target vs measured, details, and the findings kept in bench/findings.md).
 #
@@ -16,7 +16,7 @@
 #   BENCH_ONLY    run only these benchmarks (the report then shows the others as skipped).
 #   BENCH_OUT     where to write the report (default: BENCHMARKS.md at the root).
 #   BENCH_KEEP    1 to keep the fan-out project directories (under the results directory).
-#   BENCH_BUILD   0 to skip `cargo build` and measure the release binaries already built.
+#   BENCH_BUILD   0 to skip `cargo build` and measure the `dist` binaries already built.
 # Raw results go to target/bench-results/latest/ (JSON per benchmark, fanout.jsonl, logs).
 set -euo pipefail
 export LC_ALL=C
@@ -45,8 +45,8 @@ wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 if [ "${BENCH_BUILD:-1}" != 0 ]; then
-    log "building release binaries"
-    cargo build --release --quiet -p team-cli -p team-testkit -p team-bench
+    log "building dist binaries"
+    cargo build --profile dist --quiet -p team-cli -p team-testkit -p team-bench
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS=$TARGET_DIR/bench-results/$(date +%Y%m%d-%H%M%S)
@@ -57,7 +57,7 @@ ls -dt "$TARGET_DIR"/bench-results/2* 2>/dev/null | tail -n +6 | xargs -r rm -rf
 log "results in $RESULTS"
 # Copies, so that a build started meanwhile (the target directory is shared) cannot swap the
 # binaries halfway through; they also stay next to the results for profiling.
-cp -p "$TARGET_DIR/release/team" "$TARGET_DIR/release/scripted-llm" "$TARGET_DIR/release/team-bench" "$RESULTS/bin/"
+cp -p "$TARGET_DIR/dist/team" "$TARGET_DIR/dist/scripted-llm" "$TARGET_DIR/dist/team-bench" "$RESULTS/bin/"
 TEAM=$RESULTS/bin/team
 LLM=$RESULTS/bin/scripted-llm
 BENCH=$RESULTS/bin/team-bench

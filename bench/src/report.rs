@@ -607,7 +607,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     );
     let _ = writeln!(
         out,
-        "- Toolchain: {}; release profile (opt-level s, fat LTO, one codegen unit: Cargo.toml)",
+        "- Toolchain: {}; `dist` profile (opt-level s, fat LTO, one codegen unit: Cargo.toml; `cargo build --profile dist`)",
         m("rustc")
     );
     let _ = writeln!(out, "- Settings: {}", m("settings"));
