@@ -62,6 +62,10 @@ pub fn load_project(
         tracing::warn!("{w}");
     }
     let catalog = discover_with_builtins(root).map_err(|e| CommandError::usage(e.to_string()))?;
+    // A broken agent file stops only a spawn of its own agent; everything else goes on.
+    for b in catalog.broken() {
+        tracing::debug!("broken agent file: {}", b.error);
+    }
     let permissions = Arc::new(RunPermissions::new(
         RunFlags {
             allow: flags.allow.clone(),
@@ -94,8 +98,13 @@ pub(crate) fn check_agent(
     ctx: &Ctx,
     agent: &str,
 ) -> Result<(), CommandError> {
-    if let Err(e) = runtime.catalog.get(agent) {
-        return Err(CommandError::new(Kind::NotFound, e.to_string()));
+    match runtime.catalog.get(agent) {
+        Ok(_) => {}
+        // The agent's own file is broken: bad input, with its file, line and cause.
+        Err(e @ team_runner::agent::AgentError::Broken { .. }) => {
+            return Err(CommandError::usage(e.to_string()));
+        }
+        Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string())),
     }
     runtime
         .check_runnable(agent, &ctx.project_root)
