@@ -167,3 +167,68 @@ both_backends! {
         }
     }
 }
+
+#[test]
+fn agents_show_names_the_model_and_the_rule_that_chose_it() {
+    let p = crate::support::Project::sqlite();
+    p.config(
+        "[team]\ndefault_model = \"mock/default-model\"\n\n[models]\nsonnet = \"mock/sonnet-like\"\n",
+    );
+    p.agent_file(
+        "aliased",
+        "---\nmodel: sonnet\ntimeout: 1h30m\nmemory: project\n---\nx\n",
+    );
+    p.agent_file(
+        "inheriting",
+        "---\nmodel: inherit\ntools: {bash: false}\n---\nx\n",
+    );
+    p.agent_file(
+        "pinned",
+        "---\nmodel: mock/pinned\npermission: {bash: deny}\n---\nx\n",
+    );
+    p.agent_file("lost", "---\nmodel: turbo\n---\nx\n");
+    let model = |name: &str| p.json(&["agents", "show", name])["model"].clone();
+    let a = model("aliased");
+    assert_eq!(
+        (&a["model"], &a["provider"], &a["rule"]),
+        (&"mock/sonnet-like".into(), &"mock".into(), &"alias".into()),
+        "{a}"
+    );
+    assert_eq!(model("inheriting")["rule"], "default");
+    assert_eq!(model("pinned")["rule"], "agent");
+    assert!(
+        model("lost")["error"]
+            .as_str()
+            .unwrap()
+            .contains("model alias `turbo`")
+    );
+    let shown = p.json(&["agents", "show", "aliased"]);
+    assert_eq!(shown["timeout_secs"], 5400);
+    assert_eq!(shown["memory"], "local");
+    let inheriting = p.json(&["agents", "show", "inheriting"]);
+    let tools = inheriting["tools"].as_array().unwrap();
+    assert!(
+        !tools.contains(&"bash".into()) && tools.contains(&"read_file".into()),
+        "{tools:?}"
+    );
+    let pinned = p.json(&["agents", "show", "pinned"]);
+    assert_eq!(
+        pinned["permissions"]["rules"][0],
+        serde_json::json!({"tool": "bash", "action": "deny"})
+    );
+    // The text form says the rule in words.
+    let text = p.ok(&["agents", "show", "aliased"]);
+    assert!(
+        text.contains("model: mock/sonnet-like (alias `sonnet` of the [models] table)"),
+        "{text}"
+    );
+    assert!(text.contains("timeout: 1h 30m"), "{text}");
+    // An alias missing from [models] fails `agents check` (exit 2).
+    let o = p.run(&["agents", "check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("model alias `turbo` is not in the [models] table"),
+        "{}",
+        stdout(&o)
+    );
+}
