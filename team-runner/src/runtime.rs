@@ -159,8 +159,22 @@ impl AgentRuntime {
     /// # Errors
     /// A sentence naming the agent and what to fix.
     pub fn check_runnable(&self, name: &str, project_root: &Path) -> Result<(), String> {
+        self.check_runnable_in(name, project_root, None)
+    }
+
+    /// [`Self::check_runnable`] for a member of a team whose lead agent is `lead_agent` (an
+    /// agent without a model of its own inherits the lead's).
+    ///
+    /// # Errors
+    /// A sentence naming the agent and what to fix.
+    pub fn check_runnable_in(
+        &self,
+        name: &str,
+        project_root: &Path,
+        lead_agent: Option<&str>,
+    ) -> Result<(), String> {
         let def = self.catalog.get(name).map_err(|e| e.to_string())?;
-        match self.plan(def)? {
+        match self.plan_for(def, lead_agent)? {
             Plan::Command(argv) => crate::command::check_program(&argv, project_root)
                 .map(|_| ())
                 .map_err(|e| format!("agent {name}: {e}")),
