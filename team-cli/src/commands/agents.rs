@@ -129,13 +129,19 @@ fn as_json(ctx: &Ctx, runtime: &AgentRuntime, def: &AgentDef) -> Value {
 }
 
 /// Prints one warning line per broken file on stderr (also with `--json`, whose stdout
-/// holds the same list as `broken`).
+/// holds the same list as `broken`), then the warnings of the files that loaded (unless
+/// `-q`/`--json`: `agents show` and `agents check` show those too).
 fn warn_broken(ctx: &Ctx, runtime: &AgentRuntime) {
     for b in runtime.catalog.broken() {
         eprintln!(
             "warning: broken agent file, skipped: {}",
             relative_error(ctx, &b.error)
         );
+    }
+    for def in runtime.catalog.agents() {
+        for w in &def.warnings {
+            ctx.out.note(format!("warning: {}", relative_error(ctx, w)));
+        }
     }
 }
 

@@ -99,7 +99,12 @@ pub(crate) fn check_agent(
     agent: &str,
 ) -> Result<(), CommandError> {
     match runtime.catalog.get(agent) {
-        Ok(_) => {}
+        // Loaded, perhaps through Claude Code's `key: rest of line` reading: say so.
+        Ok(def) => {
+            for w in &def.warnings {
+                ctx.out.note(format!("warning: {w}"));
+            }
+        }
         // The agent's own file is broken: bad input, with its file, line and cause.
         Err(e @ team_runner::agent::AgentError::Broken { .. }) => {
             return Err(CommandError::usage(e.to_string()));

@@ -771,3 +771,77 @@ fn model_resolution_rules() {
             .contains("names no model")
     );
 }
+
+/// No input makes the parser panic: mutations of real-shaped files (bytes inserted, removed,
+/// replaced at seeded positions, plus absurd numbers) give a definition or an error.
+#[test]
+fn no_input_panics_the_parser() {
+    let seeds = [
+        OPENCODE_REVIEW,
+        UNQUOTED_COLON,
+        "---\ntimeout: 9223372036854775807\nmax_turns: 1e300\ntemperature: .nan\n---\n",
+        "---\ncommand: [a, {b: c}]\nenv: {A: [1], B: ~}\ntools: {x: 1}\n---\n",
+        "---\n&a x: *a\n<<: *a\n---\n",
+    ];
+    let alphabet: &[&str] = &[
+        ":",
+        ": ",
+        "-",
+        "\n",
+        "  ",
+        "[",
+        "]",
+        "{",
+        "}",
+        "\"",
+        "'",
+        "#",
+        "&a",
+        "*a",
+        "|",
+        ">",
+        "!",
+        "\t",
+        "9999999999999999999999",
+        "-1",
+        "1e400",
+        "é",
+        "\u{0}",
+        "---\n",
+        "\r\n",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for i in 0..3000 {
+        let mut text = seeds[i % seeds.len()].to_owned();
+        for _ in 0..1 + next(4) {
+            let mut at = next(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match next(3) {
+                0 => text.insert_str(at, alphabet[next(alphabet.len())]),
+                1 => {
+                    let mut end = (at + next(8)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                }
+                _ => {
+                    let mut end = (at + 1).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    text.replace_range(at..end, alphabet[next(alphabet.len())]);
+                }
+            }
+        }
+        let _ = parse(".team/agents/f.md", &text);
+    }
+}
