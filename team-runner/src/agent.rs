@@ -39,7 +39,8 @@ const LOOKUP_HINT: &str =
     ".team/agents/, .opencode/agent/, .opencode/agents/, .claude/agents/ and the built-in agents";
 
 /// An error reading, parsing or looking up agent definitions. Positions (`line`, `column`)
-/// are 1-based and counted in the whole file (the front matter starts at line 2).
+/// are 1-based and counted in the whole file (the front matter starts at line 2); line 0
+/// means unknown.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// The agent file could not be read.
@@ -130,10 +131,12 @@ pub enum AgentError {
     },
 }
 
+/// `path:line:column`, `path:line`, or `path` when the line is unknown (0).
 fn position(path: &Path, line: u64, column: Option<u64>) -> String {
-    match column {
-        Some(column) => format!("{}:{line}:{column}", path.display()),
-        None => format!("{}:{line}", path.display()),
+    match (line, column) {
+        (0, _) => path.display().to_string(),
+        (_, Some(column)) => format!("{}:{line}:{column}", path.display()),
+        (_, None) => format!("{}:{line}", path.display()),
     }
 }
 
