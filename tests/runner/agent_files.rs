@@ -97,6 +97,14 @@ both_backends! {
         assert!(stderr(&o).contains(".claude/agents/slow.md:3:"), "{}", stderr(&o));
         assert!(stderr(&o).contains("timeout"), "{}", stderr(&o));
         assert_eq!(p.members("crew").len(), 1);
+        let o = p.run(&["spawn", "crew", "worse", "--prompt", "hi"]);
+        assert_eq!(o.status.code(), Some(2), "foreground too: {}", stderr(&o));
+        assert!(stderr(&o).contains(".claude/agents/worse.md:2:"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("invalid YAML"), "{}", stderr(&o));
+        assert_eq!(p.members("crew").len(), 1);
+        let o = p.run(&["agents", "show", "slow"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(".claude/agents/slow.md:3:"), "{}", stderr(&o));
 
         // Another agent spawns, and the detached runner (which meets the broken files too)
         // runs it to the end.
