@@ -402,13 +402,18 @@ pub struct WaitArgs {
 /// `team agents …`.
 #[derive(Debug, Subcommand)]
 pub enum AgentsCmd {
-    /// List the agents this project can run, with where each was found.
+    /// List the agents this project can run, with where each was found, and the agent files
+    /// that are broken (warned about; exit 0).
     List,
-    /// Show one agent's definition.
+    /// Show what one agent resolves to: model and provider (and the rule that chose it),
+    /// tools offered and those team cannot provide, permissions, memory, timeout.
     Show {
         /// Agent name.
         name: String,
     },
+    /// Lint every agent file: broken files, warnings, tools team cannot provide, models that
+    /// do not resolve. Exit 2 when any file is broken (for CI).
+    Check,
 }
 
 /// `team run`.

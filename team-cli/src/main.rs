@@ -76,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Watch(a) => commands::watch::run(&ctx, &a.team),
                 Command::Reconcile => commands::run::reconcile(&ctx),
                 Command::Agents(cli::AgentsCmd::List) => commands::agents::list(&ctx),
+                Command::Agents(cli::AgentsCmd::Check) => commands::agents::check(&ctx),
                 Command::Agents(cli::AgentsCmd::Show { name }) => {
                     commands::agents::show(&ctx, name)
                 }

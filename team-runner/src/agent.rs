@@ -14,13 +14,21 @@ use std::time::Duration;
 pub mod builtin;
 mod catalog;
 mod fields;
+mod resolve;
 mod tools;
 pub(crate) mod yaml;
 
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{AGENT_DIRS, AgentCatalog, ShadowedAgent, discover, discover_with_builtins};
+pub use catalog::{
+    AGENT_DIRS, AgentCatalog, BrokenAgent, ShadowedAgent, discover, discover_with_builtins,
+};
+pub use fields::{MAX_AGENT_TIMEOUT, MAX_AGENT_TURNS};
+pub use resolve::{
+    ModelContext, ModelRule, ResolvedModel, ToolProblem, offered_tools, resolve_model,
+    tool_problems,
+};
 pub use tools::{
     KNOWN_TOOLS, PermissionAction, PermissionRule, Permissions, ToolSelection, canonical_tool_name,
     is_known_tool,
@@ -31,7 +39,8 @@ const LOOKUP_HINT: &str =
     ".team/agents/, .opencode/agent/, .opencode/agents/, .claude/agents/ and the built-in agents";
 
 /// An error reading, parsing or looking up agent definitions. Positions (`line`, `column`)
-/// are 1-based and counted in the whole file (the front matter starts at line 2).
+/// are 1-based and counted in the whole file (the front matter starts at line 2); line 0
+/// means unknown.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// The agent file could not be read.
@@ -99,6 +108,16 @@ pub enum AgentError {
         /// The file read first.
         other: PathBuf,
     },
+    /// The file that defines this agent is broken (see [`AgentCatalog::broken`]).
+    #[error(
+        "agent `{name}` cannot be used: {error}; fix the file (`team agents check` lists every broken file)"
+    )]
+    Broken {
+        /// The requested name.
+        name: String,
+        /// The file's error: `path:line:column: cause`.
+        error: String,
+    },
     /// No agent has this name.
     #[error(
         "unknown agent `{name}`; {}; agents are looked up in {LOOKUP_HINT}",
@@ -112,10 +131,12 @@ pub enum AgentError {
     },
 }
 
+/// `path:line:column`, `path:line`, or `path` when the line is unknown (0).
 fn position(path: &Path, line: u64, column: Option<u64>) -> String {
-    match column {
-        Some(column) => format!("{}:{line}:{column}", path.display()),
-        None => format!("{}:{line}", path.display()),
+    match (line, column) {
+        (0, _) => path.display().to_string(),
+        (_, Some(column)) => format!("{}:{line}:{column}", path.display()),
+        (_, None) => format!("{}:{line}", path.display()),
     }
 }
 
@@ -245,8 +266,13 @@ pub enum AgentKind {
         /// Program and arguments, never empty.
         argv: Vec<String>,
     },
-    /// Neither `model` nor `command`: valid to list, refused at spawn time (unless the
-    /// runner fills in a default model).
+    /// An LLM agent whose `model:` is an alias (`sonnet`), resolved through `[models]`.
+    LlmAlias {
+        /// The alias as written.
+        alias: String,
+    },
+    /// Neither `model` nor `command` (or `model: inherit`): valid to list; the model comes
+    /// from the run, the lead or the config default (see [`resolve_model`]).
     Unconfigured,
 }
 
@@ -260,10 +286,13 @@ pub struct AgentDef {
     pub name: String,
     /// `description:`: when to use the agent.
     pub description: Option<String>,
-    /// `model:` as `provider/model`. Claude Code's `inherit` reads as unset; its aliases
-    /// `sonnet`, `opus`, `haiku` map to Anthropic models (see [`CLAUDE_MODEL_ALIASES`]), and a
-    /// bare `claude-…` id gets the `anthropic` provider.
+    /// `model:` as `provider/model`; a bare `claude-…` id gets the `anthropic` provider.
+    /// Claude Code's `inherit` (and no `model:`) read as unset; a bare word (`sonnet`) is
+    /// [`AgentDef::model_alias`] instead.
     pub model: Option<ModelRef>,
+    /// `model:` as an alias (`sonnet`, `opus`, `haiku`, or a name of the `[models]` table of
+    /// the config), resolved when the agent runs (see [`resolve_model`]).
+    pub model_alias: Option<String>,
     /// `tools:`: `None` = the runner's default tool set.
     pub tools: Option<ToolSelection>,
     /// `permission:`: `None` = the runner's default permissions.
@@ -274,26 +303,35 @@ pub struct AgentDef {
     pub temperature: Option<f32>,
     /// `max_turns:` (also `maxTurns`, `steps`, `maxSteps`), ≥ 1.
     pub max_turns: Option<u32>,
-    /// `timeout:` in whole seconds (≥ 1 s): an integer, or a string like `90s`, `5m`, `1h`,
-    /// `1h30m`.
+    /// `timeout:` (1 s ..= 30 days, [`MAX_AGENT_TIMEOUT`]): whole seconds as an integer, or a
+    /// `humantime` duration such as `90s`, `5m`, `1h`, `1h30m`.
     pub timeout: Option<Duration>,
     /// `command:`: argv of a command agent, from a list or a shell-style string.
     pub command: Option<Vec<String>>,
-    /// `env:`: extra environment variables for the agent (scalar values are stringified).
+    /// `env:`: environment variables set for a command agent (scalar values are stringified).
     pub env: BTreeMap<String, String>,
+    /// `env_passthrough:`: names of variables of the runner's environment that a command agent
+    /// gets even though they look like secrets (a list or a comma-separated string). See
+    /// [`crate::command::agent_environment`].
+    pub env_passthrough: Vec<String>,
     /// `mode:` (opencode): `primary` | `subagent` | `all`.
     pub mode: Option<AgentMode>,
     /// `color:` (opencode / Claude Code), kept as written.
     pub color: Option<String>,
     /// The trimmed Markdown body: the agent's instructions (system prompt).
     pub instructions: String,
-    /// Front-matter fields this crate does not interpret, kept as JSON and otherwise ignored.
+    /// Front-matter fields this crate does not interpret, kept as JSON and otherwise ignored
+    /// (each also has a warning in [`AgentDef::warnings`]).
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// Non-fatal findings, one sentence each, prefixed with `path:line:`: unknown fields, and
+    /// values read with Claude Code's `key: rest of line` fallback.
+    pub warnings: Vec<String>,
     /// Where the definition was found.
     pub source: AgentSource,
 }
 
-/// Claude Code model aliases and the Anthropic model each maps to (`provider/model`).
+/// Claude Code model aliases and the Anthropic model each maps to (`provider/model`): the
+/// built-in defaults of the config's `[models]` table.
 pub const CLAUDE_MODEL_ALIASES: &[(&str, &str)] = &[
     ("sonnet", "anthropic/claude-sonnet-4-5"),
     ("opus", "anthropic/claude-opus-4-5"),
@@ -326,6 +364,9 @@ impl AgentDef {
     /// Parses agent Markdown `text` (CRLF or LF, optional BOM); `source.path`'s stem is the
     /// default name and its display form prefixes every error.
     ///
+    /// Front matter that is invalid YAML only because top-level values hold an unquoted `: `
+    /// is read as Claude Code reads it (`key: rest of line`), with a warning.
+    ///
     /// Errors: [`AgentError::Yaml`] (bad YAML, front matter not a mapping),
     /// [`AgentError::Field`] (a field of the wrong type or value, naming the field) and
     /// [`AgentError::Invalid`] (unclosed front matter, invalid name from the file stem,
@@ -338,32 +379,21 @@ impl AgentDef {
             message: "the front matter opened by `---` on line 1 has no closing `---` line"
                 .to_owned(),
         })?;
-        let entries = match split.yaml {
-            None => Vec::new(),
+        let parsed = match split.yaml {
+            None => yaml::parse_front_matter("").map_err(|_| AgentError::Invalid {
+                path: source.path.clone(),
+                message: "cannot read the front matter".to_owned(),
+            })?,
             Some(yaml_text) => {
-                let node = yaml::parse_yaml(yaml_text, 1).map_err(|e| AgentError::Yaml {
+                yaml::parse_front_matter(yaml_text).map_err(|e| AgentError::Yaml {
                     path: source.path.clone(),
-                    line: e.line,
+                    line: e.line.max(1) + 1,
                     column: e.column,
                     message: e.message,
-                })?;
-                match node.value {
-                    yaml::Value::Map(entries) => entries,
-                    other => {
-                        return Err(AgentError::Yaml {
-                            path: source.path.clone(),
-                            line: node.line,
-                            column: Some(node.column),
-                            message: format!(
-                                "expected a mapping of fields (`name: value`), found {}",
-                                other.type_name()
-                            ),
-                        });
-                    }
-                }
+                })?
             }
         };
-        fields::build(entries, split.body.trim().to_owned(), source)
+        fields::build(parsed, 1, split.body.trim().to_owned(), source)
     }
 
     /// How this agent runs: [`AgentKind::Llm`] with a model, [`AgentKind::Command`] with a
@@ -375,7 +405,12 @@ impl AgentDef {
                 model: m.model.clone(),
             },
             (None, Some(argv)) => AgentKind::Command { argv: argv.clone() },
-            (None, None) => AgentKind::Unconfigured,
+            (None, None) => match &self.model_alias {
+                Some(alias) => AgentKind::LlmAlias {
+                    alias: alias.clone(),
+                },
+                None => AgentKind::Unconfigured,
+            },
         }
     }
 

@@ -1,12 +1,18 @@
 //! Command agents: any program can be a member.
 //!
 //! One turn = one run of the agent's `command`: the turn's input (the prompt, or the messages
-//! that woke a persistent member) goes to its stdin, its stdout is the turn's result. Exit 0
-//! is success; a non-zero exit or a signal is a failure whose error gives the exit status and
-//! the tail of stderr. The environment carries `TEAM_DATABASE_URL`, `TEAM_ID`, `TEAM_TEAM`,
-//! `TEAM_MEMBER`, `TEAM_LEAD` and `TEAM_PROJECT_ROOT`, so the program can itself call
-//! `team send`, `team inbox`, `team task …`. It runs in its own process group, which is killed
-//! (SIGTERM, then SIGKILL after [`KILL_GRACE`]) on cancel or timeout.
+//! that woke a persistent member) goes to its stdin (and replaces `{prompt}` in its
+//! arguments), its stdout is the turn's result. Exit 0 is success; a non-zero exit or a
+//! signal is a failure whose error gives the exit status and the tail of stderr. ANSI escape
+//! codes are stripped from both.
+//!
+//! The program gets an explicit environment ([`agent_environment`]): the runner's minus
+//! anything that looks like a secret, plus the names the agent file passes through
+//! (`env_passthrough:`), plus its `env:` values, plus `TEAM_DATABASE_URL`, `TEAM_ID`,
+//! `TEAM_MEMBER`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT` (so the program can itself call
+//! `team send`, `team inbox`, `team task …`) and `TEAM_AGENT_PROMPT_FILE` (a file holding the
+//! agent file's Markdown body). It runs in its own process group, which is killed (SIGTERM,
+//! then SIGKILL after [`KILL_GRACE`]) on cancel or timeout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,12 +43,109 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// What one run needs.
 #[derive(Debug, Clone)]
 pub struct CommandSpec {
-    /// Program and arguments; never empty.
+    /// Program and arguments; never empty. `{prompt}` in an argument is replaced by the
+    /// turn's input at each turn.
     pub argv: Vec<String>,
     /// Working directory (the project root).
     pub cwd: PathBuf,
-    /// Environment added to the runner's.
+    /// The program's whole environment: nothing of the runner's is inherited besides what
+    /// is here (see [`agent_environment`]).
     pub env: BTreeMap<String, String>,
+    /// The file behind `TEAM_AGENT_PROMPT_FILE` and `{prompt_file}`, removed when the last
+    /// clone of the spec is dropped.
+    pub prompt_file: Option<Arc<tempfile::TempPath>>,
+}
+
+/// The variable that names the file holding the agent file's Markdown body.
+pub const ENV_AGENT_PROMPT_FILE: &str = "TEAM_AGENT_PROMPT_FILE";
+
+/// Whether a variable of the runner's environment looks like a secret and is kept from
+/// command agents unless passed through: names ending in `_KEY`, `_TOKEN` or `_SECRET`,
+/// containing `PASSWORD`, starting with `AWS_` (compared in upper case), and the provider key
+/// variables `team` itself reads (`provider_keys`, the `api_key_env` of each provider).
+pub fn is_secret_name(name: &str, provider_keys: &[String]) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.ends_with("_KEY")
+        || upper.ends_with("_TOKEN")
+        || upper.ends_with("_SECRET")
+        || upper.contains("PASSWORD")
+        || upper.starts_with("AWS_")
+        || provider_keys.iter().any(|k| k == name)
+}
+
+/// The environment of a command agent: `parent` (the runner's environment) without the
+/// secret-looking names ([`is_secret_name`]) except those listed in `passthrough`, then the
+/// agent file's `env:` values, then `team_env` (the `TEAM_*` variables, which nothing
+/// overrides). Later entries win.
+pub fn agent_environment(
+    parent: impl IntoIterator<Item = (String, String)>,
+    provider_keys: &[String],
+    passthrough: &[String],
+    agent_env: &BTreeMap<String, String>,
+    team_env: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = parent
+        .into_iter()
+        .filter(|(k, _)| !is_secret_name(k, provider_keys) || passthrough.contains(k))
+        .collect();
+    env.extend(agent_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.extend(team_env);
+    env
+}
+
+/// The runner's environment as text (variables whose name or value is not UTF-8 are left
+/// out).
+pub fn process_environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// The spec of a command agent's member: `argv` with `{member}`, `{team}` and
+/// `{prompt_file}` replaced, the agent's instructions written to a private temporary file
+/// (named by `TEAM_AGENT_PROMPT_FILE` in `env`), `env` as given.
+///
+/// # Errors
+/// A sentence when the temporary file cannot be written.
+pub fn agent_spec(
+    argv: &[String],
+    instructions: &str,
+    cwd: &Path,
+    team: &str,
+    member: &str,
+    mut env: BTreeMap<String, String>,
+) -> Result<CommandSpec, String> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("team-agent-prompt-")
+        .suffix(".md")
+        .tempfile()
+        .map_err(|e| format!("cannot write the agent's prompt file: {e}"))?;
+    file.write_all(instructions.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write the agent's prompt file: {e}"))?;
+    let path = file.into_temp_path();
+    let prompt_file = path.to_string_lossy().into_owned();
+    env.insert(ENV_AGENT_PROMPT_FILE.to_owned(), prompt_file.clone());
+    let argv = argv
+        .iter()
+        .map(|a| {
+            a.replace("{member}", member)
+                .replace("{team}", team)
+                .replace("{prompt_file}", &prompt_file)
+        })
+        .collect();
+    Ok(CommandSpec {
+        argv,
+        cwd: cwd.to_owned(),
+        env,
+        prompt_file: Some(Arc::new(path)),
+    })
+}
+
+/// `text` without ANSI escape sequences (colours, cursor moves), as stored.
+pub fn strip_ansi(text: &str) -> String {
+    strip_ansi_escapes::strip_str(text)
 }
 
 /// How a turn ended.
@@ -75,7 +178,7 @@ pub fn check_program(argv: &[String], cwd: &Path) -> Result<PathBuf, String> {
 }
 
 fn tail(bytes: &[u8], max_chars: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = strip_ansi(&String::from_utf8_lossy(bytes));
     let text = text.trim_end();
     let n = text.chars().count();
     if n <= max_chars {
@@ -176,8 +279,9 @@ pub async fn run_turn(
         return TurnEnd::Failed("the agent's `command` is empty".into());
     };
     let mut cmd = Command::new(program);
-    cmd.args(args)
+    cmd.args(args.iter().map(|a| a.replace("{prompt}", input)))
         .current_dir(&spec.cwd)
+        .env_clear()
         .envs(&spec.env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -237,7 +341,7 @@ pub async fn run_turn(
     let stdout = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
     let stderr = std::mem::take(&mut *err.lock().unwrap_or_else(|p| p.into_inner()));
     match status {
-        Ok(s) if s.success() => TurnEnd::Done(String::from_utf8_lossy(&stdout).into_owned()),
+        Ok(s) if s.success() => TurnEnd::Done(strip_ansi(&String::from_utf8_lossy(&stdout))),
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
             let how = match (s.code(), s.signal()) {
@@ -267,8 +371,65 @@ mod tests {
         CommandSpec {
             argv: vec!["bash".into(), "-c".into(), script.into()],
             cwd: std::env::temp_dir(),
-            env: BTreeMap::from([("GREETING".into(), "hi".into())]),
+            env: BTreeMap::from([
+                ("GREETING".into(), "hi".into()),
+                ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ]),
+            prompt_file: None,
         }
+    }
+
+    #[test]
+    fn secrets_are_dropped_unless_passed_through() {
+        let parent = [
+            ("PATH", "/bin"),
+            ("HOME", "/home/u"),
+            ("OPENAI_API_KEY", "sk-1"),
+            ("GITHUB_TOKEN", "gh"),
+            ("AWS_SECRET_ACCESS_KEY", "aws"),
+            ("AWS_REGION", "eu"),
+            ("PGPASSWORD", "pg"),
+            ("MY_SECRET", "s"),
+            ("CUSTOM_CRED", "c"),
+            ("OPENCODE_API_KEY", "oc"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let env = agent_environment(
+            parent,
+            &["CUSTOM_CRED".to_owned()],
+            &["OPENCODE_API_KEY".to_owned()],
+            &BTreeMap::from([("MODE".to_owned(), "fast".to_owned())]),
+            BTreeMap::from([("TEAM_ID".to_owned(), "t1".to_owned())]),
+        );
+        let names: Vec<&str> = env.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["HOME", "MODE", "OPENCODE_API_KEY", "PATH", "TEAM_ID"],
+            "{env:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn placeholders_prompt_file_and_ansi() {
+        let env = BTreeMap::from([("PATH".into(), std::env::var("PATH").unwrap_or_default())]);
+        let argv: Vec<String> = [
+            "bash",
+            "-c",
+            "printf '\\033[31m%s|%s|%s|\\033[0m' \"$1\" \"$2\" \"$3\"; cat \"$4\"",
+            "x",
+            "{prompt}",
+            "{member}@{team}",
+            "{prompt_file}",
+            "{prompt_file}",
+        ]
+        .map(String::from)
+        .to_vec();
+        let spec = agent_spec(&argv, "Be brief.", &std::env::temp_dir(), "t1", "m1", env).unwrap();
+        let file = spec.env[ENV_AGENT_PROMPT_FILE].clone();
+        let end = run_turn(&spec, "do it", &CancellationToken::new(), None, |_| {}).await;
+        assert_eq!(end, TurnEnd::Done(format!("do it|m1@t1|{file}|Be brief.")));
+        drop(spec);
+        assert!(!Path::new(&file).exists(), "the prompt file is removed");
     }
 
     #[tokio::test]
@@ -306,6 +467,7 @@ mod tests {
             argv: vec!["no-such-program-xyz".into()],
             cwd: std::env::temp_dir(),
             env: BTreeMap::new(),
+            prompt_file: None,
         };
         match run_turn(&s, "", &CancellationToken::new(), None, |_| {}).await {
             TurnEnd::Failed(e) => assert!(

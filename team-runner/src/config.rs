@@ -132,6 +132,10 @@ impl Default for TeamConfig {
 pub struct Config {
     /// The `[team]` settings.
     pub team: TeamConfig,
+    /// The `[models]` table: model aliases an agent's `model:` may name (alias →
+    /// `provider/model`), set in config files; [`Config::model_aliases`] adds the built-in
+    /// defaults.
+    pub models: BTreeMap<String, ModelRef>,
     /// `[providers.NAME]` tables, merged key by key across layers, not interpreted here.
     pub providers: BTreeMap<String, Table>,
     /// Non-fatal findings (unknown top-level keys or tables), one sentence each.
@@ -222,6 +226,18 @@ impl Config {
         Ok(config)
     }
 
+    /// Every model alias: the built-in defaults ([`crate::agent::CLAUDE_MODEL_ALIASES`]:
+    /// `sonnet`, `opus`, `haiku` → Anthropic models) overridden and extended by `[models]`.
+    /// Alias → `provider/model`.
+    pub fn model_aliases(&self) -> BTreeMap<String, String> {
+        let mut aliases: BTreeMap<String, String> = crate::agent::CLAUDE_MODEL_ALIASES
+            .iter()
+            .map(|(a, m)| ((*a).to_owned(), (*m).to_owned()))
+            .collect();
+        aliases.extend(self.models.iter().map(|(a, m)| (a.clone(), m.to_string())));
+        aliases
+    }
+
     /// The idle timeout of persistent members.
     pub fn member_timeout(&self) -> Duration {
         Duration::from_secs(self.team.member_timeout_secs)
@@ -279,6 +295,14 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # (the provider is a [providers.NAME] table below). Unset by default.
 # Environment: TEAM_MODEL.
 # default_model = "openai/gpt-4o-mini"
+
+# Model aliases that an agent file's `model:` may name instead of "provider/model"
+# (Claude Code files say `model: sonnet`). Built-in defaults:
+#   sonnet = "anthropic/claude-sonnet-4-5", opus = "anthropic/claude-opus-4-5",
+#   haiku = "anthropic/claude-haiku-4-5".
+# [models]
+# sonnet = "openai/gpt-4o"
+# haiku = "ollama/llama3.2"
 
 # Providers: one [providers.NAME] table each; agents name models as "NAME/model".
 # Never write an API key here: api_key_env names the environment variable that holds it.

@@ -212,11 +212,11 @@ async fn drive(
             timeout.unwrap_or_default().as_secs()
         ))
     };
-    let mut worker = match inner.runtime.plan(&def) {
+    let lead_agent = view.as_ref().map(|v| v.team.lead_agent.clone());
+    let mut worker = match inner.runtime.plan_for(&def, lead_agent.as_deref()) {
         Err(e) => return Some(Outcome::Failed(e)),
         Ok(Plan::Command(argv)) => {
-            let mut env: BTreeMap<String, String> = def.env.clone();
-            env.extend([
+            let team_env = BTreeMap::from([
                 ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
                 ("TEAM_ID".to_owned(), m.team_id.clone()),
                 ("TEAM_MEMBER".to_owned(), m.name.clone()),
@@ -226,11 +226,24 @@ async fn drive(
                     inner.opts.project_root.to_string_lossy().into_owned(),
                 ),
             ]);
-            Worker::Command(CommandSpec {
-                argv,
-                cwd: inner.opts.project_root.clone(),
+            let env = crate::command::agent_environment(
+                crate::command::process_environment(),
+                &inner.runtime.provider_key_envs,
+                &def.env_passthrough,
+                &def.env,
+                team_env,
+            );
+            match crate::command::agent_spec(
+                &argv,
+                &def.instructions,
+                &inner.opts.project_root,
+                &m.team_id,
+                &m.name,
                 env,
-            })
+            ) {
+                Ok(spec) => Worker::Command(spec),
+                Err(e) => return Some(Outcome::Failed(e)),
+            }
         }
         Ok(Plan::Llm(model)) => match Session::new(inner, m, &def, &model, view).await {
             Ok(s) => Worker::Llm(Box::new(s)),

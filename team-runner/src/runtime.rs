@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::RunnerError;
-use crate::agent::{AgentCatalog, AgentDef, AgentKind};
+use crate::agent::{AgentCatalog, AgentDef, AgentKind, ModelContext, ResolvedModel, resolve_model};
 use crate::config::Config;
 use crate::provider::{CassetteMode, ProviderConfig, ProviderRegistry};
 use crate::tools::permission::Permission;
@@ -35,6 +35,11 @@ pub struct AgentRuntime {
     pub model_override: Option<String>,
     /// `[team] default_model`: the model of agents that name neither a model nor a command.
     pub default_model: Option<String>,
+    /// The `[models]` alias table with its built-in defaults (alias → `provider/model`).
+    pub model_aliases: BTreeMap<String, String>,
+    /// The variables holding the providers' API keys (`api_key_env`): never passed to a
+    /// command agent unless its file lists them in `env_passthrough`.
+    pub provider_key_envs: Vec<String>,
 }
 
 impl AgentRuntime {
@@ -57,6 +62,19 @@ impl AgentRuntime {
             })?;
             tables.insert(name.clone(), pc);
         }
+        let mut provider_key_envs: Vec<String> = tables
+            .values()
+            .filter_map(|pc| pc.api_key_env.clone())
+            .collect();
+        provider_key_envs.extend(
+            [
+                "OPENAI_API_KEY",
+                "ANTHROPIC_API_KEY",
+                "OPENROUTER_API_KEY",
+                "GROQ_API_KEY",
+            ]
+            .map(String::from),
+        );
         let providers = ProviderRegistry::new(&tables)
             .map_err(|e| RunnerError::Other(e.to_string()))?
             .with_cassette(cassette);
@@ -66,38 +84,72 @@ impl AgentRuntime {
             permissions,
             model_override: None,
             default_model: config.team.default_model.as_ref().map(|m| m.to_string()),
+            model_aliases: config.model_aliases(),
+            provider_key_envs,
         })
     }
 
-    /// How `def` runs: its command, or the LLM loop on the override, its own model, or the
-    /// default model (in that order).
+    /// How `def` runs, with no team lead to inherit a model from (see [`Self::plan_for`]).
     ///
     /// # Errors
     /// A sentence when it can do neither.
     pub fn plan(&self, def: &AgentDef) -> Result<Plan, String> {
-        match def.kind() {
-            AgentKind::Command { argv } => Ok(Plan::Command(argv)),
-            AgentKind::Llm { provider, model } => Ok(Plan::Llm(
-                self.model_override
-                    .clone()
-                    .unwrap_or_else(|| format!("{provider}/{model}")),
-            )),
-            AgentKind::Unconfigured => self
-                .model_override
-                .clone()
-                .or_else(|| self.default_model.clone())
-                .map(Plan::Llm)
-                .ok_or_else(|| {
-                    format!(
-                        "agent {} ({}) names no model and no model is configured: pass --model PROVIDER/MODEL (or set TEAM_MODEL), \
-                         e.g. --model openai/gpt-4o-mini with OPENAI_API_KEY set, or --model ollama/llama3.2 for a local Ollama; \
-                         or set `default_model` under [team] in .team/config.toml (providers go in [providers.NAME] tables, see `team init`); \
-                         or replay a recorded run with --replay CASSETTE",
-                        def.name,
-                        def.source.path.display()
-                    )
-                }),
+        self.plan_for(def, None)
+    }
+
+    /// How `def` runs in a team whose lead agent is `lead_agent`: its command, or the LLM
+    /// loop on the model [`Self::resolve_model`] gives.
+    ///
+    /// # Errors
+    /// A sentence when it can do neither.
+    pub fn plan_for(&self, def: &AgentDef, lead_agent: Option<&str>) -> Result<Plan, String> {
+        if let AgentKind::Command { argv } = def.kind() {
+            return Ok(Plan::Command(argv));
         }
+        match self.resolve_model(def, lead_agent)? {
+            Some(r) => Ok(Plan::Llm(r.model)),
+            None => Err(format!("agent {} has no model", def.name)),
+        }
+    }
+
+    /// The model of `def` and the rule that chose it (see [`crate::agent::resolve_model`]):
+    /// the run's `--model`, the file's model or alias (through `[models]`), the model the
+    /// team's lead agent `lead_agent` names itself, `[team] default_model`. `Ok(None)` for a
+    /// command agent.
+    ///
+    /// # Errors
+    /// A sentence naming the agent and what to set.
+    pub fn resolve_model(
+        &self,
+        def: &AgentDef,
+        lead_agent: Option<&str>,
+    ) -> Result<Option<ResolvedModel>, String> {
+        let base = ModelContext {
+            run_model: self.model_override.as_deref(),
+            lead_model: None,
+            default_model: self.default_model.as_deref(),
+            aliases: &self.model_aliases,
+        };
+        // The lead's own model: from its file (or alias), not inherited in turn.
+        let lead = lead_agent
+            .filter(|l| *l != def.name)
+            .and_then(|l| self.catalog.get(l).ok())
+            .and_then(|lead| {
+                let own = ModelContext {
+                    run_model: None,
+                    default_model: None,
+                    ..base
+                };
+                resolve_model(lead, &own).ok().flatten()
+            });
+        let ctx = ModelContext {
+            lead_model: lead
+                .as_ref()
+                .zip(lead_agent)
+                .map(|(r, name)| (name, r.model.as_str())),
+            ..base
+        };
+        resolve_model(def, &ctx)
     }
 
     /// Checks, before anything is written, that agent `name` can run: it exists, and its
@@ -107,8 +159,22 @@ impl AgentRuntime {
     /// # Errors
     /// A sentence naming the agent and what to fix.
     pub fn check_runnable(&self, name: &str, project_root: &Path) -> Result<(), String> {
+        self.check_runnable_in(name, project_root, None)
+    }
+
+    /// [`Self::check_runnable`] for a member of a team whose lead agent is `lead_agent` (an
+    /// agent without a model of its own inherits the lead's).
+    ///
+    /// # Errors
+    /// A sentence naming the agent and what to fix.
+    pub fn check_runnable_in(
+        &self,
+        name: &str,
+        project_root: &Path,
+        lead_agent: Option<&str>,
+    ) -> Result<(), String> {
         let def = self.catalog.get(name).map_err(|e| e.to_string())?;
-        match self.plan(def)? {
+        match self.plan_for(def, lead_agent)? {
             Plan::Command(argv) => crate::command::check_program(&argv, project_root)
                 .map(|_| ())
                 .map_err(|e| format!("agent {name}: {e}")),

@@ -6,6 +6,7 @@ mod support;
 mod anthropic;
 mod failures;
 mod fanout;
+mod models;
 mod permissions;
 mod secrets;
 mod tools;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod agent_files;
 mod cancel;
 mod concurrency;
 mod errors;

@@ -75,6 +75,18 @@ async fn full_review(backend: Backend, review: Review, format: Format) {
         return;
     };
     let spec = p.spec(review.spec);
+    // Agent files the review does not use never stop it, even broken ones (issue 15).
+    std::fs::create_dir_all(p.path(".claude/agents")).unwrap();
+    std::fs::write(
+        p.path(".claude/agents/broken.md"),
+        "---\nname: [oops\n---\nx\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.path(".claude/agents/stats.md"),
+        "---\ndescription: Use for stats. Triggers on: 'p-value', 'regression'\n---\nx\n",
+    )
+    .unwrap();
     let mut extra = vec!["--events", "events.jsonl"];
     if format == Format::Json {
         extra.extend(["--format", "json"]);

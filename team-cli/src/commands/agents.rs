@@ -1,62 +1,173 @@
-//! `team agents list|show`: the agent definitions this project can run.
+//! `team agents list|show|check`: the agent definitions this project can run, what each
+//! resolves to, and the agent files that are broken.
 
-use serde_json::json;
-use team_runner::agent::{AgentDef, AgentKind};
+use serde_json::{Value, json};
+use team_runner::AgentRuntime;
+use team_runner::agent::{
+    AgentDef, AgentKind, BrokenAgent, PermissionRule, offered_tools, tool_problems,
+};
 
-use crate::commands::run::load_project;
+use crate::commands::run::{Exit, load_project};
 use crate::error::{CommandError, Kind};
 use crate::output::one_line;
 use crate::project::Ctx;
 
-fn kind_text(def: &AgentDef) -> (String, String) {
+fn kind_text(runtime: &AgentRuntime, def: &AgentDef) -> (String, String) {
     match def.kind() {
-        AgentKind::Llm { provider, model } => ("llm".into(), format!("{provider}/{model}")),
         AgentKind::Command { argv } => ("command".into(), argv.join(" ")),
-        AgentKind::Unconfigured => ("unconfigured".into(), "-".into()),
+        AgentKind::Llm { provider, model } => ("llm".into(), format!("{provider}/{model}")),
+        AgentKind::LlmAlias { alias } => match runtime.model_aliases.get(&alias) {
+            Some(m) => ("llm".into(), format!("{alias} → {m}")),
+            None => ("llm".into(), format!("{alias} (unknown alias)")),
+        },
+        AgentKind::Unconfigured => ("llm".into(), "inherit".into()),
     }
 }
 
-fn rel(ctx: &Ctx, def: &AgentDef) -> String {
-    def.source
-        .path
-        .strip_prefix(&ctx.project_root)
-        .unwrap_or(&def.source.path)
+fn rel(ctx: &Ctx, path: &std::path::Path) -> String {
+    path.strip_prefix(&ctx.project_root)
+        .unwrap_or(path)
         .display()
         .to_string()
 }
 
-fn as_json(ctx: &Ctx, def: &AgentDef) -> serde_json::Value {
-    let (kind, runs) = kind_text(def);
+/// The broken files, with paths relative to the project root in the error text.
+fn broken_json(ctx: &Ctx, b: &BrokenAgent) -> Value {
+    json!({
+        "name": b.name,
+        "path": rel(ctx, &b.source.path),
+        "source": b.source.kind.label(),
+        "line": b.line,
+        "error": relative_error(ctx, &b.error),
+    })
+}
+
+/// An error message with the project root stripped from the paths it names.
+fn relative_error(ctx: &Ctx, text: &str) -> String {
+    let root = format!("{}/", ctx.project_root.display());
+    text.replace(&root, "")
+}
+
+fn permissions_json(def: &AgentDef) -> Value {
+    let Some(p) = &def.permission else {
+        return Value::Null;
+    };
+    let rules: Vec<Value> = p
+        .rules
+        .iter()
+        .map(|(tool, rule)| match rule {
+            PermissionRule::Always(a) => json!({"tool": tool, "action": a.as_str()}),
+            PermissionRule::Patterns(ps) => json!({
+                "tool": tool,
+                "patterns": ps.iter().map(|(pat, a)| json!({"pattern": pat, "action": a.as_str()})).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    json!({"default": p.default.map(|a| a.as_str()), "rules": rules})
+}
+
+fn permissions_text(def: &AgentDef) -> String {
+    let Some(p) = &def.permission else {
+        return "defaults (ask before bash and file writes, unless --allow/--yes)".into();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(d) = p.default {
+        parts.push(format!("* = {}", d.as_str()));
+    }
+    for (tool, rule) in &p.rules {
+        match rule {
+            PermissionRule::Always(a) => parts.push(format!("{tool} = {}", a.as_str())),
+            PermissionRule::Patterns(ps) => parts.push(format!(
+                "{tool} = {{{}}}",
+                ps.iter()
+                    .map(|(pat, a)| format!("{pat:?}: {}", a.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    parts.join(", ")
+}
+
+fn as_json(ctx: &Ctx, runtime: &AgentRuntime, def: &AgentDef) -> Value {
+    let (kind, runs) = kind_text(runtime, def);
+    let model = match runtime.resolve_model(def, None) {
+        Ok(Some(r)) => {
+            let provider = r.model.split_once('/').map(|(p, _)| p.to_owned());
+            json!({"model": r.model, "provider": provider, "rule": r.rule.key(), "rule_text": r.rule.to_string()})
+        }
+        Ok(None) => Value::Null,
+        Err(e) => json!({"error": e}),
+    };
+    let is_llm = !matches!(def.kind(), AgentKind::Command { .. });
+    let unavailable: Vec<Value> = tool_problems(def)
+        .into_iter()
+        .map(|p| json!({"tool": p.tool, "reason": p.reason}))
+        .collect();
     json!({
         "name": def.name,
         "description": def.description,
         "kind": kind,
-        "model": def.model.as_ref().map(|m| m.to_string()),
+        "runs": runs,
+        "model": model,
+        "model_field": def.model.as_ref().map(|m| m.to_string()).or(def.model_alias.clone()),
         "command": def.command,
+        "tools": if is_llm { json!(offered_tools(def)) } else { Value::Null },
+        "unavailable_tools": unavailable,
+        "permissions": permissions_json(def),
         "memory": format!("{:?}", def.memory).to_lowercase(),
         "max_turns": def.max_turns,
+        "temperature": def.temperature,
         "timeout_secs": def.timeout.map(|t| t.as_secs()),
+        "env": def.env.keys().collect::<Vec<_>>(),
+        "env_passthrough": def.env_passthrough,
         "source": def.source.kind.label(),
-        "path": rel(ctx, def),
-        "runs": runs,
+        "path": rel(ctx, &def.source.path),
+        "warnings": def.warnings.iter().map(|w| relative_error(ctx, w)).collect::<Vec<_>>(),
         "instructions": def.instructions,
     })
+}
+
+/// Prints one warning line per broken file on stderr (also with `--json`, whose stdout
+/// holds the same list as `broken`), then the warnings of the files that loaded (unless
+/// `-q`/`--json`: `agents show` and `agents check` show those too).
+fn warn_broken(ctx: &Ctx, runtime: &AgentRuntime) {
+    for b in runtime.catalog.broken() {
+        eprintln!(
+            "warning: broken agent file, skipped: {}",
+            relative_error(ctx, &b.error)
+        );
+    }
+    for def in runtime.catalog.agents() {
+        for w in &def.warnings {
+            ctx.out.note(format!("warning: {}", relative_error(ctx, w)));
+        }
+    }
 }
 
 /// `team agents list`.
 pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
     let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
     let catalog = &runtime.catalog;
+    warn_broken(ctx, &runtime);
     if ctx.out.json {
-        let agents: Vec<_> = catalog.agents().map(|d| as_json(ctx, d)).collect();
+        let agents: Vec<_> = catalog
+            .agents()
+            .map(|d| as_json(ctx, &runtime, d))
+            .collect();
         let shadowed: Vec<_> = catalog
             .shadowed()
             .iter()
-            .map(|s| json!({"agent": as_json(ctx, &s.agent), "shadowed_by": s.shadowed_by.path}))
+            .map(|s| json!({"agent": as_json(ctx, &runtime, &s.agent), "shadowed_by": s.shadowed_by.path}))
+            .collect();
+        let broken: Vec<_> = catalog
+            .broken()
+            .iter()
+            .map(|b| broken_json(ctx, b))
             .collect();
         return ctx
             .out
-            .json(&json!({"agents": agents, "shadowed": shadowed}));
+            .json(&json!({"agents": agents, "shadowed": shadowed, "broken": broken}));
     }
     if catalog.is_empty() {
         ctx.out
@@ -66,12 +177,12 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
     let rows = catalog
         .agents()
         .map(|d| {
-            let (kind, runs) = kind_text(d);
+            let (kind, runs) = kind_text(&runtime, d);
             vec![
                 d.name.clone(),
                 kind,
                 one_line(&runs, 40),
-                rel(ctx, d),
+                rel(ctx, &d.source.path),
                 one_line(d.description.as_deref().unwrap_or(""), 50),
             ]
         })
@@ -85,7 +196,7 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
         ctx.out.note(format!(
             "note: {} in {} is hidden by {}",
             s.agent.name,
-            rel(ctx, &s.agent),
+            rel(ctx, &s.agent.source.path),
             s.shadowed_by.path.display()
         ));
     }
@@ -95,24 +206,131 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
 /// `team agents show NAME`.
 pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
-    let catalog = &runtime.catalog;
-    let def = catalog
-        .get(name)
-        .map_err(|e| CommandError::new(Kind::NotFound, e.to_string()))?;
+    let def = match runtime.catalog.get(name) {
+        Ok(def) => def,
+        Err(e @ team_runner::agent::AgentError::Broken { .. }) => {
+            return Err(CommandError::usage(relative_error(ctx, &e.to_string())).into());
+        }
+        Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string()).into()),
+    };
     if ctx.out.json {
-        return ctx.out.json(&as_json(ctx, def));
+        return ctx.out.json(&as_json(ctx, &runtime, def));
     }
-    let (kind, runs) = kind_text(def);
+    let (kind, runs) = kind_text(&runtime, def);
     println!("agent {} ({kind}: {runs})", def.name);
-    println!("found in: {}", rel(ctx, def));
+    println!("found in: {}", rel(ctx, &def.source.path));
     if let Some(d) = &def.description {
         println!("description: {d}");
     }
-    if let Some(t) = def.timeout {
-        println!("timeout: {}s", t.as_secs());
+    match runtime.resolve_model(def, None) {
+        Ok(Some(r)) => println!("model: {} ({})", r.model, r.rule),
+        Ok(None) => {}
+        Err(_) if def.kind() == AgentKind::Unconfigured => println!(
+            "model: inherit (the run's --model, else the team lead's model, else [team] \
+             default_model; none is set now)"
+        ),
+        Err(e) => println!("model: unresolved: {}", relative_error(ctx, &e)),
+    }
+    if let AgentKind::Command { argv } = def.kind() {
+        println!("command: {}", argv.join(" "));
+        if !def.env_passthrough.is_empty() {
+            println!("env passed through: {}", def.env_passthrough.join(", "));
+        }
+    } else {
+        println!("tools: {}", offered_tools(def).join(", "));
+        println!("permissions: {}", permissions_text(def));
+    }
+    for p in tool_problems(def) {
+        println!("not available: {} ({})", p.tool, p.reason);
+    }
+    if !def.env.is_empty() {
+        let keys: Vec<&str> = def.env.keys().map(String::as_str).collect();
+        println!("env: {}", keys.join(", "));
+    }
+    println!("memory: {}", format!("{:?}", def.memory).to_lowercase());
+    match def.timeout {
+        Some(t) => println!("timeout: {}", humantime::format_duration(t)),
+        None => println!("timeout: none"),
+    }
+    if let Some(n) = def.max_turns {
+        println!("max turns: {n}");
+    }
+    for w in &def.warnings {
+        eprintln!("warning: {}", relative_error(ctx, w));
     }
     if !def.instructions.is_empty() {
         println!("\n{}", def.instructions);
+    }
+    Ok(())
+}
+
+/// `team agents check`: exit 2 when a file is broken or a model alias does not resolve.
+pub fn check(ctx: &Ctx) -> anyhow::Result<()> {
+    let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
+    let catalog = &runtime.catalog;
+    let mut errors = catalog.broken().len();
+    let mut agents = Vec::new();
+    let mut lines = Vec::new();
+    // Files only: the built-in agents are tested with the binary.
+    let files = catalog
+        .agents()
+        .chain(catalog.shadowed().iter().map(|s| &s.agent))
+        .filter(|d| d.source.kind != team_runner::agent::SourceKind::Builtin);
+    for def in files {
+        let path = rel(ctx, &def.source.path);
+        let problems = tool_problems(def);
+        let model_error = match runtime.resolve_model(def, None) {
+            Err(e) if def.model_alias.is_some() => Some(e),
+            _ => None,
+        };
+        errors += usize::from(model_error.is_some());
+        for w in &def.warnings {
+            lines.push(format!("warning: {}", relative_error(ctx, w)));
+        }
+        for p in &problems {
+            lines.push(format!(
+                "warning: {path}: {}: tool `{}` is not available: {}",
+                def.name, p.tool, p.reason
+            ));
+        }
+        if let Some(e) = &model_error {
+            lines.push(format!("error: {}", relative_error(ctx, e)));
+        }
+        agents.push(json!({
+            "name": def.name,
+            "path": path,
+            "warnings": def.warnings.iter().map(|w| relative_error(ctx, w)).collect::<Vec<_>>(),
+            "unavailable_tools": problems.iter().map(|p| json!({"tool": p.tool, "reason": p.reason})).collect::<Vec<_>>(),
+            "model_error": model_error,
+        }));
+    }
+    for b in catalog.broken() {
+        lines.push(format!("error: {}", relative_error(ctx, &b.error)));
+    }
+    if ctx.out.json {
+        let broken: Vec<_> = catalog
+            .broken()
+            .iter()
+            .map(|b| broken_json(ctx, b))
+            .collect();
+        ctx.out.json(&json!({
+            "ok": errors == 0,
+            "agents": agents,
+            "broken": broken,
+        }))?;
+    } else {
+        for l in &lines {
+            println!("{l}");
+        }
+        println!(
+            "{} agent file(s) checked: {} broken, {errors} error(s), {} warning(s)",
+            agents.len() + catalog.broken().len(),
+            catalog.broken().len(),
+            lines.iter().filter(|l| l.starts_with("warning")).count()
+        );
+    }
+    if errors > 0 {
+        return Err(Exit(crate::error::exit::USAGE).into());
     }
     Ok(())
 }

@@ -62,6 +62,10 @@ pub fn load_project(
         tracing::warn!("{w}");
     }
     let catalog = discover_with_builtins(root).map_err(|e| CommandError::usage(e.to_string()))?;
+    // A broken agent file stops only a spawn of its own agent; everything else goes on.
+    for b in catalog.broken() {
+        tracing::debug!("broken agent file: {}", b.error);
+    }
     let permissions = Arc::new(RunPermissions::new(
         RunFlags {
             allow: flags.allow.clone(),
@@ -94,11 +98,32 @@ pub(crate) fn check_agent(
     ctx: &Ctx,
     agent: &str,
 ) -> Result<(), CommandError> {
-    if let Err(e) = runtime.catalog.get(agent) {
-        return Err(CommandError::new(Kind::NotFound, e.to_string()));
+    check_agent_in(runtime, ctx, agent, None)
+}
+
+/// [`check_agent`] for a member of a team whose lead agent is `lead_agent`: an agent without
+/// a model of its own runs on the lead's.
+pub(crate) fn check_agent_in(
+    runtime: &AgentRuntime,
+    ctx: &Ctx,
+    agent: &str,
+    lead_agent: Option<&str>,
+) -> Result<(), CommandError> {
+    match runtime.catalog.get(agent) {
+        // Loaded, perhaps through Claude Code's `key: rest of line` reading: say so.
+        Ok(def) => {
+            for w in &def.warnings {
+                ctx.out.note(format!("warning: {w}"));
+            }
+        }
+        // The agent's own file is broken: bad input, with its file, line and cause.
+        Err(e @ team_runner::agent::AgentError::Broken { .. }) => {
+            return Err(CommandError::usage(e.to_string()));
+        }
+        Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string())),
     }
     runtime
-        .check_runnable(agent, &ctx.project_root)
+        .check_runnable_in(agent, &ctx.project_root, lead_agent)
         .map_err(CommandError::usage)
 }
 
@@ -217,7 +242,23 @@ fn report_end(ctx: &Ctx, team_name: &str, ended: &Member) -> anyhow::Result<()> 
 pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
     let agent = AgentName::new(&a.agent).map_err(|e| CommandError::usage(e.to_string()))?;
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
-    check_agent(&runtime, ctx, agent.as_str())?;
+    if let Err(e) = check_agent(&runtime, ctx, agent.as_str()) {
+        // An agent without a model of its own may inherit the team lead's.
+        let inherits = runtime
+            .catalog
+            .get(agent.as_str())
+            .is_ok_and(|d| d.kind() == team_runner::agent::AgentKind::Unconfigured);
+        let lead = inherits
+            .then(|| ctx.store.resolve_team(&a.team).ok())
+            .flatten()
+            .map(|t| t.lead_agent);
+        match lead {
+            Some(lead) => runtime
+                .check_runnable_in(agent.as_str(), &ctx.project_root, Some(&lead))
+                .map_err(|_| e)?,
+            None => return Err(e.into()),
+        }
+    }
     let prompt = read_prompt(&a.prompt, &a.prompt_file)?
         .ok_or_else(|| CommandError::usage("give --prompt TEXT or --prompt-file FILE"))?;
     let team = ctx.store.resolve_team(&a.team)?;

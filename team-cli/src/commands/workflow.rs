@@ -17,8 +17,8 @@ use team_store::{NewTeam, Store, now_ms};
 
 use crate::cli::{ReportArgs, ReportFormat, RunArgs};
 use crate::commands::run::{
-    Exit, check_agent, engine_options, exit_on_second_signal, first_signal, load_project,
-    runtime_threads,
+    Exit, check_agent, check_agent_in, engine_options, exit_on_second_signal, first_signal,
+    load_project, runtime_threads,
 };
 use crate::error::{CommandError, Kind, exit};
 use crate::output::{Out, duration};
@@ -148,7 +148,8 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
     let (config, runtime) = load_project(&ctx.project_root, &flags, cassette)?;
     check_agent(&runtime, &ctx, &def.lead)?;
     for r in &agents {
-        check_agent(&runtime, &ctx, r)?;
+        // A specialist without a model of its own runs on the lead's.
+        check_agent_in(&runtime, &ctx, r, Some(&def.lead))?;
     }
     let name = match &a.name {
         Some(n) => n.clone(),

@@ -24,22 +24,40 @@ pub struct ShadowedAgent {
     pub shadowed_by: AgentSource,
 }
 
-/// The agents of a project by name, plus the definitions shadowed by higher-precedence ones.
+/// An agent file that cannot be used: unreadable, invalid, or a duplicate name. It is listed
+/// (`team agents list`, `team agents check`) and stops only a spawn of its own agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokenAgent {
+    /// The agent name the file would define: its `name:` line if one can be read, else the
+    /// file stem; `None` for a directory that cannot be listed.
+    pub name: Option<String>,
+    /// The file (or directory) and its kind of place.
+    pub source: AgentSource,
+    /// Line of the error in the file, when known.
+    pub line: Option<u64>,
+    /// The whole error, `path:line:column: cause`.
+    pub error: String,
+}
+
+/// The agents of a project by name, plus the definitions shadowed by higher-precedence ones
+/// and the files that are broken.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentCatalog {
     agents: BTreeMap<String, AgentDef>,
     shadowed: Vec<ShadowedAgent>,
+    broken: Vec<BrokenAgent>,
 }
 
 /// Reads the agent files of the project at `project_root`: every `*.md` file directly in
 /// each of [`AGENT_DIRS`] (non-recursive, sorted by file name; hidden files and
-/// non-files are skipped; missing directories are fine).
+/// non-files are skipped; missing directories are fine), then adds the built-in agents
+/// (lowest precedence: a file of the same name wins).
 ///
-/// Errors: the first file that cannot be read or parsed ([`AgentError::Read`],
-/// [`AgentError::Yaml`], [`AgentError::Field`], [`AgentError::Invalid`]) — a malformed file
-/// is never skipped silently; [`AgentError::ReadDir`] when a directory cannot be listed;
-/// [`AgentError::Duplicate`] when two files of one directory define the same name.
-/// Also adds the built-in agents (lowest precedence: a file of the same name wins).
+/// A file that cannot be read or parsed, or that defines a name already defined in its
+/// directory, is never skipped silently and never stops the others: it goes to
+/// [`AgentCatalog::broken`], and [`AgentCatalog::get`] of its name fails with its error.
+///
+/// Errors: none today (the `Result` is kept for callers); see [`AgentCatalog::broken`].
 pub fn discover_with_builtins(project_root: &Path) -> Result<AgentCatalog, AgentError> {
     let mut catalog = discover(project_root)?;
     super::builtin::add_builtins(&mut catalog);
@@ -54,19 +72,96 @@ pub fn discover(project_root: &Path) -> Result<AgentCatalog, AgentError> {
     for (dir, kind) in AGENT_DIRS {
         let dir = project_root.join(dir);
         let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for path in agent_files(&dir)? {
-            let def = AgentDef::load(&path, *kind)?;
-            if let Some(other) = seen.insert(def.name.clone(), path.clone()) {
-                return Err(AgentError::Duplicate {
-                    name: def.name,
-                    path,
-                    other,
+        let files = match agent_files(&dir) {
+            Ok(files) => files,
+            Err(e) => {
+                catalog.broken.push(BrokenAgent {
+                    name: None,
+                    source: AgentSource {
+                        kind: *kind,
+                        path: dir.clone(),
+                    },
+                    line: None,
+                    error: e.to_string(),
                 });
+                continue;
             }
+        };
+        for path in files {
+            let source = AgentSource {
+                kind: *kind,
+                path: path.clone(),
+            };
+            let def = match AgentDef::load(&path, *kind) {
+                Ok(def) => def,
+                Err(e) => {
+                    catalog.broken.push(BrokenAgent {
+                        name: Some(guess_name(&path)),
+                        source,
+                        line: error_line(&e),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if let Some(other) = seen.get(&def.name) {
+                let e = AgentError::Duplicate {
+                    name: def.name.clone(),
+                    path: path.clone(),
+                    other: other.clone(),
+                };
+                catalog.broken.push(BrokenAgent {
+                    name: Some(def.name),
+                    source,
+                    line: None,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+            seen.insert(def.name.clone(), path.clone());
             catalog.insert(def);
         }
     }
     Ok(catalog)
+}
+
+/// The line of an error, when it has one.
+fn error_line(e: &AgentError) -> Option<u64> {
+    match e {
+        AgentError::Yaml { line, .. } | AgentError::Field { line, .. } if *line > 0 => Some(*line),
+        _ => None,
+    }
+}
+
+/// The name a broken file would define: a `name:` line of its front matter, else its stem.
+fn guess_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return stem;
+    };
+    let mut lines = text.lines();
+    if lines
+        .next()
+        .map(|l| l.trim_start_matches('\u{feff}').trim_end())
+        != Some("---")
+    {
+        return stem;
+    }
+    for line in lines {
+        if line.trim_end() == "---" {
+            break;
+        }
+        if let Some(value) = line.strip_prefix("name:") {
+            let value = value.trim().trim_matches(['"', '\'']).trim();
+            if super::is_valid_agent_name(value) {
+                return value.to_owned();
+            }
+        }
+    }
+    stem
 }
 
 /// The `*.md` files directly in `dir`, sorted; empty when `dir` does not exist.
@@ -144,12 +239,29 @@ impl AgentCatalog {
 
     /// The agent named `name`.
     ///
-    /// Errors: [`AgentError::Unknown`], listing the known names and where agents are looked up.
+    /// Errors: [`AgentError::Broken`] when a broken file defines `name` with a precedence at
+    /// least that of the valid definition (or there is none): its file, line and cause;
+    /// [`AgentError::Unknown`], listing the known names and where agents are looked up.
     pub fn get(&self, name: &str) -> Result<&AgentDef, AgentError> {
-        self.agents.get(name).ok_or_else(|| AgentError::Unknown {
+        let found = self.agents.get(name);
+        let floor = found.map(|d| d.source.kind);
+        if let Some(b) = self.broken.iter().find(|b| {
+            b.name.as_deref() == Some(name) && floor.is_none_or(|kind| b.source.kind >= kind)
+        }) {
+            return Err(AgentError::Broken {
+                name: name.to_owned(),
+                error: b.error.clone(),
+            });
+        }
+        found.ok_or_else(|| AgentError::Unknown {
             name: name.to_owned(),
             known: self.names(),
         })
+    }
+
+    /// The agent files that cannot be used, in discovery order.
+    pub fn broken(&self) -> &[BrokenAgent] {
+        &self.broken
     }
 
     /// Whether an agent named `name` is defined.

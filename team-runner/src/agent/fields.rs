@@ -1,142 +1,245 @@
-//! Turns the front-matter mapping into an [`AgentDef`], checking each field's type and value.
+//! Turns the typed front matter ([`FrontMatter`]) into an [`AgentDef`], checking each field's
+//! value (ranges, names, shapes) and pointing errors at the value's line and column.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_saphyr::Spanned;
+
 use super::tools::{
     PermissionAction, PermissionRule, Permissions, ToolSelection, canonical_tool_name,
 };
-use super::yaml::{Node, Value};
+use super::yaml::{
+    CommandField, FrontMatter, KNOWN_KEYS, KeyScan, MemoryField, Number, Parsed, PermissionField,
+    PermissionValue, TimeoutField, ToolsField,
+};
 use super::{
-    AgentDef, AgentError, AgentMode, AgentSource, CLAUDE_MODEL_ALIASES, MemoryMode, ModelRef,
-    NAME_RULE, is_valid_agent_name,
+    AgentDef, AgentError, AgentMode, AgentSource, MemoryMode, ModelRef, NAME_RULE,
+    is_valid_agent_name,
 };
 
-/// Spellings of the `max_turns` field (ours, Claude Code's camelCase, opencode's `steps`).
-const MAX_TURNS_KEYS: &[&str] = &["max_turns", "maxTurns", "steps", "maxSteps"];
+/// The longest `timeout:` an agent file may set: 30 days. Longer values are refused at load
+/// (a deadline that far away is a typo, and an absurd one would overflow a clock).
+pub const MAX_AGENT_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Error constructor bound to one file.
+/// The most turns `max_turns:` may set.
+pub const MAX_AGENT_TURNS: u64 = 1_000_000;
+
+pub(crate) const TIMEOUT_SHAPE: &str = "whole seconds ≥ 1 as an integer, or a duration like \
+     `90s`, `5m`, `1h`, `1h30m` (at most 30 days)";
+
+/// Error constructor bound to one file; `offset` is the number of file lines before the YAML.
 struct Ctx<'a> {
     source: &'a AgentSource,
+    offset: u64,
 }
 
 impl Ctx<'_> {
-    fn err(&self, node: &Node, field: &str, message: impl Into<String>) -> AgentError {
+    fn err<T>(&self, at: &Spanned<T>, field: &str, message: impl Into<String>) -> AgentError {
+        let line = at.referenced.line();
+        let column = at.referenced.column();
         AgentError::Field {
             path: self.source.path.clone(),
-            line: node.line,
-            column: (node.column > 0).then_some(node.column),
+            line: if line > 0 { line + self.offset } else { 0 },
+            column: (line > 0 && column > 0).then_some(column),
             field: field.to_owned(),
             message: message.into(),
         }
     }
-
-    fn expected(&self, node: &Node, field: &str, expected: &str) -> AgentError {
-        self.err(
-            node,
-            field,
-            format!("expected {expected}, found {}", node.value.type_name()),
-        )
-    }
-
-    fn string<'n>(&self, node: &'n Node, field: &str) -> Result<&'n str, AgentError> {
-        match &node.value {
-            Value::Str(s) => Ok(s),
-            _ => Err(self.expected(node, field, "a string")),
-        }
-    }
-
-    /// A string, or a number/boolean rendered as a string (for argv items and env values).
-    fn scalar(&self, node: &Node, field: &str) -> Result<String, AgentError> {
-        node.value
-            .scalar_string()
-            .ok_or_else(|| self.expected(node, field, "a string"))
-    }
 }
 
-/// Builds the definition from front-matter `entries` (file order), the trimmed body and the
-/// source. Unknown fields go to `extra`; `null` values count as absent.
+/// Builds the definition from the parsed front matter, the trimmed body and the source;
+/// `offset` is the number of file lines before the YAML text (1 for the opening fence).
+/// Fields `team` does not read go to `extra`, with a warning each; values read with the
+/// `key: rest of line` fallback get a warning each.
 pub(super) fn build(
-    entries: Vec<(String, Node)>,
+    parsed: Parsed,
+    offset: u64,
     instructions: String,
     source: AgentSource,
 ) -> Result<AgentDef, AgentError> {
-    let ctx = Ctx { source: &source };
-    let mut def = AgentDef {
-        name: String::new(),
-        description: None,
-        model: None,
-        tools: None,
-        permission: None,
-        memory: MemoryMode::None,
-        temperature: None,
-        max_turns: None,
-        timeout: None,
-        command: None,
-        env: BTreeMap::new(),
-        mode: None,
-        color: None,
-        instructions,
-        extra: BTreeMap::new(),
-        source: source.clone(),
+    let ctx = Ctx {
+        source: &source,
+        offset,
     };
-    let mut name = None;
-    let mut max_turns_key: Option<&str> = None;
-    let mut model_node = None;
-    for (key, node) in &entries {
-        if node.value == Value::Null {
-            continue;
-        }
-        let key = key.as_str();
-        match key {
-            "name" => name = Some(parse_name(&ctx, node)?),
-            "description" => def.description = Some(ctx.string(node, key)?.trim().to_owned()),
-            "model" => {
-                def.model = parse_model(&ctx, node)?;
-                model_node = Some(node);
-            }
-            "tools" => def.tools = Some(parse_tools(&ctx, node)?),
-            "permission" => def.permission = Some(parse_permission(&ctx, node)?),
-            "memory" => def.memory = parse_memory(&ctx, node)?,
-            "temperature" => def.temperature = Some(parse_temperature(&ctx, node)?),
-            k if MAX_TURNS_KEYS.contains(&k) => {
-                if let Some(previous) = max_turns_key {
-                    return Err(ctx.err(
-                        node,
-                        k,
-                        format!("`{previous}` is already set; keep only one of them"),
-                    ));
-                }
-                max_turns_key = Some(k);
-                def.max_turns = Some(parse_max_turns(&ctx, node, k)?);
-            }
-            "timeout" => def.timeout = Some(parse_timeout(&ctx, node)?),
-            "command" => def.command = Some(parse_command(&ctx, node)?),
-            "env" => def.env = parse_env(&ctx, node)?,
-            "mode" => def.mode = Some(parse_mode(&ctx, node)?),
-            "color" => def.color = Some(ctx.scalar(node, key)?),
-            other => {
-                def.extra.insert(other.to_owned(), node.to_json());
-            }
+    let path = source.path.display().to_string();
+    let mut turns_keys = Vec::new();
+    for (key, line, _) in &parsed.keys.0 {
+        if ["max_turns", "maxTurns", "steps", "maxSteps"].contains(&key.as_str()) {
+            turns_keys.push((key.clone(), *line));
         }
     }
-    if let (Some(node), Some(_), Some(_)) = (model_node, &def.model, &def.command) {
+    if let [(first, _), (second, line), ..] = turns_keys.as_slice() {
+        return Err(AgentError::Field {
+            path: source.path.clone(),
+            line: line + offset,
+            column: None,
+            field: second.clone(),
+            message: format!("`{first}` is already set; keep only one of them"),
+        });
+    }
+    let fm = match parsed.fields {
+        Ok(fm) => fm,
+        Err(e) => {
+            let field = field_at(&parsed.keys, e.line).unwrap_or_else(|| "front matter".into());
+            return Err(AgentError::Field {
+                path: source.path.clone(),
+                line: if e.line > 0 { e.line + offset } else { 0 },
+                column: e.column,
+                field,
+                message: e.message,
+            });
+        }
+    };
+    let mut warnings = Vec::new();
+    for (line, key) in &parsed.repaired {
+        warnings.push(format!(
+            "{path}:{}: the value of `{key}` holds an unquoted `: ` (not valid YAML); read as \
+             the rest of the line, as Claude Code reads it: quote the value to silence this",
+            line + offset
+        ));
+    }
+    let mut extra = BTreeMap::new();
+    for (key, line, value) in parsed.keys.0 {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            warnings.push(format!(
+                "{path}:{}: unknown field `{key}`: not used by team (kept and ignored)",
+                line + offset
+            ));
+            extra.insert(key, value);
+        }
+    }
+    let turns_key = turns_keys
+        .first()
+        .map_or("max_turns".to_owned(), |(k, _)| k.clone());
+    let FrontMatter {
+        name,
+        description,
+        model,
+        tools,
+        permission,
+        memory,
+        temperature,
+        max_turns,
+        timeout,
+        command,
+        env,
+        env_passthrough,
+        mode,
+        color,
+    } = fm;
+    let model_node = model;
+    let (model, model_alias) = match &model_node {
+        Some(m) => parse_model(&ctx, m)?,
+        None => (None, None),
+    };
+    let command = command
+        .as_ref()
+        .map(|c| parse_command(&ctx, c))
+        .transpose()?;
+    if let (Some(node), true, Some(_)) = (
+        &model_node,
+        model.is_some() || model_alias.is_some(),
+        &command,
+    ) {
         return Err(ctx.err(
             node,
             "model",
             "an agent has either `model` (an LLM agent) or `command` (a command agent), \
-                 not both; remove one of them",
+             not both; remove one of them",
         ));
     }
-    def.name = match name {
-        Some(name) => name,
-        None => name_from_stem(&source)?,
+    let def = AgentDef {
+        name: match &name {
+            Some(n) => parse_name(&ctx, n)?,
+            None => name_from_stem(&source)?,
+        },
+        description: description.map(|d| d.value.0.trim().to_owned()),
+        model,
+        model_alias,
+        tools: tools.map(|t| parse_tools(t.value)),
+        permission: permission
+            .as_ref()
+            .map(|p| parse_permission(&ctx, p))
+            .transpose()?,
+        memory: memory
+            .as_ref()
+            .map_or(Ok(MemoryMode::None), |m| parse_memory(&ctx, m))?,
+        temperature: temperature
+            .as_ref()
+            .map(|t| parse_temperature(&ctx, t))
+            .transpose()?,
+        max_turns: max_turns
+            .as_ref()
+            .map(|t| parse_max_turns(&ctx, t, &turns_key))
+            .transpose()?,
+        timeout: timeout
+            .as_ref()
+            .map(|t| parse_timeout(&ctx, t))
+            .transpose()?,
+        command,
+        env: env.as_ref().map_or(Ok(BTreeMap::new()), |e| {
+            let mut out = BTreeMap::new();
+            for (key, value) in &e.value.0 {
+                if !is_env_name(key) {
+                    return Err(ctx.err(
+                        e,
+                        &format!("env.{key}"),
+                        "invalid environment variable name (letters, digits and `_`, not \
+                         starting with a digit)",
+                    ));
+                }
+                out.insert(key.clone(), value.0.clone());
+            }
+            Ok(out)
+        })?,
+        env_passthrough: match &env_passthrough {
+            None => Vec::new(),
+            Some(list) => {
+                for n in &list.value.0 {
+                    if !is_env_name(n) {
+                        return Err(ctx.err(
+                            list,
+                            "env_passthrough",
+                            format!("`{n}` is not an environment variable name"),
+                        ));
+                    }
+                }
+                list.value.0.clone()
+            }
+        },
+        mode: mode.as_ref().map(|m| parse_mode(&ctx, m)).transpose()?,
+        color: color.map(|c| c.value.0),
+        instructions,
+        extra,
+        warnings,
+        source: source.clone(),
     };
     Ok(def)
 }
 
-fn parse_name(ctx: &Ctx<'_>, node: &Node) -> Result<String, AgentError> {
-    let name = ctx.string(node, "name")?.trim();
+/// The top-level key whose entry holds `line` (of the YAML text): the last key at or above it.
+fn field_at(keys: &KeyScan, line: u64) -> Option<String> {
+    if line == 0 {
+        return None;
+    }
+    keys.0
+        .iter()
+        .filter(|(_, l, _)| *l <= line)
+        .max_by_key(|(_, l, _)| *l)
+        .map(|(k, _, _)| k.clone())
+}
+
+/// Whether `name` is a usable environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_env_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn parse_name(ctx: &Ctx<'_>, node: &Spanned<String>) -> Result<String, AgentError> {
+    let name = node.value.trim();
     if is_valid_agent_name(name) {
         Ok(name.to_owned())
     } else {
@@ -163,106 +266,107 @@ fn name_from_stem(source: &AgentSource) -> Result<String, AgentError> {
     }
 }
 
-fn parse_model(ctx: &Ctx<'_>, node: &Node) -> Result<Option<ModelRef>, AgentError> {
-    let text = ctx.string(node, "model")?.trim();
+/// `model:` → an explicit `provider/model`, or an alias resolved later through `[models]`
+/// (`sonnet`, `opus`, `haiku`, or any name the config defines); `inherit` and empty are unset.
+type ModelParts = (Option<ModelRef>, Option<String>);
+
+fn parse_model(ctx: &Ctx<'_>, node: &Spanned<String>) -> Result<ModelParts, AgentError> {
+    let text = node.value.trim();
     if text.is_empty() || text == "inherit" {
-        return Ok(None);
+        return Ok((None, None));
     }
-    if let Some((_, full)) = CLAUDE_MODEL_ALIASES.iter().find(|(a, _)| *a == text) {
-        return ModelRef::parse(full)
-            .map(Some)
+    if text.contains('/') {
+        return ModelRef::parse(text)
+            .map(|m| (Some(m), None))
             .map_err(|m| ctx.err(node, "model", m));
     }
-    if text.starts_with("claude-") && !text.contains('/') {
+    if text.starts_with("claude-") {
         // A full Claude model id without provider, as Claude Code files may carry.
-        return Ok(Some(ModelRef {
-            provider: "anthropic".to_owned(),
-            model: text.to_owned(),
-        }));
+        return Ok((
+            Some(ModelRef {
+                provider: "anthropic".to_owned(),
+                model: text.to_owned(),
+            }),
+            None,
+        ));
     }
-    ModelRef::parse(text)
-        .map(Some)
-        .map_err(|m| ctx.err(node, "model", m))
+    if text.contains(char::is_whitespace) {
+        return Err(ctx.err(
+            node,
+            "model",
+            format!(
+                "`{text}` is neither `provider/model` (e.g. `openai/gpt-4o-mini`) nor a model \
+                 alias (`sonnet`, `opus`, `haiku` or a name from [models] in the config)"
+            ),
+        ));
+    }
+    Ok((None, Some(text.to_owned())))
 }
 
-fn parse_tools(ctx: &Ctx<'_>, node: &Node) -> Result<ToolSelection, AgentError> {
-    let mut names: Vec<String> = Vec::new();
-    let mut push = |name: String| {
-        if !name.is_empty() && !names.contains(&name) {
-            names.push(name);
-        }
-    };
-    match &node.value {
-        Value::Str(list) => list.split(',').for_each(|n| push(canonical_tool_name(n))),
-        Value::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                push(canonical_tool_name(
-                    ctx.string(item, &format!("tools[{i}]"))?,
-                ));
+fn parse_tools(field: ToolsField) -> ToolSelection {
+    match field {
+        ToolsField::List(list) => {
+            let mut names: Vec<String> = Vec::new();
+            for name in list {
+                let name = canonical_tool_name(&name);
+                if !name.is_empty() && !names.contains(&name) {
+                    names.push(name);
+                }
             }
+            ToolSelection::Only(names)
         }
-        Value::Map(entries) => {
-            let mut toggles = Vec::new();
-            for (key, value) in entries {
-                let field = format!("tools.{key}");
-                let Value::Bool(enabled) = value.value else {
-                    return Err(ctx.expected(value, &field, "`true` or `false`"));
-                };
-                toggles.push((canonical_tool_name(key), enabled));
-            }
-            return Ok(ToolSelection::Toggles(toggles));
-        }
-        _ => {
-            return Err(ctx.expected(
-                node,
-                "tools",
-                "a list of tool names, a comma-separated string (`Read, Grep`) \
-                 or a mapping of tool names to `true`/`false`",
-            ));
-        }
-    }
-    Ok(ToolSelection::Only(names))
-}
-
-fn parse_action(ctx: &Ctx<'_>, node: &Node, field: &str) -> Result<PermissionAction, AgentError> {
-    let expected = "`allow`, `ask` or `deny`";
-    match &node.value {
-        Value::Str(s) => PermissionAction::parse(s)
-            .ok_or_else(|| ctx.err(node, field, format!("expected {expected}, found `{s}`"))),
-        _ => Err(ctx.expected(node, field, expected)),
+        ToolsField::Toggles(toggles) => ToolSelection::Toggles(
+            toggles
+                .into_iter()
+                .map(|(k, on)| (canonical_tool_name(&k), on))
+                .collect(),
+        ),
     }
 }
 
-fn parse_permission(ctx: &Ctx<'_>, node: &Node) -> Result<Permissions, AgentError> {
+fn parse_action(
+    ctx: &Ctx<'_>,
+    at: &Spanned<PermissionField>,
+    text: &str,
+    field: &str,
+) -> Result<PermissionAction, AgentError> {
+    PermissionAction::parse(text).ok_or_else(|| {
+        ctx.err(
+            at,
+            field,
+            format!("expected `allow`, `ask` or `deny`, found `{text}`"),
+        )
+    })
+}
+
+fn parse_permission(
+    ctx: &Ctx<'_>,
+    node: &Spanned<PermissionField>,
+) -> Result<Permissions, AgentError> {
     let entries = match &node.value {
-        Value::Str(_) => {
+        PermissionField::All(action) => {
             return Ok(Permissions {
-                default: Some(parse_action(ctx, node, "permission")?),
+                default: Some(parse_action(ctx, node, action, "permission")?),
                 rules: Vec::new(),
             });
         }
-        Value::Map(entries) => entries,
-        _ => {
-            return Err(ctx.expected(
-                node,
-                "permission",
-                "`allow`, `ask`, `deny` or a mapping of tool names to them",
-            ));
-        }
+        PermissionField::Rules(entries) => entries,
     };
     let mut permissions = Permissions::default();
     for (key, value) in entries {
         let field = format!("permission.{key}");
-        let rule = match &value.value {
-            Value::Map(patterns) => {
+        let rule = match value {
+            PermissionValue::Patterns(patterns) => {
                 let mut list = Vec::new();
                 for (pattern, action) in patterns {
-                    let action = parse_action(ctx, action, &format!("{field}.{pattern}"))?;
+                    let action = parse_action(ctx, node, action, &format!("{field}.{pattern}"))?;
                     list.push((pattern.clone(), action));
                 }
                 PermissionRule::Patterns(list)
             }
-            _ => PermissionRule::Always(parse_action(ctx, value, &field)?),
+            PermissionValue::Action(action) => {
+                PermissionRule::Always(parse_action(ctx, node, action, &field)?)
+            }
         };
         let tool = canonical_tool_name(key);
         // opencode's `edit` permission governs every file-changing tool.
@@ -276,11 +380,11 @@ fn parse_permission(ctx: &Ctx<'_>, node: &Node) -> Result<Permissions, AgentErro
     Ok(permissions)
 }
 
-fn parse_memory(ctx: &Ctx<'_>, node: &Node) -> Result<MemoryMode, AgentError> {
+fn parse_memory(ctx: &Ctx<'_>, node: &Spanned<MemoryField>) -> Result<MemoryMode, AgentError> {
     match &node.value {
-        Value::Bool(true) => Ok(MemoryMode::Local),
-        Value::Bool(false) => Ok(MemoryMode::None),
-        Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+        MemoryField::Bool(true) => Ok(MemoryMode::Local),
+        MemoryField::Bool(false) => Ok(MemoryMode::None),
+        MemoryField::Word(s) => match s.trim().to_ascii_lowercase().as_str() {
             "local" | "project" | "user" => Ok(MemoryMode::Local),
             "none" | "off" => Ok(MemoryMode::None),
             _ => Err(ctx.err(
@@ -289,16 +393,14 @@ fn parse_memory(ctx: &Ctx<'_>, node: &Node) -> Result<MemoryMode, AgentError> {
                 format!("expected `local` or `none`, found `{s}`"),
             )),
         },
-        _ => Err(ctx.expected(node, "memory", "`local` or `none`")),
     }
 }
 
-fn parse_temperature(ctx: &Ctx<'_>, node: &Node) -> Result<f32, AgentError> {
+fn parse_temperature(ctx: &Ctx<'_>, node: &Spanned<Number>) -> Result<f32, AgentError> {
     let value = match node.value {
-        Value::Float(f) => f,
-        Value::Int(i) => i as f64,
-        Value::UInt(u) => u as f64,
-        _ => return Err(ctx.expected(node, "temperature", "a number between 0 and 2")),
+        Number::Float(f) => f,
+        Number::Int(i) => i as f64,
+        Number::UInt(u) => u as f64,
     };
     if (0.0..=2.0).contains(&value) {
         Ok(value as f32)
@@ -311,79 +413,50 @@ fn parse_temperature(ctx: &Ctx<'_>, node: &Node) -> Result<f32, AgentError> {
     }
 }
 
-fn parse_max_turns(ctx: &Ctx<'_>, node: &Node, field: &str) -> Result<u32, AgentError> {
-    let value = match node.value {
-        Value::UInt(u) => u32::try_from(u).ok(),
-        Value::Int(i) => u32::try_from(i).ok(),
-        _ => return Err(ctx.expected(node, field, "a whole number of turns ≥ 1")),
-    };
-    match value {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err(ctx.err(
+fn parse_max_turns(ctx: &Ctx<'_>, node: &Spanned<Number>, field: &str) -> Result<u32, AgentError> {
+    match node.value {
+        Number::UInt(n) if (1..=MAX_AGENT_TURNS).contains(&n) => Ok(n as u32),
+        other => Err(ctx.err(
             node,
             field,
             format!(
-                "expected a whole number of turns between 1 and {}",
-                u32::MAX
+                "expected a whole number of turns between 1 and {MAX_AGENT_TURNS}, found {other}"
             ),
         )),
     }
 }
 
-const TIMEOUT_SHAPE: &str =
-    "expected whole seconds ≥ 1 as an integer, or a duration like `90s`, `5m`, `1h`, `1h30m`";
-
-fn parse_timeout(ctx: &Ctx<'_>, node: &Node) -> Result<Duration, AgentError> {
-    let secs = match &node.value {
-        Value::UInt(u) => Some(*u),
-        Value::Int(i) => u64::try_from(*i).ok(),
-        Value::Str(s) => parse_duration_secs(s),
-        _ => return Err(ctx.expected(node, "timeout", TIMEOUT_SHAPE)),
+fn parse_timeout(ctx: &Ctx<'_>, node: &Spanned<TimeoutField>) -> Result<Duration, AgentError> {
+    let (duration, found) = match &node.value {
+        TimeoutField::Number(Number::UInt(secs)) => {
+            (Some(Duration::from_secs(*secs)), secs.to_string())
+        }
+        TimeoutField::Number(other) => (None, other.to_string()),
+        TimeoutField::Text(text) => (parse_duration(text), format!("`{text}`")),
     };
-    match secs {
-        Some(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
-        _ => {
-            let found = node.value.scalar_string().unwrap_or_default();
-            Err(ctx.err(node, "timeout", format!("{TIMEOUT_SHAPE}, found `{found}`")))
-        }
+    match duration {
+        Some(d) if d >= Duration::from_secs(1) && d <= MAX_AGENT_TIMEOUT => Ok(d),
+        _ => Err(ctx.err(
+            node,
+            "timeout",
+            format!("expected {TIMEOUT_SHAPE}, found {found}"),
+        )),
     }
 }
 
-/// Parses `90`, `90s`, `5m`, `1h`, `1h30m`, `2m 30s` into seconds; `None` when malformed or
-/// overflowing.
-pub(crate) fn parse_duration_secs(text: &str) -> Option<u64> {
-    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if text.is_empty() {
-        return None;
+/// Parses a duration: bare digits are seconds (`90`), anything else goes to `humantime`
+/// (`90s`, `5m`, `1h30m`, `2m 30s`, `1day`). `None` when malformed or overflowing.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().map(Duration::from_secs);
     }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().ok();
-    }
-    let mut total: u64 = 0;
-    let mut rest = text.as_str();
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let factor = match &rest[..unit_len] {
-            "s" | "sec" | "secs" => 1,
-            "m" | "min" | "mins" => 60,
-            "h" | "hr" | "hrs" => 3600,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(number.checked_mul(factor)?)?;
-    }
-    Some(total)
+    humantime::parse_duration(text).ok()
 }
 
-fn parse_command(ctx: &Ctx<'_>, node: &Node) -> Result<Vec<String>, AgentError> {
+fn parse_command(ctx: &Ctx<'_>, node: &Spanned<CommandField>) -> Result<Vec<String>, AgentError> {
     let argv = match &node.value {
-        Value::Str(line) => shlex::split(line).ok_or_else(|| {
+        CommandField::Line(line) => shlex::split(line).ok_or_else(|| {
             ctx.err(
                 node,
                 "command",
@@ -391,18 +464,7 @@ fn parse_command(ctx: &Ctx<'_>, node: &Node) -> Result<Vec<String>, AgentError> 
                  fix the quoting or write the command as a list",
             )
         })?,
-        Value::Seq(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| ctx.scalar(item, &format!("command[{i}]")))
-            .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(ctx.expected(
-                node,
-                "command",
-                "a list of arguments or a shell-style command line",
-            ));
-        }
+        CommandField::Args(args) => args.clone(),
     };
     if argv.first().is_none_or(|program| program.is_empty()) {
         return Err(ctx.err(
@@ -414,23 +476,8 @@ fn parse_command(ctx: &Ctx<'_>, node: &Node) -> Result<Vec<String>, AgentError> 
     Ok(argv)
 }
 
-fn parse_env(ctx: &Ctx<'_>, node: &Node) -> Result<BTreeMap<String, String>, AgentError> {
-    let Value::Map(entries) = &node.value else {
-        return Err(ctx.expected(node, "env", "a mapping of variable names to values"));
-    };
-    let mut env = BTreeMap::new();
-    for (key, value) in entries {
-        let field = format!("env.{key}");
-        if key.is_empty() || key.contains(['=', '\0']) {
-            return Err(ctx.err(value, &field, "invalid environment variable name"));
-        }
-        env.insert(key.clone(), ctx.scalar(value, &field)?);
-    }
-    Ok(env)
-}
-
-fn parse_mode(ctx: &Ctx<'_>, node: &Node) -> Result<AgentMode, AgentError> {
-    let text = ctx.string(node, "mode")?;
+fn parse_mode(ctx: &Ctx<'_>, node: &Spanned<String>) -> Result<AgentMode, AgentError> {
+    let text = &node.value;
     match text.trim().to_ascii_lowercase().as_str() {
         "primary" => Ok(AgentMode::Primary),
         "subagent" => Ok(AgentMode::Subagent),

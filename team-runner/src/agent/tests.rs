@@ -1,5 +1,6 @@
 //! Tests of agent-file parsing and discovery.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -153,8 +154,18 @@ fn parses_a_claude_code_agent_file() {
 
 #[test]
 fn claude_model_aliases_map_to_anthropic() {
+    // A bare word is an alias, resolved through [models] when the agent runs.
     let def = parse_ok("---\nmodel: sonnet\n---\nhi");
-    assert_eq!(def.model.unwrap().provider, "anthropic");
+    assert_eq!(def.model, None);
+    assert_eq!(def.model_alias.as_deref(), Some("sonnet"));
+    assert_eq!(
+        def.kind(),
+        AgentKind::LlmAlias {
+            alias: "sonnet".into()
+        }
+    );
+    let inherit = parse_ok("---\nmodel: inherit\n---\n");
+    assert_eq!((inherit.model, inherit.model_alias), (None, None));
     let full = parse_ok("---\nmodel: claude-opus-4-1-20250805\n---\n")
         .model
         .unwrap();
@@ -230,12 +241,13 @@ fn tools_forms() {
 
     let e = parse_err("a.md", "---\ntools:\n  bash: maybe\n---\n");
     assert!(
-        matches!(&e, AgentError::Field { field, line: 3, .. } if field == "tools.bash"),
+        matches!(&e, AgentError::Field { field, line: 3, .. } if field == "tools"),
         "{e}"
     );
+    assert!(e.to_string().contains("expected `true` or `false`"), "{e}");
     let e = parse_err("a.md", "---\ntools: [read, [x]]\n---\n");
     assert!(
-        matches!(&e, AgentError::Field { field, .. } if field == "tools[1]"),
+        matches!(&e, AgentError::Field { field, line: 2, .. } if field == "tools"),
         "{e}"
     );
     let e = parse_err("a.md", "---\ntools: 5\n---\n");
@@ -280,7 +292,7 @@ fn permission_forms() {
         "---\npermission:\n  bash:\n    \"git *\": sure\n---\n",
     );
     assert!(
-        matches!(&e, AgentError::Field { field, line: 4, .. } if field == "permission.bash.git *"),
+        matches!(&e, AgentError::Field { field, line: 3, .. } if field == "permission.bash.git *"),
         "{e}"
     );
     assert!(e.to_string().contains("found `sure`"), "{e}");
@@ -301,6 +313,9 @@ fn timeout_forms() {
     assert_eq!(secs("1h"), Some(Duration::from_secs(3600)));
     assert_eq!(secs("1h30m"), Some(Duration::from_secs(5400)));
     assert_eq!(secs("2m 30s"), Some(Duration::from_secs(150)));
+    assert_eq!(secs("30days"), Some(MAX_AGENT_TIMEOUT));
+    let e = parse_err("t.md", "---\ntimeout: 9223372036854775807\n---\n");
+    assert!(e.to_string().contains("at most 30 days"), "{e}");
     for bad in [
         "0",
         "-5",
@@ -310,6 +325,13 @@ fn timeout_forms() {
         "\"\"",
         "[1]",
         "99999999999999999999h",
+        // Absurd values are errors at load, never a panic of the runner later.
+        "9223372036854775807",
+        "18446744073709551615",
+        "99999999999999999999",
+        "1e19",
+        "31days",
+        "500ms",
     ] {
         let e = parse_err("t.md", &format!("---\ntimeout: {bad}\n---\n"));
         assert!(
@@ -321,17 +343,17 @@ fn timeout_forms() {
 
 #[test]
 fn bad_yaml_reports_file_line_and_column() {
-    let text = "---\nname: reviewer\ndescription: ok\nmodel: openai/gpt-4o: extra\n---\nbody\n";
+    let text = "---\nname: reviewer\ndescription: ok\ntools: [a, b\n---\nbody\n";
     let e = parse_err(".team/agents/reviewer.md", text);
     let AgentError::Yaml { line, column, .. } = &e else {
         panic!("expected a YAML error, got {e:?}");
     };
-    assert_eq!(*line, 4, "line counted in the whole file");
+    assert!(*line >= 4, "line counted in the whole file: {line}");
     assert!(column.is_some());
     let msg = e.to_string();
     assert!(
         msg.starts_with(&format!(
-            ".team/agents/reviewer.md:4:{}: invalid YAML in front matter: ",
+            ".team/agents/reviewer.md:{line}:{}: invalid YAML in front matter: ",
             column.unwrap()
         )),
         "{msg}"
@@ -344,10 +366,12 @@ fn wrong_types_name_the_field_and_line() {
         ".team/agents/r.md",
         "---\nname: r\n\ntemperature: hot\n---\n",
     );
-    assert_eq!(
-        e.to_string(),
-        ".team/agents/r.md:4:14: invalid field `temperature`: expected a number between 0 and 2, \
-         found a string"
+    assert!(e.to_string().starts_with(".team/agents/r.md:4:"), "{e}");
+    assert!(
+        e.to_string().contains(
+            "invalid field `temperature`: invalid type: string \"hot\", expected a number"
+        ),
+        "{e}"
     );
     for (text, field) in [
         ("description: [a]", "description"),
@@ -356,8 +380,12 @@ fn wrong_types_name_the_field_and_line() {
         ("memory: forever", "memory"),
         ("mode: boss", "mode"),
         ("env: [A]", "env"),
-        ("env: {A: [1]}", "env.A"),
-        ("model: gpt-4o", "model"),
+        ("env: {A: [1]}", "env"),
+        ("model: gpt 4o", "model"),
+        ("model: /x", "model"),
+        ("timeout: 9223372036854775807", "timeout"),
+        ("max_turns: 9223372036854775807", "max_turns"),
+        ("env_passthrough: [\"A B\"]", "env_passthrough"),
         ("name: \"bad name\"", "name"),
         ("command: \"unterminated 'quote\"", "command"),
         ("command: []", "command"),
@@ -594,24 +622,226 @@ fn unknown_agent_lists_known_ones() {
 }
 
 #[test]
-fn discovery_fails_on_a_malformed_file_and_same_dir_duplicates() {
+fn one_broken_file_stops_only_its_own_agent() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), ".team/agents/good.md", "fine");
     write(
         dir.path(),
         ".claude/agents/broken.md",
-        "---\nname: [x\n---\n",
+        "---\nname: broken\ntools: [x\n---\n",
     );
-    let e = discover(dir.path()).unwrap_err();
-    assert!(matches!(e, AgentError::Yaml { line: 2, .. }), "{e}");
-    assert!(e.to_string().contains("broken.md:2:"), "{e}");
+    let catalog = discover_with_builtins(dir.path()).unwrap();
+    assert!(catalog.get("good").is_ok());
+    assert!(catalog.get("security").is_ok(), "built-ins still load");
+    let [b] = catalog.broken() else {
+        panic!("{:?}", catalog.broken())
+    };
+    assert_eq!(b.name.as_deref(), Some("broken"));
+    assert!(b.line.is_some_and(|l| l >= 3), "{b:?}");
+    let e = catalog.get("broken").unwrap_err();
+    assert!(matches!(e, AgentError::Broken { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("broken.md:"), "{msg}");
+    assert!(msg.contains("invalid YAML"), "{msg}");
+    // A broken file of lower precedence does not hide a valid one of the same name.
+    write(
+        dir.path(),
+        ".team/agents/broken.md",
+        "---\nname: broken\n---\nok",
+    );
+    let catalog = discover(dir.path()).unwrap();
+    assert!(catalog.get("broken").is_ok());
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), ".team/agents/a.md", "---\nname: same\n---\n");
     write(dir.path(), ".team/agents/b.md", "---\nname: same\n---\n");
-    let e = discover(dir.path()).unwrap_err();
+    let catalog = discover(dir.path()).unwrap();
+    assert!(catalog.broken()[0].error.contains("also defined by"));
+    assert!(matches!(
+        catalog.get("same"),
+        Err(AgentError::Broken { .. })
+    ));
+}
+
+/// A Claude Code file of the shape that failed in a public collection: an unquoted `: ` in
+/// `description:`. Claude Code loads it; so does `team`, with a warning.
+const UNQUOTED_COLON: &str = "---
+name: stats-helper
+description: Use for stats. Triggers on: 'p-value', 'regression', \"anova\"
+tools: Read, Grep, WebFetch, mcp__db__query
+model: sonnet
+color: blue
+---
+You help with statistics.
+";
+
+#[test]
+fn unquoted_colons_read_as_claude_code_does() {
+    let def = parse_ok(UNQUOTED_COLON);
+    assert_eq!(def.name, "stats-helper");
+    assert_eq!(
+        def.description.as_deref(),
+        Some("Use for stats. Triggers on: 'p-value', 'regression', \"anova\"")
+    );
+    assert_eq!(def.model_alias.as_deref(), Some("sonnet"));
+    assert_eq!(def.warnings.len(), 1, "{:?}", def.warnings);
     assert!(
-        matches!(&e, AgentError::Duplicate { name, .. } if name == "same"),
+        def.warnings[0]
+            .starts_with(".team/agents/x.md:3: the value of `description` holds an unquoted `: `"),
+        "{:?}",
+        def.warnings
+    );
+    let problems = tool_problems(&def);
+    let tools: Vec<&str> = problems.iter().map(|p| p.tool.as_str()).collect();
+    assert_eq!(tools, ["WebFetch", "mcp__db__query"]);
+    assert!(problems[1].reason.contains("MCP"));
+    // A genuine syntax error elsewhere is still an error.
+    let e = parse_err("a.md", "---\ndescription: a: b\ntools: [x\n---\n");
+    assert!(matches!(e, AgentError::Yaml { .. }), "{e}");
+}
+
+#[test]
+fn unknown_fields_are_warnings() {
+    let def = parse_ok("---\nname: w\npermissionMode: plan\n---\n");
+    assert_eq!(def.extra["permissionMode"], "plan");
+    assert_eq!(
+        def.warnings,
+        [
+            ".team/agents/x.md:3: unknown field `permissionMode`: not used by team (kept and ignored)"
+        ]
+    );
+}
+
+#[test]
+fn model_resolution_rules() {
+    let aliases = BTreeMap::from([
+        ("sonnet".to_owned(), "mock/sonnet-ish".to_owned()),
+        ("fast".to_owned(), "ollama/llama3.2".to_owned()),
+    ]);
+    let ctx = ModelContext {
+        run_model: None,
+        lead_model: None,
+        default_model: Some("cfg/default"),
+        aliases: &aliases,
+    };
+    let r = |text: &str, ctx: &ModelContext<'_>| {
+        resolve_model(&parse_ok(text), ctx).map(|r| r.map(|r| (r.model, r.rule.key())))
+    };
+    assert_eq!(
+        r("---\nmodel: fast\n---\n", &ctx),
+        Ok(Some(("ollama/llama3.2".into(), "alias")))
+    );
+    assert_eq!(
+        r("---\nmodel: a/b\n---\n", &ctx),
+        Ok(Some(("a/b".into(), "agent")))
+    );
+    assert_eq!(
+        r("---\nmodel: inherit\n---\n", &ctx),
+        Ok(Some(("cfg/default".into(), "default")))
+    );
+    let with_lead = ModelContext {
+        lead_model: Some(("boss", "lead/model")),
+        ..ctx
+    };
+    assert_eq!(
+        r("---\n---\n", &with_lead),
+        Ok(Some(("lead/model".into(), "lead")))
+    );
+    let with_run = ModelContext {
+        run_model: Some("run/model"),
+        ..with_lead
+    };
+    assert_eq!(
+        r("---\nmodel: fast\n---\n", &with_run),
+        Ok(Some(("run/model".into(), "run")))
+    );
+    assert_eq!(r("---\ncommand: [echo]\n---\n", &with_run), Ok(None));
+    let e = r("---\nmodel: turbo\n---\n", &ctx).unwrap_err();
+    assert!(
+        e.contains("model alias `turbo` is not in the [models] table"),
         "{e}"
     );
+    let none = ModelContext {
+        default_model: None,
+        ..ctx
+    };
+    assert!(
+        r("---\n---\n", &none)
+            .unwrap_err()
+            .contains("names no model")
+    );
+}
+
+/// No input makes the parser panic: mutations of real-shaped files (bytes inserted, removed,
+/// replaced at seeded positions, plus absurd numbers) give a definition or an error.
+#[test]
+fn no_input_panics_the_parser() {
+    let seeds = [
+        OPENCODE_REVIEW,
+        UNQUOTED_COLON,
+        "---\ntimeout: 9223372036854775807\nmax_turns: 1e300\ntemperature: .nan\n---\n",
+        "---\ncommand: [a, {b: c}]\nenv: {A: [1], B: ~}\ntools: {x: 1}\n---\n",
+        "---\n&a x: *a\n<<: *a\n---\n",
+    ];
+    let alphabet: &[&str] = &[
+        ":",
+        ": ",
+        "-",
+        "\n",
+        "  ",
+        "[",
+        "]",
+        "{",
+        "}",
+        "\"",
+        "'",
+        "#",
+        "&a",
+        "*a",
+        "|",
+        ">",
+        "!",
+        "\t",
+        "9999999999999999999999",
+        "-1",
+        "1e400",
+        "é",
+        "\u{0}",
+        "---\n",
+        "\r\n",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for i in 0..3000 {
+        let mut text = seeds[i % seeds.len()].to_owned();
+        for _ in 0..1 + next(4) {
+            let mut at = next(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match next(3) {
+                0 => text.insert_str(at, alphabet[next(alphabet.len())]),
+                1 => {
+                    let mut end = (at + next(8)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                }
+                _ => {
+                    let mut end = (at + 1).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    text.replace_range(at..end, alphabet[next(alphabet.len())]);
+                }
+            }
+        }
+        let _ = parse(".team/agents/f.md", &text);
+    }
 }

@@ -8,7 +8,7 @@ use super::{Config, ConfigError, ENV_MAX_AGENTS, ENV_MEMBER_TIMEOUT_SECS, ENV_MO
 use crate::agent::ModelRef;
 
 /// Top-level keys that are understood; anything else is a warning.
-const KNOWN_TOP_LEVEL: &[&str] = &["team", "providers"];
+const KNOWN_TOP_LEVEL: &[&str] = &["team", "providers", "models"];
 
 /// Provider keys (normalised: lowercase, `_`/`-` removed) that would hold a secret value.
 const SECRET_KEYS: &[&str] = &[
@@ -50,6 +50,7 @@ pub(super) fn apply_file(
     for (key, value) in table {
         match key.as_str() {
             "team" => apply_team(&mut config.team, value, origin)?,
+            "models" => apply_models(&mut config.models, value, origin)?,
             "providers" => {
                 let Value::Table(incoming) = value else {
                     return Err(wrong_type(origin, "providers", "a table", &value));
@@ -75,6 +76,42 @@ pub(super) fn apply_file(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `[models]`: alias → `"provider/model"`; each key overrides the same alias of a lower layer.
+fn apply_models(
+    models: &mut std::collections::BTreeMap<String, crate::agent::ModelRef>,
+    value: Value,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    let Value::Table(table) = value else {
+        return Err(wrong_type(origin, "models", "a table", &value));
+    };
+    for (alias, value) in &table {
+        let dotted = format!("models.{alias}");
+        if alias.is_empty() || alias.contains(['/', ' ']) {
+            return Err(ConfigError::InvalidValue {
+                origin: origin.to_owned(),
+                key: dotted,
+                message: "an alias is one word without `/` or spaces (e.g. `sonnet`)".into(),
+            });
+        }
+        let Value::String(text) = value else {
+            return Err(wrong_type(
+                origin,
+                &dotted,
+                "a string `provider/model`",
+                value,
+            ));
+        };
+        let model = ModelRef::parse(text).map_err(|message| ConfigError::InvalidValue {
+            origin: origin.to_owned(),
+            key: dotted.clone(),
+            message,
+        })?;
+        models.insert(alias.clone(), model);
     }
     Ok(())
 }

@@ -314,6 +314,7 @@ fn uncomment(text: &str) -> String {
         .map(|line| {
             let rest = line.strip_prefix("# ").unwrap_or(line);
             let is_setting = rest.starts_with("[providers.")
+                || rest == "[models]"
                 || rest.split_once(" = ").is_some_and(|(k, _)| {
                     !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                 });
@@ -341,13 +342,23 @@ fn default_file_text_parses_back_to_the_defaults() {
         defaults.member_timeout_secs
     );
     assert_eq!(
-        config.team.default_model.map(|m| m.to_string()).as_deref(),
+        config
+            .team
+            .default_model
+            .as_ref()
+            .map(|m| m.to_string())
+            .as_deref(),
         Some("openai/gpt-4o-mini")
     );
     assert_eq!(
         config.providers.keys().collect::<Vec<_>>(),
         vec!["ollama", "openai"]
     );
+    // [models] overrides the built-in aliases and keeps the others.
+    let aliases = config.model_aliases();
+    assert_eq!(aliases["sonnet"], "openai/gpt-4o");
+    assert_eq!(aliases["haiku"], "ollama/llama3.2");
+    assert_eq!(aliases["opus"], "anthropic/claude-opus-4-5");
     assert_eq!(
         config.providers["openai"]["api_key_env"].as_str(),
         Some("OPENAI_API_KEY")
@@ -360,5 +371,17 @@ fn default_file_text_parses_back_to_the_defaults() {
     );
     for key in TEAM_KEYS {
         assert!(text.contains(&format!("# {key} = ")), "{key} is documented");
+    }
+}
+
+#[test]
+fn models_table_is_validated() {
+    for (text, needle) in [
+        ("[models]\nfast = 5\n", "`models.fast` must be a string"),
+        ("[models]\nfast = \"llama\"\n", "invalid `models.fast`"),
+        ("models = 1\n", "`models` must be a table"),
+    ] {
+        let e = Config::from_toml_str(text, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains(needle), "{text}: {e}");
     }
 }

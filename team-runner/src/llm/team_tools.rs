@@ -162,16 +162,23 @@ fn yes() -> bool {
 async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
     let a: TaskArgs = parse("task", args)?;
     let agent = AgentName::new(&a.agent).map_err(|e| e.to_string())?;
-    c.inner
-        .runtime
-        .check_runnable(agent.as_str(), &c.inner.opts.project_root)?;
-    let team_id = match &a.team {
-        None => c.member.team_id.clone(),
-        Some(t) => {
-            let t = t.clone();
-            let team = db(&c.inner.store, move |s| s.resolve_team(&t))
+    let root = &c.inner.opts.project_root;
+    let checked = c.inner.runtime.check_runnable(agent.as_str(), root);
+    let team_id = match (&a.team, checked) {
+        (None, Ok(())) => c.member.team_id.clone(),
+        (reference, checked) => {
+            let reference = reference
+                .clone()
+                .unwrap_or_else(|| c.member.team_id.clone());
+            let team = db(&c.inner.store, move |s| s.resolve_team(&reference))
                 .await
                 .map_err(store_err)?;
+            // An agent without a model of its own runs on the team lead's (issue 15).
+            if checked.is_err() {
+                c.inner
+                    .runtime
+                    .check_runnable_in(agent.as_str(), root, Some(&team.lead_agent))?;
+            }
             team.id
         }
     };

@@ -28,7 +28,7 @@ use super::report::{
 use super::{WorkflowDef, render};
 use crate::RunnerError;
 use crate::blocking::db;
-use crate::command::{CommandSpec, TurnEnd, run_turn};
+use crate::command::{TurnEnd, run_turn};
 use crate::engine::Engine;
 use crate::provider::{CallContext, CallFacts, ChatMessage, ChatRequest};
 use crate::runtime::Plan;
@@ -500,16 +500,28 @@ pub(crate) async fn synthesise(
         .clone();
     match inner.runtime.plan(&def)? {
         Plan::Command(argv) => {
-            let spec = CommandSpec {
-                argv,
-                cwd: inner.opts.project_root.clone(),
-                env: BTreeMap::from([
-                    ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
-                    ("TEAM_ID".to_owned(), run.team_id.clone()),
-                    ("TEAM_MEMBER".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-                    ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-                ]),
-            };
+            let team_env = BTreeMap::from([
+                ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
+                ("TEAM_ID".to_owned(), run.team_id.clone()),
+                ("TEAM_MEMBER".to_owned(), team_core::LEAD_ALIAS.to_owned()),
+                ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
+            ]);
+            // The same explicit environment as every command agent (secrets dropped).
+            let env = crate::command::agent_environment(
+                crate::command::process_environment(),
+                &inner.runtime.provider_key_envs,
+                &def.env_passthrough,
+                &def.env,
+                team_env,
+            );
+            let spec = crate::command::agent_spec(
+                &argv,
+                &def.instructions,
+                &inner.opts.project_root,
+                &run.team_id,
+                team_core::LEAD_ALIAS,
+                env,
+            )?;
             match run_turn(&spec, prompt, &inner.shutdown, None, |_| {}).await {
                 TurnEnd::Done(t) => Ok(t),
                 TurnEnd::Failed(e) => Err(e),
