@@ -259,7 +259,8 @@ pub(crate) mod pg {
                       WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
                 ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED), \
              u AS ( \
-                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ? \
+                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ?, \
+                    lease_until_ms = NULL \
                 WHERE tasks.team_id = ? AND tasks.id = (SELECT id FROM pick) \
                   AND tasks.status = 'pending' \
                 RETURNING tasks.*), \

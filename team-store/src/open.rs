@@ -296,6 +296,7 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
         target: path.to_owned(),
         pg_url: None,
         _checkpointer: Checkpointer::start(path).map(std::sync::Arc::new),
+        max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
     })
 }
 
@@ -428,6 +429,7 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
         target,
         pg_url: Some(url.into()),
         _checkpointer: None,
+        max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
     })
 }
 

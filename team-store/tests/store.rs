@@ -388,7 +388,7 @@ both_backends!(next_task_claims_match_on_both_backends, |db: &TestDb| {
     let err = s.claim_task(&t.id, &w.name, None).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "member w in team n is completed; it cannot claim tasks"
+        "member w in team n is completed; it can no longer claim tasks"
     );
     // Nor can anyone once the team is disbanded.
     let x = member(&s, &t.id, "x");
