@@ -9,9 +9,7 @@ use crate::lifecycle::MemberStatus;
 /// Why a write made as a member is refused: the member has ended. Its text names the member,
 /// its team and its state, and what the write was (`send messages`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "member {member} in team {team} is {status}; it can no longer {action}"
-)]
+#[error("member {member} in team {team} is {status}; it can no longer {action}")]
 pub struct Fenced {
     /// The member's name.
     pub member: String,

@@ -27,6 +27,7 @@ fn logs_record_every_state_change_in_order(p: &Project) {
             "task.claimed",
             "task.completed",
             "message.sent",
+            "message.leased",
             "message.delivered",
             "member.completed",
             "message.sent",
