@@ -58,11 +58,22 @@ pub(crate) mod sqlite {
         let nested = <Conn as Connection>::TransactionManager::transaction_manager_status_mut(c)
             .transaction_depth()?
             .is_some();
-        if nested {
-            c.transaction(f)
+        // When a statement fails in a way that makes SQLite undo the transaction itself (a
+        // full disk, an I/O error), Diesel's own rollback then fails ("cannot rollback - no
+        // transaction is active") and that error replaces the cause: keep the cause's text.
+        let mut cause: Option<String> = None;
+        let wrapped = |c: &mut Conn| f(c).inspect_err(|e| cause = Some(e.to_string()));
+        let r = if nested {
+            c.transaction(wrapped)
         } else {
-            c.immediate_transaction(f)
-        }
+            c.immediate_transaction(wrapped)
+        };
+        r.map_err(|e| match cause {
+            Some(text) if e.to_string().contains("cannot rollback") => {
+                crate::error::classify(&text).unwrap_or(StoreError::Failed(text))
+            }
+            _ => e,
+        })
     }
 
     fn lock_team(_c: &mut Conn, _team_id: &str) -> Result<()> {
