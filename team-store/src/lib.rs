@@ -531,7 +531,8 @@ impl Store {
         run!(self, inbox_after(team_id, member, after_id, limit))
     }
 
-    /// How many unread messages a member has.
+    /// How many unread messages a member has (not counting those a `team inbox` take holds
+    /// under its lease).
     pub fn unread_count(&self, team_id: &str, member: &str) -> Result<i64> {
         run!(self, unread_count(team_id, member))
     }

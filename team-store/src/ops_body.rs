@@ -1690,6 +1690,11 @@ pub(crate) fn unread_count(c: &mut Conn, team_id: &str, member: &str) -> Result<
         .filter(messages::team_id.eq(team_id))
         .filter(messages::recipient.eq(member))
         .filter(messages::delivered_at_ms.is_null())
+        .filter(
+            messages::lease_until_ms
+                .is_null()
+                .or(messages::lease_until_ms.le(now_ms())),
+        )
         .count()
         .get_result(c)?)
 }
@@ -2166,9 +2171,17 @@ pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMemb
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Messages leased by a CLI take (`team inbox`) are not the member's to take until the
+    // lease ends: they do not wake it.
+    let now = now_ms();
     let unread: Vec<(String, String, i64)> = messages::table
         .filter(messages::team_id.eq_any(&team_ids))
         .filter(messages::delivered_at_ms.is_null())
+        .filter(
+            messages::lease_until_ms
+                .is_null()
+                .or(messages::lease_until_ms.le(now)),
+        )
         .group_by((messages::team_id, messages::recipient))
         .select((
             messages::team_id,
