@@ -212,15 +212,22 @@ pub enum TaskCmd {
     /// Show one task.
     Show(TaskIdArgs),
     /// Claim a task atomically: task ID, or the oldest claimable one. Exit 3 when none is
-    /// claimable, 4 when ID is taken, blocked or not pending.
+    /// claimable, 4 when ID is taken, blocked or not pending, or the member has ended. A claim
+    /// holds for its lease: unless completed, failed or released in time, the task goes back
+    /// to `pending` (default: 600 s, none for a member a live runner holds). Inside a member,
+    /// TEAM and --as default to `TEAM_ID` and `TEAM_MEMBER`.
     Claim {
-        /// Team name or id.
-        team: String,
-        /// The claiming member.
+        /// Team name or id (default: `TEAM_ID`).
+        team: Option<String>,
+        /// The claiming member (default: `TEAM_MEMBER`).
         #[arg(long = "as", value_name = "MEMBER")]
-        member: String,
-        /// Task id (default: the oldest claimable task).
+        member: Option<String>,
+        /// Task id (default: the oldest claimable task). Inside a member, `team task claim ID`
+        /// takes the team from `TEAM_ID`.
         id: Option<i64>,
+        /// The claim's lease in seconds (0: none, at most a day).
+        #[arg(long, value_name = "SECS")]
+        lease: Option<f64>,
     },
     /// Complete a task.
     Done(TaskIdArgs),
@@ -253,49 +260,67 @@ pub struct TaskAddArgs {
 /// A command on one task.
 #[derive(Debug, Args)]
 pub struct TaskIdArgs {
-    /// Team name or id.
+    /// Team name or id (inside a member, `team task done ID` takes the team from `TEAM_ID`).
     pub team: String,
     /// Task id.
-    pub id: i64,
+    pub id: Option<i64>,
     /// The outcome text.
     #[arg(long)]
     pub result: Option<String>,
+    /// The member acting (default inside a member: `TEAM_MEMBER`): refused with exit 4 once
+    /// it has ended.
+    #[arg(long = "as", value_name = "MEMBER")]
+    pub member: Option<String>,
 }
 
 /// `team send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Team name or id.
-    pub team: String,
-    /// The sending member (`lead` for the lead).
+    /// Team name or id, then the message (read from stdin when absent). Inside a member
+    /// (`TEAM_ID` set), a single argument is the message and the team is `TEAM_ID`.
+    #[arg(value_name = "TEAM] [BODY", num_args = 0..=2)]
+    pub args: Vec<String>,
+    /// The sending member (`lead` for the lead; default: `TEAM_MEMBER`). Refused with exit 4
+    /// once it has ended.
     #[arg(long)]
-    pub from: String,
+    pub from: Option<String>,
     /// The receiving member.
     #[arg(long, conflicts_with = "all", required_unless_present = "all")]
     pub to: Option<String>,
     /// Every live member but the sender.
     #[arg(long)]
     pub all: bool,
-    /// The message; read from stdin when absent.
-    pub body: Option<String>,
+    /// A de-duplication key: a send with a key this sender already used stores nothing new
+    /// (a killed `team send` can be retried safely).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
 }
 
 /// `team inbox`.
 #[derive(Debug, Args)]
 pub struct InboxArgs {
-    /// Team name or id.
-    pub team: String,
-    /// Member name (`lead` for the lead).
-    pub member: String,
+    /// Team name or id (default: `TEAM_ID`).
+    pub team: Option<String>,
+    /// Member name (`lead` for the lead; default: `TEAM_MEMBER`).
+    pub member: Option<String>,
     /// Read without consuming.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "after")]
     pub peek: bool,
+    /// Read every message with an id above ID, delivered or not, without consuming: a cursor
+    /// the reader keeps (pass the last id it printed).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<i64>,
     /// Block until at least one message arrives.
     #[arg(long)]
     pub wait: bool,
     /// With --wait: give up after SECS seconds (exit 124).
     #[arg(long, value_name = "SECS", requires = "wait")]
     pub timeout: Option<f64>,
+    /// How long taken messages stay hidden from other readers unless this command
+    /// acknowledges them (after printing them): seconds, default 30. A killed `team inbox`
+    /// so loses nothing: its messages come back after the lease.
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["peek", "after"])]
+    pub lease: Option<f64>,
 }
 
 /// `team memory …`.

@@ -69,7 +69,21 @@ pub fn open(db: Option<&str>, out: Out) -> Result<Ctx, CommandError> {
             )));
         }
     };
-    let store = Store::open(&url)?;
+    let store = Store::open(&url).map_err(|e| match (&e, db) {
+        // The project's own database (no --db) that is not a database any more was damaged:
+        // a database error (exit 1), not bad input.
+        (team_store::StoreError::Open { .. }, None)
+            if e.to_string().contains("not a SQLite database") =>
+        {
+            CommandError::new(
+                crate::error::Kind::Failure,
+                format!(
+                    "{e}: the project's database is damaged; restore {TEAM_DIR}/{DB_FILE} from a backup, or move it away and run `team init`"
+                ),
+            )
+        }
+        _ => e.into(),
+    })?;
     let db_url = if store.backend() == team_store::Backend::Sqlite {
         std::path::absolute(store.target())
             .map(|p| p.to_string_lossy().into_owned())

@@ -3,7 +3,8 @@
 //! What lives here: ids and names ([`names`]), the entities a team is made of ([`entity`]), the
 //! lifecycle state machines as transition functions ([`lifecycle`]), member-name disambiguation
 //! ([`names::disambiguate`]), the agent-memory cap ([`memory`]) and the cascade rules that say what
-//! a disband or a member failure does to the rest of a team ([`cascade`]).
+//! a disband or a member failure does to the rest of a team ([`cascade`]), and who may still act as a
+//! member, leases and the message size limit ([`delivery`]).
 //!
 //! What does not: IO of any kind, clocks, randomness, async runtimes, databases, argument parsing.
 //! The store (`team-store`) calls these functions inside its transactions and mirrors each
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod cascade;
+pub mod delivery;
 pub mod entity;
 pub mod lifecycle;
 pub mod memory;

@@ -58,11 +58,22 @@ pub(crate) mod sqlite {
         let nested = <Conn as Connection>::TransactionManager::transaction_manager_status_mut(c)
             .transaction_depth()?
             .is_some();
-        if nested {
-            c.transaction(f)
+        // When a statement fails in a way that makes SQLite undo the transaction itself (a
+        // full disk, an I/O error), Diesel's own rollback then fails ("cannot rollback - no
+        // transaction is active") and that error replaces the cause: keep the cause's text.
+        let mut cause: Option<String> = None;
+        let wrapped = |c: &mut Conn| f(c).inspect_err(|e| cause = Some(e.to_string()));
+        let r = if nested {
+            c.transaction(wrapped)
         } else {
-            c.immediate_transaction(f)
-        }
+            c.immediate_transaction(wrapped)
+        };
+        r.map_err(|e| match cause {
+            Some(text) if e.to_string().contains("cannot rollback") => {
+                crate::error::classify(&text).unwrap_or(StoreError::Failed(text))
+            }
+            _ => e,
+        })
     }
 
     fn lock_team(_c: &mut Conn, _team_id: &str) -> Result<()> {
@@ -259,7 +270,8 @@ pub(crate) mod pg {
                       WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
                 ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED), \
              u AS ( \
-                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ? \
+                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ?, \
+                    lease_until_ms = NULL \
                 WHERE tasks.team_id = ? AND tasks.id = (SELECT id FROM pick) \
                   AND tasks.status = 'pending' \
                 RETURNING tasks.*), \

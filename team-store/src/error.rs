@@ -48,7 +48,27 @@ pub enum StoreError {
     },
     /// A query failed.
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
+    /// A write failed because the disk (or the file system holding the database) is full.
+    #[error(
+        "the disk holding the database is full ({0}); free some space and try again (nothing was written)"
+    )]
+    DiskFull(String),
+    /// A write to a database that can only be read (a read-only file or directory).
+    #[error("the database is read-only ({0}); read commands work, writes need write access to it")]
+    ReadOnly(String),
+    /// The database file is damaged or is not a database. `target` is where.
+    #[error("database {target} is unreadable: {message}")]
+    Unreadable {
+        /// Where (password redacted).
+        target: String,
+        /// What was found, and what to do.
+        message: String,
+    },
+    /// A write transaction failed and the engine had already undone it; the text is the
+    /// original cause (not the failed rollback that followed).
+    #[error("database error: {0}")]
+    Failed(String),
     /// No connection could be had from the pool in time.
     #[error("database connection unavailable: {0}")]
     Pool(#[from] r2d2::Error),
@@ -64,9 +84,13 @@ impl StoreError {
             StoreError::NotFound { .. } | StoreError::Empty(_) => ErrorKind::NotFound,
             StoreError::Illegal(_) | StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::Invalid(_) | StoreError::Open { .. } => ErrorKind::Invalid,
-            StoreError::Database(_) | StoreError::Pool(_) | StoreError::Corrupt(_) => {
-                ErrorKind::Database
-            }
+            StoreError::Database(_)
+            | StoreError::Pool(_)
+            | StoreError::Corrupt(_)
+            | StoreError::DiskFull(_)
+            | StoreError::ReadOnly(_)
+            | StoreError::Unreadable { .. }
+            | StoreError::Failed(_) => ErrorKind::Database,
         }
     }
 
@@ -75,6 +99,35 @@ impl StoreError {
             what: what.into(),
             hint: format!("; {}", hint.as_ref()),
         }
+    }
+}
+
+impl From<diesel::result::Error> for StoreError {
+    /// Names the real cause: a failed commit's own error rather than the failed rollback
+    /// after it, a full disk as [`StoreError::DiskFull`], a read-only database as
+    /// [`StoreError::ReadOnly`], a damaged file as [`StoreError::Corrupt`].
+    fn from(e: diesel::result::Error) -> Self {
+        let e = match e {
+            diesel::result::Error::RollbackErrorOnCommit { commit_error, .. } => *commit_error,
+            e => e,
+        };
+        classify(&e.to_string()).unwrap_or(StoreError::Database(e))
+    }
+}
+
+/// The error a database message stands for, when it says more than "a query failed".
+pub(crate) fn classify(text: &str) -> Option<StoreError> {
+    let t = text.to_ascii_lowercase();
+    if t.contains("disk is full") || t.contains("no space left on device") {
+        Some(StoreError::DiskFull(text.to_owned()))
+    } else if t.contains("readonly database") || t.contains("read-only file system") {
+        Some(StoreError::ReadOnly(text.to_owned()))
+    } else if t.contains("malformed") || t.contains("not a database") {
+        Some(StoreError::Corrupt(format!(
+            "{text}; the database file is damaged: restore it from a backup"
+        )))
+    } else {
+        None
     }
 }
 

@@ -74,6 +74,9 @@ pub struct Store {
     /// SQLite: the thread that checkpoints the WAL off the commit path; it ends when the
     /// last clone of the store is dropped. `None` on PostgreSQL.
     _checkpointer: Option<std::sync::Arc<open::Checkpointer>>,
+    /// The largest message body [`Store::send_message`] accepts, in bytes
+    /// (`max_message_bytes`; default `team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES`).
+    max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,6 +104,18 @@ impl Store {
             Pool::Sqlite(_) => Backend::Sqlite,
             Pool::Pg(_) => Backend::Postgres,
         }
+    }
+
+    /// This store with another message size limit (`max_message_bytes`, in bytes): a larger
+    /// message is refused with [`StoreError::Invalid`].
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Store {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The message size limit in bytes (see [`Store::with_max_message_bytes`]).
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
     }
 
     /// The database location with any password removed (safe to print).
@@ -383,7 +398,25 @@ impl Store {
     /// [`StoreError::Conflict`] when task `id` is not pending, is blocked, reserved, or was
     /// taken first.
     pub fn claim_task(&self, team_id: &str, member: &str, id: Option<i64>) -> Result<Task> {
-        run!(self, claim_task(team_id, member, id))
+        run!(self, claim_task(team_id, member, id, None))
+    }
+
+    /// [`Store::claim_task`] with a claim lease of `lease_ms` milliseconds (`None`: none):
+    /// unless the task is completed, failed or released before then, it goes back to
+    /// `pending` once the lease has run out, at the next claim or read of the board
+    /// (`team task claim --lease SECS`; a killed claimant's task is so not stuck). The claim
+    /// and its lease are one write. Abandoned tasks are given back by every claim.
+    ///
+    /// # Errors
+    /// As [`Store::claim_task`]; [`StoreError::Illegal`] when the member has ended.
+    pub fn claim_task_leased(
+        &self,
+        team_id: &str,
+        member: &str,
+        id: Option<i64>,
+        lease_ms: Option<i64>,
+    ) -> Result<Task> {
+        run!(self, claim_task(team_id, member, id, lease_ms))
     }
 
     /// Completes, fails, releases or cancels a task, keeping `result` as its outcome text.
@@ -397,7 +430,23 @@ impl Store {
         event: TaskEvent,
         result: Option<&str>,
     ) -> Result<Task> {
-        run!(self, update_task(team_id, id, event, result))
+        run!(self, update_task(team_id, id, event, result, None))
+    }
+
+    /// [`Store::update_task`] made as member `actor`: refused once that member has ended
+    /// (fencing), in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::update_task`]; [`StoreError::Illegal`] when `actor` has ended.
+    pub fn update_task_as(
+        &self,
+        team_id: &str,
+        id: i64,
+        event: TaskEvent,
+        result: Option<&str>,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<Task> {
+        run!(self, update_task(team_id, id, event, result, actor))
     }
 
     // ------------------------------------------------------------ messages
@@ -408,8 +457,32 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown sender or recipient; [`StoreError::Illegal`]
     /// when the team is not active or the recipient is terminal.
+    /// A sender that has ended cannot send (fencing: [`StoreError::Illegal`]); a body larger
+    /// than [`Store::max_message_bytes`] is [`StoreError::Invalid`].
     pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
-        run!(self, send_message(team_id, msg))
+        run!(
+            self,
+            send_message(team_id, msg, None, self.max_message_bytes)
+        )
+    }
+
+    /// [`Store::send_message`] with a de-duplication key chosen by the sender (`team send
+    /// --key K`): when the sender already sent a message with this key, nothing new is stored
+    /// and the earlier deliveries are returned. A sender that does not know whether its send
+    /// was stored (it was killed) so sends again safely.
+    ///
+    /// # Errors
+    /// As [`Store::send_message`].
+    pub fn send_message_keyed(
+        &self,
+        team_id: &str,
+        msg: &Outgoing<'_>,
+        key: &str,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            send_message(team_id, msg, Some(key), self.max_message_bytes)
+        )
     }
 
     /// Takes a member's unread messages, oldest first, marking them delivered in the same
@@ -430,7 +503,36 @@ impl Store {
         run!(self, take_inbox_and_wake(team_id, member))
     }
 
-    /// How many unread messages a member has.
+    /// Takes a member's visible unread messages under a delivery lease of `lease_ms`
+    /// milliseconds (what `team inbox` does): they are hidden from other takes until the take
+    /// is acknowledged with [`Store::ack_inbox`] (then they are delivered) or the lease runs
+    /// out (then they are visible, and taken, again). Each message is so delivered at least
+    /// once, with its stable id for de-duplication, even when the taker is killed.
+    pub fn lease_inbox(&self, team_id: &str, member: &str, lease_ms: i64) -> Result<Leased> {
+        let (lease, messages) = run!(self, lease_inbox(team_id, member, lease_ms))?;
+        Ok(Leased { lease, messages })
+    }
+
+    /// Acknowledges a take of [`Store::lease_inbox`]: its messages are marked delivered.
+    /// Returns their ids.
+    pub fn ack_inbox(&self, team_id: &str, member: &str, lease: &str) -> Result<Vec<i64>> {
+        run!(self, ack_inbox(team_id, member, lease))
+    }
+
+    /// The messages to `member` with an id above `after_id` (delivered or not), oldest first,
+    /// at most `limit`: a cursor the consumer keeps (`team inbox --after ID`). Reads only.
+    pub fn inbox_after(
+        &self,
+        team_id: &str,
+        member: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        run!(self, inbox_after(team_id, member, after_id, limit))
+    }
+
+    /// How many unread messages a member has (not counting those a `team inbox` take holds
+    /// under its lease).
     pub fn unread_count(&self, team_id: &str, member: &str) -> Result<i64> {
         run!(self, unread_count(team_id, member))
     }
@@ -449,7 +551,43 @@ impl Store {
 
     /// Replaces an agent's memory, keeping the newest 100 KiB (cut on a UTF-8 boundary).
     pub fn memory_set(&self, agent: &str, project_root: &str, text: &str) -> Result<MemoryWrite> {
-        run!(self, memory_set(agent, project_root, text))
+        run!(self, memory_set(agent, project_root, text, None))
+    }
+
+    /// [`Store::memory_set`], [`Store::memory_append`] or (with `text` `None`)
+    /// [`Store::memory_clear`] made as member `actor` (a `team memory` command inside a
+    /// member): refused with [`StoreError::Illegal`] once that member has ended (fencing), in
+    /// the write's own transaction. The result of a clear has `cut_bytes` 0 and the entry
+    /// emptied.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when `actor` has ended; [`StoreError::NotFound`] when it does
+    /// not exist.
+    pub fn memory_write_as(
+        &self,
+        actor: &Actor<'_>,
+        agent: &str,
+        project_root: &str,
+        write: MemoryOp<'_>,
+    ) -> Result<Option<MemoryWrite>> {
+        let a = Some(actor);
+        Ok(match write {
+            MemoryOp::Set(text) => Some(run!(self, memory_set(agent, project_root, text, a))?),
+            MemoryOp::Append(text) => {
+                Some(run!(self, memory_append(agent, project_root, text, a))?)
+            }
+            MemoryOp::Clear => {
+                run!(self, memory_clear(agent, project_root, a))?.then(|| MemoryWrite {
+                    entry: MemoryEntry {
+                        agent: agent.to_owned(),
+                        project_root: project_root.to_owned(),
+                        content: String::new(),
+                        updated_at_ms: now_ms(),
+                    },
+                    cut_bytes: 0,
+                })
+            }
+        })
     }
 
     /// Appends to an agent's memory (a newline between), keeping the newest 100 KiB.
@@ -459,12 +597,12 @@ impl Store {
         project_root: &str,
         text: &str,
     ) -> Result<MemoryWrite> {
-        run!(self, memory_append(agent, project_root, text))
+        run!(self, memory_append(agent, project_root, text, None))
     }
 
     /// Deletes an agent's memory; true if there was one.
     pub fn memory_clear(&self, agent: &str, project_root: &str) -> Result<bool> {
-        run!(self, memory_clear(agent, project_root))
+        run!(self, memory_clear(agent, project_root, None))
     }
 
     // ------------------------------------------------------------ events

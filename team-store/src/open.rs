@@ -205,6 +205,81 @@ fn open_err(target: &str, message: impl Into<String>) -> StoreError {
     }
 }
 
+/// When opening `db` failed: [`StoreError::DiskFull`] if its file system has no room left
+/// (SQLite only says "disk I/O error" when it cannot create its `-wal` or `-shm` file), found
+/// by writing a small probe file next to it.
+fn disk_full(db: &Path) -> Option<StoreError> {
+    use std::io::Write;
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let probe = dir.join(format!(".team-space-probe-{}", std::process::id()));
+    let r = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&[0u8; 64 * 1024])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Some(StoreError::DiskFull(
+            format!("cannot open {}: {e}", db.display()),
+        )),
+        _ => None,
+    }
+}
+
+/// A SQLite database that cannot be written (a read-only file, directory or mount) is opened
+/// read-only, without migrations, so that read commands (`team list`, `show`, `logs`) work;
+/// writes then fail with [`StoreError::ReadOnly`]. A WAL database whose `-shm` file cannot be
+/// created is opened as immutable (nobody can write it through this mount anyway).
+fn open_sqlite_read_only(path: &str, opts: &OpenOptions) -> Result<Store> {
+    let mut last = String::new();
+    for url in [
+        format!("file:{path}?mode=ro"),
+        format!("file:{path}?mode=ro&immutable=1"),
+    ] {
+        let mut c = match SqliteConnection::establish(&url) {
+            Ok(c) => c,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let pending = match apply_pragmas(&mut c)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                c.has_pending_migration(SQLITE_MIGRATIONS)
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(p) => p,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        if pending {
+            return Err(StoreError::ReadOnly(format!(
+                "{path} needs a schema upgrade, which a read-only database cannot take"
+            )));
+        }
+        let pool = R2Pool::builder()
+            .max_size(opts.max_connections.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(opts.connection_timeout)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .test_on_check_out(false)
+            .build_unchecked(ConnectionManager::<SqliteConnection>::new(&url));
+        return Ok(Store {
+            pool: Pool::Sqlite(pool),
+            target: path.to_owned(),
+            pg_url: None,
+            _checkpointer: None,
+            max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
+        });
+    }
+    Err(open_err(
+        path,
+        format!("it cannot be written, nor read: {last}"),
+    ))
+}
+
 fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
     if path == ":memory:" || path.contains("mode=memory") {
         return Err(open_err(
@@ -234,7 +309,17 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
     if p.is_dir() {
         return Err(open_err(path, "it is a directory, not a database file"));
     }
-    let mut c = SqliteConnection::establish(path).map_err(|e| open_err(path, e.to_string()))?;
+    let mut c = match SqliteConnection::establish(path) {
+        Ok(c) => c,
+        Err(e) => {
+            let text = e.to_string();
+            // A read-only mount: SQLite cannot even open a WAL database for writing.
+            if text.contains("unable to open") && p.is_file() {
+                return open_sqlite_read_only(path, opts);
+            }
+            return Err(disk_full(p).unwrap_or_else(|| open_err(path, text)));
+        }
+    };
     let setup = |c: &mut SqliteConnection| -> std::result::Result<(), String> {
         apply_pragmas(c).map_err(|e| e.to_string())?;
         c.batch_execute("PRAGMA journal_mode = WAL;")
@@ -265,13 +350,35 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
             other => break other,
         }
     };
-    setup(&mut c).map_err(|e| {
-        if e.contains("not a database") {
-            open_err(path, "the file is not a SQLite database")
-        } else {
-            open_err(path, e)
+    if let Err(e) = setup(&mut c) {
+        let lower = e.to_ascii_lowercase();
+        // A file that is not SQLite at all is a wrong path (bad input); a SQLite file that
+        // cannot be read is a damaged database (a database error).
+        let sqlite_header = std::fs::File::open(p)
+            .and_then(|mut f| {
+                let mut head = [0u8; 16];
+                std::io::Read::read_exact(&mut f, &mut head).map(|()| head)
+            })
+            .is_ok_and(|h| &h == b"SQLite format 3\0");
+        if lower.contains("not a database") && !sqlite_header {
+            return Err(open_err(path, "the file is not a SQLite database"));
         }
-    })?;
+        if lower.contains("not a database") || lower.contains("malformed") {
+            return Err(StoreError::Unreadable {
+                target: path.to_owned(),
+                message: format!(
+                    "the file is not a SQLite database or is damaged ({e}); restore it from a backup, or move it away and run `team init`"
+                ),
+            });
+        }
+        if let Some(full) = disk_full(p) {
+            return Err(full);
+        }
+        if !(lower.contains("readonly") || lower.contains("unable to open")) {
+            return Err(open_err(path, e));
+        }
+        return open_sqlite_read_only(path, opts);
+    }
     let pool = R2Pool::builder()
         .max_size(opts.max_connections.max(1))
         .min_idle(Some(0))
@@ -296,6 +403,7 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
         target: path.to_owned(),
         pg_url: None,
         _checkpointer: Checkpointer::start(path).map(std::sync::Arc::new),
+        max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
     })
 }
 
@@ -428,6 +536,7 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
         target,
         pg_url: Some(url.into()),
         _checkpointer: None,
+        max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
     })
 }
 

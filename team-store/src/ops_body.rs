@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use team_core::{
     LEAD_ALIAS, Member, MemberEvent, MemberStatus, Message, MessageKind, Role, Task, TaskEvent,
-    TaskStatus, Team, TeamEvent, TeamStatus, cascade, memory, names,
+    TaskStatus, Team, TeamEvent, TeamStatus, cascade, delivery, memory, names,
 };
 
 use crate::error::{Result, StoreError};
@@ -185,6 +185,81 @@ fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result<MemberRow>
     Ok(r)
 }
 
+/// Refuses a write made as member `m` once it has ended (fencing, `team_core::delivery`).
+fn fence(team: &TeamRow, m: &MemberRow, action: &str) -> Result<()> {
+    delivery::may_act(m.status()?, &m.name, &team.name, action)
+        .map_err(|e| StoreError::Illegal(e.to_string()))
+}
+
+/// Checks, inside the caller's transaction, that `actor` (when given) may still act.
+fn fence_actor(c: &mut Conn, actor: Option<&Actor<'_>>, action: &str) -> Result<()> {
+    let Some(a) = actor else { return Ok(()) };
+    let team = team_by_id(c, a.team_id)?;
+    let m = member_row(c, &team, a.member)?;
+    fence(&team, &m, action)
+}
+
+/// Gives back the abandoned tasks of a team: every `in_progress` task whose claim lease ran
+/// out goes back to `pending` (without assignee), with a `task.released` event saying so.
+/// Inside the caller's write transaction; returns their ids.
+fn return_abandoned_tasks(c: &mut Conn, team_id: &str, now: i64) -> Result<Vec<i64>> {
+    let expired: Vec<(i64, Option<String>)> = tasks::table
+        .filter(tasks::team_id.eq(team_id))
+        .filter(tasks::lease_until_ms.le(now))
+        .filter(tasks::status.eq(TaskStatus::InProgress.as_str()))
+        .select((tasks::id, tasks::assignee))
+        .load(c)?;
+    let mut back = Vec::with_capacity(expired.len());
+    for (id, assignee) in expired {
+        let n = diesel::update(
+            tasks::table
+                .find((team_id, id))
+                .filter(tasks::status.eq(TaskStatus::InProgress.as_str()))
+                .filter(tasks::lease_until_ms.le(now)),
+        )
+        .set((
+            tasks::status.eq(TaskStatus::Pending.as_str()),
+            tasks::assignee.eq(None::<String>),
+            tasks::lease_until_ms.eq(None::<i64>),
+            tasks::updated_at_ms.eq(now),
+        ))
+        .execute(c)?;
+        if n == 1 {
+            event(
+                c,
+                Some(team_id),
+                assignee.as_deref(),
+                "task.released",
+                json!({"task": id, "from": TaskStatus::InProgress, "reason": "claim lease expired"}),
+            )?;
+            back.push(id);
+        }
+    }
+    Ok(back)
+}
+
+/// Whether a team has an `in_progress` task whose claim lease ran out (one index read).
+fn has_abandoned_tasks(c: &mut Conn, team_id: &str, now: i64) -> Result<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        tasks::table
+            .filter(tasks::team_id.eq(team_id))
+            .filter(tasks::lease_until_ms.le(now))
+            .filter(tasks::status.eq(TaskStatus::InProgress.as_str())),
+    ))
+    .get_result(c)?)
+}
+
+/// Before a read of the board: gives back abandoned tasks when there are any (a write only
+/// then). A database that cannot be written (read-only `.team/`) still reads: the failed
+/// write is skipped and the tasks are shown as they are stored.
+fn reap_before_read(c: &mut Conn, team_id: &str) -> Result<()> {
+    let now = now_ms();
+    if has_abandoned_tasks(c, team_id, now)? {
+        let _ = write_tx(c, |c| return_abandoned_tasks(c, team_id, now));
+    }
+    Ok(())
+}
+
 fn blockers_of(c: &mut Conn, team_id: &str, ids: &[i64]) -> Result<BTreeMap<i64, Vec<i64>>> {
     let mut map: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     if ids.is_empty() {
@@ -233,26 +308,54 @@ fn deliver(
     body: &str,
     broadcast: bool,
 ) -> Result<Vec<Message>> {
+    deliver_keyed(c, team_id, from, recipients, kind, body, broadcast, None)
+}
+
+/// [`deliver`] with the sender's de-duplication key (`team send --key`), stored on every
+/// delivery. A broadcast stores its body once: the first delivery holds it, the others point
+/// at that row (`body_of`) with an empty `body`.
+#[allow(clippy::too_many_arguments)]
+fn deliver_keyed(
+    c: &mut Conn,
+    team_id: &str,
+    from: &str,
+    recipients: &[String],
+    kind: MessageKind,
+    body: &str,
+    broadcast: bool,
+    send_key: Option<&str>,
+) -> Result<Vec<Message>> {
     let now = now_ms();
-    let mut out = Vec::with_capacity(recipients.len());
+    let mut out: Vec<Message> = Vec::with_capacity(recipients.len());
     for recipient in recipients {
+        let body_of = out.first().map(|m| m.id);
         // Prepared once per connection: Diesel never caches an insert.
         struct Deliver;
         let m: MessageRow = Prepared::<Deliver>::new(
             "INSERT INTO messages (team_id, sender, recipient, kind, body, broadcast, \
-             created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             created_at_ms, body_of, send_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
             vec![
                 Bind::Text(team_id.to_owned()),
                 Bind::Text(from.to_owned()),
                 Bind::Text(recipient.clone()),
                 Bind::Text(kind.as_str().to_owned()),
-                Bind::Text(body.to_owned()),
+                Bind::Text(if body_of.is_some() {
+                    String::new()
+                } else {
+                    body.to_owned()
+                }),
                 Bind::Bool(broadcast),
                 Bind::BigInt(now),
+                Bind::NullableBigInt(body_of),
+                Bind::NullableText(send_key.map(str::to_owned)),
             ],
         )
         .get_result(c)?;
-        out.push(m.into_entity()?);
+        let mut m = m.into_entity()?;
+        if body_of.is_some() {
+            m.body = body.to_owned();
+        }
+        out.push(m);
     }
     event(
         c,
@@ -269,6 +372,35 @@ fn deliver(
     )?;
     notify_inbox(c, team_id)?;
     Ok(out)
+}
+
+/// Messages from rows: a broadcast delivery that points at another row (`body_of`) gets that
+/// row's body (one query for all of them, only when there are any).
+fn resolve_bodies(c: &mut Conn, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
+    let wanted: Vec<i64> = rows.iter().filter_map(|r| r.body_of).collect();
+    let bodies: BTreeMap<i64, String> = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        messages::table
+            .filter(messages::id.eq_any(&wanted))
+            .select((messages::id, messages::body))
+            .load::<(i64, String)>(c)?
+            .into_iter()
+            .collect()
+    };
+    rows.into_iter()
+        .map(|mut r| {
+            if let Some(of) = r.body_of {
+                r.body = bodies.get(&of).cloned().ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "message {} points at message {of} for its body, which does not exist",
+                        r.id
+                    ))
+                })?;
+            }
+            r.into_entity()
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- teams
@@ -1052,6 +1184,7 @@ pub(crate) fn list_tasks(
     team_id: &str,
     status: Option<TaskStatus>,
 ) -> Result<Vec<Task>> {
+    reap_before_read(c, team_id)?;
     let mut q = tasks::table
         .filter(tasks::team_id.eq(team_id))
         .select(TaskRow::as_select())
@@ -1071,6 +1204,7 @@ pub(crate) fn list_tasks(
 }
 
 pub(crate) fn get_task(c: &mut Conn, team_id: &str, id: i64) -> Result<Task> {
+    reap_before_read(c, team_id)?;
     let team = team_by_id(c, team_id)?;
     let row = task_row(c, &team, id)?;
     task_entity(c, row)
@@ -1097,15 +1231,24 @@ fn unfinished_blockers(c: &mut Conn, team_id: &str, id: i64) -> Result<Vec<(i64,
 
 /// Claims a task for `member`: the given one, or the oldest claimable one. Exactly one
 /// claimant wins; blockers must be completed; a task reserved for another member is refused.
+///
+/// With `lease` (ms), the claim holds until then: past it, the task goes back to `pending`
+/// unless it was completed, failed or released ([`return_abandoned_tasks`], run by later
+/// claims and reads of the board). Abandoned tasks are given back here first, in the same
+/// transaction as the claim.
 pub(crate) fn claim_task(
     c: &mut Conn,
     team_id: &str,
     member: &str,
     id: Option<i64>,
+    lease: Option<i64>,
 ) -> Result<Task> {
-    // The common case (next task, by name) in one statement where the backend has one;
-    // everything else, and every refusal with its reason, goes through the transaction.
+    // The common case (next task, by name, no lease) in one statement where the backend has
+    // one; everything else, and every refusal with its reason, goes through the transaction
+    // (which also gives back abandoned tasks, so a board whose only claimable tasks were
+    // abandoned is served there).
     if id.is_none()
+        && lease.is_none()
         && member != LEAD_ALIAS
         && let Some(t) = claim_next_in_one_statement(c, team_id, member, now_ms())?
     {
@@ -1114,13 +1257,10 @@ pub(crate) fn claim_task(
     write_tx(c, |c| {
         let team = active_team(c, team_id, "task claims")?;
         let m = member_row(c, &team, member)?;
-        if m.status()?.is_terminal() {
-            return Err(StoreError::Illegal(format!(
-                "member {} in team {} is {}; it cannot claim tasks",
-                m.name, team.name, m.status
-            )));
-        }
+        fence(&team, &m, "claim tasks")?;
         let now = now_ms();
+        return_abandoned_tasks(c, team_id, now)?;
+        let lease_until = lease.map(|ms| now.saturating_add(ms));
         let target = match id {
             Some(id) => {
                 let t = task_row(c, &team, id)?;
@@ -1189,6 +1329,7 @@ pub(crate) fn claim_task(
         .set((
             tasks::status.eq(TaskStatus::InProgress.as_str()),
             tasks::assignee.eq(Some(&m.name)),
+            tasks::lease_until_ms.eq(lease_until),
             tasks::updated_at_ms.eq(now),
         ))
         .returning(TaskRow::as_returning())
@@ -1205,7 +1346,10 @@ pub(crate) fn claim_task(
             Some(team_id),
             Some(&m.name),
             "task.claimed",
-            json!({"task": target}),
+            match lease {
+                Some(ms) => json!({"task": target, "lease_ms": ms}),
+                None => json!({"task": target}),
+            },
         )?;
         task_entity(c, row)
     })
@@ -1218,11 +1362,13 @@ pub(crate) fn update_task(
     id: i64,
     ev: TaskEvent,
     result: Option<&str>,
+    actor: Option<&Actor<'_>>,
 ) -> Result<Task> {
     if ev == TaskEvent::Claim {
         return Err(StoreError::Invalid("claims go through claim_task".into()));
     }
     write_tx(c, |c| {
+        fence_actor(c, actor, &format!("{} tasks", ev.as_str()))?;
         let team = team_by_id(c, team_id)?;
         let t = task_row(c, &team, id)?;
         let from = t.status()?;
@@ -1246,6 +1392,7 @@ pub(crate) fn update_task(
             tasks::status.eq(to.as_str()),
             tasks::assignee.eq(assignee),
             tasks::result.eq(result.or(t.result.as_deref())),
+            tasks::lease_until_ms.eq(None::<i64>),
             tasks::updated_at_ms.eq(now_ms()),
         ))
         .returning(TaskRow::as_returning())
@@ -1276,18 +1423,39 @@ pub(crate) fn update_task(
 
 // ---------------------------------------------------------------- messages
 
+/// Sends a message. The sender must still be able to act (fencing: a member that has ended
+/// cannot send), the body must fit `max_bytes`. With `key`, a send that was already stored
+/// with the same key by the same sender is not stored again: its deliveries are returned.
 pub(crate) fn send_message(
     c: &mut Conn,
     team_id: &str,
     msg: &Outgoing<'_>,
+    key: Option<&str>,
+    max_bytes: usize,
 ) -> Result<Vec<Message>> {
+    delivery::check_message_size(msg.body, max_bytes)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     write_tx(c, |c| {
         let team = active_team(c, team_id, "new messages")?;
         let sender = if msg.from == SYSTEM_SENDER && msg.kind == MessageKind::System {
             SYSTEM_SENDER.to_owned()
         } else {
-            member_row(c, &team, msg.from)?.name
+            let m = member_row(c, &team, msg.from)?;
+            fence(&team, &m, "send messages")?;
+            m.name
         };
+        if let Some(k) = key {
+            let rows: Vec<MessageRow> = messages::table
+                .filter(messages::team_id.eq(team_id))
+                .filter(messages::sender.eq(&sender))
+                .filter(messages::send_key.eq(k))
+                .order(messages::id)
+                .select(MessageRow::as_select())
+                .load(c)?;
+            if !rows.is_empty() {
+                return resolve_bodies(c, rows);
+            }
+        }
         let (recipients, broadcast) = match &msg.to {
             Recipient::Member(name) => (vec![live_recipient(c, &team, name)?.name], false),
             Recipient::All => {
@@ -1315,7 +1483,7 @@ pub(crate) fn send_message(
                 (live, true)
             }
         };
-        deliver(
+        deliver_keyed(
             c,
             team_id,
             &sender,
@@ -1323,6 +1491,7 @@ pub(crate) fn send_message(
             msg.kind,
             msg.body,
             broadcast,
+            key,
         )
     })
 }
@@ -1384,13 +1553,17 @@ fn take_inbox_in(c: &mut Conn, team_id: &str, m: &MemberRow, peek: bool) -> Resu
         // Prepared once per connection (Diesel never caches an update): the take is on the
         // path of every wake-up.
         struct Take;
+        // A message leased by a CLI take (`team inbox`) stays with it until its lease ends.
+        let now = now_ms();
         Prepared::<Take>::new(
-            "UPDATE messages SET delivered_at_ms = ? \
-             WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL RETURNING *",
+            "UPDATE messages SET delivered_at_ms = ?, lease_until_ms = NULL \
+             WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL \
+               AND (lease_until_ms IS NULL OR lease_until_ms <= ?) RETURNING *",
             vec![
-                Bind::BigInt(now_ms()),
+                Bind::BigInt(now),
                 Bind::Text(team_id.to_owned()),
                 Bind::Text(m.name.clone()),
+                Bind::BigInt(now),
             ],
         )
         .load(c)?
@@ -1405,7 +1578,111 @@ fn take_inbox_in(c: &mut Conn, team_id: &str, m: &MemberRow, peek: bool) -> Resu
             json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>()}),
         )?;
     }
-    rows.into_iter().map(MessageRow::into_entity).collect()
+    resolve_bodies(c, rows)
+}
+
+/// Leases a member's visible unread messages for `lease_ms` (a CLI take, `team inbox`): they
+/// are marked with a fresh lease token and hidden from other takes until the lease ends or
+/// [`ack_inbox`] marks them delivered. Returns the token and the messages, oldest first. A
+/// message whose earlier lease ran out unacknowledged is visible again (taken again here).
+pub(crate) fn lease_inbox(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    lease_ms: i64,
+) -> Result<(String, Vec<Message>)> {
+    write_tx(c, |c| {
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, member)?;
+        let token = new_id();
+        let now = now_ms();
+        struct Lease;
+        let mut rows: Vec<MessageRow> = Prepared::<Lease>::new(
+            "UPDATE messages SET lease = ?, lease_until_ms = ? \
+             WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL \
+               AND (lease_until_ms IS NULL OR lease_until_ms <= ?) RETURNING *",
+            vec![
+                Bind::Text(token.clone()),
+                Bind::BigInt(now.saturating_add(lease_ms)),
+                Bind::Text(team_id.to_owned()),
+                Bind::Text(m.name.clone()),
+                Bind::BigInt(now),
+            ],
+        )
+        .load(c)?;
+        rows.sort_by_key(|r| r.id);
+        if !rows.is_empty() {
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                "message.leased",
+                json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>(), "lease_ms": lease_ms}),
+            )?;
+        }
+        Ok((token, resolve_bodies(c, rows)?))
+    })
+}
+
+/// Acknowledges the take with lease `token` of `member`: its messages still under that token
+/// and not yet delivered are marked delivered. Returns their ids (a message whose lease ran
+/// out and that another take leased since is not among them: that take acknowledges it).
+pub(crate) fn ack_inbox(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    token: &str,
+) -> Result<Vec<i64>> {
+    write_tx(c, |c| {
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, member)?;
+        let mut ids: Vec<i64> = diesel::update(
+            messages::table
+                .filter(messages::team_id.eq(team_id))
+                .filter(messages::recipient.eq(&m.name))
+                .filter(messages::lease.eq(token))
+                .filter(messages::delivered_at_ms.is_null()),
+        )
+        .set((
+            messages::delivered_at_ms.eq(now_ms()),
+            messages::lease_until_ms.eq(None::<i64>),
+        ))
+        .returning(messages::id)
+        .get_results(c)?;
+        ids.sort_unstable();
+        if !ids.is_empty() {
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                "message.delivered",
+                json!({"ids": ids}),
+            )?;
+        }
+        Ok(ids)
+    })
+}
+
+/// Every message to `member` with an id above `after_id`, delivered or not, oldest first, at
+/// most `limit`: a consumer-kept cursor (`team inbox --after ID`). Reads only.
+pub(crate) fn inbox_after(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let team = team_by_id(c, team_id)?;
+    let m = member_row(c, &team, member)?;
+    let rows: Vec<MessageRow> = messages::table
+        .filter(messages::team_id.eq(team_id))
+        .filter(messages::recipient.eq(&m.name))
+        .filter(messages::id.gt(after_id))
+        .order(messages::id)
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(c)?;
+    resolve_bodies(c, rows)
 }
 
 pub(crate) fn unread_count(c: &mut Conn, team_id: &str, member: &str) -> Result<i64> {
@@ -1413,19 +1690,22 @@ pub(crate) fn unread_count(c: &mut Conn, team_id: &str, member: &str) -> Result<
         .filter(messages::team_id.eq(team_id))
         .filter(messages::recipient.eq(member))
         .filter(messages::delivered_at_ms.is_null())
+        .filter(
+            messages::lease_until_ms
+                .is_null()
+                .or(messages::lease_until_ms.le(now_ms())),
+        )
         .count()
         .get_result(c)?)
 }
 
 pub(crate) fn list_messages(c: &mut Conn, team_id: &str) -> Result<Vec<Message>> {
-    messages::table
+    let rows = messages::table
         .filter(messages::team_id.eq(team_id))
         .order(messages::id)
         .select(MessageRow::as_select())
-        .load(c)?
-        .into_iter()
-        .map(MessageRow::into_entity)
-        .collect()
+        .load(c)?;
+    resolve_bodies(c, rows)
 }
 
 // ---------------------------------------------------------------- memory
@@ -1482,9 +1762,16 @@ fn memory_put(
     })
 }
 
-pub(crate) fn memory_set(c: &mut Conn, agent: &str, root: &str, text: &str) -> Result<MemoryWrite> {
+pub(crate) fn memory_set(
+    c: &mut Conn,
+    agent: &str,
+    root: &str,
+    text: &str,
+    actor: Option<&Actor<'_>>,
+) -> Result<MemoryWrite> {
     let t = memory::truncate_to_newest(text, memory::MEMORY_CAP_BYTES);
     write_tx(c, |c| {
+        fence_actor(c, actor, "write memory")?;
         memory_put(c, agent, root, t.kept, t.cut_bytes, "set")
     })
 }
@@ -1494,8 +1781,10 @@ pub(crate) fn memory_append(
     agent: &str,
     root: &str,
     text: &str,
+    actor: Option<&Actor<'_>>,
 ) -> Result<MemoryWrite> {
     write_tx(c, |c| {
+        fence_actor(c, actor, "write memory")?;
         lock_memory(c, agent, root)?;
         let existing = memory_row(c, agent, root)?
             .map(|r| r.content)
@@ -1505,8 +1794,14 @@ pub(crate) fn memory_append(
     })
 }
 
-pub(crate) fn memory_clear(c: &mut Conn, agent: &str, root: &str) -> Result<bool> {
+pub(crate) fn memory_clear(
+    c: &mut Conn,
+    agent: &str,
+    root: &str,
+    actor: Option<&Actor<'_>>,
+) -> Result<bool> {
     write_tx(c, |c| {
+        fence_actor(c, actor, "write memory")?;
         let n = diesel::delete(memories::table.find((agent, root))).execute(c)?;
         if n > 0 {
             event(
@@ -1876,9 +2171,17 @@ pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMemb
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Messages leased by a CLI take (`team inbox`) are not the member's to take until the
+    // lease ends: they do not wake it.
+    let now = now_ms();
     let unread: Vec<(String, String, i64)> = messages::table
         .filter(messages::team_id.eq_any(&team_ids))
         .filter(messages::delivered_at_ms.is_null())
+        .filter(
+            messages::lease_until_ms
+                .is_null()
+                .or(messages::lease_until_ms.le(now)),
+        )
         .group_by((messages::team_id, messages::recipient))
         .select((
             messages::team_id,

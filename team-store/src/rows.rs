@@ -175,6 +175,9 @@ pub(crate) struct MessageRow {
     pub broadcast: bool,
     pub created_at_ms: i64,
     pub delivered_at_ms: Option<i64>,
+    /// A broadcast's delivery other than the first: the id of the row holding its body
+    /// (its own `body` is empty). Resolved by `resolve_bodies` before it leaves the store.
+    pub body_of: Option<i64>,
 }
 
 impl MessageRow {

@@ -69,6 +69,7 @@ diesel::table! {
         result -> Nullable<Text>,
         created_at_ms -> BigInt,
         updated_at_ms -> BigInt,
+        lease_until_ms -> Nullable<BigInt>,
     }
 }
 
@@ -91,6 +92,10 @@ diesel::table! {
         broadcast -> Bool,
         created_at_ms -> BigInt,
         delivered_at_ms -> Nullable<BigInt>,
+        lease -> Nullable<Text>,
+        lease_until_ms -> Nullable<BigInt>,
+        body_of -> Nullable<BigInt>,
+        send_key -> Nullable<Text>,
     }
 }
 

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 use team_core::{
-    AgentName, Member, MemberStatus, MemoryEntry, MessageKind, Task, TaskStatus, Team, TeamName,
-    TeamStatus,
+    AgentName, Member, MemberStatus, MemoryEntry, Message, MessageKind, Task, TaskStatus, Team,
+    TeamName, TeamStatus,
 };
 
 /// A team to create with [`crate::Store::create_team`]; its lead member (`lead`) is created in
@@ -254,4 +254,37 @@ pub struct Runner {
     pub heartbeat_at_ms: i64,
     /// When it stopped cleanly, if it did.
     pub stopped_at_ms: Option<i64>,
+}
+
+/// The member a write is made as, when it is not implied by the operation (a task's
+/// completion, a memory write): the store refuses the write once that member has ended
+/// (fencing, `team_core::delivery::may_act`), in the write's own transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    /// The member's team id.
+    pub team_id: &'a str,
+    /// The member's name (`lead` names the lead).
+    pub member: &'a str,
+}
+
+/// Messages taken from an inbox under a delivery lease ([`crate::Store::lease_inbox`]): hidden
+/// from other takes until `lease` is acknowledged ([`crate::Store::ack_inbox`]) or its time
+/// runs out, after which they are visible (and taken) again.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    /// The lease token, to acknowledge the take with.
+    pub lease: String,
+    /// The messages, oldest first (empty when there was nothing to take).
+    pub messages: Vec<Message>,
+}
+
+/// A memory write for [`crate::Store::memory_write_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryOp<'a> {
+    /// Replace the memory with this text.
+    Set(&'a str),
+    /// Append this text.
+    Append(&'a str),
+    /// Delete the memory.
+    Clear,
 }

@@ -388,7 +388,7 @@ both_backends!(next_task_claims_match_on_both_backends, |db: &TestDb| {
     let err = s.claim_task(&t.id, &w.name, None).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "member w in team n is completed; it cannot claim tasks"
+        "member w in team n is completed; it can no longer claim tasks"
     );
     // Nor can anyone once the team is disbanded.
     let x = member(&s, &t.id, "x");
@@ -979,7 +979,7 @@ fn sqlite_wal_is_checkpointed_by_the_store_thread() {
     // ~400 KB of messages in ~700 WAL frames (a send writes ~7 pages: the message, its
     // indexes, its event, page 1), below SQLite's own 1,000-frame threshold, so only the
     // store's thread can have copied them into the database file.
-    let body = "x".repeat(4000);
+    let body = "x".repeat(200_000);
     for _ in 0..100 {
         send(
             &s,
@@ -1005,4 +1005,283 @@ fn sqlite_wal_is_checkpointed_by_the_store_thread() {
         !wal.exists(),
         "the WAL is checkpointed and deleted when the last clone of the store is dropped"
     );
+}
+
+fn text(s: &Store, team_id: &str, from: &str, to: &str, body: &str) -> Vec<team_core::Message> {
+    s.send_message(
+        team_id,
+        &Outgoing {
+            from,
+            to: Recipient::Member(to.into()),
+            kind: MessageKind::Text,
+            body,
+        },
+    )
+    .unwrap()
+}
+
+fn bodies(ms: &[team_core::Message]) -> Vec<&str> {
+    ms.iter().map(|m| m.body.as_str()).collect()
+}
+
+// A leased take hides its messages until acknowledged or until the lease ends; an
+// unacknowledged take's messages come back under the same ids; an in-process take does not
+// take leased messages; an acknowledgement of a lease that ran out and was taken again does
+// nothing (the newer take acknowledges).
+both_backends!(leased_takes_come_back_unless_acknowledged, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "l");
+    let a = member(&s, &t.id, "a");
+    let one = text(&s, &t.id, "lead", &a.name, "one");
+    let l1 = s.lease_inbox(&t.id, &a.name, 150).unwrap();
+    assert_eq!(bodies(&l1.messages), ["one"]);
+    assert_eq!(l1.messages[0].id, one[0].id);
+    text(&s, &t.id, "lead", &a.name, "two");
+    // Hidden from takes of either kind while leased; peek still shows it.
+    assert_eq!(
+        bodies(&s.take_inbox(&t.id, &a.name, false).unwrap()),
+        ["two"]
+    );
+    assert!(
+        s.lease_inbox(&t.id, &a.name, 150)
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+    assert_eq!(
+        bodies(&s.take_inbox(&t.id, &a.name, true).unwrap()),
+        ["one"]
+    );
+    thread::sleep(Duration::from_millis(200));
+    // Not acknowledged: it is back, same id, and a new take gets it.
+    let l2 = s.lease_inbox(&t.id, &a.name, 60_000).unwrap();
+    assert_eq!(
+        l2.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [one[0].id]
+    );
+    // The first take's acknowledgement comes too late: it acknowledges nothing.
+    assert!(s.ack_inbox(&t.id, &a.name, &l1.lease).unwrap().is_empty());
+    assert_eq!(s.ack_inbox(&t.id, &a.name, &l2.lease).unwrap(), [one[0].id]);
+    assert!(s.take_inbox(&t.id, &a.name, true).unwrap().is_empty());
+    // The cursor sees everything, delivered or not.
+    let all = s.inbox_after(&t.id, &a.name, 0, 100).unwrap();
+    assert_eq!(bodies(&all), ["one", "two"]);
+    assert!(all.iter().all(|m| m.delivered_at_ms.is_some()));
+    assert_eq!(
+        bodies(&s.inbox_after(&t.id, &a.name, one[0].id, 100).unwrap()),
+        ["two"]
+    );
+});
+
+// A claim with a lease goes back to pending once it ends, at the next claim (and read);
+// completing it in time clears the lease.
+both_backends!(claim_leases_give_abandoned_tasks_back, |db: &TestDb| {
+    let s = db.store();
+    let t = team(&s, "c");
+    let w = member(&s, &t.id, "w");
+    let v = member(&s, &t.id, "v");
+    let a = task(&s, &t.id, "a", vec![]);
+    let b = task(&s, &t.id, "b", vec![]);
+    s.claim_task_leased(&t.id, &w.name, Some(a.id), Some(100))
+        .unwrap();
+    s.claim_task_leased(&t.id, &w.name, Some(b.id), Some(100))
+        .unwrap();
+    s.update_task(&t.id, b.id, TaskEvent::Complete, None)
+        .unwrap();
+    // Within the lease nothing is claimable (the one-statement path on PostgreSQL too).
+    assert!(s.claim_task(&t.id, &v.name, None).is_err());
+    thread::sleep(Duration::from_millis(150));
+    let got = s.claim_task(&t.id, &v.name, None).unwrap();
+    assert_eq!((got.id, got.assignee.as_deref()), (a.id, Some("v")));
+    assert_eq!(
+        s.get_task(&t.id, b.id).unwrap().status,
+        TaskStatus::Completed
+    );
+    // Claimed without a lease now: it stays.
+    thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        s.get_task(&t.id, a.id).unwrap().status,
+        TaskStatus::InProgress
+    );
+    let released: Vec<_> = s
+        .list_events(Some(&t.id), 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task.released")
+        .collect();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].member.as_deref(), Some("w"));
+    assert_eq!(released[0].payload["reason"], "claim lease expired");
+});
+
+// Fencing: every write made as an ended member is refused in its own transaction; a message
+// over the size limit is bad input; a broadcast's body is stored once.
+both_backends!(
+    ended_members_cannot_act_and_sizes_are_bounded,
+    |db: &TestDb| {
+        let s = db.store().with_max_message_bytes(10);
+        let t = team(&s, "f");
+        let w = member(&s, &t.id, "w");
+        member(&s, &t.id, "v");
+        let x = task(&s, &t.id, "x", vec![]);
+        s.claim_task(&t.id, &w.name, Some(x.id)).unwrap();
+        s.finish_member(&t.id, &w.name, &Outcome::Cancelled("stop".into()))
+            .unwrap();
+        let actor = team_store::Actor {
+            team_id: &t.id,
+            member: &w.name,
+        };
+        let refused = |r: Result<(), StoreError>| {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            assert!(
+                e.to_string().contains("is cancelled; it can no longer"),
+                "{e}"
+            );
+        };
+        refused(
+            s.send_message(
+                &t.id,
+                &Outgoing {
+                    from: &w.name,
+                    to: Recipient::Member("lead".into()),
+                    kind: MessageKind::Text,
+                    body: "late",
+                },
+            )
+            .map(drop),
+        );
+        refused(s.claim_task(&t.id, &w.name, None).map(drop));
+        refused(
+            s.update_task_as(&t.id, x.id, TaskEvent::Cancel, None, Some(&actor))
+                .map(drop),
+        );
+        refused(
+            s.memory_write_as(&actor, "w", "/proj", team_store::MemoryOp::Set("m"))
+                .map(drop),
+        );
+        assert!(s.memory_get("w", "/proj").unwrap().is_none());
+        // Size: 10 bytes fit, 11 do not.
+        let e = s
+            .send_message(
+                &t.id,
+                &Outgoing {
+                    from: "lead",
+                    to: Recipient::All,
+                    kind: MessageKind::Text,
+                    body: "12345678901",
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
+        let s = db.store();
+        let body = "b".repeat(1000);
+        for name in ["p", "q", "r"] {
+            member(&s, &t.id, name);
+        }
+        let sent = s
+            .send_message(
+                &t.id,
+                &Outgoing {
+                    from: "lead",
+                    to: Recipient::All,
+                    kind: MessageKind::Text,
+                    body: &body,
+                },
+            )
+            .unwrap();
+        assert_eq!(sent.len(), 4);
+        assert!(sent.iter().all(|m| m.body == body));
+        for m in &sent {
+            assert_eq!(
+                s.take_inbox(&t.id, &m.recipient, false).unwrap()[0].body,
+                body
+            );
+        }
+        let stored: usize = s
+            .list_messages(&t.id)
+            .unwrap()
+            .iter()
+            .filter(|m| m.broadcast)
+            .count();
+        assert_eq!(stored, 4);
+        // Stored once: the database holds ~1000 bytes of it, not 4000.
+        let bytes = raw_body_bytes(db, &t.id);
+        assert!(bytes < 2000, "{bytes} bytes of bodies stored");
+    }
+);
+
+/// Sum of the stored `body` lengths of a team's messages, read with SQL.
+fn raw_body_bytes(db: &TestDb, team_id: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let q = format!(
+        "SELECT CAST(COALESCE(SUM(LENGTH(body)), 0) AS BIGINT) AS n FROM messages WHERE team_id = '{team_id}'"
+    );
+    match db {
+        TestDb::Sqlite(_, path) => {
+            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            diesel::sql_query(q).get_result::<N>(&mut c).unwrap().n
+        }
+        TestDb::Pg { url, .. } => {
+            let mut c = diesel::PgConnection::establish(url).unwrap();
+            diesel::sql_query(q).get_result::<N>(&mut c).unwrap().n
+        }
+    }
+}
+
+/// A write on a disk that filled up while the store was open says the disk is full, not
+/// "cannot rollback - no transaction is active" (the failed rollback after SQLite undid the
+/// transaction itself). Needs root to mount a small tmpfs; skipped (with a note) otherwise.
+#[test]
+fn a_full_disk_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let sh = |script: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !sh(&format!("mount -t tmpfs -o size=400k tmpfs {d}")) {
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        let s = Store::open(&format!("{d}/team.db")).unwrap();
+        let t = team(&s, "full");
+        member(&s, &t.id, "a");
+        sh(&format!(
+            "head -c 1000000 /dev/zero > {d}/filler 2>/dev/null; true"
+        ));
+        let body = "x".repeat(200_000);
+        let mut last = None;
+        for _ in 0..5 {
+            if let Err(e) = s.send_message(
+                &t.id,
+                &Outgoing {
+                    from: "lead",
+                    to: Recipient::All,
+                    kind: MessageKind::Text,
+                    body: &body,
+                },
+            ) {
+                last = Some(e);
+                break;
+            }
+        }
+        let e = last.expect("a write on a full disk fails");
+        assert!(matches!(e, StoreError::DiskFull(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("disk holding the database is full"),
+            "{e}"
+        );
+        assert_eq!(e.kind(), ErrorKind::Database);
+    });
+    sh(&format!("umount -l {d}"));
+    result.unwrap();
 }

@@ -356,3 +356,102 @@ fn invalid_utf8_for_send_is_refused_and_nothing_is_sent(p: &Project) {
     );
 }
 both_backends!(invalid_utf8_for_send_is_refused_and_nothing_is_sent);
+
+/// A damaged database file is a database error (exit 1) that says so, not a usage error:
+/// a SQLite file whose pages are garbage, and the project's `.team/team.db` overwritten with
+/// anything.
+#[test]
+fn a_corrupt_database_is_a_database_error() {
+    let (_dir, root) = temp_dir();
+    std::fs::create_dir(root.join(".team")).unwrap();
+    let mut junk = b"SQLite format 3\0".to_vec();
+    junk.extend((0..8000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let db = root.join(".team/team.db");
+    std::fs::write(&db, &junk).unwrap();
+    let o = bare_cmd(&root).args(["list"]).output().unwrap();
+    assert_code(&["list"], &o, 1);
+    assert!(stderr(&o).contains("is unreadable"), "{}", stderr(&o));
+    // The same file named with --db.
+    let args = ["--db", db.to_str().unwrap(), "list"];
+    let o = bare_cmd(&root).args(args).output().unwrap();
+    assert_code(&args, &o, 1);
+    std::fs::write(&db, "garbage\n".repeat(1000)).unwrap();
+    let o = bare_cmd(&root).args(["list"]).output().unwrap();
+    assert_code(&["list"], &o, 1);
+    assert!(stderr(&o).contains("database is damaged"), "{}", stderr(&o));
+}
+
+/// Runs `sh -c script` as root; false (with a note) when it fails, e.g. without the rights to
+/// mount.
+fn try_sh(script: &str) -> bool {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", script])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot run `{script}` (needs root to mount)");
+    }
+    ok
+}
+
+/// A read-only `.team/` (a read-only bind mount: as root, file modes alone would not stop a
+/// write) still serves the read commands; a write says the database is read-only (exit 1).
+#[test]
+fn a_read_only_team_dir_still_serves_reads() {
+    let p = Project::sqlite();
+    p.create_team("demo");
+    p.add_task("demo", "t", &[]);
+    let dir = p.root().join(".team");
+    let d = dir.display();
+    if !try_sh(&format!(
+        "mount --bind {d} {d} && mount -o remount,ro,bind {d}"
+    )) {
+        return;
+    }
+    let list = p.run(&["list"]);
+    let show = p.run(&["show", "demo"]);
+    let logs = p.run(&["logs", "demo"]);
+    let write = p.run(&["task", "add", "demo", "u"]);
+    try_sh(&format!("umount {d}"));
+    assert_ok(&["list"], &list);
+    assert!(stdout(&list).contains("demo"));
+    assert_ok(&["show"], &show);
+    assert_ok(&["logs"], &logs);
+    assert_code(&["task", "add"], &write, 1);
+    assert!(stderr(&write).contains("read-only"), "{}", stderr(&write));
+}
+
+/// On a full disk (a tiny tmpfs, filled), `team` says the disk is full (exit 1), not
+/// "cannot rollback - no transaction is active".
+#[test]
+fn a_full_disk_says_the_disk_is_full() {
+    let (_dir, root) = temp_dir();
+    let r = root.display();
+    if !try_sh(&format!("mount -t tmpfs -o size=600k tmpfs {r}")) {
+        return;
+    }
+    let init = bare_cmd(&root).args(["init"]).output().unwrap();
+    let create = bare_cmd(&root).args(["create", "demo"]).output().unwrap();
+    try_sh(&format!(
+        "head -c 2000000 /dev/zero > {r}/filler 2>/dev/null; true"
+    ));
+    let big = "z".repeat(300_000);
+    let send = bare_cmd(&root)
+        .args(["send", "demo", "--from", "lead", "--all"])
+        .write_stdin(big)
+        .output()
+        .unwrap();
+    let list = bare_cmd(&root).args(["list"]).output().unwrap();
+    try_sh(&format!("umount {r}"));
+    assert_ok(&["init"], &init);
+    assert_ok(&["create"], &create);
+    for (what, o) in [("send", &send), ("list", &list)] {
+        assert_code(&[what], o, 1);
+        assert!(
+            stderr(o).contains("disk holding the database is full"),
+            "{what}: {}",
+            stderr(o)
+        );
+        assert!(!stderr(o).contains("cannot rollback"), "{}", stderr(o));
+    }
+}

@@ -27,6 +27,7 @@ fn logs_record_every_state_change_in_order(p: &Project) {
             "task.claimed",
             "task.completed",
             "message.sent",
+            "message.leased",
             "message.delivered",
             "member.completed",
             "message.sent",
@@ -55,13 +56,18 @@ fn logs_record_every_state_change_in_order(p: &Project) {
     assert_eq!(events[1]["member"], "w");
     assert_eq!(events[1]["payload"]["agent"], "w");
     assert_eq!(events[3]["member"], "w");
-    assert_eq!(events[3]["payload"], json!({"task": 1}));
+    // A claim from a shell holds for the default lease (600 s).
+    assert_eq!(
+        events[3]["payload"],
+        json!({"task": 1, "lease_ms": 600_000})
+    );
     assert_eq!(events[4]["payload"]["result"], "done well");
     assert_eq!(events[5]["payload"]["to"], json!(["w"]));
     assert_eq!(events[5]["payload"]["body"], "thanks");
-    assert_eq!(events[7]["payload"]["result"], "bye");
-    assert_eq!(events[8]["member"], "w");
-    assert_eq!(events[9]["member"], "team");
+    assert_eq!(events[6]["payload"]["ids"], json!([1]));
+    assert_eq!(events[8]["payload"]["result"], "bye");
+    assert_eq!(events[9]["member"], "w");
+    assert_eq!(events[10]["member"], "team");
 
     // Human output: one line per event, with who and what.
     let text = p.ok(&["logs", "demo"]);
@@ -71,7 +77,10 @@ fn logs_record_every_state_change_in_order(p: &Project) {
     assert!(first[0].ends_with('Z'), "{}", lines[0]);
     assert_eq!(&first[1..3], ["lead", "team.created"]);
     let claimed: Vec<&str> = lines[3].split_whitespace().collect();
-    assert_eq!(&claimed[1..], ["w", "task.claimed", r#"{"task":1}"#]);
+    assert_eq!(
+        &claimed[1..],
+        ["w", "task.claimed", r#"{"lease_ms":600000,"task":1}"#]
+    );
     let added: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(&added[1..3], ["-", "task.added"]);
 

@@ -6,7 +6,9 @@
 mod support;
 
 mod contention;
+mod delivery;
 mod errors;
+mod faults;
 mod logs;
 mod members;
 mod memory;

@@ -222,7 +222,7 @@ fn claim_takes_the_oldest_claimable_and_respects_blockers_and_reservations(p: &P
     let err = p.fails(&["task", "claim", "demo", "--as", "bob"], 4);
     assert_eq!(
         err,
-        "error: member bob in team demo is completed; it cannot claim tasks\n"
+        "error: member bob in team demo is completed; it can no longer claim tasks\n"
     );
 }
 both_backends!(claim_takes_the_oldest_claimable_and_respects_blockers_and_reservations);

@@ -3,12 +3,25 @@
 use serde_json::json;
 use team_core::AgentName;
 
+use team_store::{Actor, MemoryOp};
+
 use crate::cli::MemoryCmd;
+use crate::commands::message::{env_member, env_team};
 use crate::error::CommandError;
 use crate::project::{Ctx, text_or_stdin};
 
 fn agent(name: &str) -> Result<AgentName, CommandError> {
     AgentName::new(name).map_err(|e| CommandError::usage(e.to_string()))
+}
+
+/// Inside a member (`TEAM_ID` and `TEAM_MEMBER` set), the member a memory write is made as:
+/// (team id, member name). Its writes are refused once it has ended (fencing).
+fn acting_member(ctx: &Ctx) -> anyhow::Result<Option<(String, String)>> {
+    let (Some(team), Some(member)) = (env_team(), env_member()) else {
+        return Ok(None);
+    };
+    let team = ctx.store.resolve_team(&team)?;
+    Ok(Some((team.id, member)))
 }
 
 /// Runs a `team memory` subcommand.
@@ -30,10 +43,28 @@ pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
         MemoryCmd::Set { agent: a, text } | MemoryCmd::Append { agent: a, text } => {
             let a = agent(a)?;
             let text = text_or_stdin(text.clone(), "memory text")?;
-            let w = if matches!(cmd, MemoryCmd::Set { .. }) {
-                ctx.store.memory_set(a.as_str(), &root, &text)?
+            let op = if matches!(cmd, MemoryCmd::Set { .. }) {
+                MemoryOp::Set(&text)
             } else {
-                ctx.store.memory_append(a.as_str(), &root, &text)?
+                MemoryOp::Append(&text)
+            };
+            let w = match acting_member(ctx)? {
+                Some((team, member)) => ctx
+                    .store
+                    .memory_write_as(
+                        &Actor {
+                            team_id: &team,
+                            member: &member,
+                        },
+                        a.as_str(),
+                        &root,
+                        op,
+                    )?
+                    .ok_or_else(|| anyhow::anyhow!("memory of {a} was not written"))?,
+                None => match op {
+                    MemoryOp::Set(t) => ctx.store.memory_set(a.as_str(), &root, t)?,
+                    _ => ctx.store.memory_append(a.as_str(), &root, &text)?,
+                },
             };
             if ctx.out.json {
                 return ctx.out.json(&w);
@@ -54,7 +85,21 @@ pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
         }
         MemoryCmd::Clear { agent: a } => {
             let a = agent(a)?;
-            let cleared = ctx.store.memory_clear(a.as_str(), &root)?;
+            let cleared = match acting_member(ctx)? {
+                Some((team, member)) => ctx
+                    .store
+                    .memory_write_as(
+                        &Actor {
+                            team_id: &team,
+                            member: &member,
+                        },
+                        a.as_str(),
+                        &root,
+                        MemoryOp::Clear,
+                    )?
+                    .is_some(),
+                None => ctx.store.memory_clear(a.as_str(), &root)?,
+            };
             if ctx.out.json {
                 return ctx.out.json(&json!({"agent": a, "cleared": cleared}));
             }

@@ -1,8 +1,10 @@
-//! `team send` and `team inbox`.
+//! `team send` and `team inbox`, and the defaults a command run inside a member takes from
+//! its environment (`TEAM_ID`, `TEAM_MEMBER`).
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use team_core::{Message, MessageKind};
+use team_core::{Message, MessageKind, Team, delivery};
 use team_store::{Outgoing, Recipient};
 
 use crate::cli::{InboxArgs, SendArgs};
@@ -14,10 +16,89 @@ use crate::project::{Ctx, text_or_stdin};
 /// (Within one runner process, waiters are woken in memory instead.)
 pub const INBOX_POLL_MS: u64 = 25;
 
-/// `team send TEAM --from M (--to M | --all) [BODY]`.
+/// Most messages `team inbox --after ID` prints at once (ask again after the last id).
+pub const AFTER_LIMIT: i64 = 1000;
+
+/// The team id a runner gives a member's process (`TEAM_ID`), when set and not empty.
+pub fn env_team() -> Option<String> {
+    std::env::var("TEAM_ID").ok().filter(|s| !s.is_empty())
+}
+
+/// The member name a runner gives a member's process (`TEAM_MEMBER`), when set and not empty.
+pub fn env_member() -> Option<String> {
+    std::env::var("TEAM_MEMBER").ok().filter(|s| !s.is_empty())
+}
+
+/// `given`, else the team of the member this process runs as (`TEAM_ID`).
+///
+/// # Errors
+/// Usage error when neither is there.
+pub fn team_or_env(given: Option<&str>) -> Result<String, CommandError> {
+    given.map(str::to_owned).or_else(env_team).ok_or_else(|| {
+        CommandError::usage(
+            "no team given; name the team (TEAM), or run inside a member where TEAM_ID is set",
+        )
+    })
+}
+
+/// `given`, else the member this process runs as (`TEAM_MEMBER`) when `team` is its team
+/// (`TEAM_ID`). `what` names the flag for the error (`--from`).
+///
+/// # Errors
+/// Usage error when neither is there.
+pub fn member_or_env(given: Option<&str>, team: &Team, what: &str) -> Result<String, CommandError> {
+    if let Some(m) = given {
+        return Ok(m.to_owned());
+    }
+    own_member(team).ok_or_else(|| {
+        CommandError::usage(format!(
+            "no member given for team {}; pass {what} MEMBER, or run inside a member of the team (TEAM_ID and TEAM_MEMBER set)",
+            team.name
+        ))
+    })
+}
+
+/// The member this process runs as (`TEAM_MEMBER`) when `team` is its team (`TEAM_ID`).
+pub fn own_member(team: &Team) -> Option<String> {
+    env_team()
+        .filter(|t| *t == team.id || *t == team.name)
+        .and(env_member())
+}
+
+/// Seconds from a flag as milliseconds: finite, ≥ `min_ms` ms, at most a day.
+///
+/// # Errors
+/// Usage error naming `flag` otherwise.
+pub fn lease_ms(flag: &str, secs: f64, min_ms: i64) -> Result<i64, CommandError> {
+    let max_secs = delivery::MAX_LEASE_MS as f64 / 1000.0;
+    if !secs.is_finite() || secs < 0.0 || secs > max_secs {
+        return Err(CommandError::usage(format!(
+            "{flag} must be a number of seconds from 0 to {max_secs}, not {secs}"
+        )));
+    }
+    let ms = (secs * 1000.0).round() as i64;
+    if ms < min_ms {
+        return Err(CommandError::usage(format!(
+            "{flag} must be at least {} s, not {secs}",
+            min_ms as f64 / 1000.0
+        )));
+    }
+    Ok(ms)
+}
+
+/// `team send [TEAM] [--from M] (--to M | --all) [--key K] [BODY]`.
 pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
-    let team = ctx.store.resolve_team(&a.team)?;
-    let body = text_or_stdin(a.body.clone(), "message body")?;
+    // Inside a member, one argument is the body: `team send --to lead "done"`.
+    let (team_ref, body) = match (a.args.as_slice(), env_team()) {
+        ([team, body], _) => (team.clone(), Some(body.clone())),
+        ([body], Some(team)) => (team, Some(body.clone())),
+        ([team], None) => (team.clone(), None),
+        ([], env) => (team_or_env(env.as_deref())?, None),
+        _ => return Err(CommandError::usage("give at most TEAM and BODY").into()),
+    };
+    let team = ctx.store.resolve_team(&team_ref)?;
+    let from = member_or_env(a.from.as_deref(), &team, "--from")?;
+    let body = text_or_stdin(body, "message body")?;
     if body.trim().is_empty() {
         return Err(CommandError::usage(format!(
             "the message body is empty; nothing was sent to team {}",
@@ -29,15 +110,16 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
         (Some(m), false) => Recipient::Member(m.clone()),
         _ => Recipient::All,
     };
-    let sent = ctx.store.send_message(
-        &team.id,
-        &Outgoing {
-            from: &a.from,
-            to,
-            kind: MessageKind::Text,
-            body: &body,
-        },
-    )?;
+    let msg = Outgoing {
+        from: &from,
+        to,
+        kind: MessageKind::Text,
+        body: &body,
+    };
+    let sent = match &a.key {
+        Some(k) => ctx.store.send_message_keyed(&team.id, &msg, k)?,
+        None => ctx.store.send_message(&team.id, &msg)?,
+    };
     if ctx.out.json {
         return ctx.out.json(&sent);
     }
@@ -46,30 +128,49 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `team inbox TEAM MEMBER [--peek] [--wait] [--timeout SECS]`.
+/// `team inbox [TEAM] [MEMBER] [--peek | --after ID] [--wait [--timeout SECS]] [--lease SECS]`.
+///
+/// Without `--peek`/`--after`, the messages are taken under a delivery lease, printed,
+/// flushed, and only then acknowledged: a `team inbox` killed before its acknowledgement
+/// loses nothing (the messages come back when the lease ends, under the same ids).
 pub fn inbox(ctx: &Ctx, a: &InboxArgs) -> anyhow::Result<()> {
-    let team = ctx.store.resolve_team(&a.team)?;
+    let team = ctx.store.resolve_team(&team_or_env(a.team.as_deref())?)?;
+    let member = member_or_env(a.member.as_deref(), &team, "MEMBER")?;
     let deadline = match a.timeout {
-        Some(s) if !(s.is_finite() && s >= 0.0) => {
+        Some(s) if !(s.is_finite() && (0.0..=1e9).contains(&s)) => {
             return Err(CommandError::usage(format!(
-                "--timeout must be a number of seconds ≥ 0, not {s}"
+                "--timeout must be a number of seconds from 0 to 1e9, not {s}"
             ))
             .into());
         }
         Some(s) => Some(Instant::now() + Duration::from_secs_f64(s)),
         None => None,
     };
-    let messages = loop {
-        let got = ctx.store.take_inbox(&team.id, &a.member, a.peek)?;
+    let lease = match a.lease {
+        Some(s) => lease_ms("--lease", s, 1)?,
+        None => delivery::DEFAULT_INBOX_LEASE_MS,
+    };
+    let (messages, lease_token) = loop {
+        let (got, token) = if a.peek {
+            (ctx.store.take_inbox(&team.id, &member, true)?, None)
+        } else if let Some(after) = a.after {
+            (
+                ctx.store
+                    .inbox_after(&team.id, &member, after, AFTER_LIMIT)?,
+                None,
+            )
+        } else {
+            let l = ctx.store.lease_inbox(&team.id, &member, lease)?;
+            (l.messages, Some(l.lease))
+        };
         if !got.is_empty() || !a.wait {
-            break got;
+            break (got, token);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(CommandError::new(
                 Kind::Timeout,
                 format!(
-                    "no message for member {} in team {} within {}s",
-                    a.member,
+                    "no message for member {member} in team {} within {}s",
                     team.name,
                     a.timeout.unwrap_or_default()
                 ),
@@ -79,13 +180,22 @@ pub fn inbox(ctx: &Ctx, a: &InboxArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(INBOX_POLL_MS));
     };
     if ctx.out.json {
-        return ctx.out.json(&messages);
+        ctx.out.json(&messages)?;
+    } else {
+        print_messages(&messages);
     }
-    print_messages(&messages);
-    if messages.is_empty() {
+    // Only what reached stdout is acknowledged: a failed flush (a closed pipe, a full disk)
+    // leaves the messages to come back after the lease.
+    std::io::stdout().flush()?;
+    if let Some(token) = lease_token
+        && !messages.is_empty()
+    {
+        ctx.store.ack_inbox(&team.id, &member, &token)?;
+    }
+    if messages.is_empty() && !ctx.out.json {
         ctx.out.note(format!(
-            "no unread messages for {} in team {}",
-            a.member, team.name
+            "no unread messages for {member} in team {}",
+            team.name
         ));
     }
     Ok(())

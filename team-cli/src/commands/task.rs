@@ -1,9 +1,11 @@
 //! `team task add|list|show|claim|done|fail|release|cancel`.
 
-use team_core::{Task, TaskEvent};
-use team_store::NewTask;
+use team_core::{Task, TaskEvent, Team, delivery};
+use team_store::{Actor, NewTask};
 
 use crate::cli::{TaskAddArgs, TaskCmd, TaskIdArgs};
+use crate::commands::message::{env_team, lease_ms, member_or_env, own_member, team_or_env};
+use crate::error::CommandError;
 use crate::output::one_line;
 use crate::project::Ctx;
 
@@ -51,8 +53,8 @@ pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> anyhow::Result<()> {
             Ok(())
         }
         TaskCmd::Show(a) => {
-            let team = ctx.store.resolve_team(&a.team)?;
-            let t = ctx.store.get_task(&team.id, a.id)?;
+            let (team, id) = team_and_id(ctx, a)?;
+            let t = ctx.store.get_task(&team.id, id)?;
             if ctx.out.json {
                 return ctx.out.json(&t);
             }
@@ -70,11 +72,12 @@ pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TaskCmd::Claim { team, member, id } => {
-            let team = ctx.store.resolve_team(team)?;
-            let t = ctx.store.claim_task(&team.id, member, *id)?;
-            print_task(ctx, &t)
-        }
+        TaskCmd::Claim {
+            team,
+            member,
+            id,
+            lease,
+        } => claim(ctx, team.as_deref(), member.as_deref(), *id, *lease),
         TaskCmd::Done(a) => step(ctx, a, TaskEvent::Complete),
         TaskCmd::Fail(a) => step(ctx, a, TaskEvent::Fail),
         TaskCmd::Release(a) => step(ctx, a, TaskEvent::Release),
@@ -108,11 +111,70 @@ fn add(ctx: &Ctx, a: &TaskAddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The team and task id of a command on one task: `TEAM ID`, or inside a member (`TEAM_ID`
+/// set) just `ID`.
+fn team_and_id(ctx: &Ctx, a: &TaskIdArgs) -> anyhow::Result<(Team, i64)> {
+    let (team_ref, id) = match (a.id, env_team()) {
+        (Some(id), _) => (a.team.clone(), id),
+        (None, Some(env)) => match a.team.parse::<i64>() {
+            Ok(id) => (env, id),
+            Err(_) => return Err(CommandError::usage("no task id given; pass TEAM ID").into()),
+        },
+        (None, None) => {
+            return Err(
+                CommandError::usage(format!("no task id given; pass `{} ID`", a.team)).into(),
+            );
+        }
+    };
+    Ok((ctx.store.resolve_team(&team_ref)?, id))
+}
+
+/// `team task claim [TEAM] [--as M] [ID] [--lease SECS]`.
+fn claim(
+    ctx: &Ctx,
+    team: Option<&str>,
+    member: Option<&str>,
+    id: Option<i64>,
+    lease: Option<f64>,
+) -> anyhow::Result<()> {
+    // Inside a member, `team task claim 7` names the task, not a team.
+    let (team_ref, id) = match (team, id, env_team()) {
+        (Some(t), None, Some(env)) if t.parse::<i64>().is_ok() => (env, t.parse().ok()),
+        (t, id, env) => (team_or_env(t.or(env.as_deref()))?, id),
+    };
+    let team = ctx.store.resolve_team(&team_ref)?;
+    let member = member_or_env(member, &team, "--as")?;
+    let requested = lease.map(|s| lease_ms("--lease", s, 0)).transpose()?;
+    // No default lease for a member a live runner holds: the runner's end (or its loss,
+    // found by reconciliation) settles its tasks.
+    let held = requested.is_none() && {
+        let m = ctx.store.get_member(&team.id, &member)?;
+        m.runner_id.is_some() && m.status.is_live() && {
+            let runners = ctx.store.list_runners(false)?;
+            runners.iter().any(|r| Some(&r.id) == m.runner_id.as_ref())
+        }
+    };
+    let lease = delivery::claim_lease(requested, held);
+    let t = ctx.store.claim_task_leased(&team.id, &member, id, lease)?;
+    print_task(ctx, &t)
+}
+
 fn step(ctx: &Ctx, a: &TaskIdArgs, ev: TaskEvent) -> anyhow::Result<()> {
-    let team = ctx.store.resolve_team(&a.team)?;
-    let t = ctx
-        .store
-        .update_task(&team.id, a.id, ev, a.result.as_deref())?;
+    let (team, id) = team_and_id(ctx, a)?;
+    let actor = a.member.clone().or_else(|| own_member(&team));
+    let t = ctx.store.update_task_as(
+        &team.id,
+        id,
+        ev,
+        a.result.as_deref(),
+        actor
+            .as_deref()
+            .map(|member| Actor {
+                team_id: &team.id,
+                member,
+            })
+            .as_ref(),
+    )?;
     if ctx.out.json {
         return ctx.out.json(&t);
     }
