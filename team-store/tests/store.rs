@@ -1227,8 +1227,8 @@ fn raw_body_bytes(db: &TestDb, team_id: &str) -> i64 {
             let mut c = diesel::SqliteConnection::establish(path).unwrap();
             diesel::sql_query(q).get_result::<N>(&mut c).unwrap().n
         }
-        TestDb::Pg { url, .. } => {
-            let mut c = diesel::PgConnection::establish(url).unwrap();
+        TestDb::Pg(schema) => {
+            let mut c = diesel::PgConnection::establish(&schema.url).unwrap();
             diesel::sql_query(q).get_result::<N>(&mut c).unwrap().n
         }
     }
