@@ -157,6 +157,7 @@ pub async fn run(
                 error,
                 findings: 0,
                 cross_reviewed: false,
+                repairs: 0,
             });
         }
         for (i, f) in findings.iter_mut().enumerate() {
@@ -183,18 +184,19 @@ pub async fn run(
             "all_findings",
             serde_json::to_string_pretty(&all).unwrap_or_default(),
         );
-        let decisions = match synthesise(engine, run, &render(&template("triage"), &v), n).await {
-            Ok(t) => extract_json::<TriageAnswer>(&t)
-                .map(|a| a.decisions)
-                .unwrap_or_default(),
-            Err(e) => {
-                report
-                    .notes
-                    .push(format!("round {n}: the lead failed: {e}"));
-                end = ReviewEnd::LeadFailed(e);
-                break;
-            }
-        };
+        let decisions =
+            match synthesise(engine, run, &render(&template("triage"), &v), n, None).await {
+                Ok(t) => extract_json::<TriageAnswer>(&t)
+                    .map(|a| a.decisions)
+                    .unwrap_or_default(),
+                Err(e) => {
+                    report
+                        .notes
+                        .push(format!("round {n}: the lead failed: {e}"));
+                    end = ReviewEnd::LeadFailed(e);
+                    break;
+                }
+            };
         let triaged: Vec<Triaged> = findings
             .iter()
             .map(|f| {
