@@ -90,7 +90,7 @@ impl AnthropicProvider {
             )?;
             match self
                 .core
-                .post_json(ctx, &self.url, headers.clone(), &body)
+                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
                 .await
             {
                 Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,

@@ -36,8 +36,9 @@ pub const DEFAULT_OPENAI_MAX_TOKENS: u32 = 4096;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StructuredOutput {
-    /// Try the forms of the provider's kind in order ([`StructuredOutput::chain`]); a 4xx whose
-    /// body names the form's field moves to the next form, once, and it is kept for the run.
+    /// Try the forms of the provider's kind in order ([`StructuredOutput::chain`]); a 4xx (or
+    /// llama-cpp-python's 500) whose body names the form's field moves to the next form, once,
+    /// and it is kept for the run.
     #[default]
     Auto,
     /// Never ask: the shape is only described in the prompt.
@@ -385,8 +386,9 @@ impl FormChain {
         self.chain[at.min(self.chain.len() - 1)]
     }
 
-    /// Whether `err` is the server refusing `form` (an HTTP 4xx other than 408 and 429 whose
-    /// body names the form's field) with a form left to try: then the chain moves on to the
+    /// Whether `err` is the server refusing `form` (an HTTP 4xx other than 408 and 429, or a
+    /// 500 as llama-cpp-python sends for a request it cannot validate, whose body names the
+    /// form's field) with a form left to try: then the chain moves on to the
     /// next form for the rest of the run (logged once) and the caller sends the request again.
     pub fn refused(&self, form: StructuredOutput, err: &ProviderError, provider: &str) -> bool {
         let Some(field) = form.field() else {
@@ -400,7 +402,7 @@ impl FormChain {
         else {
             return false;
         };
-        if !(400..500).contains(status) || *status == 408 || *status == 429 {
+        if !((400..500).contains(status) || *status == 500) || *status == 408 || *status == 429 {
             return false;
         }
         if !body_excerpt.contains(field) {

@@ -71,7 +71,7 @@ impl OpenAiProvider {
             let body = self.core.json_body(ctx, &wire, &req.tools, encode_tools)?;
             match self
                 .core
-                .post_json(ctx, &self.url, headers.clone(), &body)
+                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
                 .await
             {
                 Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
