@@ -793,3 +793,74 @@ pub(crate) async fn synthesise(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::report::RawFinding;
+
+    fn raw(severity: &str, location: &str, finding: &str) -> RawFinding {
+        RawFinding {
+            severity: severity.into(),
+            location: location.into(),
+            finding: finding.into(),
+            suggestion: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_issue_is_merged_with_every_raiser_and_the_worse_severity() {
+        let mut all = Vec::new();
+        assert!(!merge_into(
+            &mut all,
+            to_finding(&raw("minor", "§ 3", "No expiry."), "a", "review")
+        ));
+        assert!(merge_into(
+            &mut all,
+            to_finding(&raw("major", "§3", "no  EXPIRY"), "b", "review")
+        ));
+        // The same member twice: one raiser.
+        assert!(merge_into(
+            &mut all,
+            to_finding(&raw("nit", "§ 3", "No expiry!"), "b", "review")
+        ));
+        assert!(!merge_into(
+            &mut all,
+            to_finding(&raw("nit", "§ 4", "No expiry."), "c", "review")
+        ));
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].also_raised_by, ["b"]);
+        assert_eq!(all[0].severity, Severity::Major);
+    }
+
+    #[test]
+    fn the_leads_merges_keep_the_lowest_id_and_ignore_unknown_ones() {
+        let mut all: Vec<Finding> = ["x", "y", "z"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut f = to_finding(&raw("minor", "", t), &format!("m{i}"), "review");
+                f.id = format!("F{}", i + 1);
+                f
+            })
+            .collect();
+        all[2].severity = Severity::Blocker;
+        all[2].agreed_by.push(Verdict {
+            member: "m0".into(),
+            reason: "yes".into(),
+        });
+        merge_groups(
+            &mut all,
+            &[
+                vec!["F3".into(), "F2".into()],
+                vec!["F1".into(), "F7".into()],
+            ],
+        );
+        let ids: Vec<&str> = all.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["F2", "F1"], "F2 took F3's blocker severity");
+        assert_eq!(all[0].merged, ["F3"]);
+        assert_eq!(all[0].also_raised_by, ["m2"]);
+        assert_eq!(all[0].agreed_by[0].member, "m0");
+        assert!(all[1].merged.is_empty());
+    }
+}
