@@ -149,6 +149,10 @@ pub(crate) struct Inner {
     /// In-process waiters on an inbox that no executor owns (a workflow's lead collecting
     /// its members' answers): `(team id, member name, wake-up)`.
     pub watchers: Mutex<Vec<(String, String, Arc<Notify>)>>,
+    /// The JSON shape a workflow asks of an LLM member's next answers (structured output),
+    /// by (team id, member or agent name); set by the workflow before it asks, read by the
+    /// member's session at each turn (see [`Inner::answer_format`]).
+    pub answer_formats: Mutex<HashMap<(String, String), crate::provider::AnswerFormat>>,
     pub queued: Notify,
     pub tracker: TaskTracker,
     /// Woken when another process delivered a message (PostgreSQL `LISTEN team_inbox`, see
@@ -286,6 +290,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             handles: Mutex::new(HashMap::new()),
             watchers: Mutex::new(Vec::new()),
+            answer_formats: Mutex::new(HashMap::new()),
             queued: Notify::new(),
             tracker: TaskTracker::new(),
             inbox: Notify::new(),
@@ -506,6 +511,50 @@ impl Inner {
 
     /// Registers an in-process waiter on the inbox of `name` in `team_id`; it is woken by
     /// [`Inner::wake_member`] until the returned guard is dropped.
+    /// Asks the member (or every member of the agent) `name` of `team_id` to answer in
+    /// `format` from its next turn on; `None` = free text again.
+    pub(crate) fn set_answer_format(
+        &self,
+        team_id: &str,
+        name: &str,
+        format: Option<crate::provider::AnswerFormat>,
+    ) {
+        let mut formats = self
+            .answer_formats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let key = (team_id.to_owned(), name.to_owned());
+        match format {
+            Some(f) => {
+                formats.insert(key, f);
+            }
+            None => {
+                formats.remove(&key);
+            }
+        }
+    }
+
+    /// The shape asked of member `member` (of agent `agent`) of `team_id`: the member's own,
+    /// else its agent's, else none.
+    pub(crate) fn answer_format(
+        &self,
+        team_id: &str,
+        member: &str,
+        agent: &str,
+    ) -> Option<crate::provider::AnswerFormat> {
+        let formats = self
+            .answer_formats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if formats.is_empty() {
+            return None;
+        }
+        formats
+            .get(&(team_id.to_owned(), member.to_owned()))
+            .or_else(|| formats.get(&(team_id.to_owned(), agent.to_owned())))
+            .cloned()
+    }
+
     pub(crate) fn watch(self: &Arc<Self>, team_id: &str, name: &str) -> Watch {
         let wake = Arc::new(Notify::new());
         self.watchers

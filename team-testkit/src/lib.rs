@@ -31,6 +31,7 @@
 #[cfg(feature = "pg")]
 pub mod pg;
 pub mod process;
+mod quirks;
 mod request;
 mod script;
 mod server;
@@ -38,6 +39,7 @@ mod wire;
 
 use serde::Deserialize;
 
+pub use quirks::{FILL_CHARS, Quirks};
 pub use request::{Protocol, ScriptMessage, ScriptRequest};
 pub use script::{
     Matcher, NoMatch, Reply, ReplyFn, Responder, Rule, Script, ScriptToolCall, SequenceStep,
@@ -78,12 +80,15 @@ enum ScriptFile {
         on_no_match: NoMatch,
         #[serde(default)]
         rules: Vec<Rule>,
+        #[serde(default)]
+        quirks: Quirks,
     },
 }
 
 impl Script {
     /// Parses a JSON script: either a list of [`Rule`]s, or an object
-    /// `{"latency_ms": u64, "on_no_match": "echo"|"error400", "rules": [..]}` (all fields optional).
+    /// `{"latency_ms": u64, "on_no_match": "echo"|"error400", "rules": [..], "quirks": {..}}`
+    /// (all fields optional; `quirks` is a [`Quirks`]).
     ///
     /// Errors: [`TestkitError::ParseScript`] with serde's message.
     pub fn from_json(text: &str) -> Result<Script, TestkitError> {
@@ -107,9 +112,11 @@ impl Script {
                 latency_ms,
                 on_no_match,
                 rules,
+                quirks,
             } => Script::rules(rules)
                 .with_latency_ms(latency_ms)
-                .with_no_match(on_no_match),
+                .with_no_match(on_no_match)
+                .with_quirks(quirks),
         })
     }
 

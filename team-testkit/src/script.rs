@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::quirks::Quirks;
 use crate::request::ScriptRequest;
 
 /// A responder closure: called once per request, returns the reply to send.
@@ -28,6 +29,8 @@ pub struct Script {
     pub responder: Responder,
     /// What to answer when no rule matches (rules mode only). Default [`NoMatch::Echo`].
     pub on_no_match: NoMatch,
+    /// Wire quirks of real servers to reproduce (none by default).
+    pub quirks: Quirks,
 }
 
 impl Default for Script {
@@ -37,6 +40,7 @@ impl Default for Script {
             latency_ms: 0,
             responder: Responder::Rules(Vec::new()),
             on_no_match: NoMatch::Echo,
+            quirks: Quirks::default(),
         }
     }
 }
@@ -61,6 +65,12 @@ impl Script {
     /// Sets the fixed per-request latency in ms.
     pub fn with_latency_ms(mut self, ms: u64) -> Self {
         self.latency_ms = ms;
+        self
+    }
+
+    /// Sets the wire quirks to reproduce.
+    pub fn with_quirks(mut self, quirks: Quirks) -> Self {
+        self.quirks = quirks;
         self
     }
 

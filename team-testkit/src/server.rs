@@ -276,10 +276,14 @@ async fn handle(
         let msg = r#"{"error":{"message":"scripted-llm: request body is not valid JSON","type":"invalid_request_error"}}"#;
         return (StatusCode::BAD_REQUEST, msg).into_response();
     }
+    let quirks = &shared.script.quirks;
+    if let Some(refusal) = quirks.refuse(&req) {
+        return refusal;
+    }
     match chosen {
-        Some((reply, _)) => wire::render(&req, &reply, seq),
+        Some((reply, _)) => wire::render(&req, &quirks.shape(&req, reply), seq),
         None => match shared.script.on_no_match {
-            NoMatch::Echo => wire::render(&req, &Reply::Echo, seq),
+            NoMatch::Echo => wire::render(&req, &quirks.shape(&req, Reply::Echo), seq),
             NoMatch::Error400 => wire::no_match(&req),
         },
     }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod answers;
 mod cancel;
 mod failures;
 mod gate;

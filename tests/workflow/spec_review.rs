@@ -363,10 +363,12 @@ fn the_schema_rejects_malformed_reports() {
     let good = serde_json::json!({
         "workflow": "spec-review", "input": "x.rst", "summary": "s",
         "findings": [{"id": "F1", "severity": "major", "location": "l", "finding": "f",
-            "suggestion": "s", "raised_by": "security", "phase": "review",
+            "suggestion": "s", "raised_by": "security", "also_raised_by": ["testing"],
+            "merged": [], "phase": "review",
             "agreed_by": [{"member": "testing", "reason": "r"}], "disputed_by": []}],
         "open_questions": [], "specialists": [{"member": "security", "agent": "security",
-            "status": "completed", "error": null, "findings": 1, "cross_reviewed": true}],
+            "status": "completed", "error": null, "findings": 1, "cross_reviewed": true,
+            "repairs": 1}],
         "notes": []
     });
     assert!(

@@ -151,6 +151,7 @@ impl Session {
                 tools: specs,
                 temperature: def.temperature,
                 max_tokens: None,
+                response_format: None,
             },
             tools,
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
@@ -171,6 +172,8 @@ impl Session {
         input: &str,
     ) -> TurnEnd {
         self.req.messages.push(ChatMessage::user(input));
+        // A workflow may ask this turn's answer in a JSON shape (structured output).
+        self.req.response_format = inner.answer_format(&m.team_id, &m.name, &m.agent);
         let caller = Caller {
             inner,
             member: m,

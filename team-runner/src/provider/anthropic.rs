@@ -3,6 +3,7 @@
 //! URL convention: `POST {base_url}/v1/messages` with base_url `https://api.anthropic.com`; when the
 //! configured base_url already ends in `/v1`, only `/messages` is appended.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -10,10 +11,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::provider::body::JsonBody;
+use crate::provider::config::FormChain;
 use crate::provider::http::HttpCore;
 use crate::provider::{
     ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, ToolCall, ToolSpec, Usage,
+    ProviderError, ProviderSettings, StructuredOutput, ToolCall, ToolSpec, Usage,
 };
 
 /// `anthropic-version` header value sent with every request.
@@ -32,6 +34,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub struct AnthropicProvider {
     core: HttpCore,
     url: reqwest::Url,
+    /// The structured-output form in use (`tool`, or none once a server refused it).
+    forms: FormChain,
 }
 
 impl AnthropicProvider {
@@ -46,7 +50,8 @@ impl AnthropicProvider {
         };
         let core = HttpCore::new(settings, key)?;
         let url = core.endpoint(path)?;
-        Ok(Self { core, url })
+        let forms = FormChain::new(core.settings.structured_output, core.settings.kind);
+        Ok(Self { core, url, forms })
     }
 
     /// Settings in use.
@@ -73,14 +78,38 @@ impl AnthropicProvider {
         if let Some(v) = self.core.secret_header("") {
             headers.insert(HeaderName::from_static("x-api-key"), v);
         }
-        let body = self
-            .core
-            .json_body(ctx, &WireBody::new(req), &req.tools, encode_tools)?;
-        let reply = self.core.post_json(ctx, &self.url, headers, &body).await?;
+        let reply = loop {
+            let form = self.forms.current(req);
+            let wire = WireBody::new(req, form, self.core.settings.max_tokens);
+            let tools = answer_tools(req, form);
+            let body = self.core.json_body(
+                ctx,
+                &wire,
+                tools.as_ref().unwrap_or(&req.tools),
+                encode_tools,
+            )?;
+            match self
+                .core
+                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
+                .await
+            {
+                Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
+                other => break (other?, form),
+            }
+        };
+        let (reply, form) = reply;
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core
                 .bad_response(ctx, reply.attempts, reason, &reply.raw)
         })?;
+        if form == StructuredOutput::Tool
+            && let Some(answer) = &req.response_format
+            && let Some(i) = resp.tool_calls.iter().position(|c| c.name == answer.name)
+        {
+            // The forced call's input is the answer.
+            let call = resp.tool_calls.remove(i);
+            resp.content = Some(call.arguments);
+        }
         resp.attempts = reply.attempts;
         resp.latency = start.elapsed();
         Ok(resp)
@@ -103,8 +132,32 @@ impl Provider for AnthropicProvider {
 
 /// The Messages API request body for `req`, decoded from the bytes that would be sent
 /// (`Value::Null` if they cannot be encoded).
-pub fn request_body(req: &ChatRequest) -> Value {
-    JsonBody::decoded(&WireBody::new(req), &req.tools, encode_tools)
+/// `form` is how an [`crate::provider::AnswerFormat`] is asked for ([`StructuredOutput::Tool`]
+/// or none), `max_tokens` the limit sent when the request has none (0 = 4096).
+pub fn request_body(req: &ChatRequest, form: StructuredOutput, max_tokens: u32) -> Value {
+    let tools = answer_tools(req, form);
+    JsonBody::decoded(
+        &WireBody::new(req, form, max_tokens),
+        tools.as_ref().unwrap_or(&req.tools),
+        encode_tools,
+    )
+}
+
+/// The tools of a request whose answer is asked for as a forced tool call: the request's
+/// tools and one named after the answer format, whose input schema is the answer's. None
+/// when the request asks for no answer format in that form.
+fn answer_tools(req: &ChatRequest, form: StructuredOutput) -> Option<Arc<[ToolSpec]>> {
+    let answer = req.response_format.as_ref()?;
+    if form != StructuredOutput::Tool {
+        return None;
+    }
+    let mut tools: Vec<ToolSpec> = req.tools.to_vec();
+    tools.push(ToolSpec {
+        name: answer.name.clone(),
+        description: "Give your answer: call this tool with it as the input.".into(),
+        parameters: answer.schema.clone(),
+    });
+    Some(tools.into())
 }
 
 /// The `tools` array: `[{name, description, input_schema}]`, borrowing the schemas. Encoded
@@ -132,6 +185,9 @@ struct WireBody<'a> {
     messages: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
+    /// `{"type": "tool", "name": …}` when the answer is asked for as a forced tool call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -142,7 +198,7 @@ struct WireTool<'a> {
 }
 
 impl<'a> WireBody<'a> {
-    fn new(req: &'a ChatRequest) -> Self {
+    fn new(req: &'a ChatRequest, form: StructuredOutput, max_tokens: u32) -> Self {
         let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
         let mut push = |role: &'static str, block: Value| match messages.last_mut() {
             Some((r, blocks)) if *r == role => blocks.push(block),
@@ -187,13 +243,22 @@ impl<'a> WireBody<'a> {
         }
         WireBody {
             model: &req.model,
-            max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            max_tokens: req.max_tokens.unwrap_or(if max_tokens > 0 {
+                max_tokens
+            } else {
+                DEFAULT_MAX_TOKENS
+            }),
             system: (!req.system.is_empty()).then_some(req.system.as_str()),
             messages: messages
                 .into_iter()
                 .map(|(role, content)| json!({"role": role, "content": content}))
                 .collect(),
             temperature: req.temperature,
+            tool_choice: req
+                .response_format
+                .as_ref()
+                .filter(|_| form == StructuredOutput::Tool)
+                .map(|a| json!({"type": "tool", "name": a.name})),
         }
     }
 }
@@ -304,7 +369,7 @@ mod tests {
             ChatMessage::tool_result(&call("b"), "bad", true),
             ChatMessage::user("and now?"),
         ];
-        let b = request_body(&req);
+        let b = request_body(&req, StructuredOutput::None, 0);
         assert_eq!(b["system"], "sys");
         assert_eq!(b["max_tokens"], DEFAULT_MAX_TOKENS);
         let msgs = b["messages"].as_array().expect("messages");

@@ -27,6 +27,94 @@ pub const DEFAULT_RETRY_MAX_MS: u64 = 30_000;
 /// Default for `max_retry_after_secs` (longest `Retry-After` we wait for).
 pub const DEFAULT_MAX_RETRY_AFTER_SECS: u64 = 600;
 
+/// Default for `max_tokens`: the completion token limit sent with every request that sets
+/// none (some OpenAI-compatible servers otherwise generate until the context is full).
+pub const DEFAULT_OPENAI_MAX_TOKENS: u32 = 4096;
+
+/// How a provider is asked for an answer in a JSON shape ([`crate::provider::AnswerFormat`]).
+/// TOML: `structured_output = "auto"` (default), `"none"`, or one form by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredOutput {
+    /// Try the forms of the provider's kind in order ([`StructuredOutput::chain`]); a 4xx (or
+    /// llama-cpp-python's 500) whose body names the form's field moves to the next form, once,
+    /// and it is kept for the run.
+    #[default]
+    Auto,
+    /// Never ask: the shape is only described in the prompt.
+    None,
+    /// OpenAI: `response_format: {type: "json_schema", json_schema: {name, schema, strict: true}}`
+    /// (also vLLM, Ollama `/v1`, llama.cpp's server).
+    JsonSchema,
+    /// llama-cpp-python's server: `response_format: {type: "json_object", schema}`.
+    JsonObject,
+    /// llama.cpp's server: a top-level `json_schema` field.
+    LlamaCpp,
+    /// Ollama: a top-level `format` field holding the schema.
+    Ollama,
+    /// Anthropic: the schema as a tool the model is made to call (`tool_choice: {type: "tool"}`);
+    /// the call's input is the answer.
+    Tool,
+}
+
+impl StructuredOutput {
+    /// The forms tried, in order, for a provider of `kind` with this setting. `Auto`: OpenAI
+    /// kind `json_schema`, `json_object`, `llama_cpp`, `ollama`, then none; Anthropic kind
+    /// `tool`, then none. Any other setting is that one form.
+    pub fn chain(self, kind: ProviderKind) -> &'static [StructuredOutput] {
+        use StructuredOutput as S;
+        match (self, kind) {
+            (S::Auto, ProviderKind::OpenAi) => &[
+                S::JsonSchema,
+                S::JsonObject,
+                S::LlamaCpp,
+                S::Ollama,
+                S::None,
+            ],
+            (S::Auto, ProviderKind::Anthropic) => &[S::Tool, S::None],
+            (S::None, _) => &[S::None],
+            (S::JsonSchema, _) => &[S::JsonSchema],
+            (S::JsonObject, _) => &[S::JsonObject],
+            (S::LlamaCpp, _) => &[S::LlamaCpp],
+            (S::Ollama, _) => &[S::Ollama],
+            (S::Tool, _) => &[S::Tool],
+        }
+    }
+
+    /// The request field this form adds (what a server's 4xx names when it refuses it).
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Self::Auto | Self::None => None,
+            Self::JsonSchema | Self::JsonObject => Some("response_format"),
+            Self::LlamaCpp => Some("json_schema"),
+            Self::Ollama => Some("format"),
+            Self::Tool => Some("tool_choice"),
+        }
+    }
+
+    /// The TOML name, e.g. `json_schema`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::None => "none",
+            Self::JsonSchema => "json_schema",
+            Self::JsonObject => "json_object",
+            Self::LlamaCpp => "llama_cpp",
+            Self::Ollama => "ollama",
+            Self::Tool => "tool",
+        }
+    }
+
+    /// Whether a provider of `kind` can send this form.
+    fn fits(self, kind: ProviderKind) -> bool {
+        match self {
+            Self::Auto | Self::None => true,
+            Self::Tool => kind == ProviderKind::Anthropic,
+            _ => kind == ProviderKind::OpenAi,
+        }
+    }
+}
+
 /// Wire protocol of a provider. TOML: `"openai"` or `"anthropic"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +170,11 @@ pub struct ProviderConfig {
     pub retry_max_ms: Option<u64>,
     /// Longest `Retry-After` in seconds that is waited for; longer ones fail at once (default 600).
     pub max_retry_after_secs: Option<u64>,
+    /// How answers in a JSON shape are asked for (default `auto`, see [`StructuredOutput`]).
+    pub structured_output: Option<StructuredOutput>,
+    /// Completion token limit sent with every request that sets none (default 4096; `0` = send
+    /// none, e.g. for OpenAI models that refuse `max_tokens`; Anthropic always gets one).
+    pub max_tokens: Option<u32>,
 }
 
 /// Complete settings of one provider, after overlaying a [`ProviderConfig`] on the defaults.
@@ -107,6 +200,16 @@ pub struct ProviderSettings {
     pub retry_max_ms: u64,
     /// Longest honoured `Retry-After`, in seconds.
     pub max_retry_after_secs: u64,
+    /// How answers in a JSON shape are asked for.
+    #[serde(default)]
+    pub structured_output: StructuredOutput,
+    /// Completion token limit sent when a request sets none; 0 = none sent (OpenAI kind).
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+}
+
+fn default_max_tokens() -> u32 {
+    DEFAULT_OPENAI_MAX_TOKENS
 }
 
 impl ProviderSettings {
@@ -123,6 +226,8 @@ impl ProviderSettings {
             retry_base_ms: DEFAULT_RETRY_BASE_MS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
             max_retry_after_secs: DEFAULT_MAX_RETRY_AFTER_SECS,
+            structured_output: StructuredOutput::Auto,
+            max_tokens: DEFAULT_OPENAI_MAX_TOKENS,
         }
     }
 
@@ -210,7 +315,9 @@ impl ProviderSettings {
             max_retries,
             retry_base_ms,
             retry_max_ms,
-            max_retry_after_secs
+            max_retry_after_secs,
+            structured_output,
+            max_tokens
         );
         s.validate()?;
         Ok(s)
@@ -233,9 +340,95 @@ impl ProviderSettings {
         if self.max_concurrent_requests == 0 {
             return fail("max_concurrent_requests must be at least 1".into());
         }
+        if !self.structured_output.fits(self.kind) {
+            return fail(format!(
+                "structured_output = \"{}\" does not fit a provider of kind {:?}; use \"auto\", \"none\", or {}",
+                self.structured_output.as_str(),
+                self.kind,
+                match self.kind {
+                    ProviderKind::OpenAi =>
+                        "\"json_schema\", \"json_object\", \"llama_cpp\" or \"ollama\"",
+                    ProviderKind::Anthropic => "\"tool\"",
+                }
+            ));
+        }
         if self.request_timeout_secs == 0 {
             return fail("request_timeout_secs must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+/// The structured-output forms one provider instance tries ([`StructuredOutput::chain`]) and
+/// the one in use: shared by every member of the run, so a form a server refused once is not
+/// sent again.
+#[derive(Debug)]
+pub(crate) struct FormChain {
+    chain: &'static [StructuredOutput],
+    at: std::sync::atomic::AtomicUsize,
+}
+
+impl FormChain {
+    /// The chain of `setting` for a provider of `kind`, at its first form.
+    pub fn new(setting: StructuredOutput, kind: ProviderKind) -> Self {
+        Self {
+            chain: setting.chain(kind),
+            at: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The form to send `req` in: [`StructuredOutput::None`] when it asks for no shape.
+    pub fn current(&self, req: &crate::provider::ChatRequest) -> StructuredOutput {
+        if req.response_format.is_none() {
+            return StructuredOutput::None;
+        }
+        let at = self.at.load(std::sync::atomic::Ordering::Acquire);
+        self.chain[at.min(self.chain.len() - 1)]
+    }
+
+    /// Whether `err` is the server refusing `form` (an HTTP 4xx other than 408 and 429, or a
+    /// 500 as llama-cpp-python sends for a request it cannot validate, whose body names the
+    /// form's field) with a form left to try: then the chain moves on to the
+    /// next form for the rest of the run (logged once) and the caller sends the request again.
+    pub fn refused(&self, form: StructuredOutput, err: &ProviderError, provider: &str) -> bool {
+        let Some(field) = form.field() else {
+            return false;
+        };
+        let ProviderError::Http {
+            status,
+            body_excerpt,
+            ..
+        } = err
+        else {
+            return false;
+        };
+        if !((400..500).contains(status) || *status == 500) || *status == 408 || *status == 429 {
+            return false;
+        }
+        if !body_excerpt.contains(field) {
+            return false;
+        }
+        let Some(i) = self.chain.iter().position(|f| *f == form) else {
+            return false;
+        };
+        if i + 1 >= self.chain.len() {
+            return false;
+        }
+        use std::sync::atomic::Ordering;
+        if self
+            .at
+            .compare_exchange(i, i + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            tracing::warn!(
+                provider,
+                refused = form.as_str(),
+                next = self.chain[i + 1].as_str(),
+                "the provider refused structured output as `{}` (HTTP {status}); using `{}` for the rest of the run",
+                form.as_str(),
+                self.chain[i + 1].as_str()
+            );
+        }
+        true
     }
 }

@@ -134,13 +134,17 @@ impl HttpCore {
     }
 
     /// POSTs `body` (see [`HttpCore::json_body`]) to `url` with `headers`, through the gate,
-    /// retrying per the settings.
+    /// retrying per the settings. `refusable` names a request field a server may refuse (the
+    /// structured-output form in use): an HTTP 500 whose body names it is a refusal, returned
+    /// at once rather than retried (llama-cpp-python answers a request it cannot validate
+    /// with 500, see [`crate::provider::StructuredOutput`]).
     pub async fn post_json(
         &self,
         ctx: &CallContext,
         url: &reqwest::Url,
         mut headers: HeaderMap,
         body: &JsonBody,
+        refusable: Option<&str>,
     ) -> Result<JsonReply, ProviderError> {
         let s = &self.settings;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -191,7 +195,9 @@ impl HttpCore {
                         attempts,
                         body_excerpt,
                     };
-                    if !retryable_status(status) {
+                    let refused = status == StatusCode::INTERNAL_SERVER_ERROR
+                        && refusable.is_some_and(|field| raw.contains(field));
+                    if !retryable_status(status) || refused {
                         return Err(err);
                     }
                     let retry_after = parse_retry_after(&resp_headers, SystemTime::now());

@@ -31,8 +31,9 @@ pub use cassette::{
 };
 pub use config::{
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER_SECS,
-    DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_MAX_MS, EnvFn,
-    ProviderConfig, ProviderKind, ProviderSettings, process_env,
+    DEFAULT_OPENAI_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_RETRY_BASE_MS,
+    DEFAULT_RETRY_MAX_MS, EnvFn, ProviderConfig, ProviderKind, ProviderSettings, StructuredOutput,
+    process_env,
 };
 pub use error::{BODY_EXCERPT_CHARS, ProviderError};
 pub use gate::RateGate;
@@ -40,17 +41,17 @@ pub use openai::OpenAiProvider;
 pub use registry::ProviderRegistry;
 pub use secret::ApiKey;
 pub use types::{
-    CallContext, CallFacts, ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Usage,
-    chat_with_facts,
+    AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest, ChatResponse, ToolCall,
+    ToolSpec, Usage, chat_with_facts,
 };
 
 /// Wire-format helpers (request bodies and reply parsing), exposed for tests and tooling.
 pub mod wire {
-    /// OpenAI Chat Completions: `request_body(&ChatRequest) -> Value`, `parse_response(&Value)`.
+    /// OpenAI Chat Completions: `request_body(&ChatRequest, StructuredOutput, max_tokens) -> Value`, `parse_response(&Value)`.
     pub mod openai {
         pub use crate::provider::openai::{parse_response, request_body};
     }
-    /// Anthropic Messages: `request_body(&ChatRequest) -> Value`, `parse_response(&Value)`.
+    /// Anthropic Messages: `request_body(&ChatRequest, StructuredOutput, max_tokens) -> Value`, `parse_response(&Value)`.
     pub mod anthropic {
         pub use crate::provider::anthropic::{parse_response, request_body};
     }

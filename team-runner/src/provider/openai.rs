@@ -8,10 +8,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::provider::body::JsonBody;
+use crate::provider::config::FormChain;
 use crate::provider::http::HttpCore;
 use crate::provider::{
     ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, ToolCall, ToolSpec, Usage,
+    ProviderError, ProviderSettings, StructuredOutput, ToolCall, ToolSpec, Usage,
 };
 
 /// Client for OpenAI Chat Completions and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server,
@@ -19,11 +20,18 @@ use crate::provider::{
 ///
 /// Wire mapping: system prompt → first `system` message; tools → `{"type":"function","function":{..}}`;
 /// assistant tool calls → `tool_calls`; tool results → `tool` messages (`is_error` → content prefixed
-/// `error: `); `max_tokens` is sent as `max_tokens`.
+/// `error: `); `max_tokens` is sent as `max_tokens` (the provider's `max_tokens` setting when the
+/// request has none: some servers otherwise generate until the context is full);
+/// `tool_choice: "auto"` is sent with tools (llama-cpp-python ignores `tools` without it); an
+/// assistant message with only tool calls has `content: ""` (some servers refuse `null`). An
+/// [`crate::provider::AnswerFormat`] is sent in the form of the `structured_output` setting
+/// ([`crate::provider::StructuredOutput`]).
 #[derive(Debug)]
 pub struct OpenAiProvider {
     core: HttpCore,
     url: reqwest::Url,
+    /// The structured-output form in use (moves on when a server refuses one, `auto`).
+    forms: FormChain,
 }
 
 impl OpenAiProvider {
@@ -33,7 +41,8 @@ impl OpenAiProvider {
     pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
         let core = HttpCore::new(settings, key)?;
         let url = core.endpoint("/chat/completions")?;
-        Ok(Self { core, url })
+        let forms = FormChain::new(core.settings.structured_output, core.settings.kind);
+        Ok(Self { core, url, forms })
     }
 
     /// Settings in use.
@@ -56,10 +65,19 @@ impl OpenAiProvider {
         if let Some(v) = self.core.secret_header("Bearer ") {
             headers.insert(AUTHORIZATION, v);
         }
-        let body = self
-            .core
-            .json_body(ctx, &WireBody::new(req), &req.tools, encode_tools)?;
-        let reply = self.core.post_json(ctx, &self.url, headers, &body).await?;
+        let reply = loop {
+            let form = self.forms.current(req);
+            let wire = WireBody::new(req, form, self.core.settings.max_tokens);
+            let body = self.core.json_body(ctx, &wire, &req.tools, encode_tools)?;
+            match self
+                .core
+                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
+                .await
+            {
+                Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
+                other => break other?,
+            }
+        };
         let mut resp = parse_response(&reply.body).map_err(|reason| {
             self.core
                 .bad_response(ctx, reply.attempts, reason, &reply.raw)
@@ -86,8 +104,14 @@ impl Provider for OpenAiProvider {
 
 /// The Chat Completions request body for `req`, decoded from the bytes that would be sent
 /// (`Value::Null` if they cannot be encoded).
-pub fn request_body(req: &ChatRequest) -> Value {
-    JsonBody::decoded(&WireBody::new(req), &req.tools, encode_tools)
+/// `form` is how an [`crate::provider::AnswerFormat`] is asked for, `max_tokens` the limit sent
+/// when the request has none (0 = none sent).
+pub fn request_body(req: &ChatRequest, form: StructuredOutput, max_tokens: u32) -> Value {
+    JsonBody::decoded(
+        &WireBody::new(req, form, max_tokens),
+        &req.tools,
+        encode_tools,
+    )
 }
 
 /// The `tools` array: `[{"type": "function", "function": {name, description, parameters}}]`,
@@ -120,6 +144,32 @@ struct WireBody<'a> {
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+    /// `"auto"` when tools are offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<WireResponseFormat<'a>>,
+    /// llama.cpp's server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    json_schema: Option<&'a Value>,
+    /// Ollama.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'a Value>,
+}
+
+/// `response_format`: OpenAI's `json_schema` or llama-cpp-python's `json_object` with a schema.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireResponseFormat<'a> {
+    JsonSchema { json_schema: WireJsonSchema<'a> },
+    JsonObject { schema: &'a Value },
+}
+
+#[derive(Serialize)]
+struct WireJsonSchema<'a> {
+    name: &'a str,
+    schema: &'a Value,
+    strict: bool,
 }
 
 /// One Chat Completions message: `{"role": …, …}`.
@@ -132,9 +182,10 @@ enum WireMessage<'a> {
     User {
         content: &'a str,
     },
-    /// `content` is `null` when the model only called tools.
+    /// `content` is `""` when the model only called tools (llama-cpp-python and others
+    /// refuse `null`).
     Assistant {
-        content: Option<&'a str>,
+        content: &'a str,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         tool_calls: Vec<WireCall<'a>>,
     },
@@ -174,7 +225,7 @@ struct WireFunction<'a> {
 }
 
 impl<'a> WireBody<'a> {
-    fn new(req: &'a ChatRequest) -> Self {
+    fn new(req: &'a ChatRequest, form: StructuredOutput, max_tokens: u32) -> Self {
         let mut messages = Vec::with_capacity(req.messages.len() + 1);
         if !req.system.is_empty() {
             messages.push(WireMessage::System {
@@ -188,7 +239,7 @@ impl<'a> WireBody<'a> {
                     content,
                     tool_calls,
                 } => WireMessage::Assistant {
-                    content: content.as_deref(),
+                    content: content.as_deref().unwrap_or(""),
                     tool_calls: tool_calls
                         .iter()
                         .map(|c| WireCall {
@@ -217,11 +268,29 @@ impl<'a> WireBody<'a> {
                 },
             }
         }));
+        let answer = req.response_format.as_ref();
+        let schema = answer.map(|a| &a.schema);
         WireBody {
             model: &req.model,
             messages,
             temperature: req.temperature,
-            max_tokens: req.max_tokens,
+            max_tokens: req.max_tokens.or((max_tokens > 0).then_some(max_tokens)),
+            tool_choice: (!req.tools.is_empty()).then_some("auto"),
+            response_format: answer.and_then(|a| match form {
+                StructuredOutput::JsonSchema => Some(WireResponseFormat::JsonSchema {
+                    json_schema: WireJsonSchema {
+                        name: &a.name,
+                        schema: &a.schema,
+                        strict: true,
+                    },
+                }),
+                StructuredOutput::JsonObject => {
+                    Some(WireResponseFormat::JsonObject { schema: &a.schema })
+                }
+                _ => None,
+            }),
+            json_schema: schema.filter(|_| form == StructuredOutput::LlamaCpp),
+            format: schema.filter(|_| form == StructuredOutput::Ollama),
         }
     }
 }
@@ -340,14 +409,14 @@ mod tests {
             description: "d".into(),
             parameters: json!({"type": "object"}),
         }]);
-        let b = request_body(&req);
+        let b = request_body(&req, StructuredOutput::None, 0);
         // The whole message list, exactly as the wire carries it.
         assert_eq!(
             b["messages"],
             json!([
                 {"role": "system", "content": "sys"},
                 {"role": "user", "content": "hi"},
-                {"role": "assistant", "content": null, "tool_calls": [
+                {"role": "assistant", "content": "", "tool_calls": [
                     {"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{bad"}}
                 ]},
                 {"role": "tool", "tool_call_id": "c1", "content": "error: boom"}
@@ -366,7 +435,7 @@ mod tests {
         assert_eq!(b["tools"][0]["function"]["name"], "t");
         assert!(b.get("max_tokens").is_none());
         assert!(
-            request_body(&ChatRequest::new("m", ""))
+            request_body(&ChatRequest::new("m", ""), StructuredOutput::None, 0)
                 .get("tools")
                 .is_none()
         );

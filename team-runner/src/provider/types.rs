@@ -28,6 +28,26 @@ pub struct ChatRequest {
     /// Completion token limit; None = provider default (Anthropic requires one: 4096 is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// The JSON shape the text answer must have (structured output), asked of the provider in
+    /// the form its `structured_output` setting picks; None = free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<AnswerFormat>,
+}
+
+/// The JSON shape a model's text answer must have: a name and a JSON Schema (derived from the
+/// Rust type that reads the answer, see [`crate::workflow::answers`]).
+///
+/// How it reaches the model depends on the provider's `structured_output` setting
+/// ([`crate::provider::StructuredOutput`]): OpenAI `response_format` `json_schema` (strict),
+/// llama-cpp-python `response_format` `json_object` with `schema`, llama.cpp's `json_schema`,
+/// Ollama's `format`, or an Anthropic tool the model is made to call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerFormat {
+    /// A name for the shape (`^[a-zA-Z0-9_-]{1,64}$`, as OpenAI and Anthropic accept), e.g.
+    /// `review_answer`.
+    pub name: String,
+    /// JSON Schema (draft 2020-12, no `$ref`s) of the answer object.
+    pub schema: serde_json::Value,
 }
 
 impl ChatRequest {
@@ -40,6 +60,7 @@ impl ChatRequest {
             tools: Arc::from([]),
             temperature: None,
             max_tokens: None,
+            response_format: None,
         }
     }
 }

@@ -80,6 +80,7 @@ pub async fn run(
             error,
             findings: 0,
             cross_reviewed: false,
+            repairs: 0,
         });
     }
     let mut report = Report {
@@ -113,7 +114,7 @@ pub async fn run(
         .cloned()
         .unwrap_or_else(|| "Merge:\n{results}".into());
     let prompt = render(&synth_t, &BTreeMap::from([("results", results.join("\n"))]));
-    let lead = synthesise(engine, run, &prompt, 1).await;
+    let lead = synthesise(engine, run, &prompt, 1, None).await;
     let (outcome, end) = match lead {
         Ok(text) => {
             report.summary = text.trim().to_owned();

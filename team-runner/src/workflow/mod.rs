@@ -7,6 +7,7 @@
 //! Engines: `review` ([`review`]): specialists review an input in parallel, review each
 //! other's findings, and the lead writes the synthesis; the report is [`report::Report`].
 
+pub mod answers;
 pub mod fanout;
 pub mod report;
 pub mod review;

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is, worst first.
@@ -53,10 +54,12 @@ impl Severity {
     }
 }
 
-/// A finding as a specialist reports it (the JSON it is asked for).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A finding as a specialist reports it (the JSON it is asked for; its schema is derived
+/// from this type, see [`super::answers`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RawFinding {
-    /// `blocker`, `major`, `minor` or `nit`.
+    /// `blocker`, `major`, `minor` or `nit` (read leniently: `critical`, `high`, … map too).
+    #[schemars(extend("enum" = ["blocker", "major", "minor", "nit"]))]
     pub severity: String,
     /// Section or line.
     #[serde(default)]
@@ -92,6 +95,13 @@ pub struct Finding {
     pub suggestion: String,
     /// The member that raised it.
     pub raised_by: String,
+    /// Other members that raised the same issue (merged into this finding: same location and
+    /// text, or a merge the lead proposed), in raising order.
+    #[serde(default)]
+    pub also_raised_by: Vec<String>,
+    /// Ids of the findings the lead's synthesis merged into this one.
+    #[serde(default)]
+    pub merged: Vec<String>,
     /// `review` (first phase) or `cross_review` (added while reviewing the others).
     pub phase: String,
     /// Members that agreed, with their reasons.
@@ -115,6 +125,10 @@ pub struct Specialist {
     pub findings: usize,
     /// Whether it took part in the cross-review.
     pub cross_reviewed: bool,
+    /// Repair turns it needed: answers that could not be read and were asked again, with the
+    /// error and the schema ([`super::answers::repair_prompt`]).
+    #[serde(default)]
+    pub repairs: u32,
 }
 
 /// The report of a review workflow.
@@ -184,6 +198,13 @@ pub struct TestRun {
     pub passed: bool,
 }
 
+impl Finding {
+    /// Whether `member` raised this finding (first or as a merged duplicate).
+    pub fn raised(&self, member: &str) -> bool {
+        self.raised_by == member || self.also_raised_by.iter().any(|m| m == member)
+    }
+}
+
 impl Report {
     /// Findings at or above `threshold` (for `--fail-on`).
     pub fn count_at_least(&self, threshold: Severity) -> usize {
@@ -251,7 +272,12 @@ impl Report {
                 } else {
                     format!(" ({})", f.location)
                 };
-                let _ = writeln!(s, "- **{}**{loc}: {}", f.id, f.finding.trim());
+                let merged = if f.merged.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (merged: {})", f.merged.join(", "))
+                };
+                let _ = writeln!(s, "- **{}**{loc}: {}{merged}", f.id, f.finding.trim());
                 if !f.suggestion.trim().is_empty() {
                     let _ = writeln!(s, "  - Suggestion: {}", f.suggestion.trim());
                 }
@@ -260,7 +286,9 @@ impl Report {
                 } else {
                     ""
                 };
-                let _ = writeln!(s, "  - Raised by: {}{phase}", f.raised_by);
+                let mut raisers = vec![f.raised_by.as_str()];
+                raisers.extend(f.also_raised_by.iter().map(String::as_str));
+                let _ = writeln!(s, "  - Raised by: {}{phase}", raisers.join(", "));
                 if !f.agreed_by.is_empty() {
                     let who: Vec<&str> = f.agreed_by.iter().map(|v| v.member.as_str()).collect();
                     let _ = writeln!(s, "  - Agreed: {}", who.join(", "));
@@ -319,7 +347,7 @@ impl Report {
                 None => {
                     let _ = writeln!(
                         s,
-                        "- {} ({}): completed, {} finding(s){}",
+                        "- {} ({}): completed, {} finding(s){}{}",
                         sp.member,
                         sp.agent,
                         sp.findings,
@@ -327,15 +355,17 @@ impl Report {
                             ", cross-reviewed"
                         } else {
                             ""
-                        }
+                        },
+                        repairs_note(sp.repairs)
                     );
                 }
                 Some(e) => {
                     let _ = writeln!(
                         s,
-                        "- {} ({}): **failed**: {}",
+                        "- {} ({}): **failed**{}: {}",
                         sp.member,
                         sp.agent,
+                        repairs_note(sp.repairs),
                         e.trim()
                     );
                 }
@@ -345,31 +375,35 @@ impl Report {
     }
 }
 
-/// The first JSON object in `text` that deserializes as `T` (models wrap JSON in prose or
-/// code fences).
-pub fn extract_json<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
-    for (i, _) in text.match_indices('{') {
-        let mut de = serde_json::Deserializer::from_str(&text[i..]).into_iter::<T>();
-        if let Some(Ok(v)) = de.next() {
-            return Some(v);
-        }
+/// `, 1 repair` / `, 2 repairs` (nothing for none).
+fn repairs_note(n: u32) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", 1 repair".into(),
+        n => format!(", {n} repairs"),
     }
-    None
+}
+
+/// The first JSON object in `text` that deserializes as `T` (models wrap JSON in prose or
+/// code fences); see [`super::answers::read`], which also says why none fits.
+pub fn extract_json<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
+    super::answers::read(text).ok()
 }
 
 /// What a specialist's review answer must hold.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReviewAnswer {
     /// Its findings.
     pub findings: Vec<RawFinding>,
 }
 
 /// One verdict in a cross-review answer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct Response {
     /// The finding id (`F3`).
     pub id: String,
     /// `agree` or `dispute`.
+    #[schemars(extend("enum" = ["agree", "dispute"]))]
     pub verdict: String,
     /// Why.
     #[serde(default)]
@@ -377,7 +411,7 @@ pub struct Response {
 }
 
 /// What a cross-review answer holds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CrossReviewAnswer {
     /// Verdicts on others' findings.
     #[serde(default)]
@@ -388,13 +422,17 @@ pub struct CrossReviewAnswer {
 }
 
 /// What the lead's synthesis holds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct SynthesisAnswer {
     /// The summary.
     pub summary: String,
     /// Open questions.
     #[serde(default)]
     pub open_questions: Vec<String>,
+    /// Groups of finding ids that report the same issue (e.g. `[["F2", "F5"]]`): each group
+    /// becomes its first finding, with every raiser.
+    #[serde(default)]
+    pub duplicates: Vec<Vec<String>>,
 }
 
 #[cfg(test)]

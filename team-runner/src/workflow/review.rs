@@ -21,6 +21,7 @@ use serde_json::json;
 use team_core::{AgentName, MemberStatus, MessageKind};
 use team_store::{NewMember, Outcome, Progress, Recipient};
 
+use super::answers::{self, DEFAULT_MAX_REPAIRS};
 use super::report::{
     CrossReviewAnswer, Finding, RawFinding, Report, ReviewAnswer, Severity, Specialist,
     SynthesisAnswer, Verdict, extract_json,
@@ -30,7 +31,7 @@ use crate::RunnerError;
 use crate::blocking::db;
 use crate::command::{TurnEnd, run_turn};
 use crate::engine::Engine;
-use crate::provider::{CallContext, CallFacts, ChatMessage, ChatRequest};
+use crate::provider::{AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest};
 use crate::runtime::Plan;
 
 /// How often the lead's inbox is read while a phase runs.
@@ -220,6 +221,8 @@ pub(crate) fn to_finding(raw: &RawFinding, raised_by: &str, phase: &str) -> Find
         finding: raw.finding.trim().to_owned(),
         suggestion: raw.suggestion.trim().to_owned(),
         raised_by: raised_by.to_owned(),
+        also_raised_by: Vec::new(),
+        merged: Vec::new(),
         phase: phase.to_owned(),
         agreed_by: Vec::new(),
         disputed_by: Vec::new(),
@@ -240,8 +243,27 @@ pub async fn run(
     let names = reviewers(&run.params);
     let template = |k: &str| run.def.prompts.get(k).cloned().unwrap_or_default();
 
-    // 1. Review: every specialist at once, in the background.
+    let max_repairs: u32 = run
+        .params
+        .get("max_repairs")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_REPAIRS);
+    let max_findings: u64 = run
+        .params
+        .get("max_findings")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(8);
+    let mut review_format = answers::format_of::<ReviewAnswer>("review_answer");
+    answers::limit_items(&mut review_format, "findings", max_findings);
+    let cross_format = answers::format_of::<CrossReviewAnswer>("cross_review_answer");
+    let mut repairs: HashMap<String, u32> = HashMap::new();
+
+    // 1. Review: every specialist at once, in the background, asked for the review answer's
+    //    JSON shape (structured output, where the provider offers it).
     phase("review");
+    for agent in &names {
+        inner.set_answer_format(&run.team_id, agent, Some(review_format.clone()));
+    }
     let mut members: Vec<(String, String)> = Vec::new(); // (member, agent)
     for agent in &names {
         let new = NewMember {
@@ -262,24 +284,29 @@ pub async fn run(
         Collected::All(a) => (a, false),
         Collected::Budget(a) => (a, true),
     };
+    let (read, spent) = settle::<ReviewAnswer>(
+        engine,
+        run,
+        &review_format,
+        answers,
+        &expected,
+        max_repairs,
+        budget,
+        &mut repairs,
+    )
+    .await?;
+    budget |= spent;
 
     let mut specialists: Vec<Specialist> = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for (member, agent) in &members {
-        let (status, error, raised) = match answers.get(member) {
-            Some(Ok(text)) => match extract_json::<ReviewAnswer>(text) {
-                Some(a) => {
-                    for raw in &a.findings {
-                        findings.push(to_finding(raw, member, "review"));
-                    }
-                    ("completed", None, a.findings.len())
+        let (status, error, raised) = match read.get(member) {
+            Some(Ok(a)) => {
+                for raw in &a.findings {
+                    merge_into(&mut findings, to_finding(raw, member, "review"));
                 }
-                None => (
-                    "failed",
-                    Some("its answer held no findings in the JSON shape asked for".to_owned()),
-                    0,
-                ),
-            },
+                ("completed", None, a.findings.len())
+            }
             Some(Err(e)) => ("failed", Some(e.clone()), 0),
             None => ("failed", Some(CUT_SHORT.to_owned()), 0),
         };
@@ -290,6 +317,7 @@ pub async fn run(
             error,
             findings: raised,
             cross_reviewed: false,
+            repairs: repairs.get(member).copied().unwrap_or(0),
         });
     }
     for (i, f) in findings.iter_mut().enumerate() {
@@ -308,7 +336,7 @@ pub async fn run(
         for member in &ok {
             let others: Vec<serde_json::Value> = findings
                 .iter()
-                .filter(|f| &f.raised_by != member)
+                .filter(|f| !f.raised(member))
                 .map(finding_json)
                 .collect();
             let mut v = vars(run, member);
@@ -317,6 +345,7 @@ pub async fn run(
                 serde_json::to_string_pretty(&others).unwrap_or_default(),
             );
             let body = render(&template("cross_review"), &v);
+            inner.set_answer_format(&run.team_id, member, Some(cross_format.clone()));
             let sent = inner
                 .send_message(
                     run.team_id.clone(),
@@ -337,21 +366,30 @@ pub async fn run(
                 a
             }
         };
+        let (read, spent) = settle::<CrossReviewAnswer>(
+            engine,
+            run,
+            &cross_format,
+            answers,
+            &asked,
+            max_repairs,
+            budget,
+            &mut repairs,
+        )
+        .await?;
+        budget |= spent;
         let mut added = Vec::new();
         for member in &asked {
-            let Some(Ok(text)) = answers.get(member) else {
-                continue;
-            };
-            let Some(a) = extract_json::<CrossReviewAnswer>(text) else {
+            let Some(Ok(a)) = read.get(member) else {
                 continue;
             };
             if let Some(s) = specialists.iter_mut().find(|s| &s.member == member) {
                 s.cross_reviewed = true;
             }
-            for r in a.responses {
+            for r in &a.responses {
                 let Some(f) = findings
                     .iter_mut()
-                    .find(|f| f.id == r.id.trim() && &f.raised_by != member)
+                    .find(|f| f.id == r.id.trim() && !f.raised(member))
                 else {
                     continue;
                 };
@@ -369,14 +407,21 @@ pub async fn run(
                 added.push(to_finding(raw, member, "cross_review"));
             }
         }
-        let n = findings.len();
-        for (i, mut f) in added.into_iter().enumerate() {
-            f.id = format!("F{}", n + i + 1);
+        for f in added {
             if let Some(s) = specialists.iter_mut().find(|s| s.member == f.raised_by) {
                 s.findings += 1;
             }
-            findings.push(f);
+            let n = findings.len();
+            if !merge_into(&mut findings, f) {
+                findings[n].id = format!("F{}", next_id(&findings));
+            }
         }
+    }
+    for s in &mut specialists {
+        s.repairs = repairs.get(&s.member).copied().unwrap_or(0);
+    }
+    for name in names.iter().chain(expected.iter()) {
+        inner.set_answer_format(&run.team_id, name, None);
     }
     // The specialists are done: complete them (they are idle, waiting for messages).
     for s in &specialists {
@@ -447,13 +492,15 @@ pub async fn run(
         serde_json::to_string_pretty(&all).unwrap_or_default(),
     );
     let prompt = render(&template("synthesis"), &v);
-    let lead_result = synthesise(engine, run, &prompt, 1).await;
+    let synthesis_format = answers::format_of::<SynthesisAnswer>("synthesis_answer");
+    let lead_result = synthesise(engine, run, &prompt, 1, Some(synthesis_format)).await;
     let (team, outcome, end) = match lead_result {
         Ok(text) => {
             match extract_json::<SynthesisAnswer>(&text) {
                 Some(a) => {
                     report.summary = a.summary.trim().to_owned();
                     report.open_questions = a.open_questions;
+                    merge_groups(&mut report.findings, &a.duplicates);
                 }
                 None => report.summary = text.trim().to_owned(),
             }
@@ -480,6 +527,188 @@ pub async fn run(
     Ok(ReviewOutcome { report, end })
 }
 
+/// Reads each member's answer as `T`; an answer that cannot be read gets repair turns (the
+/// error and the schema sent back to the member, which is idle between turns) until it can,
+/// or `max_repairs` were used on it (each repair is also counted in the member's total in
+/// `repairs`). Members are
+/// asked in name order. Returns each member's answer or why it has none, and whether the
+/// token budget ran out meanwhile (no repair is asked after that).
+///
+/// # Errors
+/// A store error.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn settle<T: serde::de::DeserializeOwned>(
+    engine: &Engine,
+    run: &ReviewRun,
+    format: &AnswerFormat,
+    mut answers: HashMap<String, Result<String, String>>,
+    expected: &[String],
+    max_repairs: u32,
+    mut budget: bool,
+    repairs: &mut HashMap<String, u32>,
+) -> Result<(HashMap<String, Result<T, String>>, bool), RunnerError> {
+    let mut out: HashMap<String, Result<T, String>> = HashMap::new();
+    let mut spent = false;
+    let mut pending: Vec<String> = expected.to_vec();
+    pending.sort();
+    let mut here: HashMap<String, u32> = HashMap::new();
+    loop {
+        let mut retry = Vec::new();
+        for member in &pending {
+            let text = match answers.remove(member) {
+                Some(Ok(text)) => text,
+                Some(Err(e)) => {
+                    out.insert(member.clone(), Err(e));
+                    continue;
+                }
+                None => {
+                    out.insert(member.clone(), Err(CUT_SHORT.to_owned()));
+                    continue;
+                }
+            };
+            let error = match answers::read::<T>(&text) {
+                Ok(a) => {
+                    out.insert(member.clone(), Ok(a));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let used = here.entry(member.clone()).or_insert(0);
+            if *used < max_repairs && !budget {
+                let sent = engine
+                    .inner
+                    .send_message(
+                        run.team_id.clone(),
+                        team_core::LEAD_ALIAS.to_owned(),
+                        Recipient::Member(member.clone()),
+                        MessageKind::Text,
+                        answers::repair_prompt(&error, format),
+                    )
+                    .await;
+                if sent.is_ok() {
+                    *used += 1;
+                    *repairs.entry(member.clone()).or_insert(0) += 1;
+                    retry.push(member.clone());
+                    continue;
+                }
+            }
+            let after = match *used {
+                0 => String::new(),
+                1 => " (after 1 repair)".to_owned(),
+                n => format!(" (after {n} repairs)"),
+            };
+            out.insert(
+                member.clone(),
+                Err(format!(
+                    "its answer held no findings in the JSON shape asked for{after}: {error}"
+                )),
+            );
+        }
+        if retry.is_empty() {
+            return Ok((out, spent));
+        }
+        answers = match collect(engine, run, &retry).await? {
+            Collected::All(a) => a,
+            Collected::Budget(a) => {
+                budget = true;
+                spent = true;
+                a
+            }
+        };
+        pending = retry;
+    }
+}
+
+/// Lower-case words of `text` (letters and digits), one space apart: the key under which two
+/// findings are the same issue.
+fn normalised(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Adds `f` to `findings`, or merges it into the finding with the same location and text
+/// (normalised, [`normalised`]): its raiser joins `also_raised_by` and the worse severity
+/// is kept. Returns whether it was merged.
+pub(crate) fn merge_into(findings: &mut Vec<Finding>, f: Finding) -> bool {
+    let key = (normalised(&f.location), normalised(&f.finding));
+    if let Some(same) = findings
+        .iter_mut()
+        .find(|g| (normalised(&g.location), normalised(&g.finding)) == key)
+    {
+        if !same.raised(&f.raised_by) {
+            same.also_raised_by.push(f.raised_by);
+        }
+        same.severity = same.severity.min(f.severity);
+        return true;
+    }
+    findings.push(f);
+    false
+}
+
+/// Applies the merges the lead proposed: each group of ids becomes the finding with the lowest
+/// id among them, with every raiser, verdict and the worse severity; unknown ids and groups of
+/// fewer than two known findings are ignored.
+pub(crate) fn merge_groups(findings: &mut Vec<Finding>, groups: &[Vec<String>]) {
+    for group in groups {
+        let mut ids: Vec<String> = group
+            .iter()
+            .map(|id| id.trim().to_owned())
+            .filter(|id| findings.iter().any(|f| &f.id == id))
+            .collect();
+        ids.sort_by_key(|id| id_num(id));
+        ids.dedup();
+        let Some((keep, rest)) = ids.split_first() else {
+            continue;
+        };
+        for id in rest {
+            let Some(pos) = findings.iter().position(|f| &f.id == id) else {
+                continue;
+            };
+            let gone = findings.remove(pos);
+            let Some(into) = findings.iter_mut().find(|f| &f.id == keep) else {
+                continue;
+            };
+            for who in std::iter::once(gone.raised_by).chain(gone.also_raised_by) {
+                if !into.raised(&who) {
+                    into.also_raised_by.push(who);
+                }
+            }
+            for v in gone.agreed_by {
+                if !into.agreed_by.iter().any(|a| a.member == v.member) {
+                    into.agreed_by.push(v);
+                }
+            }
+            for v in gone.disputed_by {
+                if !into.disputed_by.iter().any(|a| a.member == v.member) {
+                    into.disputed_by.push(v);
+                }
+            }
+            into.severity = into.severity.min(gone.severity);
+            into.merged.push(id.clone());
+            into.merged.extend(gone.merged);
+        }
+    }
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| id_num(&a.id).cmp(&id_num(&b.id)))
+    });
+}
+
+/// The number after the highest `F<n>` id in `findings`.
+fn next_id(findings: &[Finding]) -> u64 {
+    findings
+        .iter()
+        .map(|f| id_num(&f.id))
+        .filter(|n| *n != u64::MAX)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
 fn id_num(id: &str) -> u64 {
     id.trim_start_matches('F').parse().unwrap_or(u64::MAX)
 }
@@ -490,6 +719,7 @@ pub(crate) async fn synthesise(
     run: &ReviewRun,
     prompt: &str,
     turn: u32,
+    format: Option<AnswerFormat>,
 ) -> Result<String, String> {
     let inner = &engine.inner;
     let def = inner
@@ -543,6 +773,7 @@ pub(crate) async fn synthesise(
                 tools: std::sync::Arc::from([]),
                 temperature: def.temperature,
                 max_tokens: None,
+                response_format: format,
             };
             let started = std::time::Instant::now();
             let result = provider.chat(&ctx, &req).await;
@@ -572,5 +803,76 @@ pub(crate) async fn synthesise(
                 .map(|r| r.content.unwrap_or_default())
                 .map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::report::RawFinding;
+
+    fn raw(severity: &str, location: &str, finding: &str) -> RawFinding {
+        RawFinding {
+            severity: severity.into(),
+            location: location.into(),
+            finding: finding.into(),
+            suggestion: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_issue_is_merged_with_every_raiser_and_the_worse_severity() {
+        let mut all = Vec::new();
+        assert!(!merge_into(
+            &mut all,
+            to_finding(&raw("minor", "§ 3", "No expiry."), "a", "review")
+        ));
+        assert!(merge_into(
+            &mut all,
+            to_finding(&raw("major", "§3", "no  EXPIRY"), "b", "review")
+        ));
+        // The same member twice: one raiser.
+        assert!(merge_into(
+            &mut all,
+            to_finding(&raw("nit", "§ 3", "No expiry!"), "b", "review")
+        ));
+        assert!(!merge_into(
+            &mut all,
+            to_finding(&raw("nit", "§ 4", "No expiry."), "c", "review")
+        ));
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].also_raised_by, ["b"]);
+        assert_eq!(all[0].severity, Severity::Major);
+    }
+
+    #[test]
+    fn the_leads_merges_keep_the_lowest_id_and_ignore_unknown_ones() {
+        let mut all: Vec<Finding> = ["x", "y", "z"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut f = to_finding(&raw("minor", "", t), &format!("m{i}"), "review");
+                f.id = format!("F{}", i + 1);
+                f
+            })
+            .collect();
+        all[2].severity = Severity::Blocker;
+        all[2].agreed_by.push(Verdict {
+            member: "m0".into(),
+            reason: "yes".into(),
+        });
+        merge_groups(
+            &mut all,
+            &[
+                vec!["F3".into(), "F2".into()],
+                vec!["F1".into(), "F7".into()],
+            ],
+        );
+        let ids: Vec<&str> = all.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["F2", "F1"], "F2 took F3's blocker severity");
+        assert_eq!(all[0].merged, ["F3"]);
+        assert_eq!(all[0].also_raised_by, ["m2"]);
+        assert_eq!(all[0].agreed_by[0].member, "m0");
+        assert!(all[1].merged.is_empty());
     }
 }

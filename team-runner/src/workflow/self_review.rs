@@ -13,25 +13,29 @@ use serde::Deserialize;
 use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome};
 
+use super::answers::{self, DEFAULT_MAX_REPAIRS};
 use super::render;
 use super::report::{Report, ReviewAnswer, Round, Specialist, TestRun, Triaged, extract_json};
 use super::review::{
     Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, finding_json, reviewers,
-    synthesise, to_finding, vars,
+    settle, synthesise, to_finding, vars,
 };
 use crate::RunnerError;
 use crate::blocking::db;
 use crate::engine::Engine;
 
-#[derive(Debug, Deserialize)]
+/// The lead's decision on one finding (its JSON Schema is derived from this type).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct Decision {
     id: String,
+    #[schemars(extend("enum" = ["fix", "wont_fix"]))]
     decision: String,
     #[serde(default)]
     reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The lead's triage answer.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct TriageAnswer {
     decisions: Vec<Decision>,
 }
@@ -89,6 +93,12 @@ pub async fn run(
     let fixer = p("fixer", "fixer");
     let commit = p("commit", "false") == "true";
     let names = reviewers(&run.params);
+    let review_format = answers::format_of::<ReviewAnswer>("review_answer");
+    let max_repairs: u32 = run
+        .params
+        .get("max_repairs")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_REPAIRS);
     let template = |k: &str| run.def.prompts.get(k).cloned().unwrap_or_default();
     let mut report = Report {
         workflow: run.def.name.clone(),
@@ -117,6 +127,11 @@ pub async fn run(
             break;
         }
         phase(&format!("round {n}: review"));
+        for agent in &names {
+            engine
+                .inner
+                .set_answer_format(&run.team_id, agent, Some(review_format.clone()));
+        }
         let mut round_run = run.clone();
         round_run.input_path = format!("git diff {base}");
         round_run.input_text = diff;
@@ -134,19 +149,32 @@ pub async fn run(
                 a
             }
         };
+        let mut repairs = std::collections::HashMap::new();
+        let (read, spent) = settle::<ReviewAnswer>(
+            engine,
+            run,
+            &review_format,
+            answers,
+            &expected,
+            max_repairs,
+            end == ReviewEnd::BudgetSpent,
+            &mut repairs,
+        )
+        .await?;
+        if spent {
+            end = ReviewEnd::BudgetSpent;
+        }
+        // The fixer (maybe of a reviewer's agent) answers in free text.
+        for agent in &names {
+            engine.inner.set_answer_format(&run.team_id, agent, None);
+        }
         let mut findings = Vec::new();
         for (member, agent) in &members {
-            let (status, error) = match answers.get(member) {
-                Some(Ok(t)) => match extract_json::<ReviewAnswer>(t) {
-                    Some(a) => {
-                        findings.extend(a.findings.iter().map(|f| to_finding(f, member, "review")));
-                        ("completed", None)
-                    }
-                    None => (
-                        "failed",
-                        Some("its answer held no findings in the JSON shape asked for".to_owned()),
-                    ),
-                },
+            let (status, error) = match read.get(member) {
+                Some(Ok(a)) => {
+                    findings.extend(a.findings.iter().map(|f| to_finding(f, member, "review")));
+                    ("completed", None)
+                }
                 Some(Err(e)) => ("failed", Some(e.clone())),
                 None => ("failed", Some("stopped before it answered".to_owned())),
             };
@@ -157,6 +185,7 @@ pub async fn run(
                 error,
                 findings: 0,
                 cross_reviewed: false,
+                repairs: repairs.get(member).copied().unwrap_or(0),
             });
         }
         for (i, f) in findings.iter_mut().enumerate() {
@@ -183,7 +212,15 @@ pub async fn run(
             "all_findings",
             serde_json::to_string_pretty(&all).unwrap_or_default(),
         );
-        let decisions = match synthesise(engine, run, &render(&template("triage"), &v), n).await {
+        let decisions = match synthesise(
+            engine,
+            run,
+            &render(&template("triage"), &v),
+            n,
+            Some(answers::format_of::<TriageAnswer>("triage_answer")),
+        )
+        .await
+        {
             Ok(t) => extract_json::<TriageAnswer>(&t)
                 .map(|a| a.decisions)
                 .unwrap_or_default(),

@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod common;
+mod quirks;
 mod registry_cassette;
 mod resilience;
 mod wire;
