@@ -6,6 +6,7 @@
 //!   (a `team send`, a `team disband`), a heartbeat, and a clean stop.
 //! - [`command`]: command agents: a program per turn, prompt on stdin, result on stdout, in
 //!   its own process group.
+//! - [`lifeline`]: agent processes die with their runner (`PR_SET_PDEATHSIG`).
 //! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
 //! - [`agent`] and [`config`]: agent files (Markdown + YAML front matter) and `config.toml`.
 //! - [`provider`] and [`tools`]: LLM providers and the workspace tools of LLM agents.
@@ -20,6 +21,8 @@ mod blocking;
 pub mod command;
 pub mod config;
 pub mod engine;
+pub mod fingerprint;
+pub mod lifeline;
 pub mod llm;
 mod member;
 pub mod provider;

@@ -1,10 +1,13 @@
 //! Reconciliation: what a crashed runner or a killed foreground process left behind.
 //!
-//! On every runner start and with `team reconcile`:
-//! - a runner is **lost** when its pid is dead on this host, or, on another host, when its
-//!   heartbeat is older than three periods; each running or idle member it held becomes
-//!   `failed` with the error `runner lost` (the lead gets `[AGENT FAILURE] name: runner lost`
-//!   and the member's tasks cascade), and the runner is marked stopped;
+//! On every runner start, on every heartbeat of every live runner, in `team wait`, `team watch`
+//! and `team run` when they see a lost runner, and with `team reconcile`:
+//! - a runner is **lost** by [`team_core::runner::runner_lost`]: its pid is dead on this host,
+//!   or its heartbeat is older than three of its own periods; each running or idle member it
+//!   held becomes `failed` with the error `runner lost` (the lead gets
+//!   `[AGENT FAILURE] name: runner lost` and the member's tasks cascade), what is left of the
+//!   member's process group on this host is killed (see [`crate::lifeline`]), and the runner
+//!   is marked stopped;
 //! - an active team whose foreground owner (`team run`, foreground `team spawn`) is gone from
 //!   this host becomes `failed`, which cancels what is still live and tells every member.
 //!
@@ -17,7 +20,8 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde::Serialize;
 use team_core::TeamEvent;
-use team_store::{Outcome, Store, StoreError, now_ms};
+use team_core::runner::RunnerSighting;
+use team_store::{Outcome, Runner, Store, StoreError, now_ms};
 
 /// The error a member of a lost runner ends with.
 pub const RUNNER_LOST: &str = "runner lost";
@@ -64,33 +68,121 @@ pub fn pid_alive(pid: i64) -> bool {
     }
 }
 
-/// Reconciles the database; `me` is the calling runner (never reconciled), `heartbeat` the
-/// heartbeat period of runners.
+/// True when runner `r` is lost, seen from this process now (the rule is
+/// [`team_core::runner::runner_lost`]; this adds the look at the process table).
+pub fn is_lost(r: &Runner, host: &str, now_ms: i64) -> bool {
+    team_core::runner::runner_lost(
+        &RunnerSighting {
+            host: &r.host,
+            pid_alive: r.host != host || pid_alive(r.pid),
+            heartbeat_at_ms: r.heartbeat_at_ms,
+            heartbeat_ms: r.heartbeat_ms,
+            stopped: r.stopped_at_ms.is_some(),
+        },
+        host,
+        now_ms,
+    )
+}
+
+/// This host's name, as runners register it.
+pub fn this_host() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// True when a runner that is not stopped is lost (one cheap read): the test `team wait` and
+/// `team watch` make before they reconcile.
+///
+/// # Errors
+/// A store error.
+pub fn any_runner_lost(store: &Store) -> Result<bool, StoreError> {
+    let host = this_host();
+    let now = now_ms();
+    Ok(store
+        .list_runners(false)?
+        .iter()
+        .any(|r| is_lost(r, &host, now)))
+}
+
+/// Kills what is left of the process group `pgid` of member `name` of team `team_id`, whose
+/// runner was lost on this host (the group's leader died with the runner; a background job or
+/// the program it was waiting for may live on). Only a group of which some process still
+/// carries that member's `TEAM_ID` and `TEAM_MEMBER` in its environment is killed, so a
+/// recycled process group id is never hit.
+fn kill_leftover_group(pgid: Option<i64>, team_id: &str, name: &str) {
+    let Some(pgid) = pgid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) else {
+        return;
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let want_team = format!("TEAM_ID={team_id}");
+    let want_member = format!("TEAM_MEMBER={name}");
+    let ours = procs.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            return false;
+        };
+        // The process group is the third field after the command name (in parentheses).
+        let in_group = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+            st.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(2))
+                .and_then(|g| g.parse::<i32>().ok())
+                == Some(pgid)
+        });
+        in_group
+            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+                vars.contains(&want_team.as_bytes()) && vars.contains(&want_member.as_bytes())
+            })
+    });
+    if ours {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// Reconciles the database; `me` is the calling runner (never reconciled). `_heartbeat` is
+/// kept for callers; each runner is judged by its own recorded period.
 ///
 /// # Errors
 /// A store error; what was done before it stays done (each step is its own transaction).
 pub fn reconcile(
     store: &Store,
     me: Option<&str>,
-    heartbeat: Duration,
+    _heartbeat: Duration,
 ) -> Result<ReconcileReport, StoreError> {
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    reconcile_runners(store, me, true)
+}
+
+/// [`reconcile`], with `stale_too = false` to judge runners by a dead pid only (a runner
+/// whose own database connection was not steadily up for three periods cannot trust that
+/// another runner's old heartbeat means more than the same outage).
+///
+/// # Errors
+/// As [`reconcile`].
+pub fn reconcile_runners(
+    store: &Store,
+    me: Option<&str>,
+    stale_too: bool,
+) -> Result<ReconcileReport, StoreError> {
+    let host = this_host();
     let now = now_ms();
-    let stale_ms = 3 * heartbeat.as_millis() as i64;
     let mut report = ReconcileReport::default();
     for r in store.list_runners(false)? {
         if Some(r.id.as_str()) == me {
             continue;
         }
-        let lost = if r.host == host {
-            !pid_alive(r.pid)
+        let lost = if stale_too {
+            is_lost(&r, &host, now)
         } else {
-            now - r.heartbeat_at_ms > stale_ms
+            r.host == host && !pid_alive(r.pid)
         };
         if !lost {
             continue;
         }
         for m in store.members_of_runner(&r.id)? {
+            if r.host == host {
+                kill_leftover_group(m.pid, &m.team_id, &m.name);
+            }
             match store.finish_member(&m.team_id, &m.name, &Outcome::Failed(RUNNER_LOST.into())) {
                 Ok(_) => report
                     .members_failed

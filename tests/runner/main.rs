@@ -5,7 +5,9 @@ mod support;
 
 mod cancel;
 mod concurrency;
+mod edges;
 mod errors;
+mod lost;
 mod notices;
 mod reconcile;
 mod wakeup;
