@@ -6,8 +6,8 @@
 //!   or its heartbeat is older than three of its own periods; each running or idle member it
 //!   held becomes `failed` with the error `runner lost` (the lead gets
 //!   `[AGENT FAILURE] name: runner lost` and the member's tasks cascade), what is left of the
-//!   member's process group on this host is killed (see [`crate::lifeline`]), and the runner
-//!   is marked stopped;
+//!   member's process group is killed when the runner's process is gone from this host (see
+//!   [`crate::lifeline`]), and the runner is marked stopped;
 //! - an active team whose foreground owner (`team run`, foreground `team spawn`) is gone from
 //!   this host becomes `failed`, which cancels what is still live and tells every member.
 //!
@@ -179,16 +179,20 @@ pub fn reconcile_runners(
         if !lost {
             continue;
         }
+        // Only a runner whose process is gone leaves agents without a parent; a live runner
+        // with an old heartbeat (frozen, or its database slow) cancels its own agents when
+        // its poller sees their members ended.
+        let dead = r.host == host && !pid_alive(r.pid);
         for m in store.members_of_runner(&r.id)? {
-            if r.host == host {
-                kill_leftover_group(m.pid, &m.team_id, &m.name);
-            }
             match store.finish_member(&m.team_id, &m.name, &Outcome::Failed(RUNNER_LOST.into())) {
                 Ok(_) => report
                     .members_failed
                     .push(format!("{}/{}", m.team_id, m.name)),
                 Err(StoreError::Illegal(_)) => {}
                 Err(e) => return Err(e),
+            }
+            if dead {
+                kill_leftover_group(m.pid, &m.team_id, &m.name);
             }
         }
         store.append_event(

