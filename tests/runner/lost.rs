@@ -252,6 +252,7 @@ fn random_kills(p: &Project) {
     p.agent("quick", r#"echo "ok $(cat)""#);
     p.agent("slow", r#"p=$(cat); sleep "0.$p"; echo "ok $p""#);
     let mut guards = Vec::new();
+    let (mut completed, mut lost) = (0, 0);
     for i in 0..iterations {
         let team = format!("t{i}");
         p.ok(&["create", &team]);
@@ -287,9 +288,13 @@ fn random_kills(p: &Project) {
             let m = p.member(&team, name);
             match m["status"].as_str() {
                 Some("completed") => {
-                    assert!(m["result"].as_str().unwrap_or("").starts_with("ok "), "{m}")
+                    assert!(m["result"].as_str().unwrap_or("").starts_with("ok "), "{m}");
+                    completed += 1;
                 }
-                Some("failed") => assert_eq!(m["error"], "runner lost", "{m}"),
+                Some("failed") => {
+                    assert_eq!(m["error"], "runner lost", "{m}");
+                    lost += 1;
+                }
                 other => panic!("iteration {i} (seed {seed}): {name} is {other:?}: {m}"),
             }
             let notices = inbox
