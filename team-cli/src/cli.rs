@@ -533,17 +533,15 @@ pub const MAX_AGENTS: u64 = u32::MAX as u64;
 /// A `SECS` option that takes fractions (`--timeout 0.5`): a finite number from 0 to
 /// [`MAX_SECS`].
 fn seconds_f64(text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("`{text}` is not a number of seconds ≥ 0"));
-    }
-    if v > MAX_SECS as f64 {
-        return Err(format!(
-            "{text} seconds is too long: at most {MAX_SECS} (10 years)"
-        ));
+    // Every fractional `SECS` option is a `--timeout`.
+    let bad = || {
+        format!(
+            "--timeout must be a number of seconds from 0 to {MAX_SECS} (10 years), not `{text}`"
+        )
+    };
+    let v: f64 = text.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || !(0.0..=MAX_SECS as f64).contains(&v) {
+        return Err(bad());
     }
     Ok(v)
 }
