@@ -13,9 +13,10 @@
 //!    the runner spawns agents from its tokio worker threads (or the main thread), which live
 //!    as long as the runtime, so it fires when the runner process dies.
 //! 2. The rest of the group (a `sleep` the agent's shell was waiting for, a background job)
-//!    is killed by the reconciliation that notices the lost runner
-//!    ([`crate::reconcile`]: `killpg` of each lost member's recorded process group, on the
-//!    runner's host), within three heartbeat periods at most.
+//!    is killed by the reconciliation that notices the lost runner ([`crate::reconcile`]:
+//!    the processes whose environment names the lost member, `TEAM_ID` and `TEAM_MEMBER`,
+//!    and their process groups, on the runner's host), at the next heartbeat of a live
+//!    runner or the next look of `team wait` / `team watch`.
 
 use nix::sys::signal::Signal;
 

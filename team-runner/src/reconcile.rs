@@ -103,40 +103,52 @@ pub fn any_runner_lost(store: &Store) -> Result<bool, StoreError> {
         .any(|r| is_lost(r, &host, now)))
 }
 
-/// Kills what is left of the process group `pgid` of member `name` of team `team_id`, whose
-/// runner was lost on this host (the group's leader died with the runner; a background job or
-/// the program it was waiting for may live on). Only a group of which some process still
-/// carries that member's `TEAM_ID` and `TEAM_MEMBER` in its environment is killed, so a
-/// recycled process group id is never hit.
-fn kill_leftover_group(pgid: Option<i64>, team_id: &str, name: &str) {
-    let Some(pgid) = pgid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) else {
-        return;
-    };
+/// Kills what is left of the agent processes of member `name` of team `team_id`, whose runner
+/// died on this host: the first process died with the runner (see [`crate::lifeline`]), but
+/// a background job or the program it was waiting for may live on. They are found by the
+/// environment every agent process inherits (`TEAM_ID`, `TEAM_MEMBER`), not by a recorded
+/// pid (the runner may have died before it recorded one, and a recycled pid is never hit);
+/// each one's process group gets SIGKILL.
+fn kill_leftovers(team_id: &str, name: &str) {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return;
     };
     let want_team = format!("TEAM_ID={team_id}");
     let want_member = format!("TEAM_MEMBER={name}");
-    let ours = procs.flatten().any(|e| {
+    let own_group = nix::unistd::getpgrp().as_raw();
+    let mut groups = std::collections::BTreeSet::new();
+    for e in procs.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            return false;
+            continue;
         };
-        // The process group is the third field after the command name (in parentheses).
-        let in_group = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
-            st.rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(2))
-                .and_then(|g| g.parse::<i32>().ok())
-                == Some(pgid)
+        let ours = std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+            vars.contains(&want_team.as_bytes()) && vars.contains(&want_member.as_bytes())
         });
-        in_group
-            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-                vars.contains(&want_team.as_bytes()) && vars.contains(&want_member.as_bytes())
-            })
-    });
-    if ours {
-        let _ = nix::sys::signal::killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+        if !ours {
+            continue;
+        }
+        // The process group is the third field after the command name (in parentheses).
+        let group = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| {
+                st.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().nth(2))
+                    .and_then(|g| g.parse::<i32>().ok())
+            });
+        match group {
+            Some(g) if g > 1 && g != own_group => {
+                groups.insert(g);
+            }
+            // Not in a group of its own: only the process itself.
+            _ => {
+                let _ = kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    for g in groups {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(g), nix::sys::signal::Signal::SIGKILL);
     }
 }
 
@@ -192,7 +204,7 @@ pub fn reconcile_runners(
                 Err(e) => return Err(e),
             }
             if dead {
-                kill_leftover_group(m.pid, &m.team_id, &m.name);
+                kill_leftovers(&m.team_id, &m.name);
             }
         }
         store.append_event(
