@@ -234,7 +234,8 @@ impl Rng {
 }
 
 /// One iteration per `TEAM_FAULT_ITERATIONS` (default 3; bench/runner-kill-stress.sh runs
-/// 300), seeded by `TEAM_FAULT_SEED` (default 14): spawn 4 members (quick and slow), kill -9
+/// 300), seeded by `TEAM_FAULT_SEED` (default 14): spawn 4 members (quick, and slow ones
+/// that take 0.6–1 s), kill -9
 /// the runner at a random moment, then `team wait` must return (0 stuck), every member must
 /// be terminal, each completed one with its result, each other one `failed: runner lost`, and
 /// the lead must have exactly one notice per member (0 lost, 0 duplicated).
@@ -250,7 +251,8 @@ fn random_kills(p: &Project) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     p.heartbeat_ms(HEARTBEAT_MS);
     p.agent("quick", r#"echo "ok $(cat)""#);
-    p.agent("slow", r#"p=$(cat); sleep "0.$p"; echo "ok $p""#);
+    // 0.6 to 1 s: most are running when the runner is killed.
+    p.agent("slow", r#"p=$(cat); sleep 0.5; sleep "0.$p"; echo "ok $p""#);
     let mut guards = Vec::new();
     let (mut completed, mut lost) = (0, 0);
     for i in 0..iterations {
