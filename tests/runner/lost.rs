@@ -235,9 +235,8 @@ impl Rng {
 
 /// One iteration per `TEAM_FAULT_ITERATIONS` (default 3; bench/runner-kill-stress.sh runs
 /// 300), seeded by `TEAM_FAULT_SEED` (default 14): spawn 4 members (quick, and slow ones
-/// that take 0.6–1 s), kill -9
-/// the runner at a random moment, then `team wait` must return (0 stuck), every member must
-/// be terminal, each completed one with its result, each other one `failed: runner lost`, and
+/// that take 0.6–1 s), kill -9 the runner at a random moment, then `team wait` must return
+/// (0 stuck), every member must be terminal, each completed one with its result, each other one `failed: runner lost`, and
 /// the lead must have exactly one notice per member (0 lost, 0 duplicated).
 fn random_kills(p: &Project) {
     let iterations: u64 = std::env::var("TEAM_FAULT_ITERATIONS")
@@ -255,17 +254,19 @@ fn random_kills(p: &Project) {
     p.agent("slow", r#"p=$(cat); sleep 0.5; sleep "0.$p"; echo "ok $p""#);
     let mut guards = Vec::new();
     let (mut completed, mut lost) = (0, 0);
+    // The live runner: started by a spawn, or by a `team wait` that found members pending
+    // after the previous kill (it then serves the next iteration's spawns).
+    let mut current: Option<i32> = None;
     for i in 0..iterations {
         let team = format!("t{i}");
         p.ok(&["create", &team]);
         let mut names = Vec::new();
-        let mut runner = None;
         for k in 0..4 {
             let agent = if rng.below(2) == 0 { "quick" } else { "slow" };
             let prompt = format!("{}", 1 + rng.below(5));
             let s = p.spawn_bg(&team, agent, &prompt, &[]);
             if let Some(pid) = s.runner_pid {
-                runner = Some(pid);
+                current = Some(pid);
                 guards.push(ForeignPid(pid));
             }
             names.push(s.name);
@@ -274,10 +275,14 @@ fn random_kills(p: &Project) {
             }
         }
         std::thread::sleep(Duration::from_millis(rng.below(600)));
-        if let Some(pid) = runner {
+        if let Some(pid) = current.take() {
             signal(&pid.to_string(), "KILL");
         }
         let o = p.run(&["wait", &team, "--timeout", "60"]);
+        if let Some(pid) = started_runner_pid(&stderr(&o)) {
+            current = Some(pid);
+            guards.push(ForeignPid(pid));
+        }
         assert!(
             matches!(o.status.code(), Some(0 | 1)),
             "iteration {i} (seed {seed}): team wait did not return: {:?}\n{}{}",
