@@ -314,7 +314,7 @@ pub struct InboxArgs {
     #[arg(long)]
     pub wait: bool,
     /// With --wait: give up after SECS seconds (exit 124).
-    #[arg(long, value_name = "SECS", requires = "wait")]
+    #[arg(long, value_name = "SECS", requires = "wait", value_parser = seconds_f64)]
     pub timeout: Option<f64>,
     /// How long taken messages stay hidden from other readers unless this command
     /// acknowledges them (after printing them): seconds, default 30. A killed `team inbox`
@@ -386,7 +386,7 @@ pub struct SpawnArgs {
     #[arg(long)]
     pub persistent: bool,
     /// Hard timeout in seconds (overrides the agent's `timeout:`).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds_u64_positive)]
     pub timeout: Option<u64>,
     /// Agent run settings.
     #[command(flatten)]
@@ -397,14 +397,14 @@ pub struct SpawnArgs {
 #[derive(Debug, Args)]
 pub struct RunnerArgs {
     /// Members running at once (default: `[team] max_agents`, 10).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = max_agents)]
     pub max_agents: Option<usize>,
     /// Start a runner in the background and return (it exits by itself after --idle-exit).
     #[arg(long)]
     pub detach: bool,
     /// Exit after SECS seconds with nothing pending, running or idle (default: never; 30
     /// for --detach).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds_u64)]
     pub idle_exit: Option<u64>,
     /// Agent run settings.
     #[command(flatten)]
@@ -420,7 +420,7 @@ pub struct WaitArgs {
     #[arg(long = "member", value_name = "MEMBER")]
     pub members: Vec<String>,
     /// Give up after SECS seconds (exit 124).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds_f64)]
     pub timeout: Option<f64>,
 }
 
@@ -465,10 +465,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub detach: bool,
     /// Give up after SECS seconds (the team is disbanded; exit 124).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds_f64)]
     pub timeout: Option<f64>,
     /// Members running at once (default: `[team] max_agents`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = max_agents)]
     pub max_agents: Option<usize>,
     /// Stop cleanly once the team used N tokens (exit 125; the report says so).
     #[arg(long, value_name = "N")]
@@ -550,4 +550,95 @@ pub enum Shell {
 /// Parses a lifecycle wire name (`in_progress`), listing the valid ones on error.
 fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
+}
+
+/// The longest duration any `SECS` option takes: 10 years (315,360,000 s). Larger values
+/// (`1e19`, `18446744073709551615`) would overflow the clock or the database's 64-bit
+/// columns; they are refused at the edge (exit 2) instead.
+pub const MAX_SECS: u64 = 315_360_000;
+
+/// The most members a runner runs at once (`--max-agents`): `[team] max_agents`'s range.
+pub const MAX_AGENTS: u64 = u32::MAX as u64;
+
+/// A `SECS` option that takes fractions (`--timeout 0.5`): a finite number from 0 to
+/// [`MAX_SECS`].
+fn seconds_f64(text: &str) -> Result<f64, String> {
+    // Every fractional `SECS` option is a `--timeout`.
+    let bad = || {
+        format!(
+            "--timeout must be a number of seconds from 0 to {MAX_SECS} (10 years), not `{text}`"
+        )
+    };
+    let v: f64 = text.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || !(0.0..=MAX_SECS as f64).contains(&v) {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+/// A whole-seconds option: an integer from 0 to [`MAX_SECS`].
+fn seconds_u64(text: &str) -> Result<u64, String> {
+    let v: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of seconds ≥ 0"))?;
+    if v > MAX_SECS {
+        return Err(format!(
+            "{text} seconds is too long: at most {MAX_SECS} (10 years)"
+        ));
+    }
+    Ok(v)
+}
+
+/// A hard timeout in whole seconds: 1 to [`MAX_SECS`].
+fn seconds_u64_positive(text: &str) -> Result<u64, String> {
+    match seconds_u64(text)? {
+        0 => Err(
+            "a timeout of 0 seconds would end the member before it starts: give 1 or more".into(),
+        ),
+        v => Ok(v),
+    }
+}
+
+/// `--max-agents N`: 1 to [`MAX_AGENTS`], the same range as `[team] max_agents` in the
+/// configuration (so `--max-agents 0` and `max_agents = 0` are both refused).
+fn max_agents(text: &str) -> Result<usize, String> {
+    let v: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number ≥ 1"))?;
+    if !(1..=MAX_AGENTS).contains(&v) {
+        return Err(format!(
+            "{text} is out of range: between 1 and {MAX_AGENTS}"
+        ));
+    }
+    usize::try_from(v).map_err(|_| format!("{text} is too large for this machine"))
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_checked_at_the_edge() {
+        for bad in [
+            "1e19",
+            "1e300",
+            "inf",
+            "NaN",
+            "-1",
+            "x",
+            "18446744073709551615",
+        ] {
+            assert!(seconds_f64(bad).is_err(), "{bad}");
+        }
+        assert_eq!(seconds_f64("0.5"), Ok(0.5));
+        for bad in ["18446744073709551615", "9223372036854775807", "-1", "1.5"] {
+            assert!(seconds_u64(bad).is_err(), "{bad}");
+        }
+        assert!(seconds_u64_positive("0").is_err());
+        assert_eq!(seconds_u64_positive("30"), Ok(30));
+        assert!(max_agents("0").is_err());
+        assert_eq!(max_agents("3"), Ok(3));
+    }
 }

@@ -127,7 +127,9 @@ fn real_main() -> u8 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind as K;
-            let wants_json = std::env::args().any(|a| a == "--json");
+            // `args_os`: an argument that is not UTF-8 (`team show $'t\xff'`) must give
+            // clap's usage error, not a panic in `std::env::args`.
+            let wants_json = std::env::args_os().any(|a| a == "--json");
             if wants_json
                 && !matches!(
                     e.kind(),

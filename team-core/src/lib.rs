@@ -18,6 +18,7 @@ pub mod entity;
 pub mod lifecycle;
 pub mod memory;
 pub mod names;
+pub mod runner;
 
 pub use entity::{Event, Member, MemoryEntry, Message, MessageKind, Role, Task, Team};
 pub use lifecycle::{

@@ -67,6 +67,10 @@ pub struct EngineOptions {
     pub db_url: String,
     /// Serve only the pending members of this team (a foreground run); `None` serves all.
     pub team: Option<String>,
+    /// The fingerprint of the environment this runner gives its agents
+    /// ([`crate::fingerprint`]): registered with the runner; the dispatcher claims only
+    /// members spawned with no fingerprint or with this one. `None` claims only the former.
+    pub env_fingerprint: Option<String>,
 }
 
 impl EngineOptions {
@@ -84,6 +88,7 @@ impl EngineOptions {
             project_root,
             db_url,
             team: None,
+            env_fingerprint: None,
         }
     }
 }
@@ -257,12 +262,17 @@ impl Engine {
         runtime: AgentRuntime,
         opts: EngineOptions,
     ) -> Result<Engine, RunnerError> {
-        let host = gethostname::gethostname().to_string_lossy().into_owned();
         let max = opts.max_agents.max(1);
-        let runner = db(&store, move |s| {
-            s.register_runner(std::process::id() as i64, &host, max as i64)
-        })
-        .await?;
+        let new = team_store::NewRunner {
+            pid: i64::from(std::process::id()),
+            host: crate::reconcile::this_host(),
+            max_agents: i64::try_from(max).unwrap_or(i64::MAX),
+            heartbeat_ms: i64::try_from(opts.heartbeat.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            env_fingerprint: opts.env_fingerprint.clone(),
+        };
+        let runner = db(&store, move |s| s.register_runner_with(&new)).await?;
         let me = runner.id.clone();
         let hb = opts.heartbeat;
         let report = db(&store, move |s| crate::reconcile(s, Some(&me), hb)).await?;
@@ -348,22 +358,33 @@ impl Engine {
             }
             let rid = inner.runner.id.clone();
             let team = inner.opts.team.clone();
+            let env = inner.opts.env_fingerprint.clone();
             let limit = permits.len();
             match db(&inner.store, move |s| {
-                s.claim_pending_members(&rid, team.as_deref(), limit)
+                let members =
+                    s.claim_pending_members_for(&rid, team.as_deref(), env.as_deref(), limit)?;
+                let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+                // What each was spawned with; on an error the runner's own catalog serves.
+                let specs = if ids.is_empty() {
+                    HashMap::new()
+                } else {
+                    s.member_specs(&ids).unwrap_or_default()
+                };
+                Ok((members, specs))
             })
             .await
             {
-                Ok(members) if !members.is_empty() => {
+                Ok((members, mut specs)) if !members.is_empty() => {
                     let views = team_views(inner, &members).await;
                     for member in members {
+                        let spec = specs.remove(&member.id);
                         tracing::info!(team = %member.team_id, member = %member.name, agent = %member.agent, "member started");
                         let i = inner.clone();
                         let permit = permits.pop();
                         let view = views.get(&member.team_id).cloned();
                         inner
                             .tracker
-                            .spawn(crate::member::run(i, member, permit, view));
+                            .spawn(crate::member::run(i, member, permit, view, spec));
                     }
                     drop(permits); // slots left over go back
                     quiet_since = tokio::time::Instant::now();
@@ -409,7 +430,7 @@ impl Engine {
             _ = self.inner.shutdown.cancelled() => None,
         };
         let (team, name) = (member.team_id.clone(), member.name.clone());
-        crate::member::run(self.inner.clone(), member, permit, None).await;
+        crate::member::run(self.inner.clone(), member, permit, None, None).await;
         Ok(db(&self.inner.store, move |s| s.get_member(&team, &name)).await?)
     }
 
@@ -585,8 +606,17 @@ impl Drop for Watch {
     }
 }
 
+/// Refreshes this runner's heartbeat every period and, after each, reconciles the runners
+/// that are lost (issue 14: a dead runner is noticed without anyone running
+/// `team reconcile`): a dead pid on this host at once; a heartbeat older than three periods
+/// only once this runner's own heartbeats have gone through for three periods in a row, so a
+/// database outage that stopped every runner's heartbeat does not make them reconcile each
+/// other when it ends.
 async fn heartbeat(inner: Arc<Inner>) {
-    let mut tick = tokio::time::interval(inner.opts.heartbeat);
+    let period = inner.opts.heartbeat;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut healthy_since: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -595,6 +625,28 @@ async fn heartbeat(inner: Arc<Inner>) {
         let rid = inner.runner.id.clone();
         if let Err(e) = db(&inner.store, move |s| s.heartbeat_runner(&rid)).await {
             tracing::warn!("heartbeat failed: {e}");
+            healthy_since = None;
+            continue;
+        }
+        let since = *healthy_since.get_or_insert_with(tokio::time::Instant::now);
+        let stale_too =
+            since.elapsed() >= period.saturating_mul(team_core::runner::LOST_AFTER_PERIODS as u32);
+        let me = inner.runner.id.clone();
+        match db(&inner.store, move |s| {
+            crate::reconcile::reconcile_runners(s, Some(&me), stale_too)
+        })
+        .await
+        {
+            Ok(report) if !report.is_empty() => {
+                tracing::warn!(
+                    runners = ?report.runners_lost,
+                    members = ?report.members_failed,
+                    teams = ?report.teams_failed,
+                    "reconciled what lost runners left behind"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("reconciling lost runners failed: {e}"),
         }
     }
 }

@@ -6,6 +6,9 @@
 //!   (a `team send`, a `team disband`), a heartbeat, and a clean stop.
 //! - [`command`]: command agents: a program per turn, prompt on stdin, result on stdout, in
 //!   its own process group.
+//! - [`lifeline`]: agent processes die with their runner (`PR_SET_PDEATHSIG`).
+//! - [`fingerprint`]: the keyed hash of the environment a member was spawned from, so that
+//!   a runner started from another environment does not run it.
 //! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
 //! - [`agent`] and [`config`]: agent files (Markdown + YAML front matter) and `config.toml`.
 //! - [`provider`] and [`tools`]: LLM providers and the workspace tools of LLM agents.
@@ -20,6 +23,8 @@ mod blocking;
 pub mod command;
 pub mod config;
 pub mod engine;
+pub mod fingerprint;
+pub mod lifeline;
 pub mod llm;
 mod member;
 pub mod provider;

@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use team_core::{Member, MemberEvent, Message};
-use team_store::{MemberEnd, Outcome, Progress, StoreError};
+use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::AgentDef;
 use crate::blocking::db;
 use crate::command::{CommandSpec, TurnEnd, run_turn};
 use crate::engine::{EndFailure, Handle, Inner, TeamView};
@@ -89,6 +90,7 @@ pub(crate) async fn run(
     member: Member,
     permit: Option<OwnedSemaphorePermit>,
     view: Option<Arc<TeamView>>,
+    spec: Option<MemberSpec>,
 ) {
     let cancel = inner.shutdown.child_token();
     let wake = Arc::new(Notify::new());
@@ -107,7 +109,17 @@ pub(crate) async fn run(
             },
         );
     let mut progress = Progress::default();
-    let outcome = drive(&inner, &member, permit, view, &cancel, &wake, &mut progress).await;
+    let outcome = drive(
+        &inner,
+        &member,
+        permit,
+        view,
+        spec,
+        &cancel,
+        &wake,
+        &mut progress,
+    )
+    .await;
     if let Some(outcome) = outcome {
         // Retried on a database error (a deadlock or a lost connection must not leave the
         // member `running` for good); a refusal (already ended) is final.
@@ -169,6 +181,19 @@ fn cancelled(inner: &Inner) -> Outcome {
     }
 }
 
+/// The agent definition a member was spawned with: its stored `text`, parsed as the file at
+/// `source` (`KIND:PATH`, see [`crate::runtime::spec_source`]) would be.
+fn spawned_def(text: &str, source: Option<&str>, agent: &str) -> Result<AgentDef, String> {
+    let source = crate::runtime::parse_spec_source(source.unwrap_or_default());
+    let mut def = AgentDef::from_markdown(text, source).map_err(|e| {
+        format!(
+            "the definition of agent {agent} stored when the member was spawned is invalid: {e}"
+        )
+    })?;
+    def.name = agent.to_owned();
+    Ok(def)
+}
+
 /// The input of a turn woken by messages: each message with who sent it.
 fn messages_as_input(msgs: &[Message]) -> String {
     msgs.iter()
@@ -187,25 +212,39 @@ fn messages_as_input(msgs: &[Message]) -> String {
 /// Runs the turns; `None` means the member was already ended elsewhere. What the last turn
 /// left unwritten (its counters, the record of its last model call) is left in `progress`,
 /// to be written with the member's end.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     inner: &Arc<Inner>,
     m: &Member,
     permit: Option<OwnedSemaphorePermit>,
     view: Option<Arc<TeamView>>,
+    spec: Option<MemberSpec>,
     cancel: &CancellationToken,
     wake: &Arc<Notify>,
     progress: &mut Progress,
 ) -> Option<Outcome> {
     let slot = Slot::new(inner.slots.clone(), permit);
-    let def = match inner.runtime.catalog.get(&m.agent) {
-        Ok(d) => d.clone(),
-        Err(e) => return Some(Outcome::Failed(e.to_string())),
+    let def = match spec
+        .as_ref()
+        .and_then(|s| s.agent_def.as_deref().map(|t| (t, s)))
+    {
+        // The definition as it was when the member was spawned (issue 14).
+        Some((text, s)) => match spawned_def(text, s.agent_source.as_deref(), &m.agent) {
+            Ok(d) => d,
+            Err(e) => return Some(Outcome::Failed(e)),
+        },
+        None => match inner.runtime.catalog.get(&m.agent) {
+            Ok(d) => d.clone(),
+            Err(e) => return Some(Outcome::Failed(e.to_string())),
+        },
     };
     let timeout = m
         .timeout_secs
         .map(|s| Duration::from_secs(s.max(0) as u64))
         .or(def.timeout);
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout too large for the clock (`timeout: 9223372036854775807`) is no deadline,
+    // not a panic of the runner thread that would leave the member `running` for good.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let timed_out = || {
         Outcome::TimedOut(format!(
             "hard timeout of {}s reached",
@@ -322,7 +361,9 @@ async fn drive(
         slot.release(); // idle members hold no slot
 
         // Wait for messages: arm the wake-up, then look, then sleep.
-        let idle_until = Instant::now() + inner.opts.member_timeout;
+        let idle_until = Instant::now()
+            .checked_add(inner.opts.member_timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(10 * 365 * 86_400));
         // With a free slot (the usual case) the messages are taken and the member woken in
         // one transaction; otherwise they are taken first and the slot awaited after.
         let (msgs, awake) = loop {

@@ -1,10 +1,13 @@
 //! Reconciliation: what a crashed runner or a killed foreground process left behind.
 //!
-//! On every runner start and with `team reconcile`:
-//! - a runner is **lost** when its pid is dead on this host, or, on another host, when its
-//!   heartbeat is older than three periods; each running or idle member it held becomes
-//!   `failed` with the error `runner lost` (the lead gets `[AGENT FAILURE] name: runner lost`
-//!   and the member's tasks cascade), and the runner is marked stopped;
+//! On every runner start, on every heartbeat of every live runner, in `team wait`, `team watch`
+//! and `team run` when they see a lost runner, and with `team reconcile`:
+//! - a runner is **lost** by [`team_core::runner::runner_lost`]: its pid is dead on this host,
+//!   or its heartbeat is older than three of its own periods; each running or idle member it
+//!   held becomes `failed` with the error `runner lost` (the lead gets
+//!   `[AGENT FAILURE] name: runner lost` and the member's tasks cascade), what is left of the
+//!   member's process group is killed when the runner's process is gone from this host (see
+//!   [`crate::lifeline`]), and the runner is marked stopped;
 //! - an active team whose foreground owner (`team run`, foreground `team spawn`) is gone from
 //!   this host becomes `failed`, which cancels what is still live and tells every member.
 //!
@@ -17,7 +20,8 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde::Serialize;
 use team_core::TeamEvent;
-use team_store::{Outcome, Store, StoreError, now_ms};
+use team_core::runner::RunnerSighting;
+use team_store::{Outcome, Runner, Store, StoreError, now_ms};
 
 /// The error a member of a lost runner ends with.
 pub const RUNNER_LOST: &str = "runner lost";
@@ -64,32 +68,133 @@ pub fn pid_alive(pid: i64) -> bool {
     }
 }
 
-/// Reconciles the database; `me` is the calling runner (never reconciled), `heartbeat` the
-/// heartbeat period of runners.
+/// True when runner `r` is lost, seen from this process now (the rule is
+/// [`team_core::runner::runner_lost`]; this adds the look at the process table).
+pub fn is_lost(r: &Runner, host: &str, now_ms: i64) -> bool {
+    team_core::runner::runner_lost(
+        &RunnerSighting {
+            host: &r.host,
+            pid_alive: r.host != host || pid_alive(r.pid),
+            heartbeat_at_ms: r.heartbeat_at_ms,
+            heartbeat_ms: r.heartbeat_ms,
+            stopped: r.stopped_at_ms.is_some(),
+        },
+        host,
+        now_ms,
+    )
+}
+
+/// This host's name, as runners register it.
+pub fn this_host() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// True when a runner that is not stopped is lost (one cheap read): the test `team wait` and
+/// `team watch` make before they reconcile.
+///
+/// # Errors
+/// A store error.
+pub fn any_runner_lost(store: &Store) -> Result<bool, StoreError> {
+    let host = this_host();
+    let now = now_ms();
+    Ok(store
+        .list_runners(false)?
+        .iter()
+        .any(|r| is_lost(r, &host, now)))
+}
+
+/// Kills what is left of the agent processes of member `name` of team `team_id`, whose runner
+/// died on this host: the first process died with the runner (see [`crate::lifeline`]), but
+/// a background job or the program it was waiting for may live on. They are found by the
+/// environment every agent process inherits (`TEAM_ID`, `TEAM_MEMBER`), not by a recorded
+/// pid (the runner may have died before it recorded one, and a recycled pid is never hit);
+/// each one's process group gets SIGKILL.
+fn kill_leftovers(team_id: &str, name: &str) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let want_team = format!("TEAM_ID={team_id}");
+    let want_member = format!("TEAM_MEMBER={name}");
+    let own_group = nix::unistd::getpgrp().as_raw();
+    let mut groups = std::collections::BTreeSet::new();
+    for e in procs.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let ours = std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+            vars.contains(&want_team.as_bytes()) && vars.contains(&want_member.as_bytes())
+        });
+        if !ours {
+            continue;
+        }
+        // The process group is the third field after the command name (in parentheses).
+        let group = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| {
+                st.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().nth(2))
+                    .and_then(|g| g.parse::<i32>().ok())
+            });
+        match group {
+            Some(g) if g > 1 && g != own_group => {
+                groups.insert(g);
+            }
+            // Not in a group of its own: only the process itself.
+            _ => {
+                let _ = kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    for g in groups {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(g), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// Reconciles the database; `me` is the calling runner (never reconciled). `_heartbeat` is
+/// kept for callers; each runner is judged by its own recorded period.
 ///
 /// # Errors
 /// A store error; what was done before it stays done (each step is its own transaction).
 pub fn reconcile(
     store: &Store,
     me: Option<&str>,
-    heartbeat: Duration,
+    _heartbeat: Duration,
 ) -> Result<ReconcileReport, StoreError> {
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    reconcile_runners(store, me, true)
+}
+
+/// [`reconcile`], with `stale_too = false` to judge runners by a dead pid only (a runner
+/// whose own database connection was not steadily up for three periods cannot trust that
+/// another runner's old heartbeat means more than the same outage).
+///
+/// # Errors
+/// As [`reconcile`].
+pub fn reconcile_runners(
+    store: &Store,
+    me: Option<&str>,
+    stale_too: bool,
+) -> Result<ReconcileReport, StoreError> {
+    let host = this_host();
     let now = now_ms();
-    let stale_ms = 3 * heartbeat.as_millis() as i64;
     let mut report = ReconcileReport::default();
     for r in store.list_runners(false)? {
         if Some(r.id.as_str()) == me {
             continue;
         }
-        let lost = if r.host == host {
-            !pid_alive(r.pid)
+        let lost = if stale_too {
+            is_lost(&r, &host, now)
         } else {
-            now - r.heartbeat_at_ms > stale_ms
+            r.host == host && !pid_alive(r.pid)
         };
         if !lost {
             continue;
         }
+        // Only a runner whose process is gone leaves agents without a parent; a live runner
+        // with an old heartbeat (frozen, or its database slow) cancels its own agents when
+        // its poller sees their members ended.
+        let dead = r.host == host && !pid_alive(r.pid);
         for m in store.members_of_runner(&r.id)? {
             match store.finish_member(&m.team_id, &m.name, &Outcome::Failed(RUNNER_LOST.into())) {
                 Ok(_) => report
@@ -97,6 +202,9 @@ pub fn reconcile(
                     .push(format!("{}/{}", m.team_id, m.name)),
                 Err(StoreError::Illegal(_)) => {}
                 Err(e) => return Err(e),
+            }
+            if dead {
+                kill_leftovers(&m.team_id, &m.name);
             }
         }
         store.append_event(

@@ -1,17 +1,21 @@
 //! What members need to run besides the store: agent definitions, providers, permissions.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::RunnerError;
-use crate::agent::{AgentCatalog, AgentDef, AgentKind, ModelContext, ResolvedModel, resolve_model};
+use crate::agent::{
+    AgentCatalog, AgentDef, AgentKind, AgentSource, ModelContext, ResolvedModel, SourceKind,
+    resolve_model,
+};
 use crate::config::Config;
 use crate::provider::{CassetteMode, ProviderConfig, ProviderRegistry};
 use crate::tools::permission::Permission;
 use crate::tools::permission::{
     AgentPermissions, PermissionConfig, PermissionRule, RunPermissions,
 };
+use team_store::MemberSpec;
 
 /// How an agent runs, once defaults and overrides are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +188,58 @@ impl AgentRuntime {
                 .map(|_| ())
                 .map_err(|e| format!("agent {name}: {e}")),
         }
+    }
+}
+
+/// Where `def` came from as stored with a member: `KIND:PATH` (`team:/p/.team/agents/x.md`).
+pub fn spec_source(def: &AgentDef) -> String {
+    format!("{}:{}", def.source.kind.label(), def.source.path.display())
+}
+
+/// The [`AgentSource`] of a stored `KIND:PATH` (see [`spec_source`]); an unknown kind reads
+/// as `team`.
+pub fn parse_spec_source(text: &str) -> AgentSource {
+    let (kind, path) = text.split_once(':').unwrap_or(("team", text));
+    let kind = match kind {
+        "builtin" => SourceKind::Builtin,
+        "claude" => SourceKind::Claude,
+        "opencode" => SourceKind::OpenCode,
+        _ => SourceKind::Team,
+    };
+    AgentSource {
+        kind,
+        path: PathBuf::from(path),
+    }
+}
+
+impl AgentRuntime {
+    /// What a member of agent `name` is spawned with ([`MemberSpec`]): the definition's text
+    /// as read now from its file (re-read and parsed again, so what is stored is what was
+    /// validated) and where it came from, and `env_fingerprint`. A built-in agent stores no
+    /// text (it is compiled into every runner).
+    ///
+    /// # Errors
+    /// A sentence when the agent is unknown, or its file cannot be read or no longer parses.
+    pub fn member_spec(
+        &self,
+        name: &str,
+        env_fingerprint: Option<String>,
+    ) -> Result<MemberSpec, String> {
+        let def = self.catalog.get(name).map_err(|e| e.to_string())?;
+        let (agent_def, agent_source) = if def.source.kind == SourceKind::Builtin {
+            (None, None)
+        } else {
+            let text = std::fs::read_to_string(&def.source.path).map_err(|e| {
+                format!("cannot read agent file {}: {e}", def.source.path.display())
+            })?;
+            AgentDef::from_markdown(&text, def.source.clone()).map_err(|e| e.to_string())?;
+            (Some(text), Some(spec_source(def)))
+        };
+        Ok(MemberSpec {
+            agent_def,
+            agent_source,
+            env_fingerprint,
+        })
     }
 }
 

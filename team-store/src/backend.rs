@@ -143,14 +143,21 @@ pub(crate) mod sqlite {
     /// Up to `limit` pending members of active teams (of `team`, when given), oldest first:
     /// one query for a whole claim batch. A bound `LIMIT` makes SQLite compile the statement
     /// again on each call; once per batch that is cheap, once per member it was not.
-    fn pick_pending_members(c: &mut Conn, team: Option<&str>, limit: i64) -> Result<Vec<i64>> {
+    fn pick_pending_members(
+        c: &mut Conn,
+        team: Option<&str>,
+        env: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
         struct Key;
         pending_member_ids::<Key>(
             c,
             "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
              WHERE m.status = 'pending' AND t.status = 'active' \
-               AND (? IS NULL OR m.team_id = ?) ORDER BY m.id LIMIT ?",
+               AND (? IS NULL OR m.team_id = ?) \
+               AND (m.env_fingerprint IS NULL OR m.env_fingerprint = ?) ORDER BY m.id LIMIT ?",
             team,
+            env,
             limit,
         )
     }
@@ -314,15 +321,22 @@ pub(crate) mod pg {
 
     /// Up to `limit` pending members of active teams (of `team`, when given), oldest first,
     /// locked for this transaction; rows other transactions hold are skipped.
-    fn pick_pending_members(c: &mut Conn, team: Option<&str>, limit: i64) -> Result<Vec<i64>> {
+    fn pick_pending_members(
+        c: &mut Conn,
+        team: Option<&str>,
+        env: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
         struct Key;
         pending_member_ids::<Key>(
             c,
             "SELECT m.id AS id FROM members m JOIN teams t ON t.id = m.team_id \
              WHERE m.status = 'pending' AND t.status = 'active' \
                AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
+               AND (m.env_fingerprint IS NULL OR m.env_fingerprint = CAST(? AS text)) \
              ORDER BY m.id LIMIT ? FOR UPDATE OF m SKIP LOCKED",
             team,
+            env,
             limit,
         )
     }

@@ -297,6 +297,46 @@ impl Store {
         run!(self, claim_pending_members(runner_id, team, limit))
     }
 
+    /// [`Store::claim_pending_members`] for a runner whose environment has fingerprint `env`
+    /// (see [`MemberSpec::env_fingerprint`]): it claims only members spawned with no
+    /// fingerprint or with this one (`None`: only members with none).
+    pub fn claim_pending_members_for(
+        &self,
+        runner_id: &str,
+        team: Option<&str>,
+        env: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Member>> {
+        run!(self, claim_pending_members_for(runner_id, team, env, limit))
+    }
+
+    /// Adds a member with what it was spawned with ([`MemberSpec`]: its agent definition and
+    /// its environment's fingerprint), like [`Store::add_member`] otherwise.
+    ///
+    /// # Errors
+    /// As [`Store::add_member`].
+    pub fn add_member_with_spec(
+        &self,
+        team_id: &str,
+        new: &NewMember,
+        spec: &MemberSpec,
+    ) -> Result<Member> {
+        run!(self, add_member_with_spec(team_id, new, spec))
+    }
+
+    /// What each of the members `ids` was spawned with ([`MemberSpec`]); members spawned
+    /// without one are not in the map.
+    pub fn member_specs(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, MemberSpec>> {
+        run!(self, member_specs(ids))
+    }
+
+    /// Registers a runner with its heartbeat period and environment fingerprint
+    /// ([`NewRunner`]); [`Store::register_runner`] is this with a 2 s period and no
+    /// fingerprint.
+    pub fn register_runner_with(&self, new: &NewRunner) -> Result<Runner> {
+        run!(self, register_runner_with(new))
+    }
+
     /// Takes the oldest pending member (FIFO across the database's active teams, or of team
     /// `team` only) for a runner: pending → running. Two runners never take the same member.
     pub fn claim_pending_member(

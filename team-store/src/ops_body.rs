@@ -52,11 +52,13 @@ fn event(
 }
 
 /// The ids a backend's `pick_pending_members` statement `sql` selects; its binds are the team
-/// filter (twice: `? IS NULL OR m.team_id = ?`) and the limit.
+/// filter (twice: `? IS NULL OR m.team_id = ?`), the runner's environment fingerprint
+/// (`m.env_fingerprint IS NULL OR m.env_fingerprint = ?`) and the limit.
 fn pending_member_ids<K: 'static>(
     c: &mut Conn,
     sql: &'static str,
     team: Option<&str>,
+    env: Option<&str>,
     limit: i64,
 ) -> Result<Vec<i64>> {
     let team = team.map(str::to_owned);
@@ -65,6 +67,7 @@ fn pending_member_ids<K: 'static>(
         vec![
             Bind::NullableText(team.clone()),
             Bind::NullableText(team),
+            Bind::NullableText(env.map(str::to_owned)),
             Bind::BigInt(limit),
         ],
     )
@@ -662,6 +665,27 @@ pub(crate) fn add_member(c: &mut Conn, team_id: &str, new: &NewMember) -> Result
 
 /// Adds members in one transaction (one name lookup, one insert each).
 pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Result<Vec<Member>> {
+    add_members_with(c, team_id, news, &MemberSpec::default())
+}
+
+/// Adds a member with what it was spawned with (its agent definition, its environment's
+/// fingerprint), in one statement: a runner never sees it without them.
+pub(crate) fn add_member_with_spec(
+    c: &mut Conn,
+    team_id: &str,
+    new: &NewMember,
+    spec: &MemberSpec,
+) -> Result<Member> {
+    let mut added = add_members_with(c, team_id, std::slice::from_ref(new), spec)?;
+    Ok(added.remove(0))
+}
+
+fn add_members_with(
+    c: &mut Conn,
+    team_id: &str,
+    news: &[NewMember],
+    spec: &MemberSpec,
+) -> Result<Vec<Member>> {
     for new in news {
         if !matches!(new.status, MemberStatus::Pending | MemberStatus::Running) {
             return Err(StoreError::Invalid(format!(
@@ -692,8 +716,9 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
                 c,
                 AddMember,
                 "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
-                 timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms, \
+                 agent_def, agent_source, env_fingerprint) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text(team_id.to_owned()),
                     Bind::Text(name.as_str().to_owned()),
@@ -707,6 +732,9 @@ pub(crate) fn add_members(c: &mut Conn, team_id: &str, news: &[NewMember]) -> Re
                     Bind::BigInt(now),
                     Bind::NullableBigInt(running.then_some(now)),
                     Bind::BigInt(now),
+                    Bind::NullableText(spec.agent_def.clone()),
+                    Bind::NullableText(spec.agent_source.clone()),
+                    Bind::NullableText(spec.env_fingerprint.clone()),
                 ],
                 super::WrittenMember::Named {
                     team_id,
@@ -1857,15 +1885,30 @@ pub(crate) fn register_runner(
     host: &str,
     max_agents: i64,
 ) -> Result<Runner> {
+    register_runner_with(
+        c,
+        &NewRunner {
+            pid,
+            host: host.to_owned(),
+            max_agents,
+            heartbeat_ms: 2000,
+            env_fingerprint: None,
+        },
+    )
+}
+
+pub(crate) fn register_runner_with(c: &mut Conn, new: &NewRunner) -> Result<Runner> {
     let now = now_ms();
     let row = RunnerRow {
         id: new_id(),
-        pid,
-        host: host.to_owned(),
-        max_agents,
+        pid: new.pid,
+        host: new.host.clone(),
+        max_agents: new.max_agents,
         started_at_ms: now,
         heartbeat_at_ms: now,
         stopped_at_ms: None,
+        heartbeat_ms: new.heartbeat_ms.max(1),
+        env_fingerprint: new.env_fingerprint.clone(),
     };
     diesel::insert_into(runners::table)
         .values(&row)
@@ -1875,7 +1918,7 @@ pub(crate) fn register_runner(
         None,
         None,
         "runner.started",
-        json!({"runner": row.id, "pid": pid, "host": host, "max_agents": max_agents}),
+        json!({"runner": row.id, "pid": new.pid, "host": new.host, "max_agents": new.max_agents}),
     )?;
     Ok(runner_entity(row))
 }
@@ -1889,6 +1932,8 @@ fn runner_entity(r: RunnerRow) -> Runner {
         started_at_ms: r.started_at_ms,
         heartbeat_at_ms: r.heartbeat_at_ms,
         stopped_at_ms: r.stopped_at_ms,
+        heartbeat_ms: r.heartbeat_ms,
+        env_fingerprint: r.env_fingerprint,
     }
 }
 
@@ -1934,6 +1979,39 @@ pub(crate) fn list_runners(c: &mut Conn, include_stopped: bool) -> Result<Vec<Ru
         .collect())
 }
 
+/// What each of the members `ids` was spawned with; members with no spec are left out.
+pub(crate) fn member_specs(c: &mut Conn, ids: &[i64]) -> Result<std::collections::HashMap<i64, MemberSpec>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        type SpecRow = (i64, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<SpecRow> = members::table
+            .filter(members::id.eq_any(chunk))
+            .filter(
+                members::agent_def
+                    .is_not_null()
+                    .or(members::env_fingerprint.is_not_null()),
+            )
+            .select((
+                members::id,
+                members::agent_def,
+                members::agent_source,
+                members::env_fingerprint,
+            ))
+            .load(c)?;
+        for (id, agent_def, agent_source, env_fingerprint) in rows {
+            out.insert(
+                id,
+                MemberSpec {
+                    agent_def,
+                    agent_source,
+                    env_fingerprint,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// Takes the oldest pending member of an active team (of `team`, when given) for `runner_id`
 /// (pending → running).
 pub(crate) fn claim_pending_member(
@@ -1952,13 +2030,25 @@ pub(crate) fn claim_pending_members(
     team: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Member>> {
+    claim_pending_members_for(c, runner_id, team, None, limit)
+}
+
+/// [`claim_pending_members`] for a runner whose environment has fingerprint `env`: it takes
+/// only members spawned with no fingerprint or with this one.
+pub(crate) fn claim_pending_members_for(
+    c: &mut Conn,
+    runner_id: &str,
+    team: Option<&str>,
+    env: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Member>> {
     write_tx(c, |c| {
         let mut claimed = Vec::new();
         let mut teams = HashSet::new();
         // One pick for the batch (a pick per member was a quarter of a claim's CPU,
         // BENCHMARKS.md § 9); a member taken meanwhile is skipped by the guarded update.
         let want = i64::try_from(limit).unwrap_or(i64::MAX);
-        for id in pick_pending_members(c, team, want)? {
+        for id in pick_pending_members(c, team, env, want)? {
             if let Some(m) = claim_id(c, runner_id, id, &mut teams)? {
                 claimed.push(m);
             }

@@ -251,6 +251,8 @@ pub(crate) struct RunnerRow {
     pub started_at_ms: i64,
     pub heartbeat_at_ms: i64,
     pub stopped_at_ms: Option<i64>,
+    pub heartbeat_ms: i64,
+    pub env_fingerprint: Option<String>,
 }
 
 #[derive(diesel::QueryableByName)]

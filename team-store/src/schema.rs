@@ -10,6 +10,8 @@ diesel::table! {
         started_at_ms -> BigInt,
         heartbeat_at_ms -> BigInt,
         stopped_at_ms -> Nullable<BigInt>,
+        heartbeat_ms -> BigInt,
+        env_fingerprint -> Nullable<Text>,
     }
 }
 
@@ -55,6 +57,9 @@ diesel::table! {
         tokens_in -> BigInt,
         tokens_out -> BigInt,
         busy_ms -> BigInt,
+        agent_def -> Nullable<Text>,
+        agent_source -> Nullable<Text>,
+        env_fingerprint -> Nullable<Text>,
     }
 }
 

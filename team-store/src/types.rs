@@ -254,6 +254,42 @@ pub struct Runner {
     pub heartbeat_at_ms: i64,
     /// When it stopped cleanly, if it did.
     pub stopped_at_ms: Option<i64>,
+    /// Its heartbeat period in ms (the unit of `team_core::runner::runner_lost`).
+    pub heartbeat_ms: i64,
+    /// The keyed hash of the environment it runs agents with (see [`MemberSpec`]); `None`
+    /// for a runner that did not give one.
+    pub env_fingerprint: Option<String>,
+}
+
+/// What a member was spawned with, stored with it so that a runner runs exactly that
+/// (issue 14: a runner started before an agent file was added or edited, or from a shell with
+/// another environment, must not run something else).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberSpec {
+    /// The agent definition's text (Markdown with front matter) as the spawner read and
+    /// validated it; `None`: the runner looks the agent up itself (built-in agents, members
+    /// added by a runner's own tools or workflows).
+    pub agent_def: Option<String>,
+    /// Where the definition came from, `KIND:PATH` (`team:/p/.team/agents/x.md`).
+    pub agent_source: Option<String>,
+    /// A keyed hash of the spawner's provider environment (PATH, API keys, base URLs); a
+    /// runner claims the member only when its own fingerprint is the same. Never the values.
+    pub env_fingerprint: Option<String>,
+}
+
+/// How a runner registers (see [`crate::Store::register_runner_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRunner {
+    /// Its pid on `host`.
+    pub pid: i64,
+    /// Host name.
+    pub host: String,
+    /// Its concurrency limit.
+    pub max_agents: i64,
+    /// Its heartbeat period, ms.
+    pub heartbeat_ms: i64,
+    /// The fingerprint of its environment (see [`MemberSpec::env_fingerprint`]).
+    pub env_fingerprint: Option<String>,
 }
 
 /// The member a write is made as, when it is not implied by the operation (a task's

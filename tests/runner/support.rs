@@ -149,6 +149,8 @@ pub fn pg_schema() -> Option<PgSchema> {
 pub struct Project {
     dir: tempfile::TempDir,
     pg: Option<PgSchema>,
+    /// `TEAM_HEARTBEAT_MS` for every `team` this project runs (see [`Project::heartbeat_ms`]).
+    heartbeat_ms: std::cell::Cell<Option<u64>>,
 }
 
 impl Drop for Project {
@@ -172,6 +174,7 @@ impl Project {
         let p = Project {
             dir: tempfile::tempdir().expect("temp dir"),
             pg,
+            heartbeat_ms: std::cell::Cell::new(None),
         };
         p.ok(&["init"]);
         p
@@ -199,6 +202,13 @@ impl Project {
             .filter(|l| !l.trim().is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Gives every runner this project starts from now on (and every other `team` call) a
+    /// heartbeat period of `ms` (`TEAM_HEARTBEAT_MS`), so that a lost runner is noticed within
+    /// three such periods.
+    pub fn heartbeat_ms(&self, ms: u64) {
+        self.heartbeat_ms.set(Some(ms));
     }
 
     /// Writes `.team/config.toml`.
@@ -244,6 +254,10 @@ impl Project {
             .env_remove("TEAM_MAX_AGENTS")
             .env_remove("TEAM_MEMBER_TIMEOUT_SECS")
             .env_remove("TEAM_MODEL");
+        match self.heartbeat_ms.get() {
+            Some(ms) => c.env("TEAM_HEARTBEAT_MS", ms.to_string()),
+            None => c.env_remove("TEAM_HEARTBEAT_MS"),
+        };
         if let Some(pg) = &self.pg {
             c.env("TEAM_DATABASE_URL", &pg.url);
         }

@@ -25,6 +25,32 @@ use crate::project::{Ctx, TEAM_DIR, text_or_stdin};
 /// Default heartbeat of runners (see `EngineOptions::heartbeat`).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// Environment variable setting the heartbeat period of the runners this process starts, in
+/// ms (default 2000; 10 to 60000). A runner is lost after three of its periods without a
+/// heartbeat; tests shorten it to see a lost runner reconciled quickly.
+pub const ENV_HEARTBEAT_MS: &str = "TEAM_HEARTBEAT_MS";
+
+/// The heartbeat period: [`ENV_HEARTBEAT_MS`] or [`HEARTBEAT`].
+///
+/// # Errors
+/// A usage error when the variable is not a whole number of ms from 10 to 60000.
+pub(crate) fn heartbeat() -> Result<Duration, CommandError> {
+    match std::env::var(ENV_HEARTBEAT_MS) {
+        Err(_) => Ok(HEARTBEAT),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (10..=60_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                CommandError::usage(format!(
+                    "{ENV_HEARTBEAT_MS}=`{v}` is not a whole number of milliseconds from 10 to 60000"
+                ))
+            }),
+    }
+}
+
 /// A detached runner quits after this long with nothing to do, unless told otherwise.
 const DETACHED_IDLE_EXIT_SECS: u64 = 30;
 
@@ -83,12 +109,19 @@ pub(crate) fn engine_options(
     ctx: &Ctx,
     config: &Config,
     max_agents: Option<usize>,
-) -> EngineOptions {
+) -> Result<EngineOptions, CommandError> {
     let mut opts = EngineOptions::new(ctx.project_root.clone(), ctx.db_url.clone());
     opts.max_agents = max_agents.unwrap_or(config.team.max_agents as usize).max(1);
     opts.member_timeout = config.member_timeout();
-    opts.heartbeat = HEARTBEAT;
-    opts
+    opts.heartbeat = heartbeat()?;
+    opts.env_fingerprint = Some(env_fingerprint(ctx));
+    Ok(opts)
+}
+
+/// The fingerprint of this process's agent environment (see `team_runner::fingerprint`),
+/// keyed with the database URL.
+fn env_fingerprint(ctx: &Ctx) -> String {
+    team_runner::fingerprint::env_fingerprint(&ctx.db_url)
 }
 
 /// Checks that `agent` can run before anything is written: it exists, parses, and names an
@@ -188,12 +221,16 @@ fn exit_code_of(m: &Member) -> i32 {
 }
 
 /// Runs `member` (held by `engine`) in the foreground while the engine also serves the
-/// pending members of its team. On SIGINT/SIGTERM the team is disbanded (exit 130).
+/// pending members of its team. On SIGINT/SIGTERM (exit 130) it cancels what this process
+/// owns: with `owns_team` (it created the team: `team create --prompt`) the team is
+/// disbanded; otherwise (`team spawn` into an existing team) only its member and the members
+/// its engine took are cancelled, and members other processes run go on.
 async fn run_foreground(
     ctx: &Ctx,
     engine: &Engine,
     team_id: &str,
     member: Member,
+    owns_team: bool,
 ) -> anyhow::Result<Member> {
     let run = engine.run_member(member);
     tokio::pin!(run);
@@ -205,8 +242,12 @@ async fn run_foreground(
             _ = &mut serve, if !engine.shutdown_token().is_cancelled() => {}
             sig = first_signal() => {
                 exit_on_second_signal();
-                // A foreground run owns its team: Ctrl-C takes the team down with it.
-                let _ = ctx.store.disband_team(team_id, &format!("{sig} on a foreground run"));
+                if owns_team {
+                    // It created the team: Ctrl-C takes the team down with it.
+                    let _ = ctx.store.disband_team(team_id, &format!("{sig} on a foreground run"));
+                } else {
+                    tracing::warn!("{sig}: cancelling the member(s) this process runs");
+                }
                 engine.stop().await;
                 let _ = run.await;
                 return Err(anyhow::Error::new(Exit(exit::CANCELLED)));
@@ -262,9 +303,17 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
     let prompt = read_prompt(&a.prompt, &a.prompt_file)?
         .ok_or_else(|| CommandError::usage("give --prompt TEXT or --prompt-file FILE"))?;
     let team = ctx.store.resolve_team(&a.team)?;
-    let timeout_secs = a.timeout.map(|t| t as i64);
+    // `--timeout` is at most `cli::MAX_SECS`, which fits.
+    let timeout_secs = a.timeout.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
     if a.background {
-        let m = ctx.store.add_member(
+        // The member carries what it was spawned with: the agent file as validated now, and
+        // the fingerprint of this shell's environment (a runner started from another
+        // environment does not take it; see `ensure_runner`).
+        let fingerprint = env_fingerprint(ctx);
+        let spec = runtime
+            .member_spec(agent.as_str(), Some(fingerprint.clone()))
+            .map_err(CommandError::usage)?;
+        let m = ctx.store.add_member_with_spec(
             &team.id,
             &NewMember {
                 agent,
@@ -274,8 +323,9 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
                 status: MemberStatus::Pending,
                 runner_id: None,
             },
+            &spec,
         )?;
-        ensure_runner(ctx)?;
+        ensure_runner(ctx, &fingerprint)?;
         if ctx.out.json {
             return ctx.out.json(&m);
         }
@@ -284,7 +334,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
     }
     let rt = runtime_threads()?;
     let ended: Member = rt.block_on(async {
-        let mut opts = engine_options(ctx, &config, None);
+        let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
@@ -301,7 +351,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
             )?;
             ctx.out
                 .note(format!("running {} in team {}", m.name, team.name));
-            run_foreground(ctx, &engine, &team.id, m).await
+            run_foreground(ctx, &engine, &team.id, m, false).await
         }
         .await;
         // Always deregister the runner, also when the member could not be added.
@@ -338,12 +388,12 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
     };
     let rt = runtime_threads()?;
     let ended: Member = rt.block_on(async {
-        let mut opts = engine_options(ctx, &config, None);
+        let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
             ctx.store.hold_member(lead.id, engine.runner_id())?;
-            let ended = run_foreground(ctx, &engine, &team.id, lead).await?;
+            let ended = run_foreground(ctx, &engine, &team.id, lead, true).await?;
             let (ev, why) = if ended.status == MemberStatus::Completed {
                 (TeamEvent::Complete, "the lead completed".to_owned())
             } else {
@@ -360,13 +410,15 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
     report_end(ctx, &team.name, &ended)
 }
 
-/// Starts a detached runner unless a live one serves this database.
-fn ensure_runner(ctx: &Ctx) -> anyhow::Result<()> {
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+/// Starts a detached runner unless a live one with this environment `fingerprint` serves this
+/// database (a runner is live by `team_core::runner::runner_lost`; a runner from another
+/// environment would not take the member).
+fn ensure_runner(ctx: &Ctx, fingerprint: &str) -> anyhow::Result<()> {
+    let host = team_runner::reconcile::this_host();
     let now = now_ms();
     let fresh = ctx.store.list_runners(false)?.into_iter().any(|r| {
-        let recent = now - r.heartbeat_at_ms < 3 * HEARTBEAT.as_millis() as i64;
-        recent && (r.host != host || team_runner::pid_alive(r.pid))
+        !team_runner::reconcile::is_lost(&r, &host, now)
+            && r.env_fingerprint.as_deref() == Some(fingerprint)
     });
     if fresh {
         return Ok(());
@@ -467,7 +519,7 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
-    let mut opts = engine_options(ctx, &config, a.max_agents);
+    let mut opts = engine_options(ctx, &config, a.max_agents)?;
     opts.idle_exit = a.idle_exit.map(Duration::from_secs);
     let rt = runtime_threads()?;
     rt.block_on(async {
@@ -512,7 +564,9 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
             ))
             .into());
         }
-        Some(s) => Some(Duration::from_secs_f64(s)),
+        Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|_| {
+            CommandError::usage(format!("--timeout {s} is not a usable number of seconds"))
+        })?),
         None => None,
     };
     let all = ctx.store.list_members(&team.id)?;
@@ -546,8 +600,15 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
     // A workflow run (`team run`, e.g. detached) is over only when its team ended: the lead
     // writes the report after its members are done.
     let whole_run = a.members.is_empty() && team.workflow.is_some();
+    let mut started_runner = false;
     let members = loop {
+        reconcile_on_sight(ctx);
         let members = pick(ctx.store.list_members(&team.id)?);
+        // Pending members and no live runner (the only one was killed): start one, once, so
+        // that they are not stuck.
+        if !started_runner && members.iter().any(|m| m.status == MemberStatus::Pending) {
+            started_runner = serve_pending(ctx)?;
+        }
         if members.iter().all(|m| m.status.is_terminal())
             && (!whole_run
                 || ctx.store.resolve_team(&team.id)?.status != team_core::TeamStatus::Active)
@@ -607,6 +668,50 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
     } else {
         Err(Exit(exit::FAILURE).into())
     }
+}
+
+/// Reconciles when a runner is lost (issue 14: `team wait` and `team watch` do not wait for
+/// ever on the members of a dead runner). One read of the runners; the reconciliation itself
+/// only when one is lost. Errors are logged, not returned: the caller goes on watching.
+pub(crate) fn reconcile_on_sight(ctx: &Ctx) {
+    match team_runner::reconcile::any_runner_lost(&ctx.store) {
+        Ok(false) => {}
+        Ok(true) => match team_runner::reconcile(&ctx.store, None, HEARTBEAT) {
+            Ok(r) if !r.is_empty() => tracing::info!(
+                runners = ?r.runners_lost,
+                members = ?r.members_failed,
+                "reconciled what lost runners left behind"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot reconcile lost runners: {e}"),
+        },
+        Err(e) => tracing::warn!("cannot read the runners: {e}"),
+    }
+}
+
+/// Starts a detached runner when no live runner serves the database (pending members would
+/// wait for ever). True when it started one.
+fn serve_pending(ctx: &Ctx) -> anyhow::Result<bool> {
+    let host = team_runner::reconcile::this_host();
+    let now = now_ms();
+    let live = ctx
+        .store
+        .list_runners(false)?
+        .iter()
+        .any(|r| !team_runner::reconcile::is_lost(r, &host, now));
+    if live {
+        return Ok(false);
+    }
+    let pid = start_detached(
+        ctx,
+        None,
+        Some(DETACHED_IDLE_EXIT_SECS),
+        &RunFlagsArgs::default(),
+    )?;
+    ctx.out.note(format!(
+        "members are pending and no runner is live: started a runner in the background (pid {pid})"
+    ));
+    Ok(true)
 }
 
 /// `team reconcile`.

@@ -32,6 +32,8 @@ pub fn run(ctx: &Ctx, team_ref: &str) -> anyhow::Result<()> {
     let mut bars: HashMap<i64, ProgressBar> = HashMap::new();
     let mut last_line: HashMap<i64, String> = HashMap::new();
     loop {
+        // A lost runner's members would otherwise look live for ever.
+        super::run::reconcile_on_sight(ctx);
         let t = ctx.store.resolve_team(&team.id)?;
         let members = ctx.store.list_members(&team.id)?;
         let tasks = ctx.store.list_tasks(&team.id, None)?;

@@ -171,7 +171,7 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
     let phase: Arc<Mutex<String>> = Arc::new(Mutex::new("review".into()));
     let rt = runtime_threads()?;
     let result = rt.block_on(async {
-        let mut opts = engine_options(&ctx, &config, a.max_agents);
+        let mut opts = engine_options(&ctx, &config, a.max_agents)?;
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let run = ReviewRun {

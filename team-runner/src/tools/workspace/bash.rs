@@ -170,6 +170,7 @@ pub(crate) async fn run_bash(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
+    crate::lifeline::die_with_runner(&mut cmd);
     for (name, _) in std::env::vars_os() {
         let name_text = name.to_string_lossy();
         if hidden_env.iter().any(|p| wildcard_match(p, &name_text)) {
