@@ -8,4 +8,5 @@ mod failures;
 mod fanout;
 mod permissions;
 mod secrets;
+mod security;
 mod tools;
