@@ -360,3 +360,33 @@ async fn fan_out_is_bounded_in_depth_and_members() {
         "{denied:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandbox_off_runs_bash_without_landlock_with_a_warning() {
+    let server = ScriptedServer::start(Script::from_fn(|req| {
+        if req.turn == 1 {
+            return Reply::tool_call("bash", r#"{"command":"echo UNBOXED-$((6*7))"}"#);
+        }
+        Reply::text("ran")
+    }))
+    .await
+    .expect("server");
+    let p = Project::new(Wire::OpenAi, &server.base_url(), "sandbox = \"off\"").await;
+    p.agent("shell", "model: mock/m", "You run commands.");
+    p.create_team("t").await;
+    let out = p
+        .team_env(
+            &["spawn", "t", "shell", "--prompt", "go", "--allow", "bash"],
+            &[("TEAM_TEST_NO_LANDLOCK", "1")],
+        )
+        .await;
+    assert!(out.status.success(), "spawn: {}", dump(&out));
+    assert!(
+        crate::support::stderr(&out).contains("sandbox = \"off\""),
+        "no warning: {}",
+        dump(&out)
+    );
+    let reqs = server.requests();
+    let said = tool_texts(&reqs[1]).join("\n");
+    assert!(said.contains("UNBOXED-42"), "bash did not run: {said}");
+}
