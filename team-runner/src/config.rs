@@ -35,7 +35,14 @@ pub const ENV_MODEL: &str = "TEAM_MODEL";
 /// `~/.config/team`; meant for tests and unusual setups).
 pub const ENV_CONFIG_HOME: &str = "TEAM_CONFIG_HOME";
 /// The keys valid in `[team]`.
-pub const TEAM_KEYS: &[&str] = &["max_agents", "member_timeout_secs", "default_model"];
+pub const TEAM_KEYS: &[&str] = &[
+    "max_agents",
+    "member_timeout_secs",
+    "default_model",
+    "sandbox",
+    "max_depth",
+    "max_members_per_team",
+];
 
 /// An error loading configuration. `origin` is a file path or `environment`.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +121,15 @@ pub struct TeamConfig {
     pub member_timeout_secs: u64,
     /// Model for agents that set none, as `provider/model` (default unset).
     pub default_model: Option<ModelRef>,
+    /// How the `bash` tool is confined: `"landlock"` (default) or `"off"` (see
+    /// [`crate::tools::workspace::SandboxMode`]).
+    pub sandbox: crate::tools::workspace::SandboxMode,
+    /// How deep members may start members with the `task` tool (≥ 1; default 2): the lead is
+    /// depth 0, a member it starts depth 1, a member that one starts depth 2, …
+    pub max_depth: u32,
+    /// How many members the `task` tool may add to one team, counting every member the team
+    /// ever had but its lead (≥ 1; default 50).
+    pub max_members_per_team: u32,
 }
 
 impl Default for TeamConfig {
@@ -122,6 +138,9 @@ impl Default for TeamConfig {
             max_agents: 10,
             member_timeout_secs: 300,
             default_model: None,
+            sandbox: crate::tools::workspace::SandboxMode::Landlock,
+            max_depth: 2,
+            max_members_per_team: 50,
         }
     }
 }
@@ -295,6 +314,20 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # (the provider is a [providers.NAME] table below). Unset by default.
 # Environment: TEAM_MODEL.
 # default_model = "openai/gpt-4o-mini"
+
+# How the bash tool is confined: "landlock" (a Landlock sandbox: it writes only beneath
+# the project root, minus .team/, the agent folders and .git/hooks and .git/config, and
+# reads only the project and the system directories) or "off" (no sandbox: bash runs with
+# your rights; a warning is logged). Without Landlock in the kernel, bash is refused
+# unless this says "off".
+# sandbox = "landlock"
+
+# How deep members may start members with the `task` tool (integer >= 1): the lead is
+# depth 0, the members it starts depth 1, the members those start depth 2.
+# max_depth = 2
+
+# How many members the `task` tool may add to one team in all (integer >= 1).
+# max_members_per_team = 50
 
 # Model aliases that an agent file's `model:` may name instead of "provider/model"
 # (Claude Code files say `model: sonnet`). Built-in defaults:

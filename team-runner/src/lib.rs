@@ -35,7 +35,7 @@ pub mod workflow;
 
 pub use engine::{Engine, EngineOptions, StopReason};
 pub use reconcile::{ReconcileReport, pid_alive, reconcile};
-pub use runtime::{AgentRuntime, Plan};
+pub use runtime::{AgentRuntime, FanoutBounds, Plan};
 
 /// Errors of the runner: the store's, an agent file's, or starting a process.
 #[derive(Debug, thiserror::Error)]

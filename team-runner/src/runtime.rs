@@ -26,6 +26,27 @@ pub enum Plan {
     Llm(String),
 }
 
+/// Bounds on what members may start with the `task` tool (`[team] max_depth`,
+/// `max_members_per_team`, or a workflow's own values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanoutBounds {
+    /// Deepest nesting of members starting members: the lead is depth 0, the members it
+    /// starts depth 1, and a member at depth `max_depth` cannot start members (default 2).
+    pub max_depth: u32,
+    /// Most members the `task` tool may bring a team to, counting every member it ever had
+    /// but its lead (default 50).
+    pub max_members_per_team: u32,
+}
+
+impl Default for FanoutBounds {
+    fn default() -> Self {
+        Self {
+            max_depth: 2,
+            max_members_per_team: 50,
+        }
+    }
+}
+
 /// Agent definitions, the provider registry (one rate-limit gate per provider, shared by every
 /// member of the runner), the run's permissions, and model defaults.
 pub struct AgentRuntime {
@@ -44,6 +65,16 @@ pub struct AgentRuntime {
     /// The variables holding the providers' API keys (`api_key_env`): never passed to a
     /// command agent unless its file lists them in `env_passthrough`.
     pub provider_key_envs: Vec<String>,
+    /// `[team] sandbox`: how the `bash` tool is confined.
+    pub sandbox: crate::tools::workspace::SandboxMode,
+    /// Bounds on the `task` tool's fan-out.
+    pub bounds: FanoutBounds,
+    /// The depth of members known to this process (member id → depth), see
+    /// [`FanoutBounds::max_depth`]; members started elsewhere are looked up in the events.
+    pub(crate) depths: std::sync::Mutex<std::collections::HashMap<i64, u32>>,
+    /// Held while a `task` call checks the bounds and adds its member, so parallel calls of
+    /// this process cannot overshoot `max_members_per_team` together.
+    pub(crate) spawn_lock: tokio::sync::Mutex<()>,
 }
 
 impl AgentRuntime {
@@ -82,6 +113,12 @@ impl AgentRuntime {
         let providers = ProviderRegistry::new(&tables)
             .map_err(|e| RunnerError::Other(e.to_string()))?
             .with_cassette(cassette);
+        if config.team.sandbox == crate::tools::workspace::SandboxMode::Off {
+            tracing::warn!(
+                "`sandbox = \"off\"` in the configuration: the bash tool runs without a sandbox, \
+                 with your rights (it can read your files and the runner's environment)"
+            );
+        }
         Ok(AgentRuntime {
             catalog,
             providers: Arc::new(providers),
@@ -90,6 +127,13 @@ impl AgentRuntime {
             default_model: config.team.default_model.as_ref().map(|m| m.to_string()),
             model_aliases: config.model_aliases(),
             provider_key_envs,
+            sandbox: config.team.sandbox,
+            bounds: FanoutBounds {
+                max_depth: config.team.max_depth,
+                max_members_per_team: config.team.max_members_per_team,
+            },
+            depths: Default::default(),
+            spawn_lock: Default::default(),
         })
     }
 

@@ -9,4 +9,5 @@ mod fanout;
 mod models;
 mod permissions;
 mod secrets;
+mod security;
 mod tools;

@@ -145,7 +145,14 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
         }
         _ => CassetteMode::Off,
     };
-    let (config, runtime) = load_project(&ctx.project_root, &flags, cassette)?;
+    let (config, mut runtime) = load_project(&ctx.project_root, &flags, cassette)?;
+    // A workflow's own fan-out bounds override the configuration's.
+    if let Some(n) = def.max_depth {
+        runtime.bounds.max_depth = n;
+    }
+    if let Some(n) = def.max_members_per_team {
+        runtime.bounds.max_members_per_team = n;
+    }
     check_agent(&runtime, &ctx, &def.lead)?;
     for r in &agents {
         // A specialist without a model of its own runs on the lead's.

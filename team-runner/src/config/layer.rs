@@ -153,6 +153,34 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
                         })?,
                     );
             }
+            "sandbox" => {
+                team.sandbox = match value.as_str() {
+                    Some("landlock") => crate::tools::workspace::SandboxMode::Landlock,
+                    Some("off") => crate::tools::workspace::SandboxMode::Off,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            origin: origin.to_owned(),
+                            key: dotted.clone(),
+                            message: format!(
+                                "{value} is not a sandbox mode; expected \"landlock\" or \"off\""
+                            ),
+                        });
+                    }
+                };
+            }
+            "max_depth" | "max_members_per_team" => {
+                let n = positive_int(value, origin, &dotted, "an integer ≥ 1")?;
+                let n = u32::try_from(n).map_err(|_| ConfigError::InvalidValue {
+                    origin: origin.to_owned(),
+                    key: dotted.clone(),
+                    message: format!("{n} is too large; expected at most {}", u32::MAX),
+                })?;
+                if key == "max_depth" {
+                    team.max_depth = n;
+                } else {
+                    team.max_members_per_team = n;
+                }
+            }
             _ => {
                 return Err(ConfigError::UnknownKey {
                     origin: origin.to_owned(),

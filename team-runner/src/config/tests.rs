@@ -192,7 +192,7 @@ fn team_validation_errors_name_file_key_and_type() {
     );
     assert!(
         e.to_string()
-            .ends_with("valid keys: max_agents, member_timeout_secs, default_model"),
+            .contains("valid keys: max_agents, member_timeout_secs, default_model"),
         "{e}"
     );
 
@@ -383,5 +383,32 @@ fn models_table_is_validated() {
     ] {
         let e = Config::from_toml_str(text, Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains(needle), "{text}: {e}");
+    }
+}
+
+#[test]
+fn sandbox_and_fan_out_bounds_are_read_and_checked() {
+    let path = Path::new("/p/.team/config.toml");
+    let c = Config::from_toml_str(
+        "[team]\nsandbox = \"off\"\nmax_depth = 3\nmax_members_per_team = 7\n",
+        path,
+    )
+    .expect("valid");
+    assert_eq!(c.team.sandbox, crate::tools::workspace::SandboxMode::Off);
+    assert_eq!((c.team.max_depth, c.team.max_members_per_team), (3, 7));
+    let d = Config::from_toml_str("", path).expect("empty");
+    assert_eq!(
+        d.team.sandbox,
+        crate::tools::workspace::SandboxMode::Landlock
+    );
+    assert_eq!((d.team.max_depth, d.team.max_members_per_team), (2, 50));
+    for bad in [
+        "[team]\nsandbox = \"none\"\n",
+        "[team]\nsandbox = false\n",
+        "[team]\nmax_depth = 0\n",
+        "[team]\nmax_members_per_team = -1\n",
+    ] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(e.contains("team."), "{bad}: {e}");
     }
 }

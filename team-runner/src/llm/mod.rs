@@ -139,7 +139,8 @@ impl Session {
         );
         let tools = WorkspaceTools::new(&inner.opts.project_root, checker)
             .map_err(|e| e.to_string())?
-            .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"]);
+            .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"])
+            .with_sandbox(inner.runtime.sandbox);
         let specs = shared_specs(&tools);
         Ok(Session {
             provider_name: provider.name().to_owned(),

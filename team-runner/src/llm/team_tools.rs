@@ -159,11 +159,81 @@ fn yes() -> bool {
     true
 }
 
+/// The depth of the calling member: known to this process, else from its `member.spawned`
+/// event, else 0 for a lead and 1 for a member (started by a person, a script or a workflow).
+async fn depth_of(c: &Caller<'_>) -> u32 {
+    let m = c.member;
+    let known = c
+        .inner
+        .runtime
+        .depths
+        .lock()
+        .ok()
+        .and_then(|d| d.get(&m.id).copied());
+    if let Some(d) = known {
+        return d;
+    }
+    let (team, name) = (m.team_id.clone(), m.name.clone());
+    let recorded = db(&c.inner.store, move |s| {
+        let events = s.list_events(Some(&team), 0, i64::MAX)?;
+        Ok(events.iter().rev().find_map(|e| {
+            (e.kind == SPAWNED_EVENT && e.member.as_deref() == Some(name.as_str()))
+                .then(|| e.payload["depth"].as_u64())
+                .flatten()
+        }))
+    })
+    .await
+    .ok()
+    .flatten();
+    let depth = match (recorded, m.role) {
+        (Some(d), _) => u32::try_from(d).unwrap_or(u32::MAX),
+        (None, Role::Lead) => 0,
+        (None, _) => 1,
+    };
+    if let Ok(mut d) = c.inner.runtime.depths.lock() {
+        d.insert(m.id, depth);
+    }
+    depth
+}
+
+/// The event that records who started a member with `task`, and its depth.
+pub const SPAWNED_EVENT: &str = "member.spawned";
+
+/// Refuses a `task` call over a fan-out bound: a `tool.denied` event, and the text for the
+/// model.
+async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) -> String {
+    let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
+    let payload = json!({
+        "tool": "task",
+        "reason": reason,
+        "source": {"kind": bound, "limit": limit},
+        "summary": "start a member",
+    });
+    let _ = db(&c.inner.store, move |s| {
+        s.append_event(Some(&team), Some(&name), "tool.denied", payload)
+    })
+    .await;
+    tracing::info!(member = %c.member.name, bound, limit, "task refused: fan-out bound");
+    format!("task denied: {reason}")
+}
+
 async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
     let a: TaskArgs = parse("task", args)?;
     let agent = AgentName::new(&a.agent).map_err(|e| e.to_string())?;
     let root = &c.inner.opts.project_root;
     let checked = c.inner.runtime.check_runnable(agent.as_str(), root);
+    let bounds = c.inner.runtime.bounds;
+    let depth = depth_of(c).await;
+    if depth >= bounds.max_depth {
+        let reason = format!(
+            "you are at depth {depth} (the lead is 0) and members may be nested at most \
+             {} deep (`max_depth`); do the work yourself, or ask your lead to start the member",
+            bounds.max_depth
+        );
+        return Err(refuse_task(c, "max_depth", bounds.max_depth, reason).await);
+    }
+    // One check-and-add at a time in this process, so parallel calls cannot overshoot.
+    let _spawning = c.inner.runtime.spawn_lock.lock().await;
     let team_id = match (&a.team, checked) {
         (None, Ok(())) => c.member.team_id.clone(),
         (reference, checked) => {
@@ -182,6 +252,26 @@ async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
             team.id
         }
     };
+    let tid = team_id.clone();
+    let (_, _, total) = db(&c.inner.store, move |s| s.team_view(&tid, 0))
+        .await
+        .map_err(store_err)?;
+    let members = u32::try_from(total.saturating_sub(1)).unwrap_or(u32::MAX);
+    if members >= bounds.max_members_per_team {
+        let reason = format!(
+            "the team already has {members} members besides its lead and the `task` tool may \
+             add at most {} (`max_members_per_team`); send work to the members it has \
+             (send_message, team_task)",
+            bounds.max_members_per_team
+        );
+        return Err(refuse_task(
+            c,
+            "max_members_per_team",
+            bounds.max_members_per_team,
+            reason,
+        )
+        .await);
+    }
     let new = NewMember {
         agent,
         prompt: Some(a.prompt),
@@ -191,9 +281,23 @@ async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
         runner_id: None,
     };
     let tid = team_id.clone();
-    let m = db(&c.inner.store, move |s| s.add_member(&tid, &new))
-        .await
-        .map_err(store_err)?;
+    let (by, child_depth) = (c.member.name.clone(), depth + 1);
+    let m = db(&c.inner.store, move |s| {
+        let m = s.add_member(&tid, &new)?;
+        s.append_event(
+            Some(&tid),
+            Some(&m.name),
+            SPAWNED_EVENT,
+            json!({"by": by, "depth": child_depth}),
+        )?;
+        Ok(m)
+    })
+    .await
+    .map_err(store_err)?;
+    if let Ok(mut d) = c.inner.runtime.depths.lock() {
+        d.insert(m.id, child_depth);
+    }
+    drop(_spawning);
     c.inner.queued.notify_one();
     if a.background {
         return Ok(json!({"member": m.name, "status": "pending", "note": "its result will arrive in your inbox"}).to_string());

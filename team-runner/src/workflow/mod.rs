@@ -55,6 +55,12 @@ pub struct WorkflowDef {
     /// Prompt templates by phase.
     #[serde(default)]
     pub prompts: BTreeMap<String, String>,
+    /// This workflow's `max_depth` for the `task` tool (overrides `[team] max_depth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
+    /// This workflow's `max_members_per_team` for the `task` tool (overrides the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_members_per_team: Option<u32>,
 }
 
 /// Where a workflow definition came from.

@@ -108,8 +108,10 @@ async fn bash_keeps_the_tail_of_long_output() {
 #[tokio::test]
 async fn bash_timeout_kills_the_whole_process_group() {
     let dir = project();
+    // The sandbox lets a command write in existing subdirectories, not at the top level.
+    fs::create_dir(dir.path().join("work")).expect("work dir");
     let tools = open_tools(dir.path());
-    let command = "echo started; sleep 1000 & echo $! > bg.pid; sleep 1000";
+    let command = "echo started; sleep 1000 & echo $! > work/bg.pid; sleep 1000";
     // The 60 s bound is loose on purpose: it only tells "killed at the timeout" from "waited for
     // the 1000 s sleeps".
     let result = tokio::time::timeout(
@@ -128,7 +130,7 @@ async fn bash_timeout_kills_the_whole_process_group() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert!(err_text(result).contains("timed out after 1 s"));
-    let pid = read_pid(&dir.path().join("bg.pid")).await;
+    let pid = read_pid(&dir.path().join("work/bg.pid")).await;
     assert!(
         gone_within(pid, Duration::from_secs(10)).await,
         "background sleep {pid} survived"
@@ -138,6 +140,8 @@ async fn bash_timeout_kills_the_whole_process_group() {
 #[tokio::test]
 async fn dropping_the_call_kills_the_process_group() {
     let dir = project();
+    // The sandbox lets a command write in existing subdirectories, not at the top level.
+    fs::create_dir(dir.path().join("work")).expect("work dir");
     let tools = open_tools(dir.path());
     let task = tokio::spawn({
         let tools = tools.clone();
@@ -145,12 +149,12 @@ async fn dropping_the_call_kills_the_process_group() {
             tools
                 .execute(
                     "bash",
-                    &args(json!({"command": "sleep 1000 & echo $! > bg.pid; wait"})),
+                    &args(json!({"command": "sleep 1000 & echo $! > work/bg.pid; wait"})),
                 )
                 .await
         }
     });
-    let pid = read_pid(&dir.path().join("bg.pid")).await;
+    let pid = read_pid(&dir.path().join("work/bg.pid")).await;
     assert!(alive(pid), "child runs while the call is pending");
     task.abort();
     let _ = task.await;
@@ -163,18 +167,20 @@ async fn dropping_the_call_kills_the_process_group() {
 #[tokio::test]
 async fn background_jobs_holding_the_pipes_do_not_block_the_result() {
     let dir = project();
+    // The sandbox lets a command write in existing subdirectories, not at the top level.
+    fs::create_dir(dir.path().join("work")).expect("work dir");
     let tools = open_tools(dir.path());
     let out = ok_text(
         tools
             .execute(
                 "bash",
-                &args(json!({"command": "sleep 30 & echo $! > bg.pid; echo done"})),
+                &args(json!({"command": "sleep 30 & echo $! > work/bg.pid; echo done"})),
             )
             .await,
     );
     assert!(out.starts_with("exit code: 0\nstdout:\ndone\n"), "{out}");
     assert!(out.contains("background processes still hold"), "{out}");
-    let pid = read_pid(&dir.path().join("bg.pid")).await;
+    let pid = read_pid(&dir.path().join("work/bg.pid")).await;
     let _ = std::process::Command::new("kill")
         .arg(pid.to_string())
         .status();

@@ -4,4 +4,5 @@
 mod bash;
 mod common;
 mod permission;
+mod sandbox;
 mod tools;

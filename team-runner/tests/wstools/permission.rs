@@ -297,7 +297,9 @@ async fn execute_checks_permissions_and_returns_the_decision() {
         .await;
     assert!(read.decision.is_some_and(|d| d.is_allowed()) && read.result.is_ok());
 
-    // A human "no" stops the command before it runs.
+    // A human "no" stops the command before it runs. (The sandbox lets bash write in existing
+    // subdirectories, not at the top level.)
+    std::fs::create_dir(dir.path().join("src")).expect("src dir");
     let prompter = Arc::new(ScriptedPrompter::new([PromptAnswer::No, PromptAnswer::Yes]));
     let run = Arc::new(RunPermissions::new(
         RunFlags::default(),
@@ -309,19 +311,19 @@ async fn execute_checks_permissions_and_returns_the_decision() {
     )
     .expect("tools");
     let refused = tools
-        .execute("bash", &args(json!({"command": "touch ran"})))
+        .execute("bash", &args(json!({"command": "touch src/ran"})))
         .await;
     assert!(
         refused.as_ref().is_err_and(|e| e.is_denied()),
         "{refused:?}"
     );
-    assert!(!dir.path().join("ran").exists());
+    assert!(!dir.path().join("src/ran").exists());
     let allowed = tools
-        .execute("bash", &args(json!({"command": "touch ran"})))
+        .execute("bash", &args(json!({"command": "touch src/ran"})))
         .await;
     assert!(allowed.is_ok(), "{allowed:?}");
-    assert!(dir.path().join("ran").exists());
-    assert_eq!(prompter.asked()[0].summary, "touch ran (timeout 120 s)");
+    assert!(dir.path().join("src/ran").exists(), "{allowed:?}");
+    assert_eq!(prompter.asked()[0].summary, "touch src/ran (timeout 120 s)");
 }
 
 #[tokio::test]

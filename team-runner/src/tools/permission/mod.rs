@@ -137,6 +137,15 @@ pub enum DecisionSource {
         /// What went wrong.
         error: String,
     },
+    /// The call would write a protected path (`.team/`, an agent folder, a config file
+    /// `team` reads, `.git/hooks`, `.git/config`): refused before any rule, flag or prompt.
+    ProtectedPath {
+        /// The protected path (relative to the project root) the call would write.
+        path: String,
+    },
+    /// `bash` needs its Landlock sandbox and this kernel has none (and `sandbox = "off"` is
+    /// not set).
+    SandboxUnavailable,
 }
 
 /// The outcome of one check, for the runner's event log and for the model.
@@ -335,6 +344,44 @@ impl PermissionChecker {
             DecisionSource::PromptFailed { error } => {
                 format!("the human could not be asked ({error})")
             }
+            DecisionSource::ProtectedPath { path } => protected_reason(tool, path),
+            DecisionSource::SandboxUnavailable => {
+                crate::tools::workspace::SandboxError::Unsupported.to_string()
+            }
         }
     }
+
+    /// A denial that no rule, flag or prompt can lift: `source` is
+    /// [`DecisionSource::ProtectedPath`] or [`DecisionSource::SandboxUnavailable`]. Logged like
+    /// any denial.
+    pub fn refuse(
+        &self,
+        request: &PermissionRequest,
+        source: DecisionSource,
+    ) -> PermissionDecision {
+        let reason = self.reason(&request.tool, Decision::Deny, &source);
+        tracing::info!(member = %self.member, tool = %request.tool, %reason, "tool call refused");
+        PermissionDecision {
+            member: self.member.clone(),
+            tool: request.tool.clone(),
+            summary: request.summary.clone(),
+            decision: Decision::Deny,
+            source,
+            reason,
+        }
+    }
+}
+
+fn protected_reason(tool: &str, path: &str) -> String {
+    let what = if tool == "bash" {
+        "the command names"
+    } else {
+        "it would write"
+    };
+    format!(
+        "{what} `{path}`, a protected path: `.team/`, the agent folders (.claude/agents, \
+         .opencode/agent), team's config files and .git/hooks and .git/config are never \
+         writable by agents, whatever permission, --allow or --yes say; change files elsewhere \
+         in the project"
+    )
 }

@@ -12,6 +12,9 @@
 //! - stdin is `/dev/null`; variables whose names match one of the hidden-environment patterns
 //!   (default `*_API_KEY`) are removed from the command's environment so provider keys do not
 //!   leak into tool output.
+//! - With a sandbox (see `sandbox`), the shell enters the Landlock domain between fork and
+//!   exec, so it and everything it starts stay in it; `TMPDIR` is the call's private
+//!   temporary directory.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -160,6 +163,7 @@ pub(crate) async fn run_bash(
     command: &str,
     timeout: Duration,
     hidden_env: &[String],
+    sandbox: Option<(landlock::RulesetCreated, &std::path::Path)>,
 ) -> Result<String, ToolError> {
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
@@ -177,10 +181,22 @@ pub(crate) async fn run_bash(
             cmd.env_remove(&name);
         }
     }
+    let sandboxed = sandbox.is_some();
+    if let Some((ruleset, tmp)) = sandbox {
+        cmd.env("TMPDIR", tmp);
+        enter_in_child(&mut cmd, ruleset);
+    }
     let mut child = cmd.spawn().map_err(|e| {
-        ToolError::Failed(format!(
-            "could not start `bash`: {e}; is bash installed and on PATH?"
-        ))
+        if sandboxed && e.raw_os_error() == Some(nix::libc::EPERM) {
+            ToolError::Failed(format!(
+                "could not start `bash` in its sandbox ({e}): the Landlock domain could not be \
+                 entered; the command was not run"
+            ))
+        } else {
+            ToolError::Failed(format!(
+                "could not start `bash`: {e}; is bash installed and on PATH?"
+            ))
+        }
     })?;
     let mut group = GroupKill {
         pgid: child
@@ -234,6 +250,34 @@ pub(crate) async fn run_bash(
                 output: render("killed after timeout", &out, &err, None),
             })
         }
+    }
+}
+
+/// Makes the child enter the Landlock domain of `ruleset` before it execs `bash`.
+fn enter_in_child(cmd: &mut Command, ruleset: landlock::RulesetCreated) {
+    let mut ruleset = Some(ruleset);
+    let enter = move || -> std::io::Result<()> {
+        let refused = || std::io::Error::from_raw_os_error(nix::libc::EPERM);
+        let ruleset = ruleset.take().ok_or_else(refused)?;
+        match ruleset.restrict_self() {
+            Ok(status) if status.ruleset != landlock::RulesetStatus::NotEnforced => Ok(()),
+            _ => Err(refused()),
+        }
+    };
+    // The one unsafe block of the sandbox, with a local allow (the workspace denies
+    // unsafe_code). Why it is sound: `pre_exec` runs the closure in the forked child before
+    // exec, where only async-signal-safe work is allowed. The ruleset was built, and every
+    // path opened, in the parent before the fork; the closure only takes it out of its
+    // `Option` (a move, no allocation) and calls `restrict_self`: `prctl(PR_SET_NO_NEW_PRIVS)`,
+    // `landlock_restrict_self(2)` and `close(2)` of the ruleset's descriptor, all
+    // async-signal-safe; errors are built from raw errno values (no allocation, no lock).
+    // A failure makes the spawn fail (fail closed): bash never runs unconfined. Re-executing
+    // a small launcher instead would need a `team` binary next to every embedding program
+    // (the library is used without it), so the child does it itself.
+    #[allow(unsafe_code)]
+    // SAFETY: see above: only async-signal-safe syscalls on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(enter);
     }
 }
 

@@ -2,10 +2,10 @@
 //! pool).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use super::beneath;
 use super::path::ResolvedPath;
 use super::text::{OUTPUT_CAP_BYTES, cut_chars};
 use crate::tools::error::ToolError;
@@ -24,33 +24,44 @@ fn missing(rel: &str) -> ToolError {
     ))
 }
 
-fn check_regular_file(target: &ResolvedPath) -> Result<fs::Metadata, ToolError> {
+/// Opens the checked file for reading, beneath `root`, following no symlink (see
+/// [`beneath`]).
+fn open_regular_file(root: &Path, target: &ResolvedPath) -> Result<fs::File, ToolError> {
     if !target.exists {
         return Err(missing(&target.rel));
     }
-    let meta = fs::metadata(&target.abs).map_err(|e| ToolError::io("inspect", &target.rel, e))?;
-    if meta.is_dir() {
-        return Err(ToolError::Failed(format!(
-            "`{}` is a directory, not a file; use list_files to see what it holds",
-            target.rel
-        )));
+    let is_dir = |rel: &str| {
+        ToolError::Failed(format!(
+            "`{rel}` is a directory, not a file; use list_files to see what it holds"
+        ))
+    };
+    if target.rel == "." {
+        return Err(is_dir(&target.rel));
     }
-    Ok(meta)
+    let file =
+        beneath::open_read(root, &target.rel).map_err(|e| ToolError::io("open", &target.rel, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| ToolError::io("inspect", &target.rel, e))?;
+    if meta.is_dir() {
+        return Err(is_dir(&target.rel));
+    }
+    Ok(file)
 }
 
 /// Reads lines `offset..offset+limit` (1-based; 0 counts as 1) of a text file, numbered.
 ///
 /// Errors: a missing file, a directory, a binary file, an offset past the end, I/O errors.
 pub(crate) fn read_file(
+    root: &Path,
     target: &ResolvedPath,
     offset: Option<u64>,
     limit: Option<u64>,
 ) -> Result<String, ToolError> {
-    check_regular_file(target)?;
+    let file = open_regular_file(root, target)?;
     let rel = &target.rel;
     let first = offset.unwrap_or(1).max(1);
     let limit = limit.unwrap_or(READ_DEFAULT_LIMIT).max(1);
-    let file = fs::File::open(&target.abs).map_err(|e| ToolError::io("open", rel, e))?;
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let head = reader
         .fill_buf()
@@ -112,46 +123,27 @@ pub(crate) fn read_file(
     Ok(out)
 }
 
-/// Writes `bytes` to `abs` atomically: a temporary file in the same directory, fsynced, then
-/// renamed over the target. Keeps an existing file's permission bits; a new file gets 0644.
-fn atomic_write(abs: &Path, rel: &str, bytes: &[u8]) -> Result<(), ToolError> {
-    let parent = abs.parent().ok_or_else(|| {
-        ToolError::Failed(format!("`{rel}` has no parent directory to write into"))
-    })?;
-    let mode = fs::metadata(abs)
-        .map(|m| m.permissions().mode())
-        .unwrap_or(0o644);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".team-write-")
-        .tempfile_in(parent)
-        .map_err(|e| ToolError::io("create a temporary file next to", rel, e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| {
-            tmp.as_file()
-                .set_permissions(fs::Permissions::from_mode(mode))
-        })
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| ToolError::io("write", rel, e))?;
-    tmp.persist(abs)
-        .map_err(|e| ToolError::io("rename the temporary file onto", rel, e.error))?;
-    Ok(())
+/// Writes `bytes` to the checked path atomically, following no symlink (see
+/// [`beneath::atomic_write`]). Keeps an existing file's permission bits; a new file gets 0644.
+fn atomic_write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), ToolError> {
+    beneath::atomic_write(root, rel, bytes).map_err(|e| ToolError::io("write", rel, e))
 }
 
 /// Creates or replaces a file with `content`, creating parent directories.
 ///
 /// Errors: the target is a directory, I/O errors.
-pub(crate) fn write_file(target: &ResolvedPath, content: &str) -> Result<String, ToolError> {
+pub(crate) fn write_file(
+    root: &Path,
+    target: &ResolvedPath,
+    content: &str,
+) -> Result<String, ToolError> {
     let rel = &target.rel;
-    if target.exists && target.abs.is_dir() {
+    if target.exists && (rel == "." || target.abs.is_dir()) {
         return Err(ToolError::Failed(format!(
             "`{rel}` is a directory; give the path of a file inside it"
         )));
     }
-    if let Some(parent) = target.abs.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|e| ToolError::io("create the parent directories of", rel, e))?;
-    }
-    atomic_write(&target.abs, rel, content.as_bytes())?;
+    atomic_write(root, rel, content.as_bytes())?;
     let what = if target.exists {
         "replaced the existing file"
     } else {
@@ -165,6 +157,7 @@ pub(crate) fn write_file(target: &ResolvedPath, content: &str) -> Result<String,
 /// Errors: `old` empty or equal to `new`, file missing or not UTF-8, `old` not found, `old`
 /// found more than once without `replace_all` (the count is given), I/O errors.
 pub(crate) fn edit_file(
+    root: &Path,
     target: &ResolvedPath,
     old: &str,
     new: &str,
@@ -183,8 +176,10 @@ pub(crate) fn edit_file(
             "old_string and new_string are identical, so the edit would change nothing".to_string(),
         ));
     }
-    check_regular_file(target)?;
-    let bytes = fs::read(&target.abs).map_err(|e| ToolError::io("read", rel, e))?;
+    let mut bytes = Vec::new();
+    open_regular_file(root, target)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| ToolError::io("read", rel, e))?;
     let content = String::from_utf8(bytes).map_err(|_| {
         ToolError::Failed(format!(
             "`{rel}` is not valid UTF-8 text; edit_file only edits text files (use write_file \
@@ -209,7 +204,7 @@ pub(crate) fn edit_file(
     } else {
         content.replacen(old, new, 1)
     };
-    atomic_write(&target.abs, rel, updated.as_bytes())?;
+    atomic_write(root, rel, updated.as_bytes())?;
     let noun = if count == 1 {
         "occurrence"
     } else {

@@ -8,8 +8,11 @@
 
 mod args;
 mod bash;
+mod beneath;
 mod files;
 mod path;
+mod protect;
+mod sandbox;
 mod search;
 mod text;
 
@@ -23,6 +26,10 @@ pub use args::{BASH_DEFAULT_TIMEOUT_SECS, BASH_MAX_TIMEOUT_SECS};
 pub use bash::{BASH_STREAM_CAP_BYTES, DEFAULT_HIDDEN_ENV, PIPE_GRACE};
 pub use files::{READ_DEFAULT_LIMIT, READ_MAX_LINE_CHARS};
 pub use path::{ProjectRoot, ResolvedPath};
+pub use protect::{PROTECTED_PATHS, Protected};
+pub use sandbox::{
+    ENV_TEST_NO_LANDLOCK, SYSTEM_READ_PATHS, SandboxError, SandboxMode, landlock_available,
+};
 pub use search::{GREP_MAX_LINE_CHARS, GREP_MAX_MATCHES, LIST_MAX_ENTRIES};
 pub use text::OUTPUT_CAP_BYTES;
 
@@ -98,6 +105,20 @@ fn summary(text: String) -> String {
 }
 
 impl Prepared {
+    /// The protected path this call would write (write tools: the target; `bash`: a
+    /// protected path its command names), if any.
+    fn protected_hit(&self, protected: &Protected) -> Option<String> {
+        match self {
+            Prepared::Write { target, .. } | Prepared::Edit { target, .. } => {
+                protected.covering(&target.rel).map(str::to_owned)
+            }
+            Prepared::Bash { command, .. } => {
+                protected.named_in_command(command).map(str::to_owned)
+            }
+            _ => None,
+        }
+    }
+
     /// The permission request: tool, subject for object-form patterns, and summary.
     fn request(&self, tool: &str) -> PermissionRequest {
         let (subject, summary_text) = match self {
@@ -174,23 +195,42 @@ pub struct WorkspaceTools {
     root: ProjectRoot,
     checker: PermissionChecker,
     hidden_env: Vec<String>,
+    protected: Protected,
+    sandbox: SandboxMode,
 }
 
 impl WorkspaceTools {
     /// Tools on `project_root` (canonicalized once here) checked by `checker`. `bash` hides the
     /// environment variables matching [`DEFAULT_HIDDEN_ENV`] unless changed with
-    /// [`WorkspaceTools::with_hidden_env`].
+    /// [`WorkspaceTools::with_hidden_env`], and runs in the Landlock sandbox unless changed
+    /// with [`WorkspaceTools::with_sandbox`]. Writes to the protected paths ([`Protected`])
+    /// are always refused.
     ///
     /// Errors: the root does not exist or is not a directory.
     pub fn new(
         project_root: impl AsRef<Path>,
         checker: PermissionChecker,
     ) -> Result<Self, ToolError> {
+        let root = ProjectRoot::new(project_root)?;
+        let protected = Protected::for_root(root.path());
         Ok(Self {
-            root: ProjectRoot::new(project_root)?,
+            root,
             checker,
             hidden_env: DEFAULT_HIDDEN_ENV.iter().map(|s| s.to_string()).collect(),
+            protected,
+            sandbox: SandboxMode::default(),
         })
+    }
+
+    /// Sets how `bash` is confined (`[team] sandbox`).
+    pub fn with_sandbox(mut self, mode: SandboxMode) -> Self {
+        self.sandbox = mode;
+        self
+    }
+
+    /// The protected paths of this project.
+    pub fn protected(&self) -> &Protected {
+        &self.protected
     }
 
     /// Replaces the patterns (`*`/`?` wildcards) of environment variable names removed from
@@ -278,7 +318,22 @@ impl WorkspaceTools {
                 };
             }
         };
-        let decision = self.checker.check(&prepared.request(def.name)).await;
+        let request = prepared.request(def.name);
+        // Refusals that no rule, flag or prompt lifts come first.
+        let refusal = match prepared.protected_hit(&self.protected) {
+            Some(path) => Some(DecisionSource::ProtectedPath { path }),
+            None if matches!(prepared, Prepared::Bash { .. })
+                && self.sandbox == SandboxMode::Landlock
+                && !landlock_available() =>
+            {
+                Some(DecisionSource::SandboxUnavailable)
+            }
+            None => None,
+        };
+        let decision = match refusal {
+            Some(source) => self.checker.refuse(&request, source),
+            None => self.checker.check(&request).await,
+        };
         if let Some(denied) = decision.to_error() {
             return ToolOutcome {
                 decision: Some(decision),
@@ -359,7 +414,7 @@ impl WorkspaceTools {
 
     async fn run(&self, def: &ToolDef, prepared: Prepared) -> Result<String, ToolError> {
         if let Prepared::Bash { command, timeout } = &prepared {
-            return bash::run_bash(self.root.path(), command, *timeout, &self.hidden_env).await;
+            return self.run_bash(command, *timeout).await;
         }
         let root = self.root.clone();
         let work = move || match prepared {
@@ -367,7 +422,7 @@ impl WorkspaceTools {
                 target,
                 offset,
                 limit,
-            } => files::read_file(&target, offset, limit),
+            } => files::read_file(root.path(), &target, offset, limit),
             Prepared::List { dir, pattern } => search::list_files(&root, &dir, &pattern),
             Prepared::Grep {
                 target,
@@ -382,13 +437,15 @@ impl WorkspaceTools {
                 };
                 search::grep(&root, &target, &query)
             }
-            Prepared::Write { target, content } => files::write_file(&target, &content),
+            Prepared::Write { target, content } => {
+                files::write_file(root.path(), &target, &content)
+            }
             Prepared::Edit {
                 target,
                 old,
                 new,
                 replace_all,
-            } => files::edit_file(&target, &old, &new, replace_all),
+            } => files::edit_file(root.path(), &target, &old, &new, replace_all),
             Prepared::Bash { .. } => Err(ToolError::Failed(
                 "bash ran on the blocking pool".to_string(),
             )),
@@ -396,5 +453,37 @@ impl WorkspaceTools {
         tokio::task::spawn_blocking(work).await.map_err(|e| {
             ToolError::Failed(format!("the {} call stopped unexpectedly: {e}", def.name))
         })?
+    }
+
+    /// Runs `bash` in its sandbox (or without one with `sandbox = "off"`).
+    async fn run_bash(&self, command: &str, timeout: Duration) -> Result<String, ToolError> {
+        let root = self.root.path();
+        if self.sandbox == SandboxMode::Off {
+            return bash::run_bash(root, command, timeout, &self.hidden_env, None).await;
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("team-bash-")
+            .tempdir()
+            .map_err(|e| {
+                ToolError::Failed(format!("could not make bash's temporary directory: {e}"))
+            })?;
+        let (root_buf, protected, tmp_path) = (
+            root.to_path_buf(),
+            self.protected.clone(),
+            tmp.path().to_path_buf(),
+        );
+        let ruleset =
+            tokio::task::spawn_blocking(move || sandbox::ruleset(&root_buf, &protected, &tmp_path))
+                .await
+                .map_err(|e| ToolError::Failed(format!("the bash sandbox setup stopped: {e}")))?
+                .map_err(|e| ToolError::Failed(e.to_string()))?;
+        bash::run_bash(
+            root,
+            command,
+            timeout,
+            &self.hidden_env,
+            Some((ruleset, tmp.path())),
+        )
+        .await
     }
 }

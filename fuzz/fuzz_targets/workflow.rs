@@ -1,0 +1,6 @@
+//! libFuzzer target: `team_fuzz::workflow` on every input (see fuzz/README.md).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    team_fuzz::workflow(data);
+});
