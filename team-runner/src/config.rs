@@ -42,6 +42,7 @@ pub const TEAM_KEYS: &[&str] = &[
     "sandbox",
     "max_depth",
     "max_members_per_team",
+    "max_message_bytes",
 ];
 
 /// An error loading configuration. `origin` is a file path or `environment`.
@@ -130,6 +131,10 @@ pub struct TeamConfig {
     /// How many members the `task` tool may add to one team, counting every member the team
     /// ever had but its lead (≥ 1; default 50).
     pub max_members_per_team: u32,
+    /// The largest message body a member or `team send` may send, in bytes (≥ 1, at most
+    /// 1 GiB; default 1 MiB, `team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES`): a larger one
+    /// is refused (exit 2), so a member cannot fill the database (issue 13).
+    pub max_message_bytes: usize,
 }
 
 impl Default for TeamConfig {
@@ -141,6 +146,7 @@ impl Default for TeamConfig {
             sandbox: crate::tools::workspace::SandboxMode::Landlock,
             max_depth: 2,
             max_members_per_team: 50,
+            max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -328,6 +334,10 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 
 # How many members the `task` tool may add to one team in all (integer >= 1).
 # max_members_per_team = 50
+
+# The largest message body a member or `team send` may send, in bytes (1 to 1073741824);
+# a larger one is refused (exit 2).
+# max_message_bytes = 1048576
 
 # Model aliases that an agent file's `model:` may name instead of "provider/model"
 # (Claude Code files say `model: sonnet`). Built-in defaults:

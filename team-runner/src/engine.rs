@@ -262,6 +262,7 @@ impl Engine {
         runtime: AgentRuntime,
         opts: EngineOptions,
     ) -> Result<Engine, RunnerError> {
+        let store = store.with_max_message_bytes(runtime.max_message_bytes);
         let max = opts.max_agents.max(1);
         let new = team_store::NewRunner {
             pid: i64::from(std::process::id()),

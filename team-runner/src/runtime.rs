@@ -62,6 +62,8 @@ pub struct AgentRuntime {
     pub default_model: Option<String>,
     /// The `[models]` alias table with its built-in defaults (alias → `provider/model`).
     pub model_aliases: BTreeMap<String, String>,
+    /// `[team] max_message_bytes`: the largest message body its members may send (bytes).
+    pub max_message_bytes: usize,
     /// The variables holding the providers' API keys (`api_key_env`): never passed to a
     /// command agent unless its file lists them in `env_passthrough`.
     pub provider_key_envs: Vec<String>,
@@ -127,6 +129,7 @@ impl AgentRuntime {
             default_model: config.team.default_model.as_ref().map(|m| m.to_string()),
             model_aliases: config.model_aliases(),
             provider_key_envs,
+            max_message_bytes: config.team.max_message_bytes,
             sandbox: config.team.sandbox,
             bounds: FanoutBounds {
                 max_depth: config.team.max_depth,

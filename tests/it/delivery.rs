@@ -220,3 +220,24 @@ fn a_send_key_stores_a_retried_send_once_and_large_messages_are_refused(p: &Proj
     assert_eq!(p.peek("demo", "lead").len(), 1);
 }
 both_backends!(a_send_key_stores_a_retried_send_once_and_large_messages_are_refused);
+
+/// `[team] max_message_bytes` in the project's config sets the limit `team send` enforces.
+fn the_message_size_limit_comes_from_the_config(p: &Project) {
+    p.create_team("demo");
+    p.add_member("demo", "a");
+    let config = p.root().join(".team").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[team]\nmax_message_bytes = 16\n").unwrap();
+    let o = p.run_stdin(
+        &["send", "demo", "--from", "lead", "--to", "a"],
+        "x".repeat(17),
+    );
+    assert_code(&["send"], &o, 2);
+    assert!(stderr(&o).contains("max_message_bytes"), "{}", stderr(&o));
+    p.ok_stdin(
+        &["send", "demo", "--from", "lead", "--to", "a"],
+        "y".repeat(16),
+    );
+    assert_eq!(p.peek("demo", "a").len(), 1);
+}
+both_backends!(the_message_size_limit_comes_from_the_config);

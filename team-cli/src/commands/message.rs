@@ -116,9 +116,13 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
         kind: MessageKind::Text,
         body: &body,
     };
+    let store = ctx
+        .store
+        .clone()
+        .with_max_message_bytes(max_message_bytes(&ctx.project_root));
     let sent = match &a.key {
-        Some(k) => ctx.store.send_message_keyed(&team.id, &msg, k)?,
-        None => ctx.store.send_message(&team.id, &msg)?,
+        Some(k) => store.send_message_keyed(&team.id, &msg, k)?,
+        None => store.send_message(&team.id, &msg)?,
     };
     if ctx.out.json {
         return ctx.out.json(&sent);
@@ -213,5 +217,17 @@ pub fn print_messages(messages: &[Message]) {
             timestamp(m.created_at_ms)
         );
         println!("{}", m.body.trim_end());
+    }
+}
+
+/// `[team] max_message_bytes` of the project's configuration; the default (1 MiB) with a
+/// warning when the configuration cannot be read, so a broken config file never stops a send.
+fn max_message_bytes(root: &std::path::Path) -> usize {
+    match team_runner::config::Config::load(Some(root)) {
+        Ok(config) => config.team.max_message_bytes,
+        Err(e) => {
+            tracing::warn!("{e}; sending with the default message size limit (1 MiB)");
+            team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES
+        }
     }
 }

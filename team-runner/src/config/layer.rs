@@ -181,6 +181,17 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
                     team.max_members_per_team = n;
                 }
             }
+            "max_message_bytes" => {
+                let n = positive_int(value, origin, &dotted, "an integer from 1 to 1073741824")?;
+                team.max_message_bytes = usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_MESSAGE_BYTES_CAP)
+                    .ok_or_else(|| ConfigError::InvalidValue {
+                        origin: origin.to_owned(),
+                        key: dotted.clone(),
+                        message: format!("{n} is too large; expected at most 1073741824 (1 GiB)"),
+                    })?;
+            }
             _ => {
                 return Err(ConfigError::UnknownKey {
                     origin: origin.to_owned(),
@@ -191,6 +202,9 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
     }
     Ok(())
 }
+
+/// The most `[team] max_message_bytes` may be: 1 GiB.
+const MAX_MESSAGE_BYTES_CAP: usize = 1 << 30;
 
 fn positive_int(
     value: &Value,

@@ -412,3 +412,20 @@ fn sandbox_and_fan_out_bounds_are_read_and_checked() {
         assert!(e.contains("team."), "{bad}: {e}");
     }
 }
+
+#[test]
+fn max_message_bytes_is_read_and_bounded() {
+    let path = Path::new("/p/.team/config.toml");
+    let d = Config::from_toml_str("", path).expect("empty");
+    assert_eq!(d.team.max_message_bytes, 1024 * 1024);
+    let c = Config::from_toml_str("[team]\nmax_message_bytes = 16\n", path).expect("valid");
+    assert_eq!(c.team.max_message_bytes, 16);
+    for bad in [
+        "[team]\nmax_message_bytes = 0\n",
+        "[team]\nmax_message_bytes = 1073741825\n",
+        "[team]\nmax_message_bytes = \"1M\"\n",
+    ] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(e.contains("max_message_bytes"), "{bad}: {e}");
+    }
+}
