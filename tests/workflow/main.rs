@@ -4,6 +4,7 @@
 mod support;
 
 mod cancel;
+mod doctor;
 mod failures;
 mod gate;
 mod options;
