@@ -119,3 +119,37 @@ pub async fn probe(settings: &ProviderSettings, env: &EnvFn, timeout: Duration) 
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_asks_models_where_each_kind_serves_it() {
+        let openai = ProviderSettings::new("o", ProviderKind::OpenAi, "http://127.0.0.1:9/v1/");
+        assert_eq!(probe_url(&openai), "http://127.0.0.1:9/v1/models");
+        let anthropic = ProviderSettings::new("a", ProviderKind::Anthropic, "https://x.invalid");
+        assert_eq!(probe_url(&anthropic), "https://x.invalid/v1/models");
+        let anthropic_v1 =
+            ProviderSettings::new("a", ProviderKind::Anthropic, "https://x.invalid/v1");
+        assert_eq!(probe_url(&anthropic_v1), "https://x.invalid/v1/models");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_quickly() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = ProviderSettings::new(
+            "o",
+            ProviderKind::OpenAi,
+            format!("http://127.0.0.1:{port}/v1"),
+        );
+        let env: EnvFn = std::sync::Arc::new(|_| None);
+        let got = probe(&s, &env, Duration::from_millis(500)).await;
+        assert!(matches!(got, ProbeOutcome::Unreachable { .. }), "{got:?}");
+        assert!(!got.is_ok());
+    }
+}
