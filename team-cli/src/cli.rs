@@ -95,6 +95,21 @@ pub enum Command {
     Workflows(WorkflowsCmd),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Check this setup: config files, providers (reachable?), the database, agent files,
+    /// runners, and what `team run spec-review` would run now. Exit 1 when something is
+    /// wrong, naming the next command to run.
+    Doctor,
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+/// `team config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the resolved configuration, each value with its source (built-in default, user
+    /// file, project file, environment).
+    Show,
 }
 
 /// `team create`.
@@ -360,6 +375,20 @@ pub struct LogsArgs {
     /// Keep printing new events until the team is terminal (JSON Lines with --json).
     #[arg(long, short)]
     pub follow: bool,
+    /// Only the events of this member (`lead` for the lead).
+    #[arg(long, value_name = "MEMBER")]
+    pub member: Option<String>,
+    /// Only events whose kind starts with PREFIX (`member.`, `task.claimed`).
+    #[arg(long, value_name = "PREFIX")]
+    pub kind: Option<String>,
+    /// Only events since WHEN: a duration before now (`10m`, `1h30m`), a time in ms since
+    /// the epoch, or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only the last N of the (filtered) events there are now; with --follow, then every new
+    /// one.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 /// `team spawn`.

@@ -46,6 +46,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Init => commands::team::init(db, out),
         Command::Run(a) => commands::workflow::run(db, out, a),
+        Command::Doctor => commands::doctor::doctor(db, out),
+        Command::Config(cli::ConfigCmd::Show) => commands::config::show(out),
+        // Bundled workflows are there outside a project too.
+        Command::Workflows(cli::WorkflowsCmd::List) => commands::workflow::list(out),
         Command::Completions(a) => {
             let shell = match a.shell {
                 cli::Shell::Bash => clap_complete::Shell::Bash,
@@ -69,7 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Send(a) => commands::message::send(&ctx, a),
                 Command::Inbox(a) => commands::message::inbox(&ctx, a),
                 Command::Memory(c) => commands::memory::run(&ctx, c),
-                Command::Logs(a) => commands::logs::run(&ctx, &a.team, a.follow),
+                Command::Logs(a) => commands::logs::run(&ctx, a),
                 Command::Spawn(a) => commands::run::spawn(&ctx, a),
                 Command::Runner(a) => commands::run::runner(&ctx, a),
                 Command::Wait(a) => commands::run::wait(&ctx, a),
@@ -81,11 +85,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     commands::agents::show(&ctx, name)
                 }
                 Command::Report(a) => commands::workflow::report(&ctx, a),
-                Command::Workflows(cli::WorkflowsCmd::List) => commands::workflow::list(&ctx),
                 Command::Workflows(cli::WorkflowsCmd::Show { name }) => {
                     commands::workflow::show(&ctx, name)
                 }
-                Command::Init | Command::Completions(_) | Command::Run(_) => {
+                Command::Init
+                | Command::Completions(_)
+                | Command::Run(_)
+                | Command::Doctor
+                | Command::Config(_)
+                | Command::Workflows(cli::WorkflowsCmd::List) => {
                     unreachable!("handled above")
                 }
             }

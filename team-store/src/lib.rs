@@ -17,6 +17,7 @@
 
 mod backend;
 mod error;
+mod info;
 mod listen;
 mod open;
 mod prepared;
@@ -33,6 +34,7 @@ use team_core::{
 };
 
 pub use error::{ErrorKind, Result, StoreError};
+pub use info::DatabaseInfo;
 pub use listen::{InboxListener, LISTEN_STEP};
 pub use open::{Backend, OpenOptions, redact_url};
 pub use types::*;

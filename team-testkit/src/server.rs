@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -116,6 +116,9 @@ impl ScriptedServer {
             .route("/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
             .route("/messages", post(anthropic))
+            // What `team doctor` asks to see whether a provider is reachable.
+            .route("/v1/models", get(models))
+            .route("/models", get(models))
             .fallback(|uri: Uri| async move {
                 let body = format!(
                     r#"{{"error":{{"message":"scripted-llm: no route for {}; use POST /v1/chat/completions or /v1/messages"}}}}"#,
@@ -208,6 +211,16 @@ impl Drop for ScriptedServer {
             task.abort();
         }
     }
+}
+
+/// `GET /models`: a fixed list of one model, `scripted` (the server answers any model name).
+async fn models() -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        r#"{"object":"list","data":[{"id":"scripted","object":"model","owned_by":"team-testkit"}]}"#,
+    )
+        .into_response()
 }
 
 async fn openai(

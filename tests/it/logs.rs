@@ -107,3 +107,108 @@ fn logs_record_every_state_change_in_order(p: &Project) {
     p.fails(&["logs", "ghost"], 3);
 }
 both_backends!(logs_record_every_state_change_in_order);
+
+/// `--member`, `--kind` (a prefix), `--since` (a duration or a time in ms), `--tail N`, alone,
+/// together, with `--json` and with `--follow`.
+fn logs_filters(p: &Project) {
+    p.create_team("demo");
+    p.add_member("demo", "w");
+    p.add_member("demo", "x");
+    p.add_task("demo", "do it", &[]);
+    p.ok(&["task", "claim", "demo", "--as", "w"]);
+    p.ok(&["task", "done", "demo", "1", "--result", "ok"]);
+    p.ok(&["send", "demo", "--from", "x", "--to", "w", "hi"]);
+    p.ok(&["member", "done", "demo", "x", "--result", "bye"]);
+    let all = p.json(&["logs", "demo"]);
+    let all = all.as_array().unwrap().clone();
+    assert!(all.len() >= 8, "{all:?}");
+
+    let v = p.json(&["logs", "demo", "--member", "w"]);
+    assert_eq!(
+        strings(&v, "kind"),
+        ["member.added", "task.claimed", "task.completed"],
+        "{v:#}"
+    );
+    assert!(v.as_array().unwrap().iter().all(|e| e["member"] == "w"));
+
+    let v = p.json(&["logs", "demo", "--kind", "member."]);
+    assert_eq!(
+        strings(&v, "kind"),
+        ["member.added", "member.added", "member.completed"]
+    );
+    let v = p.json(&["logs", "demo", "--kind", "member.", "--member", "x"]);
+    assert_eq!(strings(&v, "kind"), ["member.added", "member.completed"]);
+
+    // --tail N: the last N, in order.
+    let v = p.json(&["logs", "demo", "--tail", "2"]);
+    assert_eq!(v.as_array().unwrap().as_slice(), &all[all.len() - 2..]);
+    let v = p.json(&["logs", "demo", "--kind", "task.", "--tail", "1"]);
+    assert_eq!(strings(&v, "kind"), ["task.completed"]);
+    let text = p.ok(&["logs", "demo", "--tail", "3"]);
+    assert_eq!(text.lines().count(), 3, "{text}");
+
+    // --since: a duration before now keeps everything just written; a time in ms after the
+    // last event keeps nothing; one at an event keeps it and what follows.
+    let v = p.json(&["logs", "demo", "--since", "10m"]);
+    assert_eq!(v.as_array().unwrap().len(), all.len());
+    let last_ms = all.last().unwrap()["created_at_ms"].as_i64().unwrap();
+    let v = p.json(&["logs", "demo", "--since", &(last_ms + 1).to_string()]);
+    assert_eq!(v, json!([]));
+    let v = p.json(&["logs", "demo", "--since", &last_ms.to_string()]);
+    assert!(!v.as_array().unwrap().is_empty());
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["created_at_ms"].as_i64().unwrap() >= last_ms)
+    );
+
+    // Bad input: a clear error, exit 2; a member that is not in the team, exit 3.
+    let err = p.fails(&["logs", "demo", "--since", "yesterday"], 2);
+    assert!(err.contains("--since takes a duration"), "{err}");
+    let err = p.fails(&["logs", "demo", "--member", "ghost"], 3);
+    assert!(err.contains("ghost"), "{err}");
+
+    // --follow with filters: the last matching event there is, then each new matching one,
+    // until the team ends.
+    let mut child = p
+        .std_cmd()
+        .args([
+            "--json", "logs", "demo", "--follow", "--member", "w", "--tail", "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start team logs --follow");
+    // Its first line (the --tail) is printed before anything new happens.
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&first).expect("a JSON line");
+    assert_eq!(first["kind"], "task.completed", "{first}");
+    p.add_task("demo", "again", &[]);
+    p.ok(&[
+        "send",
+        "demo",
+        "--from",
+        "lead",
+        "--to",
+        "w",
+        "not in w's log",
+    ]);
+    p.ok(&["task", "claim", "demo", "--as", "w"]);
+    p.ok(&["disband", "demo"]);
+    let rest: Vec<serde_json::Value> = reader
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("one JSON event per line"))
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let kinds: Vec<&str> = rest.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.first(),
+        Some(&"task.claimed"),
+        "the new one: {rest:?}"
+    );
+    assert!(rest.iter().all(|e| e["member"] == "w"), "{rest:?}");
+}
+both_backends!(logs_filters);

@@ -5,6 +5,7 @@ mod support;
 
 mod answers;
 mod cancel;
+mod doctor;
 mod failures;
 mod gate;
 mod options;

@@ -459,6 +459,9 @@ async fn without_a_model_it_stops_at_once_and_says_how_to_configure_one() {
     assert!(err.contains("--model PROVIDER/MODEL"), "{err}");
     assert!(err.contains("[providers."), "{err}");
     assert!(out.stdout.is_empty(), "{}", dump(&out));
-    assert!(p.path(".team").is_dir(), "team run creates .team/");
-    assert_eq!(p.json(&["list", "--all"]).await, serde_json::json!([]));
+    // Nothing is left behind: the .team/ the run made is removed with its database (issue 20).
+    assert!(
+        !p.path(".team").exists(),
+        "a failed first run leaves no .team/"
+    );
 }

@@ -15,6 +15,20 @@ use crate::support::{
 
 const LATENCY_MS: u64 = 20;
 
+/// The note a replayed report starts its notes with.
+const REPLAY_NOTE: &str = "> **Note:** replayed from the cassette run.cassette.jsonl: no model was called; its answers were recorded from mock/review-model\n\n";
+
+/// A replayed Markdown report without its replay note; panics when the note is missing (the
+/// report must say it replays recorded answers).
+fn without_replay_note(replayed: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(replayed);
+    assert!(
+        text.contains(REPLAY_NOTE),
+        "the replayed report says it is a replay:\n{text}"
+    );
+    text.replacen(REPLAY_NOTE, "", 1).into_bytes()
+}
+
 /// Records a run of PEP 703 in a new project, then stops the server. Returns the project, the
 /// report printed by the recorded run (in `format`).
 async fn record(format: &str) -> (Project, Vec<u8>) {
@@ -85,7 +99,13 @@ async fn a_replayed_run_prints_the_recorded_report_byte_for_byte() {
         .await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
     assert!(
-        out.stdout == recorded,
+        stderr(&out)
+            .contains("note: replayed from the cassette run.cassette.jsonl: no model was called"),
+        "stderr says it is a replay: {}",
+        dump(&out)
+    );
+    assert!(
+        without_replay_note(&out.stdout) == recorded,
         "the replayed report differs from the recorded one:\n--- recorded ---\n{}\n--- replayed ---\n{}",
         String::from_utf8_lossy(&recorded),
         stdout(&out)
@@ -112,7 +132,7 @@ async fn a_replayed_run_prints_the_recorded_report_byte_for_byte() {
         .await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
     assert!(
-        out.stdout == recorded,
+        without_replay_note(&out.stdout) == recorded,
         "the report replayed in a fresh directory differs:\n--- recorded ---\n{}\n--- replayed ---\n{}",
         String::from_utf8_lossy(&recorded),
         stdout(&out)
@@ -120,7 +140,7 @@ async fn a_replayed_run_prints_the_recorded_report_byte_for_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_json_report_is_byte_identical() {
+async fn a_replayed_json_report_is_the_recorded_one_with_a_replay_note() {
     let (p, recorded) = record("json").await;
     let v: Value = serde_json::from_slice(&recorded).expect("the recorded report is JSON");
     assert_eq!(v["specialists"].as_array().map(Vec::len), Some(5));
@@ -132,8 +152,16 @@ async fn a_replayed_json_report_is_byte_identical() {
         ))
         .await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
+    // The replay's notes start with the replay note; without it, the report is the same.
+    let mut replayed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let notes = replayed["notes"].as_array_mut().expect("notes");
+    let note = notes.remove(0);
+    assert_eq!(
+        note,
+        "replayed from the cassette run.cassette.jsonl: no model was called; its answers were recorded from mock/review-model"
+    );
     assert!(
-        out.stdout == recorded,
+        replayed == v,
         "--- recorded ---\n{}\n--- replayed ---\n{}",
         String::from_utf8_lossy(&recorded),
         stdout(&out)

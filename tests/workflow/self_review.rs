@@ -213,3 +213,77 @@ fn without_allow_edit_the_fixer_is_denied_in_ci() {
     );
     rt.block_on(server.stop());
 }
+
+/// `team run self-review-loop` where `git diff HEAD` cannot run: a clear error (exit 2) before
+/// anything is created, in a repository without commits and outside any repository.
+#[test]
+fn without_a_commit_it_stops_before_creating_a_team() {
+    let team = assert_cmd::cargo::cargo_bin("team");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("app.txt"), "hello\n").unwrap();
+    let run = |root: &Path| {
+        Command::new(&team)
+            .args([
+                "run",
+                "self-review-loop",
+                "--model",
+                "scripted/m",
+                "--format",
+                "json",
+            ])
+            .env("CI", "true")
+            .env("TEAM_CONFIG_HOME", root.join("no-user-config"))
+            .env_remove("TEAM_DATABASE_URL")
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let out = run(root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("reviews `git diff HEAD`, but the repository")
+            && stderr.contains("has no commits yet")
+            && stderr.contains("git commit"),
+        "the error says what to do: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no report");
+    // Nothing was created: not the .team/ a first run makes, so not a team either.
+    assert!(!root.join(".team").exists(), "stderr: {stderr}");
+
+    // In a project: no team is created.
+    let init = Command::new(&team)
+        .arg("init")
+        .env_remove("TEAM_DATABASE_URL")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let out = run(root);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = Command::new(&team)
+        .args(["--json", "list", "--all"])
+        .env_remove("TEAM_DATABASE_URL")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let teams: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(teams, json!([]), "no team was created");
+
+    // Outside any git repository.
+    let plain = tempfile::tempdir().unwrap();
+    let out = run(plain.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("is not in a git repository") && stderr.contains("git init"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,8 @@
 //! One module per command group: parse (in `cli`), call the store, render (in `output`).
 
 pub mod agents;
+pub mod config;
+pub mod doctor;
 pub mod logs;
 pub mod member;
 pub mod memory;

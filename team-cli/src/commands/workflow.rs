@@ -65,12 +65,45 @@ fn cassette_model(path: &str) -> Option<String> {
     Some(format!("{}/{}", e.provider, e.model))
 }
 
-/// `team run WORKFLOW [INPUT]…`.
+/// What a replay is, said in the report and on stderr: the cassette's answers were recorded,
+/// no model is called now, and a cassette recorded from the `scripted` provider (team-testkit's
+/// scripted server, like the one in `examples/`) holds a scripted model's answers, not an
+/// LLM's.
+fn replay_note(path: &str) -> String {
+    match cassette_model(path) {
+        Some(model) if model.starts_with("scripted/") => format!(
+            "replayed from the cassette {path}: no model was called; its answers were recorded from {model}, a scripted model (team-testkit's scripted server), not a real LLM"
+        ),
+        Some(model) => format!(
+            "replayed from the cassette {path}: no model was called; its answers were recorded from {model}"
+        ),
+        None => format!("replayed from the cassette {path}: no model was called"),
+    }
+}
+
+/// `team run WORKFLOW [INPUT]…`. It creates `.team/` in the working directory when there is
+/// none, and removes it again when the run fails before its team exists (no model, a bad
+/// input, a repository without commits), so a failed first try leaves nothing behind.
 pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
+    let mut created = None;
     if db.is_none() && project::find_project(&cwd).is_none() {
         super::team::create_project_dir(&cwd)?;
+        created = Some(cwd.join(TEAM_DIR));
     }
+    let mut team_created = false;
+    let result = run_in(db, out, a, &mut team_created);
+    if result.is_err()
+        && !team_created
+        && let Some(dir) = created
+    {
+        // The store of the run is closed by now (it lived in `run_in`).
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
+}
+
+fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> anyhow::Result<()> {
     let ctx = project::open(db, out)?;
     let (def, _) = workflow::find(&ctx.project_root, &a.workflow)
         .map_err(|e| CommandError::new(Kind::NotFound, e.to_string()))?;
@@ -127,10 +160,15 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "worker".into()),
         ];
     }
+    if def.kind == "self-review" {
+        workflow::self_review::check_repository(&ctx.project_root, &params).map_err(usage)?;
+    }
     if a.detach {
+        *team_created = true;
         return detach(&ctx, a);
     }
     let mut flags = a.run.clone();
+    let mut replay = None;
     let cassette = match (&a.record, &a.replay) {
         (Some(path), _) => CassetteMode::Record(Arc::new(
             CassetteWriter::create(path).map_err(|e| usage(e.to_string()))?,
@@ -139,6 +177,9 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
             if flags.model.is_none() {
                 flags.model = cassette_model(path);
             }
+            let note = replay_note(path);
+            ctx.out.note(format!("note: {note}"));
+            replay = Some(note);
             CassetteMode::Replay(Arc::new(
                 Cassette::load(path).map_err(|e| usage(e.to_string()))?,
             ))
@@ -170,6 +211,7 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
         project_root: ctx.root_str(),
         owner: Some((i64::from(std::process::id()), host)),
     })?;
+    *team_created = true;
     ctx.out.note(format!(
         "team {} ({}): {} on {input_path}",
         team.name, team.id, def.name
@@ -275,6 +317,10 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
             return Err(Exit(code).into());
         }
     };
+    let mut outcome = outcome;
+    if let Some(note) = replay {
+        outcome.report.notes.insert(0, note);
+    }
     let (ev, why) = match &outcome.end {
         ReviewEnd::Done => (TeamEvent::Complete, "the report is written".to_owned()),
         ReviewEnd::LeadFailed(e) => (TeamEvent::Fail, format!("the lead failed: {e}")),
@@ -574,15 +620,18 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> anyhow::Result<()> {
     write_report(&report, a.format, None)
 }
 
-/// `team workflows list`.
-pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
-    let all = workflow::list(&ctx.project_root).map_err(|e| CommandError::usage(e.to_string()))?;
-    if ctx.out.json {
+/// `team workflows list`: the project's workflows over the bundled ones; outside a project,
+/// the bundled ones (no database is opened).
+pub fn list(out: Out) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let root = project::find_project(&cwd).unwrap_or(cwd);
+    let all = workflow::list(&root).map_err(|e| CommandError::usage(e.to_string()))?;
+    if out.json {
         let v: Vec<_> = all
             .iter()
             .map(|(d, s)| json!({"name": d.name, "description": d.description, "kind": d.kind, "lead": d.lead, "inputs": d.inputs, "params": d.params, "source": s.kind, "path": s.path}))
             .collect();
-        return ctx.out.json(&v);
+        return out.json(&v);
     }
     let rows = all
         .iter()
@@ -597,8 +646,7 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
         .collect();
     println!(
         "{}",
-        ctx.out
-            .table(&["workflow", "source", "inputs", "description"], rows)
+        out.table(&["workflow", "source", "inputs", "description"], rows)
     );
     Ok(())
 }

@@ -18,6 +18,7 @@ mod error;
 mod gate;
 mod http;
 mod openai;
+mod probe;
 mod registry;
 mod secret;
 mod types;
@@ -38,6 +39,7 @@ pub use config::{
 pub use error::{BODY_EXCERPT_CHARS, ProviderError};
 pub use gate::RateGate;
 pub use openai::OpenAiProvider;
+pub use probe::{ProbeOutcome, probe, probe_url};
 pub use registry::ProviderRegistry;
 pub use secret::ApiKey;
 pub use types::{

@@ -40,6 +40,48 @@ struct TriageAnswer {
     decisions: Vec<Decision>,
 }
 
+/// Checks, before a team is created, that `git diff BASE` can run in `root`: git is
+/// installed, `root` is inside a git repository, and BASE (the `base` parameter, default
+/// `HEAD`) names a commit. A repository without commits has no `HEAD`.
+///
+/// # Errors
+/// A sentence saying what is missing and what to do.
+pub fn check_repository(root: &Path, params: &BTreeMap<String, String>) -> Result<(), String> {
+    let base = params.get("base").map_or("HEAD", String::as_str);
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let inside = git(&["rev-parse", "--is-inside-work-tree"]).map_err(|e| {
+        format!("self-review-loop reviews `git diff {base}`, but git cannot run: {e}; install git")
+    })?;
+    if !inside.status.success() {
+        return Err(format!(
+            "self-review-loop reviews `git diff {base}`, but {} is not in a git repository: run `git init` and commit, or run it in a repository",
+            root.display()
+        ));
+    }
+    let spec = format!("{base}^{{commit}}");
+    let found = git(&["rev-parse", "--verify", "--quiet", &spec])
+        .map_err(|e| format!("git cannot run: {e}"))?;
+    if found.status.success() {
+        return Ok(());
+    }
+    if base == "HEAD" {
+        return Err(format!(
+            "self-review-loop reviews `git diff HEAD`, but the repository in {} has no commits yet: commit a first version (`git add -A && git commit -m initial`), make your changes, then run it again",
+            root.display()
+        ));
+    }
+    Err(format!(
+        "self-review-loop reviews `git diff {base}`, but `{base}` is not a commit of the repository in {}: pass an existing one with --set base=REV",
+        root.display()
+    ))
+}
+
 /// Runs a command in the project root; returns (exit code, stdout).
 async fn sh(root: &Path, args: &[&str]) -> Result<(i32, String), RunnerError> {
     let out = tokio::process::Command::new(args[0])
