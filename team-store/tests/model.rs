@@ -9,6 +9,8 @@
 
 mod common;
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use std::collections::BTreeMap;
 
 use common::TestDb;
@@ -16,23 +18,6 @@ use team_core::{
     AgentName, MemberEvent, MemberStatus, MessageKind, TaskEvent, TaskStatus, TeamName, delivery,
 };
 use team_store::{ErrorKind, NewMember, NewTask, NewTeam, Outcome, Outgoing, Recipient, Store};
-
-/// SplitMix64: small, deterministic, enough for picking operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 #[derive(Default)]
 struct Model {
@@ -48,7 +33,7 @@ const WORKERS: [&str; 3] = ["w1", "w2", "w3"];
 
 fn run_case(db: &TestDb, seed: u64) {
     let stores: Vec<Store> = (0..3).map(|_| db.store()).collect();
-    let mut rng = Rng(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let team = stores[0]
         .create_team(&NewTeam {
             name: TeamName::new(format!("m{seed}")).unwrap(),
@@ -79,11 +64,11 @@ fn run_case(db: &TestDb, seed: u64) {
     }
     let mut next_task = 1;
     for step in 0..80 {
-        let s = &stores[rng.below(stores.len())];
-        let who = WORKERS[rng.below(WORKERS.len())].to_owned();
+        let s = &stores[rng.random_range(0..stores.len())];
+        let who = WORKERS[rng.random_range(0..WORKERS.len())].to_owned();
         let status = model.members[&who];
         let ctx = format!("seed {seed} step {step}");
-        match rng.below(9) {
+        match rng.random_range(0..9) {
             0 | 1 => {
                 let t = s
                     .add_task(
@@ -100,8 +85,8 @@ fn run_case(db: &TestDb, seed: u64) {
             }
             2 => {
                 // A claim, of a given task or of the next one.
-                let id = (rng.below(2) == 0 && next_task > 1)
-                    .then(|| 1 + rng.below(next_task as usize - 1) as i64);
+                let id = (rng.random_range(0..2) == 0 && next_task > 1)
+                    .then(|| 1 + rng.random_range(0..next_task as usize - 1) as i64);
                 let got = s.claim_task(&team.id, &who, id);
                 let may = delivery::may_act(status, &who, &team.name, "claim tasks").is_ok();
                 let expect = match id {
@@ -141,13 +126,13 @@ fn run_case(db: &TestDb, seed: u64) {
                 if next_task == 1 {
                     continue;
                 }
-                let id = 1 + rng.below(next_task as usize - 1) as i64;
+                let id = 1 + rng.random_range(0..next_task as usize - 1) as i64;
                 let ev = [
                     TaskEvent::Complete,
                     TaskEvent::Fail,
                     TaskEvent::Release,
                     TaskEvent::Cancel,
-                ][rng.below(4)];
+                ][rng.random_range(0..4)];
                 let got = s.update_task(&team.id, id, ev, None);
                 let (from, assignee) = model.tasks[&id].clone();
                 match (from.transition(ev), got) {
@@ -172,9 +157,9 @@ fn run_case(db: &TestDb, seed: u64) {
                     (Outcome::Completed("ok".into()), MemberEvent::Complete),
                     (Outcome::Failed("boom".into()), MemberEvent::Fail),
                     (Outcome::Cancelled("stop".into()), MemberEvent::Cancel),
-                ][rng.below(3)]
+                ][rng.random_range(0..3)]
                 .clone();
-                if rng.below(3) != 0 {
+                if rng.random_range(0..3) != 0 {
                     continue; // ends are rarer than the rest
                 }
                 let got = s.finish_member(&team.id, &who, &outcome);
@@ -200,7 +185,7 @@ fn run_case(db: &TestDb, seed: u64) {
                 }
             }
             5 | 6 => {
-                let to = WORKERS[rng.below(WORKERS.len())].to_owned();
+                let to = WORKERS[rng.random_range(0..WORKERS.len())].to_owned();
                 let body = format!("{step} from {who}");
                 let got = s.send_message(
                     &team.id,
@@ -241,7 +226,7 @@ fn run_case(db: &TestDb, seed: u64) {
                 let got: Vec<String> = l.messages.iter().map(|m| m.body.clone()).collect();
                 let want = std::mem::take(model.unread.get_mut(&who).unwrap());
                 assert_eq!(got, want, "{ctx}: leased take of {who}");
-                if rng.below(2) == 0 {
+                if rng.random_range(0..2) == 0 {
                     let acked = s.ack_inbox(&team.id, &who, &l.lease).unwrap();
                     let ids: Vec<i64> = l.messages.iter().map(|m| m.id).collect();
                     assert_eq!(acked, ids, "{ctx}");

@@ -8,6 +8,8 @@
 //! `TEAM_FAULT_ITERATIONS` (default 20) and `TEAM_FAULT_SEED` set the size and the seed;
 //! `bench/faults.sh` runs it with 300 iterations per engine.
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -16,23 +18,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::*;
-
-/// A small deterministic generator (SplitMix64), so a failing run can be repeated by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -89,7 +74,7 @@ const LEASE_WAIT: Duration = Duration::from_millis(1100);
 fn kill9_at_random_moments_loses_nothing_duplicates_nothing_leaves_nothing_stuck(p: &Project) {
     let iterations = env_u64("TEAM_FAULT_ITERATIONS", 20);
     let seed = env_u64("TEAM_FAULT_SEED", 14);
-    let mut rng = Rng(seed ^ (p.backend() as u64) << 32);
+    let mut rng = StdRng::seed_from_u64(seed ^ (p.backend() as u64) << 32);
     p.create_team("f");
     p.add_member("f", "a");
     p.add_member("f", "w");
@@ -110,7 +95,7 @@ fn kill9_at_random_moments_loses_nothing_duplicates_nothing_leaves_nothing_stuck
         let args = [
             "send", "f", "--from", "lead", "--to", "a", "--key", &key, &body,
         ];
-        let r = run_killed(p, &args, Duration::from_millis(rng.below(max_ms)));
+        let r = run_killed(p, &args, Duration::from_millis(rng.random_range(0..max_ms)));
         kills += usize::from(!r.finished);
         let v = p.json(&args);
         let id = v[0]["id"].as_i64().expect("sent id");
@@ -120,7 +105,7 @@ fn kill9_at_random_moments_loses_nothing_duplicates_nothing_leaves_nothing_stuck
         let r = run_killed(
             p,
             &["inbox", "f", "a", "--lease", LEASE],
-            Duration::from_millis(rng.below(max_ms)),
+            Duration::from_millis(rng.random_range(0..max_ms)),
         );
         kills += usize::from(!r.finished);
         for id in printed_ids(&r.stdout) {
@@ -136,7 +121,7 @@ fn kill9_at_random_moments_loses_nothing_duplicates_nothing_leaves_nothing_stuck
             &[
                 "--json", "task", "claim", "f", "--as", "w", "--lease", LEASE,
             ],
-            Duration::from_millis(rng.below(max_ms)),
+            Duration::from_millis(rng.random_range(0..max_ms)),
         );
         kills += usize::from(!r.finished);
         if r.finished {

@@ -3,6 +3,8 @@
 //! definition and environment it was spawned with, Ctrl-C on a foreground spawn cancels only
 //! what that process owns, and a seeded fault test that kills runners at random moments.
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -220,19 +222,6 @@ both_backends! {
     }
 }
 
-/// A small seeded pseudo-random generator (xorshift64*): the fault test's moments are the
-/// same for the same seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
 /// One iteration per `TEAM_FAULT_ITERATIONS` (default 3; bench/runner-kill-stress.sh runs
 /// 300), seeded by `TEAM_FAULT_SEED` (default 14): spawn 4 members (quick, and slow ones
 /// that take 0.6–1 s), kill -9 the runner at a random moment, then `team wait` must return
@@ -247,7 +236,7 @@ fn random_kills(p: &Project) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(14);
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = StdRng::seed_from_u64(seed);
     p.heartbeat_ms(HEARTBEAT_MS);
     p.agent("quick", r#"echo "ok $(cat)""#);
     // 0.6 to 1 s: most are running when the runner is killed.
@@ -262,8 +251,12 @@ fn random_kills(p: &Project) {
         p.ok(&["create", &team]);
         let mut names = Vec::new();
         for k in 0..4 {
-            let agent = if rng.below(2) == 0 { "quick" } else { "slow" };
-            let prompt = format!("{}", 1 + rng.below(5));
+            let agent = if rng.random_range(0..2) == 0 {
+                "quick"
+            } else {
+                "slow"
+            };
+            let prompt = format!("{}", 1 + rng.random_range(0..5));
             let s = p.spawn_bg(&team, agent, &prompt, &[]);
             if let Some(pid) = s.runner_pid {
                 current = Some(pid);
@@ -271,10 +264,10 @@ fn random_kills(p: &Project) {
             }
             names.push(s.name);
             if k == 1 {
-                std::thread::sleep(Duration::from_millis(rng.below(150)));
+                std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
             }
         }
-        std::thread::sleep(Duration::from_millis(rng.below(600)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..600)));
         if let Some(pid) = current.take() {
             signal(&pid.to_string(), "KILL");
         }
