@@ -24,6 +24,22 @@ fn acting_member(ctx: &Ctx) -> anyhow::Result<Option<(String, String)>> {
     Ok(Some((team.id, member)))
 }
 
+/// A memory write made as the member `acting` (team id, member name), refused once it has
+/// ended (see [`acting_member`]).
+fn write_as(
+    ctx: &Ctx,
+    (team, member): &(String, String),
+    agent: &str,
+    root: &str,
+    op: MemoryOp<'_>,
+) -> anyhow::Result<Option<team_store::MemoryWrite>> {
+    let actor = Actor {
+        team_id: team,
+        member,
+    };
+    Ok(ctx.store.memory_write_as(&actor, agent, root, op)?)
+}
+
 /// Runs a `team memory` subcommand.
 pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
     let root = ctx.root_str();
@@ -49,17 +65,7 @@ pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
                 MemoryOp::Append(&text)
             };
             let w = match acting_member(ctx)? {
-                Some((team, member)) => ctx
-                    .store
-                    .memory_write_as(
-                        &Actor {
-                            team_id: &team,
-                            member: &member,
-                        },
-                        a.as_str(),
-                        &root,
-                        op,
-                    )?
+                Some(acting) => write_as(ctx, &acting, a.as_str(), &root, op)?
                     .ok_or_else(|| anyhow::anyhow!("memory of {a} was not written"))?,
                 None => match op {
                     MemoryOp::Set(t) => ctx.store.memory_set(a.as_str(), &root, t)?,
@@ -86,18 +92,9 @@ pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
         MemoryCmd::Clear { agent: a } => {
             let a = agent(a)?;
             let cleared = match acting_member(ctx)? {
-                Some((team, member)) => ctx
-                    .store
-                    .memory_write_as(
-                        &Actor {
-                            team_id: &team,
-                            member: &member,
-                        },
-                        a.as_str(),
-                        &root,
-                        MemoryOp::Clear,
-                    )?
-                    .is_some(),
+                Some(acting) => {
+                    write_as(ctx, &acting, a.as_str(), &root, MemoryOp::Clear)?.is_some()
+                }
                 None => ctx.store.memory_clear(a.as_str(), &root)?,
             };
             if ctx.out.json {
