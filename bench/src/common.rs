@@ -11,13 +11,13 @@ use anyhow::{Context, Result, bail};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use serde::Serialize;
+use team_agent::config::Config;
+use team_agent::discover_with_builtins;
 use team_core::{AgentName, MemberStatus, Team, TeamName};
+use team_provider::CassetteMode;
 use team_runner::AgentRuntime;
-use team_runner::agent::discover_with_builtins;
-use team_runner::config::Config;
-use team_runner::provider::CassetteMode;
-use team_runner::tools::permission::{PromptGate, RunFlags, RunPermissions};
 use team_store::{NewTeam, Store};
+use team_tools::permission::{PromptGate, RunFlags, RunPermissions};
 
 /// Where a benchmark keeps its state: the project's SQLite file, or a schema of its own in a
 /// PostgreSQL database (created here, dropped on drop).

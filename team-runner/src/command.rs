@@ -288,7 +288,7 @@ pub async fn run_turn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    crate::lifeline::die_with_runner(&mut cmd);
+    team_tools::lifeline::die_with_runner(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return TurnEnd::Failed(format!("cannot start command `{program}`: {e}")),

@@ -157,7 +157,7 @@ pub(crate) struct Inner {
     /// The JSON shape a workflow asks of an LLM member's next answers (structured output),
     /// by (team id, member or agent name); set by the workflow before it asks, read by the
     /// member's session at each turn (see [`Inner::answer_format`]).
-    pub answer_formats: Mutex<HashMap<(String, String), crate::provider::AnswerFormat>>,
+    pub answer_formats: Mutex<HashMap<(String, String), team_provider::AnswerFormat>>,
     pub queued: Notify,
     pub tracker: TaskTracker,
     /// Woken when another process delivered a message (PostgreSQL `LISTEN team_inbox`, see
@@ -539,7 +539,7 @@ impl Inner {
         &self,
         team_id: &str,
         name: &str,
-        format: Option<crate::provider::AnswerFormat>,
+        format: Option<team_provider::AnswerFormat>,
     ) {
         let mut formats = self
             .answer_formats
@@ -563,7 +563,7 @@ impl Inner {
         team_id: &str,
         member: &str,
         agent: &str,
-    ) -> Option<crate::provider::AnswerFormat> {
+    ) -> Option<team_provider::AnswerFormat> {
         let formats = self
             .answer_formats
             .lock()

@@ -6,36 +6,41 @@
 //!   (a `team send`, a `team disband`), a heartbeat, and a clean stop.
 //! - [`command`]: command agents: a program per turn, prompt on stdin, result on stdout, in
 //!   its own process group.
-//! - [`lifeline`]: agent processes die with their runner (`PR_SET_PDEATHSIG`).
 //! - [`fingerprint`]: the keyed hash of the environment a member was spawned from, so that
 //!   a runner started from another environment does not run it.
 //! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
-//! - [`agent`] and [`config`]: agent files (Markdown + YAML front matter) and `config.toml`.
-//! - [`provider`] and [`tools`]: LLM providers and the workspace tools of LLM agents.
+//! - [`llm`]: the LLM member's session (the agent loop) and the team tools it offers.
+//! - [`workflow`]: bundled workflows (`spec-review`, `fanout`, `self-review-loop`).
+//!
+//! Beside it: `team-provider` (model calls), `team-tools` (workspace tools, permissions, the
+//! processes agents start), `team-agent` (agent files and config).
 //!
 //! What it does not do: parse arguments or print (that is `team-cli`), or hold state of its
 //! own beyond the process: every state change goes through `team-store`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod agent;
 mod blocking;
 pub mod command;
-pub mod config;
 pub mod engine;
 pub mod fingerprint;
-pub mod lifeline;
 pub mod llm;
 mod member;
-pub mod provider;
 pub mod reconcile;
 pub mod runtime;
-pub mod tools;
 pub mod workflow;
 
 pub use engine::{Engine, EngineOptions, StopReason};
+
+// The crates split out of the runner, under the names they had inside it (so
+// `team_runner::provider::X` still reads as before); new code names the crates directly.
 pub use reconcile::{ReconcileReport, pid_alive, reconcile};
 pub use runtime::{AgentRuntime, FanoutBounds, Plan};
+pub use team_agent as agent;
+pub use team_agent::config;
+pub use team_provider as provider;
+pub use team_tools as tools;
+pub use team_tools::lifeline;
 
 /// Errors of the runner: the store's, an agent file's, or starting a process.
 #[derive(Debug, thiserror::Error)]

@@ -22,12 +22,12 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::AgentDef;
 use crate::blocking::db;
 use crate::command::{CommandSpec, TurnEnd, run_turn};
 use crate::engine::{EndFailure, Handle, Inner, TeamView};
 use crate::llm::Session;
 use crate::runtime::Plan;
+use team_agent::AgentDef;
 
 /// A member's hold on one of its runner's `max_agents` slots. A member holds a slot while it
 /// works; it lets it go while it waits (idle between turns, or blocked in a tool that waits

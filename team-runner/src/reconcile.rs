@@ -7,7 +7,7 @@
 //!   held becomes `failed` with the error `runner lost` (the lead gets
 //!   `[AGENT FAILURE] name: runner lost` and the member's tasks cascade), what is left of the
 //!   member's process group is killed when the runner's process is gone from this host (see
-//!   [`crate::lifeline`]), and the runner is marked stopped;
+//!   [`team_tools::lifeline`]), and the runner is marked stopped;
 //! - an active team whose foreground owner (`team run`, foreground `team spawn`) is gone from
 //!   this host becomes `failed`, which cancels what is still live and tells every member.
 //!
@@ -104,7 +104,7 @@ pub fn any_runner_lost(store: &Store) -> Result<bool, StoreError> {
 }
 
 /// Kills what is left of the agent processes of member `name` of team `team_id`, whose runner
-/// died on this host: the first process died with the runner (see [`crate::lifeline`]), but
+/// died on this host: the first process died with the runner (see [`team_tools::lifeline`]), but
 /// a background job or the program it was waiting for may live on. They are found by the
 /// environment every agent process inherits (`TEAM_ID`, `TEAM_MEMBER`), not by a recorded
 /// pid (the runner may have died before it recorded one, and a recycled pid is never hit);

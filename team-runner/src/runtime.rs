@@ -5,17 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::RunnerError;
-use crate::agent::{
+use team_agent::config::Config;
+use team_agent::{
     AgentCatalog, AgentDef, AgentKind, AgentSource, ModelContext, ResolvedModel, SourceKind,
     resolve_model,
 };
-use crate::config::Config;
-use crate::provider::{CassetteMode, ProviderConfig, ProviderRegistry};
-use crate::tools::permission::Permission;
-use crate::tools::permission::{
-    AgentPermissions, PermissionConfig, PermissionRule, RunPermissions,
-};
+use team_provider::{CassetteMode, ProviderConfig, ProviderRegistry};
 use team_store::MemberSpec;
+use team_tools::permission::Permission;
+use team_tools::permission::{AgentPermissions, PermissionConfig, PermissionRule, RunPermissions};
 
 /// How an agent runs, once defaults and overrides are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +66,7 @@ pub struct AgentRuntime {
     /// command agent unless its file lists them in `env_passthrough`.
     pub provider_key_envs: Vec<String>,
     /// `[team] sandbox`: how the `bash` tool is confined.
-    pub sandbox: crate::tools::workspace::SandboxMode,
+    pub sandbox: team_tools::workspace::SandboxMode,
     /// Bounds on the `task` tool's fan-out.
     pub bounds: FanoutBounds,
     /// The depth of members known to this process (member id → depth), see
@@ -115,7 +113,7 @@ impl AgentRuntime {
         let providers = ProviderRegistry::new(&tables)
             .map_err(|e| RunnerError::Other(e.to_string()))?
             .with_cassette(cassette);
-        if config.team.sandbox == crate::tools::workspace::SandboxMode::Off {
+        if config.team.sandbox == team_tools::workspace::SandboxMode::Off {
             tracing::warn!(
                 "`sandbox = \"off\"` in the configuration: the bash tool runs without a sandbox, \
                  with your rights (it can read your files and the runner's environment)"
@@ -163,7 +161,7 @@ impl AgentRuntime {
         }
     }
 
-    /// The model of `def` and the rule that chose it (see [`crate::agent::resolve_model`]):
+    /// The model of `def` and the rule that chose it (see [`team_agent::resolve_model`]):
     /// the run's `--model`, the file's model or alias (through `[models]`), the model the
     /// team's lead agent `lead_agent` names itself, `[team] default_model`. `Ok(None)` for a
     /// command agent.
@@ -294,7 +292,7 @@ impl AgentRuntime {
 /// `tools` list (Claude Code) applied to the workspace tools. Team tools are always offered:
 /// they are how a member talks to its team.
 pub fn agent_permissions(def: &AgentDef) -> AgentPermissions {
-    use crate::agent::{PermissionAction, PermissionRule as AgentRule};
+    use team_agent::{PermissionAction, PermissionRule as AgentRule};
     let level = |a: &PermissionAction| match a {
         PermissionAction::Allow => Permission::Allow,
         PermissionAction::Ask => Permission::Ask,
@@ -321,7 +319,7 @@ pub fn agent_permissions(def: &AgentDef) -> AgentPermissions {
         }
     });
     let tools = def.tools.as_ref().map(|sel| {
-        crate::tools::WorkspaceTools::tool_names()
+        team_tools::WorkspaceTools::tool_names()
             .into_iter()
             .filter(|t| sel.allows(t))
             .map(str::to_owned)

@@ -2,10 +2,8 @@
 //! resolves to, and the agent files that are broken.
 
 use serde_json::{Value, json};
+use team_agent::{AgentDef, AgentKind, BrokenAgent, PermissionRule, offered_tools, tool_problems};
 use team_runner::AgentRuntime;
-use team_runner::agent::{
-    AgentDef, AgentKind, BrokenAgent, PermissionRule, offered_tools, tool_problems,
-};
 
 use crate::commands::run::{Exit, load_project};
 use crate::error::{CommandError, Kind};
@@ -208,7 +206,7 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
     let def = match runtime.catalog.get(name) {
         Ok(def) => def,
-        Err(e @ team_runner::agent::AgentError::Broken { .. }) => {
+        Err(e @ team_agent::AgentError::Broken { .. }) => {
             return Err(CommandError::usage(relative_error(ctx, &e.to_string())).into());
         }
         Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string()).into()),
@@ -275,7 +273,7 @@ pub fn check(ctx: &Ctx) -> anyhow::Result<()> {
     let files = catalog
         .agents()
         .chain(catalog.shadowed().iter().map(|s| &s.agent))
-        .filter(|d| d.source.kind != team_runner::agent::SourceKind::Builtin);
+        .filter(|d| d.source.kind != team_agent::SourceKind::Builtin);
     for def in files {
         let path = rel(ctx, &def.source.path);
         let problems = tool_problems(def);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use team_runner::config::{self, Config};
+use team_agent::config::{self, Config};
 use toml::Table;
 
 use crate::error::CommandError;
@@ -76,7 +76,7 @@ pub fn show(out: Out) -> anyhow::Result<()> {
         "default",
         None,
     );
-    for (alias, model) in team_runner::agent::CLAUDE_MODEL_ALIASES {
+    for (alias, model) in team_agent::CLAUDE_MODEL_ALIASES {
         set(
             &mut map,
             format!("models.{alias}"),

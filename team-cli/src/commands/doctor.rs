@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use team_runner::agent::{AgentKind, SourceKind};
-use team_runner::config::{self, Config};
-use team_runner::provider::{EnvFn, ProbeOutcome, ProviderSettings, process_env};
+use team_agent::config::{self, Config};
+use team_agent::{AgentKind, SourceKind};
+use team_provider::{EnvFn, ProbeOutcome, ProviderSettings, process_env};
 use team_runner::workflow::{self, review};
 use team_runner::{AgentRuntime, Plan};
 use team_store::{Store, now_ms};
@@ -398,8 +398,8 @@ fn paint(out: Out, level: Level) -> String {
 
 fn kind_name(s: &ProviderSettings) -> &'static str {
     match s.kind {
-        team_runner::provider::ProviderKind::OpenAi => "openai",
-        team_runner::provider::ProviderKind::Anthropic => "anthropic",
+        team_provider::ProviderKind::OpenAi => "openai",
+        team_provider::ProviderKind::Anthropic => "anthropic",
     }
 }
 
@@ -456,7 +456,7 @@ fn probe_all(settings: &[(ProviderSettings, bool)], env: &EnvFn) -> Vec<Option<P
                 let (s, given, env) = (s.clone(), *given, Arc::clone(env));
                 tokio::spawn(async move {
                     if given {
-                        Some(team_runner::provider::probe(&s, &env, PROBE_TIMEOUT).await)
+                        Some(team_provider::probe(&s, &env, PROBE_TIMEOUT).await)
                     } else {
                         None
                     }

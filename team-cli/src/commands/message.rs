@@ -223,7 +223,7 @@ pub fn print_messages(messages: &[Message]) {
 /// `[team] max_message_bytes` of the project's configuration; the default (1 MiB) with a
 /// warning when the configuration cannot be read, so a broken config file never stops a send.
 fn max_message_bytes(root: &std::path::Path) -> usize {
-    match team_runner::config::Config::load(Some(root)) {
+    match team_agent::config::Config::load(Some(root)) {
         Ok(config) => config.team.max_message_bytes,
         Err(e) => {
             tracing::warn!("{e}; sending with the default message size limit (1 MiB)");

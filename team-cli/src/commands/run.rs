@@ -8,13 +8,13 @@ use serde_json::json;
 use std::sync::Arc;
 use team_core::{AgentName, Member, MemberStatus};
 
+use team_agent::config::Config;
+use team_agent::discover_with_builtins;
 use team_core::TeamEvent;
-use team_runner::agent::discover_with_builtins;
-use team_runner::config::Config;
-use team_runner::provider::CassetteMode;
-use team_runner::tools::permission::{PromptGate, RunFlags, RunPermissions};
+use team_provider::CassetteMode;
 use team_runner::{AgentRuntime, Engine, EngineOptions, StopReason};
 use team_store::{NewMember, now_ms};
+use team_tools::permission::{PromptGate, RunFlags, RunPermissions};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{CreateArgs, RunFlagsArgs, RunnerArgs, SpawnArgs, WaitArgs};
@@ -150,7 +150,7 @@ pub(crate) fn check_agent_in(
             }
         }
         // The agent's own file is broken: bad input, with its file, line and cause.
-        Err(e @ team_runner::agent::AgentError::Broken { .. }) => {
+        Err(e @ team_agent::AgentError::Broken { .. }) => {
             return Err(CommandError::usage(e.to_string()));
         }
         Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string())),
@@ -288,7 +288,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
         let inherits = runtime
             .catalog
             .get(agent.as_str())
-            .is_ok_and(|d| d.kind() == team_runner::agent::AgentKind::Unconfigured);
+            .is_ok_and(|d| d.kind() == team_agent::AgentKind::Unconfigured);
         let lead = inherits
             .then(|| ctx.store.resolve_team(&a.team).ok())
             .flatten()

@@ -58,7 +58,7 @@ pub fn create_project_dir(root: &Path) -> anyhow::Result<Vec<String>> {
     for (name, text) in [
         (
             "config.toml",
-            team_runner::config::Config::default_file_text(),
+            team_agent::config::Config::default_file_text(),
         ),
         (".gitignore", "team.db\nteam.db-*\n*.log\n"),
     ] {

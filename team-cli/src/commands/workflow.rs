@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use team_core::{AgentName, TeamEvent, TeamName};
-use team_runner::provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
+use team_provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
 use team_runner::workflow::report::{Report, Severity};
 use team_runner::workflow::review::{self, ReviewEnd, ReviewRun};
 use team_runner::{Engine, workflow};

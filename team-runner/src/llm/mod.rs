@@ -10,8 +10,8 @@
 //! [`LOOP_LIMIT`] times in a row stops the member. The conversation is kept across the turns
 //! of a persistent member.
 
+pub mod coordination;
 pub mod prompt;
-pub mod team_tools;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,16 +23,16 @@ use team_store::Progress;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::{AgentDef, MemoryMode};
 use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::engine::{Inner, TeamView};
-use crate::provider::{
+use coordination::Caller;
+use team_agent::{AgentDef, MemoryMode};
+use team_provider::{
     CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
 };
-use crate::tools::WorkspaceTools;
-use crate::tools::permission::PermissionChecker;
-use team_tools::Caller;
+use team_tools::WorkspaceTools;
+use team_tools::permission::PermissionChecker;
 
 /// Model calls allowed in one turn when the agent sets no `max_turns`.
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -69,7 +69,7 @@ fn shared_specs(tools: &WorkspaceTools) -> Arc<[ToolSpec]> {
     built
         .entry(names)
         .or_insert_with(|| {
-            let mut specs: Vec<ToolSpec> = team_tools::specs();
+            let mut specs: Vec<ToolSpec> = coordination::specs();
             specs.extend(tools.specs().into_iter().map(|s| ToolSpec {
                 name: s.name,
                 description: s.description,
@@ -280,7 +280,7 @@ impl Session {
     /// Runs one tool call; returns the text for the model and whether it is an error.
     async fn run_tool(&self, caller: &Caller<'_>, call: &ToolCall) -> (String, bool) {
         let (text, is_error, denied) =
-            match team_tools::call(caller, &call.name, &call.arguments).await {
+            match coordination::call(caller, &call.name, &call.arguments).await {
                 Some(Ok(t)) => (t, false, None),
                 Some(Err(e)) => (e, true, None),
                 None => {

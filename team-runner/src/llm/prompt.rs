@@ -2,7 +2,7 @@
 
 use team_core::{Member, Role};
 
-use crate::agent::AgentDef;
+use team_agent::AgentDef;
 
 /// Members listed by name in a system prompt; a larger team is summarised (`team_members`
 /// lists them all).

@@ -11,7 +11,7 @@ use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::provider::AnswerFormat;
+use team_provider::AnswerFormat;
 
 /// Repair turns a specialist gets for an answer that cannot be read, unless the workflow's
 /// `max_repairs` parameter says otherwise.

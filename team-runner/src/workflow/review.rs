@@ -31,8 +31,8 @@ use crate::RunnerError;
 use crate::blocking::db;
 use crate::command::{TurnEnd, run_turn};
 use crate::engine::Engine;
-use crate::provider::{AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest};
 use crate::runtime::Plan;
+use team_provider::{AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest};
 
 /// How often the lead's inbox is read while a phase runs.
 /// Why a member that had not answered when the token budget ran out was stopped.

@@ -1,0 +1,404 @@
+//! Anthropic Messages API client.
+//!
+//! URL convention: `POST {base_url}/v1/messages` with base_url `https://api.anthropic.com`; when the
+//! configured base_url already ends in `/v1`, only `/messages` is appended.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::body::JsonBody;
+use crate::config::FormChain;
+use crate::http::HttpCore;
+use crate::{
+    ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
+    ProviderError, ProviderSettings, StructuredOutput, ToolCall, ToolSpec, Usage,
+};
+
+/// `anthropic-version` header value sent with every request.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// `max_tokens` sent when the request has none (the API requires it).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Client for the Anthropic Messages API. Headers: `x-api-key` (when a key is set),
+/// `anthropic-version: 2023-06-01`.
+///
+/// Wire mapping: system prompt → top-level `system`; tools → `{name, description, input_schema}`;
+/// assistant tool calls → `tool_use` blocks (`input` = the parsed arguments; arguments that are not a
+/// JSON object are sent as `{"_raw_arguments": "<text>"}`); tool results → `tool_result` blocks with
+/// `is_error`; consecutive messages of the same role are merged into one message, as the API requires.
+#[derive(Debug)]
+pub struct AnthropicProvider {
+    core: HttpCore,
+    url: reqwest::Url,
+    /// The structured-output form in use (`tool`, or none once a server refused it).
+    forms: FormChain,
+}
+
+impl AnthropicProvider {
+    /// A client for `settings` with an optional key (read by the caller, e.g. [`crate::ProviderRegistry`]).
+    ///
+    /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
+    pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
+        let path = if settings.base_url.ends_with("/v1") {
+            "/messages"
+        } else {
+            "/v1/messages"
+        };
+        let core = HttpCore::new(settings, key)?;
+        let url = core.endpoint(path)?;
+        let forms = FormChain::new(core.settings.structured_output, core.settings.kind);
+        Ok(Self { core, url, forms })
+    }
+
+    /// Settings in use.
+    pub fn settings(&self) -> &ProviderSettings {
+        &self.core.settings
+    }
+
+    /// Requests in flight through this provider's gate right now.
+    pub fn in_flight(&self) -> usize {
+        self.core.gate.in_flight()
+    }
+
+    async fn call(
+        &self,
+        ctx: &CallContext,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        let start = Instant::now();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+        if let Some(v) = self.core.secret_header("") {
+            headers.insert(HeaderName::from_static("x-api-key"), v);
+        }
+        let reply = loop {
+            let form = self.forms.current(req);
+            let wire = WireBody::new(req, form, self.core.settings.max_tokens);
+            let tools = answer_tools(req, form);
+            let body = self.core.json_body(
+                ctx,
+                &wire,
+                tools.as_ref().unwrap_or(&req.tools),
+                encode_tools,
+            )?;
+            match self
+                .core
+                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
+                .await
+            {
+                Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
+                other => break (other?, form),
+            }
+        };
+        let (reply, form) = reply;
+        let mut resp = parse_response(&reply.body).map_err(|reason| {
+            self.core
+                .bad_response(ctx, reply.attempts, reason, &reply.raw)
+        })?;
+        if form == StructuredOutput::Tool
+            && let Some(answer) = &req.response_format
+            && let Some(i) = resp.tool_calls.iter().position(|c| c.name == answer.name)
+        {
+            // The forced call's input is the answer.
+            let call = resp.tool_calls.remove(i);
+            resp.content = Some(call.arguments);
+        }
+        resp.attempts = reply.attempts;
+        resp.latency = start.elapsed();
+        Ok(resp)
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn name(&self) -> &str {
+        &self.core.settings.name
+    }
+
+    fn chat<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(self.call(ctx, req))
+    }
+}
+
+/// The Messages API request body for `req`, decoded from the bytes that would be sent
+/// (`Value::Null` if they cannot be encoded).
+/// `form` is how an [`crate::AnswerFormat`] is asked for ([`StructuredOutput::Tool`]
+/// or none), `max_tokens` the limit sent when the request has none (0 = 4096).
+pub fn request_body(req: &ChatRequest, form: StructuredOutput, max_tokens: u32) -> Value {
+    let tools = answer_tools(req, form);
+    JsonBody::decoded(
+        &WireBody::new(req, form, max_tokens),
+        tools.as_ref().unwrap_or(&req.tools),
+        encode_tools,
+    )
+}
+
+/// The tools of a request whose answer is asked for as a forced tool call: the request's
+/// tools and one named after the answer format, whose input schema is the answer's. None
+/// when the request asks for no answer format in that form.
+fn answer_tools(req: &ChatRequest, form: StructuredOutput) -> Option<Arc<[ToolSpec]>> {
+    let answer = req.response_format.as_ref()?;
+    if form != StructuredOutput::Tool {
+        return None;
+    }
+    let mut tools: Vec<ToolSpec> = req.tools.to_vec();
+    tools.push(ToolSpec {
+        name: answer.name.clone(),
+        description: "Give your answer: call this tool with it as the input.".into(),
+        parameters: answer.schema.clone(),
+    });
+    Some(tools.into())
+}
+
+/// The `tools` array: `[{name, description, input_schema}]`, borrowing the schemas. Encoded
+/// once per tool list ([`HttpCore::json_body`]).
+fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
+    let wire: Vec<WireTool<'_>> = tools
+        .iter()
+        .map(|t| WireTool {
+            name: &t.name,
+            description: &t.description,
+            input_schema: &t.parameters,
+        })
+        .collect();
+    serde_json::to_vec(&wire)
+}
+
+/// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by
+/// [`HttpCore::json_body`]); it borrows the system prompt.
+#[derive(Serialize)]
+struct WireBody<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    messages: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    /// `{"type": "tool", "name": …}` when the answer is asked for as a forced tool call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+}
+
+impl<'a> WireBody<'a> {
+    fn new(req: &'a ChatRequest, form: StructuredOutput, max_tokens: u32) -> Self {
+        let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
+        let mut push = |role: &'static str, block: Value| match messages.last_mut() {
+            Some((r, blocks)) if *r == role => blocks.push(block),
+            _ => messages.push((role, vec![block])),
+        };
+        for m in &req.messages {
+            match m {
+                ChatMessage::User { content } => {
+                    push("user", json!({"type": "text", "text": content}))
+                }
+                ChatMessage::Assistant {
+                    content,
+                    tool_calls,
+                } => {
+                    let text = content.as_deref().filter(|c| !c.is_empty());
+                    if let Some(text) = text {
+                        push("assistant", json!({"type": "text", "text": text}));
+                    } else if tool_calls.is_empty() {
+                        // The API rejects empty assistant content.
+                        push("assistant", json!({"type": "text", "text": "(no content)"}));
+                    }
+                    for c in tool_calls {
+                        push(
+                            "assistant",
+                            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input_object(&c.arguments)}),
+                        );
+                    }
+                }
+                ChatMessage::Tool {
+                    tool_call_id,
+                    content,
+                    is_error,
+                    ..
+                } => {
+                    let mut block = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
+                    if *is_error {
+                        block["is_error"] = Value::Bool(true);
+                    }
+                    push("user", block);
+                }
+            }
+        }
+        WireBody {
+            model: &req.model,
+            max_tokens: req.max_tokens.unwrap_or(if max_tokens > 0 {
+                max_tokens
+            } else {
+                DEFAULT_MAX_TOKENS
+            }),
+            system: (!req.system.is_empty()).then_some(req.system.as_str()),
+            messages: messages
+                .into_iter()
+                .map(|(role, content)| json!({"role": role, "content": content}))
+                .collect(),
+            temperature: req.temperature,
+            tool_choice: req
+                .response_format
+                .as_ref()
+                .filter(|_| form == StructuredOutput::Tool)
+                .map(|a| json!({"type": "tool", "name": a.name})),
+        }
+    }
+}
+
+/// Arguments text as a `tool_use.input` object (the API accepts only objects).
+fn input_object(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return json!({});
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({"_raw_arguments": arguments}),
+    }
+}
+
+/// Reads a Messages API reply. Text blocks are joined with `\n`; `tool_use` inputs become compact JSON
+/// text (a string `input`, as some servers send for broken JSON, is passed through as its raw text).
+///
+/// Errors: a reason string when the body is an error object or has no `content` array.
+pub fn parse_response(body: &Value) -> Result<ChatResponse, String> {
+    if body.get("type").and_then(Value::as_str) == Some("error") {
+        return Err(format!(
+            "the reply is an error object: {}",
+            serde_json::to_string(body.get("error").unwrap_or(body)).unwrap_or_default()
+        ));
+    }
+    let blocks = body
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "no `content` array in the reply".to_string())?;
+    let mut texts = Vec::new();
+    let mut tool_calls = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                if let Some(t) = block.get("text").and_then(Value::as_str) {
+                    texts.push(t);
+                }
+            }
+            Some("tool_use") => {
+                let name = block
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| format!("tool_use block {i} has no `name`"))?;
+                let arguments = match block.get("input") {
+                    Some(Value::String(s)) => s.clone(),
+                    None | Some(Value::Null) => "{}".to_string(),
+                    Some(v) => serde_json::to_string(v).unwrap_or_default(),
+                };
+                let id = block
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("call_{i}"));
+                tool_calls.push(ToolCall {
+                    id,
+                    name: name.to_string(),
+                    arguments,
+                });
+            }
+            _ => {} // thinking, redacted_thinking, server tool blocks: not used by the runner.
+        }
+    }
+    let content = (!texts.is_empty())
+        .then(|| texts.join("\n"))
+        .filter(|t| !t.is_empty());
+    let usage = body.get("usage").unwrap_or(&Value::Null);
+    let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Ok(ChatResponse {
+        content,
+        tool_calls,
+        usage: Usage {
+            prompt_tokens: n("input_tokens")
+                + n("cache_creation_input_tokens")
+                + n("cache_read_input_tokens"),
+            completion_tokens: n("output_tokens"),
+        },
+        latency: Default::default(),
+        finish_reason: body
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        attempts: 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_merges_roles_and_maps_tool_blocks() {
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "t".into(),
+            arguments: r#"{"a":1}"#.into(),
+        };
+        let mut req = ChatRequest::new("claude", "sys");
+        req.messages = vec![
+            ChatMessage::user("hi"),
+            ChatMessage::Assistant {
+                content: Some("using tools".into()),
+                tool_calls: vec![call("a"), call("b")],
+            },
+            ChatMessage::tool_result(&call("a"), "ok", false),
+            ChatMessage::tool_result(&call("b"), "bad", true),
+            ChatMessage::user("and now?"),
+        ];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(b["system"], "sys");
+        assert_eq!(b["max_tokens"], DEFAULT_MAX_TOKENS);
+        let msgs = b["messages"].as_array().expect("messages");
+        assert_eq!(msgs.len(), 3);
+        assert_eq!(msgs[1]["content"][1]["input"]["a"], 1);
+        assert_eq!(msgs[2]["content"][0]["type"], "tool_result");
+        assert!(msgs[2]["content"][0].get("is_error").is_none());
+        assert_eq!(msgs[2]["content"][1]["is_error"], true);
+        assert_eq!(msgs[2]["content"][2]["text"], "and now?");
+        assert_eq!(input_object("{oops"), json!({"_raw_arguments": "{oops"}));
+    }
+
+    #[test]
+    fn parse_blocks_usage_and_errors() {
+        let r = parse_response(&json!({"content": [
+            {"type": "text", "text": "a"}, {"type": "tool_use", "id": "x", "name": "t", "input": {"k": "v"}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 3, "cache_read_input_tokens": 2, "output_tokens": 4}}))
+        .expect("parse");
+        assert_eq!(r.content.as_deref(), Some("a"));
+        assert_eq!(r.tool_calls[0].arguments, r#"{"k":"v"}"#);
+        assert_eq!(r.usage.prompt_tokens, 5);
+        assert!(
+            parse_response(&json!({"type": "error", "error": {"type": "overloaded_error"}}))
+                .is_err()
+        );
+        assert!(
+            parse_response(&json!({"id": "m"}))
+                .unwrap_err()
+                .contains("content")
+        );
+    }
+}

@@ -1,0 +1,594 @@
+//! Team tools of LLM members (names as in the opencode team design): `task`, `send_message`,
+//! `wait_for_messages`, `team_task`, `agent_memory`, `team_members`, `team_create`,
+//! `team_delete`. Each checks (through the store) that its team exists and is active, and
+//! returns a clear error text to the model otherwise; a tool error never ends the member.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use team_core::{AgentName, Member, MemberStatus, MessageKind, Role, TaskEvent, TeamName};
+use team_store::{NewMember, NewTask, NewTeam, Recipient, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::blocking::db;
+use crate::engine::Inner;
+use team_provider::ToolSpec;
+
+pub use team_tools::TEAM_TOOLS;
+
+/// Longest `wait_for_messages` wait, in seconds.
+pub const MAX_WAIT_SECS: u64 = 600;
+
+fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters,
+    }
+}
+
+/// The specs of the team tools, as offered to the model.
+pub fn specs() -> Vec<ToolSpec> {
+    vec![
+        spec(
+            "task",
+            "Start a new member of the team running `agent` with `prompt`. background=true (default) returns the member's name at once; its result arrives later in your inbox as `[AGENT COMPLETED] name: …`. background=false waits and returns its result. persistent=true keeps it alive between turns, waiting for messages.",
+            json!({"type": "object", "properties": {
+                "agent": {"type": "string", "description": "agent name"},
+                "prompt": {"type": "string"},
+                "background": {"type": "boolean"},
+                "persistent": {"type": "boolean"},
+                "team": {"type": "string", "description": "a team you lead (default: your team)"}
+            }, "required": ["agent", "prompt"], "additionalProperties": false}),
+        ),
+        spec(
+            "send_message",
+            "Send a message to a member (its exact name), to \"lead\", or to \"all\" (every live member but you).",
+            json!({"type": "object", "properties": {
+                "to": {"type": "string"}, "body": {"type": "string"}
+            }, "required": ["to", "body"], "additionalProperties": false}),
+        ),
+        spec(
+            "wait_for_messages",
+            "Wait until your inbox has messages (or timeout_s passes) and return them, oldest first. Each message is delivered once.",
+            json!({"type": "object", "properties": {
+                "timeout_s": {"type": "number", "description": "seconds, at most 600 (default 60)"}
+            }, "additionalProperties": false}),
+        ),
+        spec(
+            "team_task",
+            "The team's shared task board. action: list | add (title, description?, blocked_by?) | claim (id? — default the oldest claimable) | complete (id, result?) | fail (id, result?) | release (id).",
+            json!({"type": "object", "properties": {
+                "action": {"type": "string", "enum": ["list", "add", "claim", "complete", "fail", "release"]},
+                "id": {"type": "integer"},
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "blocked_by": {"type": "array", "items": {"type": "integer"}},
+                "result": {"type": "string"}
+            }, "required": ["action"], "additionalProperties": false}),
+        ),
+        spec(
+            "agent_memory",
+            "Your memory in this project, kept across runs (100 KiB, the newest kept). action: read | write (content) | append (content) | clear.",
+            json!({"type": "object", "properties": {
+                "action": {"type": "string", "enum": ["read", "write", "append", "clear"]},
+                "content": {"type": "string"}
+            }, "required": ["action"], "additionalProperties": false}),
+        ),
+        spec(
+            "team_members",
+            "List the team's members: exact name, agent, role and status.",
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        ),
+        spec(
+            "team_create",
+            "Create a new team that you lead (its members are started with `task` and `team`).",
+            json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"], "additionalProperties": false}),
+        ),
+        spec(
+            "team_delete",
+            "Disband a team you lead (default: your own team): every live member and open task is cancelled.",
+            json!({"type": "object", "properties": {"team": {"type": "string"}}, "additionalProperties": false}),
+        ),
+    ]
+}
+
+/// What a team tool call needs to know about its caller.
+pub(crate) struct Caller<'a> {
+    pub inner: &'a Arc<Inner>,
+    pub member: &'a Member,
+    pub wake: &'a Arc<Notify>,
+    /// The member's slot: let go while a tool waits for other members.
+    pub slot: &'a crate::member::Slot,
+    pub cancel: &'a CancellationToken,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(tool: &str, args: &str) -> Result<T, String> {
+    let args = if args.trim().is_empty() { "{}" } else { args };
+    serde_json::from_str(args).map_err(|e| {
+        format!("invalid arguments for {tool}: {e}; see the tool's schema for the expected shape")
+    })
+}
+
+fn store_err(e: StoreError) -> String {
+    e.to_string()
+}
+
+/// Runs team tool `name`; `None` when `name` is not a team tool.
+pub(crate) async fn call(c: &Caller<'_>, name: &str, args: &str) -> Option<Result<String, String>> {
+    let r = match name {
+        "task" => task(c, args).await,
+        "send_message" => send_message(c, args).await,
+        "wait_for_messages" => wait_for_messages(c, args).await,
+        "team_task" => team_task(c, args).await,
+        "agent_memory" => agent_memory(c, args).await,
+        "team_members" => team_members(c).await,
+        "team_create" => team_create(c, args).await,
+        "team_delete" => team_delete(c, args).await,
+        _ => return None,
+    };
+    Some(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskArgs {
+    agent: String,
+    prompt: String,
+    #[serde(default = "yes")]
+    background: bool,
+    #[serde(default)]
+    persistent: bool,
+    team: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The depth of the calling member: known to this process, else from its `member.spawned`
+/// event, else 0 for a lead and 1 for a member (started by a person, a script or a workflow).
+async fn depth_of(c: &Caller<'_>) -> u32 {
+    let m = c.member;
+    let known = c
+        .inner
+        .runtime
+        .depths
+        .lock()
+        .ok()
+        .and_then(|d| d.get(&m.id).copied());
+    if let Some(d) = known {
+        return d;
+    }
+    let (team, name) = (m.team_id.clone(), m.name.clone());
+    let recorded = db(&c.inner.store, move |s| {
+        let events = s.list_events(Some(&team), 0, i64::MAX)?;
+        Ok(events.iter().rev().find_map(|e| {
+            (e.kind == SPAWNED_EVENT && e.member.as_deref() == Some(name.as_str()))
+                .then(|| e.payload["depth"].as_u64())
+                .flatten()
+        }))
+    })
+    .await
+    .ok()
+    .flatten();
+    let depth = match (recorded, m.role) {
+        (Some(d), _) => u32::try_from(d).unwrap_or(u32::MAX),
+        (None, Role::Lead) => 0,
+        (None, _) => 1,
+    };
+    if let Ok(mut d) = c.inner.runtime.depths.lock() {
+        d.insert(m.id, depth);
+    }
+    depth
+}
+
+/// The event that records who started a member with `task`, and its depth.
+pub const SPAWNED_EVENT: &str = "member.spawned";
+
+/// Refuses a `task` call over a fan-out bound: a `tool.denied` event, and the text for the
+/// model.
+async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) -> String {
+    let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
+    let payload = json!({
+        "tool": "task",
+        "reason": reason,
+        "source": {"kind": bound, "limit": limit},
+        "summary": "start a member",
+    });
+    let _ = db(&c.inner.store, move |s| {
+        s.append_event(Some(&team), Some(&name), "tool.denied", payload)
+    })
+    .await;
+    tracing::info!(member = %c.member.name, bound, limit, "task refused: fan-out bound");
+    format!("task denied: {reason}")
+}
+
+async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: TaskArgs = parse("task", args)?;
+    let agent = AgentName::new(&a.agent).map_err(|e| e.to_string())?;
+    let root = &c.inner.opts.project_root;
+    let checked = c.inner.runtime.check_runnable(agent.as_str(), root);
+    let bounds = c.inner.runtime.bounds;
+    let depth = depth_of(c).await;
+    if depth >= bounds.max_depth {
+        let reason = format!(
+            "you are at depth {depth} (the lead is 0) and members may be nested at most \
+             {} deep (`max_depth`); do the work yourself, or ask your lead to start the member",
+            bounds.max_depth
+        );
+        return Err(refuse_task(c, "max_depth", bounds.max_depth, reason).await);
+    }
+    // One check-and-add at a time in this process, so parallel calls cannot overshoot.
+    let _spawning = c.inner.runtime.spawn_lock.lock().await;
+    let team_id = match (&a.team, checked) {
+        (None, Ok(())) => c.member.team_id.clone(),
+        (reference, checked) => {
+            let reference = reference
+                .clone()
+                .unwrap_or_else(|| c.member.team_id.clone());
+            let team = db(&c.inner.store, move |s| s.resolve_team(&reference))
+                .await
+                .map_err(store_err)?;
+            // An agent without a model of its own runs on the team lead's (issue 15).
+            if checked.is_err() {
+                c.inner
+                    .runtime
+                    .check_runnable_in(agent.as_str(), root, Some(&team.lead_agent))?;
+            }
+            team.id
+        }
+    };
+    let tid = team_id.clone();
+    let (_, _, total) = db(&c.inner.store, move |s| s.team_view(&tid, 0))
+        .await
+        .map_err(store_err)?;
+    let members = u32::try_from(total.saturating_sub(1)).unwrap_or(u32::MAX);
+    if members >= bounds.max_members_per_team {
+        let reason = format!(
+            "the team already has {members} members besides its lead and the `task` tool may \
+             add at most {} (`max_members_per_team`); send work to the members it has \
+             (send_message, team_task)",
+            bounds.max_members_per_team
+        );
+        return Err(refuse_task(
+            c,
+            "max_members_per_team",
+            bounds.max_members_per_team,
+            reason,
+        )
+        .await);
+    }
+    let new = NewMember {
+        agent,
+        prompt: Some(a.prompt),
+        persistent: a.persistent,
+        timeout_secs: None,
+        status: MemberStatus::Pending,
+        runner_id: None,
+    };
+    let tid = team_id.clone();
+    let (by, child_depth) = (c.member.name.clone(), depth + 1);
+    let m = db(&c.inner.store, move |s| {
+        let m = s.add_member(&tid, &new)?;
+        s.append_event(
+            Some(&tid),
+            Some(&m.name),
+            SPAWNED_EVENT,
+            json!({"by": by, "depth": child_depth}),
+        )?;
+        Ok(m)
+    })
+    .await
+    .map_err(store_err)?;
+    if let Ok(mut d) = c.inner.runtime.depths.lock() {
+        d.insert(m.id, child_depth);
+    }
+    drop(_spawning);
+    c.inner.queued.notify_one();
+    if a.background {
+        return Ok(json!({"member": m.name, "status": "pending", "note": "its result will arrive in your inbox"}).to_string());
+    }
+    // Foreground: wait for its end, polling the store (it may run in another runner), without
+    // holding a slot: the child may need it.
+    without_slot(c, async {
+        loop {
+            let (tid, name) = (team_id.clone(), m.name.clone());
+            let now = db(&c.inner.store, move |s| s.get_member(&tid, &name))
+                .await
+                .map_err(store_err)?;
+            if now.status.is_terminal() {
+                return Ok(json!({"member": now.name, "status": now.status, "result": now.result, "error": now.error}).to_string());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = c.cancel.cancelled() => return Err("cancelled".into()),
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `wait` without holding the caller's slot, then waits for a slot again; see
+/// [`crate::member::Slot`].
+async fn without_slot<T>(
+    c: &Caller<'_>,
+    wait: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let held = c.slot.release();
+    let out = wait.await;
+    if held && !c.slot.acquire(c.cancel).await {
+        return Err("cancelled".into());
+    }
+    out
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendArgs {
+    to: String,
+    body: String,
+}
+
+async fn send_message(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: SendArgs = parse("send_message", args)?;
+    let to = if a.to == team_core::ALL_ALIAS {
+        Recipient::All
+    } else {
+        Recipient::Member(a.to.clone())
+    };
+    let sent = c
+        .inner
+        .send_message(
+            c.member.team_id.clone(),
+            c.member.name.clone(),
+            to,
+            MessageKind::Text,
+            a.body,
+        )
+        .await
+        .map_err(store_err)?;
+    let names: Vec<&str> = sent.iter().map(|m| m.recipient.as_str()).collect();
+    Ok(json!({"delivered_to": names}).to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitArgs {
+    timeout_s: Option<f64>,
+}
+
+async fn wait_for_messages(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: WaitArgs = parse("wait_for_messages", args)?;
+    let secs = a.timeout_s.unwrap_or(60.0).clamp(0.0, MAX_WAIT_SECS as f64);
+    let until = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    let take = || async {
+        let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
+        db(&c.inner.store, move |s| s.take_inbox(&team, &name, false))
+            .await
+            .map_err(store_err)
+    };
+    let found = |msgs: Vec<team_core::Message>| {
+        let list: Vec<Value> = msgs
+            .iter()
+            .map(|m| json!({"from": m.sender, "kind": m.kind, "body": m.body}))
+            .collect();
+        json!({"messages": list}).to_string()
+    };
+    let msgs = take().await?;
+    if !msgs.is_empty() {
+        return Ok(found(msgs));
+    }
+    // Nothing yet: wait without holding a slot, so the members we wait for can run.
+    without_slot(c, async {
+        loop {
+            // Arm the wake-up before looking, so a message landing in between still wakes us.
+            let notified = c.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let msgs = take().await?;
+            if !msgs.is_empty() {
+                return Ok(found(msgs));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(until) => {
+                    return Ok(json!({"messages": [], "note": format!("no message within {secs}s")}).to_string());
+                }
+                _ = c.cancel.cancelled() => return Err("cancelled".into()),
+            }
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamTaskArgs {
+    action: String,
+    id: Option<i64>,
+    title: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    blocked_by: Vec<i64>,
+    result: Option<String>,
+}
+
+async fn team_task(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: TeamTaskArgs = parse("team_task", args)?;
+    let team = c.member.team_id.clone();
+    let me = c.member.name.clone();
+    let need_id = |a: &TeamTaskArgs| {
+        a.id.ok_or_else(|| format!("team_task {} needs `id`", a.action))
+    };
+    let out = match a.action.as_str() {
+        "list" => {
+            let tasks = db(&c.inner.store, move |s| s.list_tasks(&team, None))
+                .await
+                .map_err(store_err)?;
+            serde_json::to_value(&tasks).map_err(|e| e.to_string())?
+        }
+        "add" => {
+            let title = a.title.clone().ok_or("team_task add needs `title`")?;
+            let new = NewTask {
+                title,
+                description: a.description.clone(),
+                blocked_by: a.blocked_by.clone(),
+                assignee: None,
+            };
+            let t = db(&c.inner.store, move |s| s.add_task(&team, &new))
+                .await
+                .map_err(store_err)?;
+            serde_json::to_value(&t).map_err(|e| e.to_string())?
+        }
+        "claim" => {
+            let id = a.id;
+            let t = db(&c.inner.store, move |s| s.claim_task(&team, &me, id))
+                .await
+                .map_err(store_err)?;
+            serde_json::to_value(&t).map_err(|e| e.to_string())?
+        }
+        "complete" | "fail" | "release" => {
+            let id = need_id(&a)?;
+            let ev = match a.action.as_str() {
+                "complete" => TaskEvent::Complete,
+                "fail" => TaskEvent::Fail,
+                _ => TaskEvent::Release,
+            };
+            let result = a.result.clone();
+            let t = db(&c.inner.store, move |s| {
+                s.update_task(&team, id, ev, result.as_deref())
+            })
+            .await
+            .map_err(store_err)?;
+            serde_json::to_value(&t).map_err(|e| e.to_string())?
+        }
+        other => {
+            return Err(format!(
+                "unknown team_task action `{other}`; use list, add, claim, complete, fail or release"
+            ));
+        }
+    };
+    Ok(out.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemoryArgs {
+    action: String,
+    content: Option<String>,
+}
+
+async fn agent_memory(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: MemoryArgs = parse("agent_memory", args)?;
+    let agent = c.member.agent.clone();
+    let root = c.inner.opts.project_root.to_string_lossy().into_owned();
+    let content = || {
+        a.content
+            .clone()
+            .ok_or(format!("agent_memory {} needs `content`", a.action))
+    };
+    match a.action.as_str() {
+        "read" => {
+            let m = db(&c.inner.store, move |s| s.memory_get(&agent, &root))
+                .await
+                .map_err(store_err)?;
+            Ok(m.map(|m| m.content).unwrap_or_default())
+        }
+        "write" | "append" => {
+            let text = content()?;
+            let append = a.action == "append";
+            let w = db(&c.inner.store, move |s| {
+                if append {
+                    s.memory_append(&agent, &root, &text)
+                } else {
+                    s.memory_set(&agent, &root, &text)
+                }
+            })
+            .await
+            .map_err(store_err)?;
+            Ok(json!({"bytes": w.entry.content.len(), "cut_bytes": w.cut_bytes}).to_string())
+        }
+        "clear" => {
+            let had = db(&c.inner.store, move |s| s.memory_clear(&agent, &root))
+                .await
+                .map_err(store_err)?;
+            Ok(json!({"cleared": had}).to_string())
+        }
+        other => Err(format!(
+            "unknown agent_memory action `{other}`; use read, write, append or clear"
+        )),
+    }
+}
+
+async fn team_members(c: &Caller<'_>) -> Result<String, String> {
+    let team = c.member.team_id.clone();
+    let t2 = team.clone();
+    let t = db(&c.inner.store, move |s| s.resolve_team(&t2))
+        .await
+        .map_err(store_err)?;
+    if t.status.is_terminal() {
+        return Err(format!("team {} is {}", t.name, t.status));
+    }
+    let members = db(&c.inner.store, move |s| s.list_members(&team))
+        .await
+        .map_err(store_err)?;
+    let list: Vec<Value> = members
+        .iter()
+        .map(|m| json!({"name": m.name, "agent": m.agent, "role": m.role, "status": m.status}))
+        .collect();
+    Ok(json!({"team": t.name, "members": list}).to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateArgs {
+    name: String,
+}
+
+async fn team_create(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: CreateArgs = parse("team_create", args)?;
+    let new = NewTeam {
+        name: TeamName::new(&a.name).map_err(|e| e.to_string())?,
+        lead_agent: AgentName::new(&c.member.agent).map_err(|e| e.to_string())?,
+        workflow: None,
+        project_root: c.inner.opts.project_root.to_string_lossy().into_owned(),
+        owner: None,
+    };
+    let (t, _) = db(&c.inner.store, move |s| s.create_team(&new))
+        .await
+        .map_err(store_err)?;
+    Ok(json!({"team": t.name, "id": t.id}).to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteArgs {
+    team: Option<String>,
+}
+
+async fn team_delete(c: &Caller<'_>, args: &str) -> Result<String, String> {
+    let a: DeleteArgs = parse("team_delete", args)?;
+    let reference = a.team.unwrap_or_else(|| c.member.team_id.clone());
+    let t = db(&c.inner.store, move |s| s.resolve_team(&reference))
+        .await
+        .map_err(store_err)?;
+    let own = t.id == c.member.team_id;
+    if own && c.member.role != Role::Lead {
+        return Err(format!("only the lead can disband team {}", t.name));
+    }
+    if !own && t.lead_agent != c.member.agent {
+        return Err(format!(
+            "team {} is not led by your agent {}",
+            t.name, c.member.agent
+        ));
+    }
+    let reason = format!("disbanded by {} (team_delete)", c.member.name);
+    let d = db(&c.inner.store, move |s| s.disband_team(&t.id, &reason))
+        .await
+        .map_err(store_err)?;
+    Ok(json!({"team": d.team.name, "cancelled_members": d.cancelled_members, "cancelled_tasks": d.cancelled_tasks}).to_string())
+}

@@ -1,0 +1,253 @@
+//! `list_files` and `grep` (blocking; the registry runs them on the blocking pool).
+//!
+//! Both walk the project with the `ignore` crate: `.gitignore`, `.git/info/exclude` and `.ignore`
+//! files inside the project are respected (even when the project is not a git repository), the
+//! user's global git excludes are not (so results do not depend on the machine), hidden files
+//! are included, `.git` directories are skipped, and symlinks are not followed.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use globset::{GlobBuilder, GlobMatcher};
+use ignore::WalkBuilder;
+use regex::bytes::{Regex, RegexBuilder};
+
+use super::path::{ProjectRoot, ResolvedPath};
+use super::text::{OUTPUT_CAP_BYTES, cut_chars};
+use crate::error::ToolError;
+
+/// Most paths `list_files` returns.
+pub const LIST_MAX_ENTRIES: usize = 1000;
+/// Most matching lines `grep` returns.
+pub const GREP_MAX_MATCHES: usize = 500;
+/// Longest matching line `grep` shows, in characters.
+pub const GREP_MAX_LINE_CHARS: usize = 500;
+
+fn compile_glob(pattern: &str) -> Result<GlobMatcher, ToolError> {
+    let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| ToolError::Failed(format!("invalid glob pattern `{pattern}`: {e}")))
+}
+
+/// Calls `visit` with every non-directory entry under `dir` (which lies inside the root), in
+/// path order, honouring ignore files found from the project root down. The flag tells whether
+/// the entry is a regular file (false for a symlink, which is listed but never opened).
+fn walk_files(
+    root: &ProjectRoot,
+    dir: &Path,
+    mut visit: impl FnMut(&Path, bool) -> ControlFlow<()>,
+) {
+    let dir_owned = dir.to_path_buf();
+    let walker = WalkBuilder::new(root.path())
+        .hidden(false)
+        .parents(false)
+        .git_global(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .ignore(true)
+        .require_git(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(move |entry| {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if is_dir && entry.file_name() == ".git" {
+                return false;
+            }
+            // Keep the chain of directories leading to `dir`, and everything under it.
+            path.starts_with(&dir_owned) || (is_dir && dir_owned.starts_with(path))
+        })
+        .build();
+    for entry in walker.flatten() {
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() || !entry.path().starts_with(dir) {
+            continue;
+        }
+        if visit(entry.path(), kind.is_file()).is_break() {
+            break;
+        }
+    }
+}
+
+fn require_dir(target: &ResolvedPath) -> Result<(), ToolError> {
+    if !target.exists {
+        return Err(ToolError::Failed(format!(
+            "directory `{}` does not exist; omit path to search the whole project",
+            target.rel
+        )));
+    }
+    Ok(())
+}
+
+/// Lists files under `dir` whose path relative to `dir` matches `pattern`; output paths are
+/// relative to the project root, sorted, at most [`LIST_MAX_ENTRIES`].
+///
+/// Errors: `dir` missing or not a directory, invalid glob.
+pub(crate) fn list_files(
+    root: &ProjectRoot,
+    dir: &ResolvedPath,
+    pattern: &str,
+) -> Result<String, ToolError> {
+    require_dir(dir)?;
+    if !dir.abs.is_dir() {
+        return Err(ToolError::Failed(format!(
+            "`{}` is a file, not a directory; give a directory as path",
+            dir.rel
+        )));
+    }
+    let glob = compile_glob(pattern)?;
+    let mut found = Vec::new();
+    walk_files(root, &dir.abs, |path, _| {
+        if let Ok(below) = path.strip_prefix(&dir.abs)
+            && glob.is_match(below)
+        {
+            found.push(root.relative(path));
+        }
+        ControlFlow::Continue(())
+    });
+    if found.is_empty() {
+        return Ok(format!("no files match `{pattern}` in `{}`", dir.rel));
+    }
+    found.sort();
+    let total = found.len();
+    let mut out = String::new();
+    let mut shown = 0;
+    for path in &found {
+        if shown == LIST_MAX_ENTRIES || out.len() + path.len() + 1 > OUTPUT_CAP_BYTES {
+            break;
+        }
+        out.push_str(path);
+        out.push('\n');
+        shown += 1;
+    }
+    if shown < total {
+        out.push_str(&format!(
+            "[showing the first {shown} of {total} matching paths; narrow the pattern or path]\n"
+        ));
+    }
+    Ok(out)
+}
+
+/// What `grep` looks for and where.
+pub(crate) struct GrepQuery<'a> {
+    pub pattern: &'a str,
+    pub glob: Option<&'a str>,
+    pub case_insensitive: bool,
+}
+
+struct GrepState {
+    out: String,
+    matches: usize,
+    cut: Option<&'static str>,
+}
+
+fn grep_one(
+    root: &ProjectRoot,
+    path: &Path,
+    regex: &Regex,
+    state: &mut GrepState,
+) -> ControlFlow<()> {
+    let Ok(file) = fs::File::open(path) else {
+        return ControlFlow::Continue(());
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    match reader.fill_buf() {
+        Ok(head) if !head[..head.len().min(8192)].contains(&0) => {}
+        _ => return ControlFlow::Continue(()), // binary or unreadable
+    }
+    let rel = root.relative(path);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return ControlFlow::Continue(()),
+            Ok(_) => {}
+        }
+        number += 1;
+        if !regex.is_match(&line) {
+            continue;
+        }
+        if state.matches == GREP_MAX_MATCHES {
+            state.cut = Some("the 500-match limit");
+            return ControlFlow::Break(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\n').trim_end_matches('\r');
+        let entry = format!(
+            "{rel}:{number}:{}\n",
+            cut_chars(text, GREP_MAX_LINE_CHARS, "… [line cut]")
+        );
+        if state.out.len() + entry.len() > OUTPUT_CAP_BYTES {
+            state.cut = Some("the 100 KiB output cap");
+            return ControlFlow::Break(());
+        }
+        state.out.push_str(&entry);
+        state.matches += 1;
+    }
+}
+
+/// Searches `target` (a file, or every non-ignored text file under a directory) for lines
+/// matching the regex; returns `path:line:text` lines, at most [`GREP_MAX_MATCHES`].
+///
+/// Errors: `target` missing, invalid regex, invalid glob.
+pub(crate) fn grep(
+    root: &ProjectRoot,
+    target: &ResolvedPath,
+    query: &GrepQuery<'_>,
+) -> Result<String, ToolError> {
+    require_dir(target)?;
+    let regex = RegexBuilder::new(query.pattern)
+        .case_insensitive(query.case_insensitive)
+        .build()
+        .map_err(|e| ToolError::Failed(format!("invalid regex `{}`: {e}", query.pattern)))?;
+    let filter = query
+        .glob
+        .map(|g| Ok::<_, ToolError>((compile_glob(g)?, g.contains('/'))))
+        .transpose()?;
+    let mut state = GrepState {
+        out: String::new(),
+        matches: 0,
+        cut: None,
+    };
+    if target.abs.is_file() {
+        let _ = grep_one(root, &target.abs, &regex, &mut state);
+    } else {
+        walk_files(root, &target.abs, |path, is_file| {
+            if !is_file {
+                return ControlFlow::Continue(());
+            }
+            if let Some((glob, by_path)) = &filter {
+                let subject = if *by_path {
+                    path.strip_prefix(&target.abs).unwrap_or(path)
+                } else {
+                    Path::new(path.file_name().unwrap_or_default())
+                };
+                if !glob.is_match(subject) {
+                    return ControlFlow::Continue(());
+                }
+            }
+            grep_one(root, path, &regex, &mut state)
+        });
+    }
+    if state.matches == 0 {
+        return Ok(format!(
+            "no matches for `{}` in `{}`",
+            query.pattern, target.rel
+        ));
+    }
+    if let Some(reason) = state.cut {
+        state.out.push_str(&format!(
+            "[output cut by {reason} after {} matches; narrow the pattern, path or glob]\n",
+            state.matches
+        ));
+    }
+    Ok(state.out)
+}
