@@ -497,3 +497,28 @@ fn the_fixture_spec_has_the_headings_the_test_expects() {
         heading_line(&text, h);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_annotate_level_is_a_usage_error_before_anything_runs() {
+    let p = Project::bare();
+    let spec = p.spec("pep-0765.rst");
+    let out = p
+        .team(&[
+            "run",
+            "spec-review",
+            &spec,
+            "--model",
+            "mock/review-model",
+            "--annotate-level",
+            "loud",
+        ])
+        .await;
+    assert_eq!(code(&out), 2, "{}", dump(&out));
+    assert!(
+        stderr(&out)
+            .contains("--annotate-level takes blocker, major, minor, nit or none, not `loud`"),
+        "{}",
+        dump(&out)
+    );
+    assert!(!p.path(".team").exists(), "nothing left behind");
+}
