@@ -34,7 +34,7 @@ use team_core::{
     Event, Member, MemberEvent, MemoryEntry, Message, Task, TaskEvent, TaskStatus, Team, TeamEvent,
 };
 
-pub use error::{ErrorKind, Result, StoreError};
+pub use error::{ErrorKind, Refusal, Result, StoreError};
 pub use info::DatabaseInfo;
 pub use listen::{InboxListener, LISTEN_STEP};
 pub use open::{Backend, OpenOptions, redact_url};

@@ -169,30 +169,9 @@ impl Progress {
     }
 }
 
-/// How a member's turn or life ended, for [`crate::Store::finish_member`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Completed with this result text.
-    Completed(String),
-    /// Failed with this error text.
-    Failed(String),
-    /// Cancelled, for this reason.
-    Cancelled(String),
-    /// Ran past its hard timeout (the text says how long).
-    TimedOut(String),
-}
-
-impl Outcome {
-    /// The member status this outcome leads to.
-    pub fn status(&self) -> MemberStatus {
-        match self {
-            Outcome::Completed(_) => MemberStatus::Completed,
-            Outcome::Failed(_) => MemberStatus::Failed,
-            Outcome::Cancelled(_) => MemberStatus::Cancelled,
-            Outcome::TimedOut(_) => MemberStatus::TimedOut,
-        }
-    }
-}
+/// How a member's turn or life ended, for [`crate::Store::finish_member`] (defined in
+/// `team-core`, whose `cascade::member_end` plans what an end does).
+pub use team_core::cascade::Outcome;
 
 /// One member's end, for [`crate::Store::finish_members`].
 #[derive(Debug, Clone)]

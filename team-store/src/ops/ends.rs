@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 use team_core::{
-    LEAD_ALIAS, MemberEvent, MemberStatus, MessageKind, Role, TaskStatus, TeamStatus, cascade,
+    LEAD_ALIAS, MemberStatus, MessageKind, Role, TaskStatus, TeamStatus, cascade,
 };
 
 use super::Conn;
@@ -98,190 +98,161 @@ pub(crate) fn fail_member_unless_answered(
 }
 
 /// The body of [`finish_member`], inside the caller's write transaction, which has locked
-/// the team row and read `team` and the member `m`.
+/// the team row and read `team` and the member `m`: asks `team-core` for the plan of the end
+/// ([`cascade::member_end`]) and carries it out, each move behind its SQL guard.
 fn finish_member_in(
     c: &mut Conn,
     team: &TeamRow,
     m: MemberRow,
     outcome: &Outcome,
 ) -> Result<Finished> {
-    {
-        let team_id = team.id.as_str();
-        let from = m.status()?;
-        let ev = match outcome {
-            Outcome::Completed(_) => MemberEvent::Complete,
-            Outcome::Failed(_) => MemberEvent::Fail,
-            Outcome::Cancelled(_) => MemberEvent::Cancel,
-            Outcome::TimedOut(_) => MemberEvent::TimeOut,
-        };
-        let to = from
-            .transition(ev)
-            .map_err(|e| illegal_member(team, &m, e.verb))?;
-        let now = now_ms();
-        let busy = if from == MemberStatus::Running {
-            now - m.updated_at_ms
-        } else {
-            0
-        };
-        let (result, error) = match outcome {
-            Outcome::Completed(r) => (Some(r.as_str()), None),
-            Outcome::Failed(e) | Outcome::Cancelled(e) | Outcome::TimedOut(e) => {
-                (None, Some(e.as_str()))
-            }
-        };
-        // Prepared once per connection: Diesel never caches an update.
-        struct End;
-        let row = member_write!(
-            c,
-            End,
-            "UPDATE members SET status = ?, result = ?, error = ?, updated_at_ms = ?, \
-             ended_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ?",
-            vec![
-                Bind::Text(to.as_str().to_owned()),
-                Bind::NullableText(result.map(str::to_owned)),
-                Bind::NullableText(error.map(str::to_owned)),
-                Bind::BigInt(now),
-                Bind::BigInt(now),
-                Bind::BigInt(m.busy_ms + busy),
-                Bind::BigInt(m.id),
-                Bind::Text(from.as_str().to_owned()),
-            ],
-            WrittenMember::Id(m.id)
-        )
-        .and_then(guarded)?;
+    let team_id = team.id.as_str();
+    let from = m.status()?;
+    let role = m.role.parse::<Role>().map_err(StoreError::Corrupt)?;
+    let plan = cascade::member_end(&m.name, role, from, outcome)
+        .map_err(|e| illegal_member(team, &m, e))?;
+    let to = plan.to;
+    let now = now_ms();
+    let busy = if from == MemberStatus::Running {
+        now - m.updated_at_ms
+    } else {
+        0
+    };
+    let (result, error) = (outcome.result(), outcome.error());
+    // Prepared once per connection: Diesel never caches an update.
+    struct End;
+    let row = member_write!(
+        c,
+        End,
+        "UPDATE members SET status = ?, result = ?, error = ?, updated_at_ms = ?, \
+         ended_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ?",
+        vec![
+            Bind::Text(to.as_str().to_owned()),
+            Bind::NullableText(result.map(str::to_owned)),
+            Bind::NullableText(error.map(str::to_owned)),
+            Bind::BigInt(now),
+            Bind::BigInt(now),
+            Bind::BigInt(m.busy_ms + busy),
+            Bind::BigInt(m.id),
+            Bind::Text(from.as_str().to_owned()),
+        ],
+        WrittenMember::Id(m.id)
+    )
+    .and_then(guarded)?;
 
-        // The cascade on the member's in-progress tasks.
+    // The cascade on the member's tasks, as planned (its `in_progress` tasks: failed on a
+    // failure or timeout, released on a cancellation).
+    let mut tasks_changed = Vec::new();
+    if let Some(t) = &plan.tasks {
         let held = tasks::table
             .filter(tasks::team_id.eq(team_id))
             .filter(tasks::assignee.eq(&m.name))
-            .filter(tasks::status.eq(TaskStatus::InProgress.as_str()));
-        let mut tasks_changed = Vec::new();
-        match to {
-            MemberStatus::Failed | MemberStatus::TimedOut => {
-                let why = format!("assignee {} {}: {}", m.name, to, error.unwrap_or(""));
-                let ids: Vec<i64> = diesel::update(held)
-                    .set((
-                        tasks::status.eq(TaskStatus::Failed.as_str()),
-                        tasks::result.eq(Some(why.as_str())),
-                        tasks::updated_at_ms.eq(now),
-                    ))
-                    .returning(tasks::id)
-                    .get_results(c)?;
-                tasks_changed.extend(ids.into_iter().map(|id| (id, TaskStatus::Failed)));
-            }
-            MemberStatus::Cancelled => {
-                let ids: Vec<i64> = diesel::update(held)
-                    .set((
-                        tasks::status.eq(TaskStatus::Pending.as_str()),
-                        tasks::assignee.eq(None::<String>),
-                        tasks::updated_at_ms.eq(now),
-                    ))
-                    .returning(tasks::id)
-                    .get_results(c)?;
-                tasks_changed.extend(ids.into_iter().map(|id| (id, TaskStatus::Pending)));
-            }
-            _ => {}
-        }
-        tasks_changed.sort_unstable();
-        for (id, status) in &tasks_changed {
-            event(
-                c,
-                Some(team_id),
-                Some(&m.name),
-                &format!(
-                    "task.{}",
-                    if *status == TaskStatus::Failed {
-                        "failed"
-                    } else {
-                        "released"
-                    }
-                ),
-                json!({"task": id, "cause": format!("member {}", to)}),
-            )?;
-        }
+            .filter(tasks::status.eq(t.from.as_str()));
+        let ids: Vec<i64> = if t.clears_assignee() {
+            diesel::update(held)
+                .set((
+                    tasks::status.eq(t.to.as_str()),
+                    tasks::assignee.eq(None::<String>),
+                    tasks::updated_at_ms.eq(now),
+                ))
+                .returning(tasks::id)
+                .get_results(c)?
+        } else {
+            diesel::update(held)
+                .set((
+                    tasks::status.eq(t.to.as_str()),
+                    tasks::result.eq(t.result.as_deref()),
+                    tasks::updated_at_ms.eq(now),
+                ))
+                .returning(tasks::id)
+                .get_results(c)?
+        };
+        tasks_changed.extend(ids.into_iter().map(|id| (id, t.to)));
+    }
+    tasks_changed.sort_unstable();
+    for (id, status) in &tasks_changed {
         event(
             c,
             Some(team_id),
             Some(&m.name),
-            &format!("member.{to}"),
-            json!({"from": from, "result": result.map(|r| excerpt(r, 500)), "error": error}),
+            &format!(
+                "task.{}",
+                if *status == TaskStatus::Failed {
+                    "failed"
+                } else {
+                    "released"
+                }
+            ),
+            json!({"task": id, "cause": format!("member {}", to)}),
         )?;
+    }
+    event(
+        c,
+        Some(team_id),
+        Some(&m.name),
+        &format!("member.{to}"),
+        json!({"from": from, "result": result.map(|r| excerpt(r, 500)), "error": error}),
+    )?;
 
-        // Notices to the lead, under the member's own name.
-        let mut all_done = false;
-        let mut notified = None;
-        let is_member = m.role == Role::Member.as_str();
-        if is_member {
-            let (kind, body) = match outcome {
-                Outcome::Completed(r) => (
-                    MessageKind::Completion,
-                    cascade::completion_notice(&m.name, r),
-                ),
-                Outcome::Failed(e) => (MessageKind::Failure, cascade::failure_notice(&m.name, e)),
-                Outcome::TimedOut(e) => (
-                    MessageKind::Failure,
-                    cascade::failure_notice(&m.name, &format!("timed out: {e}")),
-                ),
-                Outcome::Cancelled(e) => (
-                    MessageKind::System,
-                    format!("[AGENT CANCELLED] {}: {e}", m.name),
-                ),
-            };
-            let lead = member_row(c, team, LEAD_ALIAS)?;
-            notified = Some(lead.name.clone());
-            deliver(
-                c,
-                team_id,
-                &m.name,
-                std::slice::from_ref(&lead.name),
-                kind,
-                &body,
-                false,
-            )?;
-            // One look for a live member (not a load of every status on every end, which
-            // made a team of N members cost O(N²)); the statuses are read only for the summary.
-            // An `or` chain, not `eq_any`: Diesel caches the statement (index `members_live`).
-            let any_live = team.status == TeamStatus::Active.as_str()
-                && diesel::select(diesel::dsl::exists(
-                    members::table
-                        .filter(members::team_id.eq(team_id))
-                        .filter(members::role.eq(Role::Member.as_str()))
-                        .filter(
-                            members::status
-                                .eq(MemberStatus::Pending.as_str())
-                                .or(members::status.eq(MemberStatus::Running.as_str()))
-                                .or(members::status.eq(MemberStatus::Idle.as_str())),
-                        ),
-                ))
-                .get_result::<bool>(c)?;
-            if team.status == TeamStatus::Active.as_str() && !any_live {
-                let others: Vec<String> = members::table
+    // The notice to the lead, under the member's own name (none for the lead itself).
+    let mut all_done = false;
+    let mut notified = None;
+    if let Some(notice) = &plan.notice {
+        let lead = member_row(c, team, LEAD_ALIAS)?;
+        notified = Some(lead.name.clone());
+        deliver(
+            c,
+            team_id,
+            &m.name,
+            std::slice::from_ref(&lead.name),
+            notice.kind,
+            &notice.body,
+            false,
+        )?;
+        // `[ALL MEMBERS DONE]` (`cascade::all_members_done`) is due only in an active team
+        // with no live member left: one look for a live member first (not a load of every
+        // status on every end, which made a team of N members cost O(N²)); the statuses are
+        // read only for the summary. An `or` chain, not `eq_any`: Diesel caches the statement
+        // (index `members_live`).
+        let active = team.status == TeamStatus::Active.as_str();
+        let any_live = active
+            && diesel::select(diesel::dsl::exists(
+                members::table
                     .filter(members::team_id.eq(team_id))
                     .filter(members::role.eq(Role::Member.as_str()))
-                    .select(members::status)
-                    .load(c)?;
-                let statuses: Vec<MemberStatus> =
-                    others.iter().filter_map(|s| s.parse().ok()).collect();
-                if statuses.iter().all(|s| s.is_terminal()) {
-                    all_done = true;
-                    let body = cascade::all_done_notice(statuses);
-                    deliver(
-                        c,
-                        team_id,
-                        SYSTEM_SENDER,
-                        &[lead.name],
-                        MessageKind::System,
-                        &body,
-                        false,
-                    )?;
-                }
+                    .filter(
+                        members::status
+                            .eq(MemberStatus::Pending.as_str())
+                            .or(members::status.eq(MemberStatus::Running.as_str()))
+                            .or(members::status.eq(MemberStatus::Idle.as_str())),
+                    ),
+            ))
+            .get_result::<bool>(c)?;
+        if active && !any_live {
+            let others: Vec<String> = members::table
+                .filter(members::team_id.eq(team_id))
+                .filter(members::role.eq(Role::Member.as_str()))
+                .select(members::status)
+                .load(c)?;
+            let statuses = others.iter().filter_map(|s| s.parse::<MemberStatus>().ok());
+            if let Some(body) = cascade::all_members_done(TeamStatus::Active, statuses) {
+                all_done = true;
+                deliver(
+                    c,
+                    team_id,
+                    SYSTEM_SENDER,
+                    &[lead.name],
+                    MessageKind::System,
+                    &body,
+                    false,
+                )?;
             }
         }
-        Ok(Finished {
-            member: row.into_entity()?,
-            tasks_changed,
-            all_done,
-            notified,
-        })
     }
+    Ok(Finished {
+        member: row.into_entity()?,
+        tasks_changed,
+        all_done,
+        notified,
+    })
 }

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 use team_core::{
-    LEAD_ALIAS, Member, MemberEvent, MemberStatus, Message, MessageKind, Role, Team, TeamStatus,
+    IllegalTransition, LEAD_ALIAS, Member, MemberEvent, MemberStatus, Message, MessageKind, Role, Team, TeamStatus,
     delivery,
     names,
 };
@@ -16,7 +16,7 @@ use super::events::event;
 use super::messages::deliver;
 use super::teams::{active_team, get_team, team_by_id};
 use crate::dialect::{Dialect, WrittenMember, member_write};
-use crate::error::{Result, StoreError};
+use crate::error::{Refusal, Result, StoreError};
 use crate::now_ms;
 use crate::prepared::{Bind, Prepared};
 use crate::rows::*;
@@ -45,11 +45,14 @@ pub(super) fn member_row(c: &mut Conn, team: &TeamRow, name: &str) -> Result<Mem
 /// Member `name` of `team` as the recipient of a message: it must not have ended.
 pub(super) fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result<MemberRow> {
     let r = member_row(c, team, name)?;
-    if r.status()?.is_terminal() {
-        return Err(StoreError::Illegal(format!(
-            "member {} in team {} is {}; it cannot receive messages",
-            r.name, team.name, r.status
-        )));
+    let status = r.status()?;
+    if status.is_terminal() {
+        return Err(Refusal::RecipientEnded {
+            member: r.name,
+            team: team.name.clone(),
+            status,
+        }
+        .into());
     }
     Ok(r)
 }
@@ -57,7 +60,7 @@ pub(super) fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result
 /// Refuses a write made as member `m` once it has ended (fencing, `team_core::delivery`).
 pub(super) fn fence(team: &TeamRow, m: &MemberRow, action: &str) -> Result<()> {
     delivery::may_act(m.status()?, &m.name, &team.name, action)
-        .map_err(|e| StoreError::Illegal(e.to_string()))
+        .map_err(|e| Refusal::from(e).into())
 }
 
 /// Checks, inside the caller's transaction, that `actor` (when given) may still act.
@@ -221,11 +224,9 @@ pub(crate) fn list_members(c: &mut Conn, team_id: &str) -> Result<Vec<Member>> {
         .collect()
 }
 
-pub(super) fn illegal_member(team: &TeamRow, m: &MemberRow, verb: &str) -> StoreError {
-    StoreError::Illegal(format!(
-        "member {} in team {} is {}; it cannot be {verb}",
-        m.name, team.name, m.status
-    ))
+/// The refusal of lifecycle move `e` of member `m` of `team`.
+pub(super) fn illegal_member(team: &TeamRow, m: &MemberRow, e: IllegalTransition) -> StoreError {
+    Refusal::transition_of(format!("member {} in team {}", m.name, team.name), e).into()
 }
 
 /// Moves a member between live states (`sleep`: running → idle, `wake`: idle → running).
@@ -254,7 +255,7 @@ pub(super) fn member_step_in(c: &mut Conn, team: &TeamRow, m: MemberRow, ev: Mem
         let from = m.status()?;
         let to = from
             .transition(ev)
-            .map_err(|e| illegal_member(team, &m, e.verb))?;
+            .map_err(|e| illegal_member(team, &m, e))?;
         let now = now_ms();
         let busy = if from == MemberStatus::Running {
             now - m.updated_at_ms

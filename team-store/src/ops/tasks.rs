@@ -13,7 +13,7 @@ use super::events::{event, excerpt};
 use super::members::{fence, fence_actor, member_row};
 use super::teams::{active_team, team_by_id};
 use crate::dialect::Dialect;
-use crate::error::{Result, StoreError};
+use crate::error::{Refusal, Result, StoreError};
 use crate::now_ms;
 use crate::prepared::{Bind, Prepared};
 use crate::rows::*;
@@ -279,10 +279,12 @@ pub(crate) fn claim_task(
                         .as_deref()
                         .map(|a| format!(" (assignee {a})"))
                         .unwrap_or_default();
-                    return Err(StoreError::Illegal(format!(
-                        "task {id} in team {} is {}{by}; it cannot be {}",
-                        team.name, t.status, e.verb
-                    )));
+                    return Err(Refusal::Transition {
+                        subject: format!("task {id} in team {}", team.name),
+                        note: by,
+                        transition: e,
+                    }
+                    .into());
                 }
                 if let Some(a) = t.assignee.as_deref().filter(|a| *a != m.name) {
                     return Err(StoreError::Conflict(format!(
@@ -381,9 +383,9 @@ pub(crate) fn update_task(
         let t = task_row(c, &team, id)?;
         let from = t.status()?;
         let to = from.transition(ev).map_err(|e| {
-            StoreError::Illegal(format!(
-                "task {id} in team {} is {}; it cannot be {}",
-                team.name, t.status, e.verb
+            StoreError::from(Refusal::transition_of(
+                format!("task {id} in team {}", team.name),
+                e,
             ))
         })?;
         let assignee = if to == TaskStatus::Pending {

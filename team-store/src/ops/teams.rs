@@ -12,7 +12,7 @@ use super::Conn;
 use super::events::event;
 use super::messages::deliver;
 use crate::dialect::Dialect;
-use crate::error::{Result, StoreError};
+use crate::error::{Refusal, Result, StoreError};
 use crate::rows::*;
 use crate::schema::{members, tasks, teams};
 use crate::types::*;
@@ -72,10 +72,12 @@ pub(crate) fn get_team(c: &mut Conn, id: &str) -> Result<Team> {
 pub(super) fn active_team(c: &mut Conn, team_id: &str, what: &str) -> Result<TeamRow> {
     let t = team_by_id(c, team_id)?;
     if t.status != TeamStatus::Active.as_str() {
-        return Err(StoreError::Illegal(format!(
-            "team {} is {}; it cannot take {what}",
-            t.name, t.status
-        )));
+        return Err(Refusal::TeamEnded {
+            status: t.status.parse().map_err(StoreError::Corrupt)?,
+            team: t.name,
+            what: what.to_owned(),
+        }
+        .into());
     }
     Ok(t)
 }
@@ -216,10 +218,7 @@ pub(crate) fn end_team(
             .parse::<TeamStatus>()
             .map_err(StoreError::Corrupt)?;
         let to = from.transition(ev).map_err(|e| {
-            StoreError::Illegal(format!(
-                "team {} is {}; it cannot be {}",
-                team.name, team.status, e.verb
-            ))
+            StoreError::from(Refusal::transition_of(format!("team {}", team.name), e))
         })?;
         let now = now_ms();
         let updated: TeamRow = diesel::update(
