@@ -158,7 +158,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Illegal`] when the team is already terminal.
     pub fn disband_team(&self, team_id: &str, reason: &str) -> Result<Disbanded> {
-        run!(self, teams::end_team(team_id, TeamEvent::Disband, reason))
+        run!(
+            self,
+            teams::end_team(team_id, TeamEvent::Disband, reason, None)
+        )
+    }
+
+    /// [`Store::disband_team`] asked by a member through its tools (the `team_delete` tool):
+    /// in the same transaction, `team_core::manage::may_disband` decides whether `by` may (its
+    /// own team only as its lead; another team only if led by its agent).
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] ([`Refusal::NotManager`]) when `by` may not, or when the team is
+    /// already terminal; [`StoreError::NotFound`] for an unknown team or member.
+    pub fn disband_team_as(
+        &self,
+        team_id: &str,
+        reason: &str,
+        by: &Actor<'_>,
+    ) -> Result<Disbanded> {
+        run!(
+            self,
+            teams::end_team(team_id, TeamEvent::Disband, reason, Some(by))
+        )
     }
 
     /// Ends an active team as `completed` or `failed` (a workflow's end), with the same
@@ -167,7 +189,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Illegal`] when the team is already terminal.
     pub fn end_team(&self, team_id: &str, event: TeamEvent, reason: &str) -> Result<Disbanded> {
-        run!(self, teams::end_team(team_id, event, reason))
+        run!(self, teams::end_team(team_id, event, reason, None))
     }
 
     // ------------------------------------------------------------ members

@@ -240,6 +240,27 @@ pub struct Runner {
     pub env_fingerprint: Option<String>,
 }
 
+impl Runner {
+    /// What `team_core::runner::runner_lost` needs of this runner, given `pid_alive`: whether
+    /// its pid lives on the caller's host (a look at the process table, which this crate does
+    /// not make; only read when the runner registered from the caller's host).
+    pub fn sighting(&self, pid_alive: bool) -> team_core::runner::RunnerSighting<'_> {
+        team_core::runner::RunnerSighting {
+            host: &self.host,
+            pid_alive,
+            heartbeat_at_ms: self.heartbeat_at_ms,
+            heartbeat_ms: self.heartbeat_ms,
+            stopped: self.stopped_at_ms.is_some(),
+        }
+    }
+
+    /// Whether this runner is lost, seen from `my_host` at `now_ms` (ms since the epoch), by
+    /// the one rule `team_core::runner::runner_lost`; `pid_alive` as for [`Runner::sighting`].
+    pub fn is_lost(&self, pid_alive: bool, my_host: &str, now_ms: i64) -> bool {
+        team_core::runner::runner_lost(&self.sighting(pid_alive), my_host, now_ms)
+    }
+}
+
 /// What a member was spawned with, stored with it so that a runner runs exactly that
 /// (issue 14: a runner started before an agent file was added or edited, or from a shell with
 /// another environment, must not run something else).

@@ -5,11 +5,12 @@ use diesel::prelude::*;
 use serde_json::json;
 use team_core::{
     LEAD_ALIAS, Member, MemberEvent, MemberStatus, MessageKind, Role, TaskEvent, TaskStatus, Team,
-    TeamEvent, TeamStatus, cascade,
+    TeamEvent, TeamStatus, cascade, manage,
 };
 
 use super::Conn;
 use super::events::event;
+use super::members::member_row;
 use super::messages::deliver;
 use crate::dialect::Dialect;
 use crate::error::{Refusal, Result, StoreError};
@@ -203,16 +204,43 @@ pub(crate) fn list_teams(c: &mut Conn, filter: &TeamFilter) -> Result<Vec<TeamSu
 }
 
 /// Ends an active team (disband, complete or fail) in one transaction: every live member is
-/// cancelled and told so, every open task is cancelled.
+/// cancelled and told so, every open task is cancelled. With `by` (a member disbanding
+/// through its tools), `team_core::manage::may_disband` decides first whether it may.
+/// Refuses a disband of `team` by member `by` that `team_core::manage::may_disband` does not
+/// allow (reads the member, inside the caller's transaction).
+fn may_disband(c: &mut Conn, team: &TeamRow, by: &Actor<'_>) -> Result<()> {
+    let home = if by.team_id == team.id {
+        None
+    } else {
+        Some(team_by_id(c, by.team_id)?)
+    };
+    let m = member_row(c, home.as_ref().unwrap_or(team), by.member)?;
+    let manager = manage::Manager::Member {
+        team_id: by.team_id,
+        role: m.role.parse().map_err(StoreError::Corrupt)?,
+        agent: &m.agent,
+    };
+    let target = manage::ManagedTeam {
+        id: &team.id,
+        name: &team.name,
+        lead_agent: &team.lead_agent,
+    };
+    manage::may_disband(&manager, &target).map_err(|e| Refusal::from(e).into())
+}
+
 pub(crate) fn end_team(
     c: &mut Conn,
     team_id: &str,
     ev: TeamEvent,
     reason: &str,
+    by: Option<&Actor<'_>>,
 ) -> Result<Disbanded> {
     c.write_tx(|c| {
         c.lock_team(team_id)?;
         let team = team_by_id(c, team_id)?;
+        if let Some(a) = by {
+            may_disband(c, &team, a)?;
+        }
         let from = team
             .status
             .parse::<TeamStatus>()
