@@ -4,9 +4,7 @@
 
 use diesel::prelude::*;
 use serde_json::json;
-use team_core::{
-    LEAD_ALIAS, MemberStatus, MessageKind, Role, TaskStatus, TeamStatus, cascade,
-};
+use team_core::{LEAD_ALIAS, MemberStatus, MessageKind, Role, TaskStatus, TeamStatus, cascade};
 
 use super::Conn;
 use super::events::{event, excerpt};
@@ -58,7 +56,13 @@ pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Res
         let mut out: Vec<Option<Result<Finished>>> = ends.iter().map(|_| None).collect();
         for i in order {
             let e = &ends[i];
-            out[i] = Some(finish_member(c, &e.team_id, &e.name, &e.outcome, &e.progress));
+            out[i] = Some(finish_member(
+                c,
+                &e.team_id,
+                &e.name,
+                &e.outcome,
+                &e.progress,
+            ));
         }
         Ok(out.into_iter().flatten().collect())
     })

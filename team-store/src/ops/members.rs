@@ -6,9 +6,8 @@
 use diesel::prelude::*;
 use serde_json::json;
 use team_core::{
-    IllegalTransition, LEAD_ALIAS, Member, MemberEvent, MemberStatus, Message, MessageKind, Role, Team, TeamStatus,
-    delivery,
-    names,
+    IllegalTransition, LEAD_ALIAS, Member, MemberEvent, MemberStatus, Message, MessageKind, Role,
+    Team, TeamStatus, delivery, names,
 };
 
 use super::Conn;
@@ -59,8 +58,7 @@ pub(super) fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result
 
 /// Refuses a write made as member `m` once it has ended (fencing, `team_core::delivery`).
 pub(super) fn fence(team: &TeamRow, m: &MemberRow, action: &str) -> Result<()> {
-    delivery::may_act(m.status()?, &m.name, &team.name, action)
-        .map_err(|e| Refusal::from(e).into())
+    delivery::may_act(m.status()?, &m.name, &team.name, action).map_err(|e| Refusal::from(e).into())
 }
 
 /// Checks, inside the caller's transaction, that `actor` (when given) may still act.
@@ -249,7 +247,12 @@ pub(crate) fn member_step(
 }
 
 /// [`member_step`] inside the caller's transaction, which has read `team` and the member `m`.
-pub(super) fn member_step_in(c: &mut Conn, team: &TeamRow, m: MemberRow, ev: MemberEvent) -> Result<Member> {
+pub(super) fn member_step_in(
+    c: &mut Conn,
+    team: &TeamRow,
+    m: MemberRow,
+    ev: MemberEvent,
+) -> Result<Member> {
     {
         let team_id = team.id.as_str();
         let from = m.status()?;
@@ -291,7 +294,6 @@ pub(super) fn member_step_in(c: &mut Conn, team: &TeamRow, m: MemberRow, ev: Mem
     }
 }
 
-/// Writes a runner's progress of a member in one transaction (see [`progress_of`]).
 /// Ends a persistent member's turn in one transaction: its `progress`, its `result` sent to
 /// the lead (a `result` message; none for the lead itself or when `result` is `None`), and
 /// its move running → idle. One transaction, so the lead never reads the result of a member
@@ -329,6 +331,7 @@ pub(crate) fn end_turn(
     })
 }
 
+/// Writes a runner's progress of a member in one transaction (see [`progress_of`]).
 pub(crate) fn record_progress(
     c: &mut Conn,
     team_id: &str,
@@ -381,7 +384,10 @@ pub(super) fn progress_of(
 }
 
 /// What each of the members `ids` was spawned with; members with no spec are left out.
-pub(crate) fn member_specs(c: &mut Conn, ids: &[i64]) -> Result<std::collections::HashMap<i64, MemberSpec>> {
+pub(crate) fn member_specs(
+    c: &mut Conn,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, MemberSpec>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
         type SpecRow = (i64, Option<String>, Option<String>, Option<String>);

@@ -241,7 +241,12 @@ pub(crate) fn take_inbox_and_wake(
 
 /// The unread messages of member `m` of team `team_id`, marked delivered unless `peek`,
 /// inside the caller's transaction.
-pub(super) fn take_inbox_in(c: &mut Conn, team_id: &str, m: &MemberRow, peek: bool) -> Result<Vec<Message>> {
+pub(super) fn take_inbox_in(
+    c: &mut Conn,
+    team_id: &str,
+    m: &MemberRow,
+    peek: bool,
+) -> Result<Vec<Message>> {
     let unread = messages::table
         .filter(messages::team_id.eq(team_id))
         .filter(messages::recipient.eq(&m.name))
