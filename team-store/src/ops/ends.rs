@@ -1,6 +1,6 @@
-// A member's end: the guarded move to its terminal state, the cascade on its tasks, the notice
-// to its lead and `[ALL MEMBERS DONE]`, as `team_core::cascade::member_end` plans them; one end
-// or a batch of them (`finish_members`). Part of the store's operations (see `ops/mod.rs`).
+//! A member's end: the guarded move to its terminal state, the cascade on its tasks, the notice
+//! to its lead and `[ALL MEMBERS DONE]`, as `team_core::cascade::member_end` plans them; one end
+//! or a batch of them (`finish_members`). Part of the store's operations (see `ops/mod.rs`).
 
 use diesel::prelude::*;
 use serde_json::json;

@@ -1,5 +1,5 @@
-// The `events` log: the row every state change appends (`team logs`), and its reads. Part of
-// the store's operations (see `ops/mod.rs`: compiled once per engine, `Conn` from the parent).
+//! The `events` log: the row every state change appends (`team logs`), and its reads. Part of
+//! the store's operations (see `ops/mod.rs`: compiled once per engine, `Conn` from the parent).
 
 use diesel::prelude::*;
 

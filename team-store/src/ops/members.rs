@@ -1,7 +1,7 @@
-// Members: add (named in the insert's transaction), read, the live steps (sleep, wake), a
-// persistent member's end of turn, the runner's progress, and the row helpers the other
-// entities use (`member_row`, fencing). A member's end is `ends.rs`. Part of the store's
-// operations (see `ops/mod.rs`).
+//! Members: add (named in the insert's transaction), read, the live steps (sleep, wake), a
+//! persistent member's end of turn, the runner's progress, and the row helpers the other
+//! entities use (`member_row`, fencing). A member's end is `ends.rs`. Part of the store's
+//! operations (see `ops/mod.rs`).
 
 use diesel::prelude::*;
 use serde_json::json;

@@ -1,6 +1,6 @@
-// Per-agent memory (one text per agent and project root, capped by `team_core::memory`):
-// read, set, append, clear; writes made as a member are fenced. Part of the store's
-// operations (see `ops/mod.rs`).
+//! Per-agent memory (one text per agent and project root, capped by `team_core::memory`):
+//! read, set, append, clear; writes made as a member are fenced. Part of the store's
+//! operations (see `ops/mod.rs`).
 
 use diesel::prelude::*;
 use serde_json::json;

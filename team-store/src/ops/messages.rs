@@ -1,6 +1,6 @@
-// Messages: deliveries (one row per recipient; a broadcast stores its body once), sends
-// (fenced, size-checked, idempotent per key), inbox takes (exactly once; leased for the CLI)
-// and reads. Part of the store's operations (see `ops/mod.rs`).
+//! Messages: deliveries (one row per recipient; a broadcast stores its body once), sends
+//! (fenced, size-checked, idempotent per key), inbox takes (exactly once; leased for the CLI)
+//! and reads. Part of the store's operations (see `ops/mod.rs`).
 
 use std::collections::BTreeMap;
 

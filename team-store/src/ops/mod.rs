@@ -1,11 +1,11 @@
 //! The store's operations, one file per entity, written once and compiled per engine.
 //!
-//! Each file is `include!`d into a module of [`sqlite`] and of [`pg`], each of which defines
-//! `Conn` (its concrete connection type); everything that differs between the engines goes
-//! through the hooks of [`crate::dialect::Dialect`], implemented by `Conn`. (A generic
-//! `fn op<C: Dialect>` would need a Diesel trait bound per query; two compilations of plain
-//! code read better.) The files are fragments, not modules of their own: they start with a
-//! `//` comment instead of `//!`, and reach each other through `super::<entity>`.
+//! Each file is a module of [`sqlite`] and, again, of [`pg`] (the two load the same files,
+//! `#[path = "."]`), each of which defines `Conn` (its concrete connection type); everything
+//! that differs between the engines goes through the hooks of [`crate::dialect::Dialect`],
+//! implemented by `Conn`. (A generic `fn op<C: Dialect>` would need a Diesel trait bound per
+//! query; two compilations of plain code read better.) The modules reach each other through
+//! `super::<entity>`.
 //!
 //! Every write that reads first runs in `Dialect::write_tx` (SQLite: `BEGIN IMMEDIATE`;
 //! PostgreSQL: a transaction with row locks), and every state change is a guarded
@@ -29,34 +29,23 @@
 /// The entity modules of one engine, from the files beside this one.
 macro_rules! entities {
     () => {
-        pub(crate) mod ends {
-            include!("ends.rs");
-        }
-        pub(crate) mod events {
-            include!("events.rs");
-        }
-        pub(crate) mod members {
-            include!("members.rs");
-        }
-        pub(crate) mod memory {
-            include!("memory.rs");
-        }
-        pub(crate) mod messages {
-            include!("messages.rs");
-        }
-        pub(crate) mod runners {
-            include!("runners.rs");
-        }
-        pub(crate) mod tasks {
-            include!("tasks.rs");
-        }
-        pub(crate) mod teams {
-            include!("teams.rs");
-        }
+        pub(crate) mod ends;
+        pub(crate) mod events;
+        pub(crate) mod members;
+        pub(crate) mod memory;
+        pub(crate) mod messages;
+        pub(crate) mod runners;
+        pub(crate) mod tasks;
+        pub(crate) mod teams;
     };
 }
 
 /// The operations on SQLite.
+#[path = "."]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "compiled once per engine: see the module docs"
+)]
 pub(crate) mod sqlite {
     /// The connection these operations run on.
     pub(crate) type Conn = diesel::SqliteConnection;
@@ -64,6 +53,11 @@ pub(crate) mod sqlite {
 }
 
 /// The operations on PostgreSQL.
+#[path = "."]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "compiled once per engine: see the module docs"
+)]
 pub(crate) mod pg {
     /// The connection these operations run on.
     pub(crate) type Conn = diesel::PgConnection;

@@ -1,7 +1,7 @@
-// Runners and what they hold: register, heartbeat, stop, list; the claim of pending members
-// (one pick for a batch); the poller's view of held members. Whether a runner is lost is not
-// decided here but by `team_core::runner::runner_lost` (`Runner::sighting`). Part of the
-// store's operations (see `ops/mod.rs`).
+//! Runners and what they hold: register, heartbeat, stop, list; the claim of pending members
+//! (one pick for a batch); the poller's view of held members. Whether a runner is lost is not
+//! decided here but by `team_core::runner::runner_lost` (`Runner::sighting`). Part of the
+//! store's operations (see `ops/mod.rs`).
 
 use std::collections::HashSet;
 

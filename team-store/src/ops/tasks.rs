@@ -1,6 +1,6 @@
-// The task board: add, read (giving back abandoned claims first), claim (one statement where
-// the engine has one, else a transaction that says why nothing was claimed), and the other
-// moves (complete, fail, release, cancel). Part of the store's operations (see `ops/mod.rs`).
+//! The task board: add, read (giving back abandoned claims first), claim (one statement where
+//! the engine has one, else a transaction that says why nothing was claimed), and the other
+//! moves (complete, fail, release, cancel). Part of the store's operations (see `ops/mod.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,5 +1,5 @@
-// Teams: create, find, list, and end (disband, complete, fail) with the cascade on their
-// members and tasks. Part of the store's operations (see `ops/mod.rs`).
+//! Teams: create, find, list, and end (disband, complete, fail) with the cascade on their
+//! members and tasks. Part of the store's operations (see `ops/mod.rs`).
 
 use diesel::prelude::*;
 use serde_json::json;
