@@ -3,7 +3,7 @@
 //! The store's operations (`ops/`) are written once and compiled per connection type
 //! (`diesel::SqliteConnection`, `diesel::PgConnection`); everything in them that is not the
 //! same SQL on both engines goes through a hook of this trait, implemented in
-//! [`sqlite`](self::sqlite) and [`pg`](self::pg):
+//! [`sqlite`] and [`pg`]:
 //!
 //! | hook | SQLite | PostgreSQL |
 //! |---|---|---|
