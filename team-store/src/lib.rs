@@ -11,7 +11,13 @@
 //! win. Every state change also appends a row to the `events` table (`team logs`).
 //!
 //! What this crate does not do: run agents, wait, or talk to anything but the database. It is
-//! synchronous (no tokio); the runner calls it from blocking tasks.
+//! synchronous (no tokio); the runner calls it from blocking tasks; it decides no rule of its
+//! own (lifecycles, a member's end, fencing, who may disband, runner liveness are `team-core`'s).
+//!
+//! Where things are: the public API is this file (one documented one-line method per
+//! operation, hence its ~750 lines, mostly docs); the operations, by entity, in `ops/`; what
+//! differs between SQLite and PostgreSQL, in `dialect/` (the `Dialect` trait); opening and
+//! migrating in `open.rs`; rows and their conversion to `team-core` entities in `rows.rs`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
