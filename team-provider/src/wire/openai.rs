@@ -1,22 +1,20 @@
-//! OpenAI-compatible Chat Completions client (`POST {base_url}/chat/completions`).
+//! The OpenAI Chat Completions wire format (`POST {base_url}/chat/completions`): request
+//! bodies and reply parsing, as [`OpenAiChat`].
 
 use std::borrow::Cow;
-use std::time::Instant;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::body::JsonBody;
-use crate::config::FormChain;
-use crate::http::HttpCore;
+use super::WireFormat;
 use crate::{
-    ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, StructuredOutput, ToolCall, ToolSpec, Usage,
+    ChatMessage, ChatRequest, ChatResponse, ProviderKind, StructuredOutput, ToolCall, ToolSpec,
+    Usage,
 };
 
-/// Client for OpenAI Chat Completions and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server,
-/// Ollama `/v1`, LM Studio). Sends `Authorization: Bearer KEY` when a key is set.
+/// The OpenAI Chat Completions format (`POST {base_url}/chat/completions`), spoken by OpenAI
+/// and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server, Ollama `/v1`, LM Studio).
+/// Sends `Authorization: Bearer KEY` when a key is set.
 ///
 /// Wire mapping: system prompt → first `system` message; tools → `{"type":"function","function":{..}}`;
 /// assistant tool calls → `tool_calls`; tool results → `tool` messages (`is_error` → content prefixed
@@ -26,79 +24,34 @@ use crate::{
 /// assistant message with only tool calls has `content: ""` (some servers refuse `null`). An
 /// [`crate::AnswerFormat`] is sent in the form of the `structured_output` setting
 /// ([`crate::StructuredOutput`]).
-#[derive(Debug)]
-pub struct OpenAiProvider {
-    core: HttpCore,
-    url: reqwest::Url,
-    /// The structured-output form in use (moves on when a server refuses one, `auto`).
-    forms: FormChain,
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenAiChat;
 
-impl OpenAiProvider {
-    /// A client for `settings` with an optional key (read by the caller, e.g. [`crate::ProviderRegistry`]).
-    ///
-    /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
-    pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        let core = HttpCore::new(settings, key)?;
-        let url = core.endpoint("/chat/completions")?;
-        let forms = FormChain::new(core.settings.structured_output, core.settings.kind);
-        Ok(Self { core, url, forms })
+impl super::sealed::Sealed for OpenAiChat {}
+
+impl WireFormat for OpenAiChat {
+    const KIND: ProviderKind = ProviderKind::OpenAi;
+    const KEY_HEADER: (&'static str, &'static str) = ("authorization", "Bearer ");
+    const HEADERS: &'static [(&'static str, &'static str)] = &[];
+
+    fn endpoint_path(_base_url: &str) -> &'static str {
+        "/chat/completions"
     }
 
-    /// Settings in use.
-    pub fn settings(&self) -> &ProviderSettings {
-        &self.core.settings
-    }
-
-    /// Requests in flight through this provider's gate right now.
-    pub fn in_flight(&self) -> usize {
-        self.core.gate.in_flight()
-    }
-
-    async fn call(
-        &self,
-        ctx: &CallContext,
-        req: &ChatRequest,
-    ) -> Result<ChatResponse, ProviderError> {
-        let start = Instant::now();
-        let mut headers = HeaderMap::new();
-        if let Some(v) = self.core.secret_header("Bearer ") {
-            headers.insert(AUTHORIZATION, v);
-        }
-        let reply = loop {
-            let form = self.forms.current(req);
-            let wire = WireBody::new(req, form, self.core.settings.max_tokens);
-            let body = self.core.json_body(ctx, &wire, &req.tools, encode_tools)?;
-            match self
-                .core
-                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
-                .await
-            {
-                Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
-                other => break other?,
-            }
-        };
-        let mut resp = parse_response(&reply.body).map_err(|reason| {
-            self.core
-                .bad_response(ctx, reply.attempts, reason, &reply.raw)
-        })?;
-        resp.attempts = reply.attempts;
-        resp.latency = start.elapsed();
-        Ok(resp)
-    }
-}
-
-impl Provider for OpenAiProvider {
-    fn name(&self) -> &str {
-        &self.core.settings.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        ctx: &'a CallContext,
+    fn head<'a>(
         req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(self.call(ctx, req))
+        form: StructuredOutput,
+        max_tokens: u32,
+    ) -> impl Serialize + 'a {
+        WireBody::new(req, form, max_tokens)
+    }
+
+    fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
+        encode_tools(tools)
+    }
+
+    fn parse_response(body: &Value) -> Result<ChatResponse, String> {
+        parse_response(body)
     }
 }
 
@@ -107,15 +60,11 @@ impl Provider for OpenAiProvider {
 /// `form` is how an [`crate::AnswerFormat`] is asked for, `max_tokens` the limit sent
 /// when the request has none (0 = none sent).
 pub fn request_body(req: &ChatRequest, form: StructuredOutput, max_tokens: u32) -> Value {
-    JsonBody::decoded(
-        &WireBody::new(req, form, max_tokens),
-        &req.tools,
-        encode_tools,
-    )
+    super::decoded_body::<OpenAiChat>(req, form, max_tokens)
 }
 
 /// The `tools` array: `[{"type": "function", "function": {name, description, parameters}}]`,
-/// borrowing the schemas. Encoded once per tool list ([`HttpCore::json_body`]).
+/// borrowing the schemas. Encoded once per tool list by the provider.
 fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
     let wire: Vec<WireTool<'_>> = tools
         .iter()
@@ -132,7 +81,7 @@ fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
 }
 
 /// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by
-/// [`HttpCore::json_body`]): it borrows the system prompt and the messages instead of copying
+/// the provider): it borrows the system prompt and the messages instead of copying
 /// them into `Value` trees first (building and encoding such copies was a third of the HTTP
 /// client's CPU in a 200-member fan-out, bench/findings.md § 7, and ~2 KB per member in
 /// flight, § 9).
