@@ -349,4 +349,155 @@ mod tests {
                 .contains("content")
         );
     }
+
+    fn answer() -> crate::AnswerFormat {
+        crate::AnswerFormat {
+            name: "review_answer".into(),
+            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        }
+    }
+
+    fn tool() -> ToolSpec {
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Read".into(),
+            parameters: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn the_format_speaks_to_its_endpoint_with_its_headers() {
+        assert_eq!(
+            AnthropicMessages::endpoint_path("https://api.anthropic.com"),
+            "/v1/messages"
+        );
+        assert_eq!(AnthropicMessages::endpoint_path("http://h/v1"), "/messages");
+        assert_eq!(AnthropicMessages::KEY_HEADER, ("x-api-key", ""));
+        assert_eq!(
+            AnthropicMessages::HEADERS,
+            &[("anthropic-version", "2023-06-01")]
+        );
+    }
+
+    #[test]
+    fn the_answer_is_asked_for_as_a_forced_tool_call() {
+        let mut req = ChatRequest::new("claude", "");
+        req.tools = Arc::from([tool()]);
+        req.response_format = Some(answer());
+        let b = request_body(&req, StructuredOutput::Tool, 0);
+        assert_eq!(
+            b["tool_choice"],
+            json!({"type": "tool", "name": "review_answer"})
+        );
+        assert_eq!(
+            b["tools"],
+            json!([
+                {"name": "read_file", "description": "Read", "input_schema": {"type": "object"}},
+                {"name": "review_answer", "description": "Give your answer: call this tool with it as the input.",
+                 "input_schema": answer().schema}
+            ])
+        );
+        assert_eq!(StructuredOutput::Tool.field(), Some("tool_choice"));
+        assert!(b.get("system").is_none(), "no empty system prompt");
+        // Without the form (refused, or `none`): the request's own tools only.
+        let plain = request_body(&req, StructuredOutput::None, 0);
+        assert!(plain.get("tool_choice").is_none());
+        assert_eq!(plain["tools"].as_array().map(Vec::len), Some(1));
+        // No tools and no answer: no `tools` member.
+        let bare = request_body(&ChatRequest::new("claude", ""), StructuredOutput::Tool, 0);
+        assert!(bare.get("tools").is_none() && bare.get("tool_choice").is_none());
+    }
+
+    #[test]
+    fn the_forced_call_becomes_the_answer_text() {
+        let mut req = ChatRequest::new("claude", "");
+        req.response_format = Some(answer());
+        let body = json!({"content": [
+            {"type": "tool_use", "id": "a", "name": "read_file", "input": {"path": "x"}},
+            {"type": "tool_use", "id": "b", "name": "review_answer", "input": {"ok": true}}],
+            "stop_reason": "tool_use"});
+        let mut resp = parse_response(&body).expect("parse");
+        AnthropicMessages::finish(&req, StructuredOutput::Tool, &mut resp);
+        assert_eq!(resp.content.as_deref(), Some(r#"{"ok":true}"#));
+        assert_eq!(resp.tool_calls.len(), 1);
+        assert_eq!(resp.tool_calls[0].name, "read_file");
+        // In another form the call is left as it came.
+        let mut resp = parse_response(&body).expect("parse");
+        AnthropicMessages::finish(&req, StructuredOutput::None, &mut resp);
+        assert_eq!(resp.content, None);
+        assert_eq!(resp.tool_calls.len(), 2);
+    }
+
+    #[test]
+    fn max_tokens_the_requests_then_the_settings_then_4096() {
+        let mut req = ChatRequest::new("claude", "");
+        assert_eq!(
+            request_body(&req, StructuredOutput::None, 0)["max_tokens"],
+            4096
+        );
+        assert_eq!(
+            request_body(&req, StructuredOutput::None, 300)["max_tokens"],
+            300
+        );
+        req.max_tokens = Some(9);
+        req.temperature = Some(0.25);
+        let b = request_body(&req, StructuredOutput::None, 300);
+        assert_eq!(b["max_tokens"], 9);
+        assert_eq!(b["temperature"], 0.25);
+    }
+
+    #[test]
+    fn assistant_messages_are_never_empty() {
+        let call = ToolCall {
+            id: "c".into(),
+            name: "t".into(),
+            arguments: String::new(),
+        };
+        let mut req = ChatRequest::new("claude", "");
+        req.messages = vec![
+            ChatMessage::Assistant {
+                content: Some(String::new()),
+                tool_calls: Vec::new(),
+            },
+            ChatMessage::user("go on"),
+            ChatMessage::Assistant {
+                content: None,
+                tool_calls: vec![call.clone()],
+            },
+        ];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "assistant", "content": [{"type": "text", "text": "(no content)"}]},
+                {"role": "user", "content": [{"type": "text", "text": "go on"}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "c", "name": "t", "input": {}}]}
+            ])
+        );
+        assert_eq!(input_object("[1]"), json!({"_raw_arguments": "[1]"}));
+        assert_eq!(input_object(" "), json!({}));
+    }
+
+    #[test]
+    fn parse_tolerates_odd_blocks() {
+        let r = parse_response(&json!({"content": [
+            {"type": "thinking", "thinking": "hm"},
+            {"type": "text", "text": "one"},
+            {"type": "tool_use", "name": "t", "input": "{broken"},
+            {"type": "tool_use", "id": "", "name": "u"},
+            {"type": "text", "text": "two"}]}))
+        .expect("parse");
+        assert_eq!(r.content.as_deref(), Some("one\ntwo"));
+        assert_eq!(r.tool_calls[0].id, "call_2");
+        assert_eq!(r.tool_calls[0].arguments, "{broken");
+        assert_eq!(r.tool_calls[1].id, "call_3");
+        assert_eq!(r.tool_calls[1].arguments, "{}");
+        assert_eq!(r.usage, Usage::default());
+        assert_eq!(r.finish_reason, None);
+        let err = parse_response(&json!({"content": [{"type": "tool_use", "id": "x"}]}))
+            .expect_err("no name");
+        assert!(err.contains("tool_use block 0"), "{err}");
+        let r = parse_response(&json!({"content": []})).expect("empty");
+        assert_eq!(r.content, None);
+    }
 }

@@ -411,4 +411,190 @@ mod tests {
                 .contains("error object")
         );
     }
+
+    fn answer() -> crate::AnswerFormat {
+        crate::AnswerFormat {
+            name: "review_answer".into(),
+            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        }
+    }
+
+    fn tool() -> ToolSpec {
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Read".into(),
+            parameters: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn tools_go_with_tool_choice_auto_and_only_with_tools() {
+        // llama-cpp-python ignores `tools` without `tool_choice` (Quirks::tools_need_tool_choice).
+        let mut req = ChatRequest::new("m", "");
+        req.tools = std::sync::Arc::from([tool()]);
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(b["tool_choice"], "auto");
+        assert_eq!(b["tools"][0]["type"], "function");
+        let bare = request_body(&ChatRequest::new("m", ""), StructuredOutput::None, 0);
+        assert!(bare.get("tool_choice").is_none() && bare.get("tools").is_none());
+        // No system prompt: no system message.
+        assert_eq!(bare["messages"], json!([]));
+    }
+
+    #[test]
+    fn assistant_content_is_never_null() {
+        // Servers validating `content` as a string refuse null (Quirks::reject_null_content).
+        let mut req = ChatRequest::new("m", "");
+        req.messages = vec![ChatMessage::Assistant {
+            content: None,
+            tool_calls: Vec::new(),
+        }];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "assistant", "content": ""}]),
+            "no null, no empty tool_calls"
+        );
+    }
+
+    #[test]
+    fn max_tokens_the_requests_then_the_settings_then_none() {
+        // Without it some servers generate until the context is full
+        // (Quirks::fill_without_max_tokens).
+        let mut req = ChatRequest::new("m", "s");
+        assert_eq!(
+            request_body(&req, StructuredOutput::None, 512)["max_tokens"],
+            512
+        );
+        assert!(
+            request_body(&req, StructuredOutput::None, 0)
+                .get("max_tokens")
+                .is_none()
+        );
+        req.max_tokens = Some(7);
+        req.temperature = Some(0.5);
+        let b = request_body(&req, StructuredOutput::None, 512);
+        assert_eq!(b["max_tokens"], 7);
+        assert_eq!(b["temperature"], 0.5);
+        assert_eq!(b["model"], "m");
+    }
+
+    #[test]
+    fn each_structured_output_form_in_the_body() {
+        let mut req = ChatRequest::new("m", "s");
+        req.response_format = Some(answer());
+        let schema = answer().schema;
+        let forms = [
+            (
+                StructuredOutput::JsonSchema,
+                "response_format",
+                json!({"type": "json_schema", "json_schema": {"name": "review_answer", "schema": schema, "strict": true}}),
+            ),
+            (
+                StructuredOutput::JsonObject,
+                "response_format",
+                json!({"type": "json_object", "schema": schema}),
+            ),
+            (StructuredOutput::LlamaCpp, "json_schema", schema.clone()),
+            (StructuredOutput::Ollama, "format", schema.clone()),
+        ];
+        let all = ["response_format", "json_schema", "format"];
+        for (form, field, want) in forms {
+            let b = request_body(&req, form, 0);
+            assert_eq!(b[field], want, "{form:?}");
+            // The refusal of a form is recognised by this field's name in the error body.
+            assert_eq!(form.field(), Some(field), "{form:?}");
+            for other in all.iter().filter(|f| **f != field) {
+                assert!(b.get(*other).is_none(), "{form:?} sends only {field}");
+            }
+        }
+        let none = request_body(&req, StructuredOutput::None, 0);
+        assert!(all.iter().all(|f| none.get(*f).is_none()));
+        // A form with no answer asked for sends nothing.
+        let free = request_body(&ChatRequest::new("m", ""), StructuredOutput::JsonSchema, 0);
+        assert!(all.iter().all(|f| free.get(*f).is_none()));
+    }
+
+    #[test]
+    fn a_tool_error_is_prefixed_once() {
+        let call = ToolCall {
+            id: "c".into(),
+            name: "t".into(),
+            arguments: "{}".into(),
+        };
+        let mut req = ChatRequest::new("m", "");
+        req.messages = vec![
+            ChatMessage::tool_result(&call, "error: already said", true),
+            ChatMessage::tool_result(&call, "fine", false),
+        ];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(b["messages"][0]["content"], "error: already said");
+        assert_eq!(b["messages"][1]["content"], "fine");
+        assert_eq!(b["messages"][1]["tool_call_id"], "c");
+    }
+
+    #[test]
+    fn parse_reads_text_parts_usage_and_finish_reason() {
+        let r = parse_response(&json!({
+            "choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3}
+        }))
+        .expect("parse");
+        assert_eq!(r.content.as_deref(), Some("ab"));
+        assert_eq!(r.usage.prompt_tokens, 11);
+        assert_eq!(r.usage.completion_tokens, 3);
+        assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(r.attempts, 1);
+        // Empty text is no text; null arguments are empty text; ids are kept.
+        let r = parse_response(
+            &json!({"choices": [{"message": {"content": "", "tool_calls": [
+            {"id": "x", "function": {"name": "t", "arguments": null}}]}}]}),
+        )
+        .expect("parse");
+        assert_eq!(r.content, None);
+        assert_eq!(r.tool_calls[0].id, "x");
+        assert_eq!(r.tool_calls[0].arguments, "");
+        assert_eq!(r.finish_reason, None);
+    }
+
+    #[test]
+    fn parse_rejects_what_cannot_be_read() {
+        for (body, says) in [
+            (json!({"choices": []}), "choices[0]"),
+            (json!({"choices": [{"message": null}]}), "message"),
+            (json!({"choices": [{"message": "text"}]}), "message"),
+            (
+                json!({"choices": [{"message": {"tool_calls": [{"function": {"name": ""}}]}}]}),
+                "tool call 0",
+            ),
+        ] {
+            let err = parse_response(&body).expect_err("unreadable");
+            assert!(err.contains(says), "{body}: {err}");
+        }
+        // `error: null` beside a good reply is no error.
+        let ok = json!({"error": null, "choices": [{"message": {"content": "hi"}}]});
+        assert_eq!(
+            parse_response(&ok).expect("ok").content.as_deref(),
+            Some("hi")
+        );
+    }
+
+    #[test]
+    fn the_format_speaks_to_its_endpoint_with_a_bearer_key() {
+        assert_eq!(
+            OpenAiChat::endpoint_path("http://h/v1"),
+            "/chat/completions"
+        );
+        assert_eq!(OpenAiChat::KEY_HEADER, ("authorization", "Bearer "));
+        assert!(OpenAiChat::HEADERS.is_empty());
+        // The answer is the text: nothing to move.
+        let mut req = ChatRequest::new("m", "");
+        req.response_format = Some(answer());
+        let mut resp =
+            parse_response(&json!({"choices": [{"message": {"content": "{}"}}]})).expect("parse");
+        let before = resp.clone();
+        OpenAiChat::finish(&req, StructuredOutput::JsonSchema, &mut resp);
+        assert_eq!(resp, before);
+    }
 }
