@@ -831,3 +831,64 @@ fn no_input_panics_the_parser() {
         let _ = parse(".team/agents/f.md", &text);
     }
 }
+
+/// What an agent file says reaches the permission checker as written (one model: no
+/// conversion between the agent file's types and the checker's).
+#[test]
+fn agent_file_permissions_are_the_checkers() {
+    use std::sync::Arc;
+    use team_tools::permission::{DecisionSource, PermissionChecker, RunFlags, RunPermissions};
+    let checker = |text: &str| {
+        let def = parse_ok(text);
+        let run = Arc::new(RunPermissions::non_interactive(RunFlags::default()));
+        PermissionChecker::new("m", def.permissions(), run)
+    };
+    let c = checker(
+        "---\ntools: [Read, Bash, task]\npermission: {edit: deny, bash: {\"git *\": allow}}\n---\n",
+    );
+    assert_eq!(
+        c.configured("list_files", ""),
+        (Permission::Deny, DecisionSource::NotInToolsList)
+    );
+    assert_eq!(c.configured("read_file", "a").0, Permission::Allow);
+    assert_eq!(
+        c.configured("bash", "git log"),
+        (
+            Permission::Allow,
+            DecisionSource::AgentRule {
+                key: Some("bash".into()),
+                pattern: Some("git *".into())
+            }
+        )
+    );
+    assert_eq!(
+        c.configured("bash", "ls"),
+        (Permission::Ask, DecisionSource::Default)
+    );
+    // Team tools are always available, whatever `tools:` lists.
+    assert_eq!(c.configured("team_task", "").0, Permission::Allow);
+    let toggles = checker("---\ntools: {write: false}\n---\n");
+    assert_eq!(
+        toggles.configured("write_file", "a").1,
+        DecisionSource::NotInToolsList
+    );
+    assert_eq!(toggles.configured("edit_file", "a").0, Permission::Ask);
+    // `permission: ask` is one value for every tool, `permission: {}` no rule at all (the
+    // built-in defaults: read tools allow). The old converter read `{}` as "ask everything".
+    let all = checker("---\npermission: ask\n---\n");
+    assert_eq!(
+        all.configured("read_file", "a"),
+        (
+            Permission::Ask,
+            DecisionSource::AgentRule {
+                key: None,
+                pattern: None
+            }
+        )
+    );
+    let empty = checker("---\npermission: {}\n---\n");
+    assert_eq!(
+        empty.configured("read_file", "a"),
+        (Permission::Allow, DecisionSource::Default)
+    );
+}
