@@ -43,15 +43,12 @@ fn plain(v: &mut Value) {
     for key in ["$schema", "title", "default", "format"] {
         map.remove(key);
     }
-    match map.get_mut("type") {
-        Some(Value::Array(types)) => {
-            types.retain(|t| t != "null");
-            if types.len() == 1 {
-                let only = types.remove(0);
-                map.insert("type".into(), only);
-            }
+    if let Some(Value::Array(types)) = map.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types.remove(0);
+            map.insert("type".into(), only);
         }
-        Some(_) | None => {}
     }
     if let Some(Value::Array(values)) = map.get_mut("enum") {
         values.retain(|v| !v.is_null());

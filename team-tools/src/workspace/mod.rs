@@ -1,8 +1,10 @@
 //! The tools an agent can call on the project's files: `read_file`, `list_files`, `grep`,
-//! `write_file`, `edit_file` and `bash`, behind a [`WorkspaceTools`] registry.
+//! `write_file`, `edit_file` and `bash`, run by [`WorkspaceTools`] (their names, schemas and
+//! argument structs are the [`crate::registry`]'s).
 //!
 //! A call goes through four steps: find the tool (else [`ToolError::UnknownTool`]); parse and
-//! check the arguments (else [`ToolError::InvalidArgs`] with the expected shape) and confine
+//! check the arguments into a [`WorkspaceCall`] (else [`ToolError::InvalidArgs`] with the
+//! expected shape) and confine
 //! every path to the project root (else [`ToolError::PathRefused`]); check permissions (else
 //! [`ToolError::Denied`], with a [`PermissionDecision`] for the event log); run the tool.
 
@@ -168,7 +170,7 @@ impl Prepared {
     }
 }
 
-/// The workspace tool registry for one member: the project root it is confined to, and that
+/// The workspace tools of one member: the project root it is confined to, and that
 /// member's permission checker.
 #[derive(Debug, Clone)]
 pub struct WorkspaceTools {

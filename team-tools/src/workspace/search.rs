@@ -1,4 +1,7 @@
-//! `list_files` and `grep` (blocking; the registry runs them on the blocking pool).
+//! `list_files` and `grep` (blocking; [`super::WorkspaceTools`] runs them on the blocking pool).
+//!
+//! `grep` searches each file with ripgrep's searcher (`grep-searcher`, `grep-regex`): lines
+//! end at `\n` (`$` anchors there), and a file with a NUL byte is binary and skipped.
 //!
 //! Both walk the project with the `ignore` crate: `.gitignore`, `.git/info/exclude` and `.ignore`
 //! files inside the project are respected (even when the project is not a git repository), the
