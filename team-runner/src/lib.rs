@@ -22,12 +22,17 @@
 
 mod blocking;
 pub mod command;
+mod context;
+mod dispatcher;
 pub mod engine;
 pub mod fingerprint;
+mod finisher;
 pub mod llm;
 mod member;
+mod options;
 pub mod reconcile;
 pub mod runtime;
+mod turn;
 pub mod workflow;
 
 pub use engine::{Engine, EngineOptions, StopReason};

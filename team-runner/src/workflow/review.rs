@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use team_core::{AgentName, MemberStatus, MessageKind};
-use team_store::{NewMember, Outcome, Progress, Recipient};
+use team_store::{NewMember, Outcome, Recipient};
 
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
 use super::report::{
@@ -29,10 +29,8 @@ use super::report::{
 use super::{WorkflowDef, render};
 use crate::RunnerError;
 use crate::blocking::db;
-use crate::command::{TurnEnd, run_turn};
 use crate::engine::Engine;
-use crate::runtime::Plan;
-use team_provider::{AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest};
+use team_provider::AnswerFormat;
 
 /// How often the lead's inbox is read while a phase runs.
 /// Why a member that had not answered when the token budget ran out was stopped.
@@ -109,37 +107,37 @@ pub(crate) async fn collect(
     run: &ReviewRun,
     expected: &[String],
 ) -> Result<Collected, RunnerError> {
-    let inner = &engine.inner;
+    let ctx = engine.context();
     let mut got: HashMap<String, Result<String, String>> = HashMap::new();
     let team = run.team_id.clone();
-    let lead = db(&inner.store, move |s| {
+    let lead = db(&ctx.store, move |s| {
         s.get_member(&team, team_core::LEAD_ALIAS)
     })
     .await?;
-    let watch = inner.watch(&run.team_id, &lead.name);
+    let watch = ctx.watch(&run.team_id, &lead.name);
     loop {
         // Arm the wake-up before looking, so a notice landing in between still wakes us.
         let notified = watch.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        absorb(inner, &run.team_id, expected, &mut got).await?;
+        absorb(ctx, &run.team_id, expected, &mut got).await?;
         // The budget is checked on every look, also when the last answer just came in: the
         // tokens of an answer are recorded before the answer is sent.
         if let Some(limit) = run.max_tokens {
             let team = run.team_id.clone();
-            let members = db(&inner.store, move |s| s.list_members(&team)).await?;
+            let members = db(&ctx.store, move |s| s.list_members(&team)).await?;
             let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
             if used as u64 >= limit {
                 // Stop the members that have not answered, unless their answer landed since
                 // the look (one transaction each), then keep every answer that landed.
                 for name in expected.iter().filter(|e| !got.contains_key(*e)) {
                     let (team, name) = (run.team_id.clone(), name.clone());
-                    db(&inner.store, move |s| {
+                    db(&ctx.store, move |s| {
                         s.fail_member_unless_answered(&team, &name, CUT_SHORT)
                     })
                     .await?;
                 }
-                absorb(inner, &run.team_id, expected, &mut got).await?;
+                absorb(ctx, &run.team_id, expected, &mut got).await?;
                 return Ok(Collected::Budget(got));
             }
         }
@@ -156,13 +154,13 @@ pub(crate) async fn collect(
 /// Takes the lead's inbox and keeps the first answer (result, completion, failure or
 /// cancellation) of each member in `expected`; other messages are dropped.
 async fn absorb(
-    inner: &crate::engine::Inner,
+    ctx: &crate::context::Context,
     team_id: &str,
     expected: &[String],
     got: &mut HashMap<String, Result<String, String>>,
 ) -> Result<(), RunnerError> {
     let team = team_id.to_owned();
-    let msgs = db(&inner.store, move |s| {
+    let msgs = db(&ctx.store, move |s| {
         s.take_inbox(&team, team_core::LEAD_ALIAS, false)
     })
     .await?;
@@ -239,7 +237,7 @@ pub async fn run(
     run: &ReviewRun,
     phase: PhaseFn,
 ) -> Result<ReviewOutcome, RunnerError> {
-    let inner = &engine.inner;
+    let ctx = engine.context();
     let names = reviewers(&run.params);
     let template = |k: &str| run.def.prompts.get(k).cloned().unwrap_or_default();
 
@@ -262,7 +260,8 @@ pub async fn run(
     //    JSON shape (structured output, where the provider offers it).
     phase("review");
     for agent in &names {
-        inner.set_answer_format(&run.team_id, agent, Some(review_format.clone()));
+        ctx.formats
+            .set(&run.team_id, agent, Some(review_format.clone()));
     }
     let mut members: Vec<(String, String)> = Vec::new(); // (member, agent)
     for agent in &names {
@@ -275,7 +274,7 @@ pub async fn run(
             runner_id: None,
         };
         let team = run.team_id.clone();
-        let m = db(&inner.store, move |s| s.add_member(&team, &new)).await?;
+        let m = db(&ctx.store, move |s| s.add_member(&team, &new)).await?;
         members.push((m.name, agent.clone()));
     }
     engine.notify_queued();
@@ -345,8 +344,9 @@ pub async fn run(
                 serde_json::to_string_pretty(&others).unwrap_or_default(),
             );
             let body = render(&template("cross_review"), &v);
-            inner.set_answer_format(&run.team_id, member, Some(cross_format.clone()));
-            let sent = inner
+            ctx.formats
+                .set(&run.team_id, member, Some(cross_format.clone()));
+            let sent = ctx
                 .send_message(
                     run.team_id.clone(),
                     team_core::LEAD_ALIAS.to_owned(),
@@ -421,7 +421,7 @@ pub async fn run(
         s.repairs = repairs.get(&s.member).copied().unwrap_or(0);
     }
     for name in names.iter().chain(expected.iter()) {
-        inner.set_answer_format(&run.team_id, name, None);
+        ctx.formats.set(&run.team_id, name, None);
     }
     // The specialists are done: complete them (they are idle, waiting for messages).
     for s in &specialists {
@@ -430,7 +430,7 @@ pub async fn run(
             None => Outcome::Completed(format!("{} finding(s)", s.findings)),
             Some(e) => Outcome::Failed(e.clone()),
         };
-        let _ = db(&inner.store, move |st| {
+        let _ = db(&ctx.store, move |st| {
             st.finish_member(&team, &name, &outcome)
         })
         .await;
@@ -520,7 +520,7 @@ pub async fn run(
             )
         }
     };
-    let _ = db(&inner.store, move |s| {
+    let _ = db(&ctx.store, move |s| {
         s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
     })
     .await;
@@ -576,7 +576,7 @@ pub(crate) async fn settle<T: serde::de::DeserializeOwned>(
             let used = here.entry(member.clone()).or_insert(0);
             if *used < max_repairs && !budget {
                 let sent = engine
-                    .inner
+                    .context()
                     .send_message(
                         run.team_id.clone(),
                         team_core::LEAD_ALIAS.to_owned(),
@@ -713,97 +713,25 @@ fn id_num(id: &str) -> u64 {
     id.trim_start_matches('F').parse().unwrap_or(u64::MAX)
 }
 
-/// The lead's synthesis: one LLM call without tools (or one run of a command lead).
+/// The lead's synthesis (or triage): one turn of the lead agent answering `prompt` itself
+/// ([`crate::turn::lead_turn`]: the same turn as a member's, with no tools and one model
+/// call numbered `call`).
 pub(crate) async fn synthesise(
     engine: &Engine,
     run: &ReviewRun,
     prompt: &str,
-    turn: u32,
+    call: u32,
     format: Option<AnswerFormat>,
 ) -> Result<String, String> {
-    let inner = &engine.inner;
-    let def = inner
-        .runtime
-        .catalog
-        .get(&run.def.lead)
-        .map_err(|e| e.to_string())?
-        .clone();
-    match inner.runtime.plan(&def)? {
-        Plan::Command(argv) => {
-            let team_env = BTreeMap::from([
-                ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
-                ("TEAM_ID".to_owned(), run.team_id.clone()),
-                ("TEAM_MEMBER".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-                ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-            ]);
-            // The same explicit environment as every command agent (secrets dropped).
-            let env = crate::command::agent_environment(
-                crate::command::process_environment(),
-                &inner.runtime.provider_key_envs,
-                &def.env_passthrough,
-                &def.env,
-                team_env,
-            );
-            let spec = crate::command::agent_spec(
-                &argv,
-                &def.instructions,
-                &inner.opts.project_root,
-                &run.team_id,
-                team_core::LEAD_ALIAS,
-                env,
-            )?;
-            match run_turn(&spec, prompt, &inner.shutdown, None, |_| {}).await {
-                TurnEnd::Done(t) => Ok(t),
-                TurnEnd::Failed(e) => Err(e),
-                TurnEnd::Cancelled => Err("cancelled".into()),
-                TurnEnd::TimedOut => Err("timed out".into()),
-            }
-        }
-        Plan::Llm(model) => {
-            let (provider, model_name) = inner
-                .runtime
-                .providers
-                .resolve(&model)
-                .map_err(|e| e.to_string())?;
-            let ctx = CallContext::new(&run.team_id, team_core::LEAD_ALIAS, turn);
-            let req = ChatRequest {
-                model: model_name.clone(),
-                system: def.instructions.clone(),
-                messages: vec![ChatMessage::user(prompt)],
-                tools: std::sync::Arc::from([]),
-                temperature: def.temperature,
-                max_tokens: None,
-                response_format: format,
-            };
-            let started = std::time::Instant::now();
-            let result = provider.chat(&ctx, &req).await;
-            let facts =
-                CallFacts::from_result(provider.name(), &model_name, started.elapsed(), &result);
-            let team = run.team_id.clone();
-            let _ = db(&inner.store, move |s| {
-                let lead = s.get_member(&team, team_core::LEAD_ALIAS)?;
-                s.record_progress(
-                    &team,
-                    team_core::LEAD_ALIAS,
-                    lead.id,
-                    &Progress {
-                        turns: 1,
-                        tokens_in: facts.prompt_tokens as i64,
-                        tokens_out: facts.completion_tokens as i64,
-                        events: vec![(
-                            "provider.call".to_owned(),
-                            serde_json::to_value(&facts).unwrap_or_default(),
-                        )],
-                        ..Progress::default()
-                    },
-                )
-            })
-            .await;
-            result
-                .map(|r| r.content.unwrap_or_default())
-                .map_err(|e| e.to_string())
-        }
-    }
+    crate::turn::lead_turn(
+        engine.context(),
+        &run.team_id,
+        &run.def.lead,
+        prompt,
+        call,
+        format,
+    )
+    .await
 }
 
 #[cfg(test)]
