@@ -12,6 +12,7 @@
 pub mod answers;
 pub mod execute;
 pub mod fanout;
+mod findings;
 pub mod report;
 pub mod review;
 pub mod self_review;

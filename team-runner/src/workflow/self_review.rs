@@ -14,11 +14,12 @@ use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome};
 
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
+use super::findings::{finding_json, to_finding};
 use super::render;
 use super::report::{Report, ReviewAnswer, Round, Specialist, TestRun, Triaged, extract_json};
 use super::review::{
-    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, finding_json, reviewers,
-    settle, synthesise, to_finding, vars,
+    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, reviewers, settle,
+    synthesise, vars,
 };
 use crate::RunnerError;
 use crate::blocking::db;
