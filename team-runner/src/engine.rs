@@ -48,6 +48,16 @@ pub use crate::options::EngineOptions;
 /// ~16 ms instead of ~3, BENCHMARKS.md § 9).
 const MAX_CLAIM_BATCH: usize = 256;
 
+/// How [`Engine::run_foreground`] ended.
+#[derive(Debug, Clone)]
+pub enum Foreground {
+    /// The member ended (as it is now in the store).
+    Ended(Box<Member>),
+    /// The caller cancelled the run: the member (and, when the caller owns the team, the
+    /// team) was cancelled and the engine stopped.
+    Cancelled,
+}
+
 /// Why [`Engine::serve`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -288,6 +298,47 @@ impl Engine {
         let (team, name) = (member.team_id.clone(), member.name.clone());
         crate::member::run(self.inner.ctx.clone(), member, permit, None, None).await;
         Ok(db(&self.inner.ctx.store, move |s| s.get_member(&team, &name)).await?)
+    }
+
+    /// Runs `member` (held by this engine) in the foreground while the engine also serves
+    /// the pending members of its team, until it ends or `cancel` resolves (to the reason,
+    /// e.g. the signal's name). On a cancel it takes down what this process owns: with
+    /// `owns_team` (the caller created the team) team `team_id` is disbanded (`{reason} on a
+    /// foreground run`); otherwise only its member and the members this engine took are
+    /// cancelled (the engine stops), and members other processes run go on.
+    ///
+    /// # Errors
+    /// A store error reading the member back.
+    pub async fn run_foreground(
+        &self,
+        team_id: &str,
+        member: Member,
+        owns_team: bool,
+        cancel: impl std::future::Future<Output = String>,
+    ) -> Result<Foreground, RunnerError> {
+        let run = self.run_member(member);
+        tokio::pin!(run);
+        let serve = self.serve();
+        tokio::pin!(serve);
+        tokio::pin!(cancel);
+        loop {
+            tokio::select! {
+                r = &mut run => return Ok(Foreground::Ended(Box::new(r?))),
+                _ = &mut serve, if !self.shutdown_token().is_cancelled() => {}
+                why = &mut cancel => {
+                    if owns_team {
+                        // It created the team: a cancel takes the team down with it.
+                        let (team, why) = (team_id.to_owned(), format!("{why} on a foreground run"));
+                        let _ = db(&self.inner.ctx.store, move |s| s.disband_team(&team, &why)).await;
+                    } else {
+                        tracing::warn!("{why}: cancelling the member(s) this process runs");
+                    }
+                    self.stop().await;
+                    let _ = run.await;
+                    return Ok(Foreground::Cancelled);
+                }
+            }
+        }
     }
 
     /// Sends a message in team `team_id` from member `from` (`lead` for the lead) to `to`, and
