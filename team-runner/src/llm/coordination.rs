@@ -314,7 +314,7 @@ async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
 }
 
 /// Runs `wait` without holding the caller's slot, then waits for a slot again; see
-/// [`crate::member::Slot`].
+/// [`crate::context::Slot`].
 async fn without_slot<T>(
     c: &Caller<'_>,
     wait: impl std::future::Future<Output = Result<T, String>>,
