@@ -14,10 +14,11 @@
 //! agent file's Markdown body). It runs in its own process group, which is killed (SIGTERM,
 //! then SIGKILL after [`KILL_GRACE`]) on cancel or timeout.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -201,7 +202,7 @@ fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
             if n == 0 {
                 break;
             }
-            let mut v = b.lock().unwrap_or_else(|p| p.into_inner());
+            let mut v = b.lock();
             v.extend_from_slice(&chunk[..n]);
             if v.len() > keep * 2 {
                 let cut = v.len() - keep;
@@ -215,28 +216,22 @@ fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
 /// The process groups of the command agents this process runs now. Process groups belong
 /// to the process, not to an engine, so the registry is process-wide: it lets a second
 /// Ctrl-C kill every agent at once ([`kill_all_now`]) instead of leaving them orphaned.
-static LIVE_GROUPS: std::sync::Mutex<std::collections::BTreeSet<i32>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
+static LIVE_GROUPS: parking_lot::Mutex<std::collections::BTreeSet<i32>> =
+    parking_lot::Mutex::new(std::collections::BTreeSet::new());
 
 /// Keeps a process group in [`LIVE_GROUPS`] while the turn that started it runs.
 struct LiveGroup(i32);
 
 impl LiveGroup {
     fn new(pgid: i32) -> Self {
-        LIVE_GROUPS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(pgid);
+        LIVE_GROUPS.lock().insert(pgid);
         LiveGroup(pgid)
     }
 }
 
 impl Drop for LiveGroup {
     fn drop(&mut self) {
-        LIVE_GROUPS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0);
+        LIVE_GROUPS.lock().remove(&self.0);
     }
 }
 
@@ -244,7 +239,7 @@ impl Drop for LiveGroup {
 /// without waiting: for a second Ctrl-C, just before the process exits. Returns how many
 /// groups were signalled.
 pub fn kill_all_now() -> usize {
-    let groups = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+    let groups = LIVE_GROUPS.lock();
     for &pgid in groups.iter() {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
@@ -339,8 +334,8 @@ pub async fn run_turn(
         let _ = err_h.await;
     })
     .await;
-    let stdout = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
-    let stderr = std::mem::take(&mut *err.lock().unwrap_or_else(|p| p.into_inner()));
+    let stdout = std::mem::take(&mut *out.lock());
+    let stderr = std::mem::take(&mut *err.lock());
     match status {
         Ok(s) if s.success() => TurnEnd::Done(strip_ansi(&String::from_utf8_lossy(&stdout))),
         Ok(s) => {

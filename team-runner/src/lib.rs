@@ -1,16 +1,19 @@
 //! `team-runner`: the engine that runs members in the background.
 //!
-//! - [`engine`]: one [`Engine`] per runner process: a dispatcher that claims pending members
+//! - [`engine`]: one [`Engine`] per runner process: a claim loop that claims pending members
 //!   (FIFO, atomically, so several runners can share one database) under a `max_agents`
-//!   semaphore, an executor task per member, one poller that notices what other processes did
-//!   (a `team send`, a `team disband`), a heartbeat, and a clean stop.
+//!   semaphore, an executor task per member (`member`, which sees only its leaf `context`
+//!   and runs its turns through `turn`), a dispatcher that alone owns the per-member cancel
+//!   and wake state and hears the executors' events, one poller that notices what other
+//!   processes did (a `team send`, a `team disband`), a heartbeat, and a clean stop.
 //! - [`command`]: command agents: a program per turn, prompt on stdin, result on stdout, in
 //!   its own process group.
 //! - [`fingerprint`]: the keyed hash of the environment a member was spawned from, so that
 //!   a runner started from another environment does not run it.
 //! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
 //! - [`llm`]: the LLM member's session (the agent loop) and the team tools it offers.
-//! - [`workflow`]: bundled workflows (`spec-review`, `fanout`, `self-review-loop`).
+//! - [`workflow`]: bundled workflows (`spec-review`, `fanout`, `self-review-loop`), and
+//!   [`workflow::execute`], which runs one on its team start to end.
 //!
 //! Beside it: `team-provider` (model calls), `team-tools` (workspace tools, permissions, the
 //! processes agents start), `team-agent` (agent files and config).
@@ -22,15 +25,20 @@
 
 mod blocking;
 pub mod command;
+mod context;
+mod dispatcher;
 pub mod engine;
 pub mod fingerprint;
+mod finisher;
 pub mod llm;
 mod member;
+mod options;
 pub mod reconcile;
 pub mod runtime;
+mod turn;
 pub mod workflow;
 
-pub use engine::{Engine, EngineOptions, StopReason};
+pub use engine::{Engine, EngineOptions, Foreground, StopReason};
 
 // The crates split out of the runner, under the names they had inside it (so
 // `team_runner::provider::X` still reads as before); new code names the crates directly.

@@ -11,106 +11,45 @@
 //! (`Notify::notified` + `enable`), so a message that lands between the look and the wait
 //! still wakes it; the inbox take marks messages delivered in the same statement.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use team_core::{Member, MemberEvent, Message};
 use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
-use crate::command::{CommandSpec, TurnEnd, run_turn};
-use crate::engine::{EndFailure, Handle, Inner, TeamView};
-use crate::llm::Session;
-use crate::runtime::Plan;
+use crate::command::TurnEnd;
+use crate::context::{Context, Event, Slot, TeamView};
+use crate::finisher::EndFailure;
+use crate::turn::{Seat, TurnIo, Worker};
 use team_agent::AgentDef;
-
-/// A member's hold on one of its runner's `max_agents` slots. A member holds a slot while it
-/// works; it lets it go while it waits (idle between turns, or blocked in a tool that waits
-/// for other members: `wait_for_messages`, a foreground `task`), so waiting members never
-/// starve the members they wait for (with `max_agents = 1` a lead could otherwise wait for
-/// ever on a child that can never start).
-pub(crate) struct Slot {
-    slots: Arc<Semaphore>,
-    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
-}
-
-impl Slot {
-    fn new(slots: Arc<Semaphore>, permit: Option<OwnedSemaphorePermit>) -> Self {
-        Self {
-            slots,
-            permit: std::sync::Mutex::new(permit),
-        }
-    }
-
-    /// Lets the slot go; true when one was held.
-    pub(crate) fn release(&self) -> bool {
-        self.permit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .is_some()
-    }
-
-    /// Takes a slot if one is free at once; true when a slot is held afterwards.
-    fn try_acquire(&self) -> bool {
-        let mut held = self.permit.lock().unwrap_or_else(|p| p.into_inner());
-        if held.is_none() {
-            *held = self.slots.clone().try_acquire_owned().ok();
-        }
-        held.is_some()
-    }
-
-    /// Waits for a slot and holds it; false when `cancel` fired first.
-    pub(crate) async fn acquire(&self, cancel: &CancellationToken) -> bool {
-        let permit = tokio::select! {
-            p = self.slots.clone().acquire_owned() => p.ok(),
-            _ = cancel.cancelled() => return false,
-        };
-        *self.permit.lock().unwrap_or_else(|p| p.into_inner()) = permit;
-        true
-    }
-}
-
-/// How a member's turns run: a program per turn, or an LLM session kept across turns.
-enum Worker {
-    Command(CommandSpec),
-    Llm(Box<Session>),
-}
 
 /// Runs `member` (already `running` and held by this runner) to its end and records the end.
 /// `view` is the team as the dispatcher read it when it claimed the member (`None`: the
 /// session reads it).
 pub(crate) async fn run(
-    inner: Arc<Inner>,
+    ctx: Arc<Context>,
     member: Member,
     permit: Option<OwnedSemaphorePermit>,
     view: Option<Arc<TeamView>>,
     spec: Option<MemberSpec>,
 ) {
-    let cancel = inner.shutdown.child_token();
+    let cancel = ctx.shutdown.child_token();
     let wake = Arc::new(Notify::new());
-    inner
-        .handles
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(
-            member.id,
-            Handle {
-                team_id: member.team_id.clone(),
-                name: member.name.clone(),
-                cancel: cancel.clone(),
-                wake: wake.clone(),
-                since: Instant::now(),
-            },
-        );
+    ctx.tell(Event::Started {
+        id: member.id,
+        team_id: member.team_id.clone(),
+        name: member.name.clone(),
+        cancel: cancel.clone(),
+        wake: wake.clone(),
+    });
     let mut progress = Progress::default();
     let outcome = drive(
-        &inner,
+        &ctx,
         &member,
         permit,
         view,
@@ -124,7 +63,7 @@ pub(crate) async fn run(
         // Retried on a database error (a deadlock or a lost connection must not leave the
         // member `running` for good); a refusal (already ended) is final.
         let end = || {
-            inner.finish(MemberEnd {
+            ctx.finish(MemberEnd {
                 team_id: member.team_id.clone(),
                 name: member.name.clone(),
                 outcome: outcome.clone(),
@@ -156,7 +95,7 @@ pub(crate) async fn run(
                     "member ended"
                 );
                 if let Some(lead) = &f.notified {
-                    inner.wake_member(&member.team_id, lead);
+                    ctx.wake_member(&member.team_id, lead);
                 }
             }
             // Already ended by someone else (a disband won the race): terminal states stay.
@@ -166,15 +105,11 @@ pub(crate) async fn run(
             }
         }
     }
-    inner
-        .handles
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&member.id);
+    ctx.tell(Event::Ended { id: member.id });
 }
 
-fn cancelled(inner: &Inner) -> Outcome {
-    if inner.shutdown.is_cancelled() {
+fn cancelled(ctx: &Context) -> Outcome {
+    if ctx.shutdown.is_cancelled() {
         Outcome::Cancelled("runner stopped".into())
     } else {
         Outcome::Cancelled("cancelled: the team was disbanded or the member ended elsewhere".into())
@@ -214,7 +149,7 @@ fn messages_as_input(msgs: &[Message]) -> String {
 /// to be written with the member's end.
 #[allow(clippy::too_many_arguments)]
 async fn drive(
-    inner: &Arc<Inner>,
+    ctx: &Arc<Context>,
     m: &Member,
     permit: Option<OwnedSemaphorePermit>,
     view: Option<Arc<TeamView>>,
@@ -223,7 +158,7 @@ async fn drive(
     wake: &Arc<Notify>,
     progress: &mut Progress,
 ) -> Option<Outcome> {
-    let slot = Slot::new(inner.slots.clone(), permit);
+    let slot = Slot::new(ctx.slots.clone(), permit);
     let def = match spec
         .as_ref()
         .and_then(|s| s.agent_def.as_deref().map(|t| (t, s)))
@@ -233,7 +168,7 @@ async fn drive(
             Ok(d) => d,
             Err(e) => return Some(Outcome::Failed(e)),
         },
-        None => match inner.runtime.catalog.get(&m.agent) {
+        None => match ctx.runtime.catalog.get(&m.agent) {
             Ok(d) => d.clone(),
             Err(e) => return Some(Outcome::Failed(e.to_string())),
         },
@@ -252,88 +187,31 @@ async fn drive(
         ))
     };
     let lead_agent = view.as_ref().map(|v| v.team.lead_agent.clone());
-    let mut worker = match inner.runtime.plan_for(&def, lead_agent.as_deref()) {
+    let plan = match ctx.runtime.plan_for(&def, lead_agent.as_deref()) {
+        Ok(p) => p,
         Err(e) => return Some(Outcome::Failed(e)),
-        Ok(Plan::Command(argv)) => {
-            let team_env = BTreeMap::from([
-                ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
-                ("TEAM_ID".to_owned(), m.team_id.clone()),
-                ("TEAM_MEMBER".to_owned(), m.name.clone()),
-                ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-                (
-                    "TEAM_PROJECT_ROOT".to_owned(),
-                    inner.opts.project_root.to_string_lossy().into_owned(),
-                ),
-            ]);
-            let env = crate::command::agent_environment(
-                crate::command::process_environment(),
-                &inner.runtime.provider_key_envs,
-                &def.env_passthrough,
-                &def.env,
-                team_env,
-            );
-            match crate::command::agent_spec(
-                &argv,
-                &def.instructions,
-                &inner.opts.project_root,
-                &m.team_id,
-                &m.name,
-                env,
-            ) {
-                Ok(spec) => Worker::Command(spec),
-                Err(e) => return Some(Outcome::Failed(e)),
-            }
-        }
-        Ok(Plan::Llm(model)) => match Session::new(inner, m, &def, &model, view).await {
-            Ok(s) => Worker::Llm(Box::new(s)),
-            Err(e) => return Some(Outcome::Failed(e)),
-        },
+    };
+    let mut worker = match Worker::new(ctx, m, &def, plan, Seat::Member { view }).await {
+        Ok(w) => w,
+        Err(e) => return Some(Outcome::Failed(e)),
+    };
+    let io = TurnIo {
+        wake,
+        slot: &slot,
+        cancel,
+        deadline,
     };
     let mut input = m.prompt.clone().unwrap_or_default();
     loop {
         let id = m.id;
-        let end = match &mut worker {
-            Worker::Command(spec) => {
-                let store = inner.store.clone();
-                let (team, name) = (m.team_id.clone(), m.name.clone());
-                run_turn(spec, &input, cancel, deadline, move |pid| {
-                    // Best effort: the pid is for `team show` and debugging, not for control.
-                    let pid = Progress {
-                        pid: Some(Some(pid as i64)),
-                        ..Progress::default()
-                    };
-                    let _ = store.record_progress(&team, &name, id, &pid);
-                })
-                .await
-            }
-            Worker::Llm(session) => {
-                let deadline_sleep = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    end = session.turn(inner, m, wake, &slot, cancel, &input) => end,
-                    _ = cancel.cancelled() => TurnEnd::Cancelled,
-                    _ = deadline_sleep => TurnEnd::TimedOut,
-                }
-            }
-        };
         // The turn's counters (and the record of its last model call) go with the member's
         // next write: its end, or the result it sends as a persistent member.
-        *progress = Progress {
-            pid: Some(None),
-            turns: 1,
-            ..Progress::default()
-        };
-        if let Worker::Llm(session) = &mut worker {
-            progress.absorb(session.take_progress());
-        }
+        let (end, turn) = worker.turn(ctx, m, &io, &input).await;
+        *progress = turn;
         let result = match end {
             TurnEnd::Done(r) => r,
             TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
-            TurnEnd::Cancelled => return Some(cancelled(inner)),
+            TurnEnd::Cancelled => return Some(cancelled(ctx)),
             TurnEnd::TimedOut => return Some(timed_out()),
         };
         if !m.persistent {
@@ -343,7 +221,7 @@ async fn drive(
         let (team, name) = (m.team_id.clone(), m.name.clone());
         let turn = std::mem::take(progress);
         // One transaction: the lead never reads the result of a member still `running`.
-        let sent = db(&inner.store, move |s| {
+        let sent = db(&ctx.store, move |s| {
             match s.end_turn(&team, &name, id, &turn, Some(&result)) {
                 // The team or the member ended meanwhile: the turn's record is kept.
                 Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
@@ -355,14 +233,14 @@ async fn drive(
         })
         .await;
         match sent {
-            Ok(sent) => inner.wake_recipients(&sent),
+            Ok(sent) => ctx.wake_recipients(&sent),
             Err(_) => return None, // the team or member ended meanwhile
         }
         slot.release(); // idle members hold no slot
 
         // Wait for messages: arm the wake-up, then look, then sleep.
         let idle_until = Instant::now()
-            .checked_add(inner.opts.member_timeout)
+            .checked_add(ctx.opts.member_timeout)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(10 * 365 * 86_400));
         // With a free slot (the usual case) the messages are taken and the member woken in
         // one transaction; otherwise they are taken first and the slot awaited after.
@@ -373,9 +251,9 @@ async fn drive(
             let (team, name) = (m.team_id.clone(), m.name.clone());
             let fast = slot.try_acquire();
             let taken = if fast {
-                db(&inner.store, move |s| s.take_inbox_and_wake(&team, &name)).await
+                db(&ctx.store, move |s| s.take_inbox_and_wake(&team, &name)).await
             } else {
-                db(&inner.store, move |s| s.take_inbox(&team, &name, false)).await
+                db(&ctx.store, move |s| s.take_inbox(&team, &name, false)).await
             };
             match taken {
                 Ok(msgs) if !msgs.is_empty() => break (msgs, fast),
@@ -395,7 +273,7 @@ async fn drive(
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep_until(idle_until) => return Some(Outcome::Completed(last_result)),
-                _ = cancel.cancelled() => return Some(cancelled(inner)),
+                _ = cancel.cancelled() => return Some(cancelled(ctx)),
                 _ = deadline_sleep => return Some(timed_out()),
             }
         };
@@ -403,10 +281,10 @@ async fn drive(
         // arrives through the poller; a new turn starts otherwise.
         if !awake {
             if !slot.acquire(cancel).await {
-                return Some(cancelled(inner));
+                return Some(cancelled(ctx));
             }
             let (team, name) = (m.team_id.clone(), m.name.clone());
-            if db(&inner.store, move |s| {
+            if db(&ctx.store, move |s| {
                 s.member_step(&team, &name, MemberEvent::Wake)
             })
             .await

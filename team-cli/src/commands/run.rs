@@ -12,7 +12,7 @@ use team_agent::config::Config;
 use team_agent::discover_with_builtins;
 use team_core::TeamEvent;
 use team_provider::CassetteMode;
-use team_runner::{AgentRuntime, Engine, EngineOptions, StopReason};
+use team_runner::{AgentRuntime, Engine, EngineOptions, Foreground, StopReason};
 use team_store::{NewMember, now_ms};
 use team_tools::permission::{PromptGate, RunFlags, RunPermissions};
 use tokio::signal::unix::{SignalKind, signal};
@@ -220,41 +220,26 @@ fn exit_code_of(m: &Member) -> i32 {
     }
 }
 
-/// Runs `member` (held by `engine`) in the foreground while the engine also serves the
-/// pending members of its team. On SIGINT/SIGTERM (exit 130) it cancels what this process
-/// owns: with `owns_team` (it created the team: `team create --prompt`) the team is
-/// disbanded; otherwise (`team spawn` into an existing team) only its member and the members
-/// its engine took are cancelled, and members other processes run go on.
+/// Runs `member` in the foreground ([`Engine::run_foreground`]); on SIGINT/SIGTERM the
+/// engine cancels what this process owns (with `owns_team`, the team) and this exits 130.
 async fn run_foreground(
-    ctx: &Ctx,
     engine: &Engine,
     team_id: &str,
     member: Member,
     owns_team: bool,
 ) -> anyhow::Result<Member> {
-    let run = engine.run_member(member);
-    tokio::pin!(run);
-    let serve = engine.serve();
-    tokio::pin!(serve);
-    let ended = loop {
-        tokio::select! {
-            r = &mut run => break r?,
-            _ = &mut serve, if !engine.shutdown_token().is_cancelled() => {}
-            sig = first_signal() => {
-                exit_on_second_signal();
-                if owns_team {
-                    // It created the team: Ctrl-C takes the team down with it.
-                    let _ = ctx.store.disband_team(team_id, &format!("{sig} on a foreground run"));
-                } else {
-                    tracing::warn!("{sig}: cancelling the member(s) this process runs");
-                }
-                engine.stop().await;
-                let _ = run.await;
-                return Err(anyhow::Error::new(Exit(exit::CANCELLED)));
-            }
-        }
+    let cancel = async {
+        let sig = first_signal().await;
+        exit_on_second_signal();
+        sig.to_owned()
     };
-    Ok(ended)
+    match engine
+        .run_foreground(team_id, member, owns_team, cancel)
+        .await?
+    {
+        Foreground::Ended(m) => Ok(*m),
+        Foreground::Cancelled => Err(anyhow::Error::new(Exit(exit::CANCELLED))),
+    }
 }
 
 fn report_end(ctx: &Ctx, team_name: &str, ended: &Member) -> anyhow::Result<()> {
@@ -351,7 +336,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
             )?;
             ctx.out
                 .note(format!("running {} in team {}", m.name, team.name));
-            run_foreground(ctx, &engine, &team.id, m, false).await
+            run_foreground(&engine, &team.id, m, false).await
         }
         .await;
         // Always deregister the runner, also when the member could not be added.
@@ -393,7 +378,7 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
             ctx.store.hold_member(lead.id, engine.runner_id())?;
-            let ended = run_foreground(ctx, &engine, &team.id, lead, true).await?;
+            let ended = run_foreground(&engine, &team.id, lead, true).await?;
             let (ev, why) = if ended.status == MemberStatus::Completed {
                 (TeamEvent::Complete, "the lead completed".to_owned())
             } else {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use team_core::{AgentName, TeamEvent, TeamName};
+use team_core::{AgentName, TeamName};
 use team_provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
 use team_runner::workflow::report::{Report, Severity};
-use team_runner::workflow::review::{self, ReviewEnd, ReviewRun};
-use team_runner::{Engine, workflow};
+use team_runner::workflow::review::{self, ReviewEnd, ReviewOutcome, ReviewRun};
+use team_runner::workflow::{self, Execution, Outcome, WorkflowKind};
 use team_store::{NewTeam, Store, now_ms};
 
 use crate::cli::{ReportArgs, RunArgs};
@@ -29,7 +29,7 @@ pub const EXIT_GATE: i32 = 10;
 /// Exit code when `--max-tokens` was spent.
 pub const EXIT_BUDGET: i32 = 125;
 /// Kind of the event that stores a run's report.
-pub const REPORT_EVENT: &str = "workflow.report";
+pub use team_runner::workflow::REPORT_EVENT;
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     CommandError::usage(msg).into()
@@ -149,19 +149,12 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
         })?),
     };
     let annotate_level = super::reports::annotate_level(&a.annotate_level).map_err(usage)?;
-    let mut agents = review::reviewers(&params);
-    if def.kind == "review" && agents.is_empty() {
+    let kind = WorkflowKind::of(&def).map_err(|e| usage(e.to_string()))?;
+    let agents = kind.member_agents(&params);
+    if kind == WorkflowKind::SpecReview && agents.is_empty() {
         return Err(usage("--set reviewers= names no specialist"));
     }
-    if def.kind == "fanout" {
-        agents = vec![
-            params
-                .get("agent")
-                .cloned()
-                .unwrap_or_else(|| "worker".into()),
-        ];
-    }
-    if def.kind == "self-review" {
+    if kind == WorkflowKind::SelfReviewLoop {
         workflow::self_review::check_repository(&ctx.project_root, &params).map_err(usage)?;
     }
     if a.detach {
@@ -169,24 +162,7 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
         return detach(&ctx, a);
     }
     let mut flags = a.run.clone();
-    let mut replay = None;
-    let cassette = match (&a.record, &a.replay) {
-        (Some(path), _) => CassetteMode::Record(Arc::new(
-            CassetteWriter::create(path).map_err(|e| usage(e.to_string()))?,
-        )),
-        (None, Some(path)) => {
-            if flags.model.is_none() {
-                flags.model = cassette_model(path);
-            }
-            let note = replay_note(path);
-            ctx.out.note(format!("note: {note}"));
-            replay = Some(note);
-            CassetteMode::Replay(Arc::new(
-                Cassette::load(path).map_err(|e| usage(e.to_string()))?,
-            ))
-        }
-        _ => CassetteMode::Off,
-    };
+    let (cassette, replay) = cassette_mode(&ctx, a, &mut flags)?;
     let (config, mut runtime) = load_project(&ctx.project_root, &flags, cassette)?;
     // A workflow's own fan-out bounds override the configuration's.
     if let Some(n) = def.max_depth {
@@ -219,19 +195,21 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
     ));
     let started = Instant::now();
     let phase: Arc<Mutex<String>> = Arc::new(Mutex::new("review".into()));
-    let rt = runtime_threads()?;
-    let result = rt.block_on(async {
-        let mut opts = engine_options(&ctx, &config, a.max_agents)?;
-        opts.team = Some(team.id.clone());
-        let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
-        let run = ReviewRun {
+    let opts = engine_options(&ctx, &config, a.max_agents)?;
+    let exec = Execution {
+        run: ReviewRun {
             def: def.clone(),
             input_path: input_path.clone(),
             input_text: input_text.clone(),
             params,
             team_id: team.id.clone(),
             max_tokens: a.max_tokens,
-        };
+        },
+        timeout_secs: a.timeout,
+        note: replay,
+    };
+    let rt = runtime_threads()?;
+    let result = rt.block_on(async {
         let ph = phase.clone();
         let phase_fn: review::PhaseFn = Arc::new(move |p: &str| {
             *ph.lock().unwrap_or_else(|e| e.into_inner()) = p.to_owned();
@@ -242,74 +220,35 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
             phase.clone(),
             ctx.out.quiet,
         ));
-        let work = async {
-            if run.def.kind == "fanout" {
-                workflow::fanout::run(&engine, &run, phase_fn).await
-            } else if run.def.kind == "self-review" {
-                workflow::self_review::run(&engine, &run, phase_fn).await
-            } else {
-                review::run(&engine, &run, phase_fn).await
-            }
+        let cancel = async {
+            let sig = first_signal().await;
+            exit_on_second_signal();
+            sig.to_owned()
         };
-        tokio::pin!(work);
-        let serve = engine.serve();
-        tokio::pin!(serve);
-        let deadline = async {
-            match a.timeout {
-                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(deadline);
-        let outcome = loop {
-            tokio::select! {
-                r = &mut work => break Ok(r?),
-                _ = &mut serve, if !engine.shutdown_token().is_cancelled() => {}
-                _ = &mut deadline => break Err(exit::TIMEOUT),
-                sig = first_signal() => {
-                    exit_on_second_signal();
-                    tracing::warn!("{sig}: disbanding team {}", team.name);
-                    break Err(exit::CANCELLED);
-                }
-            }
-        };
-        let result = match outcome {
-            Ok(o) => Ok(o),
-            Err(code) => {
-                let why = if code == exit::TIMEOUT {
-                    format!("timed out after {}s", a.timeout.unwrap_or_default())
-                } else {
-                    "cancelled by a signal".to_owned()
-                };
-                let _ = ctx.store.disband_team(&team.id, &why);
-                Err(code)
-            }
-        };
-        engine.stop().await;
+        let outcome =
+            workflow::execute(ctx.store.clone(), runtime, opts, &exec, phase_fn, cancel).await;
         progress.abort();
         let _ = progress.await;
-        Ok::<_, anyhow::Error>(result)
+        outcome
     });
     // A finished run: the engine stopped and its members ended; what may still be running
     // is at most the progress view's read. Let the runtime's threads go without joining them
     // one by one (~3 ms at exit for a 200-member team, BENCHMARKS.md § 9). A run cut short
     // (timeout, signal, error) may have dropped work with a store call still in flight: wait
     // for it, as dropping the runtime does.
-    if matches!(result, Ok(Ok(_))) {
+    if matches!(result, Ok(Outcome::Finished(_))) {
         rt.shutdown_background();
     } else {
         drop(rt);
     }
-    let result = result?;
-    // The events of the whole run, after the team ended, for --events.
-    let outcome = match result {
-        Ok(o) => o,
-        Err(code) => {
+    let outcome = match result? {
+        Outcome::Finished(o) => *o,
+        cut => {
+            // The events of the whole run, after the team ended, for --events.
             flush_events(&ctx.store, &team.id, a.events.as_deref())?;
-            let what = if code == exit::TIMEOUT {
-                "timed out"
-            } else {
-                "was cancelled"
+            let (code, what) = match cut {
+                Outcome::TimedOut => (exit::TIMEOUT, "timed out"),
+                _ => (exit::CANCELLED, "was cancelled"),
             };
             eprintln!(
                 "error: run of {} on team {} {what}; the team is disbanded",
@@ -318,32 +257,22 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
             return Err(Exit(code).into());
         }
     };
-    let mut outcome = outcome;
-    if let Some(note) = replay {
-        outcome.report.notes.insert(0, note);
-    }
-    let (ev, why) = match &outcome.end {
-        ReviewEnd::Done => (TeamEvent::Complete, "the report is written".to_owned()),
-        ReviewEnd::LeadFailed(e) => (TeamEvent::Fail, format!("the lead failed: {e}")),
-        ReviewEnd::NoSpecialist => (
-            TeamEvent::Fail,
-            "no specialist produced findings".to_owned(),
-        ),
-        ReviewEnd::BudgetSpent => (TeamEvent::Fail, "the token budget was spent".to_owned()),
-    };
-    ctx.store.append_event(
-        Some(&team.id),
-        Some(team_core::LEAD_ALIAS),
-        REPORT_EVENT,
-        serde_json::to_value(&outcome.report)?,
-    )?;
-    let _ = ctx.store.end_team(&team.id, ev, &why);
     flush_events(&ctx.store, &team.id, a.events.as_deref())?;
     let extras = super::reports::Extras::of_run(&ctx.store, &team.id, &input_text);
     super::reports::write(&outcome.report, a.format, a.output.as_deref(), &extras)?;
     super::reports::github(&outcome.report, &extras, annotate_level);
     summary(&ctx, &team.id, started.elapsed())?;
-    let code = match outcome.end {
+    match exit_code(&outcome, fail_on) {
+        exit::OK => Ok(()),
+        code => Err(Exit(code).into()),
+    }
+}
+
+/// The exit code of a finished run: 0 for a report, [`EXIT_GATE`] when `--fail-on` finds a
+/// finding at or above its threshold (said on stderr), [`EXIT_BUDGET`] when the token budget
+/// was spent, 1 when the lead failed or no specialist produced findings.
+fn exit_code(outcome: &ReviewOutcome, fail_on: Option<Severity>) -> i32 {
+    match outcome.end {
         ReviewEnd::Done => match fail_on {
             Some(t) if outcome.report.count_at_least(t) > 0 => {
                 eprintln!(
@@ -357,12 +286,34 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
         },
         ReviewEnd::BudgetSpent => EXIT_BUDGET,
         ReviewEnd::LeadFailed(_) | ReviewEnd::NoSpecialist => exit::FAILURE,
-    };
-    if code == exit::OK {
-        Ok(())
-    } else {
-        Err(Exit(code).into())
     }
+}
+
+/// The cassette of `--record` / `--replay`, and for a replay the note that says so (told on
+/// stderr now, put first in the report); a replay without `--model` runs on the cassette's.
+fn cassette_mode(
+    ctx: &Ctx,
+    a: &RunArgs,
+    flags: &mut crate::cli::RunFlagsArgs,
+) -> anyhow::Result<(CassetteMode, Option<String>)> {
+    Ok(match (&a.record, &a.replay) {
+        (Some(path), _) => (
+            CassetteMode::Record(Arc::new(
+                CassetteWriter::create(path).map_err(|e| usage(e.to_string()))?,
+            )),
+            None,
+        ),
+        (None, Some(path)) => {
+            if flags.model.is_none() {
+                flags.model = cassette_model(path);
+            }
+            let note = replay_note(path);
+            ctx.out.note(format!("note: {note}"));
+            let cassette = Cassette::load(path).map_err(|e| usage(e.to_string()))?;
+            (CassetteMode::Replay(Arc::new(cassette)), Some(note))
+        }
+        _ => (CassetteMode::Off, None),
+    })
 }
 
 fn team_store_id() -> String {

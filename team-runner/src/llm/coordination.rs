@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
-use crate::engine::Inner;
+use crate::context::{Context, Slot};
 use team_provider::ToolSpec;
 use team_tools::registry::{
     self, MemoryOp, SendMessageArgs, TaskArgs, TaskMove, TeamCall, TeamCreateArgs, TeamDeleteArgs,
@@ -37,11 +37,12 @@ pub fn specs() -> Vec<ToolSpec> {
 
 /// What a team tool call needs to know about its caller.
 pub(crate) struct Caller<'a> {
-    pub inner: &'a Arc<Inner>,
+    /// The member's context (store, options, runtime, the way to the engine).
+    pub inner: &'a Arc<Context>,
     pub member: &'a Member,
     pub wake: &'a Arc<Notify>,
     /// The member's slot: let go while a tool waits for other members.
-    pub slot: &'a crate::member::Slot,
+    pub slot: &'a Slot,
     pub cancel: &'a CancellationToken,
 }
 
@@ -207,7 +208,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
         d.insert(m.id, child_depth);
     }
     drop(_spawning);
-    c.inner.queued.notify_one();
+    c.inner.queued();
     if a.background {
         return Ok(json!({"member": m.name, "status": "pending", "note": "its result will arrive in your inbox"}).to_string());
     }
@@ -232,7 +233,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
 }
 
 /// Runs `wait` without holding the caller's slot, then waits for a slot again; see
-/// [`crate::member::Slot`].
+/// [`crate::context::Slot`].
 async fn without_slot<T>(
     c: &Caller<'_>,
     wait: impl std::future::Future<Output = Result<T, String>>,

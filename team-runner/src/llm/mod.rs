@@ -16,20 +16,21 @@ pub mod prompt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use futures_util::future::join_all;
 use serde_json::json;
 use team_core::Member;
 use team_store::Progress;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
 use crate::command::TurnEnd;
-use crate::engine::{Inner, TeamView};
+use crate::context::{Context, TeamView};
+use crate::turn::{Seat, TurnIo};
 use coordination::Caller;
 use team_agent::{AgentDef, MemoryMode};
 use team_provider::{
-    CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
+    AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
 };
 use team_tools::WorkspaceTools;
 use team_tools::permission::PermissionChecker;
@@ -48,7 +49,11 @@ pub(crate) struct Session {
     /// so far (kept across a persistent member's turns). Each turn adds to it in place and
     /// each call borrows it: nothing of a long conversation is copied per call.
     req: ChatRequest,
-    tools: WorkspaceTools,
+    /// The workspace tools (`None` for a lead answering a workflow's request: no tools).
+    tools: Option<WorkspaceTools>,
+    /// The answer shape: `None` = the one a workflow asks of the member at each turn
+    /// ([`Context::formats`]); `Some` = this one (a lead's request).
+    format: Option<Option<AnswerFormat>>,
     max_turns: u32,
     /// Model calls so far over the member's life: the `turn` of its cassette entries.
     calls: u32,
@@ -62,10 +67,9 @@ pub(crate) struct Session {
 /// offers it: a built list is ~50 KB of JSON `Value`s, which a copy per member multiplied
 /// (bench/findings.md, idle members).
 fn shared_specs(tools: &WorkspaceTools) -> Arc<[ToolSpec]> {
-    static BUILT: std::sync::Mutex<BTreeMap<Vec<&'static str>, Arc<[ToolSpec]>>> =
-        std::sync::Mutex::new(BTreeMap::new());
+    static BUILT: Mutex<BTreeMap<Vec<&'static str>, Arc<[ToolSpec]>>> = Mutex::new(BTreeMap::new());
     let names = tools.visible_names();
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut built = BUILT.lock();
     built
         .entry(names)
         .or_insert_with(|| {
@@ -81,32 +85,51 @@ fn shared_specs(tools: &WorkspaceTools) -> Arc<[ToolSpec]> {
 }
 
 impl Session {
-    /// Prepares a member's session: resolves the provider, builds the system prompt (with
-    /// the team context and, for `memory: local`, the agent's memory) and the tools. The team
-    /// context is `view` when the dispatcher read it, else read here.
+    /// Prepares the session of `m` running `def` on `model`, seated as `seat` says. A
+    /// member's: resolves the provider, builds the system prompt (with the team context and,
+    /// for `memory: local`, the agent's memory) and the tools; the team context is the
+    /// seat's view when the dispatcher read it, else read here. A lead's: its instructions as
+    /// the system prompt, no tools, one call.
     pub(crate) async fn new(
-        inner: &Arc<Inner>,
+        ctx: &Arc<Context>,
         m: &Member,
         def: &AgentDef,
         model: &str,
-        view: Option<Arc<TeamView>>,
+        seat: Seat,
     ) -> Result<Session, String> {
-        let (provider, model_name) = inner
+        let (provider, model_name) = ctx
             .runtime
             .providers
             .resolve(model)
             .map_err(|e| format!("agent {}: {e}", def.name))?;
+        let view = match seat {
+            Seat::Member { view } => view,
+            Seat::Lead { call, format } => {
+                let mut req = ChatRequest::new(model_name, def.instructions.clone());
+                req.temperature = def.temperature;
+                return Ok(Session {
+                    provider_name: provider.name().to_owned(),
+                    provider,
+                    req,
+                    tools: None,
+                    format: Some(format),
+                    max_turns: 1,
+                    calls: call.saturating_sub(1),
+                    unwritten: Progress::default(),
+                });
+            }
+        };
         // At most one hop to the blocking pool, for the reads the dispatcher did not do.
         let team_id = m.team_id.clone();
         let memory_key = (def.memory == MemoryMode::Local).then(|| {
             (
                 m.agent.clone(),
-                inner.opts.project_root.to_string_lossy().into_owned(),
+                ctx.opts.project_root.to_string_lossy().into_owned(),
             )
         });
         let (view, memory) = match (view, memory_key) {
             (Some(view), None) => (view, None),
-            (view, memory_key) => db(&inner.store, move |s| {
+            (view, memory_key) => db(&ctx.store, move |s| {
                 let view = match view {
                     Some(v) => v,
                     None => {
@@ -135,12 +158,12 @@ impl Session {
         let checker = PermissionChecker::new(
             m.name.clone(),
             def.permissions(),
-            inner.runtime.permissions.clone(),
+            ctx.runtime.permissions.clone(),
         );
-        let tools = WorkspaceTools::new(&inner.opts.project_root, checker)
+        let tools = WorkspaceTools::new(&ctx.opts.project_root, checker)
             .map_err(|e| e.to_string())?
             .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"])
-            .with_sandbox(inner.runtime.sandbox);
+            .with_sandbox(ctx.runtime.sandbox);
         let specs = shared_specs(&tools);
         Ok(Session {
             provider_name: provider.name().to_owned(),
@@ -154,7 +177,8 @@ impl Session {
                 max_tokens: None,
                 response_format: None,
             },
-            tools,
+            tools: Some(tools),
+            format: None,
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             calls: 0,
             unwritten: Progress::default(),
@@ -165,30 +189,31 @@ impl Session {
     /// (dropping it mid-call cancels the request and kills a running `bash`).
     pub(crate) async fn turn(
         &mut self,
-        inner: &Arc<Inner>,
+        ctx: &Arc<Context>,
         m: &Member,
-        wake: &Arc<Notify>,
-        slot: &crate::member::Slot,
-        cancel: &CancellationToken,
+        io: &TurnIo<'_>,
         input: &str,
     ) -> TurnEnd {
         self.req.messages.push(ChatMessage::user(input));
         // A workflow may ask this turn's answer in a JSON shape (structured output).
-        self.req.response_format = inner.answer_format(&m.team_id, &m.name, &m.agent);
+        self.req.response_format = match &self.format {
+            Some(fixed) => fixed.clone(),
+            None => ctx.formats.get(&m.team_id, &m.name, &m.agent),
+        };
         let caller = Caller {
-            inner,
+            inner: ctx,
             member: m,
-            wake,
-            slot,
-            cancel,
+            wake: io.wake,
+            slot: io.slot,
+            cancel: io.cancel,
         };
         let mut last_call: Option<(String, String)> = None;
         let mut repeats = 0u32;
         for _ in 0..self.max_turns {
             self.calls += 1;
-            let ctx = CallContext::new(&m.team_id, &m.name, self.calls);
+            let call = CallContext::new(&m.team_id, &m.name, self.calls);
             let started = std::time::Instant::now();
-            let result = self.provider.chat(&ctx, &self.req).await;
+            let result = self.provider.chat(&call, &self.req).await;
             let facts = CallFacts::from_result(
                 &self.provider_name,
                 &self.req.model,
@@ -204,7 +229,9 @@ impl Session {
                 }
             };
             self.req.messages.push(ChatMessage::from_response(&resp));
-            if resp.tool_calls.is_empty() {
+            // With no tools offered (a lead's request), the reply is the answer whatever it
+            // asks for.
+            if resp.tool_calls.is_empty() || self.tools.is_none() {
                 // The turn ends here: the record goes with the turn's own write.
                 self.unwritten.absorb(record);
                 return TurnEnd::Done(resp.content.unwrap_or_default());
@@ -212,7 +239,7 @@ impl Session {
             // Tools run next, maybe for long: the call is on record before they start.
             let (team, name) = (m.team_id.clone(), m.name.clone());
             let id = m.id;
-            let _ = db(&inner.store, move |s| {
+            let _ = db(&ctx.store, move |s| {
                 s.record_progress(&team, &name, id, &record)
             })
             .await;
@@ -284,8 +311,13 @@ impl Session {
                 Some(Ok(t)) => (t, false, None),
                 Some(Err(e)) => (e, true, None),
                 None => {
-                    let outcome = self
-                        .tools
+                    let Some(tools) = &self.tools else {
+                        return (
+                            format!("unknown tool `{}`: no tools are offered", call.name),
+                            true,
+                        );
+                    };
+                    let outcome = tools
                         .execute_with_decision(&call.name, &call.arguments)
                         .await;
                     let denied = outcome.decision.filter(|d| !d.is_allowed());

@@ -25,7 +25,7 @@ pub async fn run(
     run: &ReviewRun,
     phase: PhaseFn,
 ) -> Result<ReviewOutcome, RunnerError> {
-    let inner = &engine.inner;
+    let ctx = engine.context();
     let count: usize = run
         .params
         .get("count")
@@ -55,7 +55,7 @@ pub async fn run(
         })
         .collect();
     let team = run.team_id.clone();
-    let members = db(&inner.store, move |s| s.add_members(&team, &news)).await?;
+    let members = db(&ctx.store, move |s| s.add_members(&team, &news)).await?;
     engine.notify_queued();
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let (answers, budget) = match collect(engine, run, &names).await? {
@@ -126,7 +126,7 @@ pub async fn run(
         }
     };
     let team = run.team_id.clone();
-    let _ = db(&inner.store, move |s| {
+    let _ = db(&ctx.store, move |s| {
         s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
     })
     .await;

@@ -4,11 +4,15 @@
 //! templates, and the engine (`kind`) that runs its phases. Bundled workflows ship inside the
 //! binary ([`BUNDLED`]); a project file of the same name overrides one.
 //!
-//! Engines: `review` ([`review`]): specialists review an input in parallel, review each
-//! other's findings, and the lead writes the synthesis; the report is [`report::Report`].
+//! Engines ([`WorkflowKind`]): `review` ([`review`]): specialists review an input in parallel,
+//! review each other's findings, and the lead writes the synthesis; the report is
+//! [`report::Report`]; `fanout` ([`fanout`]); `self-review` ([`self_review`]). [`execute`] runs
+//! one on its team, start to end, and says how it ended ([`Outcome`]).
 
 pub mod answers;
+pub mod execute;
 pub mod fanout;
+mod findings;
 pub mod report;
 pub mod review;
 pub mod self_review;
@@ -17,6 +21,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use execute::{Execution, Outcome, REPORT_EVENT, WorkflowKind, execute};
 
 /// `(name, TOML)` of every bundled workflow.
 pub const BUNDLED: &[(&str, &str)] = &[

@@ -19,20 +19,19 @@ use std::time::Duration;
 
 use serde_json::json;
 use team_core::{AgentName, MemberStatus, MessageKind};
-use team_store::{NewMember, Outcome, Progress, Recipient};
+use team_store::{NewMember, Outcome, Recipient};
 
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
+use super::findings::{finding_json, id_num, merge_groups, merge_into, next_id, to_finding};
 use super::report::{
-    CrossReviewAnswer, Finding, RawFinding, Report, ReviewAnswer, Severity, Specialist,
-    SynthesisAnswer, Verdict, extract_json,
+    CrossReviewAnswer, Finding, Report, ReviewAnswer, Specialist, SynthesisAnswer, Verdict,
+    extract_json,
 };
 use super::{WorkflowDef, render};
 use crate::RunnerError;
 use crate::blocking::db;
-use crate::command::{TurnEnd, run_turn};
 use crate::engine::Engine;
-use crate::runtime::Plan;
-use team_provider::{AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest};
+use team_provider::AnswerFormat;
 
 /// How often the lead's inbox is read while a phase runs.
 /// Why a member that had not answered when the token budget ran out was stopped.
@@ -109,37 +108,37 @@ pub(crate) async fn collect(
     run: &ReviewRun,
     expected: &[String],
 ) -> Result<Collected, RunnerError> {
-    let inner = &engine.inner;
+    let ctx = engine.context();
     let mut got: HashMap<String, Result<String, String>> = HashMap::new();
     let team = run.team_id.clone();
-    let lead = db(&inner.store, move |s| {
+    let lead = db(&ctx.store, move |s| {
         s.get_member(&team, team_core::LEAD_ALIAS)
     })
     .await?;
-    let watch = inner.watch(&run.team_id, &lead.name);
+    let watch = ctx.watch(&run.team_id, &lead.name);
     loop {
         // Arm the wake-up before looking, so a notice landing in between still wakes us.
         let notified = watch.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        absorb(inner, &run.team_id, expected, &mut got).await?;
+        absorb(ctx, &run.team_id, expected, &mut got).await?;
         // The budget is checked on every look, also when the last answer just came in: the
         // tokens of an answer are recorded before the answer is sent.
         if let Some(limit) = run.max_tokens {
             let team = run.team_id.clone();
-            let members = db(&inner.store, move |s| s.list_members(&team)).await?;
+            let members = db(&ctx.store, move |s| s.list_members(&team)).await?;
             let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
             if used as u64 >= limit {
                 // Stop the members that have not answered, unless their answer landed since
                 // the look (one transaction each), then keep every answer that landed.
                 for name in expected.iter().filter(|e| !got.contains_key(*e)) {
                     let (team, name) = (run.team_id.clone(), name.clone());
-                    db(&inner.store, move |s| {
+                    db(&ctx.store, move |s| {
                         s.fail_member_unless_answered(&team, &name, CUT_SHORT)
                     })
                     .await?;
                 }
-                absorb(inner, &run.team_id, expected, &mut got).await?;
+                absorb(ctx, &run.team_id, expected, &mut got).await?;
                 return Ok(Collected::Budget(got));
             }
         }
@@ -156,13 +155,13 @@ pub(crate) async fn collect(
 /// Takes the lead's inbox and keeps the first answer (result, completion, failure or
 /// cancellation) of each member in `expected`; other messages are dropped.
 async fn absorb(
-    inner: &crate::engine::Inner,
+    ctx: &crate::context::Context,
     team_id: &str,
     expected: &[String],
     got: &mut HashMap<String, Result<String, String>>,
 ) -> Result<(), RunnerError> {
     let team = team_id.to_owned();
-    let msgs = db(&inner.store, move |s| {
+    let msgs = db(&ctx.store, move |s| {
         s.take_inbox(&team, team_core::LEAD_ALIAS, false)
     })
     .await?;
@@ -209,26 +208,6 @@ pub(crate) fn vars<'a>(run: &'a ReviewRun, reviewer: &str) -> BTreeMap<&'a str, 
     v
 }
 
-pub(crate) fn finding_json(f: &Finding) -> serde_json::Value {
-    json!({"id": f.id, "severity": f.severity.as_str(), "location": f.location, "finding": f.finding, "suggestion": f.suggestion, "raised_by": f.raised_by})
-}
-
-pub(crate) fn to_finding(raw: &RawFinding, raised_by: &str, phase: &str) -> Finding {
-    Finding {
-        id: String::new(),
-        severity: Severity::parse(&raw.severity).unwrap_or(Severity::Minor),
-        location: raw.location.trim().to_owned(),
-        finding: raw.finding.trim().to_owned(),
-        suggestion: raw.suggestion.trim().to_owned(),
-        raised_by: raised_by.to_owned(),
-        also_raised_by: Vec::new(),
-        merged: Vec::new(),
-        phase: phase.to_owned(),
-        agreed_by: Vec::new(),
-        disputed_by: Vec::new(),
-    }
-}
-
 /// Runs the review to its report. The caller owns the team's end (it completes or fails the
 /// team from the outcome) and races this against cancellation and its timeout.
 ///
@@ -239,7 +218,7 @@ pub async fn run(
     run: &ReviewRun,
     phase: PhaseFn,
 ) -> Result<ReviewOutcome, RunnerError> {
-    let inner = &engine.inner;
+    let ctx = engine.context();
     let names = reviewers(&run.params);
     let template = |k: &str| run.def.prompts.get(k).cloned().unwrap_or_default();
 
@@ -262,7 +241,8 @@ pub async fn run(
     //    JSON shape (structured output, where the provider offers it).
     phase("review");
     for agent in &names {
-        inner.set_answer_format(&run.team_id, agent, Some(review_format.clone()));
+        ctx.formats
+            .set(&run.team_id, agent, Some(review_format.clone()));
     }
     let mut members: Vec<(String, String)> = Vec::new(); // (member, agent)
     for agent in &names {
@@ -275,7 +255,7 @@ pub async fn run(
             runner_id: None,
         };
         let team = run.team_id.clone();
-        let m = db(&inner.store, move |s| s.add_member(&team, &new)).await?;
+        let m = db(&ctx.store, move |s| s.add_member(&team, &new)).await?;
         members.push((m.name, agent.clone()));
     }
     engine.notify_queued();
@@ -345,8 +325,9 @@ pub async fn run(
                 serde_json::to_string_pretty(&others).unwrap_or_default(),
             );
             let body = render(&template("cross_review"), &v);
-            inner.set_answer_format(&run.team_id, member, Some(cross_format.clone()));
-            let sent = inner
+            ctx.formats
+                .set(&run.team_id, member, Some(cross_format.clone()));
+            let sent = ctx
                 .send_message(
                     run.team_id.clone(),
                     team_core::LEAD_ALIAS.to_owned(),
@@ -418,7 +399,7 @@ pub async fn run(
         s.repairs = repairs.get(&s.member).copied().unwrap_or(0);
     }
     for name in names.iter().chain(expected.iter()) {
-        inner.set_answer_format(&run.team_id, name, None);
+        ctx.formats.set(&run.team_id, name, None);
     }
     // The specialists are done: complete them (they are idle, waiting for messages).
     for s in &specialists {
@@ -427,7 +408,7 @@ pub async fn run(
             None => Outcome::Completed(format!("{} finding(s)", s.findings)),
             Some(e) => Outcome::Failed(e.clone()),
         };
-        let _ = db(&inner.store, move |st| {
+        let _ = db(&ctx.store, move |st| {
             st.finish_member(&team, &name, &outcome)
         })
         .await;
@@ -517,7 +498,7 @@ pub async fn run(
             )
         }
     };
-    let _ = db(&inner.store, move |s| {
+    let _ = db(&ctx.store, move |s| {
         s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
     })
     .await;
@@ -573,7 +554,7 @@ pub(crate) async fn settle<T: serde::de::DeserializeOwned>(
             let used = here.entry(member.clone()).or_insert(0);
             if *used < max_repairs && !budget {
                 let sent = engine
-                    .inner
+                    .context()
                     .send_message(
                         run.team_id.clone(),
                         team_core::LEAD_ALIAS.to_owned(),
@@ -616,260 +597,23 @@ pub(crate) async fn settle<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Lower-case words of `text` (letters and digits), one space apart: the key under which two
-/// findings are the same issue.
-fn normalised(text: &str) -> String {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Adds `f` to `findings`, or merges it into the finding with the same location and text
-/// (normalised, [`normalised`]): its raiser joins `also_raised_by` and the worse severity
-/// is kept. Returns whether it was merged.
-pub(crate) fn merge_into(findings: &mut Vec<Finding>, f: Finding) -> bool {
-    let key = (normalised(&f.location), normalised(&f.finding));
-    if let Some(same) = findings
-        .iter_mut()
-        .find(|g| (normalised(&g.location), normalised(&g.finding)) == key)
-    {
-        if !same.raised(&f.raised_by) {
-            same.also_raised_by.push(f.raised_by);
-        }
-        same.severity = same.severity.min(f.severity);
-        return true;
-    }
-    findings.push(f);
-    false
-}
-
-/// Applies the merges the lead proposed: each group of ids becomes the finding with the lowest
-/// id among them, with every raiser, verdict and the worse severity; unknown ids and groups of
-/// fewer than two known findings are ignored.
-pub(crate) fn merge_groups(findings: &mut Vec<Finding>, groups: &[Vec<String>]) {
-    for group in groups {
-        let mut ids: Vec<String> = group
-            .iter()
-            .map(|id| id.trim().to_owned())
-            .filter(|id| findings.iter().any(|f| &f.id == id))
-            .collect();
-        ids.sort_by_key(|id| id_num(id));
-        ids.dedup();
-        let Some((keep, rest)) = ids.split_first() else {
-            continue;
-        };
-        for id in rest {
-            let Some(pos) = findings.iter().position(|f| &f.id == id) else {
-                continue;
-            };
-            let gone = findings.remove(pos);
-            let Some(into) = findings.iter_mut().find(|f| &f.id == keep) else {
-                continue;
-            };
-            for who in std::iter::once(gone.raised_by).chain(gone.also_raised_by) {
-                if !into.raised(&who) {
-                    into.also_raised_by.push(who);
-                }
-            }
-            for v in gone.agreed_by {
-                if !into.agreed_by.iter().any(|a| a.member == v.member) {
-                    into.agreed_by.push(v);
-                }
-            }
-            for v in gone.disputed_by {
-                if !into.disputed_by.iter().any(|a| a.member == v.member) {
-                    into.disputed_by.push(v);
-                }
-            }
-            into.severity = into.severity.min(gone.severity);
-            into.merged.push(id.clone());
-            into.merged.extend(gone.merged);
-        }
-    }
-    findings.sort_by(|a, b| {
-        a.severity
-            .cmp(&b.severity)
-            .then_with(|| id_num(&a.id).cmp(&id_num(&b.id)))
-    });
-}
-
-/// The number after the highest `F<n>` id in `findings`.
-fn next_id(findings: &[Finding]) -> u64 {
-    findings
-        .iter()
-        .map(|f| id_num(&f.id))
-        .filter(|n| *n != u64::MAX)
-        .max()
-        .unwrap_or(0)
-        + 1
-}
-
-fn id_num(id: &str) -> u64 {
-    id.trim_start_matches('F').parse().unwrap_or(u64::MAX)
-}
-
-/// The lead's synthesis: one LLM call without tools (or one run of a command lead).
+/// The lead's synthesis (or triage): one turn of the lead agent answering `prompt` itself
+/// ([`crate::turn::lead_turn`]: the same turn as a member's, with no tools and one model
+/// call numbered `call`).
 pub(crate) async fn synthesise(
     engine: &Engine,
     run: &ReviewRun,
     prompt: &str,
-    turn: u32,
+    call: u32,
     format: Option<AnswerFormat>,
 ) -> Result<String, String> {
-    let inner = &engine.inner;
-    let def = inner
-        .runtime
-        .catalog
-        .get(&run.def.lead)
-        .map_err(|e| e.to_string())?
-        .clone();
-    match inner.runtime.plan(&def)? {
-        Plan::Command(argv) => {
-            let team_env = BTreeMap::from([
-                ("TEAM_DATABASE_URL".to_owned(), inner.opts.db_url.clone()),
-                ("TEAM_ID".to_owned(), run.team_id.clone()),
-                ("TEAM_MEMBER".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-                ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
-            ]);
-            // The same explicit environment as every command agent (secrets dropped).
-            let env = crate::command::agent_environment(
-                crate::command::process_environment(),
-                &inner.runtime.provider_key_envs,
-                &def.env_passthrough,
-                &def.env,
-                team_env,
-            );
-            let spec = crate::command::agent_spec(
-                &argv,
-                &def.instructions,
-                &inner.opts.project_root,
-                &run.team_id,
-                team_core::LEAD_ALIAS,
-                env,
-            )?;
-            match run_turn(&spec, prompt, &inner.shutdown, None, |_| {}).await {
-                TurnEnd::Done(t) => Ok(t),
-                TurnEnd::Failed(e) => Err(e),
-                TurnEnd::Cancelled => Err("cancelled".into()),
-                TurnEnd::TimedOut => Err("timed out".into()),
-            }
-        }
-        Plan::Llm(model) => {
-            let (provider, model_name) = inner
-                .runtime
-                .providers
-                .resolve(&model)
-                .map_err(|e| e.to_string())?;
-            let ctx = CallContext::new(&run.team_id, team_core::LEAD_ALIAS, turn);
-            let req = ChatRequest {
-                model: model_name.clone(),
-                system: def.instructions.clone(),
-                messages: vec![ChatMessage::user(prompt)],
-                tools: std::sync::Arc::from([]),
-                temperature: def.temperature,
-                max_tokens: None,
-                response_format: format,
-            };
-            let started = std::time::Instant::now();
-            let result = provider.chat(&ctx, &req).await;
-            let facts =
-                CallFacts::from_result(provider.name(), &model_name, started.elapsed(), &result);
-            let team = run.team_id.clone();
-            let _ = db(&inner.store, move |s| {
-                let lead = s.get_member(&team, team_core::LEAD_ALIAS)?;
-                s.record_progress(
-                    &team,
-                    team_core::LEAD_ALIAS,
-                    lead.id,
-                    &Progress {
-                        turns: 1,
-                        tokens_in: facts.prompt_tokens as i64,
-                        tokens_out: facts.completion_tokens as i64,
-                        events: vec![(
-                            "provider.call".to_owned(),
-                            serde_json::to_value(&facts).unwrap_or_default(),
-                        )],
-                        ..Progress::default()
-                    },
-                )
-            })
-            .await;
-            result
-                .map(|r| r.content.unwrap_or_default())
-                .map_err(|e| e.to_string())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::workflow::report::RawFinding;
-
-    fn raw(severity: &str, location: &str, finding: &str) -> RawFinding {
-        RawFinding {
-            severity: severity.into(),
-            location: location.into(),
-            finding: finding.into(),
-            suggestion: String::new(),
-        }
-    }
-
-    #[test]
-    fn the_same_issue_is_merged_with_every_raiser_and_the_worse_severity() {
-        let mut all = Vec::new();
-        assert!(!merge_into(
-            &mut all,
-            to_finding(&raw("minor", "§ 3", "No expiry."), "a", "review")
-        ));
-        assert!(merge_into(
-            &mut all,
-            to_finding(&raw("major", "§3", "no  EXPIRY"), "b", "review")
-        ));
-        // The same member twice: one raiser.
-        assert!(merge_into(
-            &mut all,
-            to_finding(&raw("nit", "§ 3", "No expiry!"), "b", "review")
-        ));
-        assert!(!merge_into(
-            &mut all,
-            to_finding(&raw("nit", "§ 4", "No expiry."), "c", "review")
-        ));
-        assert_eq!(all.len(), 2);
-        assert_eq!(all[0].also_raised_by, ["b"]);
-        assert_eq!(all[0].severity, Severity::Major);
-    }
-
-    #[test]
-    fn the_leads_merges_keep_the_lowest_id_and_ignore_unknown_ones() {
-        let mut all: Vec<Finding> = ["x", "y", "z"]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let mut f = to_finding(&raw("minor", "", t), &format!("m{i}"), "review");
-                f.id = format!("F{}", i + 1);
-                f
-            })
-            .collect();
-        all[2].severity = Severity::Blocker;
-        all[2].agreed_by.push(Verdict {
-            member: "m0".into(),
-            reason: "yes".into(),
-        });
-        merge_groups(
-            &mut all,
-            &[
-                vec!["F3".into(), "F2".into()],
-                vec!["F1".into(), "F7".into()],
-            ],
-        );
-        let ids: Vec<&str> = all.iter().map(|f| f.id.as_str()).collect();
-        assert_eq!(ids, ["F2", "F1"], "F2 took F3's blocker severity");
-        assert_eq!(all[0].merged, ["F3"]);
-        assert_eq!(all[0].also_raised_by, ["m2"]);
-        assert_eq!(all[0].agreed_by[0].member, "m0");
-        assert!(all[1].merged.is_empty());
-    }
+    crate::turn::lead_turn(
+        engine.context(),
+        &run.team_id,
+        &run.def.lead,
+        prompt,
+        call,
+        format,
+    )
+    .await
 }

@@ -14,11 +14,12 @@ use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome};
 
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
+use super::findings::{finding_json, to_finding};
 use super::render;
 use super::report::{Report, ReviewAnswer, Round, Specialist, TestRun, Triaged, extract_json};
 use super::review::{
-    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, finding_json, reviewers,
-    settle, synthesise, to_finding, vars,
+    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, reviewers, settle,
+    synthesise, vars,
 };
 use crate::RunnerError;
 use crate::blocking::db;
@@ -111,7 +112,7 @@ async fn add_one(
         runner_id: None,
     };
     let team = run.team_id.clone();
-    let m = db(&engine.inner.store, move |s| s.add_member(&team, &new)).await?;
+    let m = db(&engine.context().store, move |s| s.add_member(&team, &new)).await?;
     Ok(m.name)
 }
 
@@ -124,7 +125,7 @@ pub async fn run(
     run: &ReviewRun,
     phase: PhaseFn,
 ) -> Result<ReviewOutcome, RunnerError> {
-    let root = engine.inner.opts.project_root.clone();
+    let root = engine.context().opts.project_root.clone();
     let p = |k: &str, d: &str| run.params.get(k).cloned().unwrap_or_else(|| d.to_owned());
     let base = p("base", "HEAD");
     let rounds: u32 = p("rounds", "3")
@@ -171,8 +172,9 @@ pub async fn run(
         phase(&format!("round {n}: review"));
         for agent in &names {
             engine
-                .inner
-                .set_answer_format(&run.team_id, agent, Some(review_format.clone()));
+                .context()
+                .formats
+                .set(&run.team_id, agent, Some(review_format.clone()));
         }
         let mut round_run = run.clone();
         round_run.input_path = format!("git diff {base}");
@@ -208,7 +210,7 @@ pub async fn run(
         }
         // The fixer (maybe of a reviewer's agent) answers in free text.
         for agent in &names {
-            engine.inner.set_answer_format(&run.team_id, agent, None);
+            engine.context().formats.set(&run.team_id, agent, None);
         }
         let mut findings = Vec::new();
         for (member, agent) in &members {
@@ -370,7 +372,7 @@ pub async fn run(
         _ => Outcome::Completed(report.summary.clone()),
     };
     let team = run.team_id.clone();
-    let _ = db(&engine.inner.store, move |s| {
+    let _ = db(&engine.context().store, move |s| {
         s.finish_member(&team, team_core::LEAD_ALIAS, &outcome)
     })
     .await;

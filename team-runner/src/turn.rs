@@ -1,0 +1,222 @@
+//! A member's turn: the one implementation of "give this member an input, get its answer",
+//! used by every member's executor ([`crate::member`]) and by the workflows for their lead's
+//! own turns (a synthesis, a triage: [`lead_turn`]).
+//!
+//! A command agent's turn is one run of its program (stdin in, stdout out) with the explicit
+//! environment of [`agent_env`]; an LLM member's turn is its session's agent loop
+//! ([`crate::llm::Session::turn`]). Either way the turn's record (its count, its model calls'
+//! `provider.call` events and tokens) comes back as a [`Progress`] for the caller to write
+//! with its next write.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use team_agent::AgentDef;
+use team_core::Member;
+use team_provider::AnswerFormat;
+use team_store::Progress;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::blocking::db;
+use crate::command::{CommandSpec, TurnEnd, run_turn};
+use crate::context::{Context, Slot, TeamView};
+use crate::llm::Session;
+use crate::runtime::Plan;
+
+/// What a turn may use of its member besides the context: its wake-up (a tool waiting for
+/// messages), its slot (let go while a tool waits), its cancel token and its hard deadline.
+pub(crate) struct TurnIo<'a> {
+    pub wake: &'a Arc<Notify>,
+    pub slot: &'a Slot,
+    pub cancel: &'a CancellationToken,
+    pub deadline: Option<Instant>,
+}
+
+/// Where an LLM worker sits, which decides its system prompt, tools and answer shape.
+pub(crate) enum Seat {
+    /// A member: the team context in its system prompt (`view` when the dispatcher read it),
+    /// the team and workspace tools, the answer shape its workflow asks (if any) per turn.
+    Member { view: Option<Arc<TeamView>> },
+    /// A workflow's lead answering one request itself: its instructions as the system prompt,
+    /// no tools, one model call numbered `call` (the key of its cassette entry), answered in
+    /// `format` when given.
+    Lead {
+        call: u32,
+        format: Option<AnswerFormat>,
+    },
+}
+
+/// How a member's turns run: a program per turn, or an LLM session kept across turns.
+pub(crate) enum Worker {
+    Command(CommandSpec),
+    Llm(Box<Session>),
+}
+
+/// The variables team gives every command agent (see ARCHITECTURE.md, life of a member):
+/// `TEAM_DATABASE_URL`, `TEAM_ID`, `TEAM_MEMBER`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT`.
+pub(crate) fn team_env(ctx: &Context, team_id: &str, member: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("TEAM_DATABASE_URL".to_owned(), ctx.opts.db_url.clone()),
+        ("TEAM_ID".to_owned(), team_id.to_owned()),
+        ("TEAM_MEMBER".to_owned(), member.to_owned()),
+        ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
+        (
+            "TEAM_PROJECT_ROOT".to_owned(),
+            ctx.opts.project_root.to_string_lossy().into_owned(),
+        ),
+    ])
+}
+
+/// The whole environment of a command agent `def` run as `member` of `team_id`: the runner's
+/// minus secret-looking names, plus the file's `env_passthrough` and `env`, plus
+/// [`team_env`].
+pub(crate) fn agent_env(
+    ctx: &Context,
+    def: &AgentDef,
+    team_id: &str,
+    member: &str,
+) -> BTreeMap<String, String> {
+    crate::command::agent_environment(
+        crate::command::process_environment(),
+        &ctx.runtime.provider_key_envs,
+        &def.env_passthrough,
+        &def.env,
+        team_env(ctx, team_id, member),
+    )
+}
+
+impl Worker {
+    /// Prepares the worker of `m` running `def` as `plan` says.
+    ///
+    /// # Errors
+    /// A sentence: the command cannot be set up, or the model's provider is not configured.
+    pub(crate) async fn new(
+        ctx: &Arc<Context>,
+        m: &Member,
+        def: &AgentDef,
+        plan: Plan,
+        seat: Seat,
+    ) -> Result<Worker, String> {
+        match plan {
+            Plan::Command(argv) => {
+                let env = agent_env(ctx, def, &m.team_id, &m.name);
+                crate::command::agent_spec(
+                    &argv,
+                    &def.instructions,
+                    &ctx.opts.project_root,
+                    &m.team_id,
+                    &m.name,
+                    env,
+                )
+                .map(Worker::Command)
+            }
+            Plan::Llm(model) => Session::new(ctx, m, def, &model, seat)
+                .await
+                .map(|s| Worker::Llm(Box::new(s))),
+        }
+    }
+
+    /// Runs one turn of `m` with `input`, until its answer, a failure, `io.cancel` or
+    /// `io.deadline`. Returns how it ended and what it leaves to write (one turn; the record
+    /// of its last model call).
+    pub(crate) async fn turn(
+        &mut self,
+        ctx: &Arc<Context>,
+        m: &Member,
+        io: &TurnIo<'_>,
+        input: &str,
+    ) -> (TurnEnd, Progress) {
+        let end = match self {
+            Worker::Command(spec) => {
+                let store = ctx.store.clone();
+                let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
+                run_turn(spec, input, io.cancel, io.deadline, move |pid| {
+                    // Best effort: the pid is for `team show` and debugging, not for control.
+                    let pid = Progress {
+                        pid: Some(Some(pid as i64)),
+                        ..Progress::default()
+                    };
+                    let _ = store.record_progress(&team, &name, id, &pid);
+                })
+                .await
+            }
+            Worker::Llm(session) => {
+                let deadline = async {
+                    match io.deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    end = session.turn(ctx, m, io, input) => end,
+                    _ = io.cancel.cancelled() => TurnEnd::Cancelled,
+                    _ = deadline => TurnEnd::TimedOut,
+                }
+            }
+        };
+        let mut progress = Progress {
+            pid: Some(None),
+            turns: 1,
+            ..Progress::default()
+        };
+        if let Worker::Llm(session) = self {
+            progress.absorb(session.take_progress());
+        }
+        (end, progress)
+    }
+}
+
+/// One turn of the lead agent `lead_agent` of team `team_id`, answering `input` itself (a
+/// workflow's synthesis or triage): the same [`Worker`] as a member's, seated as
+/// [`Seat::Lead`] (one model call numbered `call`, no tools, `format` asked), run until the
+/// runner stops. Its record (one turn, the `provider.call` event, the tokens) is written on
+/// the lead member. Returns the answer, or why there is none.
+pub(crate) async fn lead_turn(
+    ctx: &Arc<Context>,
+    team_id: &str,
+    lead_agent: &str,
+    input: &str,
+    call: u32,
+    format: Option<AnswerFormat>,
+) -> Result<String, String> {
+    let def = ctx
+        .runtime
+        .catalog
+        .get(lead_agent)
+        .map_err(|e| e.to_string())?
+        .clone();
+    let plan = ctx.runtime.plan(&def)?;
+    let team = team_id.to_owned();
+    let lead = db(&ctx.store, move |s| {
+        s.get_member(&team, team_core::LEAD_ALIAS)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut worker = Worker::new(ctx, &lead, &def, plan, Seat::Lead { call, format }).await?;
+    let wake = Arc::new(Notify::new());
+    let slot = Slot::new(ctx.slots.clone(), None);
+    let io = TurnIo {
+        wake: &wake,
+        slot: &slot,
+        cancel: &ctx.shutdown,
+        deadline: None,
+    };
+    let (end, progress) = worker.turn(ctx, &lead, &io, input).await;
+    let (team, name, id) = (lead.team_id.clone(), lead.name.clone(), lead.id);
+    let _ = db(&ctx.store, move |s| {
+        s.record_progress(&team, &name, id, &progress)
+    })
+    .await;
+    match end {
+        TurnEnd::Done(t) => Ok(t),
+        TurnEnd::Failed(e) => Err(e),
+        TurnEnd::Cancelled => Err("cancelled".into()),
+        TurnEnd::TimedOut => Err("timed out".into()),
+    }
+}
+
+#[cfg(test)]
+#[path = "turn_tests.rs"]
+mod tests;
