@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use team_core::{Member, Message, MessageKind};
-use team_store::{Recipient, Runner, Store};
+use team_store::{Recipient, Runner, Store, StoreError};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -205,6 +205,8 @@ impl Engine {
         let inner = &self.inner;
         let ctx = &inner.ctx;
         let mut quiet_since = tokio::time::Instant::now();
+        // Since when every look at the database's work has failed (see below).
+        let mut failing_since: Option<tokio::time::Instant> = None;
         loop {
             let permit = tokio::select! {
                 p = ctx.slots.clone().acquire_owned() => match p {
@@ -263,7 +265,25 @@ impl Engine {
                 }
             }
             if let Some(limit) = ctx.opts.idle_exit {
-                let busy = !inner.tracker.is_empty() || self.live_members().await > 0;
+                let busy = !inner.tracker.is_empty() || {
+                    match self.live_members().await {
+                        Ok(n) => {
+                            failing_since = None;
+                            n > 0
+                        }
+                        // A hiccup is not idleness: a detached runner must not quit on one.
+                        // But a database that has failed every look for the whole idle
+                        // period (dropped, deleted, unreachable) with nothing running here
+                        // counts as idle, or the runner would spin on errors for ever.
+                        Err(e) => {
+                            let since = *failing_since.get_or_insert_with(|| {
+                                tracing::warn!("cannot count the runner's work: {e}");
+                                tokio::time::Instant::now()
+                            });
+                            since.elapsed() < limit
+                        }
+                    }
+                };
                 if busy {
                     quiet_since = tokio::time::Instant::now();
                 } else if quiet_since.elapsed() >= limit {
@@ -278,11 +298,8 @@ impl Engine {
         }
     }
 
-    async fn live_members(&self) -> i64 {
-        // On error, assume there is work: a detached runner must not quit on a hiccup.
-        db(&self.inner.ctx.store, |s| s.count_runner_work())
-            .await
-            .unwrap_or(1)
+    async fn live_members(&self) -> Result<i64, StoreError> {
+        db(&self.inner.ctx.store, |s| s.count_runner_work()).await
     }
 
     /// Runs one member that this runner already holds (added as `running` with this runner's
