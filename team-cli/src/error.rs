@@ -176,13 +176,7 @@ fn store_kind(k: ErrorKind) -> Kind {
 
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
-        let err = CommandError::new(store_kind(e.kind()), e.to_string());
-        match e {
-            StoreError::Open { .. } => {
-                err.hint("check --db / TEAM_DATABASE_URL, then `team doctor`")
-            }
-            _ => err,
-        }
+        CommandError::new(store_kind(e.kind()), e.to_string())
     }
 }
 

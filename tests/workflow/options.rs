@@ -389,7 +389,7 @@ async fn detach(p: &Project, spec: &str, name: &str) -> Detached {
     let out = p.team(&args).await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    assert_eq!(v["team"], name, "{v:#}");
+    assert_eq!(v["team"]["name"], name, "{v:#}");
     let pid = v["pid"].as_i64().expect("the background run's pid") as i32;
     Detached {
         pid,
