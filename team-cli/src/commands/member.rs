@@ -76,14 +76,14 @@ pub fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<()> {
 fn end(ctx: &Ctx, a: &MemberEndArgs, done: bool) -> Result<()> {
     let outcome = match (done, &a.result, &a.error) {
         (true, _, Some(_)) => {
-            return Err(
-                CommandError::usage("`team member done` takes --result, not --error").into(),
-            );
+            return Err(CommandError::usage(
+                "`team member done` takes --result, not --error",
+            ));
         }
         (false, Some(_), _) => {
-            return Err(
-                CommandError::usage("`team member fail` takes --error, not --result").into(),
-            );
+            return Err(CommandError::usage(
+                "`team member fail` takes --error, not --result",
+            ));
         }
         (true, r, None) => Outcome::Completed(r.clone().unwrap_or_default()),
         (false, None, e) => Outcome::Failed(e.clone().unwrap_or_else(|| "failed".into())),

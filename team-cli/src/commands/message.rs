@@ -97,7 +97,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         ([body], Some(team)) => (team, Some(body.clone())),
         ([team], None) => (team.clone(), None),
         ([], env) => (team_or_env(env.as_deref())?, None),
-        _ => return Err(CommandError::usage("give at most TEAM and BODY").into()),
+        _ => return Err(CommandError::usage("give at most TEAM and BODY")),
     };
     let team = ctx.store.resolve_team(&team_ref)?;
     let from = member_or_env(a.from.as_deref(), &team, "--from")?;
@@ -106,8 +106,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         return Err(CommandError::usage(format!(
             "the message body is empty; nothing was sent to team {}",
             team.name
-        ))
-        .into());
+        )));
     }
     let to = match (&a.to, a.all) {
         (Some(m), false) => Recipient::Member(m.clone()),
@@ -172,8 +171,7 @@ pub fn inbox(ctx: &Ctx, a: &InboxArgs) -> Result<()> {
                     team.name,
                     a.timeout.unwrap_or_default().as_secs_f64()
                 ),
-            )
-            .into());
+            ));
         }
         std::thread::sleep(Duration::from_millis(INBOX_POLL_MS));
     };

@@ -240,7 +240,7 @@ async fn run_foreground(
                 }
                 engine.stop().await;
                 let _ = run.await;
-                return Err(CommandError::reported(Kind::Cancelled).into());
+                return Err(CommandError::reported(Kind::Cancelled));
             }
         }
     };
@@ -295,7 +295,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
             Some(lead) => runtime
                 .check_runnable_in(agent.as_str(), &ctx.project_root, Some(&lead))
                 .map_err(|_| e)?,
-            None => return Err(e.into()),
+            None => return Err(e),
         }
     }
     let prompt = read_prompt(&a.prompt, &a.prompt_file)?
@@ -568,8 +568,7 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> Result<()> {
                     "member {name} not found in team {}; see `team member list {}`",
                     team.name, team.name
                 ),
-            )
-            .into());
+            ));
         }
     }
     let pick = |members: Vec<Member>| -> Vec<Member> {
@@ -618,8 +617,7 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> Result<()> {
                     team.name,
                     live.join(", ")
                 ),
-            )
-            .into());
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     };

@@ -119,12 +119,13 @@ fn team_and_id(ctx: &Ctx, a: &TaskIdArgs) -> Result<(Team, i64)> {
         (Some(id), _) => (a.team.clone(), id),
         (None, Some(env)) => match a.team.parse::<i64>() {
             Ok(id) => (env, id),
-            Err(_) => return Err(CommandError::usage("no task id given; pass TEAM ID").into()),
+            Err(_) => return Err(CommandError::usage("no task id given; pass TEAM ID")),
         },
         (None, None) => {
-            return Err(
-                CommandError::usage(format!("no task id given; pass `{} ID`", a.team)).into(),
-            );
+            return Err(CommandError::usage(format!(
+                "no task id given; pass `{} ID`",
+                a.team
+            )));
         }
     };
     Ok((ctx.store.resolve_team(&team_ref)?, id))

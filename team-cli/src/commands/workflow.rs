@@ -624,8 +624,7 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> Result<()> {
                 "team {} has no report (status {}); a workflow run writes one when it ends: see `team watch {}`",
                 team.name, team.status, team.name
             ),
-        )
-        .into());
+        ));
     };
     if ctx.out.json {
         let members = ctx.store.list_members(&team.id)?;
