@@ -10,12 +10,7 @@ use team_core::{TaskStatus, TeamStatus};
 /// messages and memory, all in a database you can inspect.
 #[derive(Debug, Parser)]
 #[command(name = "team", version, about, long_about = None, propagate_version = true)]
-#[command(
-    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
-                        4 illegal transition or conflict, 10 `team run --fail-on` tripped, \
-                        124 timeout, 125 token budget spent, 130 cancelled.\n\
-                        Durations (SECS) take seconds (`90`, `0.5`) or a duration (`90s`, `1m30s`, `2h`)."
-)]
+#[command(after_help = AFTER_HELP)]
 pub struct Cli {
     /// Database: a SQLite file path or a postgres:// URL. Default: `.team/team.db` of the
     /// nearest `.team/` found upward from the working directory.
@@ -46,6 +41,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The end of `team --help`: the exit codes (`crate::error::exit`; a test checks that every
+/// code is here) and the forms of a duration.
+pub const AFTER_HELP: &str = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
+     4 illegal transition or conflict, 10 `team run --fail-on` tripped, 124 timeout, \
+     125 token budget spent, 130 cancelled.\n\
+     Durations (SECS) take seconds (`90`, `0.5`) or a duration (`90s`, `1m30s`, `2h`).";
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]

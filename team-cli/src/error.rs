@@ -310,6 +310,12 @@ mod tests {
             listed, published,
             "README's exit codes and error::exit differ"
         );
+        for code in published {
+            assert!(
+                crate::cli::AFTER_HELP.contains(&format!(" {code} ")),
+                "`team --help` does not list exit {code}"
+            );
+        }
     }
 
     #[test]

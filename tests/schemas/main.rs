@@ -302,3 +302,41 @@ fn every_command_prints_a_document_its_schema_accepts() {
         "schemas no command was checked against: {unchecked:?}"
     );
 }
+
+/// Human errors: `error: …`, then a `hint: …` line per hint; coloured by anstream's rules
+/// (`CLICOLOR_FORCE` colours a pipe, `NO_COLOR` wins over it, `CLICOLOR=0` turns colour off).
+#[test]
+fn errors_carry_hints_and_colour_follows_the_environment() {
+    let p = Project::new();
+    let o = p.team(&["init"]);
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    let run = |env: &[(&str, &str)]| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("team"));
+        c.current_dir(&p.root)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("TEAM_DATABASE_URL")
+            .args(["agents", "show", "nope"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("run team");
+        assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let plain = run(&[]);
+    assert!(plain.starts_with("error: unknown agent `nope`"), "{plain}");
+    assert!(
+        plain.ends_with("\nhint: `team agents list` lists the agents this project can run\n"),
+        "{plain}"
+    );
+    let forced = run(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\x1b["),
+        "CLICOLOR_FORCE colours a pipe: {forced:?}"
+    );
+    let no_color = run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!no_color.contains('\x1b'), "NO_COLOR wins: {no_color:?}");
+    assert_eq!(no_color, plain);
+}
