@@ -75,7 +75,7 @@ pub fn load_project(
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let catalog = discover_with_builtins(root).map_err(|e| CommandError::usage(e.to_string()))?;
+    let catalog = discover_with_builtins(root)?;
     // A broken agent file stops only a spawn of its own agent; everything else goes on.
     for b in catalog.broken() {
         tracing::debug!("broken agent file: {}", b.error);
@@ -87,8 +87,12 @@ pub fn load_project(
         },
         PromptGate::terminal(),
     ));
-    let mut runtime = AgentRuntime::from_config(catalog, &config, permissions, cassette)
-        .map_err(|e| CommandError::usage(e.to_string()))?;
+    // Every error here is the setup's (a provider table, a model string): bad input.
+    let mut runtime =
+        AgentRuntime::from_config(catalog, &config, permissions, cassette).map_err(|e| {
+            CommandError::usage(e.to_string())
+                .hint("`team doctor` checks the providers and what each agent runs on")
+        })?;
     runtime.model_override = flags.model.clone();
     Ok((config, runtime))
 }
