@@ -47,7 +47,7 @@ pub struct Cli {
 pub const AFTER_HELP: &str = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
      4 illegal transition or conflict, 10 `team run --fail-on` tripped, 124 timeout, \
      125 token budget spent, 130 cancelled.\n\
-     Durations (SECS) take seconds (`90`, `0.5`) or a duration (`90s`, `1m30s`, `2h`).";
+     Durations (SECS) take seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`).";
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
@@ -597,26 +597,31 @@ pub const MAX_SECS: u64 = 315_360_000;
 /// The most members a runner runs at once (`--max-agents`): `[team] max_agents`'s range.
 pub const MAX_AGENTS: u64 = u32::MAX as u64;
 
-/// Parses a duration: a number of seconds (`90`, `0.5`: finite, not negative) or a humantime
-/// duration (`90s`, `1m30s`, `2h`, `500ms`), from 0 to [`MAX_SECS`].
+/// Parses a duration: a number of seconds (`90`, `0.5`, `1.5s`: finite, not negative) or a
+/// humantime duration (`90s`, `1m30s`, `2h`, `500ms`), from 0 to [`MAX_SECS`].
 ///
 /// # Errors
 /// The message names `flag` and the accepted forms.
 pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
-            "{flag} must be a number of seconds (`90`, `0.5`) or a duration (`90s`, `1m30s`, `2h`) \
+            "{flag} must be a number of seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`) \
              from 0 to {MAX_SECS} s (10 years), not `{text}`"
         )
     };
     let t = text.trim();
-    let d = match t.parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=MAX_SECS as f64).contains(&v) => {
+    // `1.5s`: seconds with a fraction, which humantime does not read.
+    let secs = t
+        .parse::<f64>()
+        .ok()
+        .or_else(|| t.strip_suffix('s')?.parse::<f64>().ok());
+    let d = match secs {
+        Some(v) if v.is_finite() && (0.0..=MAX_SECS as f64).contains(&v) => {
             Duration::try_from_secs_f64(v).map_err(|_| bad())?
         }
-        Ok(_) => return Err(bad()),
+        Some(_) => return Err(bad()),
         // `inf`, `NaN` parse as numbers above; what is left is humantime's.
-        Err(_) => humantime::parse_duration(t).map_err(|_| bad())?,
+        None => humantime::parse_duration(t).map_err(|_| bad())?,
     };
     if d > Duration::from_secs(MAX_SECS) {
         return Err(bad());
@@ -696,6 +701,8 @@ mod number_tests {
         assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(d("-1s").is_err() && d("infs").is_err());
         assert_eq!(d(" 0 "), Ok(Duration::ZERO));
     }
 }
