@@ -1,6 +1,8 @@
 //! The command line, as clap definitions. Every command is documented here; `team help CMD`
 //! prints it.
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use team_core::{TaskStatus, TeamStatus};
 
@@ -8,10 +10,7 @@ use team_core::{TaskStatus, TeamStatus};
 /// messages and memory, all in a database you can inspect.
 #[derive(Debug, Parser)]
 #[command(name = "team", version, about, long_about = None, propagate_version = true)]
-#[command(
-    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
-                        4 illegal transition or conflict, 124 timeout, 130 cancelled."
-)]
+#[command(after_help = AFTER_HELP)]
 pub struct Cli {
     /// Database: a SQLite file path or a postgres:// URL. Default: `.team/team.db` of the
     /// nearest `.team/` found upward from the working directory.
@@ -24,7 +23,8 @@ pub struct Cli {
     )]
     pub db: Option<String>,
 
-    /// Print one JSON document on stdout instead of human output.
+    /// Print one JSON document on stdout instead of human output (`team logs --follow`,
+    /// `team watch`: JSON Lines; `team run`: the report). Schemas: docs/schemas/.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -41,6 +41,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The end of `team --help`: the exit codes (`crate::error::exit`; a test checks that every
+/// code is here) and the forms of a duration.
+pub const AFTER_HELP: &str = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
+     4 illegal transition or conflict, 10 `team run --fail-on` tripped, 124 timeout, \
+     125 token budget spent, 130 cancelled.\n\
+     Durations (SECS) take seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`).";
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
@@ -78,7 +85,8 @@ pub enum Command {
     /// Block until members are terminal: exit 0 if all completed, 1 if any did not, 124 on
     /// timeout.
     Wait(WaitArgs),
-    /// Watch a team live: members and tasks, until it is terminal.
+    /// Watch a team live: members and tasks, until it is terminal (--json: JSON Lines, one
+    /// object per change).
     Watch(TeamArg),
     /// Fail the members of runners that died (`runner lost`) and teams whose owner is gone.
     Reconcile,
@@ -240,9 +248,9 @@ pub enum TaskCmd {
         /// Task id (default: the oldest claimable task). Inside a member, `team task claim ID`
         /// takes the team from `TEAM_ID`.
         id: Option<i64>,
-        /// The claim's lease in seconds (0: none, at most a day).
-        #[arg(long, value_name = "SECS")]
-        lease: Option<f64>,
+        /// The claim's lease (0: none, at most a day).
+        #[arg(long, value_name = "SECS", value_parser = duration("--lease"))]
+        lease: Option<Duration>,
     },
     /// Complete a task.
     Done(TaskIdArgs),
@@ -328,14 +336,14 @@ pub struct InboxArgs {
     /// Block until at least one message arrives.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: give up after SECS seconds (exit 124).
-    #[arg(long, value_name = "SECS", requires = "wait", value_parser = seconds_f64)]
-    pub timeout: Option<f64>,
+    /// With --wait: give up after SECS (exit 124).
+    #[arg(long, value_name = "SECS", requires = "wait", value_parser = duration("--timeout"))]
+    pub timeout: Option<Duration>,
     /// How long taken messages stay hidden from other readers unless this command
-    /// acknowledges them (after printing them): seconds, default 30. A killed `team inbox`
-    /// so loses nothing: its messages come back after the lease.
-    #[arg(long, value_name = "SECS", conflicts_with_all = ["peek", "after"])]
-    pub lease: Option<f64>,
+    /// acknowledges them (after printing them): default 30 s. A killed `team inbox` so loses
+    /// nothing: its messages come back after the lease.
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["peek", "after"], value_parser = duration("--lease"))]
+    pub lease: Option<Duration>,
 }
 
 /// `team memory …`.
@@ -414,9 +422,9 @@ pub struct SpawnArgs {
     /// After each turn, go idle and wait for messages instead of completing.
     #[arg(long)]
     pub persistent: bool,
-    /// Hard timeout in seconds (overrides the agent's `timeout:`).
-    #[arg(long, value_name = "SECS", value_parser = seconds_u64_positive)]
-    pub timeout: Option<u64>,
+    /// Hard timeout (overrides the agent's `timeout:`); kept in whole seconds, rounded up.
+    #[arg(long, value_name = "SECS", value_parser = hard_timeout)]
+    pub timeout: Option<Duration>,
     /// Agent run settings.
     #[command(flatten)]
     pub run: RunFlagsArgs,
@@ -431,10 +439,10 @@ pub struct RunnerArgs {
     /// Start a runner in the background and return (it exits by itself after --idle-exit).
     #[arg(long)]
     pub detach: bool,
-    /// Exit after SECS seconds with nothing pending, running or idle (default: never; 30
-    /// for --detach).
-    #[arg(long, value_name = "SECS", value_parser = seconds_u64)]
-    pub idle_exit: Option<u64>,
+    /// Exit after SECS with nothing pending, running or idle (default: never; 30 s for
+    /// --detach).
+    #[arg(long, value_name = "SECS", value_parser = duration("--idle-exit"))]
+    pub idle_exit: Option<Duration>,
     /// Agent run settings.
     #[command(flatten)]
     pub run: RunFlagsArgs,
@@ -448,9 +456,9 @@ pub struct WaitArgs {
     /// A member to wait for (repeatable; default: every member but the lead).
     #[arg(long = "member", value_name = "MEMBER")]
     pub members: Vec<String>,
-    /// Give up after SECS seconds (exit 124).
-    #[arg(long, value_name = "SECS", value_parser = seconds_f64)]
-    pub timeout: Option<f64>,
+    /// Give up after SECS (exit 124).
+    #[arg(long, value_name = "SECS", value_parser = duration("--timeout"))]
+    pub timeout: Option<Duration>,
 }
 
 /// `team agents …`.
@@ -483,7 +491,7 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<String>,
-    /// Report format: md, json, sarif (SARIF 2.1.0, for code scanning), html (one
+    /// Report format (`--json` is `--format json`): md, json, sarif (SARIF 2.1.0, for code scanning), html (one
     /// self-contained page).
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
@@ -499,9 +507,9 @@ pub struct RunArgs {
     /// on it later.
     #[arg(long)]
     pub detach: bool,
-    /// Give up after SECS seconds (the team is disbanded; exit 124).
-    #[arg(long, value_name = "SECS", value_parser = seconds_f64)]
-    pub timeout: Option<f64>,
+    /// Give up after SECS (the team is disbanded; exit 124).
+    #[arg(long, value_name = "SECS", value_parser = duration("--timeout"))]
+    pub timeout: Option<Duration>,
     /// Members running at once (default: `[team] max_agents`).
     #[arg(long, value_name = "N", value_parser = max_agents)]
     pub max_agents: Option<usize>,
@@ -613,44 +621,54 @@ pub const MAX_SECS: u64 = 315_360_000;
 /// The most members a runner runs at once (`--max-agents`): `[team] max_agents`'s range.
 pub const MAX_AGENTS: u64 = u32::MAX as u64;
 
-/// A `SECS` option that takes fractions (`--timeout 0.5`): a finite number from 0 to
-/// [`MAX_SECS`].
-fn seconds_f64(text: &str) -> Result<f64, String> {
-    // Every fractional `SECS` option is a `--timeout`.
+/// Parses a duration: a number of seconds (`90`, `0.5`, `1.5s`: finite, not negative) or a
+/// humantime duration (`90s`, `1m30s`, `2h`, `500ms`), from 0 to [`MAX_SECS`].
+///
+/// # Errors
+/// The message names `flag` and the accepted forms.
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
-            "--timeout must be a number of seconds from 0 to {MAX_SECS} (10 years), not `{text}`"
+            "{flag} must be a number of seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`) \
+             from 0 to {MAX_SECS} s (10 years), not `{text}`"
         )
     };
-    let v: f64 = text.trim().parse().map_err(|_| bad())?;
-    if !v.is_finite() || !(0.0..=MAX_SECS as f64).contains(&v) {
+    let t = text.trim();
+    // `1.5s`: seconds with a fraction, which humantime does not read.
+    let secs = t
+        .parse::<f64>()
+        .ok()
+        .or_else(|| t.strip_suffix('s')?.parse::<f64>().ok());
+    let d = match secs {
+        Some(v) if v.is_finite() && (0.0..=MAX_SECS as f64).contains(&v) => {
+            Duration::try_from_secs_f64(v).map_err(|_| bad())?
+        }
+        Some(_) => return Err(bad()),
+        // `inf`, `NaN` parse as numbers above; what is left is humantime's.
+        None => humantime::parse_duration(t).map_err(|_| bad())?,
+    };
+    if d > Duration::from_secs(MAX_SECS) {
         return Err(bad());
     }
-    Ok(v)
+    Ok(d)
 }
 
-/// A whole-seconds option: an integer from 0 to [`MAX_SECS`].
-fn seconds_u64(text: &str) -> Result<u64, String> {
-    let v: u64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a whole number of seconds ≥ 0"))?;
-    if v > MAX_SECS {
-        return Err(format!(
-            "{text} seconds is too long: at most {MAX_SECS} (10 years)"
-        ));
-    }
-    Ok(v)
+/// A clap value parser of [`parse_duration`] for `flag`.
+fn duration(
+    flag: &'static str,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text| parse_duration(flag, text)
 }
 
-/// A hard timeout in whole seconds: 1 to [`MAX_SECS`].
-fn seconds_u64_positive(text: &str) -> Result<u64, String> {
-    match seconds_u64(text)? {
-        0 => Err(
+/// `team spawn --timeout`: a hard timeout of at least 1 s ([`parse_duration`]).
+fn hard_timeout(text: &str) -> Result<Duration, String> {
+    let d = parse_duration("--timeout", text)?;
+    if d.is_zero() {
+        return Err(
             "a timeout of 0 seconds would end the member before it starts: give 1 or more".into(),
-        ),
-        v => Ok(v),
+        );
     }
+    Ok(d)
 }
 
 /// `--max-agents N`: 1 to [`MAX_AGENTS`], the same range as `[team] max_agents` in the
@@ -682,16 +700,33 @@ mod number_tests {
             "-1",
             "x",
             "18446744073709551615",
+            "9223372036854775807",
+            "400000000s",
         ] {
-            assert!(seconds_f64(bad).is_err(), "{bad}");
+            assert!(parse_duration("--timeout", bad).is_err(), "{bad}");
         }
-        assert_eq!(seconds_f64("0.5"), Ok(0.5));
-        for bad in ["18446744073709551615", "9223372036854775807", "-1", "1.5"] {
-            assert!(seconds_u64(bad).is_err(), "{bad}");
-        }
-        assert!(seconds_u64_positive("0").is_err());
-        assert_eq!(seconds_u64_positive("30"), Ok(30));
+        assert!(
+            parse_duration("--timeout", "NaN")
+                .unwrap_err()
+                .contains("--timeout must be a number of seconds")
+        );
+        assert!(hard_timeout("0").is_err());
+        assert_eq!(hard_timeout("30"), Ok(Duration::from_secs(30)));
         assert!(max_agents("0").is_err());
         assert_eq!(max_agents("3"), Ok(3));
+    }
+
+    #[test]
+    fn durations_take_seconds_and_humantime_forms() {
+        let d = |t| parse_duration("--timeout", t);
+        assert_eq!(d("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(d("-1s").is_err() && d("infs").is_err());
+        assert_eq!(d(" 0 "), Ok(Duration::ZERO));
     }
 }

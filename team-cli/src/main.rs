@@ -2,11 +2,13 @@
 //!
 //! This binary is thin: it parses arguments ([`cli`]), opens the project's store
 //! ([`project`]), calls `team-store` and `team-runner`, and renders the result for a person or
-//! as JSON ([`output`]). Every rule lives in the library crates. Errors map to the published
-//! exit codes in [`error::exit`].
+//! as JSON ([`output`], documents in [`doc`]). Every rule lives in the library crates. Every
+//! error is a [`error::CommandError`], whose kind is one of the published exit codes in
+//! [`error::exit`].
 
 mod cli;
 mod commands;
+mod doc;
 mod error;
 mod output;
 mod project;
@@ -17,7 +19,7 @@ use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
-use crate::error::kind_of;
+use crate::error::CommandError;
 use crate::output::Out;
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -40,7 +42,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> Result<(), CommandError> {
     let out = Out::new(cli.json, cli.quiet);
     let db = cli.db.as_deref();
     match &cli.command {
@@ -147,21 +149,23 @@ fn real_main() -> u8 {
                 )
             {
                 let rendered = e.render().to_string();
-                let message = rendered
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| {
-                        !l.is_empty()
-                            && !l.starts_with("Usage:")
-                            && !l.starts_with("For more information")
-                    })
+                let lines = rendered.lines().map(str::trim).filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                });
+                let (tips, said): (Vec<&str>, Vec<&str>) =
+                    lines.partition(|l| l.starts_with("tip: "));
+                let message = said
+                    .iter()
                     .map(|l| l.trim_start_matches("error: "))
                     .collect::<Vec<_>>()
                     .join(" ");
-                let doc = serde_json::json!({
-                    "error": {"kind": "usage", "message": message, "exit_code": error::exit::USAGE}
-                });
-                eprintln!("{doc}");
+                let mut err = CommandError::usage(message);
+                for t in tips {
+                    err = err.hint(t.trim_start_matches("tip: "));
+                }
+                report_error(&err, true);
                 return error::exit::USAGE as u8;
             }
             e.exit();
@@ -176,23 +180,46 @@ fn real_main() -> u8 {
     init_tracing(cli.verbose, cli.quiet);
     let json = cli.json;
     match run(cli) {
-        Ok(()) => 0,
+        Ok(()) => error::exit::OK as u8,
         Err(err) => {
-            // A command that chose its exit status (a member's outcome) has said all it had to.
-            if let Some(commands::run::Exit(code)) = err.downcast_ref::<commands::run::Exit>() {
-                return *code as u8;
-            }
-            let kind = kind_of(&err);
-            let mut stderr = std::io::stderr().lock();
-            if json {
-                let doc = serde_json::json!({
-                    "error": {"kind": kind.name(), "message": format!("{err:#}"), "exit_code": kind.code()}
-                });
-                let _ = writeln!(stderr, "{doc}");
-            } else {
-                let _ = writeln!(stderr, "error: {err:#}");
-            }
-            kind.code() as u8
+            report_error(&err, json);
+            err.kind.code() as u8
         }
     }
+}
+
+/// Prints `err` on stderr: `error: MESSAGE` and a `hint: …` line per hint (the words
+/// coloured when stderr takes colour), or with `--json` one [`doc::ErrorDoc`] line. Nothing
+/// when the command already said what happened ([`CommandError::is_reported`]).
+fn report_error(err: &CommandError, json: bool) {
+    if err.is_reported() {
+        return;
+    }
+    let mut text = String::new();
+    if json {
+        text = serde_json::to_string(&doc::ErrorDoc::from(err)).unwrap_or_default();
+        text.push('\n');
+    } else {
+        let color = output::colors(&std::io::stderr());
+        let paint = |word: &str, c: anstyle::AnsiColor| {
+            if color {
+                let style = anstyle::Style::new().bold().fg_color(Some(c.into()));
+                format!("{style}{word}{style:#}")
+            } else {
+                word.to_owned()
+            }
+        };
+        text.push_str(&format!(
+            "{} {}\n",
+            paint("error:", anstyle::AnsiColor::Red),
+            err.message
+        ));
+        for h in &err.hints {
+            text.push_str(&format!(
+                "{} {h}\n",
+                paint("hint:", anstyle::AnsiColor::Cyan)
+            ));
+        }
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

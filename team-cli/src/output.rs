@@ -1,28 +1,34 @@
 //! Rendering for people (tables, durations, colour) and for scripts (`--json`).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
+
+use crate::error::CommandError;
 
 /// How output is written: JSON or human, with or without colour.
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
     /// Print one JSON document instead of human output.
     pub json: bool,
-    /// Colour human output (stdout is a terminal and `NO_COLOR` is unset).
+    /// Colour human output on stdout (see [`Out::new`]).
     pub color: bool,
     /// `-q`: no notes on stderr.
     pub quiet: bool,
 }
 
+/// Whether to colour what goes to `stream`, by anstream's rules: never with `NO_COLOR` (any
+/// non-empty value, per no-color.org), always with `CLICOLOR_FORCE`, never with `CLICOLOR=0`,
+/// else when `stream` is a terminal that supports colour.
+pub fn colors(stream: &impl anstream::stream::RawStream) -> bool {
+    anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never
+}
+
 impl Out {
-    /// Decides colour from the environment: off when stdout is not a terminal or `NO_COLOR`
-    /// is set (any value, per no-color.org).
+    /// Decides colour from the environment and stdout ([`colors`]); never with `--json`.
     pub fn new(json: bool, quiet: bool) -> Self {
-        let color = !json
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = !json && colors(&std::io::stdout());
         Self { json, color, quiet }
     }
 
@@ -33,11 +39,27 @@ impl Out {
         }
     }
 
-    /// Prints `value` as pretty JSON on stdout.
-    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
+    /// Prints `value` (a document of [`crate::doc`]) as pretty JSON on stdout.
+    ///
+    /// # Errors
+    /// A failed write (a closed pipe, a full disk).
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), CommandError> {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, value)?;
         writeln!(out)?;
+        Ok(())
+    }
+
+    /// Prints `value` as one line of JSON (JSON Lines: `team logs --follow`, `team watch`),
+    /// flushed at once so a reader sees each change as it happens.
+    ///
+    /// # Errors
+    /// A failed write.
+    pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), CommandError> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, value)?;
+        writeln!(out)?;
+        out.flush()?;
         Ok(())
     }
 

@@ -213,6 +213,7 @@ fn json_errors_are_one_object_on_stderr() {
             "kind": "not_found",
             "message": "team ghost not found; see `team list --all` for the teams in this database",
             "exit_code": 3,
+            "hints": [],
         }})
     );
 }

@@ -282,7 +282,7 @@ pub fn json_error(o: &Output, code: i32) -> String {
     let e = v["error"].as_object().expect("`error` is an object");
     let mut keys: Vec<&str> = e.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["exit_code", "kind", "message"], "{v}");
+    assert_eq!(keys, ["exit_code", "hints", "kind", "message"], "{v}");
     assert_eq!(v["error"]["exit_code"], code, "{v}");
     let kind = v["error"]["kind"].as_str().expect("kind is a string");
     let expected_kind = match code {

@@ -284,8 +284,8 @@ fn show_prints_members_and_tasks(p: &Project) {
         "result",
         "error",
         "turns",
-        "tokens_in",
-        "tokens_out",
+        "prompt_tokens",
+        "completion_tokens",
         "busy_ms",
     ] {
         assert!(m.get(k).is_some(), "member.{k} in {m}");
@@ -296,7 +296,7 @@ fn show_prints_members_and_tasks(p: &Project) {
     assert_eq!(v["tasks"][1]["blocked_by"], serde_json::json!([1]));
     assert_eq!(
         v["tokens"],
-        serde_json::json!({"prompt": 0, "completion": 0})
+        serde_json::json!({"prompt_tokens": 0, "completion_tokens": 0})
     );
 
     // A team without tasks prints no task table.

@@ -118,6 +118,12 @@ async fn anthropic_wire_tool_round_trip() {
     assert_eq!(provider_calls[1]["payload"]["completion_tokens"], 7);
     let m = p.member("t", "claude").await;
     assert_eq!(m["status"], "completed");
-    assert!(m["tokens_in"].as_i64().is_some_and(|n| n >= 120), "{m:#?}");
-    assert!(m["tokens_out"].as_i64().is_some_and(|n| n >= 7), "{m:#?}");
+    assert!(
+        m["prompt_tokens"].as_i64().is_some_and(|n| n >= 120),
+        "{m:#?}"
+    );
+    assert!(
+        m["completion_tokens"].as_i64().is_some_and(|n| n >= 7),
+        "{m:#?}"
+    );
 }

@@ -301,8 +301,8 @@ async fn max_tokens_spent_by_the_last_answer_still_stops_the_run() {
         .await;
     // The one review request alone holds the whole PEP: far more than 100 tokens.
     let show = p.json(&["report", "one-budget"]).await;
-    let used = show["tokens"]["prompt"].as_i64().unwrap_or(0)
-        + show["tokens"]["completion"].as_i64().unwrap_or(0);
+    let used = show["tokens"]["prompt_tokens"].as_i64().unwrap_or(0)
+        + show["tokens"]["completion_tokens"].as_i64().unwrap_or(0);
     assert!(used > 100, "{show:#}");
     assert_eq!(
         code(&out),
@@ -389,7 +389,7 @@ async fn detach(p: &Project, spec: &str, name: &str) -> Detached {
     let out = p.team(&args).await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    assert_eq!(v["team"], name, "{v:#}");
+    assert_eq!(v["team"]["name"], name, "{v:#}");
     let pid = v["pid"].as_i64().expect("the background run's pid") as i32;
     Detached {
         pid,

@@ -173,8 +173,14 @@ async fn full_review(backend: Backend, review: Review, format: Format) {
     assert_eq!(names, want, "{manifest:#}");
     for m in members {
         assert_eq!(m["status"], "completed", "{m:#}");
-        assert!(m["tokens"]["prompt"].as_i64().unwrap_or(0) > 0, "{m:#}");
-        assert!(m["tokens"]["completion"].as_i64().unwrap_or(0) > 0, "{m:#}");
+        assert!(
+            m["tokens"]["prompt_tokens"].as_i64().unwrap_or(0) > 0,
+            "{m:#}"
+        );
+        assert!(
+            m["tokens"]["completion_tokens"].as_i64().unwrap_or(0) > 0,
+            "{m:#}"
+        );
         assert!(
             m["busy_ms"].as_i64().unwrap_or(0) >= LATENCY_MS as i64,
             "{m:#}"

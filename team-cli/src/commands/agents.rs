@@ -1,12 +1,15 @@
 //! `team agents list|show|check`: the agent definitions this project can run, what each
 //! resolves to, and the agent files that are broken.
 
-use serde_json::{Value, json};
 use team_agent::{AgentDef, AgentKind, BrokenAgent, PermissionRule, offered_tools, tool_problems};
 use team_runner::AgentRuntime;
 
-use crate::commands::run::{Exit, load_project};
-use crate::error::{CommandError, Kind};
+use crate::commands::run::load_project;
+use crate::doc::{
+    AgentCheckDoc, AgentDoc, AgentsCheckDoc, AgentsListDoc, BrokenAgentDoc, ModelDoc, PatternDoc,
+    PermissionRuleDoc, PermissionsDoc, ShadowedAgentDoc, ToolProblemDoc,
+};
+use crate::error::{CommandError, Kind, Result};
 use crate::output::one_line;
 use crate::project::Ctx;
 
@@ -30,14 +33,14 @@ fn rel(ctx: &Ctx, path: &std::path::Path) -> String {
 }
 
 /// The broken files, with paths relative to the project root in the error text.
-fn broken_json(ctx: &Ctx, b: &BrokenAgent) -> Value {
-    json!({
-        "name": b.name,
-        "path": rel(ctx, &b.source.path),
-        "source": b.source.kind.label(),
-        "line": b.line,
-        "error": relative_error(ctx, &b.error),
-    })
+fn broken_doc(ctx: &Ctx, b: &BrokenAgent) -> BrokenAgentDoc {
+    BrokenAgentDoc {
+        name: b.name.clone(),
+        path: rel(ctx, &b.source.path),
+        source: b.source.kind.label().to_owned(),
+        line: b.line,
+        error: relative_error(ctx, &b.error),
+    }
 }
 
 /// An error message with the project root stripped from the paths it names.
@@ -46,22 +49,42 @@ fn relative_error(ctx: &Ctx, text: &str) -> String {
     text.replace(&root, "")
 }
 
-fn permissions_json(def: &AgentDef) -> Value {
-    let Some(p) = &def.permission else {
-        return Value::Null;
-    };
-    let rules: Vec<Value> = p
+fn permissions_doc(def: &AgentDef) -> Option<PermissionsDoc> {
+    let p = def.permission.as_ref()?;
+    let rules = p
         .rules
         .iter()
         .map(|(tool, rule)| match rule {
-            PermissionRule::Always(a) => json!({"tool": tool, "action": a.as_str()}),
-            PermissionRule::Patterns(ps) => json!({
-                "tool": tool,
-                "patterns": ps.iter().map(|(pat, a)| json!({"pattern": pat, "action": a.as_str()})).collect::<Vec<_>>(),
-            }),
+            PermissionRule::Always(a) => PermissionRuleDoc::Always {
+                tool: tool.clone(),
+                action: a.as_str().to_owned(),
+            },
+            PermissionRule::Patterns(ps) => PermissionRuleDoc::Patterns {
+                tool: tool.clone(),
+                patterns: ps
+                    .iter()
+                    .map(|(pat, a)| PatternDoc {
+                        pattern: pat.clone(),
+                        action: a.as_str().to_owned(),
+                    })
+                    .collect(),
+            },
         })
         .collect();
-    json!({"default": p.default.map(|a| a.as_str()), "rules": rules})
+    Some(PermissionsDoc {
+        default: p.default.map(|a| a.as_str().to_owned()),
+        rules,
+    })
+}
+
+fn tool_problem_docs(def: &AgentDef) -> Vec<ToolProblemDoc> {
+    tool_problems(def)
+        .into_iter()
+        .map(|p| ToolProblemDoc {
+            tool: p.tool,
+            reason: p.reason.to_owned(),
+        })
+        .collect()
 }
 
 fn permissions_text(def: &AgentDef) -> String {
@@ -87,43 +110,49 @@ fn permissions_text(def: &AgentDef) -> String {
     parts.join(", ")
 }
 
-fn as_json(ctx: &Ctx, runtime: &AgentRuntime, def: &AgentDef) -> Value {
+fn agent_doc(ctx: &Ctx, runtime: &AgentRuntime, def: &AgentDef) -> AgentDoc {
     let (kind, runs) = kind_text(runtime, def);
     let model = match runtime.resolve_model(def, None) {
-        Ok(Some(r)) => {
-            let provider = r.model.split_once('/').map(|(p, _)| p.to_owned());
-            json!({"model": r.model, "provider": provider, "rule": r.rule.key(), "rule_text": r.rule.to_string()})
-        }
-        Ok(None) => Value::Null,
-        Err(e) => json!({"error": e}),
+        Ok(Some(r)) => Some(ModelDoc::Resolved {
+            provider: r.model.split_once('/').map(|(p, _)| p.to_owned()),
+            rule: r.rule.key().to_owned(),
+            rule_text: r.rule.to_string(),
+            model: r.model,
+        }),
+        Ok(None) => None,
+        Err(error) => Some(ModelDoc::Error { error }),
     };
     let is_llm = !matches!(def.kind(), AgentKind::Command { .. });
-    let unavailable: Vec<Value> = tool_problems(def)
-        .into_iter()
-        .map(|p| json!({"tool": p.tool, "reason": p.reason}))
-        .collect();
-    json!({
-        "name": def.name,
-        "description": def.description,
-        "kind": kind,
-        "runs": runs,
-        "model": model,
-        "model_field": def.model.as_ref().map(|m| m.to_string()).or(def.model_alias.clone()),
-        "command": def.command,
-        "tools": if is_llm { json!(offered_tools(def)) } else { Value::Null },
-        "unavailable_tools": unavailable,
-        "permissions": permissions_json(def),
-        "memory": format!("{:?}", def.memory).to_lowercase(),
-        "max_turns": def.max_turns,
-        "temperature": def.temperature,
-        "timeout_secs": def.timeout.map(|t| t.as_secs()),
-        "env": def.env.keys().collect::<Vec<_>>(),
-        "env_passthrough": def.env_passthrough,
-        "source": def.source.kind.label(),
-        "path": rel(ctx, &def.source.path),
-        "warnings": def.warnings.iter().map(|w| relative_error(ctx, w)).collect::<Vec<_>>(),
-        "instructions": def.instructions,
-    })
+    AgentDoc {
+        name: def.name.clone(),
+        description: def.description.clone(),
+        kind,
+        runs,
+        model,
+        model_field: def
+            .model
+            .as_ref()
+            .map(|m| m.to_string())
+            .or(def.model_alias.clone()),
+        command: def.command.clone(),
+        tools: is_llm.then(|| offered_tools(def)),
+        unavailable_tools: tool_problem_docs(def),
+        permissions: permissions_doc(def),
+        memory: format!("{:?}", def.memory).to_lowercase(),
+        max_turns: def.max_turns,
+        temperature: def.temperature,
+        timeout_secs: def.timeout.map(|t| t.as_secs()),
+        env: def.env.keys().cloned().collect(),
+        env_passthrough: def.env_passthrough.clone(),
+        source: def.source.kind.label().to_owned(),
+        path: rel(ctx, &def.source.path),
+        warnings: def
+            .warnings
+            .iter()
+            .map(|w| relative_error(ctx, w))
+            .collect(),
+        instructions: def.instructions.clone(),
+    }
 }
 
 /// Prints one warning line per broken file on stderr (also with `--json`, whose stdout
@@ -144,28 +173,30 @@ fn warn_broken(ctx: &Ctx, runtime: &AgentRuntime) {
 }
 
 /// `team agents list`.
-pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
+pub fn list(ctx: &Ctx) -> Result<()> {
     let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
     let catalog = &runtime.catalog;
     warn_broken(ctx, &runtime);
     if ctx.out.json {
-        let agents: Vec<_> = catalog
-            .agents()
-            .map(|d| as_json(ctx, &runtime, d))
-            .collect();
-        let shadowed: Vec<_> = catalog
-            .shadowed()
-            .iter()
-            .map(|s| json!({"agent": as_json(ctx, &runtime, &s.agent), "shadowed_by": s.shadowed_by.path}))
-            .collect();
-        let broken: Vec<_> = catalog
-            .broken()
-            .iter()
-            .map(|b| broken_json(ctx, b))
-            .collect();
-        return ctx
-            .out
-            .json(&json!({"agents": agents, "shadowed": shadowed, "broken": broken}));
+        return ctx.out.json(&AgentsListDoc {
+            agents: catalog
+                .agents()
+                .map(|d| agent_doc(ctx, &runtime, d))
+                .collect(),
+            shadowed: catalog
+                .shadowed()
+                .iter()
+                .map(|s| ShadowedAgentDoc {
+                    agent: agent_doc(ctx, &runtime, &s.agent),
+                    shadowed_by: s.shadowed_by.path.to_string_lossy().into_owned(),
+                })
+                .collect(),
+            broken: catalog
+                .broken()
+                .iter()
+                .map(|b| broken_doc(ctx, b))
+                .collect(),
+        });
     }
     if catalog.is_empty() {
         ctx.out
@@ -202,17 +233,21 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// `team agents show NAME`.
-pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+pub fn show(ctx: &Ctx, name: &str) -> Result<()> {
     let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
     let def = match runtime.catalog.get(name) {
         Ok(def) => def,
         Err(e @ team_agent::AgentError::Broken { .. }) => {
-            return Err(CommandError::usage(relative_error(ctx, &e.to_string())).into());
+            return Err(CommandError::usage(relative_error(ctx, &e.to_string()))
+                .hint("`team agents check` lists every broken agent file"));
         }
-        Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string()).into()),
+        Err(e) => {
+            return Err(CommandError::new(Kind::NotFound, e.to_string())
+                .hint("`team agents list` lists the agents this project can run"));
+        }
     };
     if ctx.out.json {
-        return ctx.out.json(&as_json(ctx, &runtime, def));
+        return ctx.out.json(&agent_doc(ctx, &runtime, def));
     }
     let (kind, runs) = kind_text(&runtime, def);
     println!("agent {} ({kind}: {runs})", def.name);
@@ -263,7 +298,7 @@ pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
 }
 
 /// `team agents check`: exit 2 when a file is broken or a model alias does not resolve.
-pub fn check(ctx: &Ctx) -> anyhow::Result<()> {
+pub fn check(ctx: &Ctx) -> Result<()> {
     let (_, runtime) = load_project(&ctx.project_root, &Default::default(), Default::default())?;
     let catalog = &runtime.catalog;
     let mut errors = catalog.broken().len();
@@ -294,41 +329,46 @@ pub fn check(ctx: &Ctx) -> anyhow::Result<()> {
         if let Some(e) = &model_error {
             lines.push(format!("error: {}", relative_error(ctx, e)));
         }
-        agents.push(json!({
-            "name": def.name,
-            "path": path,
-            "warnings": def.warnings.iter().map(|w| relative_error(ctx, w)).collect::<Vec<_>>(),
-            "unavailable_tools": problems.iter().map(|p| json!({"tool": p.tool, "reason": p.reason})).collect::<Vec<_>>(),
-            "model_error": model_error,
-        }));
+        agents.push(AgentCheckDoc {
+            name: def.name.clone(),
+            path,
+            warnings: def
+                .warnings
+                .iter()
+                .map(|w| relative_error(ctx, w))
+                .collect(),
+            unavailable_tools: tool_problem_docs(def),
+            model_error,
+        });
     }
     for b in catalog.broken() {
         lines.push(format!("error: {}", relative_error(ctx, &b.error)));
     }
+    let checked = agents.len();
     if ctx.out.json {
-        let broken: Vec<_> = catalog
-            .broken()
-            .iter()
-            .map(|b| broken_json(ctx, b))
-            .collect();
-        ctx.out.json(&json!({
-            "ok": errors == 0,
-            "agents": agents,
-            "broken": broken,
-        }))?;
+        ctx.out.json(&AgentsCheckDoc {
+            ok: errors == 0,
+            agents,
+            broken: catalog
+                .broken()
+                .iter()
+                .map(|b| broken_doc(ctx, b))
+                .collect(),
+        })?;
     } else {
         for l in &lines {
             println!("{l}");
         }
         println!(
             "{} agent file(s) checked: {} broken, {errors} error(s), {} warning(s)",
-            agents.len() + catalog.broken().len(),
+            checked + catalog.broken().len(),
             catalog.broken().len(),
             lines.iter().filter(|l| l.starts_with("warning")).count()
         );
     }
     if errors > 0 {
-        return Err(Exit(crate::error::exit::USAGE).into());
+        // The lines (or the document) above say what is wrong.
+        return Err(CommandError::reported(Kind::Usage));
     }
     Ok(())
 }

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use team_agent::config::{self, Config};
 use toml::Table;
 
-use crate::error::CommandError;
+use crate::doc::{ConfigFileDoc, ConfigShowDoc, ConfigValueDoc};
+use crate::error::{CommandError, Result};
 use crate::output::Out;
 use crate::project;
 
@@ -53,12 +54,11 @@ fn flatten(prefix: &str, table: &Table, out: &mut Vec<(String, toml::Value)>) {
 }
 
 /// `team config show`.
-pub fn show(out: Out) -> anyhow::Result<()> {
+pub fn show(out: Out) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let project = project::find_project(&cwd);
     // Validates every layer: an error here is what every other command would say too.
-    let config =
-        Config::load(project.as_deref()).map_err(|e| CommandError::usage(e.to_string()))?;
+    let config = Config::load(project.as_deref())?;
     let mut map: BTreeMap<String, Entry> = BTreeMap::new();
     let defaults = config::TeamConfig::default();
     let int = |n: u64| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
@@ -146,23 +146,26 @@ pub fn show(out: Out) -> anyhow::Result<()> {
         ),
     ];
     if out.json {
-        let values: Vec<Value> = map
-            .iter()
-            .map(
-                |(k, e)| json!({"key": k, "value": e.json, "source": e.source, "origin": e.origin}),
-            )
-            .collect();
-        let files: Vec<Value> = files
-            .iter()
-            .map(|(layer, p)| {
-                json!({"layer": layer, "path": p, "found": p.as_deref().is_some_and(Path::is_file)})
-            })
-            .collect();
-        return out.json(&json!({
-            "files": files,
-            "values": values,
-            "warnings": config.warnings,
-        }));
+        return out.json(&ConfigShowDoc {
+            files: files
+                .iter()
+                .map(|(layer, p)| ConfigFileDoc {
+                    layer: (*layer).to_owned(),
+                    path: p.as_deref().map(|p| p.to_string_lossy().into_owned()),
+                    found: p.as_deref().is_some_and(Path::is_file),
+                })
+                .collect(),
+            values: map
+                .iter()
+                .map(|(k, e)| ConfigValueDoc {
+                    key: k.clone(),
+                    value: e.json.clone(),
+                    source: e.source.clone(),
+                    origin: e.origin.clone(),
+                })
+                .collect(),
+            warnings: config.warnings.clone(),
+        });
     }
     let mut text = String::new();
     for (layer, p) in &files {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use team_agent::config::{self, Config};
 use team_agent::{AgentKind, SourceKind};
 use team_provider::{EnvFn, ProbeOutcome, ProviderSettings, process_env};
@@ -14,8 +13,12 @@ use team_runner::workflow::{self, review};
 use team_runner::{AgentRuntime, Plan};
 use team_store::{Store, now_ms};
 
-use crate::commands::run::{Exit, load_project};
-use crate::error::exit;
+use crate::commands::run::load_project;
+use crate::doc::{
+    ConfigFileDoc, DoctorAgentsDoc, DoctorConfigDoc, DoctorDatabaseDoc, DoctorDoc,
+    DoctorProviderDoc, DoctorRunnerDoc, PlanAgentDoc, PlanDoc, ProblemDoc,
+};
+use crate::error::{CommandError, Kind, Result};
 use crate::output::Out;
 use crate::project::{self, DB_FILE, TEAM_DIR};
 
@@ -70,7 +73,10 @@ struct Problem {
 struct Report {
     sections: Vec<(&'static str, Vec<Line>)>,
     problems: Vec<Problem>,
-    json: serde_json::Map<String, Value>,
+    /// What `--json` prints of the database (the part the store's checks fill in).
+    database: Option<DoctorDatabaseDoc>,
+    agents: Option<DoctorAgentsDoc>,
+    runners: Vec<DoctorRunnerDoc>,
 }
 
 impl Report {
@@ -112,7 +118,7 @@ fn display(root: &Path, p: &Path) -> String {
 }
 
 /// `team doctor`.
-pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
+pub fn doctor(db: Option<&str>, out: Out) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let project = project::find_project(&cwd);
     let root = project.clone().unwrap_or_else(|| cwd.clone());
@@ -136,7 +142,11 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
                     cwd.display()
                 ));
             }
-            files.push(json!({"layer": layer, "path": Value::Null, "found": false}));
+            files.push(ConfigFileDoc {
+                layer: layer.to_owned(),
+                path: None,
+                found: false,
+            });
             continue;
         };
         let found = path.is_file();
@@ -154,7 +164,11 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
         } else {
             r.ok(format!("{layer} file {shown}: none (built-in defaults)"));
         }
-        files.push(json!({"layer": layer, "path": path, "found": found}));
+        files.push(ConfigFileDoc {
+            layer: layer.to_owned(),
+            path: Some(path.to_string_lossy().into_owned()),
+            found,
+        });
     }
     let env_set: Vec<&str> = ENV_VARS
         .iter()
@@ -164,18 +178,22 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
     if !env_set.is_empty() {
         r.ok(format!("environment: {} set", env_set.join(", ")));
     }
-    let mut config_json =
-        json!({"files": files, "environment": env_set, "warnings": [], "error": null});
+    let mut config_doc = DoctorConfigDoc {
+        files,
+        environment: env_set.iter().map(|v| (*v).to_owned()).collect(),
+        warnings: Vec::new(),
+        error: None,
+    };
     let config = match loaded {
         Ok(c) => {
             for w in &c.warnings {
                 r.warn(w.clone());
             }
-            config_json["warnings"] = json!(c.warnings);
+            config_doc.warnings = c.warnings.clone();
             Some(c)
         }
         Err(e) => {
-            config_json["error"] = json!(e.to_string());
+            config_doc.error = Some(e.to_string());
             r.problem(
                 format!("the configuration does not load: {e}"),
                 "fix the file named above, then `team config show`",
@@ -183,7 +201,6 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
             None
         }
     };
-    r.json.insert("config".into(), config_json);
 
     // --- the runtime (providers, agents) from the project, as `team run` loads it
     let runtime = match &config {
@@ -284,25 +301,21 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
                     ),
                 }
             }
-            provider_json.push(json!({
-                "name": s.name,
-                "kind": kind_name(s),
-                "base_url": s.base_url,
-                "base_url_given": given,
-                "api_key_env": s.api_key_env,
-                "key_set": key_set,
-                "probe": probe,
-            }));
+            provider_json.push(DoctorProviderDoc {
+                name: s.name.clone(),
+                kind: kind_name(s).to_owned(),
+                base_url: s.base_url.clone(),
+                base_url_given: *given,
+                api_key_env: s.api_key_env.clone(),
+                key_set,
+                probe: probe.as_ref().and_then(|p| serde_json::to_value(p).ok()),
+            });
         }
     }
-    r.json.insert("providers".into(), json!(provider_json));
 
     // --- database
     r.section("database");
     let store = open_store(db, project.as_deref(), &mut r);
-    r.json
-        .entry("database")
-        .or_insert_with(|| json!({"error": "no database"}));
 
     // --- agents
     r.section("agents");
@@ -316,45 +329,48 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
         runners_section(store, &mut r);
     } else {
         r.ok("not checked (no database)");
-        r.json.insert("runners".into(), json!([]));
     }
 
     // --- team run spec-review
     r.section("team run spec-review");
-    match plan {
-        Some(p) => {
-            for l in p.lines {
-                r.line(l.level, l.text);
-            }
-            for (message, fix) in p.problems {
-                r.problems.push(Problem {
-                    section: "team run spec-review",
-                    message,
-                    fix,
-                });
-            }
-            r.json.insert("spec_review".into(), p.json);
+    let mut spec_review = None;
+    if let Some(p) = plan {
+        for l in p.lines {
+            r.line(l.level, l.text);
         }
-        None => {
-            r.json.insert("spec_review".into(), Value::Null);
+        for (message, fix) in p.problems {
+            r.problems.push(Problem {
+                section: "team run spec-review",
+                message,
+                fix,
+            });
         }
+        spec_review = p.doc;
     }
 
     let ok = r.problems.is_empty();
     if out.json {
-        let mut doc = serde_json::Map::new();
-        doc.insert("ok".into(), json!(ok));
-        doc.extend(r.json);
-        doc.insert(
-            "problems".into(),
-            json!(
-                r.problems
-                    .iter()
-                    .map(|p| json!({"section": p.section, "message": p.message, "fix": p.fix}))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        out.json(&Value::Object(doc))?;
+        out.json(&DoctorDoc {
+            ok,
+            config: config_doc,
+            providers: provider_json,
+            database: r.database.take().unwrap_or_else(|| DoctorDatabaseDoc {
+                error: Some("no database".into()),
+                ..Default::default()
+            }),
+            agents: r.agents.take(),
+            runners: std::mem::take(&mut r.runners),
+            spec_review,
+            problems: r
+                .problems
+                .iter()
+                .map(|p| ProblemDoc {
+                    section: p.section.to_owned(),
+                    message: p.message.clone(),
+                    fix: p.fix.clone(),
+                })
+                .collect(),
+        })?;
     } else {
         let mut text = String::new();
         for (name, lines) in &r.sections {
@@ -377,7 +393,8 @@ pub fn doctor(db: Option<&str>, out: Out) -> anyhow::Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Exit(exit::FAILURE).into())
+        // The report above names each problem and the next command.
+        Err(CommandError::reported(Kind::Failure))
     }
 }
 
@@ -481,8 +498,11 @@ fn open_store(db: Option<&str>, project: Option<&Path>, r: &mut Report) -> Optio
                 r.ok(format!(
                     "{TEAM_DIR}/{DB_FILE} does not exist yet: the first command that needs it creates it"
                 ));
-                r.json
-                    .insert("database".into(), json!({"url": path, "exists": false}));
+                r.database = Some(DoctorDatabaseDoc {
+                    url: Some(path.to_string_lossy().into_owned()),
+                    exists: Some(false),
+                    ..Default::default()
+                });
                 return None;
             }
             path.to_string_lossy().into_owned()
@@ -498,10 +518,11 @@ fn open_store(db: Option<&str>, project: Option<&Path>, r: &mut Report) -> Optio
     let store = match Store::open(&url) {
         Ok(s) => s,
         Err(e) => {
-            r.json.insert(
-                "database".into(),
-                json!({"url": team_store::redact_url(&url), "error": e.to_string()}),
-            );
+            r.database = Some(DoctorDatabaseDoc {
+                url: Some(team_store::redact_url(&url)),
+                error: Some(e.to_string()),
+                ..Default::default()
+            });
             r.problem(
                 format!("{e}"),
                 "check --db / TEAM_DATABASE_URL (is the server up?), then `team doctor`",
@@ -532,19 +553,23 @@ fn open_store(db: Option<&str>, project: Option<&Path>, r: &mut Report) -> Optio
                     "install the newer team (`cargo install --path team-cli`)",
                 );
             }
-            r.json.insert(
-                "database".into(),
-                json!({
-                    "url": store.target(),
-                    "exists": true,
-                    "engine": info.engine,
-                    "version": info.version,
-                    "migrations_applied": info.applied,
-                    "migrations_known": info.known.len(),
-                    "migrations_pending": info.pending(),
-                    "migrations_unknown": info.unknown(),
-                }),
-            );
+            r.database = Some(DoctorDatabaseDoc {
+                url: Some(store.target().to_owned()),
+                exists: Some(true),
+                engine: Some(
+                    match info.engine {
+                        team_store::Backend::Sqlite => "sqlite",
+                        team_store::Backend::Postgres => "postgres",
+                    }
+                    .to_owned(),
+                ),
+                version: Some(info.version.clone()),
+                migrations_pending: Some(info.pending().into_iter().map(str::to_owned).collect()),
+                migrations_unknown: Some(info.unknown().into_iter().map(str::to_owned).collect()),
+                migrations_known: Some(info.known.len()),
+                migrations_applied: Some(info.applied.clone()),
+                error: None,
+            });
         }
         Err(e) => r.problem(
             format!("cannot read the database's version and migrations: {e}"),
@@ -592,10 +617,12 @@ fn agents_section(root: &Path, rt: &AgentRuntime, r: &mut Report) {
     for e in &errors {
         r.problem(e.clone(), "team agents check");
     }
-    r.json.insert(
-        "agents".into(),
-        json!({"count": total, "files": files.len(), "warnings": warnings, "errors": errors}),
-    );
+    r.agents = Some(DoctorAgentsDoc {
+        count: total,
+        files: files.len(),
+        warnings,
+        errors,
+    });
 }
 
 fn runners_section(store: &Store, r: &mut Report) {
@@ -634,20 +661,24 @@ fn runners_section(store: &Store, r: &mut Report) {
                 "team reconcile",
             );
         }
-        v.push(json!({
-            "id": run.id, "pid": run.pid, "host": run.host, "max_agents": run.max_agents,
-            "started_at_ms": run.started_at_ms, "heartbeat_at_ms": run.heartbeat_at_ms,
-            "alive": alive,
-        }));
+        v.push(DoctorRunnerDoc {
+            id: run.id.clone(),
+            pid: run.pid,
+            host: run.host.clone(),
+            max_agents: run.max_agents,
+            started_at_ms: run.started_at_ms,
+            heartbeat_at_ms: run.heartbeat_at_ms,
+            alive,
+        });
     }
-    r.json.insert("runners".into(), json!(v));
+    r.runners = v;
 }
 
 struct Plan2 {
     lines: Vec<Line>,
     problems: Vec<(String, String)>,
     models: Vec<String>,
-    json: Value,
+    doc: Option<PlanDoc>,
 }
 
 /// What `team run spec-review` would run now: the workflow's lead and specialists with the
@@ -657,7 +688,7 @@ fn spec_review_plan(root: &Path, rt: &AgentRuntime) -> Plan2 {
         lines: Vec::new(),
         problems: Vec::new(),
         models: Vec::new(),
-        json: Value::Null,
+        doc: None,
     };
     let (def, src) = match workflow::find(root, "spec-review") {
         Ok(x) => x,
@@ -681,12 +712,19 @@ fn spec_review_plan(root: &Path, rt: &AgentRuntime) -> Plan2 {
     let mut rows = Vec::new();
     for (name, role) in agents {
         let lead = (role != "lead").then_some(def.lead.as_str());
-        let mut row = json!({"agent": name, "role": role});
+        let mut row = PlanAgentDoc {
+            agent: name.clone(),
+            role: role.to_owned(),
+            command: None,
+            model: None,
+            rule: None,
+            error: None,
+        };
         let runs = match rt.catalog.get(&name) {
             Err(e) => Err(e.to_string()),
             Ok(agent) => match rt.plan_for(agent, lead) {
                 Ok(Plan::Command(argv)) => {
-                    row["command"] = json!(argv);
+                    row.command = Some(argv.clone());
                     Ok(format!("command `{}`", argv.join(" ")))
                 }
                 Ok(Plan::Llm(model)) => {
@@ -696,8 +734,8 @@ fn spec_review_plan(root: &Path, rt: &AgentRuntime) -> Plan2 {
                         .flatten()
                         .map(|m| m.rule.to_string())
                         .unwrap_or_default();
-                    row["model"] = json!(model);
-                    row["rule"] = json!(rule);
+                    row.model = Some(model.clone());
+                    row.rule = Some(rule.clone());
                     p.models.push(model.clone());
                     Ok(format!("{model}; rule: {rule}"))
                 }
@@ -733,11 +771,16 @@ fn spec_review_plan(root: &Path, rt: &AgentRuntime) -> Plan2 {
                     text: msg.clone(),
                 });
                 p.problems.push((msg, fix));
-                row["error"] = json!(e);
+                row.error = Some(e);
             }
         }
         rows.push(row);
     }
-    p.json = json!({"workflow": def.name, "source": src.kind, "lead": def.lead, "agents": rows});
+    p.doc = Some(PlanDoc {
+        workflow: def.name,
+        source: src.kind.to_owned(),
+        lead: def.lead,
+        agents: rows,
+    });
     p
 }

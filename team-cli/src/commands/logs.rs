@@ -9,7 +9,8 @@ use team_core::Event;
 use team_store::now_ms;
 
 use crate::cli::LogsArgs;
-use crate::error::CommandError;
+use crate::doc::{self, EventDoc};
+use crate::error::{CommandError, Result};
 use crate::output::timestamp;
 use crate::project::Ctx;
 
@@ -64,7 +65,7 @@ pub fn parse_since(text: &str, now: i64) -> Result<i64, CommandError> {
 }
 
 /// Runs `team logs`.
-pub fn run(ctx: &Ctx, a: &LogsArgs) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, a: &LogsArgs) -> Result<()> {
     let team = ctx.store.resolve_team(&a.team)?;
     if let Some(m) = &a.member {
         // A typo should not look like a quiet member.
@@ -102,7 +103,7 @@ pub fn run(ctx: &Ctx, a: &LogsArgs) -> anyhow::Result<()> {
     let kept: Vec<Event> = kept.into();
     if !a.follow {
         if ctx.out.json {
-            return ctx.out.json(&kept);
+            return ctx.out.json(&doc::docs::<_, EventDoc>(kept));
         }
         return print_events(ctx, &kept, false);
     }
@@ -129,11 +130,11 @@ pub fn run(ctx: &Ctx, a: &LogsArgs) -> anyhow::Result<()> {
     }
 }
 
-fn print_events(ctx: &Ctx, events: &[Event], lines: bool) -> anyhow::Result<()> {
+fn print_events(ctx: &Ctx, events: &[Event], lines: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for e in events {
         if ctx.out.json && lines {
-            serde_json::to_writer(&mut out, e)?;
+            serde_json::to_writer(&mut out, &EventDoc::from(e.clone()))?;
             writeln!(out)?;
         } else {
             writeln!(

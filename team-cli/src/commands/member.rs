@@ -4,12 +4,13 @@ use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome, now_ms};
 
 use crate::cli::{MemberCmd, MemberEndArgs};
-use crate::error::CommandError;
+use crate::doc::{self, MemberDoc, MemberEndDoc};
+use crate::error::{CommandError, Result};
 use crate::output::{duration, one_line};
 use crate::project::Ctx;
 
 /// Runs a `team member` subcommand.
-pub fn run(ctx: &Ctx, cmd: &MemberCmd) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, cmd: &MemberCmd) -> Result<()> {
     match cmd {
         MemberCmd::Add { team, agent } => {
             let agent = AgentName::new(agent).map_err(|e| CommandError::usage(e.to_string()))?;
@@ -26,7 +27,7 @@ pub fn run(ctx: &Ctx, cmd: &MemberCmd) -> anyhow::Result<()> {
                 },
             )?;
             if ctx.out.json {
-                return ctx.out.json(&m);
+                return ctx.out.json(&MemberDoc::from(m));
             }
             println!("{}", m.name);
             Ok(())
@@ -35,7 +36,7 @@ pub fn run(ctx: &Ctx, cmd: &MemberCmd) -> anyhow::Result<()> {
             let team = ctx.store.resolve_team(team)?;
             let members = ctx.store.list_members(&team.id)?;
             if ctx.out.json {
-                return ctx.out.json(&members);
+                return ctx.out.json(&doc::docs::<_, MemberDoc>(members));
             }
             let now = now_ms();
             let rows = members
@@ -72,17 +73,17 @@ pub fn run(ctx: &Ctx, cmd: &MemberCmd) -> anyhow::Result<()> {
     }
 }
 
-fn end(ctx: &Ctx, a: &MemberEndArgs, done: bool) -> anyhow::Result<()> {
+fn end(ctx: &Ctx, a: &MemberEndArgs, done: bool) -> Result<()> {
     let outcome = match (done, &a.result, &a.error) {
         (true, _, Some(_)) => {
-            return Err(
-                CommandError::usage("`team member done` takes --result, not --error").into(),
-            );
+            return Err(CommandError::usage(
+                "`team member done` takes --result, not --error",
+            ));
         }
         (false, Some(_), _) => {
-            return Err(
-                CommandError::usage("`team member fail` takes --error, not --result").into(),
-            );
+            return Err(CommandError::usage(
+                "`team member fail` takes --error, not --result",
+            ));
         }
         (true, r, None) => Outcome::Completed(r.clone().unwrap_or_default()),
         (false, None, e) => Outcome::Failed(e.clone().unwrap_or_else(|| "failed".into())),
@@ -90,7 +91,7 @@ fn end(ctx: &Ctx, a: &MemberEndArgs, done: bool) -> anyhow::Result<()> {
     let team = ctx.store.resolve_team(&a.team)?;
     let f = ctx.store.finish_member(&team.id, &a.member, &outcome)?;
     if ctx.out.json {
-        return ctx.out.json(&f);
+        return ctx.out.json(&MemberEndDoc::from(f));
     }
     println!("{} {}", f.member.name, f.member.status);
     for (id, status) in &f.tasks_changed {

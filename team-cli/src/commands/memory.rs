@@ -1,13 +1,13 @@
 //! `team memory show|set|append|clear AGENT [TEXT]`: memory of an agent in this project.
 
-use serde_json::json;
 use team_core::AgentName;
 
 use team_store::{Actor, MemoryOp};
 
 use crate::cli::MemoryCmd;
 use crate::commands::message::{env_member, env_team};
-use crate::error::CommandError;
+use crate::doc::{MemoryClearDoc, MemoryEntryDoc, MemoryWriteDoc};
+use crate::error::{CommandError, Result};
 use crate::project::{Ctx, text_or_stdin};
 
 fn agent(name: &str) -> Result<AgentName, CommandError> {
@@ -16,7 +16,7 @@ fn agent(name: &str) -> Result<AgentName, CommandError> {
 
 /// Inside a member (`TEAM_ID` and `TEAM_MEMBER` set), the member a memory write is made as:
 /// (team id, member name). Its writes are refused once it has ended (fencing).
-fn acting_member(ctx: &Ctx) -> anyhow::Result<Option<(String, String)>> {
+fn acting_member(ctx: &Ctx) -> Result<Option<(String, String)>> {
     let (Some(team), Some(member)) = (env_team(), env_member()) else {
         return Ok(None);
     };
@@ -32,7 +32,7 @@ fn write_as(
     agent: &str,
     root: &str,
     op: MemoryOp<'_>,
-) -> anyhow::Result<Option<team_store::MemoryWrite>> {
+) -> Result<Option<team_store::MemoryWrite>> {
     let actor = Actor {
         team_id: team,
         member,
@@ -41,14 +41,14 @@ fn write_as(
 }
 
 /// Runs a `team memory` subcommand.
-pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> Result<()> {
     let root = ctx.root_str();
     match cmd {
         MemoryCmd::Show { agent: a } => {
             let a = agent(a)?;
             let entry = ctx.store.memory_get(a.as_str(), &root)?;
             if ctx.out.json {
-                return ctx.out.json(&entry);
+                return ctx.out.json(&entry.map(MemoryEntryDoc::from));
             }
             match entry {
                 Some(e) => print!("{}", e.content),
@@ -65,15 +65,18 @@ pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
                 MemoryOp::Append(&text)
             };
             let w = match acting_member(ctx)? {
-                Some(acting) => write_as(ctx, &acting, a.as_str(), &root, op)?
-                    .ok_or_else(|| anyhow::anyhow!("memory of {a} was not written"))?,
+                Some(acting) => {
+                    write_as(ctx, &acting, a.as_str(), &root, op)?.ok_or_else(|| {
+                        CommandError::failure(format!("memory of {a} was not written"))
+                    })?
+                }
                 None => match op {
                     MemoryOp::Set(t) => ctx.store.memory_set(a.as_str(), &root, t)?,
                     _ => ctx.store.memory_append(a.as_str(), &root, &text)?,
                 },
             };
             if ctx.out.json {
-                return ctx.out.json(&w);
+                return ctx.out.json(&MemoryWriteDoc::from(w));
             }
             ctx.out.note(format!(
                 "memory of {a}: {} bytes{}",
@@ -98,7 +101,10 @@ pub fn run(ctx: &Ctx, cmd: &MemoryCmd) -> anyhow::Result<()> {
                 None => ctx.store.memory_clear(a.as_str(), &root)?,
             };
             if ctx.out.json {
-                return ctx.out.json(&json!({"agent": a, "cleared": cleared}));
+                return ctx.out.json(&MemoryClearDoc {
+                    agent: a.as_str().to_owned(),
+                    cleared,
+                });
             }
             ctx.out.note(if cleared {
                 format!("cleared the memory of {a}")

@@ -8,7 +8,8 @@ use team_core::{Message, MessageKind, Team, delivery};
 use team_store::{Outgoing, Recipient};
 
 use crate::cli::{InboxArgs, SendArgs};
-use crate::error::{CommandError, Kind};
+use crate::doc::{self, MessageDoc};
+use crate::error::{CommandError, Kind, Result};
 use crate::output::timestamp;
 use crate::project::{Ctx, text_or_stdin};
 
@@ -65,18 +66,20 @@ pub fn own_member(team: &Team) -> Option<String> {
         .and(env_member())
 }
 
-/// Seconds from a flag as milliseconds: finite, ≥ `min_ms` ms, at most a day.
+/// A lease from a flag as milliseconds: at least `min_ms` ms, at most a day
+/// (`delivery::MAX_LEASE_MS`).
 ///
 /// # Errors
 /// Usage error naming `flag` otherwise.
-pub fn lease_ms(flag: &str, secs: f64, min_ms: i64) -> Result<i64, CommandError> {
-    let max_secs = delivery::MAX_LEASE_MS as f64 / 1000.0;
-    if !secs.is_finite() || secs < 0.0 || secs > max_secs {
+pub fn lease_ms(flag: &str, lease: Duration, min_ms: i64) -> Result<i64, CommandError> {
+    let ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let secs = lease.as_secs_f64();
+    if ms > delivery::MAX_LEASE_MS {
         return Err(CommandError::usage(format!(
-            "{flag} must be a number of seconds from 0 to {max_secs}, not {secs}"
+            "{flag} must be at most {} s (a day), not {secs}",
+            delivery::MAX_LEASE_MS / 1000
         )));
     }
-    let ms = (secs * 1000.0).round() as i64;
     if ms < min_ms {
         return Err(CommandError::usage(format!(
             "{flag} must be at least {} s, not {secs}",
@@ -87,14 +90,14 @@ pub fn lease_ms(flag: &str, secs: f64, min_ms: i64) -> Result<i64, CommandError>
 }
 
 /// `team send [TEAM] [--from M] (--to M | --all) [--key K] [BODY]`.
-pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
+pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     // Inside a member, one argument is the body: `team send --to lead "done"`.
     let (team_ref, body) = match (a.args.as_slice(), env_team()) {
         ([team, body], _) => (team.clone(), Some(body.clone())),
         ([body], Some(team)) => (team, Some(body.clone())),
         ([team], None) => (team.clone(), None),
         ([], env) => (team_or_env(env.as_deref())?, None),
-        _ => return Err(CommandError::usage("give at most TEAM and BODY").into()),
+        _ => return Err(CommandError::usage("give at most TEAM and BODY")),
     };
     let team = ctx.store.resolve_team(&team_ref)?;
     let from = member_or_env(a.from.as_deref(), &team, "--from")?;
@@ -103,8 +106,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
         return Err(CommandError::usage(format!(
             "the message body is empty; nothing was sent to team {}",
             team.name
-        ))
-        .into());
+        )));
     }
     let to = match (&a.to, a.all) {
         (Some(m), false) => Recipient::Member(m.clone()),
@@ -125,7 +127,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
         None => store.send_message(&team.id, &msg)?,
     };
     if ctx.out.json {
-        return ctx.out.json(&sent);
+        return ctx.out.json(&doc::docs::<_, MessageDoc>(sent));
     }
     let names: Vec<&str> = sent.iter().map(|m| m.recipient.as_str()).collect();
     ctx.out.note(format!("sent to {}", names.join(", ")));
@@ -137,19 +139,10 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> anyhow::Result<()> {
 /// Without `--peek`/`--after`, the messages are taken under a delivery lease, printed,
 /// flushed, and only then acknowledged: a `team inbox` killed before its acknowledgement
 /// loses nothing (the messages come back when the lease ends, under the same ids).
-pub fn inbox(ctx: &Ctx, a: &InboxArgs) -> anyhow::Result<()> {
+pub fn inbox(ctx: &Ctx, a: &InboxArgs) -> Result<()> {
     let team = ctx.store.resolve_team(&team_or_env(a.team.as_deref())?)?;
     let member = member_or_env(a.member.as_deref(), &team, "MEMBER")?;
-    let deadline = match a.timeout {
-        Some(s) if !(s.is_finite() && (0.0..=1e9).contains(&s)) => {
-            return Err(CommandError::usage(format!(
-                "--timeout must be a number of seconds from 0 to 1e9, not {s}"
-            ))
-            .into());
-        }
-        Some(s) => Some(Instant::now() + Duration::from_secs_f64(s)),
-        None => None,
-    };
+    let deadline = a.timeout.and_then(|t| Instant::now().checked_add(t));
     let lease = match a.lease {
         Some(s) => lease_ms("--lease", s, 1)?,
         None => delivery::DEFAULT_INBOX_LEASE_MS,
@@ -176,15 +169,15 @@ pub fn inbox(ctx: &Ctx, a: &InboxArgs) -> anyhow::Result<()> {
                 format!(
                     "no message for member {member} in team {} within {}s",
                     team.name,
-                    a.timeout.unwrap_or_default()
+                    a.timeout.unwrap_or_default().as_secs_f64()
                 ),
-            )
-            .into());
+            ));
         }
         std::thread::sleep(Duration::from_millis(INBOX_POLL_MS));
     };
     if ctx.out.json {
-        ctx.out.json(&messages)?;
+        let docs: Vec<MessageDoc> = messages.iter().cloned().map(MessageDoc::from).collect();
+        ctx.out.json(&docs)?;
     } else {
         print_messages(&messages);
     }

@@ -9,7 +9,7 @@ use team_runner::workflow::report::{Report, Severity};
 use team_store::{Store, now_ms};
 
 use crate::cli::ReportFormat;
-use crate::error::{CommandError, Kind};
+use crate::error::{CommandError, Kind, Result};
 
 /// What the formats need beyond the report.
 #[derive(Debug, Default)]
@@ -55,7 +55,7 @@ fn facts(store: &Store, team_id: &str) -> Option<RunFacts> {
 }
 
 /// The report in `format`.
-pub fn render(report: &Report, format: ReportFormat, extras: &Extras) -> anyhow::Result<String> {
+pub fn render(report: &Report, format: ReportFormat, extras: &Extras) -> Result<String> {
     Ok(match format {
         ReportFormat::Md => report.to_markdown(),
         ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
@@ -75,7 +75,7 @@ pub fn write(
     format: ReportFormat,
     output: Option<&str>,
     extras: &Extras,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let text = render(report, format, extras)?;
     match output {
         Some(path) => std::fs::write(path, text).map_err(|e| {

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use std::sync::Arc;
 use team_core::{AgentName, Member, MemberStatus};
 
@@ -18,7 +17,8 @@ use team_tools::permission::{PromptGate, RunFlags, RunPermissions};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{CreateArgs, RunFlagsArgs, RunnerArgs, SpawnArgs, WaitArgs};
-use crate::error::{CommandError, Kind, exit};
+use crate::doc::{MemberDoc, ReconcileDoc, RunnerStartedDoc, TeamDoc, WaitDoc, WaitMemberDoc};
+use crate::error::{CommandError, Kind, Result, exit};
 use crate::output::{duration, one_line};
 use crate::project::{Ctx, TEAM_DIR, text_or_stdin};
 
@@ -52,21 +52,9 @@ pub(crate) fn heartbeat() -> Result<Duration, CommandError> {
 }
 
 /// A detached runner quits after this long with nothing to do, unless told otherwise.
-const DETACHED_IDLE_EXIT_SECS: u64 = 30;
+const DETACHED_IDLE_EXIT: Duration = Duration::from_secs(30);
 
-/// A process exit status chosen by a command (the member's outcome, a cancel).
-#[derive(Debug)]
-pub struct Exit(pub i32);
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}", self.0)
-    }
-}
-
-impl std::error::Error for Exit {}
-
-pub(crate) fn runtime_threads() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime_threads() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         // Blocking work is store calls, which share a pool of a few connections: more
@@ -83,11 +71,11 @@ pub fn load_project(
     flags: &RunFlagsArgs,
     cassette: CassetteMode,
 ) -> Result<(Config, AgentRuntime), CommandError> {
-    let config = Config::load(Some(root)).map_err(|e| CommandError::usage(e.to_string()))?;
+    let config = Config::load(Some(root))?;
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let catalog = discover_with_builtins(root).map_err(|e| CommandError::usage(e.to_string()))?;
+    let catalog = discover_with_builtins(root)?;
     // A broken agent file stops only a spawn of its own agent; everything else goes on.
     for b in catalog.broken() {
         tracing::debug!("broken agent file: {}", b.error);
@@ -99,8 +87,12 @@ pub fn load_project(
         },
         PromptGate::terminal(),
     ));
-    let mut runtime = AgentRuntime::from_config(catalog, &config, permissions, cassette)
-        .map_err(|e| CommandError::usage(e.to_string()))?;
+    // Every error here is the setup's (a provider table, a model string): bad input.
+    let mut runtime =
+        AgentRuntime::from_config(catalog, &config, permissions, cassette).map_err(|e| {
+            CommandError::usage(e.to_string())
+                .hint("`team doctor` checks the providers and what each agent runs on")
+        })?;
     runtime.model_override = flags.model.clone();
     Ok((config, runtime))
 }
@@ -150,10 +142,11 @@ pub(crate) fn check_agent_in(
             }
         }
         // The agent's own file is broken: bad input, with its file, line and cause.
-        Err(e @ team_agent::AgentError::Broken { .. }) => {
-            return Err(CommandError::usage(e.to_string()));
+        Err(e @ team_agent::AgentError::Broken { .. }) => return Err(e.into()),
+        Err(e) => {
+            return Err(CommandError::new(Kind::NotFound, e.to_string())
+                .hint("`team agents list` lists the agents this project can run"));
         }
-        Err(e) => return Err(CommandError::new(Kind::NotFound, e.to_string())),
     }
     runtime
         .check_runnable_in(agent, &ctx.project_root, lead_agent)
@@ -211,12 +204,13 @@ pub(crate) fn exit_on_second_signal() {
     });
 }
 
-fn exit_code_of(m: &Member) -> i32 {
+/// The error kind of a member's end: `None` when it completed.
+fn end_kind(m: &Member) -> Option<Kind> {
     match m.status {
-        MemberStatus::Completed => exit::OK,
-        MemberStatus::TimedOut => exit::TIMEOUT,
-        MemberStatus::Cancelled => exit::CANCELLED,
-        _ => exit::FAILURE,
+        MemberStatus::Completed => None,
+        MemberStatus::TimedOut => Some(Kind::Timeout),
+        MemberStatus::Cancelled => Some(Kind::Cancelled),
+        _ => Some(Kind::Failure),
     }
 }
 
@@ -227,7 +221,7 @@ async fn run_foreground(
     team_id: &str,
     member: Member,
     owns_team: bool,
-) -> anyhow::Result<Member> {
+) -> Result<Member> {
     let cancel = async {
         let sig = first_signal().await;
         exit_on_second_signal();
@@ -238,34 +232,42 @@ async fn run_foreground(
         .await?
     {
         Foreground::Ended(m) => Ok(*m),
-        Foreground::Cancelled => Err(anyhow::Error::new(Exit(exit::CANCELLED))),
+        Foreground::Cancelled => Err(CommandError::reported(Kind::Cancelled)),
     }
 }
 
-fn report_end(ctx: &Ctx, team_name: &str, ended: &Member) -> anyhow::Result<()> {
+/// Prints a foreground member's end (its result, or with `--json` its [`MemberDoc`]); an
+/// error of its end's kind (exit 1, 124 or 130) unless it completed.
+fn report_end(ctx: &Ctx, team_name: &str, ended: &Member) -> Result<()> {
     if ctx.out.json {
-        ctx.out.json(ended)?;
+        ctx.out.json(&MemberDoc::from(ended.clone()))?;
     } else if let Some(r) = &ended.result {
         print!("{r}");
         if !r.ends_with('\n') {
             println!();
         }
     }
-    let code = exit_code_of(ended);
-    if code != exit::OK {
-        if let Some(e) = &ended.error {
-            eprintln!(
-                "error: member {} in team {team_name} {}: {e}",
+    let Some(kind) = end_kind(ended) else {
+        return Ok(());
+    };
+    Err(match &ended.error {
+        Some(e) => CommandError::new(
+            kind,
+            format!(
+                "member {} in team {team_name} {}: {e}",
                 ended.name, ended.status
-            );
-        }
-        return Err(Exit(code).into());
-    }
-    Ok(())
+            ),
+        )
+        .hint(format!(
+            "`team logs {team_name} --member {}` shows what it did",
+            ended.name
+        )),
+        None => CommandError::reported(kind),
+    })
 }
 
 /// `team spawn`.
-pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
+pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
     let agent = AgentName::new(&a.agent).map_err(|e| CommandError::usage(e.to_string()))?;
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
     if let Err(e) = check_agent(&runtime, ctx, agent.as_str()) {
@@ -282,14 +284,17 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
             Some(lead) => runtime
                 .check_runnable_in(agent.as_str(), &ctx.project_root, Some(&lead))
                 .map_err(|_| e)?,
-            None => return Err(e.into()),
+            None => return Err(e),
         }
     }
     let prompt = read_prompt(&a.prompt, &a.prompt_file)?
         .ok_or_else(|| CommandError::usage("give --prompt TEXT or --prompt-file FILE"))?;
     let team = ctx.store.resolve_team(&a.team)?;
-    // `--timeout` is at most `cli::MAX_SECS`, which fits.
-    let timeout_secs = a.timeout.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+    // Whole seconds, rounded up; at most `cli::MAX_SECS`, which fits.
+    let timeout_secs = a.timeout.map(|t| {
+        let secs = t.as_secs() + u64::from(t.subsec_nanos() > 0);
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    });
     if a.background {
         // The member carries what it was spawned with: the agent file as validated now, and
         // the fingerprint of this shell's environment (a runner started from another
@@ -312,7 +317,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
         )?;
         ensure_runner(ctx, &fingerprint)?;
         if ctx.out.json {
-            return ctx.out.json(&m);
+            return ctx.out.json(&MemberDoc::from(m));
         }
         println!("{}", m.name);
         return Ok(());
@@ -347,7 +352,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> anyhow::Result<()> {
 }
 
 /// `team create NAME --lead AGENT --prompt …`: creates the team and runs its lead now.
-pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
+pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
     let name = team_core::TeamName::new(&a.name).map_err(|e| CommandError::usage(e.to_string()))?;
     let lead_agent = AgentName::new(&a.lead).map_err(|e| CommandError::usage(e.to_string()))?;
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
@@ -398,7 +403,7 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> anyhow::Result<()> {
 /// Starts a detached runner unless a live one with this environment `fingerprint` serves this
 /// database (a runner is live by `team_core::runner::runner_lost`; a runner from another
 /// environment would not take the member).
-fn ensure_runner(ctx: &Ctx, fingerprint: &str) -> anyhow::Result<()> {
+fn ensure_runner(ctx: &Ctx, fingerprint: &str) -> Result<()> {
     let host = team_runner::reconcile::this_host();
     let now = now_ms();
     let fresh = ctx.store.list_runners(false)?.into_iter().any(|r| {
@@ -411,7 +416,7 @@ fn ensure_runner(ctx: &Ctx, fingerprint: &str) -> anyhow::Result<()> {
     let pid = start_detached(
         ctx,
         None,
-        Some(DETACHED_IDLE_EXIT_SECS),
+        Some(DETACHED_IDLE_EXIT),
         &RunFlagsArgs::default(),
     )?;
     ctx.out
@@ -442,9 +447,9 @@ fn ensure_runner(ctx: &Ctx, fingerprint: &str) -> anyhow::Result<()> {
 fn start_detached(
     ctx: &Ctx,
     max_agents: Option<usize>,
-    idle_exit: Option<u64>,
+    idle_exit: Option<Duration>,
     flags: &RunFlagsArgs,
-) -> anyhow::Result<u32> {
+) -> Result<u32> {
     let exe = std::env::current_exe()?;
     let log_dir = ctx.project_root.join(TEAM_DIR);
     let log_path = if log_dir.is_dir() {
@@ -461,8 +466,8 @@ fn start_detached(
     if let Some(n) = max_agents {
         cmd.arg("--max-agents").arg(n.to_string());
     }
-    if let Some(s) = idle_exit {
-        cmd.arg("--idle-exit").arg(s.to_string());
+    if let Some(d) = idle_exit {
+        cmd.arg("--idle-exit").arg(d.as_secs_f64().to_string());
     }
     for t in &flags.allow {
         cmd.arg("--allow").arg(t);
@@ -486,16 +491,16 @@ fn start_detached(
 }
 
 /// `team runner`.
-pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> anyhow::Result<()> {
+pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> Result<()> {
     if a.detach {
         let pid = start_detached(
             ctx,
             a.max_agents,
-            Some(a.idle_exit.unwrap_or(DETACHED_IDLE_EXIT_SECS)),
+            Some(a.idle_exit.unwrap_or(DETACHED_IDLE_EXIT)),
             &a.run,
         )?;
         if ctx.out.json {
-            return ctx.out.json(&json!({"pid": pid}));
+            return ctx.out.json(&RunnerStartedDoc { pid });
         }
         println!("{pid}");
         ctx.out.note(format!(
@@ -505,7 +510,7 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> anyhow::Result<()> {
     }
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
     let mut opts = engine_options(ctx, &config, a.max_agents)?;
-    opts.idle_exit = a.idle_exit.map(Duration::from_secs);
+    opts.idle_exit = a.idle_exit;
     let rt = runtime_threads()?;
     rt.block_on(async {
         let engine = Engine::start(ctx.store.clone(), runtime, opts.clone()).await?;
@@ -527,7 +532,7 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> anyhow::Result<()> {
                 exit_on_second_signal();
                 tracing::warn!("{sig}: cancelling the members of this runner");
                 engine.stop().await;
-                return Err(anyhow::Error::new(Exit(exit::CANCELLED)));
+                return Err(CommandError::reported(Kind::Cancelled));
             }
         };
         engine.stop().await;
@@ -539,21 +544,10 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> anyhow::Result<()> {
 }
 
 /// `team wait`.
-pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
+pub fn wait(ctx: &Ctx, a: &WaitArgs) -> Result<()> {
     let team = ctx.store.resolve_team(&a.team)?;
     let start = Instant::now();
-    let limit = match a.timeout {
-        Some(s) if !(s.is_finite() && s >= 0.0) => {
-            return Err(CommandError::usage(format!(
-                "--timeout must be a number of seconds ≥ 0, not {s}"
-            ))
-            .into());
-        }
-        Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|_| {
-            CommandError::usage(format!("--timeout {s} is not a usable number of seconds"))
-        })?),
-        None => None,
-    };
+    let limit = a.timeout;
     let all = ctx.store.list_members(&team.id)?;
     for name in &a.members {
         if !all.iter().any(|m| &m.name == name) && name != team_core::LEAD_ALIAS {
@@ -563,8 +557,7 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
                     "member {name} not found in team {}; see `team member list {}`",
                     team.name, team.name
                 ),
-            )
-            .into());
+            ));
         }
     }
     let pick = |members: Vec<Member>| -> Vec<Member> {
@@ -613,22 +606,28 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
                     team.name,
                     live.join(", ")
                 ),
-            )
-            .into());
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let ok = members.iter().all(|m| m.status == MemberStatus::Completed);
     if ctx.out.json {
-        ctx.out.json(&json!({
-            "team": team.name,
-            "all_completed": ok,
-            "members": members.iter().map(|m| json!({
-                "name": m.name, "agent": m.agent, "status": m.status,
-                "result": m.result, "error": m.error,
-                "elapsed_ms": m.elapsed_ms(now_ms()),
-            })).collect::<Vec<_>>(),
-        }))?;
+        let now = now_ms();
+        ctx.out.json(&WaitDoc {
+            team: TeamDoc::from(ctx.store.resolve_team(&team.id)?),
+            all_completed: ok,
+            members: members
+                .iter()
+                .map(|m| WaitMemberDoc {
+                    name: m.name.clone(),
+                    agent: m.agent.clone(),
+                    status: m.status,
+                    result: m.result.clone(),
+                    error: m.error.clone(),
+                    elapsed_ms: m.elapsed_ms(now),
+                })
+                .collect(),
+        })?;
     } else {
         let now = now_ms();
         let rows = members
@@ -651,7 +650,8 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> anyhow::Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Exit(exit::FAILURE).into())
+        // The table (or document) says which did not complete.
+        Err(CommandError::reported(Kind::Failure))
     }
 }
 
@@ -676,7 +676,7 @@ pub(crate) fn reconcile_on_sight(ctx: &Ctx) {
 
 /// Starts a detached runner when no live runner serves the database (pending members would
 /// wait for ever). True when it started one.
-fn serve_pending(ctx: &Ctx) -> anyhow::Result<bool> {
+fn serve_pending(ctx: &Ctx) -> Result<bool> {
     let host = team_runner::reconcile::this_host();
     let now = now_ms();
     let live = ctx
@@ -690,7 +690,7 @@ fn serve_pending(ctx: &Ctx) -> anyhow::Result<bool> {
     let pid = start_detached(
         ctx,
         None,
-        Some(DETACHED_IDLE_EXIT_SECS),
+        Some(DETACHED_IDLE_EXIT),
         &RunFlagsArgs::default(),
     )?;
     ctx.out.note(format!(
@@ -700,10 +700,10 @@ fn serve_pending(ctx: &Ctx) -> anyhow::Result<bool> {
 }
 
 /// `team reconcile`.
-pub fn reconcile(ctx: &Ctx) -> anyhow::Result<()> {
+pub fn reconcile(ctx: &Ctx) -> Result<()> {
     let report = team_runner::reconcile(&ctx.store, None, HEARTBEAT)?;
     if ctx.out.json {
-        return ctx.out.json(&report);
+        return ctx.out.json(&ReconcileDoc::from(report));
     }
     if report.is_empty() {
         println!("nothing to reconcile");

@@ -5,7 +5,8 @@ use team_store::{Actor, NewTask};
 
 use crate::cli::{TaskAddArgs, TaskCmd, TaskIdArgs};
 use crate::commands::message::{env_team, lease_ms, member_or_env, own_member, team_or_env};
-use crate::error::CommandError;
+use crate::doc::{self, TaskDoc};
+use crate::error::{CommandError, Result};
 use crate::output::one_line;
 use crate::project::Ctx;
 
@@ -36,14 +37,14 @@ pub fn task_table(ctx: &Ctx, tasks: &[Task]) -> String {
 }
 
 /// Runs a `team task` subcommand.
-pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> Result<()> {
     match cmd {
         TaskCmd::Add(a) => add(ctx, a),
         TaskCmd::List { team, status } => {
             let team = ctx.store.resolve_team(team)?;
             let tasks = ctx.store.list_tasks(&team.id, *status)?;
             if ctx.out.json {
-                return ctx.out.json(&tasks);
+                return ctx.out.json(&doc::docs::<_, TaskDoc>(tasks));
             }
             if tasks.is_empty() {
                 ctx.out.note(format!("no tasks in team {}", team.name));
@@ -56,7 +57,7 @@ pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> anyhow::Result<()> {
             let (team, id) = team_and_id(ctx, a)?;
             let t = ctx.store.get_task(&team.id, id)?;
             if ctx.out.json {
-                return ctx.out.json(&t);
+                return ctx.out.json(&TaskDoc::from(t));
             }
             println!("task {} in team {}: {}", t.id, team.name, t.title);
             println!("status:     {}", ctx.out.status(t.status.as_str()));
@@ -85,15 +86,15 @@ pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> anyhow::Result<()> {
     }
 }
 
-fn print_task(ctx: &Ctx, t: &Task) -> anyhow::Result<()> {
+fn print_task(ctx: &Ctx, t: &Task) -> Result<()> {
     if ctx.out.json {
-        return ctx.out.json(t);
+        return ctx.out.json(&TaskDoc::from(t.clone()));
     }
     println!("{}\t{}", t.id, t.title);
     Ok(())
 }
 
-fn add(ctx: &Ctx, a: &TaskAddArgs) -> anyhow::Result<()> {
+fn add(ctx: &Ctx, a: &TaskAddArgs) -> Result<()> {
     let team = ctx.store.resolve_team(&a.team)?;
     let t = ctx.store.add_task(
         &team.id,
@@ -105,7 +106,7 @@ fn add(ctx: &Ctx, a: &TaskAddArgs) -> anyhow::Result<()> {
         },
     )?;
     if ctx.out.json {
-        return ctx.out.json(&t);
+        return ctx.out.json(&TaskDoc::from(t));
     }
     println!("{}", t.id);
     Ok(())
@@ -113,17 +114,18 @@ fn add(ctx: &Ctx, a: &TaskAddArgs) -> anyhow::Result<()> {
 
 /// The team and task id of a command on one task: `TEAM ID`, or inside a member (`TEAM_ID`
 /// set) just `ID`.
-fn team_and_id(ctx: &Ctx, a: &TaskIdArgs) -> anyhow::Result<(Team, i64)> {
+fn team_and_id(ctx: &Ctx, a: &TaskIdArgs) -> Result<(Team, i64)> {
     let (team_ref, id) = match (a.id, env_team()) {
         (Some(id), _) => (a.team.clone(), id),
         (None, Some(env)) => match a.team.parse::<i64>() {
             Ok(id) => (env, id),
-            Err(_) => return Err(CommandError::usage("no task id given; pass TEAM ID").into()),
+            Err(_) => return Err(CommandError::usage("no task id given; pass TEAM ID")),
         },
         (None, None) => {
-            return Err(
-                CommandError::usage(format!("no task id given; pass `{} ID`", a.team)).into(),
-            );
+            return Err(CommandError::usage(format!(
+                "no task id given; pass `{} ID`",
+                a.team
+            )));
         }
     };
     Ok((ctx.store.resolve_team(&team_ref)?, id))
@@ -135,8 +137,8 @@ fn claim(
     team: Option<&str>,
     member: Option<&str>,
     id: Option<i64>,
-    lease: Option<f64>,
-) -> anyhow::Result<()> {
+    lease: Option<std::time::Duration>,
+) -> Result<()> {
     // Inside a member, `team task claim 7` names the task, not a team.
     let (team_ref, id) = match (team, id, env_team()) {
         (Some(t), None, Some(env)) if t.parse::<i64>().is_ok() => (env, t.parse().ok()),
@@ -159,7 +161,7 @@ fn claim(
     print_task(ctx, &t)
 }
 
-fn step(ctx: &Ctx, a: &TaskIdArgs, ev: TaskEvent) -> anyhow::Result<()> {
+fn step(ctx: &Ctx, a: &TaskIdArgs, ev: TaskEvent) -> Result<()> {
     let (team, id) = team_and_id(ctx, a)?;
     let actor = a.member.clone().or_else(|| own_member(&team));
     let t = ctx.store.update_task_as(
@@ -176,7 +178,7 @@ fn step(ctx: &Ctx, a: &TaskIdArgs, ev: TaskEvent) -> anyhow::Result<()> {
             .as_ref(),
     )?;
     if ctx.out.json {
-        return ctx.out.json(&t);
+        return ctx.out.json(&TaskDoc::from(t));
     }
     println!("task {} {}", t.id, t.status);
     Ok(())

@@ -2,17 +2,17 @@
 
 use std::path::Path;
 
-use serde_json::json;
 use team_core::{AgentName, TeamName};
 use team_store::{NewTeam, Store, TeamFilter, now_ms};
 
 use crate::cli::{CreateArgs, DisbandArgs, ListArgs};
-use crate::error::CommandError;
+use crate::doc::{self, CreateDoc, DisbandDoc, InitDoc, ShowDoc, TokensDoc};
+use crate::error::{CommandError, Result};
 use crate::output::{Out, duration, one_line};
 use crate::project::{Ctx, DB_FILE, TEAM_DIR};
 
 /// `team init`: creates `.team/` in the working directory (keeping whatever exists).
-pub fn init(db: Option<&str>, out: Out) -> anyhow::Result<()> {
+pub fn init(db: Option<&str>, out: Out) -> Result<()> {
     let root = std::env::current_dir()?;
     let dir = root.join(TEAM_DIR);
     let mut created = create_project_dir(&root)?;
@@ -25,11 +25,11 @@ pub fn init(db: Option<&str>, out: Out) -> anyhow::Result<()> {
         created.push(format!("{TEAM_DIR}/{DB_FILE}"));
     }
     if out.json {
-        return out.json(&json!({
-            "project_root": root,
-            "database": store.target(),
-            "created": created,
-        }));
+        return out.json(&InitDoc {
+            project_root: root.to_string_lossy().into_owned(),
+            database: store.target().to_owned(),
+            created,
+        });
     }
     if created.is_empty() {
         println!("{TEAM_DIR}/ is already set up in {}", root.display());
@@ -44,7 +44,7 @@ pub fn init(db: Option<&str>, out: Out) -> anyhow::Result<()> {
 
 /// Creates `.team/` under `root` with `config.toml`, `agents/`, `workflows/` and a
 /// `.gitignore`, keeping whatever exists. Returns what it created (relative paths).
-pub fn create_project_dir(root: &Path) -> anyhow::Result<Vec<String>> {
+pub fn create_project_dir(root: &Path) -> Result<Vec<String>> {
     let dir = root.join(TEAM_DIR);
     let mut created = Vec::new();
     for sub in ["", "agents", "workflows"] {
@@ -79,7 +79,7 @@ fn rel(root: &Path, p: &Path) -> String {
 }
 
 /// `team create NAME [--lead AGENT]`.
-pub fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<()> {
+pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     if args.prompt.is_some() || args.prompt_file.is_some() {
         return super::run::create_and_lead(ctx, args);
     }
@@ -93,7 +93,10 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<()> {
         owner: None,
     })?;
     if ctx.out.json {
-        return ctx.out.json(&json!({"team": team, "lead": lead}));
+        return ctx.out.json(&CreateDoc {
+            team: team.into(),
+            lead: lead.into(),
+        });
     }
     println!("{}", team.name);
     ctx.out.note(format!(
@@ -104,13 +107,13 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<()> {
 }
 
 /// `team list [--all] [--status S]`.
-pub fn list(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
+pub fn list(ctx: &Ctx, args: &ListArgs) -> Result<()> {
     let teams = ctx.store.list_teams(&TeamFilter {
         all: args.all,
         status: args.status,
     })?;
     if ctx.out.json {
-        return ctx.out.json(&teams);
+        return ctx.out.json(&doc::docs::<_, doc::TeamSummaryDoc>(teams));
     }
     if teams.is_empty() {
         ctx.out.note(format!(
@@ -157,20 +160,17 @@ pub fn list(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
 }
 
 /// `team show TEAM`.
-pub fn show(ctx: &Ctx, team_ref: &str) -> anyhow::Result<()> {
+pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
     let team = ctx.store.resolve_team(team_ref)?;
     let members = ctx.store.list_members(&team.id)?;
     let tasks = ctx.store.list_tasks(&team.id, None)?;
     if ctx.out.json {
-        let (tokens_in, tokens_out) = members
-            .iter()
-            .fold((0, 0), |(i, o), m| (i + m.tokens_in, o + m.tokens_out));
-        return ctx.out.json(&json!({
-            "team": team,
-            "members": members,
-            "tasks": tasks,
-            "tokens": {"prompt": tokens_in, "completion": tokens_out},
-        }));
+        return ctx.out.json(&ShowDoc {
+            tokens: TokensDoc::of(&members),
+            team: team.into(),
+            members: doc::docs(members),
+            tasks: doc::docs(tasks),
+        });
     }
     let now = now_ms();
     println!(
@@ -225,11 +225,11 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> anyhow::Result<()> {
 }
 
 /// `team disband TEAM`.
-pub fn disband(ctx: &Ctx, args: &DisbandArgs) -> anyhow::Result<()> {
+pub fn disband(ctx: &Ctx, args: &DisbandArgs) -> Result<()> {
     let team = ctx.store.resolve_team(&args.team)?;
     let d = ctx.store.disband_team(&team.id, &args.reason)?;
     if ctx.out.json {
-        return ctx.out.json(&d);
+        return ctx.out.json(&DisbandDoc::from(d));
     }
     println!(
         "disbanded team {}: {} member(s) and {} task(s) cancelled",

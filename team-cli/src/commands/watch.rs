@@ -2,9 +2,11 @@
 //!
 //! On a terminal: one indicatif line per member (status, elapsed, turns, tokens, last
 //! output) under a header line with task counts, redrawn in place. Without a terminal: one
-//! plain line per change, so a CI log stays readable.
+//! plain line per change, so a CI log stays readable. With `--json`: JSON Lines on stdout, one
+//! [`WatchChangeDoc`] per change (a member's state or turn count, the team's state or task
+//! counts), the team's terminal line last.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -12,6 +14,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use team_core::TaskStatus;
 use team_store::now_ms;
 
+use crate::doc::{MemberDoc, TeamDoc, WatchChangeDoc};
+use crate::error::Result;
 use crate::output::{duration, one_line};
 use crate::project::Ctx;
 
@@ -19,15 +23,19 @@ use crate::project::Ctx;
 const TICK: Duration = Duration::from_millis(250);
 
 /// Runs `team watch`.
-pub fn run(ctx: &Ctx, team_ref: &str) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, team_ref: &str) -> Result<()> {
     let team = ctx.store.resolve_team(team_ref)?;
+    if ctx.out.json {
+        return json_lines(ctx, &team.id);
+    }
     let live = std::io::stderr().is_terminal();
     let multi = MultiProgress::with_draw_target(if live {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     });
-    let style = ProgressStyle::with_template("{spinner} {msg}")?;
+    let style = ProgressStyle::with_template("{spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let header = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
     let mut bars: HashMap<i64, ProgressBar> = HashMap::new();
     let mut last_line: HashMap<i64, String> = HashMap::new();
@@ -84,6 +92,54 @@ pub fn run(ctx: &Ctx, team_ref: &str) -> anyhow::Result<()> {
             if !live {
                 eprintln!("team {} {}", t.name, t.status);
             }
+            return Ok(());
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// `team watch --json`: one [`WatchChangeDoc`] line per change until the team is terminal.
+fn json_lines(ctx: &Ctx, team_id: &str) -> Result<()> {
+    let mut seen_members: HashMap<i64, (team_core::MemberStatus, i64)> = HashMap::new();
+    let mut seen_team = None;
+    loop {
+        super::run::reconcile_on_sight(ctx);
+        let t = ctx.store.resolve_team(team_id)?;
+        let members = ctx.store.list_members(team_id)?;
+        let tasks = ctx.store.list_tasks(team_id, None)?;
+        let mut counts: BTreeMap<String, usize> = TaskStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+        for task in &tasks {
+            *counts.entry(task.status.as_str().to_owned()).or_default() += 1;
+        }
+        let now = now_ms();
+        for m in members {
+            let key = (m.status, m.turns);
+            if seen_members.get(&m.id) != Some(&key) {
+                seen_members.insert(m.id, key);
+                ctx.out.json_line(&WatchChangeDoc {
+                    at_ms: now,
+                    change: "member",
+                    team: TeamDoc::from(t.clone()),
+                    tasks: counts.clone(),
+                    member: Some(MemberDoc::from(m)),
+                })?;
+            }
+        }
+        let key = (t.status, counts.clone());
+        if seen_team.as_ref() != Some(&key) {
+            seen_team = Some(key);
+            ctx.out.json_line(&WatchChangeDoc {
+                at_ms: now,
+                change: "team",
+                team: TeamDoc::from(t.clone()),
+                tasks: counts,
+                member: None,
+            })?;
+        }
+        if t.status.is_terminal() {
             return Ok(());
         }
         std::thread::sleep(TICK);

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 use team_core::{AgentName, TeamName};
 use team_provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
 use team_runner::workflow::report::{Report, Severity};
@@ -15,28 +14,28 @@ use team_runner::workflow::review::{self, ReviewEnd, ReviewOutcome, ReviewRun};
 use team_runner::workflow::{self, Execution, Outcome, WorkflowKind};
 use team_store::{NewTeam, Store, now_ms};
 
-use crate::cli::{ReportArgs, RunArgs};
+use crate::cli::{ReportArgs, ReportFormat, RunArgs};
 use crate::commands::run::{
-    Exit, check_agent, check_agent_in, engine_options, exit_on_second_signal, first_signal,
-    load_project, runtime_threads,
+    check_agent, check_agent_in, engine_options, exit_on_second_signal, first_signal, load_project,
+    runtime_threads,
 };
-use crate::error::{CommandError, Kind, exit};
+use crate::doc::{
+    self, ReportDoc, ReportManifestDoc, ReportMemberDoc, RunDetachedDoc, TokensDoc, WorkflowDefDoc,
+    WorkflowDoc,
+};
+use crate::error::{CommandError, Kind, Result};
 use crate::output::{Out, duration};
 use crate::project::{self, Ctx, TEAM_DIR};
 
-/// Exit code when `--fail-on` finds a finding at or above the threshold.
-pub const EXIT_GATE: i32 = 10;
-/// Exit code when `--max-tokens` was spent.
-pub const EXIT_BUDGET: i32 = 125;
 /// Kind of the event that stores a run's report.
 pub use team_runner::workflow::REPORT_EVENT;
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    CommandError::usage(msg).into()
+fn usage(msg: impl Into<String>) -> CommandError {
+    CommandError::usage(msg)
 }
 
 /// The parameters: the workflow's defaults overridden by `--set key=value`.
-fn params(def: &workflow::WorkflowDef, set: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+fn params(def: &workflow::WorkflowDef, set: &[String]) -> Result<BTreeMap<String, String>> {
     let mut p = def.params.clone();
     for kv in set {
         let Some((k, v)) = kv.split_once('=') else {
@@ -84,7 +83,7 @@ fn replay_note(path: &str) -> String {
 /// `team run WORKFLOW [INPUT]…`. It creates `.team/` in the working directory when there is
 /// none, and removes it again when the run fails before its team exists (no model, a bad
 /// input, a repository without commits), so a failed first try leaves nothing behind.
-pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
+pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let mut created = None;
     if db.is_none() && project::find_project(&cwd).is_none() {
@@ -103,10 +102,15 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> anyhow::Result<()> {
     result
 }
 
-fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> anyhow::Result<()> {
+fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> Result<()> {
     let ctx = project::open(db, out)?;
-    let (def, _) = workflow::find(&ctx.project_root, &a.workflow)
-        .map_err(|e| CommandError::new(Kind::NotFound, e.to_string()))?;
+    let (def, _) = find(&ctx.project_root, &a.workflow)?;
+    // `--json` is the report's JSON, as `--format json`.
+    let format = if out.json {
+        ReportFormat::Json
+    } else {
+        a.format
+    };
     if a.inputs.len() != def.inputs.len() {
         let names: Vec<&str> = def.inputs.keys().map(String::as_str).collect();
         return Err(usage(format!(
@@ -205,7 +209,7 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
             team_id: team.id.clone(),
             max_tokens: a.max_tokens,
         },
-        timeout_secs: a.timeout,
+        timeout_secs: a.timeout.map(|d| d.as_secs_f64()),
         note: replay,
     };
     let rt = runtime_threads()?;
@@ -246,46 +250,50 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
         cut => {
             // The events of the whole run, after the team ended, for --events.
             flush_events(&ctx.store, &team.id, a.events.as_deref())?;
-            let (code, what) = match cut {
-                Outcome::TimedOut => (exit::TIMEOUT, "timed out"),
-                _ => (exit::CANCELLED, "was cancelled"),
+            let (kind, what) = match cut {
+                Outcome::TimedOut => (Kind::Timeout, "timed out"),
+                _ => (Kind::Cancelled, "was cancelled"),
             };
-            eprintln!(
-                "error: run of {} on team {} {what}; the team is disbanded",
-                def.name, team.name
-            );
-            return Err(Exit(code).into());
+            return Err(CommandError::new(
+                kind,
+                format!(
+                    "run of {} on team {} {what}; the team is disbanded",
+                    def.name, team.name
+                ),
+            )
+            .hint(format!("`team logs {}` shows how far it got", team.name)));
         }
     };
     flush_events(&ctx.store, &team.id, a.events.as_deref())?;
     let extras = super::reports::Extras::of_run(&ctx.store, &team.id, &input_text);
-    super::reports::write(&outcome.report, a.format, a.output.as_deref(), &extras)?;
+    super::reports::write(&outcome.report, format, a.output.as_deref(), &extras)?;
     super::reports::github(&outcome.report, &extras, annotate_level);
     summary(&ctx, &team.id, started.elapsed())?;
-    match exit_code(&outcome, fail_on) {
-        exit::OK => Ok(()),
-        code => Err(Exit(code).into()),
-    }
+    end_of(&outcome, fail_on)
 }
 
-/// The exit code of a finished run: 0 for a report, [`EXIT_GATE`] when `--fail-on` finds a
-/// finding at or above its threshold (said on stderr), [`EXIT_BUDGET`] when the token budget
-/// was spent, 1 when the lead failed or no specialist produced findings.
-fn exit_code(outcome: &ReviewOutcome, fail_on: Option<Severity>) -> i32 {
+/// How a finished run ends: `Ok` for a report, [`Kind::Gate`] (exit 10) when `--fail-on` finds
+/// a finding at or above its threshold, [`Kind::Budget`] (exit 125) when the token budget was
+/// spent, [`Kind::Failure`] when the lead failed or no specialist produced findings (the
+/// report's notes say why).
+fn end_of(outcome: &ReviewOutcome, fail_on: Option<Severity>) -> Result<()> {
     match outcome.end {
         ReviewEnd::Done => match fail_on {
-            Some(t) if outcome.report.count_at_least(t) > 0 => {
-                eprintln!(
+            Some(t) if outcome.report.count_at_least(t) > 0 => Err(CommandError::new(
+                Kind::Gate,
+                format!(
                     "gate: {} finding(s) at or above {} (--fail-on)",
                     outcome.report.count_at_least(t),
                     t.as_str()
-                );
-                EXIT_GATE
-            }
-            _ => exit::OK,
+                ),
+            )),
+            _ => Ok(()),
         },
-        ReviewEnd::BudgetSpent => EXIT_BUDGET,
-        ReviewEnd::LeadFailed(_) | ReviewEnd::NoSpecialist => exit::FAILURE,
+        // The report says why (its notes).
+        ReviewEnd::BudgetSpent => Err(CommandError::reported(Kind::Budget)),
+        ReviewEnd::LeadFailed(_) | ReviewEnd::NoSpecialist => {
+            Err(CommandError::reported(Kind::Failure))
+        }
     }
 }
 
@@ -295,7 +303,7 @@ fn cassette_mode(
     ctx: &Ctx,
     a: &RunArgs,
     flags: &mut crate::cli::RunFlagsArgs,
-) -> anyhow::Result<(CassetteMode, Option<String>)> {
+) -> Result<(CassetteMode, Option<String>)> {
     Ok(match (&a.record, &a.replay) {
         (Some(path), _) => (
             CassetteMode::Record(Arc::new(
@@ -316,6 +324,17 @@ fn cassette_mode(
     })
 }
 
+/// A workflow by name; an unknown one (or one whose file does not load) is not found (exit 3).
+fn find(
+    root: &std::path::Path,
+    name: &str,
+) -> Result<(workflow::WorkflowDef, workflow::WorkflowSource)> {
+    workflow::find(root, name).map_err(|e| {
+        CommandError::new(Kind::NotFound, e.to_string())
+            .hint("`team workflows list` lists the workflows")
+    })
+}
+
 fn team_store_id() -> String {
     let n = now_ms();
     format!(
@@ -325,7 +344,7 @@ fn team_store_id() -> String {
 }
 
 /// Tokens per member and in total, wall time, parallel speedup; on stderr.
-fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> anyhow::Result<()> {
+fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> Result<()> {
     if ctx.out.quiet {
         return Ok(());
     }
@@ -369,12 +388,12 @@ fn to_stderr(text: &str) {
 }
 
 /// Writes the team's events as JSON Lines to `target` (`-`: stderr).
-fn flush_events(store: &Store, team_id: &str, target: Option<&str>) -> anyhow::Result<()> {
+fn flush_events(store: &Store, team_id: &str, target: Option<&str>) -> Result<()> {
     let Some(target) = target else { return Ok(()) };
     let events = store.list_events(Some(team_id), 0, i64::MAX)?;
     let mut buf = Vec::new();
-    for e in &events {
-        serde_json::to_writer(&mut buf, e)?;
+    for e in events {
+        serde_json::to_writer(&mut buf, &doc::EventDoc::from(e))?;
         buf.push(b'\n');
     }
     if target == "-" {
@@ -456,14 +475,15 @@ async fn progress(store: Store, team_id: String, phase: Arc<Mutex<String>>, quie
 }
 
 /// `team run --detach`: the same run in the background; prints the team name.
-fn detach(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<()> {
+fn detach(ctx: &Ctx, a: &RunArgs) -> Result<()> {
     let name = a
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-{}", a.workflow, team_store_id()));
     let args: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|x| x != "--detach")
+        // The child writes the report to a file: `--json` would make it JSON there.
+        .filter(|x| x != "--detach" && x != "--json")
         .collect();
     let log_path = ctx
         .project_root
@@ -501,7 +521,16 @@ fn detach(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     if ctx.out.json {
-        return ctx.out.json(&json!({"team": name, "pid": child.id()}));
+        let team = ctx.store.resolve_team(&name).map_err(|e| {
+            CommandError::failure(format!(
+                "the background run has not created team {name} after 5 s: {e}"
+            ))
+            .hint(format!("its log: {}", log_path.display()))
+        })?;
+        return ctx.out.json(&RunDetachedDoc {
+            team: team.into(),
+            pid: child.id(),
+        });
     }
     println!("{name}");
     ctx.out.note(format!(
@@ -513,7 +542,7 @@ fn detach(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// `team report TEAM`.
-pub fn report(ctx: &Ctx, a: &ReportArgs) -> anyhow::Result<()> {
+pub fn report(ctx: &Ctx, a: &ReportArgs) -> Result<()> {
     let team = ctx.store.resolve_team(&a.team)?;
     let events = ctx.store.list_events(Some(&team.id), 0, i64::MAX)?;
     let report: Option<Report> = events
@@ -528,27 +557,31 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> anyhow::Result<()> {
                 "team {} has no report (status {}); a workflow run writes one when it ends: see `team watch {}`",
                 team.name, team.status, team.name
             ),
-        )
-        .into());
+        ));
     };
     if ctx.out.json {
         let members = ctx.store.list_members(&team.id)?;
         let now = now_ms();
-        let (tin, tout) = members
-            .iter()
-            .fold((0, 0), |(i, o), m| (i + m.tokens_in, o + m.tokens_out));
-        return ctx.out.json(&json!({
-            "team": team,
-            "wall_ms": team.ended_at_ms.unwrap_or(now) - team.created_at_ms,
-            "tokens": {"prompt": tin, "completion": tout},
-            "members": members.iter().map(|m| json!({
-                "name": m.name, "agent": m.agent, "role": m.role, "status": m.status,
-                "error": m.error, "turns": m.turns,
-                "tokens": {"prompt": m.tokens_in, "completion": m.tokens_out},
-                "busy_ms": m.busy_ms, "elapsed_ms": m.elapsed_ms(now),
-            })).collect::<Vec<_>>(),
-            "report": report,
-        }));
+        return ctx.out.json(&ReportManifestDoc {
+            wall_ms: team.ended_at_ms.unwrap_or(now) - team.created_at_ms,
+            tokens: TokensDoc::of(&members),
+            members: members
+                .iter()
+                .map(|m| ReportMemberDoc {
+                    name: m.name.clone(),
+                    agent: m.agent.clone(),
+                    role: m.role,
+                    status: m.status,
+                    error: m.error.clone(),
+                    turns: m.turns,
+                    tokens: TokensDoc::of(std::slice::from_ref(m)),
+                    busy_ms: m.busy_ms,
+                    elapsed_ms: m.elapsed_ms(now),
+                })
+                .collect(),
+            report: ReportDoc(serde_json::to_value(&report)?),
+            team: team.into(),
+        });
     }
     let extras = super::reports::Extras::of_team(&ctx.store, &team, &report);
     super::reports::write(&report, a.format, None, &extras)
@@ -556,14 +589,23 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> anyhow::Result<()> {
 
 /// `team workflows list`: the project's workflows over the bundled ones; outside a project,
 /// the bundled ones (no database is opened).
-pub fn list(out: Out) -> anyhow::Result<()> {
+pub fn list(out: Out) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let root = project::find_project(&cwd).unwrap_or(cwd);
     let all = workflow::list(&root).map_err(|e| CommandError::usage(e.to_string()))?;
     if out.json {
-        let v: Vec<_> = all
+        let v: Vec<WorkflowDoc> = all
             .iter()
-            .map(|(d, s)| json!({"name": d.name, "description": d.description, "kind": d.kind, "lead": d.lead, "inputs": d.inputs, "params": d.params, "source": s.kind, "path": s.path}))
+            .map(|(d, s)| WorkflowDoc {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                kind: d.kind.clone(),
+                lead: d.lead.clone(),
+                inputs: d.inputs.clone(),
+                params: d.params.clone(),
+                source: s.kind.to_owned(),
+                path: s.path.to_string_lossy().into_owned(),
+            })
             .collect();
         return out.json(&v);
     }
@@ -586,11 +628,10 @@ pub fn list(out: Out) -> anyhow::Result<()> {
 }
 
 /// `team workflows show NAME`.
-pub fn show(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
-    let (def, src) = workflow::find(&ctx.project_root, name)
-        .map_err(|e| CommandError::new(Kind::NotFound, e.to_string()))?;
+pub fn show(ctx: &Ctx, name: &str) -> Result<()> {
+    let (def, src) = find(&ctx.project_root, name)?;
     if ctx.out.json {
-        return ctx.out.json(&def);
+        return ctx.out.json(&WorkflowDefDoc::from(def));
     }
     print!("{}", src.text);
     Ok(())
