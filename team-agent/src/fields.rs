@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::tools::{
-    PermissionAction, PermissionRule, Permissions, ToolSelection, canonical_tool_name,
-};
+use super::tools::canonical_tool_name;
 use super::yaml::{
     CommandField, FrontMatter, KNOWN_KEYS, KeyScan, MemoryField, Number, Parsed, PermissionField,
     PermissionValue, TimeoutField, ToolsField,
@@ -17,6 +15,7 @@ use super::{
     AgentDef, AgentError, AgentMode, AgentSource, MemoryMode, ModelRef, NAME_RULE,
     is_valid_agent_name,
 };
+use super::{Permission, PermissionConfig, PermissionRule, ToolSelection};
 
 /// The longest `timeout:` an agent file may set: 30 days. Longer values are refused at load
 /// (a deadline that far away is a typo, and an absurd one would overflow a clock).
@@ -329,8 +328,8 @@ fn parse_action(
     at: &Spanned<PermissionField>,
     text: &str,
     field: &str,
-) -> Result<PermissionAction, AgentError> {
-    PermissionAction::parse(text).ok_or_else(|| {
+) -> Result<Permission, AgentError> {
+    Permission::parse(text).ok_or_else(|| {
         ctx.err(
             at,
             field,
@@ -342,17 +341,17 @@ fn parse_action(
 fn parse_permission(
     ctx: &Ctx<'_>,
     node: &Spanned<PermissionField>,
-) -> Result<Permissions, AgentError> {
+) -> Result<PermissionConfig, AgentError> {
     let entries = match &node.value {
         PermissionField::All(action) => {
-            return Ok(Permissions {
+            return Ok(PermissionConfig {
                 default: Some(parse_action(ctx, node, action, "permission")?),
                 rules: Vec::new(),
             });
         }
         PermissionField::Rules(entries) => entries,
     };
-    let mut permissions = Permissions::default();
+    let mut permissions = PermissionConfig::default();
     for (key, value) in entries {
         let field = format!("permission.{key}");
         let rule = match value {

@@ -37,10 +37,10 @@ pub use resolve::{
     ModelContext, ModelRule, ResolvedModel, ToolProblem, offered_tools, resolve_model,
     tool_problems,
 };
-pub use tools::{
-    KNOWN_TOOLS, PermissionAction, PermissionRule, Permissions, ToolSelection, canonical_tool_name,
-    is_known_tool,
+pub use team_tools::permission::{
+    AgentPermissions, Permission, PermissionConfig, PermissionRule, ToolSelection,
 };
+pub use tools::{canonical_tool_name, is_known_tool};
 
 /// Where agent files are looked up, for error messages.
 const LOOKUP_HINT: &str =
@@ -304,7 +304,7 @@ pub struct AgentDef {
     /// `tools:`: `None` = the runner's default tool set.
     pub tools: Option<ToolSelection>,
     /// `permission:`: `None` = the runner's default permissions.
-    pub permission: Option<Permissions>,
+    pub permission: Option<PermissionConfig>,
     /// `memory:`: `local` | `none`.
     pub memory: MemoryMode,
     /// `temperature:`, 0.0 ..= 2.0.

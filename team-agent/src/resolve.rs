@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::tools::{ToolSelection, is_known_tool};
+use super::tools::is_known_tool;
 use super::{AgentDef, AgentKind};
 
 /// What model resolution needs besides the agent file.
@@ -166,15 +166,11 @@ const CLAUDE_ONLY_TOOLS: &[&str] = &[
 /// does not offer: web tools, MCP tools, Claude Code tools without a counterpart, unknown
 /// names. Such tools are not offered to the model; this list reports them.
 pub fn tool_problems(def: &AgentDef) -> Vec<ToolProblem> {
-    let names: Vec<&str> = match &def.tools {
-        None => Vec::new(),
-        Some(ToolSelection::Only(names)) => names.iter().map(String::as_str).collect(),
-        Some(ToolSelection::Toggles(t)) => t
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| n.as_str())
-            .collect(),
-    };
+    let names: Vec<&str> = def
+        .tools
+        .as_ref()
+        .map(|sel| sel.enabled_names())
+        .unwrap_or_default();
     names
         .into_iter()
         .filter(|n| !is_known_tool(n) && !n.contains(['*', '?']))
@@ -201,11 +197,10 @@ pub fn tool_problems(def: &AgentDef) -> Vec<ToolProblem> {
 /// (every one when unset), then the team tools (always offered: they are how a member talks
 /// to its team). Permissions (`permission:`, `--allow`) still apply to each call.
 pub fn offered_tools(def: &AgentDef) -> Vec<String> {
-    let mut tools: Vec<String> = team_tools::WorkspaceTools::tool_names()
-        .into_iter()
+    use team_tools::registry::{ToolKind, names_of};
+    names_of(ToolKind::Workspace)
         .filter(|t| def.tools.as_ref().is_none_or(|sel| sel.allows(t)))
+        .chain(names_of(ToolKind::Team))
         .map(str::to_owned)
-        .collect();
-    tools.extend(team_tools::TEAM_TOOLS.iter().map(|t| (*t).to_owned()));
-    tools
+        .collect()
 }

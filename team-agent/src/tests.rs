@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::tools::wildcard_match;
 use super::*;
+use team_tools::permission::wildcard_match;
 
 fn src(path: &str) -> AgentSource {
     AgentSource {
@@ -80,35 +80,31 @@ fn parses_an_opencode_agent_file() {
     assert!(!tools.allows("bash"));
     assert!(tools.allows("read_file"), "unnamed tools stay enabled");
     let perm = def.permission.as_ref().unwrap();
+    assert_eq!(perm.permission_for("edit_file", ""), Some(Permission::Deny));
     assert_eq!(
-        perm.action_for("edit_file", None),
-        Some(PermissionAction::Deny)
+        perm.permission_for("write_file", ""),
+        Some(Permission::Deny)
     );
     assert_eq!(
-        perm.action_for("write_file", None),
-        Some(PermissionAction::Deny)
+        perm.permission_for("bash", "git diff HEAD"),
+        Some(Permission::Allow)
     );
     assert_eq!(
-        perm.action_for("bash", Some("git diff HEAD")),
-        Some(PermissionAction::Allow)
+        perm.permission_for("bash", "rm -rf /"),
+        Some(Permission::Ask)
+    );
+    assert_eq!(perm.permission_for("webfetch", ""), Some(Permission::Deny));
+    // The runner's checker (the one permission model since the agent-file copy was merged
+    // into it) never let `git diff *` match the bare `git diff`: the `*` pattern decides.
+    assert_eq!(
+        perm.permission_for("bash", "git diff"),
+        Some(Permission::Ask)
     );
     assert_eq!(
-        perm.action_for("bash", Some("rm -rf /")),
-        Some(PermissionAction::Ask)
+        perm.permission_for("bash", "git diffx"),
+        Some(Permission::Ask)
     );
-    assert_eq!(
-        perm.action_for("webfetch", None),
-        Some(PermissionAction::Deny)
-    );
-    assert_eq!(
-        perm.action_for("bash", Some("git diff")),
-        Some(PermissionAction::Allow)
-    );
-    assert_eq!(
-        perm.action_for("bash", Some("git diffx")),
-        Some(PermissionAction::Ask)
-    );
-    assert_eq!(perm.action_for("read_file", None), None);
+    assert_eq!(perm.permission_for("read_file", ""), None);
     assert!(def.instructions.starts_with("You are in code review mode."));
     assert!(def.instructions.ends_with("without making direct changes."));
     assert!(def.extra.is_empty());
@@ -260,32 +256,22 @@ fn tools_forms() {
 #[test]
 fn permission_forms() {
     let all = parse_ok("---\npermission: ask\n---\n").permission.unwrap();
-    assert_eq!(all.default, Some(PermissionAction::Ask));
-    assert_eq!(
-        all.action_for("anything", None),
-        Some(PermissionAction::Ask)
-    );
+    assert_eq!(all.default, Some(Permission::Ask));
+    assert_eq!(all.permission_for("anything", ""), Some(Permission::Ask));
 
     let map = parse_ok("---\npermission: {\"*\": ask, edit: deny, Bash: Allow}\n---\n")
         .permission
         .unwrap();
-    assert_eq!(
-        map.action_for("bash", Some("ls")),
-        Some(PermissionAction::Allow)
-    );
-    assert_eq!(
-        map.action_for("write_file", None),
-        Some(PermissionAction::Deny)
-    );
-    assert_eq!(map.action_for("grep", None), Some(PermissionAction::Ask));
-    // Last match wins: a catch-all written last overrides the earlier rules.
+    assert_eq!(map.permission_for("bash", "ls"), Some(Permission::Allow));
+    assert_eq!(map.permission_for("write_file", ""), Some(Permission::Deny));
+    assert_eq!(map.permission_for("grep", ""), Some(Permission::Ask));
+    // The more specific entry wins, whatever the order: a catch-all written last does not
+    // override `bash` (as the runner's checker has always applied it), but covers the rest.
     let last = parse_ok("---\npermission: {bash: allow, \"*\": deny}\n---\n")
         .permission
         .unwrap();
-    assert_eq!(
-        last.action_for("bash", Some("ls")),
-        Some(PermissionAction::Deny)
-    );
+    assert_eq!(last.permission_for("bash", "ls"), Some(Permission::Allow));
+    assert_eq!(last.permission_for("grep", "x"), Some(Permission::Deny));
 
     let e = parse_err(
         "p.md",
@@ -844,4 +830,65 @@ fn no_input_panics_the_parser() {
         }
         let _ = parse(".team/agents/f.md", &text);
     }
+}
+
+/// What an agent file says reaches the permission checker as written (one model: no
+/// conversion between the agent file's types and the checker's).
+#[test]
+fn agent_file_permissions_are_the_checkers() {
+    use std::sync::Arc;
+    use team_tools::permission::{DecisionSource, PermissionChecker, RunFlags, RunPermissions};
+    let checker = |text: &str| {
+        let def = parse_ok(text);
+        let run = Arc::new(RunPermissions::non_interactive(RunFlags::default()));
+        PermissionChecker::new("m", def.permissions(), run)
+    };
+    let c = checker(
+        "---\ntools: [Read, Bash, task]\npermission: {edit: deny, bash: {\"git *\": allow}}\n---\n",
+    );
+    assert_eq!(
+        c.configured("list_files", ""),
+        (Permission::Deny, DecisionSource::NotInToolsList)
+    );
+    assert_eq!(c.configured("read_file", "a").0, Permission::Allow);
+    assert_eq!(
+        c.configured("bash", "git log"),
+        (
+            Permission::Allow,
+            DecisionSource::AgentRule {
+                key: Some("bash".into()),
+                pattern: Some("git *".into())
+            }
+        )
+    );
+    assert_eq!(
+        c.configured("bash", "ls"),
+        (Permission::Ask, DecisionSource::Default)
+    );
+    // Team tools are always available, whatever `tools:` lists.
+    assert_eq!(c.configured("team_task", "").0, Permission::Allow);
+    let toggles = checker("---\ntools: {write: false}\n---\n");
+    assert_eq!(
+        toggles.configured("write_file", "a").1,
+        DecisionSource::NotInToolsList
+    );
+    assert_eq!(toggles.configured("edit_file", "a").0, Permission::Ask);
+    // `permission: ask` is one value for every tool, `permission: {}` no rule at all (the
+    // built-in defaults: read tools allow). The old converter read `{}` as "ask everything".
+    let all = checker("---\npermission: ask\n---\n");
+    assert_eq!(
+        all.configured("read_file", "a"),
+        (
+            Permission::Ask,
+            DecisionSource::AgentRule {
+                key: None,
+                pattern: None
+            }
+        )
+    );
+    let empty = checker("---\npermission: {}\n---\n");
+    assert_eq!(
+        empty.configured("read_file", "a"),
+        (Permission::Allow, DecisionSource::Default)
+    );
 }

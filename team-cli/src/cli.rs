@@ -483,9 +483,15 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<String>,
-    /// Report format.
+    /// Report format: md, json, sarif (SARIF 2.1.0, for code scanning), html (one
+    /// self-contained page).
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
+    /// In GitHub Actions (`GITHUB_ACTIONS=true`): annotate each finding at or above SEVERITY
+    /// (blocker, major, minor, nit; `none`: no annotations) on the reviewed file and line; the
+    /// Markdown report is also appended to `$GITHUB_STEP_SUMMARY`.
+    #[arg(long, value_name = "SEVERITY", default_value = "minor")]
+    pub annotate_level: String,
     /// Write every event as JSON Lines to FILE (`-`: stderr).
     #[arg(long, value_name = "FILE")]
     pub events: Option<String>,
@@ -530,6 +536,24 @@ pub enum ReportFormat {
     Md,
     /// JSON (see docs/report.schema.json).
     Json,
+    /// SARIF 2.1.0: one result per finding, on the reviewed file and line (GitHub code
+    /// scanning).
+    Sarif,
+    /// One self-contained HTML page: findings by severity with filters, the cross-review, the
+    /// specialists, tokens and timings.
+    Html,
+}
+
+impl ReportFormat {
+    /// The file extension of the format (`md`, `json`, `sarif`, `html`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Md => "md",
+            ReportFormat::Json => "json",
+            ReportFormat::Sarif => "sarif",
+            ReportFormat::Html => "html",
+        }
+    }
 }
 
 /// `team report`.

@@ -4,7 +4,9 @@
 //! lifecycle state machines as transition functions ([`lifecycle`]), member-name disambiguation
 //! ([`names::disambiguate`]), the agent-memory cap ([`memory`]) and the cascade rules that say what
 //! a disband or a member failure does to the rest of a team ([`cascade`]), and who may still act as a
-//! member, leases and the message size limit ([`delivery`]).
+//! member, leases and the message size limit ([`delivery`]), what a member's end does
+//! ([`cascade::member_end`]), when a runner is lost ([`runner::runner_lost`]) and who may take a
+//! team down ([`manage::may_disband`]).
 //!
 //! What does not: IO of any kind, clocks, randomness, async runtimes, databases, argument parsing.
 //! The store (`team-store`) calls these functions inside its transactions and mirrors each
@@ -16,6 +18,7 @@ pub mod cascade;
 pub mod delivery;
 pub mod entity;
 pub mod lifecycle;
+pub mod manage;
 pub mod memory;
 pub mod names;
 pub mod runner;

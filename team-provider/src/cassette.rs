@@ -1,5 +1,9 @@
 //! Record/replay cassettes: JSON Lines files of provider exchanges, as [`Provider`] wrappers.
 //!
+//! Neither speaks HTTP: [`RecordingProvider`] wraps the provider that makes the call (for a
+//! model server, [`crate::HttpProvider`], the one call path) and writes what it returned;
+//! [`ReplayProvider`] stands in for it and makes no call at all.
+//!
 //! One line per call: `{"team", "member", "turn", "provider", "model", "request": ChatRequest,
 //! "response": ChatResponse}` or `... "error": ProviderError}`. `latency` is not stored. Replay is keyed
 //! by (member, turn), not by order, because parallel members interleave; several exchanges under one

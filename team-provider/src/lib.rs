@@ -6,32 +6,34 @@
 //! (`team-runner`, `team-tools`, `team-agent`); it knows nothing of teams.
 //!
 //! - [`Provider`]: one non-streaming chat call ([`ChatRequest`] → [`ChatResponse`]).
-//! - [`OpenAiProvider`] (Chat Completions, OpenAI-compatible servers) and [`AnthropicProvider`] (Messages API),
-//!   on `reqwest`, with per-attempt timeouts, exponential backoff with jitter on 408/429/5xx/connection
-//!   errors/timeouts, `Retry-After` (seconds or HTTP date), and a per-provider [`RateGate`]
-//!   (`max_concurrent_requests` in flight; a 429 `Retry-After` pauses every caller of that provider).
+//! - [`HttpProvider`]: the one call path, on `reqwest`, with per-attempt timeouts, exponential
+//!   backoff with jitter on 408/429/5xx/connection errors/timeouts, `Retry-After` (seconds or HTTP
+//!   date), and a per-provider [`RateGate`] (`max_concurrent_requests` in flight; a 429
+//!   `Retry-After` pauses every caller of that provider), over a [`WireFormat`]:
+//!   [`OpenAiProvider`] (Chat Completions, OpenAI-compatible servers, [`wire::openai`]) and
+//!   [`AnthropicProvider`] (Messages API, [`wire::anthropic`]).
 //! - [`ProviderRegistry`]: `[providers.NAME]` configs overlaid on built-ins, `provider/model` resolution,
 //!   lazily created shared instances, API keys read from env vars (never printed: [`ApiKey`]).
-//! - Cassettes: [`RecordingProvider`] writes JSON Lines, [`ReplayProvider`] serves them by (member, turn).
+//! - Cassettes: [`RecordingProvider`] wraps any provider and writes its calls as JSON Lines,
+//!   [`ReplayProvider`] serves them by (member, turn) instead of a provider.
 //! - [`CallFacts`] / [`chat_with_facts`]: provider, model, tokens, latency, attempts, status for events.
 
-mod anthropic;
 mod body;
 mod cassette;
 mod config;
 mod error;
 mod gate;
 mod http;
-mod openai;
 mod probe;
+mod provider;
 mod registry;
 mod secret;
 mod types;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
 
-pub use anthropic::{ANTHROPIC_VERSION, AnthropicProvider, DEFAULT_MAX_TOKENS};
 pub use cassette::{
     Cassette, CassetteEntry, CassetteMode, CassetteWriter, RecordingProvider, ReplayProvider,
 };
@@ -43,26 +45,16 @@ pub use config::{
 };
 pub use error::{BODY_EXCERPT_CHARS, ProviderError};
 pub use gate::RateGate;
-pub use openai::OpenAiProvider;
 pub use probe::{ProbeOutcome, probe, probe_url};
+pub use provider::{AnthropicProvider, HttpProvider, OpenAiProvider};
 pub use registry::ProviderRegistry;
 pub use secret::ApiKey;
 pub use types::{
     AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest, ChatResponse, ToolCall,
     ToolSpec, Usage, chat_with_facts,
 };
-
-/// Wire-format helpers (request bodies and reply parsing), exposed for tests and tooling.
-pub mod wire {
-    /// OpenAI Chat Completions: `request_body(&ChatRequest, StructuredOutput, max_tokens) -> Value`, `parse_response(&Value)`.
-    pub mod openai {
-        pub use crate::openai::{parse_response, request_body};
-    }
-    /// Anthropic Messages: `request_body(&ChatRequest, StructuredOutput, max_tokens) -> Value`, `parse_response(&Value)`.
-    pub mod anthropic {
-        pub use crate::anthropic::{parse_response, request_body};
-    }
-}
+pub use wire::WireFormat;
+pub use wire::anthropic::{ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
 
 /// A boxed, `Send` future (the return type of [`Provider::chat`]).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

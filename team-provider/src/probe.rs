@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::http::error_chain;
-use crate::{ANTHROPIC_VERSION, EnvFn, ProviderKind, ProviderSettings};
+use crate::{EnvFn, ProviderKind, ProviderSettings};
 
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -82,18 +82,15 @@ pub async fn probe(settings: &ProviderSettings, env: &EnvFn, timeout: Duration) 
         .as_deref()
         .and_then(|var| env(var))
         .filter(|k| !k.trim().is_empty());
-    if let Some(key) = key {
-        let (name, value) = match settings.kind {
-            ProviderKind::OpenAi => (AUTHORIZATION, format!("Bearer {key}")),
-            ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), key),
-        };
-        if let Ok(mut v) = HeaderValue::from_str(&value) {
-            v.set_sensitive(true);
-            req = req.header(name, v);
-        }
+    let ((key_header, prefix), fixed) = crate::wire::headers_of(settings.kind);
+    if let Some(key) = key
+        && let Ok(mut v) = HeaderValue::from_str(&format!("{prefix}{key}"))
+    {
+        v.set_sensitive(true);
+        req = req.header(HeaderName::from_static(key_header), v);
     }
-    if settings.kind == ProviderKind::Anthropic {
-        req = req.header("anthropic-version", ANTHROPIC_VERSION);
+    for (name, value) in fixed {
+        req = req.header(*name, *value);
     }
     let start = Instant::now();
     match req.send().await {

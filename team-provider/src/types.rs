@@ -35,7 +35,7 @@ pub struct ChatRequest {
 }
 
 /// The JSON shape a model's text answer must have: a name and a JSON Schema (derived from the
-/// Rust type that reads the answer, see [`crate::workflow::answers`]).
+/// Rust type that reads the answer, see `team_runner::workflow::answers`).
 ///
 /// How it reaches the model depends on the provider's `structured_output` setting
 /// ([`crate::StructuredOutput`]): OpenAI `response_format` `json_schema` (strict),

@@ -12,8 +12,7 @@ use team_agent::{
 };
 use team_provider::{CassetteMode, ProviderConfig, ProviderRegistry};
 use team_store::MemberSpec;
-use team_tools::permission::Permission;
-use team_tools::permission::{AgentPermissions, PermissionConfig, PermissionRule, RunPermissions};
+use team_tools::permission::RunPermissions;
 
 /// How an agent runs, once defaults and overrides are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,44 +285,4 @@ impl AgentRuntime {
             env_fingerprint,
         })
     }
-}
-
-/// The workspace-tool permissions of an agent: its `permission` rules (opencode) and its
-/// `tools` list (Claude Code) applied to the workspace tools. Team tools are always offered:
-/// they are how a member talks to its team.
-pub fn agent_permissions(def: &AgentDef) -> AgentPermissions {
-    use team_agent::{PermissionAction, PermissionRule as AgentRule};
-    let level = |a: &PermissionAction| match a {
-        PermissionAction::Allow => Permission::Allow,
-        PermissionAction::Ask => Permission::Ask,
-        PermissionAction::Deny => Permission::Deny,
-    };
-    let permission = def.permission.as_ref().map(|p| {
-        if p.rules.is_empty() {
-            PermissionConfig::All(p.default.as_ref().map_or(Permission::Ask, level))
-        } else {
-            let mut rules: Vec<(String, PermissionRule)> = Vec::new();
-            if let Some(d) = &p.default {
-                rules.push(("*".into(), PermissionRule::Level(level(d))));
-            }
-            for (tool, rule) in &p.rules {
-                let r = match rule {
-                    AgentRule::Always(a) => PermissionRule::Level(level(a)),
-                    AgentRule::Patterns(ps) => PermissionRule::Patterns(
-                        ps.iter().map(|(pat, a)| (pat.clone(), level(a))).collect(),
-                    ),
-                };
-                rules.push((tool.clone(), r));
-            }
-            PermissionConfig::Rules(rules)
-        }
-    });
-    let tools = def.tools.as_ref().map(|sel| {
-        team_tools::WorkspaceTools::tool_names()
-            .into_iter()
-            .filter(|t| sel.allows(t))
-            .map(str::to_owned)
-            .collect()
-    });
-    AgentPermissions { permission, tools }
 }

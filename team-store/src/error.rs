@@ -1,5 +1,9 @@
 //! The store's error type: every message names the entity and its state, and says what to do.
 
+use team_core::delivery::Fenced;
+use team_core::manage::NotManager;
+use team_core::{IllegalTransition, MemberStatus, TeamStatus};
+
 /// What kind of failure an error is; the CLI maps each kind to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -11,6 +15,74 @@ pub enum ErrorKind {
     Invalid,
     /// The database failed (connection lost, disk full, corrupt row).
     Database,
+}
+
+/// Why a rule refused a write: the typed error of the rule in `team-core`, with the entity it
+/// was refused to. Its text is the store's message (`task 7 in team docs is completed; it
+/// cannot be claimed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A move the lifecycle tables do not allow (`team_core::lifecycle`).
+    #[error("{subject} is {}{note}; it cannot be {}", .transition.from, .transition.verb)]
+    Transition {
+        /// The entity, by id or name: `task 7 in team docs`, `member reviewer in team docs`.
+        subject: String,
+        /// Said after its state (` (assignee reviewer)`), or empty.
+        note: String,
+        /// The refused move.
+        transition: IllegalTransition,
+    },
+    /// A team that has ended cannot take new members, tasks, claims or messages.
+    #[error("team {team} is {status}; it cannot take {what}")]
+    TeamEnded {
+        /// The team's name.
+        team: String,
+        /// Its (terminal) state.
+        status: TeamStatus,
+        /// What it was to take (`new members`).
+        what: String,
+    },
+    /// A member that has ended cannot receive messages.
+    #[error("member {member} in team {team} is {status}; it cannot receive messages")]
+    RecipientEnded {
+        /// The member's name.
+        member: String,
+        /// The team's name.
+        team: String,
+        /// Its (terminal) state.
+        status: MemberStatus,
+    },
+    /// A write made as a member that has ended (`team_core::delivery::may_act`).
+    #[error(transparent)]
+    Fenced(#[from] Fenced),
+    /// A member that may not take the team down (`team_core::manage::may_disband`).
+    #[error(transparent)]
+    NotManager(#[from] NotManager),
+}
+
+impl Refusal {
+    /// The lifecycle move refused, when that is what this is.
+    pub fn transition(&self) -> Option<&IllegalTransition> {
+        match self {
+            Refusal::Transition { transition, .. } => Some(transition),
+            _ => None,
+        }
+    }
+
+    /// A refused lifecycle move of `subject` (`task 7 in team docs`).
+    pub(crate) fn transition_of(subject: String, transition: IllegalTransition) -> Self {
+        Refusal::Transition {
+            subject,
+            note: String::new(),
+            transition,
+        }
+    }
+}
+
+impl From<Refusal> for StoreError {
+    fn from(r: Refusal) -> Self {
+        StoreError::Illegal(r)
+    }
 }
 
 /// An error from a store operation.
@@ -27,10 +99,11 @@ pub enum StoreError {
     /// Nothing matched a request that needs one (no claimable task): the message says why.
     #[error("{0}")]
     Empty(String),
-    /// A move the lifecycle does not allow, said with the entity's id and state, e.g.
-    /// `task 7 in team docs is completed; it cannot be claimed`.
+    /// A move a rule of `team-core` does not allow, said with the entity's id and state, e.g.
+    /// `task 7 in team docs is completed; it cannot be claimed`. The [`Refusal`] keeps the
+    /// rule's own error (an [`IllegalTransition`] for a lifecycle move).
     #[error("{0}")]
-    Illegal(String),
+    Illegal(Refusal),
     /// Another writer got there first, or a uniqueness rule holds.
     #[error("{0}")]
     Conflict(String),

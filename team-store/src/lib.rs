@@ -11,15 +11,22 @@
 //! win. Every state change also appends a row to the `events` table (`team logs`).
 //!
 //! What this crate does not do: run agents, wait, or talk to anything but the database. It is
-//! synchronous (no tokio); the runner calls it from blocking tasks.
+//! synchronous (no tokio); the runner calls it from blocking tasks; it decides no rule of its
+//! own (lifecycles, a member's end, fencing, who may disband, runner liveness are `team-core`'s).
+//!
+//! Where things are: the public API is this file (one documented one-line method per
+//! operation, hence its ~750 lines, mostly docs); the operations, by entity, in `ops/`; what
+//! differs between SQLite and PostgreSQL, in `dialect/` (the `Dialect` trait); opening and
+//! migrating in `open.rs`; rows and their conversion to `team-core` entities in `rows.rs`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod backend;
+mod dialect;
 mod error;
 mod info;
 mod listen;
 mod open;
+mod ops;
 mod prepared;
 mod rows;
 mod schema;
@@ -33,7 +40,7 @@ use team_core::{
     Event, Member, MemberEvent, MemoryEntry, Message, Task, TaskEvent, TaskStatus, Team, TeamEvent,
 };
 
-pub use error::{ErrorKind, Result, StoreError};
+pub use error::{ErrorKind, Refusal, Result, StoreError};
 pub use info::DatabaseInfo;
 pub use listen::{InboxListener, LISTEN_STEP};
 pub use open::{Backend, OpenOptions, redact_url};
@@ -89,12 +96,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Runs one operation of `ops_body.rs` on a pooled connection of whichever backend is open.
+/// Runs one operation of `ops/` (`run!(self, tasks::add_task(…))`: the entity's file, then the
+/// operation) on a pooled connection of whichever engine is open.
 macro_rules! run {
-    ($self:ident, $op:ident($($arg:expr),* $(,)?)) => {
+    ($self:ident, $entity:ident :: $op:ident($($arg:expr),* $(,)?)) => {
         match &$self.pool {
-            Pool::Sqlite(p) => backend::sqlite::$op(&mut *p.get()?, $($arg),*),
-            Pool::Pg(p) => backend::pg::$op(&mut *p.get()?, $($arg),*),
+            Pool::Sqlite(p) => ops::sqlite::$entity::$op(&mut *p.get()?, $($arg),*),
+            Pool::Pg(p) => ops::pg::$entity::$op(&mut *p.get()?, $($arg),*),
         }
     };
 }
@@ -132,7 +140,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when an active team already has that name.
     pub fn create_team(&self, new: &NewTeam) -> Result<(Team, Member)> {
-        run!(self, create_team(new))
+        run!(self, teams::create_team(new))
     }
 
     /// Finds a team by reference: the active team of that name, else the team with that id,
@@ -141,12 +149,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] when nothing matches.
     pub fn resolve_team(&self, reference: &str) -> Result<Team> {
-        run!(self, resolve_team(reference))
+        run!(self, teams::resolve_team(reference))
     }
 
     /// Teams with member and task counts, oldest first.
     pub fn list_teams(&self, filter: &TeamFilter) -> Result<Vec<TeamSummary>> {
-        run!(self, list_teams(filter))
+        run!(self, teams::list_teams(filter))
     }
 
     /// Disbands an active team in one transaction: the team becomes `disbanded`, every live
@@ -156,7 +164,29 @@ impl Store {
     /// # Errors
     /// [`StoreError::Illegal`] when the team is already terminal.
     pub fn disband_team(&self, team_id: &str, reason: &str) -> Result<Disbanded> {
-        run!(self, end_team(team_id, TeamEvent::Disband, reason))
+        run!(
+            self,
+            teams::end_team(team_id, TeamEvent::Disband, reason, None)
+        )
+    }
+
+    /// [`Store::disband_team`] asked by a member through its tools (the `team_delete` tool):
+    /// in the same transaction, `team_core::manage::may_disband` decides whether `by` may (its
+    /// own team only as its lead; another team only if led by its agent).
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] ([`Refusal::NotManager`]) when `by` may not, or when the team is
+    /// already terminal; [`StoreError::NotFound`] for an unknown team or member.
+    pub fn disband_team_as(
+        &self,
+        team_id: &str,
+        reason: &str,
+        by: &Actor<'_>,
+    ) -> Result<Disbanded> {
+        run!(
+            self,
+            teams::end_team(team_id, TeamEvent::Disband, reason, Some(by))
+        )
     }
 
     /// Ends an active team as `completed` or `failed` (a workflow's end), with the same
@@ -165,7 +195,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Illegal`] when the team is already terminal.
     pub fn end_team(&self, team_id: &str, event: TeamEvent, reason: &str) -> Result<Disbanded> {
-        run!(self, end_team(team_id, event, reason))
+        run!(self, teams::end_team(team_id, event, reason, None))
     }
 
     // ------------------------------------------------------------ members
@@ -176,7 +206,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Illegal`] when the team is not active.
     pub fn add_member(&self, team_id: &str, new: &NewMember) -> Result<Member> {
-        run!(self, add_member(team_id, new))
+        run!(self, members::add_member(team_id, new))
     }
 
     /// Adds several members in one transaction (a workflow's fan-out); names as in
@@ -185,13 +215,13 @@ impl Store {
     /// # Errors
     /// As [`Store::add_member`]; nothing is added on error.
     pub fn add_members(&self, team_id: &str, news: &[NewMember]) -> Result<Vec<Member>> {
-        run!(self, add_members(team_id, news))
+        run!(self, members::add_members(team_id, news))
     }
 
     /// The first `limit` members of a team in creation order (the lead first), and how many
     /// it has in all (for prompts that must stay short in large teams).
     pub fn list_members_head(&self, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
-        run!(self, list_members_head(team_id, limit))
+        run!(self, members::list_members_head(team_id, limit))
     }
 
     /// A team by id with the first `limit` of its members in creation order and how many it
@@ -201,7 +231,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] when no team has that id.
     pub fn team_view(&self, team_id: &str, limit: i64) -> Result<(Team, Vec<Member>, i64)> {
-        run!(self, team_view(team_id, limit))
+        run!(self, members::team_view(team_id, limit))
     }
 
     /// A member by name; `lead` names the lead.
@@ -209,12 +239,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub fn get_member(&self, team_id: &str, name: &str) -> Result<Member> {
-        run!(self, get_member(team_id, name))
+        run!(self, members::get_member(team_id, name))
     }
 
     /// The team's members in creation order (the lead first).
     pub fn list_members(&self, team_id: &str) -> Result<Vec<Member>> {
-        run!(self, list_members(team_id))
+        run!(self, members::list_members(team_id))
     }
 
     /// Moves a member between live states: [`MemberEvent::Sleep`] (running → idle) or
@@ -223,7 +253,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Illegal`] for a move the member lifecycle does not allow.
     pub fn member_step(&self, team_id: &str, name: &str, event: MemberEvent) -> Result<Member> {
-        run!(self, member_step(team_id, name, event))
+        run!(self, members::member_step(team_id, name, event))
     }
 
     /// Fails member `name` with `error` unless it already answered its lead (an unread
@@ -239,7 +269,10 @@ impl Store {
         name: &str,
         error: &str,
     ) -> Result<Option<Finished>> {
-        run!(self, fail_member_unless_answered(team_id, name, error))
+        run!(
+            self,
+            ends::fail_member_unless_answered(team_id, name, error)
+        )
     }
 
     /// Ends a member (completed, failed, cancelled or timed out) in one transaction: the
@@ -253,7 +286,7 @@ impl Store {
     pub fn finish_member(&self, team_id: &str, name: &str, outcome: &Outcome) -> Result<Finished> {
         run!(
             self,
-            finish_member(team_id, name, outcome, &Progress::default())
+            ends::finish_member(team_id, name, outcome, &Progress::default())
         )
     }
 
@@ -271,7 +304,7 @@ impl Store {
         outcome: &Outcome,
         progress: &Progress,
     ) -> Result<Finished> {
-        run!(self, finish_member(team_id, name, outcome, progress))
+        run!(self, ends::finish_member(team_id, name, outcome, progress))
     }
 
     /// Ends several members at once: one write transaction (one commit) for all of them, each
@@ -284,7 +317,7 @@ impl Store {
     /// The outer `Err` when the transaction itself failed (no connection, `BEGIN` or `COMMIT`
     /// refused): then nothing was written.
     pub fn finish_members(&self, ends: &[MemberEnd]) -> Result<Vec<Result<Finished>>> {
-        run!(self, finish_members(ends))
+        run!(self, ends::finish_members(ends))
     }
 
     /// Claims up to `limit` pending members at once (oldest first, one transaction): what
@@ -296,7 +329,7 @@ impl Store {
         team: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Member>> {
-        run!(self, claim_pending_members(runner_id, team, limit))
+        run!(self, runners::claim_pending_members(runner_id, team, limit))
     }
 
     /// [`Store::claim_pending_members`] for a runner whose environment has fingerprint `env`
@@ -309,7 +342,10 @@ impl Store {
         env: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Member>> {
-        run!(self, claim_pending_members_for(runner_id, team, env, limit))
+        run!(
+            self,
+            runners::claim_pending_members_for(runner_id, team, env, limit)
+        )
     }
 
     /// Adds a member with what it was spawned with ([`MemberSpec`]: its agent definition and
@@ -323,20 +359,20 @@ impl Store {
         new: &NewMember,
         spec: &MemberSpec,
     ) -> Result<Member> {
-        run!(self, add_member_with_spec(team_id, new, spec))
+        run!(self, members::add_member_with_spec(team_id, new, spec))
     }
 
     /// What each of the members `ids` was spawned with ([`MemberSpec`]); members spawned
     /// without one are not in the map.
     pub fn member_specs(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, MemberSpec>> {
-        run!(self, member_specs(ids))
+        run!(self, members::member_specs(ids))
     }
 
     /// Registers a runner with its heartbeat period and environment fingerprint
     /// ([`NewRunner`]); [`Store::register_runner`] is this with a 2 s period and no
     /// fingerprint.
     pub fn register_runner_with(&self, new: &NewRunner) -> Result<Runner> {
-        run!(self, register_runner_with(new))
+        run!(self, runners::register_runner_with(new))
     }
 
     /// Takes the oldest pending member (FIFO across the database's active teams, or of team
@@ -346,7 +382,7 @@ impl Store {
         runner_id: &str,
         team: Option<&str>,
     ) -> Result<Option<Member>> {
-        run!(self, claim_pending_member(runner_id, team))
+        run!(self, runners::claim_pending_member(runner_id, team))
     }
 
     /// Ends a persistent member's turn in one transaction: writes its `progress`, sends
@@ -365,7 +401,10 @@ impl Store {
         progress: &Progress,
         result: Option<&str>,
     ) -> Result<Vec<Message>> {
-        run!(self, end_turn(team_id, member, member_id, progress, result))
+        run!(
+            self,
+            members::end_turn(team_id, member, member_id, progress, result)
+        )
     }
 
     /// Writes a runner's `progress` of member `member` (id `member_id`) of team `team_id` in
@@ -377,34 +416,37 @@ impl Store {
         member_id: i64,
         progress: &Progress,
     ) -> Result<()> {
-        run!(self, record_progress(team_id, member, member_id, progress))
+        run!(
+            self,
+            members::record_progress(team_id, member, member_id, progress)
+        )
     }
 
     /// Puts a member under a runner (a foreground run that created the member before its
     /// runner existed), so the runner's poller watches it.
     pub fn hold_member(&self, member_id: i64, runner_id: &str) -> Result<()> {
-        run!(self, hold_member(member_id, runner_id))
+        run!(self, members::hold_member(member_id, runner_id))
     }
 
     /// The running and idle members a runner holds.
     pub fn members_of_runner(&self, runner_id: &str) -> Result<Vec<Member>> {
-        run!(self, members_of_runner(runner_id))
+        run!(self, runners::members_of_runner(runner_id))
     }
 
     /// Member counts by status (wire name) over the active teams.
     pub fn count_members_by_status(&self) -> Result<Vec<(String, i64)>> {
-        run!(self, count_members_by_status())
+        run!(self, members::count_members_by_status())
     }
 
     /// Pending members, and running or idle members held by a runner, in active teams: what
     /// keeps a detached runner alive.
     pub fn count_runner_work(&self) -> Result<i64> {
-        run!(self, count_runner_work())
+        run!(self, runners::count_runner_work())
     }
 
     /// Active teams that have a foreground owner process.
     pub fn owned_teams(&self) -> Result<Vec<Team>> {
-        run!(self, teams_owned_by())
+        run!(self, teams::teams_owned_by())
     }
 
     // ------------------------------------------------------------ tasks
@@ -415,12 +457,12 @@ impl Store {
     /// [`StoreError::Invalid`] for an empty title; [`StoreError::NotFound`] for a blocker or
     /// assignee that does not exist; [`StoreError::Illegal`] when the team is not active.
     pub fn add_task(&self, team_id: &str, new: &NewTask) -> Result<Task> {
-        run!(self, add_task(team_id, new))
+        run!(self, tasks::add_task(team_id, new))
     }
 
     /// The team's tasks by id, optionally of one status.
     pub fn list_tasks(&self, team_id: &str, status: Option<TaskStatus>) -> Result<Vec<Task>> {
-        run!(self, list_tasks(team_id, status))
+        run!(self, tasks::list_tasks(team_id, status))
     }
 
     /// One task.
@@ -428,7 +470,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub fn get_task(&self, team_id: &str, id: i64) -> Result<Task> {
-        run!(self, get_task(team_id, id))
+        run!(self, tasks::get_task(team_id, id))
     }
 
     /// Claims a task for `member` atomically: task `id`, or with `None` the oldest claimable
@@ -440,7 +482,7 @@ impl Store {
     /// [`StoreError::Conflict`] when task `id` is not pending, is blocked, reserved, or was
     /// taken first.
     pub fn claim_task(&self, team_id: &str, member: &str, id: Option<i64>) -> Result<Task> {
-        run!(self, claim_task(team_id, member, id, None))
+        run!(self, tasks::claim_task(team_id, member, id, None))
     }
 
     /// [`Store::claim_task`] with a claim lease of `lease_ms` milliseconds (`None`: none):
@@ -458,7 +500,7 @@ impl Store {
         id: Option<i64>,
         lease_ms: Option<i64>,
     ) -> Result<Task> {
-        run!(self, claim_task(team_id, member, id, lease_ms))
+        run!(self, tasks::claim_task(team_id, member, id, lease_ms))
     }
 
     /// Completes, fails, releases or cancels a task, keeping `result` as its outcome text.
@@ -472,7 +514,7 @@ impl Store {
         event: TaskEvent,
         result: Option<&str>,
     ) -> Result<Task> {
-        run!(self, update_task(team_id, id, event, result, None))
+        run!(self, tasks::update_task(team_id, id, event, result, None))
     }
 
     /// [`Store::update_task`] made as member `actor`: refused once that member has ended
@@ -488,7 +530,7 @@ impl Store {
         result: Option<&str>,
         actor: Option<&Actor<'_>>,
     ) -> Result<Task> {
-        run!(self, update_task(team_id, id, event, result, actor))
+        run!(self, tasks::update_task(team_id, id, event, result, actor))
     }
 
     // ------------------------------------------------------------ messages
@@ -504,7 +546,7 @@ impl Store {
     pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
         run!(
             self,
-            send_message(team_id, msg, None, self.max_message_bytes)
+            messages::send_message(team_id, msg, None, self.max_message_bytes)
         )
     }
 
@@ -523,7 +565,7 @@ impl Store {
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            send_message(team_id, msg, Some(key), self.max_message_bytes)
+            messages::send_message(team_id, msg, Some(key), self.max_message_bytes)
         )
     }
 
@@ -531,7 +573,7 @@ impl Store {
     /// statement (each message is delivered exactly once, across processes). With `peek`,
     /// reads without marking.
     pub fn take_inbox(&self, team_id: &str, member: &str, peek: bool) -> Result<Vec<Message>> {
-        run!(self, take_inbox(team_id, member, peek))
+        run!(self, messages::take_inbox(team_id, member, peek))
     }
 
     /// Takes an idle member's unread messages and wakes it (`idle → running`) in one
@@ -542,7 +584,7 @@ impl Store {
     /// [`StoreError::Illegal`] when there are messages but the member is not idle (e.g. it
     /// ended meanwhile); nothing is taken then.
     pub fn take_inbox_and_wake(&self, team_id: &str, member: &str) -> Result<Vec<Message>> {
-        run!(self, take_inbox_and_wake(team_id, member))
+        run!(self, messages::take_inbox_and_wake(team_id, member))
     }
 
     /// Takes a member's visible unread messages under a delivery lease of `lease_ms`
@@ -551,14 +593,14 @@ impl Store {
     /// out (then they are visible, and taken, again). Each message is so delivered at least
     /// once, with its stable id for de-duplication, even when the taker is killed.
     pub fn lease_inbox(&self, team_id: &str, member: &str, lease_ms: i64) -> Result<Leased> {
-        let (lease, messages) = run!(self, lease_inbox(team_id, member, lease_ms))?;
+        let (lease, messages) = run!(self, messages::lease_inbox(team_id, member, lease_ms))?;
         Ok(Leased { lease, messages })
     }
 
     /// Acknowledges a take of [`Store::lease_inbox`]: its messages are marked delivered.
     /// Returns their ids.
     pub fn ack_inbox(&self, team_id: &str, member: &str, lease: &str) -> Result<Vec<i64>> {
-        run!(self, ack_inbox(team_id, member, lease))
+        run!(self, messages::ack_inbox(team_id, member, lease))
     }
 
     /// The messages to `member` with an id above `after_id` (delivered or not), oldest first,
@@ -570,30 +612,33 @@ impl Store {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<Message>> {
-        run!(self, inbox_after(team_id, member, after_id, limit))
+        run!(
+            self,
+            messages::inbox_after(team_id, member, after_id, limit)
+        )
     }
 
     /// How many unread messages a member has (not counting those a `team inbox` take holds
     /// under its lease).
     pub fn unread_count(&self, team_id: &str, member: &str) -> Result<i64> {
-        run!(self, unread_count(team_id, member))
+        run!(self, messages::unread_count(team_id, member))
     }
 
     /// Every delivery of a team, oldest first.
     pub fn list_messages(&self, team_id: &str) -> Result<Vec<Message>> {
-        run!(self, list_messages(team_id))
+        run!(self, messages::list_messages(team_id))
     }
 
     // ------------------------------------------------------------ memory
 
     /// An agent's memory in a project, if any.
     pub fn memory_get(&self, agent: &str, project_root: &str) -> Result<Option<MemoryEntry>> {
-        run!(self, memory_get(agent, project_root))
+        run!(self, memory::memory_get(agent, project_root))
     }
 
     /// Replaces an agent's memory, keeping the newest 100 KiB (cut on a UTF-8 boundary).
     pub fn memory_set(&self, agent: &str, project_root: &str, text: &str) -> Result<MemoryWrite> {
-        run!(self, memory_set(agent, project_root, text, None))
+        run!(self, memory::memory_set(agent, project_root, text, None))
     }
 
     /// [`Store::memory_set`], [`Store::memory_append`] or (with `text` `None`)
@@ -614,12 +659,16 @@ impl Store {
     ) -> Result<Option<MemoryWrite>> {
         let a = Some(actor);
         Ok(match write {
-            MemoryOp::Set(text) => Some(run!(self, memory_set(agent, project_root, text, a))?),
-            MemoryOp::Append(text) => {
-                Some(run!(self, memory_append(agent, project_root, text, a))?)
-            }
+            MemoryOp::Set(text) => Some(run!(
+                self,
+                memory::memory_set(agent, project_root, text, a)
+            )?),
+            MemoryOp::Append(text) => Some(run!(
+                self,
+                memory::memory_append(agent, project_root, text, a)
+            )?),
             MemoryOp::Clear => {
-                run!(self, memory_clear(agent, project_root, a))?.then(|| MemoryWrite {
+                run!(self, memory::memory_clear(agent, project_root, a))?.then(|| MemoryWrite {
                     entry: MemoryEntry {
                         agent: agent.to_owned(),
                         project_root: project_root.to_owned(),
@@ -639,12 +688,12 @@ impl Store {
         project_root: &str,
         text: &str,
     ) -> Result<MemoryWrite> {
-        run!(self, memory_append(agent, project_root, text, None))
+        run!(self, memory::memory_append(agent, project_root, text, None))
     }
 
     /// Deletes an agent's memory; true if there was one.
     pub fn memory_clear(&self, agent: &str, project_root: &str) -> Result<bool> {
-        run!(self, memory_clear(agent, project_root, None))
+        run!(self, memory::memory_clear(agent, project_root, None))
     }
 
     // ------------------------------------------------------------ events
@@ -657,7 +706,7 @@ impl Store {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<Event>> {
-        run!(self, list_events(team_id, after_id, limit))
+        run!(self, events::list_events(team_id, after_id, limit))
     }
 
     /// Appends an event that no store operation records itself (e.g. a provider call's usage).
@@ -668,40 +717,40 @@ impl Store {
         kind: &str,
         payload: serde_json::Value,
     ) -> Result<()> {
-        run!(self, append_event(team_id, member, kind, payload))
+        run!(self, events::append_event(team_id, member, kind, payload))
     }
 
     // ------------------------------------------------------------ runners
 
     /// Registers a runner process; its id goes on the members it claims.
     pub fn register_runner(&self, pid: i64, host: &str, max_agents: i64) -> Result<Runner> {
-        run!(self, register_runner(pid, host, max_agents))
+        run!(self, runners::register_runner(pid, host, max_agents))
     }
 
     /// Refreshes a runner's heartbeat.
     pub fn heartbeat_runner(&self, runner_id: &str) -> Result<()> {
-        run!(self, heartbeat_runner(runner_id))
+        run!(self, runners::heartbeat_runner(runner_id))
     }
 
     /// Marks a runner stopped (a clean exit).
     pub fn stop_runner(&self, runner_id: &str) -> Result<()> {
-        run!(self, stop_runner(runner_id))
+        run!(self, runners::stop_runner(runner_id))
     }
 
     /// The highest message id, 0 when there is none. Ids only grow, so a change means a
     /// message was sent: one index lookup, cheap enough to ask every few milliseconds.
     pub fn last_message_id(&self) -> Result<i64> {
-        run!(self, last_message_id())
+        run!(self, messages::last_message_id())
     }
 
     /// The running and idle members a runner holds, with unread counts: one cheap query
     /// pair for the runner's poller.
     pub fn held_members(&self, runner_id: &str) -> Result<Vec<HeldMember>> {
-        run!(self, held_members(runner_id))
+        run!(self, runners::held_members(runner_id))
     }
 
     /// Registered runners, oldest first; stopped ones only with `include_stopped`.
     pub fn list_runners(&self, include_stopped: bool) -> Result<Vec<Runner>> {
-        run!(self, list_runners(include_stopped))
+        run!(self, runners::list_runners(include_stopped))
     }
 }

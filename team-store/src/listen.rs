@@ -1,7 +1,7 @@
 //! Cross-process message notifications on PostgreSQL: `LISTEN team_inbox`.
 //!
 //! Every delivery already runs `pg_notify('team_inbox', team_id)` in its transaction (see
-//! `backend::pg::notify_inbox`), so a runner that listens learns of a `team send` from another
+//! `Dialect::notify_inbox` on PostgreSQL), so a runner that listens learns of a `team send` from another
 //! process at its commit, instead of at its next poll (bench/findings.md § 4).
 
 use std::time::{Duration, Instant};

@@ -169,30 +169,9 @@ impl Progress {
     }
 }
 
-/// How a member's turn or life ended, for [`crate::Store::finish_member`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Completed with this result text.
-    Completed(String),
-    /// Failed with this error text.
-    Failed(String),
-    /// Cancelled, for this reason.
-    Cancelled(String),
-    /// Ran past its hard timeout (the text says how long).
-    TimedOut(String),
-}
-
-impl Outcome {
-    /// The member status this outcome leads to.
-    pub fn status(&self) -> MemberStatus {
-        match self {
-            Outcome::Completed(_) => MemberStatus::Completed,
-            Outcome::Failed(_) => MemberStatus::Failed,
-            Outcome::Cancelled(_) => MemberStatus::Cancelled,
-            Outcome::TimedOut(_) => MemberStatus::TimedOut,
-        }
-    }
-}
+/// How a member's turn or life ended, for [`crate::Store::finish_member`] (defined in
+/// `team-core`, whose `cascade::member_end` plans what an end does).
+pub use team_core::cascade::Outcome;
 
 /// One member's end, for [`crate::Store::finish_members`].
 #[derive(Debug, Clone)]
@@ -259,6 +238,27 @@ pub struct Runner {
     /// The keyed hash of the environment it runs agents with (see [`MemberSpec`]); `None`
     /// for a runner that did not give one.
     pub env_fingerprint: Option<String>,
+}
+
+impl Runner {
+    /// What `team_core::runner::runner_lost` needs of this runner, given `pid_alive`: whether
+    /// its pid lives on the caller's host (a look at the process table, which this crate does
+    /// not make; only read when the runner registered from the caller's host).
+    pub fn sighting(&self, pid_alive: bool) -> team_core::runner::RunnerSighting<'_> {
+        team_core::runner::RunnerSighting {
+            host: &self.host,
+            pid_alive,
+            heartbeat_at_ms: self.heartbeat_at_ms,
+            heartbeat_ms: self.heartbeat_ms,
+            stopped: self.stopped_at_ms.is_some(),
+        }
+    }
+
+    /// Whether this runner is lost, seen from `my_host` at `now_ms` (ms since the epoch), by
+    /// the one rule `team_core::runner::runner_lost`; `pid_alive` as for [`Runner::sighting`].
+    pub fn is_lost(&self, pid_alive: bool, my_host: &str, now_ms: i64) -> bool {
+        team_core::runner::runner_lost(&self.sighting(pid_alive), my_host, now_ms)
+    }
 }
 
 /// What a member was spawned with, stored with it so that a runner runs exactly that

@@ -27,8 +27,10 @@ use serde_json::Value;
 /// (`TEAM_ID`, `TEAM_MEMBER`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT`: set for a member's process, they
 /// would make the child act as that member), the log filters (`TEAM_LOG`, `RUST_LOG`), the user
 /// config directory (`XDG_CONFIG_HOME`, under which `team/config.toml` is layered in; tests
-/// point `TEAM_CONFIG_HOME` at a directory of their own instead) and the built-in providers' endpoint and keys (`OPENAI_BASE_URL`, `OPENAI_API_KEY`,
-/// `ANTHROPIC_API_KEY`: README, "LLM agents").
+/// point `TEAM_CONFIG_HOME` at a directory of their own instead), the built-in providers'
+/// endpoint and keys (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`: README, "LLM
+/// agents"), and GitHub Actions' (`GITHUB_ACTIONS`, `GITHUB_STEP_SUMMARY`: `team run` annotates
+/// the findings and appends the report to the step summary there; README, "In GitHub Actions").
 pub const SCRUBBED_ENV: &[&str] = &[
     "TEAM_DATABASE_URL",
     "TEAM_MAX_AGENTS",
@@ -45,6 +47,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "ANTHROPIC_API_KEY",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
 ];
 
 /// A command running `program` in `dir` non-interactively, that never outlives its test:

@@ -6,12 +6,15 @@
 //! ([`lifeline`]). Not for: the team tools' effects (they need a live team: `team-runner`),
 //! providers (`team-provider`) or agent files (`team-agent`).
 //!
+//! - [`registry`]: every tool (workspace and team tools) with its typed arguments, its
+//!   generated JSON Schema and its parser; the one list of tool names.
 //! - [`workspace`]: `read_file`, `list_files`, `grep`, `write_file`, `edit_file`, `bash`, confined
-//!   to a project root, behind the [`WorkspaceTools`] registry (specs for the provider, and
-//!   `execute(name, args_json)` for tool calls).
+//!   to a project root, behind [`WorkspaceTools`] (one member's tools: the specs it may see,
+//!   and `execute(name, args_json)` for tool calls).
 //! - [`permission`]: allow / ask / deny resolution from the agent's `permission` setting
-//!   (opencode), its `tools` allow-list (Claude Code) and the run's `--allow` / `--yes` flags,
-//!   with a run-wide prompt gate for `ask`.
+//!   (opencode), its `tools` setting (Claude Code's allow-list or opencode's toggles) and the
+//!   run's `--allow` / `--yes` flags, with a run-wide prompt gate for `ask`. The agent files'
+//!   `tools:` and `permission:` fields parse into these same types (`team-agent`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), team_tools::ToolError> {
@@ -33,20 +36,9 @@ mod error;
 pub mod lifeline;
 pub mod paths;
 pub mod permission;
+pub mod registry;
 pub mod workspace;
 
 pub use error::ToolError;
-pub use workspace::{ToolOutcome, ToolSpec, WorkspaceTools};
-
-/// Names of the team tools (coordination: members, messages, the task board, memory), which
-/// the runner implements (`team_runner::llm`) because they act on a live team.
-pub const TEAM_TOOLS: &[&str] = &[
-    "task",
-    "send_message",
-    "wait_for_messages",
-    "team_task",
-    "agent_memory",
-    "team_members",
-    "team_create",
-    "team_delete",
-];
+pub use registry::{ToolKind, ToolSpec};
+pub use workspace::{ToolOutcome, WorkspaceTools};

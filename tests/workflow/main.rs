@@ -10,5 +10,6 @@ mod failures;
 mod gate;
 mod options;
 mod replay;
+mod reports;
 mod self_review;
 mod spec_review;

@@ -7,6 +7,7 @@ pub mod logs;
 pub mod member;
 pub mod memory;
 pub mod message;
+pub mod reports;
 pub mod run;
 pub mod task;
 pub mod team;

@@ -15,7 +15,7 @@ use team_runner::workflow::review::{self, ReviewEnd, ReviewRun};
 use team_runner::{Engine, workflow};
 use team_store::{NewTeam, Store, now_ms};
 
-use crate::cli::{ReportArgs, ReportFormat, RunArgs};
+use crate::cli::{ReportArgs, RunArgs};
 use crate::commands::run::{
     Exit, check_agent, check_agent_in, engine_options, exit_on_second_signal, first_signal,
     load_project, runtime_threads,
@@ -148,6 +148,7 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
             ))
         })?),
     };
+    let annotate_level = super::reports::annotate_level(&a.annotate_level).map_err(usage)?;
     let mut agents = review::reviewers(&params);
     if def.kind == "review" && agents.is_empty() {
         return Err(usage("--set reviewers= names no specialist"));
@@ -226,7 +227,7 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
         let run = ReviewRun {
             def: def.clone(),
             input_path: input_path.clone(),
-            input_text,
+            input_text: input_text.clone(),
             params,
             team_id: team.id.clone(),
             max_tokens: a.max_tokens,
@@ -338,7 +339,9 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> a
     )?;
     let _ = ctx.store.end_team(&team.id, ev, &why);
     flush_events(&ctx.store, &team.id, a.events.as_deref())?;
-    write_report(&outcome.report, a.format, a.output.as_deref())?;
+    let extras = super::reports::Extras::of_run(&ctx.store, &team.id, &input_text);
+    super::reports::write(&outcome.report, a.format, a.output.as_deref(), &extras)?;
+    super::reports::github(&outcome.report, &extras, annotate_level);
     summary(&ctx, &team.id, started.elapsed())?;
     let code = match outcome.end {
         ReviewEnd::Done => match fail_on {
@@ -368,27 +371,6 @@ fn team_store_id() -> String {
         "{:x}",
         (n as u64 ^ u64::from(std::process::id()).rotate_left(20)) & 0xff_ffff
     )
-}
-
-fn write_report(report: &Report, format: ReportFormat, output: Option<&str>) -> anyhow::Result<()> {
-    let text = match format {
-        ReportFormat::Md => report.to_markdown(),
-        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
-    };
-    match output {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            CommandError::new(
-                Kind::Failure,
-                format!("cannot write the report to {path}: {e}"),
-            )
-        })?,
-        None => {
-            let mut o = std::io::stdout().lock();
-            o.write_all(text.as_bytes())?;
-            o.flush()?;
-        }
-    }
-    Ok(())
 }
 
 /// Tokens per member and in total, wall time, parallel speedup; on stderr.
@@ -549,7 +531,7 @@ fn detach(ctx: &Ctx, a: &RunArgs) -> anyhow::Result<()> {
         let path = ctx
             .project_root
             .join(TEAM_DIR)
-            .join(format!("report-{name}.md"));
+            .join(format!("report-{name}.{}", a.format.extension()));
         cmd.arg("--output").arg(path);
     }
     use std::os::unix::process::CommandExt;
@@ -617,7 +599,8 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> anyhow::Result<()> {
             "report": report,
         }));
     }
-    write_report(&report, a.format, None)
+    let extras = super::reports::Extras::of_team(&ctx.store, &team, &report);
+    super::reports::write(&report, a.format, None, &extras)
 }
 
 /// `team workflows list`: the project's workflows over the bundled ones; outside a project,

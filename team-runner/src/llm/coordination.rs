@@ -1,12 +1,13 @@
-//! Team tools of LLM members (names as in the opencode team design): `task`, `send_message`,
+//! The effects of the team tools of LLM members: `task`, `send_message`,
 //! `wait_for_messages`, `team_task`, `agent_memory`, `team_members`, `team_create`,
-//! `team_delete`. Each checks (through the store) that its team exists and is active, and
-//! returns a clear error text to the model otherwise; a tool error never ends the member.
+//! `team_delete`. Their names, descriptions, schemas and typed arguments are the tool
+//! registry's (`team_tools::registry`); a call is parsed there ([`TeamCall`]) and carried out
+//! here. Each checks (through the store) that its team exists and is active, and returns a
+//! clear error text to the model otherwise; a tool error never ends the member.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use team_core::{AgentName, Member, MemberStatus, MessageKind, Role, TaskEvent, TeamName};
 use team_store::{NewMember, NewTask, NewTeam, Recipient, StoreError};
@@ -16,84 +17,22 @@ use tokio_util::sync::CancellationToken;
 use crate::blocking::db;
 use crate::engine::Inner;
 use team_provider::ToolSpec;
+use team_tools::registry::{
+    self, MemoryOp, SendMessageArgs, TaskArgs, TaskMove, TeamCall, TeamCreateArgs, TeamDeleteArgs,
+    TeamTaskOp, ToolKind, WaitForMessagesArgs,
+};
 
-pub use team_tools::TEAM_TOOLS;
+pub use team_tools::registry::MAX_WAIT_SECS;
 
-/// Longest `wait_for_messages` wait, in seconds.
-pub const MAX_WAIT_SECS: u64 = 600;
-
-fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: description.into(),
-        parameters,
-    }
-}
-
-/// The specs of the team tools, as offered to the model.
+/// The specs of the team tools, as offered to the model (from the registry).
 pub fn specs() -> Vec<ToolSpec> {
-    vec![
-        spec(
-            "task",
-            "Start a new member of the team running `agent` with `prompt`. background=true (default) returns the member's name at once; its result arrives later in your inbox as `[AGENT COMPLETED] name: …`. background=false waits and returns its result. persistent=true keeps it alive between turns, waiting for messages.",
-            json!({"type": "object", "properties": {
-                "agent": {"type": "string", "description": "agent name"},
-                "prompt": {"type": "string"},
-                "background": {"type": "boolean"},
-                "persistent": {"type": "boolean"},
-                "team": {"type": "string", "description": "a team you lead (default: your team)"}
-            }, "required": ["agent", "prompt"], "additionalProperties": false}),
-        ),
-        spec(
-            "send_message",
-            "Send a message to a member (its exact name), to \"lead\", or to \"all\" (every live member but you).",
-            json!({"type": "object", "properties": {
-                "to": {"type": "string"}, "body": {"type": "string"}
-            }, "required": ["to", "body"], "additionalProperties": false}),
-        ),
-        spec(
-            "wait_for_messages",
-            "Wait until your inbox has messages (or timeout_s passes) and return them, oldest first. Each message is delivered once.",
-            json!({"type": "object", "properties": {
-                "timeout_s": {"type": "number", "description": "seconds, at most 600 (default 60)"}
-            }, "additionalProperties": false}),
-        ),
-        spec(
-            "team_task",
-            "The team's shared task board. action: list | add (title, description?, blocked_by?) | claim (id? — default the oldest claimable) | complete (id, result?) | fail (id, result?) | release (id).",
-            json!({"type": "object", "properties": {
-                "action": {"type": "string", "enum": ["list", "add", "claim", "complete", "fail", "release"]},
-                "id": {"type": "integer"},
-                "title": {"type": "string"},
-                "description": {"type": "string"},
-                "blocked_by": {"type": "array", "items": {"type": "integer"}},
-                "result": {"type": "string"}
-            }, "required": ["action"], "additionalProperties": false}),
-        ),
-        spec(
-            "agent_memory",
-            "Your memory in this project, kept across runs (100 KiB, the newest kept). action: read | write (content) | append (content) | clear.",
-            json!({"type": "object", "properties": {
-                "action": {"type": "string", "enum": ["read", "write", "append", "clear"]},
-                "content": {"type": "string"}
-            }, "required": ["action"], "additionalProperties": false}),
-        ),
-        spec(
-            "team_members",
-            "List the team's members: exact name, agent, role and status.",
-            json!({"type": "object", "properties": {}, "additionalProperties": false}),
-        ),
-        spec(
-            "team_create",
-            "Create a new team that you lead (its members are started with `task` and `team`).",
-            json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"], "additionalProperties": false}),
-        ),
-        spec(
-            "team_delete",
-            "Disband a team you lead (default: your own team): every live member and open task is cancelled.",
-            json!({"type": "object", "properties": {"team": {"type": "string"}}, "additionalProperties": false}),
-        ),
-    ]
+    registry::tools_of(ToolKind::Team)
+        .map(|t| ToolSpec {
+            name: t.name.to_owned(),
+            description: t.description.to_owned(),
+            parameters: t.schema(),
+        })
+        .collect()
 }
 
 /// What a team tool call needs to know about its caller.
@@ -106,47 +45,28 @@ pub(crate) struct Caller<'a> {
     pub cancel: &'a CancellationToken,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(tool: &str, args: &str) -> Result<T, String> {
-    let args = if args.trim().is_empty() { "{}" } else { args };
-    serde_json::from_str(args).map_err(|e| {
-        format!("invalid arguments for {tool}: {e}; see the tool's schema for the expected shape")
-    })
-}
-
 fn store_err(e: StoreError) -> String {
     e.to_string()
 }
 
-/// Runs team tool `name`; `None` when `name` is not a team tool.
+/// Runs team tool `name`; `None` when `name` is not a team tool. Arguments that do not parse
+/// come back as the registry's error text (what was wrong, and the expected shape).
 pub(crate) async fn call(c: &Caller<'_>, name: &str, args: &str) -> Option<Result<String, String>> {
-    let r = match name {
-        "task" => task(c, args).await,
-        "send_message" => send_message(c, args).await,
-        "wait_for_messages" => wait_for_messages(c, args).await,
-        "team_task" => team_task(c, args).await,
-        "agent_memory" => agent_memory(c, args).await,
-        "team_members" => team_members(c).await,
-        "team_create" => team_create(c, args).await,
-        "team_delete" => team_delete(c, args).await,
-        _ => return None,
+    let call = match TeamCall::parse(name, args)? {
+        Ok(call) => call,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let r = match call {
+        TeamCall::Task(a) => task(c, a).await,
+        TeamCall::SendMessage(a) => send_message(c, a).await,
+        TeamCall::WaitForMessages(a) => wait_for_messages(c, a).await,
+        TeamCall::TeamTask(op) => team_task(c, op).await,
+        TeamCall::AgentMemory(op) => agent_memory(c, op).await,
+        TeamCall::TeamMembers => team_members(c).await,
+        TeamCall::TeamCreate(a) => team_create(c, a).await,
+        TeamCall::TeamDelete(a) => team_delete(c, a).await,
     };
     Some(r)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TaskArgs {
-    agent: String,
-    prompt: String,
-    #[serde(default = "yes")]
-    background: bool,
-    #[serde(default)]
-    persistent: bool,
-    team: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The depth of the calling member: known to this process, else from its `member.spawned`
@@ -207,8 +127,7 @@ async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) ->
     format!("task denied: {reason}")
 }
 
-async fn task(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: TaskArgs = parse("task", args)?;
+async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
     let agent = AgentName::new(&a.agent).map_err(|e| e.to_string())?;
     let root = &c.inner.opts.project_root;
     let checked = c.inner.runtime.check_runnable(agent.as_str(), root);
@@ -326,15 +245,7 @@ async fn without_slot<T>(
     out
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendArgs {
-    to: String,
-    body: String,
-}
-
-async fn send_message(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: SendArgs = parse("send_message", args)?;
+async fn send_message(c: &Caller<'_>, a: SendMessageArgs) -> Result<String, String> {
     let to = if a.to == team_core::ALL_ALIAS {
         Recipient::All
     } else {
@@ -355,15 +266,8 @@ async fn send_message(c: &Caller<'_>, args: &str) -> Result<String, String> {
     Ok(json!({"delivered_to": names}).to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaitArgs {
-    timeout_s: Option<f64>,
-}
-
-async fn wait_for_messages(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: WaitArgs = parse("wait_for_messages", args)?;
-    let secs = a.timeout_s.unwrap_or(60.0).clamp(0.0, MAX_WAIT_SECS as f64);
+async fn wait_for_messages(c: &Caller<'_>, a: WaitForMessagesArgs) -> Result<String, String> {
+    let secs = a.timeout_secs();
     let until = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
     let take = || async {
         let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
@@ -405,38 +309,25 @@ async fn wait_for_messages(c: &Caller<'_>, args: &str) -> Result<String, String>
     .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TeamTaskArgs {
-    action: String,
-    id: Option<i64>,
-    title: Option<String>,
-    description: Option<String>,
-    #[serde(default)]
-    blocked_by: Vec<i64>,
-    result: Option<String>,
-}
-
-async fn team_task(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: TeamTaskArgs = parse("team_task", args)?;
+async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
     let team = c.member.team_id.clone();
     let me = c.member.name.clone();
-    let need_id = |a: &TeamTaskArgs| {
-        a.id.ok_or_else(|| format!("team_task {} needs `id`", a.action))
-    };
-    let out = match a.action.as_str() {
-        "list" => {
+    let out = match op {
+        TeamTaskOp::List => {
             let tasks = db(&c.inner.store, move |s| s.list_tasks(&team, None))
                 .await
                 .map_err(store_err)?;
             serde_json::to_value(&tasks).map_err(|e| e.to_string())?
         }
-        "add" => {
-            let title = a.title.clone().ok_or("team_task add needs `title`")?;
+        TeamTaskOp::Add {
+            title,
+            description,
+            blocked_by,
+        } => {
             let new = NewTask {
                 title,
-                description: a.description.clone(),
-                blocked_by: a.blocked_by.clone(),
+                description,
+                blocked_by,
                 assignee: None,
             };
             let t = db(&c.inner.store, move |s| s.add_task(&team, &new))
@@ -444,21 +335,18 @@ async fn team_task(c: &Caller<'_>, args: &str) -> Result<String, String> {
                 .map_err(store_err)?;
             serde_json::to_value(&t).map_err(|e| e.to_string())?
         }
-        "claim" => {
-            let id = a.id;
+        TeamTaskOp::Claim { id } => {
             let t = db(&c.inner.store, move |s| s.claim_task(&team, &me, id))
                 .await
                 .map_err(store_err)?;
             serde_json::to_value(&t).map_err(|e| e.to_string())?
         }
-        "complete" | "fail" | "release" => {
-            let id = need_id(&a)?;
-            let ev = match a.action.as_str() {
-                "complete" => TaskEvent::Complete,
-                "fail" => TaskEvent::Fail,
-                _ => TaskEvent::Release,
+        TeamTaskOp::Move { id, to, result } => {
+            let ev = match to {
+                TaskMove::Complete => TaskEvent::Complete,
+                TaskMove::Fail => TaskEvent::Fail,
+                TaskMove::Release => TaskEvent::Release,
             };
-            let result = a.result.clone();
             let t = db(&c.inner.store, move |s| {
                 s.update_task(&team, id, ev, result.as_deref())
             })
@@ -466,41 +354,22 @@ async fn team_task(c: &Caller<'_>, args: &str) -> Result<String, String> {
             .map_err(store_err)?;
             serde_json::to_value(&t).map_err(|e| e.to_string())?
         }
-        other => {
-            return Err(format!(
-                "unknown team_task action `{other}`; use list, add, claim, complete, fail or release"
-            ));
-        }
     };
     Ok(out.to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemoryArgs {
-    action: String,
-    content: Option<String>,
-}
-
-async fn agent_memory(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: MemoryArgs = parse("agent_memory", args)?;
+async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, String> {
     let agent = c.member.agent.clone();
     let root = c.inner.opts.project_root.to_string_lossy().into_owned();
-    let content = || {
-        a.content
-            .clone()
-            .ok_or(format!("agent_memory {} needs `content`", a.action))
-    };
-    match a.action.as_str() {
-        "read" => {
+    let append = matches!(op, MemoryOp::Append(_));
+    match op {
+        MemoryOp::Read => {
             let m = db(&c.inner.store, move |s| s.memory_get(&agent, &root))
                 .await
                 .map_err(store_err)?;
             Ok(m.map(|m| m.content).unwrap_or_default())
         }
-        "write" | "append" => {
-            let text = content()?;
-            let append = a.action == "append";
+        MemoryOp::Write(text) | MemoryOp::Append(text) => {
             let w = db(&c.inner.store, move |s| {
                 if append {
                     s.memory_append(&agent, &root, &text)
@@ -512,15 +381,12 @@ async fn agent_memory(c: &Caller<'_>, args: &str) -> Result<String, String> {
             .map_err(store_err)?;
             Ok(json!({"bytes": w.entry.content.len(), "cut_bytes": w.cut_bytes}).to_string())
         }
-        "clear" => {
+        MemoryOp::Clear => {
             let had = db(&c.inner.store, move |s| s.memory_clear(&agent, &root))
                 .await
                 .map_err(store_err)?;
             Ok(json!({"cleared": had}).to_string())
         }
-        other => Err(format!(
-            "unknown agent_memory action `{other}`; use read, write, append or clear"
-        )),
     }
 }
 
@@ -543,14 +409,7 @@ async fn team_members(c: &Caller<'_>) -> Result<String, String> {
     Ok(json!({"team": t.name, "members": list}).to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateArgs {
-    name: String,
-}
-
-async fn team_create(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: CreateArgs = parse("team_create", args)?;
+async fn team_create(c: &Caller<'_>, a: TeamCreateArgs) -> Result<String, String> {
     let new = NewTeam {
         name: TeamName::new(&a.name).map_err(|e| e.to_string())?,
         lead_agent: AgentName::new(&c.member.agent).map_err(|e| e.to_string())?,
@@ -564,14 +423,7 @@ async fn team_create(c: &Caller<'_>, args: &str) -> Result<String, String> {
     Ok(json!({"team": t.name, "id": t.id}).to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteArgs {
-    team: Option<String>,
-}
-
-async fn team_delete(c: &Caller<'_>, args: &str) -> Result<String, String> {
-    let a: DeleteArgs = parse("team_delete", args)?;
+async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, String> {
     let reference = a.team.unwrap_or_else(|| c.member.team_id.clone());
     let t = db(&c.inner.store, move |s| s.resolve_team(&reference))
         .await

@@ -134,7 +134,7 @@ impl Session {
         );
         let checker = PermissionChecker::new(
             m.name.clone(),
-            crate::runtime::agent_permissions(def),
+            def.permissions(),
             inner.runtime.permissions.clone(),
         );
         let tools = WorkspaceTools::new(&inner.opts.project_root, checker)

@@ -1,10 +1,17 @@
 //! The review report: findings with attribution, the synthesis, what failed; as Markdown and
-//! as a JSON document (schema: `docs/report.schema.json`).
+//! as a JSON document (schema: `docs/report.schema.json`) here, and for CI in the submodules:
+//! SARIF 2.1.0 ([`sarif`]), GitHub Actions annotations ([`github`]) and one self-contained
+//! HTML page ([`html`]); [`locate`] finds the line of the reviewed file a finding points at.
 //!
 //! The report holds no times, ids or token counts, so a replayed run produces the same bytes
 //! as the recorded one; those live in the run manifest (`team report TEAM --json`).
 
 use std::fmt::Write as _;
+
+pub mod github;
+pub mod html;
+pub mod locate;
+pub mod sarif;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -78,6 +85,61 @@ pub struct Verdict {
     pub member: String,
     /// Why.
     pub reason: String,
+}
+
+impl Verdict {
+    /// A verdict of `member` with the reason it gave, without the member's own name when the
+    /// reason starts with it (`testing: see the numbers` from `testing`, which the report
+    /// would print as "Disputed by testing: testing: see the numbers"). Models often sign
+    /// their answers that way; see [`without_own_name`].
+    pub fn new(member: &str, reason: &str) -> Verdict {
+        Verdict {
+            member: member.to_owned(),
+            reason: without_own_name(reason, member).to_owned(),
+        }
+    }
+
+    /// The reason as the report prints it: trimmed, without a leading "MEMBER:" (a report
+    /// stored by an older run may still hold one).
+    pub fn said(&self) -> &str {
+        without_own_name(&self.reason, &self.member)
+    }
+}
+
+/// `reason` trimmed and without a leading `NAME:` or `NAME -` (also `–`, `—`), where NAME is
+/// `member` or its agent's name (`testing` for `testing-2`), compared case-insensitively.
+/// Anything else is kept as it is: "testing agrees with F2" keeps its first word.
+pub fn without_own_name<'a>(reason: &'a str, member: &str) -> &'a str {
+    let reason = reason.trim();
+    let agent = match member.rsplit_once('-') {
+        Some((agent, n)) if !agent.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => agent,
+        _ => member,
+    };
+    for name in [member, agent] {
+        if name.is_empty() {
+            continue;
+        }
+        let Some(head) = reason.get(..name.len()) else {
+            continue;
+        };
+        if !head.eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let rest = reason[name.len()..].trim_start();
+        for sep in [":", "-", "\u{2013}", "\u{2014}"] {
+            if let Some(after) = rest.strip_prefix(sep) {
+                // `testing-related: …` is a word, not a signature: a dash needs a space.
+                if sep != ":" && !after.starts_with(char::is_whitespace) {
+                    continue;
+                }
+                let after = after.trim_start();
+                if !after.is_empty() {
+                    return after;
+                }
+            }
+        }
+    }
+    reason
 }
 
 /// A finding in the report.
@@ -294,7 +356,14 @@ impl Report {
                     let _ = writeln!(s, "  - Agreed: {}", who.join(", "));
                 }
                 for d in &f.disputed_by {
-                    let _ = writeln!(s, "  - Disputed by {}: {}", d.member, d.reason.trim());
+                    match d.said() {
+                        "" => {
+                            let _ = writeln!(s, "  - Disputed by {}", d.member);
+                        }
+                        why => {
+                            let _ = writeln!(s, "  - Disputed by {}: {why}", d.member);
+                        }
+                    }
                 }
             }
             let _ = writeln!(s);
@@ -445,6 +514,86 @@ mod tests {
         let a: ReviewAnswer = extract_json(t).unwrap();
         assert_eq!(a.findings[0].severity, "major");
         assert!(extract_json::<ReviewAnswer>("no json {here").is_none());
+    }
+
+    #[test]
+    fn a_reason_loses_its_speakers_name_and_nothing_else() {
+        let cases = [
+            (
+                "testing: see the corpus numbers",
+                "testing",
+                "see the corpus numbers",
+            ),
+            ("  Testing : see", "testing", "see"),
+            ("testing - see", "testing-2", "see"),
+            ("testing-2 \u{2014} see", "testing-2", "see"),
+            (
+                "testing agrees with F2",
+                "testing",
+                "testing agrees with F2",
+            ),
+            (
+                "testing-related: it is",
+                "testing",
+                "testing-related: it is",
+            ),
+            ("security: not mine", "testing", "security: not mine"),
+            ("testing:", "testing", "testing:"),
+            ("", "testing", ""),
+            ("t\u{e9}sting: \u{e9}", "te", "t\u{e9}sting: \u{e9}"),
+        ];
+        for (reason, member, want) in cases {
+            assert_eq!(
+                without_own_name(reason, member),
+                want,
+                "{reason:?} by {member}"
+            );
+        }
+        let v = Verdict::new("testing", "testing: see the corpus numbers");
+        assert_eq!(v.reason, "see the corpus numbers");
+    }
+
+    #[test]
+    fn the_markdown_names_a_disputer_once() {
+        let report = Report {
+            workflow: "spec-review".into(),
+            input: "spec.md".into(),
+            summary: "s".into(),
+            findings: vec![Finding {
+                id: "F1".into(),
+                severity: Severity::Minor,
+                location: "Rationale".into(),
+                finding: "The study is only summarised.".into(),
+                suggestion: String::new(),
+                raised_by: "architecture".into(),
+                also_raised_by: Vec::new(),
+                merged: Vec::new(),
+                phase: "review".into(),
+                agreed_by: Vec::new(),
+                // As a report stored before the fix holds it.
+                disputed_by: vec![
+                    Verdict {
+                        member: "testing".into(),
+                        reason: "testing: see the corpus numbers".into(),
+                    },
+                    Verdict {
+                        member: "security".into(),
+                        reason: " ".into(),
+                    },
+                ],
+            }],
+            open_questions: Vec::new(),
+            specialists: Vec::new(),
+            notes: Vec::new(),
+            rounds: Vec::new(),
+        };
+        let md = report.to_markdown();
+        assert!(
+            md.contains("  - Disputed by testing: see the corpus numbers\n"),
+            "{md}"
+        );
+        assert!(md.contains("  - Disputed by security\n"), "{md}");
+        assert!(!md.contains("testing: testing"), "{md}");
     }
 
     #[test]

@@ -393,10 +393,7 @@ pub async fn run(
                 else {
                     continue;
                 };
-                let v = Verdict {
-                    member: member.clone(),
-                    reason: r.reason.trim().to_owned(),
-                };
+                let v = Verdict::new(member, &r.reason);
                 match r.verdict.trim().to_ascii_lowercase().as_str() {
                     "agree" => f.agreed_by.push(v),
                     "dispute" => f.disputed_by.push(v),

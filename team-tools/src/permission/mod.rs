@@ -1,8 +1,10 @@
 //! Permission checks for tool calls, made at execution time.
 //!
 //! Inputs, and the order in which they decide (first match wins):
-//! 1. The agent's `tools` allow-list (Claude Code semantics): when present, a tool not on it is
-//!    denied, whatever else says. Names are already normalized to this crate's tool names.
+//! 1. The agent's `tools` setting ([`ToolSelection`]: Claude Code's allow-list or opencode's
+//!    toggles): when present, a workspace tool it does not enable is denied, whatever else
+//!    says (team tools are always available). Names are already normalized to this crate's
+//!    tool names.
 //! 2. The agent's `permission` setting (opencode format, see [`PermissionConfig`]), or the
 //!    built-in [`default_permission`] when no entry applies. A `deny` here is final: neither
 //!    `--allow` nor `--yes` overrides it.
@@ -17,6 +19,7 @@
 
 mod prompt;
 mod rules;
+mod selection;
 
 use std::sync::Arc;
 
@@ -29,19 +32,22 @@ pub use prompt::{
 pub use rules::{
     Permission, PermissionConfig, PermissionRule, default_permission, group_tools, wildcard_match,
 };
+pub use selection::ToolSelection;
 
 use crate::error::ToolError;
+use crate::registry::{self, ToolKind};
 use prompt::GateOutcome;
 
-/// One agent's permission settings, as read from its definition file.
+/// One agent's permission settings, as read from its definition file (`team-agent` parses
+/// them from agent files; they also deserialize from JSON: `{"permission": …, "tools": …}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct AgentPermissions {
     /// opencode's `permission` setting; `None` means built-in defaults only.
     #[serde(default)]
     pub permission: Option<PermissionConfig>,
-    /// Claude Code's `tools` allow-list (our tool names); `None` means every tool is available.
+    /// The `tools` setting (our tool names); `None` means every tool is available.
     #[serde(default)]
-    pub tools: Option<Vec<String>>,
+    pub tools: Option<ToolSelection>,
 }
 
 /// The run's command-line flags that affect permissions.
@@ -217,7 +223,10 @@ impl PermissionChecker {
         Self::new(
             member,
             AgentPermissions {
-                permission: Some(PermissionConfig::All(Permission::Allow)),
+                permission: Some(PermissionConfig {
+                    default: Some(Permission::Allow),
+                    rules: Vec::new(),
+                }),
                 tools: None,
             },
             Arc::new(RunPermissions::non_interactive(RunFlags::default())),
@@ -233,7 +242,8 @@ impl PermissionChecker {
     /// and 2 of the module rules), with its source.
     pub fn configured(&self, tool: &str, subject: &str) -> (Permission, DecisionSource) {
         if let Some(tools) = &self.agent.tools
-            && !tools.iter().any(|t| t == tool)
+            && registry::find(tool).is_none_or(|t| t.kind != ToolKind::Team)
+            && !tools.allows(tool)
         {
             return (Permission::Deny, DecisionSource::NotInToolsList);
         }
@@ -310,13 +320,22 @@ impl PermissionChecker {
             "denies"
         };
         match source {
-            DecisionSource::NotInToolsList => match self.agent.tools.as_deref() {
-                Some(tools) if !tools.is_empty() => format!(
-                    "the agent's `tools` list does not include {tool}; use one of: {}",
-                    tools.join(", ")
-                ),
-                _ => format!("the agent's `tools` list is empty, so {tool} is not available"),
-            },
+            DecisionSource::NotInToolsList => {
+                let allowed = self
+                    .agent
+                    .tools
+                    .as_ref()
+                    .map(ToolSelection::workspace_tools)
+                    .unwrap_or_default();
+                if allowed.is_empty() {
+                    format!("the agent's `tools` list is empty, so {tool} is not available")
+                } else {
+                    format!(
+                        "the agent's `tools` list does not include {tool}; use one of: {}",
+                        allowed.join(", ")
+                    )
+                }
+            }
             DecisionSource::AgentRule { key, pattern } => {
                 format!(
                     "the agent's permission rule {} {verb} it",

@@ -18,13 +18,31 @@ pub enum Permission {
     Deny,
 }
 
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Permission {
+    /// Parses `allow`, `ask` or `deny` (case-insensitive, surrounding spaces ignored), as agent
+    /// files write them; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "allow" => Some(Self::Allow),
+            "ask" => Some(Self::Ask),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
+
+    /// The lowercase name: `allow`, `ask` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Permission::Allow => "allow",
             Permission::Ask => "ask",
             Permission::Deny => "deny",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -58,28 +76,9 @@ pub(crate) fn name_covers(name: &str, tool: &str) -> bool {
 }
 
 /// opencode's wildcard match: `*` matches any run of characters (also empty), `?` exactly one,
-/// everything else itself. The whole `text` must match.
+/// everything else itself. The whole `text` must match (the `wildmatch` crate).
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            backtrack = Some((pi, ti));
-            pi += 1;
-        } else if let Some((star, matched)) = backtrack {
-            pi = star + 1;
-            ti = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    wildmatch::WildMatch::new(pattern).matches(text)
 }
 
 /// One entry of the `permission` map: a level for the whole tool, or opencode's object form,
@@ -88,28 +87,30 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 /// `grep`); the last matching pattern wins, and when none matches the entry does not apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PermissionRule {
-    /// `"bash": "ask"`.
-    Level(Permission),
+    /// `"bash": "ask"`: the same level for every call of the tool.
+    Always(Permission),
     /// `"bash": {"*": "ask", "git *": "allow"}`, in the order written.
     Patterns(Vec<(String, Permission)>),
 }
 
-/// The agent's `permission` setting: one value for every tool (`permission: allow`) or a map
-/// from tool name, opencode group name or wildcard (`*`, `mcp_*`) to a [`PermissionRule`], kept
-/// in the order written.
+/// The agent's `permission` setting: one value for every tool (`permission: allow`, kept in
+/// [`PermissionConfig::default`]) or a map from tool name, opencode group name or wildcard
+/// (`*`, `mcp_*`) to a [`PermissionRule`] ([`PermissionConfig::rules`], in the order written).
 ///
 /// Precedence for a tool (more specific wins, whatever the order in the file): an entry named
 /// exactly like the tool (`write_file`), then a group covering it (`edit`), then wildcard keys
-/// matching the tool name (`*`). Within one level the last applicable entry wins. Keys naming
-/// tools this registry does not have (`webfetch`, `task`) are kept and simply apply to nothing
-/// here. This differs from opencode only when a `*` entry is written after a specific one:
-/// opencode lets the later `*` win, here the specific entry wins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PermissionConfig {
-    /// `permission: allow` — one level for all tools.
-    All(Permission),
-    /// `permission: {edit: ask, bash: {...}}`.
-    Rules(Vec<(String, PermissionRule)>),
+/// matching the tool name (`*`); within one level the last applicable entry wins; then the
+/// single value ([`PermissionConfig::default`]); when nothing applies, the built-in
+/// [`default_permission`]. Keys naming tools this registry does not have (`webfetch`) are kept
+/// and simply apply to nothing here. This differs from opencode when a `*` entry is written
+/// after a specific one (opencode lets the later `*` win, here the specific entry wins), and a
+/// pattern `git *` does not match the bare `git` (opencode's does).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermissionConfig {
+    /// The single value for every tool (`permission: ask`); `None` for the map form.
+    pub default: Option<Permission>,
+    /// Tool name, group name or `*`/`?` pattern → rule, in the order written.
+    pub rules: Vec<(String, PermissionRule)>,
 }
 
 /// Which part of the `permission` setting decided.
@@ -125,7 +126,7 @@ pub(crate) struct RuleHit {
 impl PermissionRule {
     fn apply(&self, subject: &str) -> Option<(Permission, Option<&str>)> {
         match self {
-            PermissionRule::Level(p) => Some((*p, None)),
+            PermissionRule::Always(p) => Some((*p, None)),
             PermissionRule::Patterns(patterns) => patterns
                 .iter()
                 .rev()
@@ -139,39 +140,46 @@ impl PermissionConfig {
     /// The permission this setting gives `tool` for a call whose subject is `subject` (`""` when
     /// the call has none), or `None` when no entry applies.
     pub(crate) fn lookup(&self, tool: &str, subject: &str) -> Option<RuleHit> {
-        let rules = match self {
-            PermissionConfig::All(p) => {
-                return Some(RuleHit {
-                    permission: *p,
-                    key: None,
-                    pattern: None,
-                });
-            }
-            PermissionConfig::Rules(rules) => rules,
-        };
+        let rules = &self.rules;
         let levels: [&dyn Fn(&str) -> bool; 3] = [
             &|key| key == tool,
             &|key| key != tool && group_tools(key).is_some_and(|t| t.contains(&tool)),
             &|key| key.contains(['*', '?']) && wildcard_match(key, tool),
         ];
-        levels.iter().find_map(|level| {
-            rules
-                .iter()
-                .rev()
-                .filter(|(key, _)| level(key))
-                .find_map(|(key, rule)| {
-                    rule.apply(subject).map(|(permission, pattern)| RuleHit {
-                        permission,
-                        key: Some(key.clone()),
-                        pattern: pattern.map(str::to_string),
+        levels
+            .iter()
+            .find_map(|level| {
+                rules
+                    .iter()
+                    .rev()
+                    .filter(|(key, _)| level(key))
+                    .find_map(|(key, rule)| {
+                        rule.apply(subject).map(|(permission, pattern)| RuleHit {
+                            permission,
+                            key: Some(key.clone()),
+                            pattern: pattern.map(str::to_string),
+                        })
                     })
+            })
+            .or_else(|| {
+                self.default.map(|permission| RuleHit {
+                    permission,
+                    key: None,
+                    pattern: None,
                 })
-        })
+            })
+    }
+
+    /// The permission this setting gives a call of `tool` on `subject` (the bash command, the
+    /// project-relative path, the search pattern; `""` when the call has none), or `None` when
+    /// nothing in it applies (then [`default_permission`] does).
+    pub fn permission_for(&self, tool: &str, subject: &str) -> Option<Permission> {
+        self.lookup(tool, subject).map(|hit| hit.permission)
     }
 }
 
 /// Reads a map into an ordered list of pairs (serde maps would lose the order).
-fn ordered_pairs<'de, A, V>(mut map: A) -> Result<Vec<(String, V)>, A::Error>
+pub(super) fn ordered_pairs<'de, A, V>(mut map: A) -> Result<Vec<(String, V)>, A::Error>
 where
     A: MapAccess<'de>,
     V: Deserialize<'de>,
@@ -204,7 +212,7 @@ impl<'de> Deserialize<'de> for PermissionRule {
                 f.write_str("\"allow\", \"ask\", \"deny\", or a map from pattern to one of them")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                level_from_str(v).map(PermissionRule::Level)
+                level_from_str(v).map(PermissionRule::Always)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 ordered_pairs(map).map(PermissionRule::Patterns)
@@ -225,10 +233,16 @@ impl<'de> Deserialize<'de> for PermissionConfig {
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                level_from_str(v).map(PermissionConfig::All)
+                level_from_str(v).map(|level| PermissionConfig {
+                    default: Some(level),
+                    rules: Vec::new(),
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                ordered_pairs(map).map(PermissionConfig::Rules)
+                ordered_pairs(map).map(|rules| PermissionConfig {
+                    default: None,
+                    rules,
+                })
             }
         }
         deserializer.deserialize_any(ConfigVisitor)
@@ -256,7 +270,7 @@ mod tests {
         let config: PermissionConfig = serde_json::from_str(
             r#"{"bash": {"*": "ask", "git *": "allow", "git push *": "deny"}}"#,
         )
-        .unwrap_or(PermissionConfig::All(Permission::Allow));
+        .unwrap_or_default();
         let hit = |s: &str| config.lookup("bash", s).map(|h| h.permission);
         assert_eq!(hit("ls"), Some(Permission::Ask));
         assert_eq!(hit("git status"), Some(Permission::Allow));

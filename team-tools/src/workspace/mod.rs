@@ -1,12 +1,13 @@
 //! The tools an agent can call on the project's files: `read_file`, `list_files`, `grep`,
-//! `write_file`, `edit_file` and `bash`, behind a [`WorkspaceTools`] registry.
+//! `write_file`, `edit_file` and `bash`, run by [`WorkspaceTools`] (their names, schemas and
+//! argument structs are the [`crate::registry`]'s).
 //!
 //! A call goes through four steps: find the tool (else [`ToolError::UnknownTool`]); parse and
-//! check the arguments (else [`ToolError::InvalidArgs`] with the expected shape) and confine
+//! check the arguments into a [`WorkspaceCall`] (else [`ToolError::InvalidArgs`] with the
+//! expected shape) and confine
 //! every path to the project root (else [`ToolError::PathRefused`]); check permissions (else
 //! [`ToolError::Denied`], with a [`PermissionDecision`] for the event log); run the tool.
 
-mod args;
 mod bash;
 mod beneath;
 mod files;
@@ -19,10 +20,7 @@ mod text;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde_json::Value;
-
-pub use args::{BASH_DEFAULT_TIMEOUT_SECS, BASH_MAX_TIMEOUT_SECS};
+pub use crate::registry::{BASH_DEFAULT_TIMEOUT_SECS, BASH_MAX_TIMEOUT_SECS};
 pub use bash::{BASH_STREAM_CAP_BYTES, DEFAULT_HIDDEN_ENV, PIPE_GRACE};
 pub use files::{READ_DEFAULT_LIMIT, READ_MAX_LINE_CHARS};
 pub use path::{ProjectRoot, ResolvedPath};
@@ -35,24 +33,10 @@ pub use text::OUTPUT_CAP_BYTES;
 
 use crate::error::ToolError;
 use crate::permission::{DecisionSource, PermissionChecker, PermissionDecision, PermissionRequest};
-use args::{
-    BashArgs, EditFileArgs, GrepArgs, ListFilesArgs, ReadFileArgs, TOOLS, ToolDef, WriteFileArgs,
-};
+use crate::registry::{self, ToolKind, ToolSpec, WorkspaceCall};
 
 /// Longest argument summary shown to the human and kept in decisions, in characters.
 const SUMMARY_MAX_CHARS: usize = 300;
-
-/// A tool as offered to the provider: name, description and the JSON schema of its arguments
-/// object (`{"type": "object", "properties": …, "required": […], "additionalProperties": false}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ToolSpec {
-    /// Tool name, e.g. `read_file`.
-    pub name: String,
-    /// What the tool does, for the model.
-    pub description: String,
-    /// JSON schema of the arguments.
-    pub parameters: Value,
-}
 
 /// The result of [`WorkspaceTools::execute_with_decision`]: the permission decision (absent when
 /// the call failed before the check: unknown tool, bad arguments, refused path) and the result.
@@ -186,7 +170,7 @@ impl Prepared {
     }
 }
 
-/// The workspace tool registry for one member: the project root it is confined to, and that
+/// The workspace tools of one member: the project root it is confined to, and that
 /// member's permission checker.
 #[derive(Debug, Clone)]
 pub struct WorkspaceTools {
@@ -251,21 +235,14 @@ impl WorkspaceTools {
         &self.checker
     }
 
-    /// Names of every workspace tool.
+    /// Names of every workspace tool (from the [`registry`]).
     pub fn tool_names() -> Vec<&'static str> {
-        TOOLS.iter().map(|t| t.name).collect()
+        registry::names_of(ToolKind::Workspace).collect()
     }
 
     /// Specs of every workspace tool, regardless of permissions.
     pub fn all_specs() -> Vec<ToolSpec> {
-        TOOLS
-            .iter()
-            .map(|t| ToolSpec {
-                name: t.name.to_string(),
-                description: t.description.to_string(),
-                parameters: t.schema(),
-            })
-            .collect()
+        registry::specs_of(ToolKind::Workspace)
     }
 
     /// Specs of the tools this member may see: all of them minus those left out of the agent's
@@ -281,9 +258,7 @@ impl WorkspaceTools {
     /// Names of the tools [`WorkspaceTools::specs`] returns, in the same order, without
     /// building their schemas: a key for sharing one built list between members.
     pub fn visible_names(&self) -> Vec<&'static str> {
-        TOOLS
-            .iter()
-            .map(|t| t.name)
+        registry::names_of(ToolKind::Workspace)
             .filter(|n| self.checker.configured(n, "").1 != DecisionSource::NotInToolsList)
             .collect()
     }
@@ -297,7 +272,7 @@ impl WorkspaceTools {
     /// Runs one call: parse and confine, check permissions (possibly asking the human), run.
     /// Dropping the future cancels the call; a running `bash` command's process group is killed.
     pub async fn execute_with_decision(&self, name: &str, args_json: &str) -> ToolOutcome {
-        let Some(def) = ToolDef::find(name) else {
+        let Some(call) = WorkspaceCall::parse(name, args_json) else {
             let available = Self::tool_names().join(", ");
             return ToolOutcome {
                 decision: None,
@@ -307,7 +282,8 @@ impl WorkspaceTools {
                 }),
             };
         };
-        let prepared = match self.prepare(def, args_json) {
+        let tool = call.as_ref().map_or(name, |c| c.name()).to_owned();
+        let prepared = match call.and_then(|call| self.prepare(call)) {
             Ok(p) => p,
             Err(e) => {
                 return ToolOutcome {
@@ -316,7 +292,7 @@ impl WorkspaceTools {
                 };
             }
         };
-        let request = prepared.request(def.name);
+        let request = prepared.request(&tool);
         // Refusals that no rule, flag or prompt lifts come first.
         let refusal = match prepared.protected_hit(&self.protected) {
             Some(path) => Some(DecisionSource::ProtectedPath { path }),
@@ -338,7 +314,7 @@ impl WorkspaceTools {
                 result: Err(denied),
             };
         }
-        let result = self.run(def, prepared).await;
+        let result = self.run(&tool, prepared).await;
         ToolOutcome {
             decision: Some(decision),
             result,
@@ -349,68 +325,41 @@ impl WorkspaceTools {
         self.root.resolve(path.unwrap_or("."))
     }
 
-    fn prepare(&self, def: &ToolDef, args_json: &str) -> Result<Prepared, ToolError> {
-        Ok(match def.name {
-            "read_file" => {
-                let a: ReadFileArgs = def.parse(args_json)?;
-                Prepared::Read {
-                    target: self.root.resolve(&a.path)?,
-                    offset: a.offset,
-                    limit: a.limit,
-                }
-            }
-            "list_files" => {
-                let a: ListFilesArgs = def.parse(args_json)?;
-                Prepared::List {
-                    dir: self.resolve_or_root(a.path.as_deref())?,
-                    pattern: a.pattern,
-                }
-            }
-            "grep" => {
-                let a: GrepArgs = def.parse(args_json)?;
-                Prepared::Grep {
-                    target: self.resolve_or_root(a.path.as_deref())?,
-                    pattern: a.pattern,
-                    glob: a.glob,
-                    case_insensitive: a.case_insensitive.unwrap_or(false),
-                }
-            }
-            "write_file" => {
-                let a: WriteFileArgs = def.parse(args_json)?;
-                Prepared::Write {
-                    target: self.root.resolve(&a.path)?,
-                    content: a.content,
-                }
-            }
-            "edit_file" => {
-                let a: EditFileArgs = def.parse(args_json)?;
-                Prepared::Edit {
-                    target: self.root.resolve(&a.path)?,
-                    old: a.old_string,
-                    new: a.new_string,
-                    replace_all: a.replace_all.unwrap_or(false),
-                }
-            }
-            _ => {
-                let a: BashArgs = def.parse(args_json)?;
-                let secs = a.timeout_secs.unwrap_or(BASH_DEFAULT_TIMEOUT_SECS);
-                if !(1..=BASH_MAX_TIMEOUT_SECS).contains(&secs) {
-                    return Err(def.invalid(format!(
-                        "timeout_secs is {secs}, but it must be between 1 and {BASH_MAX_TIMEOUT_SECS}"
-                    )));
-                }
-                if a.command.trim().is_empty() {
-                    return Err(def.invalid("command is empty".to_string()));
-                }
-                Prepared::Bash {
-                    command: a.command,
-                    timeout: Duration::from_secs(secs),
-                }
-            }
+    fn prepare(&self, call: WorkspaceCall) -> Result<Prepared, ToolError> {
+        Ok(match call {
+            WorkspaceCall::ReadFile(a) => Prepared::Read {
+                target: self.root.resolve(&a.path)?,
+                offset: a.offset,
+                limit: a.limit,
+            },
+            WorkspaceCall::ListFiles(a) => Prepared::List {
+                dir: self.resolve_or_root(a.path.as_deref())?,
+                pattern: a.pattern,
+            },
+            WorkspaceCall::Grep(a) => Prepared::Grep {
+                target: self.resolve_or_root(a.path.as_deref())?,
+                pattern: a.pattern,
+                glob: a.glob,
+                case_insensitive: a.case_insensitive.unwrap_or(false),
+            },
+            WorkspaceCall::WriteFile(a) => Prepared::Write {
+                target: self.root.resolve(&a.path)?,
+                content: a.content,
+            },
+            WorkspaceCall::EditFile(a) => Prepared::Edit {
+                target: self.root.resolve(&a.path)?,
+                old: a.old_string,
+                new: a.new_string,
+                replace_all: a.replace_all.unwrap_or(false),
+            },
+            WorkspaceCall::Bash(a) => Prepared::Bash {
+                timeout: Duration::from_secs(a.timeout_secs()),
+                command: a.command,
+            },
         })
     }
 
-    async fn run(&self, def: &ToolDef, prepared: Prepared) -> Result<String, ToolError> {
+    async fn run(&self, tool: &str, prepared: Prepared) -> Result<String, ToolError> {
         if let Prepared::Bash { command, timeout } = &prepared {
             return self.run_bash(command, *timeout).await;
         }
@@ -448,9 +397,9 @@ impl WorkspaceTools {
                 "bash ran on the blocking pool".to_string(),
             )),
         };
-        tokio::task::spawn_blocking(work).await.map_err(|e| {
-            ToolError::Failed(format!("the {} call stopped unexpectedly: {e}", def.name))
-        })?
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ToolError::Failed(format!("the {tool} call stopped unexpectedly: {e}")))?
     }
 
     /// Runs `bash` in its sandbox (or without one with `sandbox = "off"`).

@@ -1,18 +1,21 @@
-//! `list_files` and `grep` (blocking; the registry runs them on the blocking pool).
+//! `list_files` and `grep` (blocking; [`super::WorkspaceTools`] runs them on the blocking pool).
+//!
+//! `grep` searches each file with ripgrep's searcher (`grep-searcher`, `grep-regex`): lines
+//! end at `\n` (`$` anchors there), and a file with a NUL byte is binary and skipped.
 //!
 //! Both walk the project with the `ignore` crate: `.gitignore`, `.git/info/exclude` and `.ignore`
 //! files inside the project are respected (even when the project is not a git repository), the
 //! user's global git excludes are not (so results do not depend on the machine), hidden files
 //! are included, `.git` directories are skipped, and symlinks are not followed.
 
-use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io;
 use std::ops::ControlFlow;
 use std::path::Path;
 
 use globset::{GlobBuilder, GlobMatcher};
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
 use ignore::WalkBuilder;
-use regex::bytes::{Regex, RegexBuilder};
 
 use super::path::{ProjectRoot, ResolvedPath};
 use super::text::{OUTPUT_CAP_BYTES, cut_chars};
@@ -148,49 +151,79 @@ struct GrepState {
     cut: Option<&'static str>,
 }
 
+/// Collects one file's matching lines; they join the output only when the file turns out to
+/// be text (a NUL byte anywhere the search reached makes it binary: ripgrep's rule for files
+/// found by a walk).
+struct FileSink<'a> {
+    rel: &'a str,
+    state: &'a GrepState,
+    lines: String,
+    count: usize,
+    cut: Option<&'static str>,
+    binary: bool,
+}
+
+impl Sink for FileSink<'_> {
+    type Error = io::Error;
+
+    fn matched(&mut self, _searcher: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
+        if self.state.matches + self.count == GREP_MAX_MATCHES {
+            self.cut = Some("the 500-match limit");
+            return Ok(false);
+        }
+        let text = String::from_utf8_lossy(mat.bytes());
+        let text = text.trim_end_matches('\n').trim_end_matches('\r');
+        let entry = format!(
+            "{}:{}:{}\n",
+            self.rel,
+            mat.line_number().unwrap_or(0),
+            cut_chars(text, GREP_MAX_LINE_CHARS, "… [line cut]")
+        );
+        if self.state.out.len() + self.lines.len() + entry.len() > OUTPUT_CAP_BYTES {
+            self.cut = Some("the 100 KiB output cap");
+            return Ok(false);
+        }
+        self.lines.push_str(&entry);
+        self.count += 1;
+        Ok(true)
+    }
+
+    fn binary_data(&mut self, _searcher: &Searcher, _offset: u64) -> Result<bool, io::Error> {
+        self.binary = true;
+        Ok(false)
+    }
+}
+
+/// Searches one file with ripgrep's searcher; skips it when it is binary or unreadable.
 fn grep_one(
     root: &ProjectRoot,
     path: &Path,
-    regex: &Regex,
+    matcher: &RegexMatcher,
+    searcher: &mut Searcher,
     state: &mut GrepState,
 ) -> ControlFlow<()> {
-    let Ok(file) = fs::File::open(path) else {
-        return ControlFlow::Continue(());
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
-    match reader.fill_buf() {
-        Ok(head) if !head[..head.len().min(8192)].contains(&0) => {}
-        _ => return ControlFlow::Continue(()), // binary or unreadable
-    }
     let rel = root.relative(path);
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return ControlFlow::Continue(()),
-            Ok(_) => {}
+    let mut sink = FileSink {
+        rel: &rel,
+        state,
+        lines: String::new(),
+        count: 0,
+        cut: None,
+        binary: false,
+    };
+    let searched = searcher.search_path(matcher, path, &mut sink);
+    let (lines, count, cut, binary) = (sink.lines, sink.count, sink.cut, sink.binary);
+    if searched.is_err() || binary {
+        return ControlFlow::Continue(());
+    }
+    state.out.push_str(&lines);
+    state.matches += count;
+    match cut {
+        Some(reason) => {
+            state.cut = Some(reason);
+            ControlFlow::Break(())
         }
-        number += 1;
-        if !regex.is_match(&line) {
-            continue;
-        }
-        if state.matches == GREP_MAX_MATCHES {
-            state.cut = Some("the 500-match limit");
-            return ControlFlow::Break(());
-        }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches('\n').trim_end_matches('\r');
-        let entry = format!(
-            "{rel}:{number}:{}\n",
-            cut_chars(text, GREP_MAX_LINE_CHARS, "… [line cut]")
-        );
-        if state.out.len() + entry.len() > OUTPUT_CAP_BYTES {
-            state.cut = Some("the 100 KiB output cap");
-            return ControlFlow::Break(());
-        }
-        state.out.push_str(&entry);
-        state.matches += 1;
+        None => ControlFlow::Continue(()),
     }
 }
 
@@ -204,10 +237,16 @@ pub(crate) fn grep(
     query: &GrepQuery<'_>,
 ) -> Result<String, ToolError> {
     require_dir(target)?;
-    let regex = RegexBuilder::new(query.pattern)
+    let matcher = RegexMatcherBuilder::new()
         .case_insensitive(query.case_insensitive)
-        .build()
+        .line_terminator(Some(b'\n'))
+        .build(query.pattern)
         .map_err(|e| ToolError::Failed(format!("invalid regex `{}`: {e}", query.pattern)))?;
+    let mut searcher = SearcherBuilder::new()
+        .line_number(true)
+        .binary_detection(BinaryDetection::quit(b'\0'))
+        .bom_sniffing(false)
+        .build();
     let filter = query
         .glob
         .map(|g| Ok::<_, ToolError>((compile_glob(g)?, g.contains('/'))))
@@ -218,7 +257,7 @@ pub(crate) fn grep(
         cut: None,
     };
     if target.abs.is_file() {
-        let _ = grep_one(root, &target.abs, &regex, &mut state);
+        let _ = grep_one(root, &target.abs, &matcher, &mut searcher, &mut state);
     } else {
         walk_files(root, &target.abs, |path, is_file| {
             if !is_file {
@@ -234,7 +273,7 @@ pub(crate) fn grep(
                     return ControlFlow::Continue(());
                 }
             }
-            grep_one(root, path, &regex, &mut state)
+            grep_one(root, path, &matcher, &mut searcher, &mut state)
         });
     }
     if state.matches == 0 {

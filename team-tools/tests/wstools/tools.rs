@@ -686,3 +686,27 @@ async fn bad_arguments_come_back_as_tool_errors_with_the_expected_shape() {
         "{unknown}"
     );
 }
+
+#[tokio::test]
+async fn grep_searches_lines_as_ripgrep_does() {
+    let dir = project();
+    put(dir.path(), "a.txt", "say hello\nhello there\r\n");
+    // A NUL byte past the first 8 KiB still makes the file binary: it is skipped whole.
+    let mut late = "hello early\n".repeat(1000).into_bytes();
+    late.extend_from_slice(b"\0tail\n");
+    fs::write(dir.path().join("late.bin"), late).expect("write binary");
+    let tools = open_tools(dir.path());
+    // `$` anchors at the end of each line (the line terminator, `\r\n` too, is not part of it).
+    let anchored = ok_text(
+        tools
+            .execute("grep", &args(json!({"pattern": "hello$"})))
+            .await,
+    );
+    assert_eq!(anchored, "a.txt:1:say hello\n");
+    let starts = ok_text(
+        tools
+            .execute("grep", &args(json!({"pattern": "^hello"})))
+            .await,
+    );
+    assert_eq!(starts, "a.txt:2:hello there\n");
+}

@@ -1,21 +1,18 @@
-//! Anthropic Messages API client.
+//! The Anthropic Messages API wire format, as [`AnthropicMessages`].
 //!
 //! URL convention: `POST {base_url}/v1/messages` with base_url `https://api.anthropic.com`; when the
 //! configured base_url already ends in `/v1`, only `/messages` is appended.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::body::JsonBody;
-use crate::config::FormChain;
-use crate::http::HttpCore;
+use super::WireFormat;
 use crate::{
-    ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, StructuredOutput, ToolCall, ToolSpec, Usage,
+    ChatMessage, ChatRequest, ChatResponse, ProviderKind, StructuredOutput, ToolCall, ToolSpec,
+    Usage,
 };
 
 /// `anthropic-version` header value sent with every request.
@@ -23,85 +20,58 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// `max_tokens` sent when the request has none (the API requires it).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Client for the Anthropic Messages API. Headers: `x-api-key` (when a key is set),
+/// The Anthropic Messages API format. Headers: `x-api-key` (when a key is set),
 /// `anthropic-version: 2023-06-01`.
 ///
 /// Wire mapping: system prompt → top-level `system`; tools → `{name, description, input_schema}`;
 /// assistant tool calls → `tool_use` blocks (`input` = the parsed arguments; arguments that are not a
 /// JSON object are sent as `{"_raw_arguments": "<text>"}`); tool results → `tool_result` blocks with
 /// `is_error`; consecutive messages of the same role are merged into one message, as the API requires.
-#[derive(Debug)]
-pub struct AnthropicProvider {
-    core: HttpCore,
-    url: reqwest::Url,
-    /// The structured-output form in use (`tool`, or none once a server refused it).
-    forms: FormChain,
-}
+/// An [`crate::AnswerFormat`] is asked for as a tool named after it that the model must call
+/// ([`StructuredOutput::Tool`]); the call's input is the answer's text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnthropicMessages;
 
-impl AnthropicProvider {
-    /// A client for `settings` with an optional key (read by the caller, e.g. [`crate::ProviderRegistry`]).
-    ///
-    /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
-    pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        let path = if settings.base_url.ends_with("/v1") {
+impl super::sealed::Sealed for AnthropicMessages {}
+
+impl WireFormat for AnthropicMessages {
+    const KIND: ProviderKind = ProviderKind::Anthropic;
+    const KEY_HEADER: (&'static str, &'static str) = ("x-api-key", "");
+    const HEADERS: &'static [(&'static str, &'static str)] =
+        &[("anthropic-version", ANTHROPIC_VERSION)];
+
+    fn endpoint_path(base_url: &str) -> &'static str {
+        if base_url.ends_with("/v1") {
             "/messages"
         } else {
             "/v1/messages"
-        };
-        let core = HttpCore::new(settings, key)?;
-        let url = core.endpoint(path)?;
-        let forms = FormChain::new(core.settings.structured_output, core.settings.kind);
-        Ok(Self { core, url, forms })
-    }
-
-    /// Settings in use.
-    pub fn settings(&self) -> &ProviderSettings {
-        &self.core.settings
-    }
-
-    /// Requests in flight through this provider's gate right now.
-    pub fn in_flight(&self) -> usize {
-        self.core.gate.in_flight()
-    }
-
-    async fn call(
-        &self,
-        ctx: &CallContext,
-        req: &ChatRequest,
-    ) -> Result<ChatResponse, ProviderError> {
-        let start = Instant::now();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
-        if let Some(v) = self.core.secret_header("") {
-            headers.insert(HeaderName::from_static("x-api-key"), v);
         }
-        let reply = loop {
-            let form = self.forms.current(req);
-            let wire = WireBody::new(req, form, self.core.settings.max_tokens);
-            let tools = answer_tools(req, form);
-            let body = self.core.json_body(
-                ctx,
-                &wire,
-                tools.as_ref().unwrap_or(&req.tools),
-                encode_tools,
-            )?;
-            match self
-                .core
-                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
-                .await
-            {
-                Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
-                other => break (other?, form),
-            }
-        };
-        let (reply, form) = reply;
-        let mut resp = parse_response(&reply.body).map_err(|reason| {
-            self.core
-                .bad_response(ctx, reply.attempts, reason, &reply.raw)
-        })?;
+    }
+
+    fn head<'a>(
+        req: &'a ChatRequest,
+        form: StructuredOutput,
+        max_tokens: u32,
+    ) -> impl Serialize + 'a {
+        WireBody::new(req, form, max_tokens)
+    }
+
+    fn tools(req: &ChatRequest, form: StructuredOutput) -> Cow<'_, Arc<[ToolSpec]>> {
+        match answer_tools(req, form) {
+            Some(tools) => Cow::Owned(tools),
+            None => Cow::Borrowed(&req.tools),
+        }
+    }
+
+    fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
+        encode_tools(tools)
+    }
+
+    fn parse_response(body: &Value) -> Result<ChatResponse, String> {
+        parse_response(body)
+    }
+
+    fn finish(req: &ChatRequest, form: StructuredOutput, resp: &mut ChatResponse) {
         if form == StructuredOutput::Tool
             && let Some(answer) = &req.response_format
             && let Some(i) = resp.tool_calls.iter().position(|c| c.name == answer.name)
@@ -110,23 +80,6 @@ impl AnthropicProvider {
             let call = resp.tool_calls.remove(i);
             resp.content = Some(call.arguments);
         }
-        resp.attempts = reply.attempts;
-        resp.latency = start.elapsed();
-        Ok(resp)
-    }
-}
-
-impl Provider for AnthropicProvider {
-    fn name(&self) -> &str {
-        &self.core.settings.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        ctx: &'a CallContext,
-        req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(self.call(ctx, req))
     }
 }
 
@@ -135,12 +88,7 @@ impl Provider for AnthropicProvider {
 /// `form` is how an [`crate::AnswerFormat`] is asked for ([`StructuredOutput::Tool`]
 /// or none), `max_tokens` the limit sent when the request has none (0 = 4096).
 pub fn request_body(req: &ChatRequest, form: StructuredOutput, max_tokens: u32) -> Value {
-    let tools = answer_tools(req, form);
-    JsonBody::decoded(
-        &WireBody::new(req, form, max_tokens),
-        tools.as_ref().unwrap_or(&req.tools),
-        encode_tools,
-    )
+    super::decoded_body::<AnthropicMessages>(req, form, max_tokens)
 }
 
 /// The tools of a request whose answer is asked for as a forced tool call: the request's
@@ -161,7 +109,7 @@ fn answer_tools(req: &ChatRequest, form: StructuredOutput) -> Option<Arc<[ToolSp
 }
 
 /// The `tools` array: `[{name, description, input_schema}]`, borrowing the schemas. Encoded
-/// once per tool list ([`HttpCore::json_body`]).
+/// once per tool list by the provider.
 fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
     let wire: Vec<WireTool<'_>> = tools
         .iter()
@@ -174,8 +122,8 @@ fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&wire)
 }
 
-/// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by
-/// [`HttpCore::json_body`]); it borrows the system prompt.
+/// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by the
+/// provider); it borrows the system prompt.
 #[derive(Serialize)]
 struct WireBody<'a> {
     model: &'a str,
@@ -400,5 +348,156 @@ mod tests {
                 .unwrap_err()
                 .contains("content")
         );
+    }
+
+    fn answer() -> crate::AnswerFormat {
+        crate::AnswerFormat {
+            name: "review_answer".into(),
+            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        }
+    }
+
+    fn tool() -> ToolSpec {
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Read".into(),
+            parameters: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn the_format_speaks_to_its_endpoint_with_its_headers() {
+        assert_eq!(
+            AnthropicMessages::endpoint_path("https://api.anthropic.com"),
+            "/v1/messages"
+        );
+        assert_eq!(AnthropicMessages::endpoint_path("http://h/v1"), "/messages");
+        assert_eq!(AnthropicMessages::KEY_HEADER, ("x-api-key", ""));
+        assert_eq!(
+            AnthropicMessages::HEADERS,
+            &[("anthropic-version", "2023-06-01")]
+        );
+    }
+
+    #[test]
+    fn the_answer_is_asked_for_as_a_forced_tool_call() {
+        let mut req = ChatRequest::new("claude", "");
+        req.tools = Arc::from([tool()]);
+        req.response_format = Some(answer());
+        let b = request_body(&req, StructuredOutput::Tool, 0);
+        assert_eq!(
+            b["tool_choice"],
+            json!({"type": "tool", "name": "review_answer"})
+        );
+        assert_eq!(
+            b["tools"],
+            json!([
+                {"name": "read_file", "description": "Read", "input_schema": {"type": "object"}},
+                {"name": "review_answer", "description": "Give your answer: call this tool with it as the input.",
+                 "input_schema": answer().schema}
+            ])
+        );
+        assert_eq!(StructuredOutput::Tool.field(), Some("tool_choice"));
+        assert!(b.get("system").is_none(), "no empty system prompt");
+        // Without the form (refused, or `none`): the request's own tools only.
+        let plain = request_body(&req, StructuredOutput::None, 0);
+        assert!(plain.get("tool_choice").is_none());
+        assert_eq!(plain["tools"].as_array().map(Vec::len), Some(1));
+        // No tools and no answer: no `tools` member.
+        let bare = request_body(&ChatRequest::new("claude", ""), StructuredOutput::Tool, 0);
+        assert!(bare.get("tools").is_none() && bare.get("tool_choice").is_none());
+    }
+
+    #[test]
+    fn the_forced_call_becomes_the_answer_text() {
+        let mut req = ChatRequest::new("claude", "");
+        req.response_format = Some(answer());
+        let body = json!({"content": [
+            {"type": "tool_use", "id": "a", "name": "read_file", "input": {"path": "x"}},
+            {"type": "tool_use", "id": "b", "name": "review_answer", "input": {"ok": true}}],
+            "stop_reason": "tool_use"});
+        let mut resp = parse_response(&body).expect("parse");
+        AnthropicMessages::finish(&req, StructuredOutput::Tool, &mut resp);
+        assert_eq!(resp.content.as_deref(), Some(r#"{"ok":true}"#));
+        assert_eq!(resp.tool_calls.len(), 1);
+        assert_eq!(resp.tool_calls[0].name, "read_file");
+        // In another form the call is left as it came.
+        let mut resp = parse_response(&body).expect("parse");
+        AnthropicMessages::finish(&req, StructuredOutput::None, &mut resp);
+        assert_eq!(resp.content, None);
+        assert_eq!(resp.tool_calls.len(), 2);
+    }
+
+    #[test]
+    fn max_tokens_the_requests_then_the_settings_then_4096() {
+        let mut req = ChatRequest::new("claude", "");
+        assert_eq!(
+            request_body(&req, StructuredOutput::None, 0)["max_tokens"],
+            4096
+        );
+        assert_eq!(
+            request_body(&req, StructuredOutput::None, 300)["max_tokens"],
+            300
+        );
+        req.max_tokens = Some(9);
+        req.temperature = Some(0.25);
+        let b = request_body(&req, StructuredOutput::None, 300);
+        assert_eq!(b["max_tokens"], 9);
+        assert_eq!(b["temperature"], 0.25);
+    }
+
+    #[test]
+    fn assistant_messages_are_never_empty() {
+        let call = ToolCall {
+            id: "c".into(),
+            name: "t".into(),
+            arguments: String::new(),
+        };
+        let mut req = ChatRequest::new("claude", "");
+        req.messages = vec![
+            ChatMessage::Assistant {
+                content: Some(String::new()),
+                tool_calls: Vec::new(),
+            },
+            ChatMessage::user("go on"),
+            ChatMessage::Assistant {
+                content: None,
+                tool_calls: vec![call.clone()],
+            },
+        ];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "assistant", "content": [{"type": "text", "text": "(no content)"}]},
+                {"role": "user", "content": [{"type": "text", "text": "go on"}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "c", "name": "t", "input": {}}]}
+            ])
+        );
+        assert_eq!(input_object("[1]"), json!({"_raw_arguments": "[1]"}));
+        assert_eq!(input_object(" "), json!({}));
+    }
+
+    #[test]
+    fn parse_tolerates_odd_blocks() {
+        let r = parse_response(&json!({"content": [
+            {"type": "thinking", "thinking": "hm"},
+            {"type": "text", "text": "one"},
+            {"type": "tool_use", "name": "t", "input": "{broken"},
+            {"type": "tool_use", "id": "", "name": "u"},
+            {"type": "text", "text": "two"}]}))
+        .expect("parse");
+        assert_eq!(r.content.as_deref(), Some("one\ntwo"));
+        assert_eq!(r.tool_calls[0].id, "call_2");
+        assert_eq!(r.tool_calls[0].arguments, "{broken");
+        assert_eq!(r.tool_calls[1].id, "call_3");
+        assert_eq!(r.tool_calls[1].arguments, "{}");
+        assert_eq!(r.usage, Usage::default());
+        assert_eq!(r.finish_reason, None);
+        let err = parse_response(&json!({"content": [{"type": "tool_use", "id": "x"}]}))
+            .expect_err("no name");
+        assert!(err.contains("tool_use block 0"), "{err}");
+        let r = parse_response(&json!({"content": []})).expect("empty");
+        assert_eq!(r.content, None);
     }
 }

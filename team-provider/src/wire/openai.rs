@@ -1,22 +1,20 @@
-//! OpenAI-compatible Chat Completions client (`POST {base_url}/chat/completions`).
+//! The OpenAI Chat Completions wire format (`POST {base_url}/chat/completions`): request
+//! bodies and reply parsing, as [`OpenAiChat`].
 
 use std::borrow::Cow;
-use std::time::Instant;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::body::JsonBody;
-use crate::config::FormChain;
-use crate::http::HttpCore;
+use super::WireFormat;
 use crate::{
-    ApiKey, BoxFuture, CallContext, ChatMessage, ChatRequest, ChatResponse, Provider,
-    ProviderError, ProviderSettings, StructuredOutput, ToolCall, ToolSpec, Usage,
+    ChatMessage, ChatRequest, ChatResponse, ProviderKind, StructuredOutput, ToolCall, ToolSpec,
+    Usage,
 };
 
-/// Client for OpenAI Chat Completions and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server,
-/// Ollama `/v1`, LM Studio). Sends `Authorization: Bearer KEY` when a key is set.
+/// The OpenAI Chat Completions format (`POST {base_url}/chat/completions`), spoken by OpenAI
+/// and compatible servers (OpenRouter, Groq, vLLM, llama.cpp server, Ollama `/v1`, LM Studio).
+/// Sends `Authorization: Bearer KEY` when a key is set.
 ///
 /// Wire mapping: system prompt → first `system` message; tools → `{"type":"function","function":{..}}`;
 /// assistant tool calls → `tool_calls`; tool results → `tool` messages (`is_error` → content prefixed
@@ -26,79 +24,34 @@ use crate::{
 /// assistant message with only tool calls has `content: ""` (some servers refuse `null`). An
 /// [`crate::AnswerFormat`] is sent in the form of the `structured_output` setting
 /// ([`crate::StructuredOutput`]).
-#[derive(Debug)]
-pub struct OpenAiProvider {
-    core: HttpCore,
-    url: reqwest::Url,
-    /// The structured-output form in use (moves on when a server refuses one, `auto`).
-    forms: FormChain,
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenAiChat;
 
-impl OpenAiProvider {
-    /// A client for `settings` with an optional key (read by the caller, e.g. [`crate::ProviderRegistry`]).
-    ///
-    /// Errors: [`ProviderError::Config`] for invalid settings or when the HTTP client cannot be built.
-    pub fn new(settings: ProviderSettings, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        let core = HttpCore::new(settings, key)?;
-        let url = core.endpoint("/chat/completions")?;
-        let forms = FormChain::new(core.settings.structured_output, core.settings.kind);
-        Ok(Self { core, url, forms })
+impl super::sealed::Sealed for OpenAiChat {}
+
+impl WireFormat for OpenAiChat {
+    const KIND: ProviderKind = ProviderKind::OpenAi;
+    const KEY_HEADER: (&'static str, &'static str) = ("authorization", "Bearer ");
+    const HEADERS: &'static [(&'static str, &'static str)] = &[];
+
+    fn endpoint_path(_base_url: &str) -> &'static str {
+        "/chat/completions"
     }
 
-    /// Settings in use.
-    pub fn settings(&self) -> &ProviderSettings {
-        &self.core.settings
-    }
-
-    /// Requests in flight through this provider's gate right now.
-    pub fn in_flight(&self) -> usize {
-        self.core.gate.in_flight()
-    }
-
-    async fn call(
-        &self,
-        ctx: &CallContext,
-        req: &ChatRequest,
-    ) -> Result<ChatResponse, ProviderError> {
-        let start = Instant::now();
-        let mut headers = HeaderMap::new();
-        if let Some(v) = self.core.secret_header("Bearer ") {
-            headers.insert(AUTHORIZATION, v);
-        }
-        let reply = loop {
-            let form = self.forms.current(req);
-            let wire = WireBody::new(req, form, self.core.settings.max_tokens);
-            let body = self.core.json_body(ctx, &wire, &req.tools, encode_tools)?;
-            match self
-                .core
-                .post_json(ctx, &self.url, headers.clone(), &body, form.field())
-                .await
-            {
-                Err(e) if self.forms.refused(form, &e, &self.core.settings.name) => continue,
-                other => break other?,
-            }
-        };
-        let mut resp = parse_response(&reply.body).map_err(|reason| {
-            self.core
-                .bad_response(ctx, reply.attempts, reason, &reply.raw)
-        })?;
-        resp.attempts = reply.attempts;
-        resp.latency = start.elapsed();
-        Ok(resp)
-    }
-}
-
-impl Provider for OpenAiProvider {
-    fn name(&self) -> &str {
-        &self.core.settings.name
-    }
-
-    fn chat<'a>(
-        &'a self,
-        ctx: &'a CallContext,
+    fn head<'a>(
         req: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(self.call(ctx, req))
+        form: StructuredOutput,
+        max_tokens: u32,
+    ) -> impl Serialize + 'a {
+        WireBody::new(req, form, max_tokens)
+    }
+
+    fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
+        encode_tools(tools)
+    }
+
+    fn parse_response(body: &Value) -> Result<ChatResponse, String> {
+        parse_response(body)
     }
 }
 
@@ -107,15 +60,11 @@ impl Provider for OpenAiProvider {
 /// `form` is how an [`crate::AnswerFormat`] is asked for, `max_tokens` the limit sent
 /// when the request has none (0 = none sent).
 pub fn request_body(req: &ChatRequest, form: StructuredOutput, max_tokens: u32) -> Value {
-    JsonBody::decoded(
-        &WireBody::new(req, form, max_tokens),
-        &req.tools,
-        encode_tools,
-    )
+    super::decoded_body::<OpenAiChat>(req, form, max_tokens)
 }
 
 /// The `tools` array: `[{"type": "function", "function": {name, description, parameters}}]`,
-/// borrowing the schemas. Encoded once per tool list ([`HttpCore::json_body`]).
+/// borrowing the schemas. Encoded once per tool list by the provider.
 fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
     let wire: Vec<WireTool<'_>> = tools
         .iter()
@@ -132,7 +81,7 @@ fn encode_tools(tools: &[ToolSpec]) -> serde_json::Result<Vec<u8>> {
 }
 
 /// The request body as it is encoded, but for `tools` ([`encode_tools`], spliced in by
-/// [`HttpCore::json_body`]): it borrows the system prompt and the messages instead of copying
+/// the provider): it borrows the system prompt and the messages instead of copying
 /// them into `Value` trees first (building and encoding such copies was a third of the HTTP
 /// client's CPU in a 200-member fan-out, bench/findings.md § 7, and ~2 KB per member in
 /// flight, § 9).
@@ -461,5 +410,191 @@ mod tests {
                 .unwrap_err()
                 .contains("error object")
         );
+    }
+
+    fn answer() -> crate::AnswerFormat {
+        crate::AnswerFormat {
+            name: "review_answer".into(),
+            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        }
+    }
+
+    fn tool() -> ToolSpec {
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Read".into(),
+            parameters: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn tools_go_with_tool_choice_auto_and_only_with_tools() {
+        // llama-cpp-python ignores `tools` without `tool_choice` (Quirks::tools_need_tool_choice).
+        let mut req = ChatRequest::new("m", "");
+        req.tools = std::sync::Arc::from([tool()]);
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(b["tool_choice"], "auto");
+        assert_eq!(b["tools"][0]["type"], "function");
+        let bare = request_body(&ChatRequest::new("m", ""), StructuredOutput::None, 0);
+        assert!(bare.get("tool_choice").is_none() && bare.get("tools").is_none());
+        // No system prompt: no system message.
+        assert_eq!(bare["messages"], json!([]));
+    }
+
+    #[test]
+    fn assistant_content_is_never_null() {
+        // Servers validating `content` as a string refuse null (Quirks::reject_null_content).
+        let mut req = ChatRequest::new("m", "");
+        req.messages = vec![ChatMessage::Assistant {
+            content: None,
+            tool_calls: Vec::new(),
+        }];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "assistant", "content": ""}]),
+            "no null, no empty tool_calls"
+        );
+    }
+
+    #[test]
+    fn max_tokens_the_requests_then_the_settings_then_none() {
+        // Without it some servers generate until the context is full
+        // (Quirks::fill_without_max_tokens).
+        let mut req = ChatRequest::new("m", "s");
+        assert_eq!(
+            request_body(&req, StructuredOutput::None, 512)["max_tokens"],
+            512
+        );
+        assert!(
+            request_body(&req, StructuredOutput::None, 0)
+                .get("max_tokens")
+                .is_none()
+        );
+        req.max_tokens = Some(7);
+        req.temperature = Some(0.5);
+        let b = request_body(&req, StructuredOutput::None, 512);
+        assert_eq!(b["max_tokens"], 7);
+        assert_eq!(b["temperature"], 0.5);
+        assert_eq!(b["model"], "m");
+    }
+
+    #[test]
+    fn each_structured_output_form_in_the_body() {
+        let mut req = ChatRequest::new("m", "s");
+        req.response_format = Some(answer());
+        let schema = answer().schema;
+        let forms = [
+            (
+                StructuredOutput::JsonSchema,
+                "response_format",
+                json!({"type": "json_schema", "json_schema": {"name": "review_answer", "schema": schema, "strict": true}}),
+            ),
+            (
+                StructuredOutput::JsonObject,
+                "response_format",
+                json!({"type": "json_object", "schema": schema}),
+            ),
+            (StructuredOutput::LlamaCpp, "json_schema", schema.clone()),
+            (StructuredOutput::Ollama, "format", schema.clone()),
+        ];
+        let all = ["response_format", "json_schema", "format"];
+        for (form, field, want) in forms {
+            let b = request_body(&req, form, 0);
+            assert_eq!(b[field], want, "{form:?}");
+            // The refusal of a form is recognised by this field's name in the error body.
+            assert_eq!(form.field(), Some(field), "{form:?}");
+            for other in all.iter().filter(|f| **f != field) {
+                assert!(b.get(*other).is_none(), "{form:?} sends only {field}");
+            }
+        }
+        let none = request_body(&req, StructuredOutput::None, 0);
+        assert!(all.iter().all(|f| none.get(*f).is_none()));
+        // A form with no answer asked for sends nothing.
+        let free = request_body(&ChatRequest::new("m", ""), StructuredOutput::JsonSchema, 0);
+        assert!(all.iter().all(|f| free.get(*f).is_none()));
+    }
+
+    #[test]
+    fn a_tool_error_is_prefixed_once() {
+        let call = ToolCall {
+            id: "c".into(),
+            name: "t".into(),
+            arguments: "{}".into(),
+        };
+        let mut req = ChatRequest::new("m", "");
+        req.messages = vec![
+            ChatMessage::tool_result(&call, "error: already said", true),
+            ChatMessage::tool_result(&call, "fine", false),
+        ];
+        let b = request_body(&req, StructuredOutput::None, 0);
+        assert_eq!(b["messages"][0]["content"], "error: already said");
+        assert_eq!(b["messages"][1]["content"], "fine");
+        assert_eq!(b["messages"][1]["tool_call_id"], "c");
+    }
+
+    #[test]
+    fn parse_reads_text_parts_usage_and_finish_reason() {
+        let r = parse_response(&json!({
+            "choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3}
+        }))
+        .expect("parse");
+        assert_eq!(r.content.as_deref(), Some("ab"));
+        assert_eq!(r.usage.prompt_tokens, 11);
+        assert_eq!(r.usage.completion_tokens, 3);
+        assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(r.attempts, 1);
+        // Empty text is no text; null arguments are empty text; ids are kept.
+        let r = parse_response(
+            &json!({"choices": [{"message": {"content": "", "tool_calls": [
+            {"id": "x", "function": {"name": "t", "arguments": null}}]}}]}),
+        )
+        .expect("parse");
+        assert_eq!(r.content, None);
+        assert_eq!(r.tool_calls[0].id, "x");
+        assert_eq!(r.tool_calls[0].arguments, "");
+        assert_eq!(r.finish_reason, None);
+    }
+
+    #[test]
+    fn parse_rejects_what_cannot_be_read() {
+        for (body, says) in [
+            (json!({"choices": []}), "choices[0]"),
+            (json!({"choices": [{"message": null}]}), "message"),
+            (json!({"choices": [{"message": "text"}]}), "message"),
+            (
+                json!({"choices": [{"message": {"tool_calls": [{"function": {"name": ""}}]}}]}),
+                "tool call 0",
+            ),
+        ] {
+            let err = parse_response(&body).expect_err("unreadable");
+            assert!(err.contains(says), "{body}: {err}");
+        }
+        // `error: null` beside a good reply is no error.
+        let ok = json!({"error": null, "choices": [{"message": {"content": "hi"}}]});
+        assert_eq!(
+            parse_response(&ok).expect("ok").content.as_deref(),
+            Some("hi")
+        );
+    }
+
+    #[test]
+    fn the_format_speaks_to_its_endpoint_with_a_bearer_key() {
+        assert_eq!(
+            OpenAiChat::endpoint_path("http://h/v1"),
+            "/chat/completions"
+        );
+        assert_eq!(OpenAiChat::KEY_HEADER, ("authorization", "Bearer "));
+        assert!(OpenAiChat::HEADERS.is_empty());
+        // The answer is the text: nothing to move.
+        let mut req = ChatRequest::new("m", "");
+        req.response_format = Some(answer());
+        let mut resp =
+            parse_response(&json!({"choices": [{"message": {"content": "{}"}}]})).expect("parse");
+        let before = resp.clone();
+        OpenAiChat::finish(&req, StructuredOutput::JsonSchema, &mut resp);
+        assert_eq!(resp, before);
     }
 }

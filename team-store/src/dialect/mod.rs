@@ -1,0 +1,102 @@
+//! What differs between SQLite and PostgreSQL, listed in one place: the [`Dialect`] trait.
+//!
+//! The store's operations (`ops/`) are written once and compiled per connection type
+//! (`diesel::SqliteConnection`, `diesel::PgConnection`); everything in them that is not the
+//! same SQL on both engines goes through a hook of this trait, implemented in
+//! [`sqlite`] and [`pg`]:
+//!
+//! | hook | SQLite | PostgreSQL |
+//! |---|---|---|
+//! | [`Dialect::write_tx`] | `BEGIN IMMEDIATE`, behind a process-wide write lock; keeps the cause of a failed rollback | a `READ COMMITTED` transaction |
+//! | [`Dialect::lock_team`] | nothing (one writer at a time) | `SELECT … FOR UPDATE` of the team row |
+//! | [`Dialect::lock_memory`] | nothing | `pg_advisory_xact_lock` on (agent, root) |
+//! | [`Dialect::notify_inbox`] | nothing (pollers look at `max(messages.id)`) | `pg_notify('team_inbox', team_id)` |
+//! | [`Dialect::write_member`] | the write, then a read of the row by key | the write with `RETURNING *` (one round trip) |
+//! | [`Dialect::claim_next_in_one_statement`] | none (`Ok(None)`: the transaction path claims) | one prepared statement: pick, update, event, blockers |
+//! | [`Dialect::PICK_CLAIMABLE_TASK`] | `… LIMIT 1` | `… LIMIT 1 FOR UPDATE OF t SKIP LOCKED` |
+//! | [`Dialect::PICK_PENDING_MEMBERS`] | `? IS NULL` | `CAST(? AS text) IS NULL`, `FOR UPDATE OF m SKIP LOCKED` |
+//!
+//! (Diesel's `MultiConnection` was not used because its shared backend lacks `RETURNING` and
+//! `ON CONFLICT`, which the guarded updates and memory upserts need.)
+
+pub(crate) mod pg;
+pub(crate) mod sqlite;
+
+use crate::error::Result;
+use crate::prepared::Bind;
+use crate::rows::MemberRow;
+use team_core::Task;
+
+/// The per-engine hooks of the store's operations (see the module docs for the table).
+pub(crate) trait Dialect: diesel::Connection + Sized {
+    /// Runs `f` in a write transaction; inside another transaction of this connection (a
+    /// batch, `finish_members`), in a savepoint.
+    fn write_tx<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+
+    /// Locks the team row `team_id` for the rest of the transaction, before a write that reads
+    /// the team first (every member change locks the team before the member row).
+    fn lock_team(&mut self, team_id: &str) -> Result<()>;
+
+    /// Serialises read-modify-writes of one memory (`agent`, `root`) for the rest of the
+    /// transaction (an append reads the old text).
+    fn lock_memory(&mut self, agent: &str, root: &str) -> Result<()>;
+
+    /// Tells waiters in other processes that team `team_id` has new messages (at commit).
+    fn notify_inbox(&mut self, team_id: &str) -> Result<()>;
+
+    /// Runs a member `INSERT`, or an `UPDATE` of at most one member row, and returns the row
+    /// it wrote (`None` when it changed none). `plain` is the statement, `returning` the same
+    /// with ` RETURNING *`; `which` says how to find the row again; `K` keys the prepared
+    /// statement. Use through [`member_write!`].
+    fn write_member<K: 'static>(
+        &mut self,
+        plain: &'static str,
+        returning: &'static str,
+        binds: Vec<Bind>,
+        which: WrittenMember<'_>,
+    ) -> Result<Option<MemberRow>>;
+
+    /// Claims the oldest claimable task of `team_id` for `member` in one statement where the
+    /// engine has one; `Ok(None)` when it claimed nothing (or has no such statement): the
+    /// transaction path then claims or says why not.
+    fn claim_next_in_one_statement(
+        &mut self,
+        team_id: &str,
+        member: &str,
+        now: i64,
+    ) -> Result<Option<Task>>;
+
+    /// The id of the oldest claimable task (`id` column) of a team (bind 1) for a member
+    /// (bind 2): pending, unreserved or reserved for the member, every blocker completed.
+    const PICK_CLAIMABLE_TASK: &'static str;
+
+    /// The ids (`id` column) of up to `limit` pending members of active teams, oldest first.
+    /// Binds: the team filter twice (`? IS NULL OR m.team_id = ?`), the runner's environment
+    /// fingerprint, the limit.
+    const PICK_PENDING_MEMBERS: &'static str;
+}
+
+/// Which member row a [`member_write!`] wrote.
+pub(crate) enum WrittenMember<'a> {
+    /// The row with this id (an update by id).
+    Id(i64),
+    /// The row of this name in this team (an insert).
+    Named { team_id: &'a str, name: &'a str },
+}
+
+/// A member `INSERT`, or an `UPDATE` of at most one member row, whose row is then wanted:
+/// `member_write!(c, Key, "SQL", binds, which)` runs [`Dialect::write_member`] with the
+/// statement as given and with ` RETURNING *` appended; each engine runs the form that is
+/// cheaper for it.
+macro_rules! member_write {
+    ($c:expr, $key:ty, $sql:literal, $binds:expr, $which:expr) => {
+        $crate::dialect::Dialect::write_member::<$key>(
+            $c,
+            $sql,
+            concat!($sql, " RETURNING *"),
+            $binds,
+            $which,
+        )
+    };
+}
+pub(crate) use member_write;

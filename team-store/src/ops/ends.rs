@@ -1,0 +1,262 @@
+//! A member's end: the guarded move to its terminal state, the cascade on its tasks, the notice
+//! to its lead and `[ALL MEMBERS DONE]`, as `team_core::cascade::member_end` plans them; one end
+//! or a batch of them (`finish_members`). Part of the store's operations (see `ops/mod.rs`).
+
+use diesel::prelude::*;
+use serde_json::json;
+use team_core::{LEAD_ALIAS, MemberStatus, MessageKind, Role, TaskStatus, TeamStatus, cascade};
+
+use super::Conn;
+use super::events::{event, excerpt};
+use super::members::{guarded, illegal_member, member_row, progress_of};
+use super::messages::deliver;
+use super::teams::team_by_id;
+use crate::SYSTEM_SENDER;
+use crate::dialect::{Dialect, WrittenMember, member_write};
+use crate::error::{Result, StoreError};
+use crate::now_ms;
+use crate::prepared::Bind;
+use crate::rows::*;
+use crate::schema::{members, messages, tasks};
+use crate::types::*;
+
+/// Ends a member: the guarded move to its terminal state, the task cascade, the notice to the
+/// lead and, when it was the last live member, `[ALL MEMBERS DONE]`; one transaction.
+pub(crate) fn finish_member(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    outcome: &Outcome,
+    progress: &Progress,
+) -> Result<Finished> {
+    // The progress commits even when the member had already ended (the refusal writes
+    // nothing); any other error rolls both back. The team row is locked before the member
+    // row is written, the order of every other member change (the other order deadlocked
+    // against concurrent ends on PostgreSQL).
+    c.write_tx(|c| {
+        c.lock_team(team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, name)?;
+        progress_of(c, team_id, &m.name, m.id, progress)?;
+        match finish_member_in(c, &team, m, outcome) {
+            Err(StoreError::Illegal(e)) => Ok(Err(StoreError::Illegal(e))),
+            other => other.map(Ok),
+        }
+    })?
+}
+
+/// Ends several members in one write transaction, each as [`finish_member`] in a savepoint of
+/// its own: one refused or failed end rolls back only itself. The ends run in the order of
+/// their team ids (the order of the team row locks on PostgreSQL, so two batches never wait on
+/// each other in a cycle); the results come back in the order of `ends`.
+pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Result<Finished>>> {
+    let mut order: Vec<usize> = (0..ends.len()).collect();
+    order.sort_by(|a, b| ends[*a].team_id.cmp(&ends[*b].team_id));
+    c.write_tx(|c| {
+        let mut out: Vec<Option<Result<Finished>>> = ends.iter().map(|_| None).collect();
+        for i in order {
+            let e = &ends[i];
+            out[i] = Some(finish_member(
+                c,
+                &e.team_id,
+                &e.name,
+                &e.outcome,
+                &e.progress,
+            ));
+        }
+        Ok(out.into_iter().flatten().collect())
+    })
+}
+
+/// Fails member `name` with `error` unless it has already answered: a `result` or
+/// `completion` message from it to the lead that the lead has not read yet. One transaction,
+/// so an answer is either seen here or sent after the member ended. `None` when it answered
+/// (the member is left as it is).
+pub(crate) fn fail_member_unless_answered(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    error: &str,
+) -> Result<Option<Finished>> {
+    c.write_tx(|c| {
+        c.lock_team(team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let lead = member_row(c, &team, LEAD_ALIAS)?;
+        let m = member_row(c, &team, name)?;
+        let answered: i64 = messages::table
+            .filter(messages::team_id.eq(team_id))
+            .filter(messages::sender.eq(&m.name))
+            .filter(messages::recipient.eq(&lead.name))
+            .filter(messages::delivered_at_ms.is_null())
+            .filter(messages::kind.eq_any([
+                MessageKind::Result.as_str(),
+                MessageKind::Completion.as_str(),
+            ]))
+            .count()
+            .get_result(c)?;
+        if answered > 0 || m.status()?.is_terminal() {
+            return Ok(None);
+        }
+        finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned())).map(Some)
+    })
+}
+
+/// The body of [`finish_member`], inside the caller's write transaction, which has locked
+/// the team row and read `team` and the member `m`: asks `team-core` for the plan of the end
+/// ([`cascade::member_end`]) and carries it out, each move behind its SQL guard.
+fn finish_member_in(
+    c: &mut Conn,
+    team: &TeamRow,
+    m: MemberRow,
+    outcome: &Outcome,
+) -> Result<Finished> {
+    let team_id = team.id.as_str();
+    let from = m.status()?;
+    let role = m.role.parse::<Role>().map_err(StoreError::Corrupt)?;
+    let plan = cascade::member_end(&m.name, role, from, outcome)
+        .map_err(|e| illegal_member(team, &m, e))?;
+    let to = plan.to;
+    let now = now_ms();
+    let busy = if from == MemberStatus::Running {
+        now - m.updated_at_ms
+    } else {
+        0
+    };
+    let (result, error) = (outcome.result(), outcome.error());
+    // Prepared once per connection: Diesel never caches an update.
+    struct End;
+    let row = member_write!(
+        c,
+        End,
+        "UPDATE members SET status = ?, result = ?, error = ?, updated_at_ms = ?, \
+         ended_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ?",
+        vec![
+            Bind::Text(to.as_str().to_owned()),
+            Bind::NullableText(result.map(str::to_owned)),
+            Bind::NullableText(error.map(str::to_owned)),
+            Bind::BigInt(now),
+            Bind::BigInt(now),
+            Bind::BigInt(m.busy_ms + busy),
+            Bind::BigInt(m.id),
+            Bind::Text(from.as_str().to_owned()),
+        ],
+        WrittenMember::Id(m.id)
+    )
+    .and_then(guarded)?;
+
+    // The cascade on the member's tasks, as planned (its `in_progress` tasks: failed on a
+    // failure or timeout, released on a cancellation).
+    let mut tasks_changed = Vec::new();
+    if let Some(t) = &plan.tasks {
+        let held = tasks::table
+            .filter(tasks::team_id.eq(team_id))
+            .filter(tasks::assignee.eq(&m.name))
+            .filter(tasks::status.eq(t.from.as_str()));
+        let ids: Vec<i64> = if t.clears_assignee() {
+            diesel::update(held)
+                .set((
+                    tasks::status.eq(t.to.as_str()),
+                    tasks::assignee.eq(None::<String>),
+                    tasks::updated_at_ms.eq(now),
+                ))
+                .returning(tasks::id)
+                .get_results(c)?
+        } else {
+            diesel::update(held)
+                .set((
+                    tasks::status.eq(t.to.as_str()),
+                    tasks::result.eq(t.result.as_deref()),
+                    tasks::updated_at_ms.eq(now),
+                ))
+                .returning(tasks::id)
+                .get_results(c)?
+        };
+        tasks_changed.extend(ids.into_iter().map(|id| (id, t.to)));
+    }
+    tasks_changed.sort_unstable();
+    for (id, status) in &tasks_changed {
+        event(
+            c,
+            Some(team_id),
+            Some(&m.name),
+            &format!(
+                "task.{}",
+                if *status == TaskStatus::Failed {
+                    "failed"
+                } else {
+                    "released"
+                }
+            ),
+            json!({"task": id, "cause": format!("member {}", to)}),
+        )?;
+    }
+    event(
+        c,
+        Some(team_id),
+        Some(&m.name),
+        &format!("member.{to}"),
+        json!({"from": from, "result": result.map(|r| excerpt(r, 500)), "error": error}),
+    )?;
+
+    // The notice to the lead, under the member's own name (none for the lead itself).
+    let mut all_done = false;
+    let mut notified = None;
+    if let Some(notice) = &plan.notice {
+        let lead = member_row(c, team, LEAD_ALIAS)?;
+        notified = Some(lead.name.clone());
+        deliver(
+            c,
+            team_id,
+            &m.name,
+            std::slice::from_ref(&lead.name),
+            notice.kind,
+            &notice.body,
+            false,
+        )?;
+        // `[ALL MEMBERS DONE]` (`cascade::all_members_done`) is due only in an active team
+        // with no live member left: one look for a live member first (not a load of every
+        // status on every end, which made a team of N members cost O(N²)); the statuses are
+        // read only for the summary. An `or` chain, not `eq_any`: Diesel caches the statement
+        // (index `members_live`).
+        let active = team.status == TeamStatus::Active.as_str();
+        let any_live = active
+            && diesel::select(diesel::dsl::exists(
+                members::table
+                    .filter(members::team_id.eq(team_id))
+                    .filter(members::role.eq(Role::Member.as_str()))
+                    .filter(
+                        members::status
+                            .eq(MemberStatus::Pending.as_str())
+                            .or(members::status.eq(MemberStatus::Running.as_str()))
+                            .or(members::status.eq(MemberStatus::Idle.as_str())),
+                    ),
+            ))
+            .get_result::<bool>(c)?;
+        if active && !any_live {
+            let others: Vec<String> = members::table
+                .filter(members::team_id.eq(team_id))
+                .filter(members::role.eq(Role::Member.as_str()))
+                .select(members::status)
+                .load(c)?;
+            let statuses = others.iter().filter_map(|s| s.parse::<MemberStatus>().ok());
+            if let Some(body) = cascade::all_members_done(TeamStatus::Active, statuses) {
+                all_done = true;
+                deliver(
+                    c,
+                    team_id,
+                    SYSTEM_SENDER,
+                    &[lead.name],
+                    MessageKind::System,
+                    &body,
+                    false,
+                )?;
+            }
+        }
+    }
+    Ok(Finished {
+        member: row.into_entity()?,
+        tasks_changed,
+        all_done,
+        notified,
+    })
+}

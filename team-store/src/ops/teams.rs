@@ -1,0 +1,367 @@
+//! Teams: create, find, list, and end (disband, complete, fail) with the cascade on their
+//! members and tasks. Part of the store's operations (see `ops/mod.rs`).
+
+use diesel::prelude::*;
+use serde_json::json;
+use team_core::{
+    LEAD_ALIAS, Member, MemberEvent, MemberStatus, MessageKind, Role, TaskEvent, TaskStatus, Team,
+    TeamEvent, TeamStatus, cascade, manage,
+};
+
+use super::Conn;
+use super::events::event;
+use super::members::member_row;
+use super::messages::deliver;
+use crate::dialect::Dialect;
+use crate::error::{Refusal, Result, StoreError};
+use crate::rows::*;
+use crate::schema::{members, tasks, teams};
+use crate::types::*;
+use crate::{SYSTEM_SENDER, new_id, now_ms};
+
+pub(super) fn team_by_id(c: &mut Conn, id: &str) -> Result<TeamRow> {
+    teams::table
+        .find(id)
+        .select(TeamRow::as_select())
+        .get_result(c)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found_hint(format!("team {id}"), "see `team list --all`"))
+}
+
+/// A team by reference: the active team of that name, else the team with that id, else the
+/// newest team of that name.
+///
+/// The teams of that name are read in one statement and the active one is picked here: a
+/// bound `status = ?` would let SQLite plan with the partial index `teams_active_name`
+/// (`WHERE status = 'active'`), which makes it recompile the cached statement on every call
+/// (bench/findings.md § 1.3).
+pub(crate) fn resolve_team(c: &mut Conn, reference: &str) -> Result<Team> {
+    let mut named: Vec<TeamRow> = teams::table
+        .filter(teams::name.eq(reference))
+        .order((teams::created_at_ms.desc(), teams::id.desc()))
+        .select(TeamRow::as_select())
+        .load(c)?;
+    if let Some(i) = named
+        .iter()
+        .position(|t| t.status == TeamStatus::Active.as_str())
+    {
+        return named.swap_remove(i).into_entity();
+    }
+    if let Some(t) = teams::table
+        .find(reference)
+        .select(TeamRow::as_select())
+        .get_result(c)
+        .optional()?
+    {
+        return t.into_entity();
+    }
+    match named.into_iter().next() {
+        Some(t) => t.into_entity(),
+        None => Err(StoreError::not_found_hint(
+            format!("team {reference}"),
+            "see `team list --all` for the teams in this database",
+        )),
+    }
+}
+
+/// A team by id.
+pub(crate) fn get_team(c: &mut Conn, id: &str) -> Result<Team> {
+    team_by_id(c, id)?.into_entity()
+}
+
+/// The team, which must be active to take `what` (e.g. `new members`).
+pub(super) fn active_team(c: &mut Conn, team_id: &str, what: &str) -> Result<TeamRow> {
+    let t = team_by_id(c, team_id)?;
+    if t.status != TeamStatus::Active.as_str() {
+        return Err(Refusal::TeamEnded {
+            status: t.status.parse().map_err(StoreError::Corrupt)?,
+            team: t.name,
+            what: what.to_owned(),
+        }
+        .into());
+    }
+    Ok(t)
+}
+
+pub(crate) fn create_team(c: &mut Conn, new: &NewTeam) -> Result<(Team, Member)> {
+    c.write_tx(|c| {
+        let taken = teams::table
+            .filter(teams::name.eq(new.name.as_str()))
+            .filter(teams::status.eq(TeamStatus::Active.as_str()))
+            .select(teams::id)
+            .first::<String>(c)
+            .optional()?;
+        if let Some(id) = taken {
+            return Err(StoreError::Conflict(format!(
+                "an active team named {} already exists (id {id}); pick another name or \
+                 `team disband {}` first",
+                new.name, new.name
+            )));
+        }
+        let now = now_ms();
+        let row = TeamRow {
+            id: new_id(),
+            name: new.name.to_string(),
+            status: TeamStatus::Active.as_str().to_owned(),
+            lead_agent: new.lead_agent.to_string(),
+            workflow: new.workflow.clone(),
+            project_root: new.project_root.clone(),
+            runner_id: None,
+            owner_pid: new.owner.as_ref().map(|o| o.0),
+            owner_host: new.owner.as_ref().map(|o| o.1.clone()),
+            created_at_ms: now,
+            updated_at_ms: now,
+            ended_at_ms: None,
+            reason: None,
+            next_task_id: 1,
+        };
+        // The partial unique index is the last word when two processes race on one name
+        // (PostgreSQL, READ COMMITTED): the loser gets the same conflict as the check above.
+        diesel::insert_into(teams::table)
+            .values(&row)
+            .execute(c)
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => StoreError::Conflict(format!(
+                    "an active team named {} already exists; pick another name or `team disband {}` first",
+                    new.name, new.name
+                )),
+                e => e.into(),
+            })?;
+        let lead: MemberRow = diesel::insert_into(members::table)
+            .values(NewMemberRow {
+                team_id: &row.id,
+                name: LEAD_ALIAS,
+                agent: new.lead_agent.as_str(),
+                role: Role::Lead.as_str(),
+                status: MemberStatus::Running.as_str(),
+                prompt: None,
+                persistent: true,
+                timeout_secs: None,
+                runner_id: None,
+                created_at_ms: now,
+                started_at_ms: Some(now),
+                updated_at_ms: now,
+            })
+            .returning(MemberRow::as_returning())
+            .get_result(c)?;
+        event(
+            c,
+            Some(&row.id),
+            Some(LEAD_ALIAS),
+            "team.created",
+            json!({"name": row.name, "lead_agent": row.lead_agent, "workflow": row.workflow}),
+        )?;
+        Ok((row.into_entity()?, lead.into_entity()?))
+    })
+}
+
+pub(crate) fn list_teams(c: &mut Conn, filter: &TeamFilter) -> Result<Vec<TeamSummary>> {
+    let mut q = teams::table.select(TeamRow::as_select()).into_boxed();
+    if let Some(s) = filter.status {
+        q = q.filter(teams::status.eq(s.as_str()));
+    } else if !filter.all {
+        q = q.filter(teams::status.eq(TeamStatus::Active.as_str()));
+    }
+    let rows: Vec<TeamRow> = q.order((teams::created_at_ms, teams::id)).load(c)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let member_counts: Vec<(String, String, i64)> = members::table
+        .filter(members::team_id.eq_any(&ids))
+        .group_by((members::team_id, members::status))
+        .select((members::team_id, members::status, diesel::dsl::count_star()))
+        .load(c)?;
+    let task_counts: Vec<(String, String, i64)> = tasks::table
+        .filter(tasks::team_id.eq_any(&ids))
+        .group_by((tasks::team_id, tasks::status))
+        .select((tasks::team_id, tasks::status, diesel::dsl::count_star()))
+        .load(c)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (mut members_live, mut members_total, mut tasks_open, mut tasks_total) = (0, 0, 0, 0);
+        for (_, status, n) in member_counts.iter().filter(|m| m.0 == row.id) {
+            members_total += n;
+            if status.parse::<MemberStatus>().is_ok_and(|s| s.is_live()) {
+                members_live += n;
+            }
+        }
+        for (_, status, n) in task_counts.iter().filter(|t| t.0 == row.id) {
+            tasks_total += n;
+            if status.parse::<TaskStatus>().is_ok_and(|s| !s.is_terminal()) {
+                tasks_open += n;
+            }
+        }
+        out.push(TeamSummary {
+            team: row.into_entity()?,
+            members_live,
+            members_total,
+            tasks_open,
+            tasks_total,
+        });
+    }
+    Ok(out)
+}
+
+/// Ends an active team (disband, complete or fail) in one transaction: every live member is
+/// cancelled and told so, every open task is cancelled. With `by` (a member disbanding
+/// through its tools), `team_core::manage::may_disband` decides first whether it may.
+/// Refuses a disband of `team` by member `by` that `team_core::manage::may_disband` does not
+/// allow (reads the member, inside the caller's transaction).
+fn may_disband(c: &mut Conn, team: &TeamRow, by: &Actor<'_>) -> Result<()> {
+    let home = if by.team_id == team.id {
+        None
+    } else {
+        Some(team_by_id(c, by.team_id)?)
+    };
+    let m = member_row(c, home.as_ref().unwrap_or(team), by.member)?;
+    let manager = manage::Manager::Member {
+        team_id: by.team_id,
+        role: m.role.parse().map_err(StoreError::Corrupt)?,
+        agent: &m.agent,
+    };
+    let target = manage::ManagedTeam {
+        id: &team.id,
+        name: &team.name,
+        lead_agent: &team.lead_agent,
+    };
+    manage::may_disband(&manager, &target).map_err(|e| Refusal::from(e).into())
+}
+
+pub(crate) fn end_team(
+    c: &mut Conn,
+    team_id: &str,
+    ev: TeamEvent,
+    reason: &str,
+    by: Option<&Actor<'_>>,
+) -> Result<Disbanded> {
+    c.write_tx(|c| {
+        c.lock_team(team_id)?;
+        let team = team_by_id(c, team_id)?;
+        if let Some(a) = by {
+            may_disband(c, &team, a)?;
+        }
+        let from = team
+            .status
+            .parse::<TeamStatus>()
+            .map_err(StoreError::Corrupt)?;
+        let to = from.transition(ev).map_err(|e| {
+            StoreError::from(Refusal::transition_of(format!("team {}", team.name), e))
+        })?;
+        let now = now_ms();
+        let updated: TeamRow = diesel::update(
+            teams::table
+                .find(team_id)
+                .filter(teams::status.eq(from.as_str())),
+        )
+        .set((
+            teams::status.eq(to.as_str()),
+            teams::updated_at_ms.eq(now),
+            teams::ended_at_ms.eq(Some(now)),
+            teams::reason.eq(Some(reason)),
+        ))
+        .returning(TeamRow::as_returning())
+        .get_result(c)?;
+
+        let live: Vec<MemberRow> = members::table
+            .filter(members::team_id.eq(team_id))
+            .filter(
+                members::status.eq_any(
+                    MemberStatus::sources(MemberEvent::Cancel)
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>(),
+                ),
+            )
+            .select(MemberRow::as_select())
+            .order(members::id)
+            .load(c)?;
+        let mut cancelled_members = Vec::with_capacity(live.len());
+        for m in &live {
+            let status = m.status()?;
+            let Some(next) = cascade::disband_member(status) else {
+                continue;
+            };
+            let busy = if status == MemberStatus::Running {
+                now - m.updated_at_ms
+            } else {
+                0
+            };
+            diesel::update(
+                members::table
+                    .find(m.id)
+                    .filter(members::status.eq(status.as_str())),
+            )
+            .set((
+                members::status.eq(next.as_str()),
+                members::error.eq(Some(reason)),
+                members::updated_at_ms.eq(now),
+                members::ended_at_ms.eq(Some(now)),
+                members::busy_ms.eq(m.busy_ms + busy),
+            ))
+            .execute(c)?;
+            cancelled_members.push(m.name.clone());
+        }
+        let open: Vec<&str> = TaskStatus::sources(TaskEvent::Cancel)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let mut cancelled_tasks: Vec<i64> = diesel::update(
+            tasks::table
+                .filter(tasks::team_id.eq(team_id))
+                .filter(tasks::status.eq_any(open)),
+        )
+        .set((
+            tasks::status.eq(TaskStatus::Cancelled.as_str()),
+            tasks::updated_at_ms.eq(now),
+        ))
+        .returning(tasks::id)
+        .get_results(c)?;
+        cancelled_tasks.sort_unstable();
+
+        if !cancelled_members.is_empty() {
+            let body = format!(
+                "[TEAM {}] team {} was {}: {reason}",
+                to.as_str().to_uppercase(),
+                team.name,
+                to
+            );
+            deliver(
+                c,
+                team_id,
+                SYSTEM_SENDER,
+                &cancelled_members,
+                MessageKind::System,
+                &body,
+                true,
+            )?;
+        }
+        event(
+            c,
+            Some(team_id),
+            None,
+            &format!("team.{to}"),
+            json!({
+                "reason": reason,
+                "cancelled_members": cancelled_members,
+                "cancelled_tasks": cancelled_tasks,
+            }),
+        )?;
+        Ok(Disbanded {
+            team: updated.into_entity()?,
+            cancelled_members,
+            cancelled_tasks,
+        })
+    })
+}
+
+pub(crate) fn teams_owned_by(c: &mut Conn) -> Result<Vec<Team>> {
+    teams::table
+        .filter(teams::status.eq(TeamStatus::Active.as_str()))
+        .filter(teams::owner_pid.is_not_null())
+        .select(TeamRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(TeamRow::into_entity)
+        .collect()
+}
