@@ -226,7 +226,7 @@ impl Project {
     }
 
     /// `rel` under the root.
-    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+    pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 

@@ -230,7 +230,7 @@ impl Project {
 
     /// Writes `.team/agents/NAME.md` verbatim.
     pub fn agent_file(&self, name: &str, text: &str) {
-        std::fs::write(self.path(format!(".team/agents/{name}.md")), text)
+        std::fs::write(self.path(&format!(".team/agents/{name}.md")), text)
             .expect("write agent file");
     }
 
@@ -335,7 +335,7 @@ impl Project {
     /// is registered and serving.
     #[track_caller]
     pub fn start_runner(&self, name: &str, args: &[&str]) -> Proc {
-        let log = self.path(format!("{name}.log"));
+        let log = self.path(&format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("runner log");
         let child = self
             .cmd()
