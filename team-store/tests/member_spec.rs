@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::TestDb;
+use common::{Backend, TestDb};
+use rstest::rstest;
 use team_core::{AgentName, MemberStatus, TeamName};
 use team_store::{MemberSpec, NewMember, NewRunner, NewTeam};
 
@@ -20,7 +21,13 @@ fn pending(agent: &str) -> NewMember {
     }
 }
 
-both_backends!(claims_follow_the_environment_fingerprint, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn claims_follow_the_environment_fingerprint(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let (team, _) = s
         .create_team(&NewTeam {
@@ -84,4 +91,4 @@ both_backends!(claims_follow_the_environment_fingerprint, |db: &TestDb| {
     assert_eq!(specs.len(), 2, "a member spawned without a spec has none");
     assert_eq!(specs[&a.id], spec("v1:a"));
     assert_eq!(specs[&b.id], spec("v1:b"));
-});
+}

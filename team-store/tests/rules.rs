@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::TestDb;
+use common::{Backend, TestDb};
+use rstest::rstest;
 use team_core::{AgentName, MemberStatus, MessageKind, TaskEvent, TaskStatus, TeamName};
 use team_store::{
     Actor, NewMember, NewRunner, NewTask, NewTeam, Outcome, Outgoing, Recipient, Refusal, Store,
@@ -53,7 +54,13 @@ fn refusal(r: Result<impl std::fmt::Debug, StoreError>) -> Refusal {
     }
 }
 
-both_backends!(refusals_keep_the_rules_typed_error, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn refusals_keep_the_rules_typed_error(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "docs", "lead");
     let m = member(&s, &t.id, "reviewer");
@@ -145,48 +152,57 @@ both_backends!(refusals_keep_the_rules_typed_error, |db: &TestDb| {
         r.to_string(),
         "team docs is disbanded; it cannot take new members"
     );
-});
+}
 
-both_backends!(
-    a_cancelled_member_releases_its_tasks_and_tells_the_lead,
-    |db: &TestDb| {
-        let s = db.store();
-        let t = team(&s, "docs", "lead");
-        let m = member(&s, &t.id, "reviewer");
-        let task = s
-            .add_task(
-                &t.id,
-                &NewTask {
-                    title: "x".into(),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        s.claim_task(&t.id, &m.name, Some(task.id)).unwrap();
-        let f = s
-            .finish_member(&t.id, &m.name, &Outcome::Cancelled("stop".into()))
-            .unwrap();
-        assert_eq!(f.tasks_changed, vec![(task.id, TaskStatus::Pending)]);
-        let back = s.get_task(&t.id, task.id).unwrap();
-        assert_eq!((back.status, back.assignee), (TaskStatus::Pending, None));
-        let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
-        let bodies: Vec<(&str, MessageKind)> =
-            inbox.iter().map(|m| (m.body.as_str(), m.kind)).collect();
-        assert_eq!(
-            bodies,
-            vec![
-                ("[AGENT CANCELLED] reviewer: stop", MessageKind::System),
-                (
-                    "[ALL MEMBERS DONE] 0 completed, 1 cancelled",
-                    MessageKind::System
-                ),
-            ]
-        );
-        assert!(f.all_done);
-    }
-);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_cancelled_member_releases_its_tasks_and_tells_the_lead(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "docs", "lead");
+    let m = member(&s, &t.id, "reviewer");
+    let task = s
+        .add_task(
+            &t.id,
+            &NewTask {
+                title: "x".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.claim_task(&t.id, &m.name, Some(task.id)).unwrap();
+    let f = s
+        .finish_member(&t.id, &m.name, &Outcome::Cancelled("stop".into()))
+        .unwrap();
+    assert_eq!(f.tasks_changed, vec![(task.id, TaskStatus::Pending)]);
+    let back = s.get_task(&t.id, task.id).unwrap();
+    assert_eq!((back.status, back.assignee), (TaskStatus::Pending, None));
+    let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
+    let bodies: Vec<(&str, MessageKind)> =
+        inbox.iter().map(|m| (m.body.as_str(), m.kind)).collect();
+    assert_eq!(
+        bodies,
+        vec![
+            ("[AGENT CANCELLED] reviewer: stop", MessageKind::System),
+            (
+                "[ALL MEMBERS DONE] 0 completed, 1 cancelled",
+                MessageKind::System
+            ),
+        ]
+    );
+    assert!(f.all_done);
+}
 
-both_backends!(who_may_disband_a_team, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn who_may_disband_a_team(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let docs = team(&s, "docs", "planner");
     let worker = member(&s, &docs.id, "worker");
@@ -220,9 +236,15 @@ both_backends!(who_may_disband_a_team, |db: &TestDb| {
         .disband_team_as(&other.id, "done", &as_member(&other, "lead"))
         .unwrap();
     assert_eq!(d.team.status, team_core::TeamStatus::Disbanded);
-});
+}
 
-both_backends!(runner_liveness_is_the_core_rule, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn runner_liveness_is_the_core_rule(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let r = s
         .register_runner_with(&NewRunner {
@@ -241,4 +263,4 @@ both_backends!(runner_liveness_is_the_core_rule, |db: &TestDb| {
     s.stop_runner(&r.id).unwrap();
     let stopped = s.list_runners(true).unwrap();
     assert!(stopped.iter().all(|r| !r.is_lost(false, "h", i64::MAX)));
-});
+}

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
-use common::TestDb;
+use common::{Backend, TestDb};
+use rstest::rstest;
 use team_core::{
     AgentName, MemberEvent, MemberStatus, MessageKind, TaskEvent, TaskStatus, TeamName, TeamStatus,
 };
@@ -73,7 +74,13 @@ fn send(store: &Store, team_id: &str, from: &str, to: Recipient, body: &str) -> 
         .len()
 }
 
-both_backends!(teams_names_and_lookup, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn teams_names_and_lookup(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "docs");
     assert_eq!(t.status, TeamStatus::Active);
@@ -115,18 +122,30 @@ both_backends!(teams_names_and_lookup, |db: &TestDb| {
         missing.to_string().starts_with("team nope not found"),
         "{missing}"
     );
-});
+}
 
-both_backends!(member_names_are_disambiguated, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn member_names_are_disambiguated(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "r");
     let names: Vec<String> = (0..3).map(|_| member(&s, &t.id, "reviewer").name).collect();
     assert_eq!(names, ["reviewer", "reviewer-2", "reviewer-3"]);
     // The agent `lead` never takes the lead's name.
     assert_eq!(member(&s, &t.id, "lead").name, "lead-2");
-});
+}
 
-both_backends!(concurrent_adds_get_distinct_names, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn concurrent_adds_get_distinct_names(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "c");
     let handles: Vec<_> = (0..6)
@@ -148,9 +167,15 @@ both_backends!(concurrent_adds_get_distinct_names, |db: &TestDb| {
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 30);
     assert_eq!(unique.len(), 30, "{all:?}");
-});
+}
 
-both_backends!(disband_cascades_in_one_transaction, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn disband_cascades_in_one_transaction(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "d");
     let a = member(&s, &t.id, "a");
@@ -209,9 +234,15 @@ both_backends!(disband_cascades_in_one_transaction, |db: &TestDb| {
             .iter()
             .any(|e| e.kind == "team.disbanded")
     );
-});
+}
 
-both_backends!(inbox_delivers_each_message_exactly_once, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn inbox_delivers_each_message_exactly_once(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "m");
     let r = member(&s, &t.id, "reader");
@@ -250,46 +281,55 @@ both_backends!(inbox_delivers_each_message_exactly_once, |db: &TestDb| {
     assert_eq!(all.len(), 200, "delivered twice or lost");
     assert_eq!(unique.len(), 200);
     assert!(s.take_inbox(&t.id, &r.name, false).unwrap().is_empty());
-});
+}
 
-both_backends!(
-    broadcast_fans_out_to_live_members_but_the_sender,
-    |db: &TestDb| {
-        let s = db.store();
-        let t = team(&s, "b");
-        let a = member(&s, &t.id, "a");
-        let b = member(&s, &t.id, "b");
-        let gone = member(&s, &t.id, "c");
-        s.finish_member(&t.id, &gone.name, &Outcome::Failed("boom".into()))
-            .unwrap();
-        assert_eq!(send(&s, &t.id, &a.name, Recipient::All, "hi all"), 2);
-        assert_eq!(
-            s.take_inbox(&t.id, &b.name, false).unwrap()[0].body,
-            "hi all"
-        );
-        assert!(s.take_inbox(&t.id, &a.name, false).unwrap().is_empty());
-        let to_lead = s.take_inbox(&t.id, "lead", false).unwrap();
-        assert!(to_lead.iter().any(|m| m.body == "hi all" && m.broadcast));
-        // A message to a terminal member is refused, not silently lost.
-        let err = s
-            .send_message(
-                &t.id,
-                &Outgoing {
-                    from: "lead",
-                    to: Recipient::Member(gone.name.clone()),
-                    kind: MessageKind::Text,
-                    body: "x",
-                },
-            )
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "member c in team b is failed; it cannot receive messages"
-        );
-    }
-);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn broadcast_fans_out_to_live_members_but_the_sender(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "b");
+    let a = member(&s, &t.id, "a");
+    let b = member(&s, &t.id, "b");
+    let gone = member(&s, &t.id, "c");
+    s.finish_member(&t.id, &gone.name, &Outcome::Failed("boom".into()))
+        .unwrap();
+    assert_eq!(send(&s, &t.id, &a.name, Recipient::All, "hi all"), 2);
+    assert_eq!(
+        s.take_inbox(&t.id, &b.name, false).unwrap()[0].body,
+        "hi all"
+    );
+    assert!(s.take_inbox(&t.id, &a.name, false).unwrap().is_empty());
+    let to_lead = s.take_inbox(&t.id, "lead", false).unwrap();
+    assert!(to_lead.iter().any(|m| m.body == "hi all" && m.broadcast));
+    // A message to a terminal member is refused, not silently lost.
+    let err = s
+        .send_message(
+            &t.id,
+            &Outgoing {
+                from: "lead",
+                to: Recipient::Member(gone.name.clone()),
+                kind: MessageKind::Text,
+                body: "x",
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "member c in team b is failed; it cannot receive messages"
+    );
+}
 
-both_backends!(claims_are_atomic_and_respect_blockers, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn claims_are_atomic_and_respect_blockers(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "k");
     let first = task(&s, &t.id, "first", vec![]);
@@ -341,11 +381,17 @@ both_backends!(claims_are_atomic_and_respect_blockers, |db: &TestDb| {
         s.claim_task(&t.id, &other.name, None).unwrap().id,
         reserved.id
     );
-});
+}
 
 // A claim without an id takes the one-statement path on PostgreSQL and the transaction on
 // SQLite: both must give the same task, blockers, event and refusals.
-both_backends!(next_task_claims_match_on_both_backends, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn next_task_claims_match_on_both_backends(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "n");
     let a = task(&s, &t.id, "a", vec![]);
@@ -395,11 +441,17 @@ both_backends!(next_task_claims_match_on_both_backends, |db: &TestDb| {
     s.disband_team(&t.id, "test").unwrap();
     let err = s.claim_task(&t.id, &x.name, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
-});
+}
 
 // A member's last progress goes with its end, in one transaction, and is kept when a
 // disband ended the member first.
-both_backends!(progress_is_written_with_the_end, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn progress_is_written_with_the_end(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "p");
     let a = member(&s, &t.id, "a");
@@ -437,153 +489,165 @@ both_backends!(progress_is_written_with_the_end, |db: &TestDb| {
     assert_eq!(b.status, MemberStatus::Cancelled);
     assert_eq!((b.turns, b.tokens_in, b.tokens_out), (1, 30, 3));
     assert_eq!(calls(&b.name), [3]);
-});
+}
 
 // Ends in a batch: one transaction, a savepoint each. A refused end (already ended) undoes
 // only itself, keeps its progress, and the others commit; the last live member's end sends
 // `[ALL MEMBERS DONE]` once per team; results come back in the order asked, across teams.
-both_backends!(
-    finish_members_ends_a_batch_with_a_savepoint_each,
-    |db: &TestDb| {
-        let s = db.store();
-        let t = team(&s, "b");
-        let u = team(&s, "a-other");
-        let (a, b, c) = (
-            member(&s, &t.id, "a"),
-            member(&s, &t.id, "b"),
-            member(&s, &t.id, "c"),
-        );
-        let x = member(&s, &u.id, "x");
-        s.finish_member(&t.id, &b.name, &Outcome::Failed("first".into()))
-            .unwrap();
-        let end = |team: &str, name: &str, outcome: Outcome, turns: i64| MemberEnd {
-            team_id: team.into(),
-            name: name.into(),
-            outcome,
-            progress: Progress {
-                turns,
-                ..Progress::default()
-            },
-        };
-        let results = s
-            .finish_members(&[
-                end(&t.id, &a.name, Outcome::Completed("a done".into()), 1),
-                end(&t.id, &b.name, Outcome::Completed("too late".into()), 2),
-                end(&u.id, &x.name, Outcome::Failed("x broke".into()), 3),
-                end(&t.id, &c.name, Outcome::Completed("c done".into()), 4),
-                end(&t.id, "nobody", Outcome::Completed("?".into()), 5),
-            ])
-            .unwrap();
-        assert_eq!(results.len(), 5);
-        let got: Vec<Result<(String, MemberStatus), ErrorKind>> = results
-            .iter()
-            .map(|r| match r {
-                Ok(f) => Ok((f.member.name.clone(), f.member.status)),
-                Err(e) => Err(e.kind()),
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                Ok((a.name.clone(), MemberStatus::Completed)),
-                Err(ErrorKind::Conflict),
-                Ok((x.name.clone(), MemberStatus::Failed)),
-                Ok((c.name.clone(), MemberStatus::Completed)),
-                Err(ErrorKind::NotFound),
-            ]
-        );
-        // The refused end kept its progress and left the member as the first end made it.
-        let b_now = s.get_member(&t.id, &b.name).unwrap();
-        assert_eq!((b_now.status, b_now.turns), (MemberStatus::Failed, 2));
-        assert_eq!(b_now.error.as_deref(), Some("first"));
-        let ended_last = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|f| f.all_done)
-            .map(|f| f.member.name.clone())
-            .collect::<Vec<_>>();
-        // `x` was the only member of its team.
-        assert_eq!(ended_last, [x.name.clone(), c.name.clone()]);
-        let lead_inbox: Vec<String> = s
-            .take_inbox(&t.id, "lead", false)
-            .unwrap()
-            .into_iter()
-            .map(|m| m.body)
-            .collect();
-        assert_eq!(
-            lead_inbox,
-            [
-                format!("[AGENT FAILURE] {}: first", b.name),
-                format!("[AGENT COMPLETED] {}: a done", a.name),
-                format!("[AGENT COMPLETED] {}: c done", c.name),
-                "[ALL MEMBERS DONE] 2 completed, 1 failed".to_owned(),
-            ]
-        );
-        // The other team's end committed with them.
-        assert_eq!(
-            s.get_member(&u.id, &x.name).unwrap().status,
-            MemberStatus::Failed
-        );
-    }
-);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn finish_members_ends_a_batch_with_a_savepoint_each(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "b");
+    let u = team(&s, "a-other");
+    let (a, b, c) = (
+        member(&s, &t.id, "a"),
+        member(&s, &t.id, "b"),
+        member(&s, &t.id, "c"),
+    );
+    let x = member(&s, &u.id, "x");
+    s.finish_member(&t.id, &b.name, &Outcome::Failed("first".into()))
+        .unwrap();
+    let end = |team: &str, name: &str, outcome: Outcome, turns: i64| MemberEnd {
+        team_id: team.into(),
+        name: name.into(),
+        outcome,
+        progress: Progress {
+            turns,
+            ..Progress::default()
+        },
+    };
+    let results = s
+        .finish_members(&[
+            end(&t.id, &a.name, Outcome::Completed("a done".into()), 1),
+            end(&t.id, &b.name, Outcome::Completed("too late".into()), 2),
+            end(&u.id, &x.name, Outcome::Failed("x broke".into()), 3),
+            end(&t.id, &c.name, Outcome::Completed("c done".into()), 4),
+            end(&t.id, "nobody", Outcome::Completed("?".into()), 5),
+        ])
+        .unwrap();
+    assert_eq!(results.len(), 5);
+    let got: Vec<Result<(String, MemberStatus), ErrorKind>> = results
+        .iter()
+        .map(|r| match r {
+            Ok(f) => Ok((f.member.name.clone(), f.member.status)),
+            Err(e) => Err(e.kind()),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Ok((a.name.clone(), MemberStatus::Completed)),
+            Err(ErrorKind::Conflict),
+            Ok((x.name.clone(), MemberStatus::Failed)),
+            Ok((c.name.clone(), MemberStatus::Completed)),
+            Err(ErrorKind::NotFound),
+        ]
+    );
+    // The refused end kept its progress and left the member as the first end made it.
+    let b_now = s.get_member(&t.id, &b.name).unwrap();
+    assert_eq!((b_now.status, b_now.turns), (MemberStatus::Failed, 2));
+    assert_eq!(b_now.error.as_deref(), Some("first"));
+    let ended_last = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|f| f.all_done)
+        .map(|f| f.member.name.clone())
+        .collect::<Vec<_>>();
+    // `x` was the only member of its team.
+    assert_eq!(ended_last, [x.name.clone(), c.name.clone()]);
+    let lead_inbox: Vec<String> = s
+        .take_inbox(&t.id, "lead", false)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        lead_inbox,
+        [
+            format!("[AGENT FAILURE] {}: first", b.name),
+            format!("[AGENT COMPLETED] {}: a done", a.name),
+            format!("[AGENT COMPLETED] {}: c done", c.name),
+            "[ALL MEMBERS DONE] 2 completed, 1 failed".to_owned(),
+        ]
+    );
+    // The other team's end committed with them.
+    assert_eq!(
+        s.get_member(&u.id, &x.name).unwrap().status,
+        MemberStatus::Failed
+    );
+}
 
 // A persistent member's turn ends in one transaction: its counters, its result to the lead,
 // running → idle. A lead that reads the result finds the member idle, so it can complete it
 // (the review does); on PostgreSQL the three used to be separate transactions, and a lead
 // completing the member between the result and the step lost that race to the step.
-both_backends!(
-    end_turn_sends_the_result_and_sleeps_at_once,
-    |db: &TestDb| {
-        let s = db.store();
-        let t = team(&s, "turn");
-        let m = member(&s, &t.id, "m");
-        let progress = Progress {
-            tokens_in: 7,
-            tokens_out: 3,
-            turns: 1,
-            ..Progress::default()
-        };
-        let sent = s
-            .end_turn(&t.id, &m.name, m.id, &progress, Some("my findings"))
-            .unwrap();
-        assert_eq!(sent.len(), 1);
-        assert_eq!(
-            (sent[0].recipient.as_str(), sent[0].kind),
-            ("lead", MessageKind::Result)
-        );
-        let now = s.get_member(&t.id, &m.name).unwrap();
-        assert_eq!(now.status, MemberStatus::Idle);
-        assert_eq!((now.tokens_in, now.tokens_out), (7, 3));
-        let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
-        assert_eq!(inbox.len(), 1);
-        assert_eq!(inbox[0].body, "my findings");
-        // The lead completes it right away: legal, since it is idle.
-        s.finish_member(&t.id, &m.name, &Outcome::Completed("done".into()))
-            .unwrap();
-        // A member that is not running (here: completed) is refused: no message, no counters.
-        let notices = s.unread_count(&t.id, "lead").unwrap(); // the completion notice
-        let err = s
-            .end_turn(&t.id, &m.name, m.id, &progress, Some("late"))
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Illegal(_)), "{err}");
-        assert_eq!(s.unread_count(&t.id, "lead").unwrap(), notices);
-        assert_eq!(s.get_member(&t.id, &m.name).unwrap().tokens_in, 7);
-        // Without a result (or for the lead itself) only the counters and the step.
-        let m2 = member(&s, &t.id, "m");
-        assert!(
-            s.end_turn(&t.id, &m2.name, m2.id, &Progress::default(), None)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            s.get_member(&t.id, &m2.name).unwrap().status,
-            MemberStatus::Idle
-        );
-    }
-);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn end_turn_sends_the_result_and_sleeps_at_once(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "turn");
+    let m = member(&s, &t.id, "m");
+    let progress = Progress {
+        tokens_in: 7,
+        tokens_out: 3,
+        turns: 1,
+        ..Progress::default()
+    };
+    let sent = s
+        .end_turn(&t.id, &m.name, m.id, &progress, Some("my findings"))
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].recipient.as_str(), sent[0].kind),
+        ("lead", MessageKind::Result)
+    );
+    let now = s.get_member(&t.id, &m.name).unwrap();
+    assert_eq!(now.status, MemberStatus::Idle);
+    assert_eq!((now.tokens_in, now.tokens_out), (7, 3));
+    let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].body, "my findings");
+    // The lead completes it right away: legal, since it is idle.
+    s.finish_member(&t.id, &m.name, &Outcome::Completed("done".into()))
+        .unwrap();
+    // A member that is not running (here: completed) is refused: no message, no counters.
+    let notices = s.unread_count(&t.id, "lead").unwrap(); // the completion notice
+    let err = s
+        .end_turn(&t.id, &m.name, m.id, &progress, Some("late"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Illegal(_)), "{err}");
+    assert_eq!(s.unread_count(&t.id, "lead").unwrap(), notices);
+    assert_eq!(s.get_member(&t.id, &m.name).unwrap().tokens_in, 7);
+    // Without a result (or for the lead itself) only the counters and the step.
+    let m2 = member(&s, &t.id, "m");
+    assert!(
+        s.end_turn(&t.id, &m2.name, m2.id, &Progress::default(), None)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get_member(&t.id, &m2.name).unwrap().status,
+        MemberStatus::Idle
+    );
+}
 
 // The in-process wake-up: take the inbox and go idle → running in one transaction.
-both_backends!(take_inbox_and_wake_is_one_step, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn take_inbox_and_wake_is_one_step(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "w");
     let m = member(&s, &t.id, "m");
@@ -614,11 +678,17 @@ both_backends!(take_inbox_and_wake_is_one_step, |db: &TestDb| {
     let err = s.take_inbox_and_wake(&t.id, &m.name).unwrap_err();
     assert!(matches!(err, StoreError::Illegal(_)), "{err}");
     assert_eq!(s.unread_count(&t.id, &m.name).unwrap(), 1);
-});
+}
 
 // A delivery from another connection (another process, in production) reaches a listener
 // on PostgreSQL at its commit; SQLite has no listener.
-both_backends!(listeners_hear_deliveries_on_postgres, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn listeners_hear_deliveries_on_postgres(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "l");
     let m = member(&s, &t.id, "m");
@@ -653,9 +723,15 @@ both_backends!(listeners_hear_deliveries_on_postgres, |db: &TestDb| {
     // Consumed: this team is not heard again without a new delivery.
     let again = listener.wait(Duration::from_millis(50)).unwrap();
     assert!(!again.contains(&t.id), "{again:?}");
-});
+}
 
-both_backends!(concurrent_claims_take_each_task_once, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn concurrent_claims_take_each_task_once(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "race");
     for i in 0..120 {
@@ -688,9 +764,15 @@ both_backends!(concurrent_claims_take_each_task_once, |db: &TestDb| {
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 120);
     assert_eq!(unique.len(), 120);
-});
+}
 
-both_backends!(member_end_notifies_the_lead_and_cascades, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn member_end_notifies_the_lead_and_cascades(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "f");
     let ok = member(&s, &t.id, "general");
@@ -751,66 +833,75 @@ both_backends!(member_end_notifies_the_lead_and_cascades, |db: &TestDb| {
         s.get_member(&t.id, &ok.name).unwrap().status,
         MemberStatus::Completed
     );
-});
+}
 
-both_backends!(
-    fail_unless_answered_keeps_members_that_answered,
-    |db: &TestDb| {
-        let s = db.store();
-        let t = team(&s, "budget");
-        let quick = member(&s, &t.id, "quick");
-        let slow = member(&s, &t.id, "slow");
-        // `quick` answered its lead; the lead has not read the answer yet.
-        s.send_message(
-            &t.id,
-            &Outgoing {
-                from: &quick.name,
-                to: Recipient::Member("lead".into()),
-                kind: MessageKind::Result,
-                body: "my findings",
-            },
-        )
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn fail_unless_answered_keeps_members_that_answered(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "budget");
+    let quick = member(&s, &t.id, "quick");
+    let slow = member(&s, &t.id, "slow");
+    // `quick` answered its lead; the lead has not read the answer yet.
+    s.send_message(
+        &t.id,
+        &Outgoing {
+            from: &quick.name,
+            to: Recipient::Member("lead".into()),
+            kind: MessageKind::Result,
+            body: "my findings",
+        },
+    )
+    .unwrap();
+    // A plain text message is not an answer.
+    send(
+        &s,
+        &t.id,
+        &slow.name,
+        Recipient::Member("lead".into()),
+        "still working",
+    );
+
+    let kept = s
+        .fail_member_unless_answered(&t.id, &quick.name, "cut short")
         .unwrap();
-        // A plain text message is not an answer.
-        send(
-            &s,
-            &t.id,
-            &slow.name,
-            Recipient::Member("lead".into()),
-            "still working",
-        );
-
-        let kept = s
-            .fail_member_unless_answered(&t.id, &quick.name, "cut short")
-            .unwrap();
-        assert!(kept.is_none());
-        assert_eq!(
-            s.get_member(&t.id, &quick.name).unwrap().status,
-            MemberStatus::Running
-        );
-        let failed = s
-            .fail_member_unless_answered(&t.id, &slow.name, "cut short")
+    assert!(kept.is_none());
+    assert_eq!(
+        s.get_member(&t.id, &quick.name).unwrap().status,
+        MemberStatus::Running
+    );
+    let failed = s
+        .fail_member_unless_answered(&t.id, &slow.name, "cut short")
+        .unwrap()
+        .expect("slow had not answered");
+    assert_eq!(failed.member.status, MemberStatus::Failed);
+    assert_eq!(failed.member.error.as_deref(), Some("cut short"));
+    // Already ended: left as it is.
+    assert!(
+        s.fail_member_unless_answered(&t.id, &slow.name, "again")
             .unwrap()
-            .expect("slow had not answered");
-        assert_eq!(failed.member.status, MemberStatus::Failed);
-        assert_eq!(failed.member.error.as_deref(), Some("cut short"));
-        // Already ended: left as it is.
-        assert!(
-            s.fail_member_unless_answered(&t.id, &slow.name, "again")
-                .unwrap()
-                .is_none()
-        );
-        // Once the lead read the answer, the member counts as silent again.
-        s.take_inbox(&t.id, "lead", false).unwrap();
-        assert!(
-            s.fail_member_unless_answered(&t.id, &quick.name, "cut short")
-                .unwrap()
-                .is_some()
-        );
-    }
-);
+            .is_none()
+    );
+    // Once the lead read the answer, the member counts as silent again.
+    s.take_inbox(&t.id, "lead", false).unwrap();
+    assert!(
+        s.fail_member_unless_answered(&t.id, &quick.name, "cut short")
+            .unwrap()
+            .is_some()
+    );
+}
 
-both_backends!(memory_is_capped_on_a_char_boundary, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn memory_is_capped_on_a_char_boundary(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     assert!(s.memory_get("rev", "/p").unwrap().is_none());
     s.memory_set("rev", "/p", "first").unwrap();
@@ -828,9 +919,15 @@ both_backends!(memory_is_capped_on_a_char_boundary, |db: &TestDb| {
     assert!(w.entry.content.chars().all(|c| c == 'é'));
     assert!(s.memory_clear("rev", "/p").unwrap());
     assert!(!s.memory_clear("rev", "/p").unwrap());
-});
+}
 
-both_backends!(pending_members_are_claimed_fifo_once, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn pending_members_are_claimed_fifo_once(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "q");
     let mut queued = Vec::new();
@@ -864,7 +961,7 @@ both_backends!(pending_members_are_claimed_fifo_once, |db: &TestDb| {
     rest.sort();
     assert_eq!(all, rest);
     assert_eq!(s.members_of_runner(&r1.id).unwrap().len(), 10);
-});
+}
 
 /// Runs `threads` threads, each with a store of its own on `db`, calling `claim` for runner
 /// `rid` until it claims nothing; the names of all the members claimed, sorted.
@@ -920,49 +1017,52 @@ fn open_errors_are_clear() {
     );
 }
 
-both_backends!(
-    claim_batches_take_each_pending_member_once,
-    |db: &TestDb| {
-        let s = db.store();
-        let t = team(&s, "burst");
-        let gone = team(&s, "gone");
-        let new = |prompt: &str| NewMember {
-            agent: AgentName::new("job").unwrap(),
-            prompt: Some(prompt.into()),
-            persistent: false,
-            timeout_secs: None,
-            status: MemberStatus::Pending,
-            runner_id: None,
-        };
-        // A disbanded team's pending member is cancelled by the disband, so it is never claimed.
-        // (The pick's own `team is active` condition cannot be reached through the API: no
-        // pending member is left in an ended team.)
-        s.add_member(&gone.id, &new("x")).unwrap();
-        s.disband_team(&gone.id, "test").unwrap();
-        let queued: Vec<String> = s
-            .add_members(&t.id, &(0..40).map(|_| new("go")).collect::<Vec<_>>())
-            .unwrap()
-            .into_iter()
-            .map(|m| m.name.to_string())
-            .collect();
-        let r = s.register_runner(1, "h", 5).unwrap();
-        // One batch: the oldest first, no more than asked.
-        let first = s.claim_pending_members(&r.id, Some(&t.id), 5).unwrap();
-        let names: Vec<String> = first.iter().map(|m| m.name.to_string()).collect();
-        assert_eq!(names, queued[..5]);
-        assert!(first.iter().all(|m| m.status == MemberStatus::Running));
-        // Four processes' worth of batches at once: every other member exactly once.
-        let all = claim_from_threads(db, 4, &r.id, |s, rid| {
-            let batch = s.claim_pending_members(rid, None, 3).unwrap();
-            assert!(batch.len() <= 3);
-            batch
-        });
-        let mut rest = queued[5..].to_vec();
-        rest.sort();
-        assert_eq!(all, rest);
-        assert_eq!(s.members_of_runner(&r.id).unwrap().len(), 40);
-    }
-);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn claim_batches_take_each_pending_member_once(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "burst");
+    let gone = team(&s, "gone");
+    let new = |prompt: &str| NewMember {
+        agent: AgentName::new("job").unwrap(),
+        prompt: Some(prompt.into()),
+        persistent: false,
+        timeout_secs: None,
+        status: MemberStatus::Pending,
+        runner_id: None,
+    };
+    // A disbanded team's pending member is cancelled by the disband, so it is never claimed.
+    // (The pick's own `team is active` condition cannot be reached through the API: no
+    // pending member is left in an ended team.)
+    s.add_member(&gone.id, &new("x")).unwrap();
+    s.disband_team(&gone.id, "test").unwrap();
+    let queued: Vec<String> = s
+        .add_members(&t.id, &(0..40).map(|_| new("go")).collect::<Vec<_>>())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    let r = s.register_runner(1, "h", 5).unwrap();
+    // One batch: the oldest first, no more than asked.
+    let first = s.claim_pending_members(&r.id, Some(&t.id), 5).unwrap();
+    let names: Vec<String> = first.iter().map(|m| m.name.to_string()).collect();
+    assert_eq!(names, queued[..5]);
+    assert!(first.iter().all(|m| m.status == MemberStatus::Running));
+    // Four processes' worth of batches at once: every other member exactly once.
+    let all = claim_from_threads(db, 4, &r.id, |s, rid| {
+        let batch = s.claim_pending_members(rid, None, 3).unwrap();
+        assert!(batch.len() <= 3);
+        batch
+    });
+    let mut rest = queued[5..].to_vec();
+    rest.sort();
+    assert_eq!(all, rest);
+    assert_eq!(s.members_of_runner(&r.id).unwrap().len(), 40);
+}
 
 /// A SQLite store's own thread checkpoints the WAL every `SQLITE_CHECKPOINT_EVERY`, so no
 /// commit pays for it (SQLite's commit-time checkpoint waits for 1,000 WAL frames, which
@@ -1028,7 +1128,13 @@ fn bodies(ms: &[team_core::Message]) -> Vec<&str> {
 // unacknowledged take's messages come back under the same ids; an in-process take does not
 // take leased messages; an acknowledgement of a lease that ran out and was taken again does
 // nothing (the newer take acknowledges).
-both_backends!(leased_takes_come_back_unless_acknowledged, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn leased_takes_come_back_unless_acknowledged(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "l");
     let a = member(&s, &t.id, "a");
@@ -1071,11 +1177,17 @@ both_backends!(leased_takes_come_back_unless_acknowledged, |db: &TestDb| {
         bodies(&s.inbox_after(&t.id, &a.name, one[0].id, 100).unwrap()),
         ["two"]
     );
-});
+}
 
 // A claim with a lease goes back to pending once it ends, at the next claim (and read);
 // completing it in time clears the lease.
-both_backends!(claim_leases_give_abandoned_tasks_back, |db: &TestDb| {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn claim_leases_give_abandoned_tasks_back(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
     let s = db.store();
     let t = team(&s, "c");
     let w = member(&s, &t.id, "w");
@@ -1112,104 +1224,107 @@ both_backends!(claim_leases_give_abandoned_tasks_back, |db: &TestDb| {
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].member.as_deref(), Some("w"));
     assert_eq!(released[0].payload["reason"], "claim lease expired");
-});
+}
 
 // Fencing: every write made as an ended member is refused in its own transaction; a message
 // over the size limit is bad input; a broadcast's body is stored once.
-both_backends!(
-    ended_members_cannot_act_and_sizes_are_bounded,
-    |db: &TestDb| {
-        let s = db.store().with_max_message_bytes(10);
-        let t = team(&s, "f");
-        let w = member(&s, &t.id, "w");
-        member(&s, &t.id, "v");
-        let x = task(&s, &t.id, "x", vec![]);
-        s.claim_task(&t.id, &w.name, Some(x.id)).unwrap();
-        s.finish_member(&t.id, &w.name, &Outcome::Cancelled("stop".into()))
-            .unwrap();
-        let actor = team_store::Actor {
-            team_id: &t.id,
-            member: &w.name,
-        };
-        let refused = |r: Result<(), StoreError>| {
-            let e = r.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
-            assert!(
-                e.to_string().contains("is cancelled; it can no longer"),
-                "{e}"
-            );
-        };
-        refused(
-            s.send_message(
-                &t.id,
-                &Outgoing {
-                    from: &w.name,
-                    to: Recipient::Member("lead".into()),
-                    kind: MessageKind::Text,
-                    body: "late",
-                },
-            )
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn ended_members_cannot_act_and_sizes_are_bounded(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store().with_max_message_bytes(10);
+    let t = team(&s, "f");
+    let w = member(&s, &t.id, "w");
+    member(&s, &t.id, "v");
+    let x = task(&s, &t.id, "x", vec![]);
+    s.claim_task(&t.id, &w.name, Some(x.id)).unwrap();
+    s.finish_member(&t.id, &w.name, &Outcome::Cancelled("stop".into()))
+        .unwrap();
+    let actor = team_store::Actor {
+        team_id: &t.id,
+        member: &w.name,
+    };
+    let refused = |r: Result<(), StoreError>| {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        assert!(
+            e.to_string().contains("is cancelled; it can no longer"),
+            "{e}"
+        );
+    };
+    refused(
+        s.send_message(
+            &t.id,
+            &Outgoing {
+                from: &w.name,
+                to: Recipient::Member("lead".into()),
+                kind: MessageKind::Text,
+                body: "late",
+            },
+        )
+        .map(drop),
+    );
+    refused(s.claim_task(&t.id, &w.name, None).map(drop));
+    refused(
+        s.update_task_as(&t.id, x.id, TaskEvent::Cancel, None, Some(&actor))
             .map(drop),
-        );
-        refused(s.claim_task(&t.id, &w.name, None).map(drop));
-        refused(
-            s.update_task_as(&t.id, x.id, TaskEvent::Cancel, None, Some(&actor))
-                .map(drop),
-        );
-        refused(
-            s.memory_write_as(&actor, "w", "/proj", team_store::MemoryOp::Set("m"))
-                .map(drop),
-        );
-        assert!(s.memory_get("w", "/proj").unwrap().is_none());
-        // Size: 10 bytes fit, 11 do not.
-        let e = s
-            .send_message(
-                &t.id,
-                &Outgoing {
-                    from: "lead",
-                    to: Recipient::All,
-                    kind: MessageKind::Text,
-                    body: "12345678901",
-                },
-            )
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
-        let s = db.store();
-        let body = "b".repeat(1000);
-        for name in ["p", "q", "r"] {
-            member(&s, &t.id, name);
-        }
-        let sent = s
-            .send_message(
-                &t.id,
-                &Outgoing {
-                    from: "lead",
-                    to: Recipient::All,
-                    kind: MessageKind::Text,
-                    body: &body,
-                },
-            )
-            .unwrap();
-        assert_eq!(sent.len(), 4);
-        assert!(sent.iter().all(|m| m.body == body));
-        for m in &sent {
-            assert_eq!(
-                s.take_inbox(&t.id, &m.recipient, false).unwrap()[0].body,
-                body
-            );
-        }
-        let stored: usize = s
-            .list_messages(&t.id)
-            .unwrap()
-            .iter()
-            .filter(|m| m.broadcast)
-            .count();
-        assert_eq!(stored, 4);
-        // Stored once: the database holds ~1000 bytes of it, not 4000.
-        let bytes = raw_body_bytes(db, &t.id);
-        assert!(bytes < 2000, "{bytes} bytes of bodies stored");
+    );
+    refused(
+        s.memory_write_as(&actor, "w", "/proj", team_store::MemoryOp::Set("m"))
+            .map(drop),
+    );
+    assert!(s.memory_get("w", "/proj").unwrap().is_none());
+    // Size: 10 bytes fit, 11 do not.
+    let e = s
+        .send_message(
+            &t.id,
+            &Outgoing {
+                from: "lead",
+                to: Recipient::All,
+                kind: MessageKind::Text,
+                body: "12345678901",
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
+    let s = db.store();
+    let body = "b".repeat(1000);
+    for name in ["p", "q", "r"] {
+        member(&s, &t.id, name);
     }
-);
+    let sent = s
+        .send_message(
+            &t.id,
+            &Outgoing {
+                from: "lead",
+                to: Recipient::All,
+                kind: MessageKind::Text,
+                body: &body,
+            },
+        )
+        .unwrap();
+    assert_eq!(sent.len(), 4);
+    assert!(sent.iter().all(|m| m.body == body));
+    for m in &sent {
+        assert_eq!(
+            s.take_inbox(&t.id, &m.recipient, false).unwrap()[0].body,
+            body
+        );
+    }
+    let stored: usize = s
+        .list_messages(&t.id)
+        .unwrap()
+        .iter()
+        .filter(|m| m.broadcast)
+        .count();
+    assert_eq!(stored, 4);
+    // Stored once: the database holds ~1000 bytes of it, not 4000.
+    let bytes = raw_body_bytes(db, &t.id);
+    assert!(bytes < 2000, "{bytes} bytes of bodies stored");
+}
 
 /// Sum of the stored `body` lengths of a team's messages, read with SQL.
 fn raw_body_bytes(db: &TestDb, team_id: &str) -> i64 {

@@ -25,12 +25,15 @@
 //!   command killed on drop, run under a time limit) and helpers to read their output.
 //! - `pg` (feature `pg`, which links libpq): a PostgreSQL schema of its own per test, on the
 //!   server named by `TEAM_TEST_DATABASE_URL`.
+//! - `project` (feature `pg`): [`Project`], a `team` project per test (a temp directory, the
+//!   real binary with a clean environment) on either [`Backend`].
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 #[cfg(feature = "pg")]
 pub mod pg;
 pub mod process;
+#[cfg(feature = "pg")]
+pub mod project;
 mod quirks;
 mod request;
 mod script;
@@ -46,6 +49,9 @@ pub use script::{
     UsageSpec,
 };
 pub use server::ScriptedServer;
+
+#[cfg(feature = "pg")]
+pub use project::{Backend, Project};
 
 /// Errors of the testkit.
 #[derive(Debug, thiserror::Error)]

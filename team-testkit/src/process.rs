@@ -23,17 +23,24 @@ use serde_json::Value;
 /// Variables of the test's own environment that could change what a `team` child does, which
 /// [`command`] removes: the database (`TEAM_DATABASE_URL`: README, "Configuration"), the
 /// runner's settings (`TEAM_MAX_AGENTS`, `TEAM_MEMBER_TIMEOUT_SECS`, `TEAM_MODEL`: team-runner's
-/// `config.rs`), the log filters (`TEAM_LOG`, `RUST_LOG`), the user config directory
-/// (`XDG_CONFIG_HOME`, under which `team/config.toml` is layered in; tests point
-/// `TEAM_CONFIG_HOME` at a directory of their own instead) and the built-in providers' endpoint
-/// and keys (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`: README, "LLM agents"),
-/// and GitHub Actions' (`GITHUB_ACTIONS`, `GITHUB_STEP_SUMMARY`: `team run` annotates the
-/// findings and appends the report to the step summary there; README, "In GitHub Actions").
+/// `config.rs`; `TEAM_HEARTBEAT_MS`, the runner's heartbeat period), the identity of a member
+/// (`TEAM_ID`, `TEAM_MEMBER`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT`: set for a member's process, they
+/// would make the child act as that member), the log filters (`TEAM_LOG`, `RUST_LOG`), the user
+/// config directory (`XDG_CONFIG_HOME`, under which `team/config.toml` is layered in; tests
+/// point `TEAM_CONFIG_HOME` at a directory of their own instead), the built-in providers'
+/// endpoint and keys (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`: README, "LLM
+/// agents"), and GitHub Actions' (`GITHUB_ACTIONS`, `GITHUB_STEP_SUMMARY`: `team run` annotates
+/// the findings and appends the report to the step summary there; README, "In GitHub Actions").
 pub const SCRUBBED_ENV: &[&str] = &[
     "TEAM_DATABASE_URL",
     "TEAM_MAX_AGENTS",
     "TEAM_MEMBER_TIMEOUT_SECS",
     "TEAM_MODEL",
+    "TEAM_HEARTBEAT_MS",
+    "TEAM_ID",
+    "TEAM_MEMBER",
+    "TEAM_LEAD",
+    "TEAM_PROJECT_ROOT",
     "TEAM_LOG",
     "RUST_LOG",
     "XDG_CONFIG_HOME",

@@ -337,7 +337,9 @@ fn first_open_concurrently(backend: Backend) {
                 (dir, url, None)
             }
             Backend::Postgres => {
-                let Some(schema) = pg_schema() else { return };
+                let Some(schema) = team_testkit::project::pg_schema() else {
+                    return;
+                };
                 (
                     tempfile::tempdir().unwrap(),
                     schema.url.clone(),

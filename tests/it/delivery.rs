@@ -17,7 +17,15 @@ fn ids(v: &Value) -> Vec<i64> {
         .collect()
 }
 
-fn inbox_cursor_reads_without_consuming_and_lease_hides_until_acknowledged(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn inbox_cursor_reads_without_consuming_and_lease_hides_until_acknowledged(
+    #[case] backend: Backend,
+) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
     for body in ["one", "two", "three"] {
@@ -46,9 +54,14 @@ fn inbox_cursor_reads_without_consuming_and_lease_hides_until_acknowledged(p: &P
         assert!(err.contains("--lease must be"), "{bad}: {err}");
     }
 }
-both_backends!(inbox_cursor_reads_without_consuming_and_lease_hides_until_acknowledged);
 
-fn a_claim_lease_gives_an_abandoned_task_back(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_claim_lease_gives_an_abandoned_task_back(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "w");
     p.add_member("demo", "v");
@@ -94,9 +107,14 @@ fn a_claim_lease_gives_an_abandoned_task_back(p: &Project) {
     let err = p.fails(&["task", "claim", "demo", "--as", "w", "--lease=-3"], 2);
     assert!(err.contains("--lease must be"), "{err}");
 }
-both_backends!(a_claim_lease_gives_an_abandoned_task_back);
 
-fn an_ended_member_cannot_act(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn an_ended_member_cannot_act(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let team = p.create_team("demo");
     p.add_member("demo", "w");
     let id = p.add_task("demo", "t", &[]).to_string();
@@ -156,9 +174,14 @@ fn an_ended_member_cannot_act(p: &Project) {
     );
     assert!(p.ok(&["memory", "show", "w"]).is_empty());
 }
-both_backends!(an_ended_member_cannot_act);
 
-fn inside_a_member_team_and_member_come_from_the_environment(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn inside_a_member_team_and_member_come_from_the_environment(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let team = p.create_team("demo");
     p.add_member("demo", "w");
     let id = p.add_task("demo", "t", &[]);
@@ -187,9 +210,14 @@ fn inside_a_member_team_and_member_come_from_the_environment(p: &Project) {
     let err = p.fails(&["inbox"], 2);
     assert!(err.contains("TEAM_ID"), "{err}");
 }
-both_backends!(inside_a_member_team_and_member_come_from_the_environment);
 
-fn a_send_key_stores_a_retried_send_once_and_large_messages_are_refused(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_send_key_stores_a_retried_send_once_and_large_messages_are_refused(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
     let args = [
@@ -219,10 +247,15 @@ fn a_send_key_stores_a_retried_send_once_and_large_messages_are_refused(p: &Proj
     );
     assert_eq!(p.peek("demo", "lead").len(), 1);
 }
-both_backends!(a_send_key_stores_a_retried_send_once_and_large_messages_are_refused);
 
 /// `[team] max_message_bytes` in the project's config sets the limit `team send` enforces.
-fn the_message_size_limit_comes_from_the_config(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn the_message_size_limit_comes_from_the_config(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
     let config = p.root().join(".team").join("config.toml");
@@ -240,4 +273,3 @@ fn the_message_size_limit_comes_from_the_config(p: &Project) {
     );
     assert_eq!(p.peek("demo", "a").len(), 1);
 }
-both_backends!(the_message_size_limit_comes_from_the_config);

@@ -329,7 +329,13 @@ fn an_unreachable_postgres_url_is_named_with_its_password_redacted() {
     assert_eq!(v["error"]["exit_code"], out.status.code().unwrap());
 }
 
-fn invalid_utf8_for_send_is_refused_and_nothing_is_sent(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn invalid_utf8_for_send_is_refused_and_nothing_is_sent(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
     let before = p.json(&["logs", "demo"]).as_array().unwrap().len();
@@ -356,7 +362,6 @@ fn invalid_utf8_for_send_is_refused_and_nothing_is_sent(p: &Project) {
         ["héllo → 世界 😀"]
     );
 }
-both_backends!(invalid_utf8_for_send_is_refused_and_nothing_is_sent);
 
 /// A damaged database file is a database error (exit 1) that says so, not a usage error:
 /// a SQLite file whose pages are garbage, and the project's `.team/team.db` overwritten with

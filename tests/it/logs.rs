@@ -4,7 +4,13 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn logs_record_every_state_change_in_order(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn logs_record_every_state_change_in_order(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let id = p.create_team("demo");
     p.create_team("other");
     p.add_member("demo", "w");
@@ -106,11 +112,16 @@ fn logs_record_every_state_change_in_order(p: &Project) {
 
     p.fails(&["logs", "ghost"], 3);
 }
-both_backends!(logs_record_every_state_change_in_order);
 
 /// `--member`, `--kind` (a prefix), `--since` (a duration or a time in ms), `--tail N`, alone,
 /// together, with `--json` and with `--follow`.
-fn logs_filters(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn logs_filters(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "w");
     p.add_member("demo", "x");
@@ -211,4 +222,3 @@ fn logs_filters(p: &Project) {
     );
     assert!(rest.iter().all(|e| e["member"] == "w"), "{rest:?}");
 }
-both_backends!(logs_filters);

@@ -4,7 +4,13 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn add_prints_disambiguated_names_and_list_shows_them(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn add_prints_disambiguated_names_and_list_shows_them(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     let out = p.run(&["member", "add", "demo", "reviewer"]);
     assert_ok(&["member", "add"], &out);
@@ -51,9 +57,14 @@ fn add_prints_disambiguated_names_and_list_shows_them(p: &Project) {
     assert!(err.contains("team ghost not found"), "{err}");
     p.fails(&["member", "list", "ghost"], 3);
 }
-both_backends!(add_prints_disambiguated_names_and_list_shows_them);
 
-fn done_and_fail_tell_the_lead_and_fail_held_tasks(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn done_and_fail_tell_the_lead_and_fail_held_tasks(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "reviewer");
     p.add_member("demo", "coder");
@@ -156,9 +167,14 @@ fn done_and_fail_tell_the_lead_and_fail_held_tasks(p: &Project) {
         ]
     );
 }
-both_backends!(done_and_fail_tell_the_lead_and_fail_held_tasks);
 
-fn all_members_done_is_sent_once_when_the_last_member_ends(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn all_members_done_is_sent_once_when_the_last_member_ends(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     for _ in 0..3 {
         p.add_member("demo", "w");
@@ -188,9 +204,14 @@ fn all_members_done_is_sent_once_when_the_last_member_ends(p: &Project) {
     assert_eq!(last["kind"], "system");
     assert_eq!(last["recipient"], "lead");
 }
-both_backends!(all_members_done_is_sent_once_when_the_last_member_ends);
 
-fn lead_names_the_teams_lead_everywhere(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn lead_names_the_teams_lead_everywhere(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let v = p.json(&["create", "demo", "--lead", "boss"]);
     assert_eq!(v["lead"]["name"], "lead");
     assert_eq!(v["lead"]["agent"], "boss");
@@ -229,4 +250,3 @@ fn lead_names_the_teams_lead_everywhere(p: &Project) {
     // The lead does not notify itself.
     assert_eq!(p.json(&["inbox", "demo", "lead"]), json!([]));
 }
-both_backends!(lead_names_the_teams_lead_everywhere);

@@ -8,7 +8,13 @@ use crate::support::*;
 /// The memory cap: 100 KiB.
 const CAP: usize = 100 * 1024;
 
-fn set_show_append_clear(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn set_show_append_clear(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let root = p.root().to_string_lossy().into_owned();
     let out = p.run(&["memory", "show", "bob"]);
     assert_ok(&["memory", "show"], &out);
@@ -83,9 +89,14 @@ fn set_show_append_clear(p: &Project) {
     assert!(err.contains("invalid agent name `bad name`"), "{err}");
     p.fails(&["memory", "show"], 2);
 }
-both_backends!(set_show_append_clear);
 
-fn a_10_mib_append_keeps_the_newest_100_kib(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_10_mib_append_keeps_the_newest_100_kib(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.ok(&["memory", "set", "bob", "OLDEST-MARKER"]);
     // 10 MiB of 1-, 2-, 3- and 4-byte characters, so the cut lands inside characters.
     let unit = "aé€😀";
@@ -147,9 +158,14 @@ fn a_10_mib_append_keeps_the_newest_100_kib(p: &Project) {
     let c = p.ok(&["memory", "show", "carol"]);
     assert!(c.len() <= CAP && big.ends_with(&c));
 }
-both_backends!(a_10_mib_append_keeps_the_newest_100_kib);
 
-fn invalid_utf8_on_stdin_is_refused_and_writes_nothing(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn invalid_utf8_on_stdin_is_refused_and_writes_nothing(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let bad: &[u8] = b"valid start \xff\xfe then junk";
     for cmd in ["set", "append"] {
         let args = ["memory", cmd, "bob"];
@@ -175,4 +191,3 @@ fn invalid_utf8_on_stdin_is_refused_and_writes_nothing(p: &Project) {
     assert!(msg.contains("UTF-8"), "{msg}");
     assert_eq!(p.ok(&["memory", "show", "bob"]), "keep me");
 }
-both_backends!(invalid_utf8_on_stdin_is_refused_and_writes_nothing);

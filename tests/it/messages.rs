@@ -7,7 +7,13 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn send_from_argument_and_stdin_and_read_the_inbox(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn send_from_argument_and_stdin_and_read_the_inbox(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
 
@@ -108,9 +114,14 @@ fn send_from_argument_and_stdin_and_read_the_inbox(p: &Project) {
         "error: member a in team demo is completed; it cannot receive messages\n"
     );
 }
-both_backends!(send_from_argument_and_stdin_and_read_the_inbox);
 
-fn broadcast_reaches_every_live_member_but_the_sender(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn broadcast_reaches_every_live_member_but_the_sender(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     for agent in ["a", "b", "c"] {
         p.add_member("demo", agent);
@@ -150,9 +161,14 @@ fn broadcast_reaches_every_live_member_but_the_sender(p: &Project) {
         "{err}"
     );
 }
-both_backends!(broadcast_reaches_every_live_member_but_the_sender);
 
-fn inbox_wait_returns_when_another_process_sends(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn inbox_wait_returns_when_another_process_sends(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
     let sender = {
@@ -195,9 +211,14 @@ fn inbox_wait_returns_when_another_process_sends(p: &Project) {
     let v = p.json(&["inbox", "demo", "lead", "--wait"]);
     assert_eq!(strings(&v, "body"), ["already here"]);
 }
-both_backends!(inbox_wait_returns_when_another_process_sends);
 
-fn inbox_wait_times_out_with_exit_124(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn inbox_wait_times_out_with_exit_124(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     let err = p.fails(
         &["inbox", "demo", "lead", "--wait", "--timeout", "0.3"],
@@ -221,9 +242,14 @@ fn inbox_wait_times_out_with_exit_124(p: &Project) {
         "{err}"
     );
 }
-both_backends!(inbox_wait_times_out_with_exit_124);
 
-fn concurrent_inbox_readers_get_each_message_exactly_once(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn concurrent_inbox_readers_get_each_message_exactly_once(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "a");
     const N: usize = 60;
@@ -266,4 +292,3 @@ fn concurrent_inbox_readers_get_each_message_exactly_once(p: &Project) {
     expected.sort();
     assert_eq!(all, expected);
 }
-both_backends!(concurrent_inbox_readers_get_each_message_exactly_once);

@@ -1,36 +1,42 @@
 //! Test support: a project in a temp directory, backed by a SQLite file (`.team/team.db`) or by
 //! a fresh schema in the PostgreSQL server named by `TEAM_TEST_DATABASE_URL`, and helpers that
-//! run the real `team` binary in it.
+//! run the real `team` binary in it. The project itself is team-testkit's
+//! ([`team_testkit::Project`]); this adds the calls the end-to-end tests make.
 //!
 //! PostgreSQL projects pass their URL through `TEAM_DATABASE_URL` (so every command line is the
 //! same on both backends); SQLite projects always run with that variable removed.
+//!
+//! A test that runs on both engines is an `rstest` with one case per [`Backend`]:
+//!
+//! ```ignore
+//! #[rstest]
+//! #[case::sqlite(Backend::Sqlite)]
+//! #[case::postgres(Backend::Postgres)]
+//! fn name(#[case] backend: Backend) {
+//!     // `None`: the PostgreSQL variant is skipped (and tallied as such).
+//!     let Some(p) = &Project::on(backend) else { return };
+//!     // …
+//! }
+//! ```
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+pub use rstest::rstest;
 use serde_json::Value;
-use team_testkit::pg::PgSchema;
+pub use team_testkit::Backend;
 use team_testkit::process::{assert_success, parse_json};
 
 /// Longest any single `team` call may take before the test fails instead of hanging.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The `team` binary built by cargo for this test run.
-pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("team")
-}
-
-/// A `std::process::Command` for `team` with a clean environment: no database from the
-/// caller's shell, no colour, no log filter.
+/// A `std::process::Command` for `team` in `dir` with a clean environment and no project: no
+/// database from the caller's shell, no colour, no log filter
+/// ([`team_testkit::project::std_command`]).
 pub fn bare_std_cmd(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("TEAM_DATABASE_URL")
-        .env_remove("TEAM_LOG")
-        .env_remove("RUST_LOG");
-    c
+    team_testkit::project::std_command(dir)
 }
 
 /// [`bare_std_cmd`] as an `assert_cmd::Command`, with [`CALL_TIMEOUT`].
@@ -50,28 +56,16 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
 }
 
-/// A new, empty schema `it_…` in the test PostgreSQL database, or `None` (with a note) when
-/// `TEAM_TEST_DATABASE_URL` is unset outside CI; in CI (`CI` set) a missing URL fails the test
-/// (see [`team_testkit::pg::base_url`]).
-pub fn pg_schema() -> Option<PgSchema> {
-    PgSchema::create("it")
-}
+/// A project directory with `team init` done, on one backend: team-testkit's
+/// [`team_testkit::Project`] (root, backend, database URL, commands) with the calls below.
+pub struct Project(team_testkit::Project);
 
-/// The backend of a [`Project`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `.team/team.db` in the project.
-    Sqlite,
-    /// A schema of its own in the test PostgreSQL server.
-    Postgres,
-}
+impl Deref for Project {
+    type Target = team_testkit::Project;
 
-/// A project directory with `team init` done, on one backend.
-pub struct Project {
-    /// Canonical path of `_dir` (what `team` sees as its working directory).
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-    pg: Option<PgSchema>,
+    fn deref(&self) -> &team_testkit::Project {
+        &self.0
+    }
 }
 
 /// A new temp directory and its canonical path.
@@ -84,67 +78,28 @@ pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
 impl Project {
     /// A project on SQLite (`.team/team.db`).
     pub fn sqlite() -> Project {
-        let (dir, root) = temp_dir();
-        let p = Project {
-            root,
-            _dir: dir,
-            pg: None,
-        };
-        p.ok(&["init"]);
-        p
+        Project(team_testkit::Project::sqlite())
     }
 
     /// A project on PostgreSQL, or `None` when the PostgreSQL variants are skipped.
     pub fn pg() -> Option<Project> {
-        let pg = pg_schema()?;
-        let (dir, root) = temp_dir();
-        let p = Project {
-            root,
-            _dir: dir,
-            pg: Some(pg),
-        };
-        p.ok(&["init"]);
-        Some(p)
+        Project::on(Backend::Postgres)
     }
 
-    /// The backend.
-    pub fn backend(&self) -> Backend {
-        if self.pg.is_some() {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
-    }
-
-    /// The project root (the working directory of every command).
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The database URL or path this project uses.
-    pub fn db_url(&self) -> String {
-        match &self.pg {
-            Some(pg) => pg.url.clone(),
-            None => self
-                .root()
-                .join(".team/team.db")
-                .to_string_lossy()
-                .into_owned(),
-        }
+    /// A project on `backend`, or `None` when it is PostgreSQL and the PostgreSQL variants are
+    /// skipped.
+    pub fn on(backend: Backend) -> Option<Project> {
+        team_testkit::Project::on(backend).map(Project)
     }
 
     /// `team` in the project directory, on the project's database.
     pub fn std_cmd(&self) -> std::process::Command {
-        self.std_cmd_in(self.root())
+        self.std_command()
     }
 
     /// `team` in `dir`, on the project's database (PostgreSQL through `TEAM_DATABASE_URL`).
     pub fn std_cmd_in(&self, dir: &Path) -> std::process::Command {
-        let mut c = bare_std_cmd(dir);
-        if let Some(pg) = &self.pg {
-            c.env("TEAM_DATABASE_URL", &pg.url);
-        }
-        c
+        self.std_command_in(dir)
     }
 
     /// [`Project::std_cmd`] as an `assert_cmd::Command`, with [`CALL_TIMEOUT`].
@@ -327,27 +282,3 @@ pub fn keys(v: &Value) -> Vec<String> {
     k.sort_unstable();
     k
 }
-
-/// For a function `NAME(&Project)`, defines `mod NAME { #[test] fn sqlite(); #[test] fn
-/// postgres(); }`, each running it on a fresh project on its backend (PostgreSQL skipped as
-/// [`team_testkit::pg::base_url`] says). Attributes (e.g. `#[ignore = "…"]`) go on both tests.
-macro_rules! both_backends {
-    ($(#[$meta:meta])* $name:ident) => {
-        mod $name {
-            $(#[$meta])*
-            #[test]
-            fn sqlite() {
-                super::$name(&$crate::support::Project::sqlite());
-            }
-
-            $(#[$meta])*
-            #[test]
-            fn postgres() {
-                if let Some(p) = $crate::support::Project::pg() {
-                    super::$name(&p);
-                }
-            }
-        }
-    };
-}
-pub(crate) use both_backends;

@@ -4,7 +4,13 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn add_list_and_show(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn add_list_and_show(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "reviewer");
 
@@ -145,9 +151,16 @@ fn add_list_and_show(p: &Project) {
         3
     );
 }
-both_backends!(add_list_and_show);
 
-fn claim_takes_the_oldest_claimable_and_respects_blockers_and_reservations(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn claim_takes_the_oldest_claimable_and_respects_blockers_and_reservations(
+    #[case] backend: Backend,
+) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "alice");
     p.add_member("demo", "bob");
@@ -225,9 +238,14 @@ fn claim_takes_the_oldest_claimable_and_respects_blockers_and_reservations(p: &P
         "error: member bob in team demo is completed; it can no longer claim tasks\n"
     );
 }
-both_backends!(claim_takes_the_oldest_claimable_and_respects_blockers_and_reservations);
 
-fn done_fail_release_cancel_follow_the_lifecycle(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn done_fail_release_cancel_follow_the_lifecycle(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("docs");
     p.add_member("docs", "w");
     for t in ["a", "b", "c", "d"] {
@@ -298,4 +316,3 @@ fn done_fail_release_cancel_follow_the_lifecycle(p: &Project) {
     p.fails(&["task", "done", "docs", "42"], 3);
     p.fails(&["task", "cancel", "nope", "1"], 3);
 }
-both_backends!(done_fail_release_cancel_follow_the_lifecycle);

@@ -75,7 +75,13 @@ fn commands_find_the_project_from_a_subdirectory() {
     assert_eq!(v["project_root"], p.root().to_string_lossy().as_ref());
 }
 
-fn create_prints_the_name_and_refuses_a_duplicate(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn create_prints_the_name_and_refuses_a_duplicate(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let out = p.run(&["create", "demo"]);
     assert_ok(&["create", "demo"], &out);
     assert_eq!(stdout(&out), "demo\n");
@@ -136,9 +142,14 @@ fn create_prints_the_name_and_refuses_a_duplicate(p: &Project) {
     // The id works wherever a name does.
     assert_eq!(p.json(&["show", id])["team"]["name"], "docs");
 }
-both_backends!(create_prints_the_name_and_refuses_a_duplicate);
 
-fn list_filters_by_state(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn list_filters_by_state(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     // Nothing yet: a note on stderr, nothing on stdout.
     let out = p.run(&["list"]);
     assert_ok(&["list"], &out);
@@ -215,9 +226,14 @@ fn list_filters_by_state(p: &Project) {
         "{err}"
     );
 }
-both_backends!(list_filters_by_state);
 
-fn show_prints_members_and_tasks(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn show_prints_members_and_tasks(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     let id = p.create_team("demo");
     p.add_member("demo", "reviewer");
     p.add_task("demo", "write the spec", &[]);
@@ -311,9 +327,14 @@ fn show_prints_members_and_tasks(p: &Project) {
         "error: team ghost not found; see `team list --all` for the teams in this database\n"
     );
 }
-both_backends!(show_prints_members_and_tasks);
 
-fn disband_cascades_to_members_tasks_and_inboxes(p: &Project) {
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn disband_cascades_to_members_tasks_and_inboxes(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
     p.create_team("demo");
     p.add_member("demo", "reviewer");
     p.add_member("demo", "coder");
@@ -418,7 +439,6 @@ fn disband_cascades_to_members_tasks_and_inboxes(p: &Project) {
         "disbanded by user"
     );
 }
-both_backends!(disband_cascades_to_members_tasks_and_inboxes);
 
 #[test]
 fn completions_print_a_script_without_a_project() {

@@ -131,7 +131,11 @@ async fn escapes_are_refused(fallback: bool) {
     p.create_team("box").await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let swapping = swapper(p.root.clone(), outside.path().to_path_buf(), stop.clone());
+    let swapping = swapper(
+        p.root().to_path_buf(),
+        outside.path().to_path_buf(),
+        stop.clone(),
+    );
     let home_text = home.path().display().to_string();
     let mut env: Vec<(&str, &str)> = vec![("HOME", home_text.as_str())];
     if fallback {

@@ -1,4 +1,5 @@
-//! Test support for the LLM-agent tests: a project in a temp directory whose `.team/config.toml`
+//! Test support for the LLM-agent tests: a project in a temp directory (team-testkit's
+//! [`team_testkit::Project`], on SQLite) whose `.team/config.toml`
 //! points a `mock` provider at a [`ScriptedServer`] started by the test, agent files written into
 //! it, the real `team` binary run as a child process (never outliving its test: killed on
 //! timeout or drop), and helpers to key scripted replies by member and turn.
@@ -7,14 +8,14 @@
 //! [`KEY`] in `MOCK_API_KEY`, and with the user's configuration and `TEAM_*` variables out of
 //! the way.
 
-use std::path::PathBuf;
+use std::ops::Deref;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 pub use team_testkit::process::{code, dump, stderr, stdout};
-use team_testkit::process::{command, output_within, stdout_json};
-use team_testkit::{Reply, ScriptRequest, ScriptToolCall};
+use team_testkit::process::{output_within, stdout_json};
+use team_testkit::{Backend, Reply, ScriptRequest, ScriptToolCall};
 
 /// The fake API key every child gets in `MOCK_API_KEY`.
 pub const KEY: &str = "sk-test-SECRET123";
@@ -25,11 +26,6 @@ pub const KEY_MARK: &str = "SECRET123";
 /// Longest any single `team` call may take before the test fails instead of hanging.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The `team` binary built by cargo for this test run.
-pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("team")
-}
-
 /// Which wire format the `mock` provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
@@ -39,12 +35,17 @@ pub enum Wire {
     Anthropic,
 }
 
-/// A project in a temp directory, initialised with `team init`, with a `mock` provider.
-pub struct Project {
-    _dir: tempfile::TempDir,
-    /// The project root (holds `.team/`).
-    pub root: PathBuf,
-    user_config: PathBuf,
+/// A project in a temp directory, initialised with `team init`, with a `mock` provider:
+/// team-testkit's [`team_testkit::Project`] (root, commands with a clean environment and
+/// [`KEY`] in `MOCK_API_KEY`) with the calls below.
+pub struct Project(team_testkit::Project);
+
+impl Deref for Project {
+    type Target = team_testkit::Project;
+
+    fn deref(&self) -> &team_testkit::Project {
+        &self.0
+    }
 }
 
 impl Project {
@@ -52,18 +53,9 @@ impl Project {
     /// settings `team_toml` (TOML lines, e.g. `max_agents = 4`) and a `[providers.mock]`
     /// table of kind `wire` at `base_url` (fast retries: base 10 ms, 3 retries).
     pub async fn new(wire: Wire, base_url: &str, team_toml: &str) -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("team-llm-")
-            .tempdir()
-            .expect("temp dir");
-        let root = dir.path().canonicalize().expect("canonical temp dir");
-        let user_config = root.join("user-config");
-        std::fs::create_dir_all(&user_config).expect("user config dir");
-        let p = Project {
-            _dir: dir,
-            root,
-            user_config,
-        };
+        let mut inner = team_testkit::Project::bare(Backend::Sqlite).expect("a SQLite project");
+        inner.env("MOCK_API_KEY", KEY);
+        let p = Project(inner);
         let out = p.team(&["init"]).await;
         assert!(out.status.success(), "team init: {}", dump(&out));
         let kind = match wire {
@@ -75,14 +67,14 @@ impl Project {
              api_key_env = \"MOCK_API_KEY\"\nmax_concurrent_requests = 16\nretry_base_ms = 10\n\
              retry_max_ms = 50\nmax_retries = 3\nrequest_timeout_secs = 30\n"
         );
-        std::fs::write(p.root.join(".team/config.toml"), config).expect("write config.toml");
+        std::fs::write(p.path(".team/config.toml"), config).expect("write config.toml");
         p
     }
 
     /// Writes `.team/agents/NAME.md` with `front` (YAML lines) as front matter and `body` as
     /// instructions.
     pub fn agent(&self, name: &str, front: &str, body: &str) {
-        let path = self.root.join(".team/agents").join(format!("{name}.md"));
+        let path = self.path(".team/agents").join(format!("{name}.md"));
         std::fs::write(path, format!("---\n{front}\n---\n{body}\n")).expect("write agent file");
     }
 
@@ -94,10 +86,8 @@ impl Project {
 
     /// Like [`Project::team`] with extra environment variables.
     pub async fn team_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = command(bin(), &self.root);
-        cmd.args(args)
-            .env("TEAM_CONFIG_HOME", &self.user_config)
-            .env("MOCK_API_KEY", KEY);
+        let mut cmd = self.command();
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -141,7 +131,7 @@ impl Project {
 
     /// The bytes of the SQLite database and its side files (`-wal`, `-shm`, `-journal`).
     pub fn db_bytes(&self) -> Vec<u8> {
-        let dir = self.root.join(".team");
+        let dir = self.path(".team");
         let mut bytes = Vec::new();
         for entry in std::fs::read_dir(&dir).expect("list .team") {
             let path = entry.expect("dir entry").path();
@@ -152,11 +142,6 @@ impl Project {
         }
         assert!(!bytes.is_empty(), "no database file in {}", dir.display());
         bytes
-    }
-
-    /// The project root as a path.
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::support::{Project, both_backends, eventually, stderr, stdout};
+use crate::support::{Backend, Project, eventually, rstest, stderr, stdout};
 
 const SLOTS: usize = 5;
 const MEMBERS: usize = 25;
@@ -159,14 +159,22 @@ fn scenario(p: &Project, runners: usize) {
     }
 }
 
-both_backends! {
-    fn one_runner_never_exceeds_max_agents(p) {
-        scenario(p, 1);
-    }
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn one_runner_never_exceeds_max_agents(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    scenario(p, 1);
 }
 
-both_backends! {
-    fn two_runners_share_the_queue_without_running_a_member_twice(p) {
-        scenario(p, 2);
-    }
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn two_runners_share_the_queue_without_running_a_member_twice(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    scenario(p, 2);
 }

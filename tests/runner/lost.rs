@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    ForeignPid, Proc, Project, alive, both_backends, eventually, pids_of, signal,
+    Backend, ForeignPid, Proc, Project, alive, eventually, pids_of, rstest, signal,
     started_runner_pid, stderr, stdout, wait_timeout,
 };
 
@@ -61,165 +61,227 @@ fn ended(p: &Project, team: &str, name: &str, within: Duration) -> Value {
     })
 }
 
-both_backends! {
-    fn team_wait_notices_that_the_only_runner_was_killed_and_its_agent_died_with_it(p) {
-        p.heartbeat_ms(HEARTBEAT_MS);
-        p.agent("writer", WRITER);
-        p.ok(&["create", "crew"]);
-        let s = p.spawn_bg("crew", "writer", "go", &[]);
-        let r1 = s.runner_pid.expect("the first background spawn starts a runner");
-        let _r1 = ForeignPid(r1);
-        let agent = script_pid(p, &s.name);
-        let bg: i32 = eventually(Duration::from_secs(30), "the background job", || {
-            p.read("bg.pid").trim().parse().ok()
-        });
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn team_wait_notices_that_the_only_runner_was_killed_and_its_agent_died_with_it(
+    #[case] backend: Backend,
+) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.heartbeat_ms(HEARTBEAT_MS);
+    p.agent("writer", WRITER);
+    p.ok(&["create", "crew"]);
+    let s = p.spawn_bg("crew", "writer", "go", &[]);
+    let r1 = s
+        .runner_pid
+        .expect("the first background spawn starts a runner");
+    let _r1 = ForeignPid(r1);
+    let agent = script_pid(p, &s.name);
+    let bg: i32 = eventually(Duration::from_secs(30), "the background job", || {
+        p.read("bg.pid").trim().parse().ok()
+    });
 
-        signal(&r1.to_string(), "KILL");
-        let start = Instant::now();
-        let o = p.run(&["wait", "crew", "--timeout", "15"]);
-        // Before: exit 124 after 15 s, "still live: writer".
-        assert_eq!(o.status.code(), Some(1), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
-        assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
-        let m = p.member("crew", &s.name);
-        assert_eq!(m["status"], "failed", "{m}");
-        assert_eq!(m["error"], "runner lost", "{m}");
+    signal(&r1.to_string(), "KILL");
+    let start = Instant::now();
+    let o = p.run(&["wait", "crew", "--timeout", "15"]);
+    // Before: exit 124 after 15 s, "still live: writer".
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    let m = p.member("crew", &s.name);
+    assert_eq!(m["status"], "failed", "{m}");
+    assert_eq!(m["error"], "runner lost", "{m}");
 
-        // The agent died with its runner, its background job with the reconciliation.
-        eventually(Duration::from_secs(5), "the agent to die", || (!alive(agent)).then_some(()));
-        eventually(Duration::from_secs(5), "its background job to die", || {
-            (!alive(bg)).then_some(())
-        });
-        // Past the moment it would have written and sent.
-        std::thread::sleep(Duration::from_millis(1500));
-        assert!(!p.path("written").exists(), "the agent of a dead runner went on writing");
-        let inbox = p.peek("crew", "lead");
-        assert!(
-            inbox.iter().all(|x| x["body"] != "late"),
-            "the agent of a dead runner sent: {inbox:#?}"
-        );
-    }
+    // The agent died with its runner, its background job with the reconciliation.
+    eventually(Duration::from_secs(5), "the agent to die", || {
+        (!alive(agent)).then_some(())
+    });
+    eventually(Duration::from_secs(5), "its background job to die", || {
+        (!alive(bg)).then_some(())
+    });
+    // Past the moment it would have written and sent.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !p.path("written").exists(),
+        "the agent of a dead runner went on writing"
+    );
+    let inbox = p.peek("crew", "lead");
+    assert!(
+        inbox.iter().all(|x| x["body"] != "late"),
+        "the agent of a dead runner sent: {inbox:#?}"
+    );
 }
 
-both_backends! {
-    fn a_surviving_runner_reconciles_a_dead_one_by_itself(p) {
-        p.heartbeat_ms(HEARTBEAT_MS);
-        p.agent("sleeper", SLEEPER);
-        p.ok(&["create", "crew"]);
-        let a = p.start_runner("runner-a", &[]);
-        let s = p.spawn_bg("crew", "sleeper", "sleep", &[]);
-        assert!(s.runner_pid.is_none(), "runner-a serves the spawn");
-        script_pid(p, &s.name);
-        let _b = p.start_runner("runner-b", &[]);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_surviving_runner_reconciles_a_dead_one_by_itself(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.heartbeat_ms(HEARTBEAT_MS);
+    p.agent("sleeper", SLEEPER);
+    p.ok(&["create", "crew"]);
+    let a = p.start_runner("runner-a", &[]);
+    let s = p.spawn_bg("crew", "sleeper", "sleep", &[]);
+    assert!(s.runner_pid.is_none(), "runner-a serves the spawn");
+    script_pid(p, &s.name);
+    let _b = p.start_runner("runner-b", &[]);
 
-        signal(&a.pid().to_string(), "KILL");
-        let start = Instant::now();
-        // Only reads from here: no `team reconcile`, `wait` or `watch`.
-        let m = ended(p, "crew", &s.name, Duration::from_secs(10));
-        assert_eq!(m["status"], "failed", "{m}");
-        assert_eq!(m["error"], "runner lost", "{m}");
-        assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
-        let r = p.json(&["reconcile"]);
-        assert_eq!(r["runners_lost"], serde_json::json!([]), "already reconciled: {r}");
-    }
+    signal(&a.pid().to_string(), "KILL");
+    let start = Instant::now();
+    // Only reads from here: no `team reconcile`, `wait` or `watch`.
+    let m = ended(p, "crew", &s.name, Duration::from_secs(10));
+    assert_eq!(m["status"], "failed", "{m}");
+    assert_eq!(m["error"], "runner lost", "{m}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    let r = p.json(&["reconcile"]);
+    assert_eq!(
+        r["runners_lost"],
+        serde_json::json!([]),
+        "already reconciled: {r}"
+    );
 }
 
-both_backends! {
-    fn members_run_the_definition_they_were_spawned_with(p) {
-        p.ok(&["create", "crew"]);
-        let _r = p.start_runner("runner", &["--max-agents", "1"]);
-        // An agent added after the runner started (before: `unknown agent`).
-        p.agent_file("late", &inline_agent("echo late-$(cat)"));
-        let late = p.spawn_bg("crew", "late", "x", &[]);
-        assert!(late.runner_pid.is_none(), "the live runner serves the spawn");
-        let m = ended(p, "crew", &late.name, Duration::from_secs(30));
-        assert_eq!(m["status"], "completed", "{m}");
-        assert_eq!(m["result"], "late-x\n", "{m}");
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn members_run_the_definition_they_were_spawned_with(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.ok(&["create", "crew"]);
+    let _r = p.start_runner("runner", &["--max-agents", "1"]);
+    // An agent added after the runner started (before: `unknown agent`).
+    p.agent_file("late", &inline_agent("echo late-$(cat)"));
+    let late = p.spawn_bg("crew", "late", "x", &[]);
+    assert!(
+        late.runner_pid.is_none(),
+        "the live runner serves the spawn"
+    );
+    let m = ended(p, "crew", &late.name, Duration::from_secs(30));
+    assert_eq!(m["status"], "completed", "{m}");
+    assert_eq!(m["result"], "late-x\n", "{m}");
 
-        // The only slot is held until `go` exists; meanwhile `ver` is spawned, edited and
-        // spawned again.
-        p.agent_file(
-            "gate",
-            &inline_agent(r#"while [ ! -e "$TEAM_PROJECT_ROOT/go" ]; do sleep 0.05; done"#),
-        );
-        p.agent_file("ver", &inline_agent("echo v1"));
-        let g = p.spawn_bg("crew", "gate", "x", &[]);
-        eventually(Duration::from_secs(30), "the gate to run", || {
-            (p.status("crew", &g.name) == "running").then_some(())
-        });
-        let old = p.spawn_bg("crew", "ver", "x", &[]);
-        p.agent_file("ver", &inline_agent("echo v2"));
-        let new = p.spawn_bg("crew", "ver", "x", &[]);
-        assert_eq!(p.status("crew", &old.name), "pending");
-        std::fs::write(p.path("go"), "").unwrap();
-        let o = ended(p, "crew", &old.name, Duration::from_secs(30));
-        let n = ended(p, "crew", &new.name, Duration::from_secs(30));
-        assert_eq!(o["result"], "v1\n", "the old spawn runs the old version: {o}");
-        assert_eq!(n["result"], "v2\n", "the new spawn runs the new version: {n}");
-    }
+    // The only slot is held until `go` exists; meanwhile `ver` is spawned, edited and
+    // spawned again.
+    p.agent_file(
+        "gate",
+        &inline_agent(r#"while [ ! -e "$TEAM_PROJECT_ROOT/go" ]; do sleep 0.05; done"#),
+    );
+    p.agent_file("ver", &inline_agent("echo v1"));
+    let g = p.spawn_bg("crew", "gate", "x", &[]);
+    eventually(Duration::from_secs(30), "the gate to run", || {
+        (p.status("crew", &g.name) == "running").then_some(())
+    });
+    let old = p.spawn_bg("crew", "ver", "x", &[]);
+    p.agent_file("ver", &inline_agent("echo v2"));
+    let new = p.spawn_bg("crew", "ver", "x", &[]);
+    assert_eq!(p.status("crew", &old.name), "pending");
+    std::fs::write(p.path("go"), "").unwrap();
+    let o = ended(p, "crew", &old.name, Duration::from_secs(30));
+    let n = ended(p, "crew", &new.name, Duration::from_secs(30));
+    assert_eq!(
+        o["result"], "v1\n",
+        "the old spawn runs the old version: {o}"
+    );
+    assert_eq!(
+        n["result"], "v2\n",
+        "the new spawn runs the new version: {n}"
+    );
 }
 
-both_backends! {
-    fn a_spawn_from_another_environment_is_not_run_with_the_old_one(p) {
-        p.agent_file("env", &inline_agent(r#"echo "base=${OPENAI_BASE_URL:-none}""#));
-        p.ok(&["create", "crew"]);
-        let _r = p.start_runner("runner", &[]);
-        let same = p.spawn_bg("crew", "env", "x", &[]);
-        assert!(same.runner_pid.is_none(), "the live runner has the same environment");
-        let m = ended(p, "crew", &same.name, Duration::from_secs(30));
-        assert_eq!(m["result"], "base=none\n", "{m}");
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_spawn_from_another_environment_is_not_run_with_the_old_one(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.agent_file(
+        "env",
+        &inline_agent(r#"echo "base=${OPENAI_BASE_URL:-none}""#),
+    );
+    p.ok(&["create", "crew"]);
+    let _r = p.start_runner("runner", &[]);
+    let same = p.spawn_bg("crew", "env", "x", &[]);
+    assert!(
+        same.runner_pid.is_none(),
+        "the live runner has the same environment"
+    );
+    let m = ended(p, "crew", &same.name, Duration::from_secs(30));
+    assert_eq!(m["result"], "base=none\n", "{m}");
 
-        let o = p
-            .cmd()
-            .args(["spawn", "crew", "env", "--prompt", "x", "--background"])
-            .env("OPENAI_BASE_URL", "http://127.0.0.1:9/other")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        let name = stdout(&o).trim().to_owned();
-        let pid = started_runner_pid(&stderr(&o))
-            .unwrap_or_else(|| panic!("a runner with this environment is started: {}", stderr(&o)));
-        let _guard = ForeignPid(pid);
-        let m = ended(p, "crew", &name, Duration::from_secs(30));
-        assert_eq!(m["status"], "completed", "{m}");
-        assert_eq!(m["result"], "base=http://127.0.0.1:9/other\n", "{m}");
-    }
+    let o = p
+        .cmd()
+        .args(["spawn", "crew", "env", "--prompt", "x", "--background"])
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/other")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = stdout(&o).trim().to_owned();
+    let pid = started_runner_pid(&stderr(&o))
+        .unwrap_or_else(|| panic!("a runner with this environment is started: {}", stderr(&o)));
+    let _guard = ForeignPid(pid);
+    let m = ended(p, "crew", &name, Duration::from_secs(30));
+    assert_eq!(m["status"], "completed", "{m}");
+    assert_eq!(m["result"], "base=http://127.0.0.1:9/other\n", "{m}");
 }
 
-both_backends! {
-    fn ctrl_c_on_a_foreground_spawn_cancels_only_what_it_owns(p) {
-        p.agent("sleeper", SLEEPER);
-        p.ok(&["create", "crew"]);
-        let other = p.spawn_bg("crew", "sleeper", "other", &[]);
-        let _r = other.runner_pid.map(ForeignPid);
-        script_pid(p, &other.name);
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn ctrl_c_on_a_foreground_spawn_cancels_only_what_it_owns(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.agent("sleeper", SLEEPER);
+    p.ok(&["create", "crew"]);
+    let other = p.spawn_bg("crew", "sleeper", "other", &[]);
+    let _r = other.runner_pid.map(ForeignPid);
+    script_pid(p, &other.name);
 
-        let log = p.path("fg.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = p
-            .cmd()
-            .args(["spawn", "crew", "sleeper", "--prompt", "mine"])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let mut fg = Proc { child, log };
-        let mine = eventually(Duration::from_secs(30), "the foreground member", || {
-            p.members("crew")
-                .into_iter()
-                .find(|m| m["role"] == "member" && m["name"] != other.name.as_str())
-                .map(|m| m["name"].as_str().unwrap().to_owned())
-        });
-        script_pid(p, &mine);
-        signal(&fg.pid().to_string(), "INT");
-        let status = wait_timeout(&mut fg.child, Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("the foreground spawn did not stop: {}", fg.log_text()));
-        assert_eq!(status.code(), Some(130), "{}", fg.log_text());
-        assert_eq!(p.status("crew", &mine), "cancelled");
-        // Before: the whole team was disbanded.
-        assert_eq!(p.status("crew", &other.name), "running");
-        assert_eq!(p.json(&["show", "crew"])["team"]["status"], "active");
-    }
+    let log = p.path("fg.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = p
+        .cmd()
+        .args(["spawn", "crew", "sleeper", "--prompt", "mine"])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut fg = Proc { child, log };
+    let mine = eventually(Duration::from_secs(30), "the foreground member", || {
+        p.members("crew")
+            .into_iter()
+            .find(|m| m["role"] == "member" && m["name"] != other.name.as_str())
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+    });
+    script_pid(p, &mine);
+    signal(&fg.pid().to_string(), "INT");
+    let status = wait_timeout(&mut fg.child, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the foreground spawn did not stop: {}", fg.log_text()));
+    assert_eq!(status.code(), Some(130), "{}", fg.log_text());
+    assert_eq!(p.status("crew", &mine), "cancelled");
+    // Before: the whole team was disbanded.
+    assert_eq!(p.status("crew", &other.name), "running");
+    assert_eq!(p.json(&["show", "crew"])["team"]["status"], "active");
 }
 
 /// One iteration per `TEAM_FAULT_ITERATIONS` (default 3; bench/runner-kill-stress.sh runs
@@ -313,8 +375,12 @@ fn random_kills(p: &Project) {
     );
 }
 
-both_backends! {
-    fn kill_9_of_runners_at_random_moments_leaves_nothing_lost_or_stuck(p) {
-        random_kills(p);
-    }
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn kill_9_of_runners_at_random_moments_leaves_nothing_lost_or_stuck(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    random_kills(p);
 }

@@ -1,19 +1,22 @@
 //! Test support for the runner tests: a project in a temp directory (SQLite `.team/team.db`, or
-//! a fresh schema in the PostgreSQL server named by `TEAM_TEST_DATABASE_URL`), shell-script
-//! agents written into it, and guards that never let a runner or an agent process outlive its
-//! test.
+//! a fresh schema in the PostgreSQL server named by `TEAM_TEST_DATABASE_URL`: team-testkit's
+//! [`team_testkit::Project`]), shell-script agents written into it, and guards that never let a
+//! runner or an agent process outlive its test. A test that runs on both engines is an
+//! `rstest` with the cases `sqlite` and `postgres` of [`Backend`] (see `tests/it/support.rs`).
 //!
 //! Every agent script starts with a prelude that appends `MEMBER PID` to `<root>/pids.log`; when
 //! a [`Project`] is dropped, every process group listed there that still runs *in this project*
 //! (checked through `/proc/PID/environ`) is killed. Runners started by a test are held by
 //! [`Proc`] (a child) or [`ForeignPid`] (a detached runner), which stop them on drop.
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use rstest::rstest;
 use serde_json::Value;
-use team_testkit::pg::PgSchema;
+pub use team_testkit::Backend;
 use team_testkit::process::{assert_success, parse_json};
 pub use team_testkit::process::{stderr, stdout};
 
@@ -22,7 +25,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `team` binary built by cargo for this test run.
 pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("team")
+    team_testkit::project::team_bin()
 }
 
 /// Wall-clock time in ms since the epoch (the unit of `*_at_ms` fields).
@@ -137,20 +140,22 @@ impl Drop for ForeignPid {
     }
 }
 
-/// A new schema `runner_…` in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a
-/// note) when it is unset outside CI; in CI (`CI` set) a missing URL fails the test (see
-/// [`team_testkit::pg::base_url`]).
-pub fn pg_schema() -> Option<PgSchema> {
-    PgSchema::create("runner")
-}
-
-/// A project directory with `team init` done. Dropping it kills the agent processes that are
-/// still running in it (see the module docs), then removes the directory (and the schema).
+/// A project directory with `team init` done: team-testkit's [`team_testkit::Project`] (root,
+/// backend, commands with a clean environment) with the calls below. Dropping it kills the
+/// agent processes that are still running in it (see the module docs), then removes the
+/// directory (and the schema).
 pub struct Project {
-    dir: tempfile::TempDir,
-    pg: Option<PgSchema>,
+    inner: team_testkit::Project,
     /// `TEAM_HEARTBEAT_MS` for every `team` this project runs (see [`Project::heartbeat_ms`]).
     heartbeat_ms: std::cell::Cell<Option<u64>>,
+}
+
+impl Deref for Project {
+    type Target = team_testkit::Project;
+
+    fn deref(&self) -> &team_testkit::Project {
+        &self.inner
+    }
 }
 
 impl Drop for Project {
@@ -162,32 +167,20 @@ impl Drop for Project {
 impl Project {
     /// A project on SQLite.
     pub fn sqlite() -> Project {
-        Self::with(None)
+        Self::with(team_testkit::Project::sqlite())
     }
 
-    /// A project on PostgreSQL, or `None` when the PostgreSQL variants are skipped.
-    pub fn pg() -> Option<Project> {
-        Some(Self::with(Some(pg_schema()?)))
+    /// A project on `backend`, or `None` when it is PostgreSQL and the PostgreSQL variants are
+    /// skipped.
+    pub fn on(backend: Backend) -> Option<Project> {
+        team_testkit::Project::on(backend).map(Self::with)
     }
 
-    fn with(pg: Option<PgSchema>) -> Project {
-        let p = Project {
-            dir: tempfile::tempdir().expect("temp dir"),
-            pg,
+    fn with(inner: team_testkit::Project) -> Project {
+        Project {
+            inner,
             heartbeat_ms: std::cell::Cell::new(None),
-        };
-        p.ok(&["init"]);
-        p
-    }
-
-    /// The project root.
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A file under the project root.
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
+        }
     }
 
     /// A file under the root as text; empty when it does not exist.
@@ -241,25 +234,13 @@ impl Project {
             .expect("write agent file");
     }
 
-    /// `team` in the project directory with a clean environment: the project's database (for
-    /// PostgreSQL through `TEAM_DATABASE_URL`), no user config file, no log filter, no colour.
+    /// `team` in the project directory with a clean environment (team-testkit's
+    /// [`team_testkit::Project::std_command`]: the project's database, an empty user config
+    /// directory, no log filter, no colour) and the heartbeat set by [`Project::heartbeat_ms`].
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        c.current_dir(self.root())
-            .env("NO_COLOR", "1")
-            .env("TEAM_CONFIG_HOME", self.path("no-user-config"))
-            .env_remove("TEAM_DATABASE_URL")
-            .env_remove("TEAM_LOG")
-            .env_remove("RUST_LOG")
-            .env_remove("TEAM_MAX_AGENTS")
-            .env_remove("TEAM_MEMBER_TIMEOUT_SECS")
-            .env_remove("TEAM_MODEL");
-        match self.heartbeat_ms.get() {
-            Some(ms) => c.env("TEAM_HEARTBEAT_MS", ms.to_string()),
-            None => c.env_remove("TEAM_HEARTBEAT_MS"),
-        };
-        if let Some(pg) = &self.pg {
-            c.env("TEAM_DATABASE_URL", &pg.url);
+        let mut c = self.std_command();
+        if let Some(ms) = self.heartbeat_ms.get() {
+            c.env("TEAM_HEARTBEAT_MS", ms.to_string());
         }
         c
     }
@@ -440,31 +421,3 @@ pub fn pids_of(lines: &[String], member: &str) -> Vec<i32> {
         })
         .collect()
 }
-
-/// Defines `mod NAME { #[test] fn sqlite(); #[test] fn postgres(); }`, running `body(&Project)`
-/// on a fresh project on each backend. Attributes (e.g. `#[ignore]`) go on both tests.
-macro_rules! both_backends {
-    ($(#[$meta:meta])* fn $name:ident($p:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn body($p: &$crate::support::Project) $body
-
-            $(#[$meta])*
-            #[test]
-            fn sqlite() {
-                body(&$crate::support::Project::sqlite());
-            }
-
-            $(#[$meta])*
-            #[test]
-            fn postgres() {
-                if let Some(p) = $crate::support::Project::pg() {
-                    body(&p);
-                }
-            }
-        }
-    };
-}
-pub(crate) use both_backends;

@@ -135,7 +135,7 @@ async fn interrupt_during_review(backend: Backend, signal: Signal) {
     );
 
     // No process is left behind in the project.
-    let left = processes_in(&p.root);
+    let left = processes_in(p.root());
     assert!(left.is_empty(), "processes left in the project: {left:?}");
 }
 

@@ -36,7 +36,7 @@ async fn wait_ended(p: &Project, team: &str, limit: Duration) -> Value {
 async fn no_process_left(p: &Project, limit: Duration) {
     let start = Instant::now();
     loop {
-        let left = processes_in(&p.root);
+        let left = processes_in(p.root());
         if left.is_empty() {
             return;
         }
@@ -197,7 +197,7 @@ async fn timeout_exits_124_and_disbands_the_team() {
         "{show:#}"
     );
     assert_no_live_member(&show);
-    assert!(processes_in(&p.root).is_empty());
+    assert!(processes_in(p.root()).is_empty());
 }
 
 /// How the report names a specialist stopped by the token budget.
@@ -393,7 +393,7 @@ async fn detach(p: &Project, spec: &str, name: &str) -> Detached {
     let pid = v["pid"].as_i64().expect("the background run's pid") as i32;
     Detached {
         pid,
-        root: p.root.clone(),
+        root: p.root().to_path_buf(),
     }
 }
 

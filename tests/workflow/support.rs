@@ -1,8 +1,9 @@
 //! Test support for `team run spec-review` end to end.
 //!
-//! - [`Project`]: a temp directory with `team init` done, on SQLite (`.team/team.db`) or on a
-//!   fresh schema of the PostgreSQL server named by `TEAM_TEST_DATABASE_URL` (passed to every
-//!   child as `TEAM_DATABASE_URL`), whose `.team/config.toml` points a `mock` provider
+//! - [`Project`]: a temp directory with `team init` done (team-testkit's
+//!   [`team_testkit::Project`]), on SQLite (`.team/team.db`) or on a fresh schema of the
+//!   PostgreSQL server named by `TEAM_TEST_DATABASE_URL` (passed to every child as
+//!   `TEAM_DATABASE_URL`), whose `.team/config.toml` points a `mock` provider
 //!   (OpenAI wire format) at a [`ScriptedServer`] started by the test; the specification under
 //!   review is copied from `tests/data/` into the project root.
 //! - The real `team` binary runs as a child process that never outlives its test: stdin is
@@ -12,14 +13,15 @@
 //!   what is added during the cross-review, and the lead's synthesis; [`script`] turns it into
 //!   a [`Script`] for the scripted server; [`Expected`] is the report that must come out.
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use team_testkit::pg::PgSchema;
+pub use team_testkit::Backend;
 pub use team_testkit::process::{code, dump, stderr, stdout};
-use team_testkit::process::{command, output_within, stdout_json};
+use team_testkit::process::{output_within, stdout_json};
 use team_testkit::{Reply, Script, ScriptRequest};
 
 /// Longest any single `team` call may take before the test fails instead of hanging.
@@ -50,11 +52,6 @@ pub const CROSS_REVIEW_ANSWER: &str = "My cross-review:";
 /// What the lead's synthesis prompt holds (the workflow's `synthesis` prompt).
 pub const SYNTHESIS_MARK: &str = "Write the synthesis";
 
-/// The `team` binary built by cargo for this test run.
-pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("team")
-}
-
 /// The path of a file of `tests/data/`.
 pub fn data_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,35 +60,19 @@ pub fn data_file(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL
-
-/// A new schema `workflow_…` in the server named by `TEAM_TEST_DATABASE_URL`, or `None` (with a
-/// note) when it is unset outside CI; in CI (`CI` set) a missing URL fails the test (see
-/// [`team_testkit::pg::base_url`]).
-pub fn pg_schema() -> Option<PgSchema> {
-    PgSchema::create("workflow")
-}
-
-/// Where a project keeps its database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `.team/team.db` in the project.
-    Sqlite,
-    /// A schema of its own in the test PostgreSQL server.
-    Postgres,
-}
-
-// ---------------------------------------------------------------------------------------------
 // Projects and child processes
 
-/// A project in a temp directory (see the module docs).
-pub struct Project {
-    /// The project root (canonical; holds `.team/` once `team init` or `team run` made it).
-    pub root: PathBuf,
-    user_config: PathBuf,
-    pg: Option<PgSchema>,
-    // Last: removed after everything above is dropped.
-    _dir: tempfile::TempDir,
+/// A project in a temp directory (see the module docs): team-testkit's
+/// [`team_testkit::Project`] (root, backend, commands with a clean environment and [`KEY`] in
+/// `MOCK_API_KEY`) with the calls below.
+pub struct Project(team_testkit::Project);
+
+impl Deref for Project {
+    type Target = team_testkit::Project;
+
+    fn deref(&self) -> &team_testkit::Project {
+        &self.0
+    }
 }
 
 impl Project {
@@ -105,11 +86,7 @@ impl Project {
     /// A project on `backend` whose `mock` provider is the scripted server at `base_url`;
     /// `None` when the PostgreSQL variants are skipped.
     pub async fn on(backend: Backend, base_url: &str) -> Option<Project> {
-        let pg = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(pg_schema()?),
-        };
-        let p = Self::bare_with(pg);
+        let p = Self::bare_on(backend)?;
         let out = p.team(&["init"]).await;
         assert!(out.status.success(), "team init: {}", dump(&out));
         let config = format!(
@@ -117,41 +94,26 @@ impl Project {
              api_key_env = \"MOCK_API_KEY\"\nmax_concurrent_requests = 16\nretry_base_ms = 10\n\
              retry_max_ms = 50\nmax_retries = 2\nrequest_timeout_secs = 120\n"
         );
-        std::fs::write(p.root.join(".team/config.toml"), config).expect("write config.toml");
+        std::fs::write(p.path(".team/config.toml"), config).expect("write config.toml");
         Some(p)
     }
 
     /// An empty temp directory on SQLite: no `.team/`, no provider configured.
     pub fn bare() -> Project {
-        Self::bare_with(None)
+        Self::bare_on(Backend::Sqlite).expect("a SQLite project")
     }
 
-    fn bare_with(pg: Option<PgSchema>) -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("team-workflow-")
-            .tempdir()
-            .expect("temp dir");
-        let root = dir.path().canonicalize().expect("canonical temp dir");
-        let user_config = root.join("user-config");
-        std::fs::create_dir_all(&user_config).expect("user config dir");
-        Project {
-            root,
-            user_config,
-            pg,
-            _dir: dir,
-        }
+    fn bare_on(backend: Backend) -> Option<Project> {
+        let mut inner = team_testkit::Project::bare(backend)?;
+        inner.env("MOCK_API_KEY", KEY);
+        Some(Project(inner))
     }
 
     /// Copies `tests/data/NAME` into the project root; returns NAME (the path to give `team
     /// run`, relative to the root, so the report's `input` is the same in every project).
     pub fn spec(&self, name: &str) -> String {
-        std::fs::copy(data_file(name), self.root.join(name)).expect("copy the specification");
+        std::fs::copy(data_file(name), self.path(name)).expect("copy the specification");
         name.to_owned()
-    }
-
-    /// A file under the project root.
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
     }
 
     /// A file under the project root as text.
@@ -162,13 +124,8 @@ impl Project {
 
     /// The command `team ARGS` in the project root (see the module docs).
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = command(bin(), &self.root);
-        cmd.args(args)
-            .env("TEAM_CONFIG_HOME", &self.user_config)
-            .env("MOCK_API_KEY", KEY);
-        if let Some(pg) = &self.pg {
-            cmd.env("TEAM_DATABASE_URL", &pg.url);
-        }
+        let mut cmd = self.0.command();
+        cmd.args(args);
         cmd
     }
 

@@ -1,8 +1,21 @@
 //! Test databases: a temp SQLite file, or a fresh schema in the PostgreSQL server named by
-//! `TEAM_TEST_DATABASE_URL`.
+//! `TEAM_TEST_DATABASE_URL`. A test that runs on both engines is an `rstest` with one case
+//! per [`Backend`]:
+//!
+//! ```ignore
+//! #[rstest]
+//! #[case::sqlite(Backend::Sqlite)]
+//! #[case::postgres(Backend::Postgres)]
+//! fn name(#[case] backend: Backend) {
+//!     // `None`: the PostgreSQL variant is skipped (and tallied as such).
+//!     let Some(db) = &TestDb::on(backend) else { return };
+//!     let s = db.store();
+//! }
+//! ```
 #![allow(dead_code, missing_docs)]
 
 use team_store::Store;
+pub use team_testkit::Backend;
 use team_testkit::pg::PgSchema;
 
 /// A database for one test; dropping it removes it.
@@ -14,6 +27,15 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// A database on `backend`, or `None` when it is PostgreSQL and the PostgreSQL variants
+    /// are skipped (`TEAM_TEST_DATABASE_URL` unset outside CI; in CI that fails).
+    pub fn on(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => Some(sqlite()),
+            Backend::Postgres => team_testkit::project::pg_schema().map(TestDb::Pg),
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             TestDb::Sqlite(_, url) => url,
@@ -30,32 +52,4 @@ pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("team.db").to_string_lossy().into_owned();
     TestDb::Sqlite(dir, url)
-}
-
-/// A fresh schema in the test PostgreSQL database, or `None` (with a note) when
-/// `TEAM_TEST_DATABASE_URL` is unset outside CI. In CI (`CI` set) a missing URL fails.
-pub fn pg() -> Option<TestDb> {
-    PgSchema::create("t").map(TestDb::Pg)
-}
-
-/// Defines `mod NAME { fn sqlite(); fn postgres(); }` running `body(&TestDb)` on each backend.
-#[macro_export]
-macro_rules! both_backends {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[test]
-            fn sqlite() {
-                let db = $crate::common::sqlite();
-                ($body)(&db);
-            }
-            #[test]
-            fn postgres() {
-                if let Some(db) = $crate::common::pg() {
-                    ($body)(&db);
-                }
-            }
-        }
-    };
 }
