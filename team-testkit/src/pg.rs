@@ -130,6 +130,20 @@ impl PgSchema {
     }
 }
 
+impl PgSchema {
+    /// Drops the schema now, with everything in it, while processes may still use
+    /// [`PgSchema::url`]: a database whose tables vanish under a running `team` (the drop at
+    /// the end of the test then finds nothing).
+    ///
+    /// # Panics
+    /// When the server cannot be reached or refuses the drop.
+    pub fn drop_now(&self) {
+        let mut c = PgConnection::establish(&self.base).expect("connect to TEAM_TEST_DATABASE_URL");
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .expect("drop the test schema");
+    }
+}
+
 impl Drop for PgSchema {
     fn drop(&mut self) {
         if let Ok(mut c) = PgConnection::establish(&self.base) {

@@ -236,6 +236,12 @@ impl Project {
         &self.user_config
     }
 
+    /// The project's PostgreSQL schema (`None` on SQLite), e.g. to drop it under a running
+    /// `team` ([`PgSchema::drop_now`]).
+    pub fn pg_schema(&self) -> Option<&PgSchema> {
+        self.pg.as_ref()
+    }
+
     /// The URL of the project's PostgreSQL schema (what children get as `TEAM_DATABASE_URL`);
     /// `None` on SQLite.
     pub fn pg_url(&self) -> Option<&str> {

@@ -3,7 +3,9 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use crate::support::{Project, stderr};
+use std::time::Duration;
+
+use crate::support::{Backend, Project, stderr, wait_timeout};
 
 #[test]
 fn absurd_numbers_and_non_utf8_arguments_are_usage_errors() {
@@ -68,4 +70,29 @@ fn absurd_numbers_and_non_utf8_arguments_are_usage_errors() {
     let o = p.run(&["runner", "--idle-exit", "1"]);
     assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("max_agents"), "{}", stderr(&o));
+}
+
+/// A detached runner whose database is gone (its PostgreSQL schema dropped under it) exits
+/// once every look at its work has failed for its whole idle period, instead of spinning on
+/// errors for ever: before, test runners outlived their dropped schemas by hours, each polling
+/// a database that no longer had its tables.
+#[test]
+fn a_runner_whose_database_is_gone_exits_after_its_idle_period() {
+    let Some(p) = Project::on(Backend::Postgres) else {
+        return;
+    };
+    let mut runner = p.start_runner("runner", &["--idle-exit", "2"]);
+    p.pg_schema().expect("a PostgreSQL project").drop_now();
+    let status = wait_timeout(&mut runner.child, Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!(
+            "the runner still runs 30 s after its database was dropped:\n{}",
+            runner.log_text()
+        )
+    });
+    assert!(status.success(), "{status}\n{}", runner.log_text());
+    assert!(
+        runner.log_text().contains("cannot count the runner's work"),
+        "{}",
+        runner.log_text()
+    );
 }
