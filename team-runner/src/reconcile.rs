@@ -20,7 +20,6 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde::Serialize;
 use team_core::TeamEvent;
-use team_core::runner::RunnerSighting;
 use team_store::{Outcome, Runner, Store, StoreError, now_ms};
 
 /// The error a member of a lost runner ends with.
@@ -71,17 +70,7 @@ pub fn pid_alive(pid: i64) -> bool {
 /// True when runner `r` is lost, seen from this process now (the rule is
 /// [`team_core::runner::runner_lost`]; this adds the look at the process table).
 pub fn is_lost(r: &Runner, host: &str, now_ms: i64) -> bool {
-    team_core::runner::runner_lost(
-        &RunnerSighting {
-            host: &r.host,
-            pid_alive: r.host != host || pid_alive(r.pid),
-            heartbeat_at_ms: r.heartbeat_at_ms,
-            heartbeat_ms: r.heartbeat_ms,
-            stopped: r.stopped_at_ms.is_some(),
-        },
-        host,
-        now_ms,
-    )
+    r.is_lost(r.host != host || pid_alive(r.pid), host, now_ms)
 }
 
 /// This host's name, as runners register it.

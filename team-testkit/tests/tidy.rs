@@ -510,7 +510,8 @@ fn findings(root: &Path) -> Vec<Finding> {
                 );
             }
             if let Some(dep_rank) = rank(&dep) {
-                let provider_or_tools = matches!(krate, "team-provider" | "team-tools" | "team-report");
+                let provider_or_tools =
+                    matches!(krate, "team-provider" | "team-tools" | "team-report");
                 if dep_rank >= my_rank || (provider_or_tools && dep != "team-core") {
                     push(
                         Rule::Layering,

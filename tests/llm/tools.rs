@@ -132,3 +132,48 @@ async fn send_message_task_claim_complete_and_memory_round_trip() {
     assert_eq!(second[0].body()["messages"][0]["role"], "system");
     assert!(body_system.contains(NOTE), "wire body: {body_system}");
 }
+
+/// `team_delete` from a member that may not disband: its own team (it is not the lead) and a
+/// team another agent leads are both refused with team-core's reasons (`manage::may_disband`,
+/// decided by the store in the disband's transaction), and both teams stay active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn team_delete_is_refused_to_a_member_that_may_not_disband() {
+    let server = ScriptedServer::start(Script::from_fn(|req| {
+        if from_member(req, "wrecker") {
+            return match req.turn {
+                1 => Reply::tool_call("team_delete", r#"{}"#),
+                2 => Reply::tool_call("team_delete", r#"{"team":"other"}"#),
+                _ => Reply::text("wrecker finished"),
+            };
+        }
+        Reply::error(400, "unexpected caller")
+    }))
+    .await
+    .expect("server");
+    let p = Project::new(Wire::OpenAi, &server.base_url(), "").await;
+    p.agent("wrecker", "model: mock/wrecker-model", "You tidy up.");
+    p.create_team("docs").await;
+    p.create_team("other").await;
+    let out = p
+        .team(&["spawn", "docs", "wrecker", "--prompt", "disband everything"])
+        .await;
+    assert!(out.status.success(), "spawn wrecker: {}", dump(&out));
+
+    let all = server.requests();
+    let wrecker = requests_of(&all, "wrecker");
+    assert_eq!(wrecker.len(), 3, "three model calls");
+    let results = tool_texts(&wrecker[2]);
+    assert_eq!(results.len(), 2, "{results:#?}");
+    assert!(
+        results[0].contains("only the lead can disband team docs"),
+        "{results:#?}"
+    );
+    assert!(
+        results[1].contains("team other is not led by your agent wrecker"),
+        "{results:#?}"
+    );
+    for team in ["docs", "other"] {
+        let shown = p.json(&["show", team]).await;
+        assert_eq!(shown["team"]["status"], "active", "{shown}");
+    }
+}

@@ -25,10 +25,6 @@ use crate::project::{self, DB_FILE, TEAM_DIR};
 /// How long a provider's `/models` may take to answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A runner is taken for lost when its heartbeat is older than this (three periods of 2 s,
-/// the rule of `team reconcile`), for runners on other hosts.
-const RUNNER_STALE_MS: i64 = 6_000;
-
 /// The environment variables that change the configuration or the run (names only).
 const ENV_VARS: &[&str] = &[
     "TEAM_DATABASE_URL",
@@ -640,11 +636,8 @@ fn runners_section(store: &Store, r: &mut Report) {
         r.ok("none running (`team spawn --background` starts one on demand)");
     }
     for run in &runners {
-        let alive = if run.host == host {
-            team_runner::pid_alive(run.pid)
-        } else {
-            now - run.heartbeat_at_ms <= RUNNER_STALE_MS
-        };
+        // The one rule of `team reconcile` and the runners (team_core::runner::runner_lost).
+        let alive = !team_runner::reconcile::is_lost(run, &host, now);
         let text = format!(
             "runner {} (pid {} on {}, up to {} agents), last heartbeat {} ago",
             run.id,

@@ -429,19 +429,18 @@ async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, String
     let t = db(&c.inner.store, move |s| s.resolve_team(&reference))
         .await
         .map_err(store_err)?;
-    let own = t.id == c.member.team_id;
-    if own && c.member.role != Role::Lead {
-        return Err(format!("only the lead can disband team {}", t.name));
-    }
-    if !own && t.lead_agent != c.member.agent {
-        return Err(format!(
-            "team {} is not led by your agent {}",
-            t.name, c.member.agent
-        ));
-    }
     let reason = format!("disbanded by {} (team_delete)", c.member.name);
-    let d = db(&c.inner.store, move |s| s.disband_team(&t.id, &reason))
-        .await
-        .map_err(store_err)?;
+    // Who may disband is team-core's rule (manage::may_disband), decided by the store in the
+    // disband's own transaction.
+    let (team_id, name) = (c.member.team_id.clone(), c.member.name.clone());
+    let d = db(&c.inner.store, move |s| {
+        let by = team_store::Actor {
+            team_id: &team_id,
+            member: &name,
+        };
+        s.disband_team_as(&t.id, &reason, &by)
+    })
+    .await
+    .map_err(store_err)?;
     Ok(json!({"team": d.team.name, "cancelled_members": d.cancelled_members, "cancelled_tasks": d.cancelled_tasks}).to_string())
 }
