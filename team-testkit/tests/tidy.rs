@@ -5,8 +5,9 @@
 //! - `team-core` is the pure domain: no IO crate among its dependencies (tokio, Diesel, reqwest,
 //!   clap, …) and no `std::fs`, `std::net`, `std::process` in its sources.
 //! - Each crate depends only on the crates below it: team-core < team-store <
-//!   team-provider, team-tools < team-agent < team-runner < team-cli; team-provider and
-//!   team-tools depend on no team crate but team-core; team-testkit only as a dev-dependency.
+//!   team-provider, team-tools, team-report < team-agent < team-runner < team-cli;
+//!   team-provider, team-tools and team-report depend on no team crate but team-core;
+//!   team-testkit only as a dev-dependency.
 //! - Only team-cli prints (`println!`, `print!`, `eprintln!`, `eprint!`) or reads argv
 //!   (`std::env::args`); the libraries return values and log with `tracing`.
 //! - SQL (`SELECT … FROM`, `INSERT INTO`, `UPDATE … SET`, `DELETE FROM`, `CREATE`/`ALTER`/`DROP
@@ -27,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("team-store", 1),
     ("team-provider", 2),
     ("team-tools", 2),
+    ("team-report", 2),
     ("team-agent", 3),
     ("team-runner", 4),
     ("team-cli", 5),
@@ -508,7 +510,7 @@ fn findings(root: &Path) -> Vec<Finding> {
                 );
             }
             if let Some(dep_rank) = rank(&dep) {
-                let provider_or_tools = matches!(krate, "team-provider" | "team-tools");
+                let provider_or_tools = matches!(krate, "team-provider" | "team-tools" | "team-report");
                 if dep_rank >= my_rank || (provider_or_tools && dep != "team-core") {
                     push(
                         Rule::Layering,

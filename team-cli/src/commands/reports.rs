@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use team_runner::workflow::report::html::RunFacts;
-use team_runner::workflow::report::{Report, Severity};
+use team_report::html::RunFacts;
+use team_report::{Report, Severity};
 use team_store::{Store, now_ms};
 
 use crate::cli::ReportFormat;

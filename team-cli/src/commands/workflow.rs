@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use team_core::{AgentName, TeamName};
 use team_provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
-use team_runner::workflow::report::{Report, Severity};
+use team_report::{Report, Severity};
 use team_runner::workflow::review::{self, ReviewEnd, ReviewOutcome, ReviewRun};
 use team_runner::workflow::{self, Execution, Outcome, WorkflowKind};
 use team_store::{NewTeam, Store, now_ms};

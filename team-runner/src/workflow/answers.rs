@@ -144,10 +144,24 @@ pub fn limit_items(format: &mut AnswerFormat, field: &str, max: u64) {
     }
 }
 
+/// The first JSON object in `text` that deserializes as `T` (models wrap JSON in prose or
+/// code fences); see [`read`], which also says why none fits.
+pub fn extract_json<T: DeserializeOwned>(text: &str) -> Option<T> {
+    read(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::report::{CrossReviewAnswer, ReviewAnswer, SynthesisAnswer};
+    use team_report::{CrossReviewAnswer, ReviewAnswer, SynthesisAnswer};
+
+    #[test]
+    fn json_is_found_inside_prose_and_fences() {
+        let t = "Here you go:\n```json\n{\"findings\": [{\"severity\": \"major\", \"finding\": \"x\"}]}\n```";
+        let a: ReviewAnswer = extract_json(t).unwrap();
+        assert_eq!(a.findings[0].severity, "major");
+        assert!(extract_json::<ReviewAnswer>("no json {here").is_none());
+    }
 
     #[test]
     fn schemas_are_derived_closed_and_inline() {

@@ -13,10 +13,10 @@ use std::time::Duration;
 use team_core::TeamEvent;
 use team_store::Store;
 
-use super::report::Report;
 use super::review::{PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun};
 use super::{WorkflowDef, fanout, review, self_review};
 use crate::{AgentRuntime, Engine, EngineOptions, RunnerError};
+use team_report::Report;
 
 /// Kind of the event that stores a finished run's report (what `team report` reads).
 pub const REPORT_EVENT: &str = "workflow.report";

@@ -10,11 +10,11 @@ use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome};
 
 use super::render;
-use super::report::{Report, Specialist};
 use super::review::{Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, synthesise};
 use crate::RunnerError;
 use crate::blocking::db;
 use crate::engine::Engine;
+use team_report::{Report, Specialist};
 
 /// Runs a fan-out to its report (the lead's synthesis as summary; members as specialists).
 ///

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::report::{Finding, RawFinding, Severity};
+use team_report::{Finding, RawFinding, Severity};
 
 pub(crate) fn finding_json(f: &Finding) -> serde_json::Value {
     json!({"id": f.id, "severity": f.severity.as_str(), "location": f.location, "finding": f.finding, "suggestion": f.suggestion, "raised_by": f.raised_by})
@@ -123,7 +123,7 @@ pub(crate) fn id_num(id: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::report::{RawFinding, Severity, Verdict};
+    use team_report::{RawFinding, Severity, Verdict};
 
     fn raw(severity: &str, location: &str, finding: &str) -> RawFinding {
         RawFinding {

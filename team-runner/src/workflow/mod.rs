@@ -6,14 +6,13 @@
 //!
 //! Engines ([`WorkflowKind`]): `review` ([`review`]): specialists review an input in parallel,
 //! review each other's findings, and the lead writes the synthesis; the report is
-//! [`report::Report`]; `fanout` ([`fanout`]); `self-review` ([`self_review`]). [`execute`] runs
+//! `team_report::Report`; `fanout` ([`fanout`]); `self-review` ([`self_review`]). [`execute`] runs
 //! one on its team, start to end, and says how it ended ([`Outcome`]).
 
 pub mod answers;
 pub mod execute;
 pub mod fanout;
 mod findings;
-pub mod report;
 pub mod review;
 pub mod self_review;
 

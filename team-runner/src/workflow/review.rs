@@ -21,17 +21,17 @@ use serde_json::json;
 use team_core::{AgentName, MemberStatus, MessageKind};
 use team_store::{NewMember, Outcome, Recipient};
 
+use super::answers::extract_json;
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
 use super::findings::{finding_json, id_num, merge_groups, merge_into, next_id, to_finding};
-use super::report::{
-    CrossReviewAnswer, Finding, Report, ReviewAnswer, Specialist, SynthesisAnswer, Verdict,
-    extract_json,
-};
 use super::{WorkflowDef, render};
 use crate::RunnerError;
 use crate::blocking::db;
 use crate::engine::Engine;
 use team_provider::AnswerFormat;
+use team_report::{
+    CrossReviewAnswer, Finding, Report, ReviewAnswer, Specialist, SynthesisAnswer, Verdict,
+};
 
 /// How often the lead's inbox is read while a phase runs.
 /// Why a member that had not answered when the token budget ran out was stopped.

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome};
 
+use super::answers::extract_json;
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
 use super::findings::{finding_json, to_finding};
 use super::render;
-use super::report::{Report, ReviewAnswer, Round, Specialist, TestRun, Triaged, extract_json};
 use super::review::{
     Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, reviewers, settle,
     synthesise, vars,
@@ -24,6 +24,7 @@ use super::review::{
 use crate::RunnerError;
 use crate::blocking::db;
 use crate::engine::Engine;
+use team_report::{Report, ReviewAnswer, Round, Specialist, TestRun, Triaged};
 
 /// The lead's decision on one finding (its JSON Schema is derived from this type).
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -5,7 +5,7 @@
 //! ([`level`]: blocker and major are `error`, minor a `warning`, nit a `note`), its rule is
 //! the severity (`spec-review/major`), its location the reviewed file (its path as given to
 //! `team run`, as a relative URI) with the line the finding points at where one can be found
-//! ([`super::locate`]), its message the finding, the suggestion and who raised, agreed with and
+//! ([`crate::locate`]), its message the finding, the suggestion and who raised, agreed with and
 //! disputed it, and its `properties` the same as data (`raised_by`, `also_raised_by`,
 //! `agreed_by`, `disputed_by`, `phase`, `merged`, `suggestion`, the finding's `id` and
 //! `location` as written). Failed specialists and the report's notes are the invocation's
@@ -19,7 +19,7 @@
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
 
-use super::{Finding, Report, Severity, Verdict};
+use crate::{Finding, Report, Severity, Verdict};
 
 /// The `$schema` of the log: the OASIS schema of SARIF 2.1.0 (errata 01).
 pub const SCHEMA_URI: &str =
@@ -337,7 +337,7 @@ impl Report {
                     .position(|s| *s == f.severity)
                     .unwrap_or(0);
                 let region = input_text
-                    .and_then(|t| super::locate::line_of(t, f))
+                    .and_then(|t| crate::locate::line_of(t, f))
                     .map(|start_line| Region { start_line });
                 let locations = if has_input {
                     vec![Location {

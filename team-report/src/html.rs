@@ -14,7 +14,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{Finding, Report, Severity};
+use crate::{Finding, Report, Severity};
 
 /// The tokens and timings of a run, from the store (the report holds none).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -445,7 +445,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::report::{Specialist, Verdict};
+    use crate::{Specialist, Verdict};
 
     fn report(text: &str) -> Report {
         Report {

@@ -15,7 +15,7 @@
 //!
 //! Otherwise there is no line: the finding points at the whole file. Lines count from 1.
 
-use super::Finding;
+use crate::Finding;
 
 /// The shortest quotation (in characters) looked for in the file: shorter ones (`return`)
 /// match too many lines to mean one.
@@ -218,7 +218,7 @@ Change Semantics
     fn at(location: &str, text: &str) -> Option<usize> {
         let f = Finding {
             id: "F1".into(),
-            severity: super::super::Severity::Minor,
+            severity: crate::Severity::Minor,
             location: location.into(),
             finding: text.into(),
             suggestion: String::new(),
@@ -276,7 +276,7 @@ Change Semantics
     fn finding_with(text: &str) -> Finding {
         Finding {
             id: "F1".into(),
-            severity: super::super::Severity::Nit,
+            severity: crate::Severity::Nit,
             location: String::new(),
             finding: text.into(),
             suggestion: String::new(),

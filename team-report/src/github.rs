@@ -1,6 +1,6 @@
 //! GitHub Actions workflow commands for the findings: one `::error` / `::warning` /
 //! `::notice` annotation per finding at or above a severity, on the reviewed file and the
-//! line the finding points at ([`super::locate`]), so they show on the pull request's diff and
+//! line the finding points at ([`crate::locate`]), so they show on the pull request's diff and
 //! in the run's summary.
 //!
 //! Format and escaping as GitHub documents them ("Workflow commands for GitHub Actions",
@@ -12,10 +12,10 @@
 
 use std::fmt::Write as _;
 
-use super::{Finding, Report, Severity};
+use crate::{Finding, Report, Severity};
 
 /// The annotation command of a severity: blocker and major → `error`, minor → `warning`,
-/// nit → `notice` (the levels of [`super::sarif::level`], in GitHub's words).
+/// nit → `notice` (the levels of [`crate::sarif::level`], in GitHub's words).
 pub fn command(severity: Severity) -> &'static str {
     match severity {
         Severity::Blocker | Severity::Major => "error",
@@ -84,7 +84,7 @@ impl Report {
             let mut props = Vec::new();
             if !file.is_empty() {
                 props.push(format!("file={}", escape_property(file)));
-                if let Some(line) = input_text.and_then(|t| super::locate::line_of(t, f)) {
+                if let Some(line) = input_text.and_then(|t| crate::locate::line_of(t, f)) {
                     props.push(format!("line={line}"));
                 }
             }

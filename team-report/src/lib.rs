@@ -1,3 +1,11 @@
+//! `team-report`: the report of a review workflow, and its renderers.
+//!
+//! For: the report model (findings with attribution, verdicts, specialists, rounds), the answer
+//! shapes models are asked for (with their JSON Schemas), and rendering a report as Markdown,
+//! JSON, SARIF 2.1.0, GitHub Actions workflow commands and one HTML page. Not for: running a
+//! review or reading a model's text (`team-runner`'s workflows), or writing files (`team-cli`):
+//! every function here is pure.
+//!
 //! The review report: findings with attribution, the synthesis, what failed; as Markdown and
 //! as a JSON document (schema: `docs/report.schema.json`) here, and for CI in the submodules:
 //! SARIF 2.1.0 ([`sarif`]), GitHub Actions annotations ([`github`]) and one self-contained
@@ -62,7 +70,7 @@ impl Severity {
 }
 
 /// A finding as a specialist reports it (the JSON it is asked for; its schema is derived
-/// from this type, see [`super::answers`]).
+/// from this type, see `team_runner::workflow::answers`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RawFinding {
     /// `blocker`, `major`, `minor` or `nit` (read leniently: `critical`, `high`, … map too).
@@ -188,7 +196,7 @@ pub struct Specialist {
     /// Whether it took part in the cross-review.
     pub cross_reviewed: bool,
     /// Repair turns it needed: answers that could not be read and were asked again, with the
-    /// error and the schema ([`super::answers::repair_prompt`]).
+    /// error and the schema (`team_runner::workflow::answers::repair_prompt`).
     #[serde(default)]
     pub repairs: u32,
 }
@@ -453,12 +461,6 @@ fn repairs_note(n: u32) -> String {
     }
 }
 
-/// The first JSON object in `text` that deserializes as `T` (models wrap JSON in prose or
-/// code fences); see [`super::answers::read`], which also says why none fits.
-pub fn extract_json<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
-    super::answers::read(text).ok()
-}
-
 /// What a specialist's review answer must hold.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReviewAnswer {
@@ -507,14 +509,6 @@ pub struct SynthesisAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_is_found_inside_prose_and_fences() {
-        let t = "Here you go:\n```json\n{\"findings\": [{\"severity\": \"major\", \"finding\": \"x\"}]}\n```";
-        let a: ReviewAnswer = extract_json(t).unwrap();
-        assert_eq!(a.findings[0].severity, "major");
-        assert!(extract_json::<ReviewAnswer>("no json {here").is_none());
-    }
 
     #[test]
     fn a_reason_loses_its_speakers_name_and_nothing_else() {
