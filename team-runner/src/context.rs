@@ -326,6 +326,29 @@ impl Slot {
     }
 }
 
+/// What a turn may use of its member besides the context: its wake-up (a tool waiting for
+/// messages), its slot (let go while a tool waits), its cancel token and its hard deadline.
+pub(crate) struct TurnIo<'a> {
+    pub wake: &'a Arc<Notify>,
+    pub slot: &'a Slot,
+    pub cancel: &'a CancellationToken,
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+/// Where an LLM worker sits, which decides its system prompt, tools and answer shape.
+pub(crate) enum Seat {
+    /// A member: the team context in its system prompt (`view` when the dispatcher read it),
+    /// the team and workspace tools, the answer shape its workflow asks (if any) per turn.
+    Member { view: Option<Arc<TeamView>> },
+    /// A workflow's lead answering one request itself: its instructions as the system prompt,
+    /// no tools, one model call numbered `call` (the key of its cassette entry), answered in
+    /// `format` when given.
+    Lead {
+        call: u32,
+        format: Option<team_provider::AnswerFormat>,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

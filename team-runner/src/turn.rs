@@ -16,37 +16,13 @@ use team_core::Member;
 use team_provider::AnswerFormat;
 use team_store::Progress;
 use tokio::sync::Notify;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
 use crate::command::{CommandSpec, TurnEnd, run_turn};
-use crate::context::{Context, Slot, TeamView};
+pub(crate) use crate::context::{Seat, TurnIo};
+use crate::context::{Context, Slot};
 use crate::llm::Session;
 use crate::runtime::Plan;
-
-/// What a turn may use of its member besides the context: its wake-up (a tool waiting for
-/// messages), its slot (let go while a tool waits), its cancel token and its hard deadline.
-pub(crate) struct TurnIo<'a> {
-    pub wake: &'a Arc<Notify>,
-    pub slot: &'a Slot,
-    pub cancel: &'a CancellationToken,
-    pub deadline: Option<Instant>,
-}
-
-/// Where an LLM worker sits, which decides its system prompt, tools and answer shape.
-pub(crate) enum Seat {
-    /// A member: the team context in its system prompt (`view` when the dispatcher read it),
-    /// the team and workspace tools, the answer shape its workflow asks (if any) per turn.
-    Member { view: Option<Arc<TeamView>> },
-    /// A workflow's lead answering one request itself: its instructions as the system prompt,
-    /// no tools, one model call numbered `call` (the key of its cassette entry), answered in
-    /// `format` when given.
-    Lead {
-        call: u32,
-        format: Option<AnswerFormat>,
-    },
-}
 
 /// How a member's turns run: a program per turn, or an LLM session kept across turns.
 pub(crate) enum Worker {

@@ -26,7 +26,7 @@ use team_store::Progress;
 use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, TeamView};
-use crate::turn::{Seat, TurnIo};
+use crate::context::{Seat, TurnIo};
 use coordination::Caller;
 use team_agent::{AgentDef, MemoryMode};
 use team_provider::{
