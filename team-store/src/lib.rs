@@ -546,7 +546,7 @@ impl Store {
     pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
         run!(
             self,
-            messages::send_message(team_id, msg, None, self.max_message_bytes)
+            messages::send_message(team_id, msg, None, false, self.max_message_bytes)
         )
     }
 
@@ -565,8 +565,36 @@ impl Store {
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            messages::send_message(team_id, msg, Some(key), self.max_message_bytes)
+            messages::send_message(team_id, msg, Some(key), false, self.max_message_bytes)
         )
+    }
+
+    /// [`Store::send_message`] with an optional de-duplication `key` (as
+    /// [`Store::send_message_keyed`]) and, with `interrupt` (`team send --interrupt`), marked
+    /// to interrupt: a recipient LLM member in a model call has that call cancelled by its
+    /// runner and asked again with the message (see [`Store::pending_interrupt`]); without,
+    /// the message reaches a running LLM member before its next model call.
+    ///
+    /// # Errors
+    /// As [`Store::send_message`].
+    pub fn send_message_with(
+        &self,
+        team_id: &str,
+        msg: &Outgoing<'_>,
+        key: Option<&str>,
+        interrupt: bool,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            messages::send_message(team_id, msg, key, interrupt, self.max_message_bytes)
+        )
+    }
+
+    /// True when member `member` of `team_id` has an unread message sent to interrupt it
+    /// ([`Store::send_message_with`]), not held by a `team inbox` lease. Reads only; what a
+    /// runner asks when a member in a model call is woken.
+    pub fn pending_interrupt(&self, team_id: &str, member: &str) -> Result<bool> {
+        run!(self, messages::pending_interrupt(team_id, member))
     }
 
     /// Takes a member's unread messages, oldest first, marking them delivered in the same
