@@ -604,6 +604,14 @@ impl Store {
         run!(self, messages::take_inbox(team_id, member, peek))
     }
 
+    /// Takes a member's unread messages of kind `text` (`team send`, the `send_message`
+    /// tool), oldest first, marking them delivered in the same statement (exactly once):
+    /// what a running LLM member is given before its next model call. Other kinds (results,
+    /// completion and failure notices, system messages) stay unread.
+    pub fn take_text(&self, team_id: &str, member: &str) -> Result<Vec<Message>> {
+        run!(self, messages::take_text(team_id, member))
+    }
+
     /// Takes an idle member's unread messages and wakes it (`idle → running`) in one
     /// transaction; empty, with the member left idle, when nothing is unread. What a runner
     /// does when an idle member it holds is woken and a slot is free.

@@ -326,8 +326,19 @@ fn an_interrupt_is_pending_until_its_message_is_taken(#[case] backend: Backend) 
     s.ack_inbox(&t.id, &r.name, &leased.lease).unwrap();
     s.send_message_with(&t.id, &msg("stop again"), None, true)
         .unwrap();
-    assert_eq!(s.take_inbox(&t.id, &r.name, false).unwrap().len(), 1);
+    // A mid-turn take is of `text` messages only: a result stays for the next turn.
+    let result = Outgoing {
+        kind: MessageKind::Result,
+        ..msg("a result")
+    };
+    s.send_message(&t.id, &result).unwrap();
+    let text = s.take_text(&t.id, &r.name).unwrap();
+    assert_eq!(text.len(), 1);
+    assert_eq!(text[0].body, "stop again");
     assert!(!s.pending_interrupt(&t.id, &r.name).unwrap());
+    let rest = s.take_inbox(&t.id, &r.name, false).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].kind, MessageKind::Result);
 }
 
 #[rstest]

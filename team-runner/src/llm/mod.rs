@@ -10,9 +10,10 @@
 //! [`LOOP_LIMIT`] times in a row stops the member. The conversation is kept across the turns
 //! of a persistent member.
 //!
-//! Steering (issue 18): a message that reaches the member mid-turn (its wake-up fires: the
-//! dispatcher, for a send in this process or one the poller saw) is taken from the inbox
-//! before the next model call and added as a user message framed as between turns
+//! Steering (issue 18): a message written to the member (kind `text`: `team send`, the
+//! `send_message` tool) that reaches it mid-turn (its wake-up fires: the dispatcher, for a
+//! send in this process or one the poller saw) is taken from the inbox before the next model
+//! call and added as a user message framed as between turns
 //! (`[message from SENDER (KIND)]`), with a `message.injected` event; it starts no turn
 //! afterwards. A message sent with `--interrupt` also cancels the call in flight (the wake-up
 //! races the call; the store says whether an interrupt is unread): the cancelled call is a
@@ -382,7 +383,8 @@ impl Session {
         .await;
     }
 
-    /// Takes the member's unread messages (exactly once: they start no turn afterwards) and
+    /// Takes the member's unread `text` messages (exactly once: they start no turn afterwards;
+    /// results and notices stay for `wait_for_messages` or the next turn) and
     /// adds them to the conversation as one user message framed as between turns
     /// ([`messages_as_input`]), with a `message.injected` event naming them. `interrupt`: an
     /// interrupt cancelled the call in flight. A store error leaves the messages unread (for
@@ -391,7 +393,7 @@ impl Session {
         let (team, name) = (m.team_id.clone(), m.name.clone());
         let call = self.calls + 1;
         let taken = db(&ctx.store, move |s| {
-            let msgs = s.take_inbox(&team, &name, false)?;
+            let msgs = s.take_text(&team, &name)?;
             if !msgs.is_empty() {
                 let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
                 s.append_event(

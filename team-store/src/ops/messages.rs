@@ -230,6 +230,43 @@ pub(crate) fn take_inbox(
     }
 }
 
+/// Takes the unread messages of kind `text` of a member (written by a member or a person:
+/// `team send`, the `send_message` tool), oldest first, marking them delivered in the same
+/// statement: what a running LLM member is given mid-turn. Results, notices and system
+/// messages stay unread (for `wait_for_messages` or the next turn).
+pub(crate) fn take_text(c: &mut Conn, team_id: &str, member: &str) -> Result<Vec<Message>> {
+    c.write_tx(|c| {
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, member)?;
+        struct TakeText;
+        let now = now_ms();
+        let mut rows: Vec<MessageRow> = Prepared::<TakeText>::new(
+            "UPDATE messages SET delivered_at_ms = ?, lease_until_ms = NULL \
+             WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL AND kind = ? \
+               AND (lease_until_ms IS NULL OR lease_until_ms <= ?) RETURNING *",
+            vec![
+                Bind::BigInt(now),
+                Bind::Text(team_id.to_owned()),
+                Bind::Text(m.name.clone()),
+                Bind::Text(MessageKind::Text.as_str().to_owned()),
+                Bind::BigInt(now),
+            ],
+        )
+        .load(c)?;
+        rows.sort_by_key(|r| r.id);
+        if !rows.is_empty() {
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                "message.delivered",
+                json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>()}),
+            )?;
+        }
+        resolve_bodies(c, rows)
+    })
+}
+
 /// Takes an idle member's unread messages and, when there are any, wakes it (`idle →
 /// running`), in one transaction: the in-process wake-up path in one write instead of two.
 /// Empty (and the member left idle) when nothing is unread.
@@ -411,6 +448,7 @@ pub(crate) fn pending_interrupt(c: &mut Conn, team_id: &str, member: &str) -> Re
         .filter(messages::recipient.eq(member))
         .filter(messages::delivered_at_ms.is_null())
         .filter(messages::interrupt.eq(true))
+        .filter(messages::kind.eq(MessageKind::Text.as_str()))
         .filter(
             messages::lease_until_ms
                 .is_null()
