@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
 use team_core::{TaskStatus, TeamStatus};
+
+use crate::complete;
 
 /// Run teams of AI agents from a shell: a lead and members working in parallel, a task board,
 /// messages and memory, all in a database you can inspect.
@@ -49,41 +52,156 @@ pub const AFTER_HELP: &str = "Exit codes: 0 ok, 1 failure, 2 usage or bad input,
      125 token budget spent, 130 cancelled.\n\
      Durations (SECS) take seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`).";
 
+/// The EXAMPLES sections at the end of the main commands' `--help` (`after_help`: shown by
+/// `-h` and `--help`). The exit codes stay at the end of `team --help` ([`AFTER_HELP`]).
+pub mod examples {
+    /// `team create`.
+    pub const CREATE: &str = "\
+Examples:
+  team create docs                        a team whose lead is you (a shell or a script)
+  team create docs --lead planner --prompt 'Plan the release notes'
+                                          run its lead now; exit with the lead's outcome";
+
+    /// `team list`.
+    pub const LIST: &str = "\
+Examples:
+  team list                               active teams
+  team list --all                         with completed, failed and disbanded ones
+  team list --status failed";
+
+    /// `team show`.
+    pub const SHOW: &str = "\
+Examples:
+  team show docs                          members (status, elapsed, result) and tasks
+  team --json show docs | jq '.members[] | {name, status}'";
+
+    /// `team disband`.
+    pub const DISBAND: &str = "\
+Examples:
+  team disband docs
+  team disband docs --reason 'superseded by docs-2'";
+
+    /// `team task`.
+    pub const TASK: &str = "\
+Examples:
+  team task add docs 'Write chapter 3' --blocked-by 1
+  team task list docs --status pending
+  team task claim docs --as writer        the oldest claimable task (exit 3: none)
+  team task done docs 3 --result 'merged in #12'
+  team task claim 3                       inside a member: TEAM_ID and TEAM_MEMBER";
+
+    /// `team send`.
+    pub const SEND: &str = "\
+Examples:
+  team send docs --from lead --to writer 'Use British spelling'
+  git diff | team send docs --from lead --to reviewer
+  team send docs --from lead --all 'Wrap up in 5 minutes'
+  team send --to lead 'Chapter 2 is done'   inside a member: TEAM_ID and TEAM_MEMBER";
+
+    /// `team inbox`.
+    pub const INBOX: &str = "\
+Examples:
+  team inbox docs lead                    take the lead's unread messages
+  team inbox docs lead --peek             read them without taking them
+  team inbox docs lead --wait --timeout 60
+  team --json inbox docs lead --after 41  every message above id 41 (a cursor)";
+
+    /// `team logs`.
+    pub const LOGS: &str = "\
+Examples:
+  team logs docs -n 20                    the last 20 events
+  team logs docs --follow                 and every new one until the team ends
+  team logs docs --member writer --kind task. --since 10m";
+
+    /// `team spawn`.
+    pub const SPAWN: &str = "\
+Examples:
+  team spawn docs writer --prompt 'Draft chapter 2' --background
+                                          print its name and return; a runner runs it
+  team spawn docs reviewer --prompt-file task.md --timeout 10m
+                                          in the foreground: exit with its outcome
+  team spawn docs helper --prompt 'Answer questions' --background --persistent";
+
+    /// `team wait`.
+    pub const WAIT: &str = "\
+Examples:
+  team wait docs --timeout 10m            every member but the lead
+  team wait docs --member writer --member reviewer
+  team --json wait docs | jq '.members[] | select(.status != \"completed\")'";
+
+    /// `team run`.
+    pub const RUN: &str = "\
+Examples:
+  team run spec-review docs/spec.md       the report (Markdown) on stdout
+  team run spec-review spec.md -o review.md --fail-on major
+  team run spec-review spec.md --format sarif -o review.sarif
+  team run spec-review spec.md --set reviewers=security,testing --max-tokens 200000
+  t=$(team run spec-review spec.md --detach) && team watch \"$t\" && team report \"$t\"";
+
+    /// `team doctor`.
+    pub const DOCTOR: &str = "\
+Examples:
+  team doctor                             every check, and the next command to run
+  team --json doctor | jq '.problems[0]'  the first problem and its fix";
+
+    /// `team runners`.
+    pub const RUNNERS: &str = "\
+Examples:
+  team runners                            alive and lost runners, and what each holds
+  team runners --all                      stopped ones too
+  team runner stop                        stop the only runner alive (or: RUNNER_ID, --all)";
+}
+
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create `.team/` here: `config.toml`, `agents/`, `workflows/` and the database.
     Init,
     /// Create a team with a lead.
+    #[command(after_help = examples::CREATE)]
     Create(CreateArgs),
     /// List teams (active ones unless --all or --status).
+    #[command(after_help = examples::LIST)]
     List(ListArgs),
     /// Show a team: its members (status, elapsed, result or error) and its tasks.
+    #[command(after_help = examples::SHOW)]
     Show(TeamArg),
     /// Disband a team: cancel every live member and open task, in one transaction.
+    #[command(after_help = examples::DISBAND)]
     Disband(DisbandArgs),
     /// Members of a team.
     #[command(subcommand)]
     Member(MemberCmd),
     /// The team's task board.
     #[command(subcommand)]
+    #[command(after_help = examples::TASK)]
     Task(TaskCmd),
     /// Send a message (BODY, or stdin when BODY is absent).
+    #[command(after_help = examples::SEND)]
     Send(SendArgs),
     /// Read a member's inbox (consumes the messages unless --peek).
+    #[command(after_help = examples::INBOX)]
     Inbox(InboxArgs),
     /// An agent's memory in this project.
     #[command(subcommand)]
     Memory(MemoryCmd),
     /// The event log of a team.
+    #[command(after_help = examples::LOGS)]
     Logs(LogsArgs),
     /// Add a member of AGENT and run it: in the foreground (exit with its outcome), or with
     /// --background hand it to a runner and return at once, printing its name.
+    #[command(after_help = examples::SPAWN)]
     Spawn(SpawnArgs),
     /// Serve this project's pending members (up to --max-agents at once) until stopped.
+    #[command(args_conflicts_with_subcommands = true)]
     Runner(RunnerArgs),
+    /// List the runners serving this database: host, pid, version, slots used, heartbeat,
+    /// the members each holds, alive or lost (--all: stopped ones too).
+    #[command(after_help = examples::RUNNERS)]
+    Runners(RunnersArgs),
     /// Block until members are terminal: exit 0 if all completed, 1 if any did not, 124 on
     /// timeout.
+    #[command(after_help = examples::WAIT)]
     Wait(WaitArgs),
     /// Watch a team live: members and tasks, until it is terminal (--json: JSON Lines, one
     /// object per change).
@@ -95,6 +213,7 @@ pub enum Command {
     Agents(AgentsCmd),
     /// Run a workflow to its report: `team run spec-review docs/spec.md`. Exit: 0 done,
     /// 1 failed, 10 --fail-on tripped, 124 timeout, 125 token budget spent, 130 cancelled.
+    #[command(after_help = examples::RUN)]
     Run(RunArgs),
     /// Print the report of a workflow run (`--json`: the run's manifest).
     Report(ReportArgs),
@@ -106,6 +225,7 @@ pub enum Command {
     /// Check this setup: config files, providers (reachable?), the database, agent files,
     /// runners, and what `team run spec-review` would run now. Exit 1 when something is
     /// wrong, naming the next command to run.
+    #[command(after_help = examples::DOCTOR)]
     Doctor,
     /// The configuration.
     #[command(subcommand)]
@@ -126,14 +246,14 @@ pub struct CreateArgs {
     /// Team name: letters, digits, `_`, `.`, `-`; unique among active teams.
     pub name: String,
     /// The agent the lead runs as (default `lead`: a person or a script).
-    #[arg(long, default_value = "lead")]
+    #[arg(long, default_value = "lead", add = ArgValueCandidates::new(complete::agents))]
     pub lead: String,
     /// Run the lead agent now with this prompt, in the foreground: its members run here too;
     /// the team completes when the lead does (exit with the lead's outcome).
     #[arg(long, conflicts_with = "prompt_file")]
     pub prompt: Option<String>,
     /// Like --prompt, read from a file (`-` for stdin).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub prompt_file: Option<String>,
     /// Agent run settings.
     #[command(flatten)]
@@ -169,6 +289,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct TeamArg {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
 }
 
@@ -176,6 +297,7 @@ pub struct TeamArg {
 #[derive(Debug, Args)]
 pub struct DisbandArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// Why (kept on the team, told to every member).
     #[arg(long, default_value = "disbanded by user")]
@@ -188,13 +310,16 @@ pub enum MemberCmd {
     /// Add a member of AGENT (prints its disambiguated name: `reviewer`, `reviewer-2`).
     Add {
         /// Team name or id.
+        #[arg(add = ArgValueCandidates::new(complete::teams))]
         team: String,
         /// Agent name.
+        #[arg(add = ArgValueCandidates::new(complete::agents))]
         agent: String,
     },
     /// List the members of a team.
     List {
         /// Team name or id.
+        #[arg(add = ArgValueCandidates::new(complete::teams))]
         team: String,
     },
     /// Mark a member completed (`--result`), telling the lead `[AGENT COMPLETED]`.
@@ -208,8 +333,10 @@ pub enum MemberCmd {
 #[derive(Debug, Args)]
 pub struct MemberEndArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// Member name (`lead` for the lead).
+    #[arg(add = ArgValueCandidates::new(complete::members))]
     pub member: String,
     /// The result text (done).
     #[arg(long)]
@@ -227,6 +354,7 @@ pub enum TaskCmd {
     /// List tasks.
     List {
         /// Team name or id.
+        #[arg(add = ArgValueCandidates::new(complete::teams))]
         team: String,
         /// Only tasks in this state.
         #[arg(long, value_parser = parse_wire::<TaskStatus>)]
@@ -241,9 +369,10 @@ pub enum TaskCmd {
     /// TEAM and --as default to `TEAM_ID` and `TEAM_MEMBER`.
     Claim {
         /// Team name or id (default: `TEAM_ID`).
+        #[arg(add = ArgValueCandidates::new(complete::teams))]
         team: Option<String>,
         /// The claiming member (default: `TEAM_MEMBER`).
-        #[arg(long = "as", value_name = "MEMBER")]
+        #[arg(long = "as", value_name = "MEMBER", add = ArgValueCandidates::new(complete::members))]
         member: Option<String>,
         /// Task id (default: the oldest claimable task). Inside a member, `team task claim ID`
         /// takes the team from `TEAM_ID`.
@@ -266,6 +395,7 @@ pub enum TaskCmd {
 #[derive(Debug, Args)]
 pub struct TaskAddArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// One line saying what to do.
     pub title: String,
@@ -276,7 +406,7 @@ pub struct TaskAddArgs {
     #[arg(long = "blocked-by", value_name = "ID")]
     pub blocked_by: Vec<i64>,
     /// Reserve the task for this member.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::members))]
     pub assignee: Option<String>,
 }
 
@@ -284,6 +414,7 @@ pub struct TaskAddArgs {
 #[derive(Debug, Args)]
 pub struct TaskIdArgs {
     /// Team name or id (inside a member, `team task done ID` takes the team from `TEAM_ID`).
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// Task id.
     pub id: Option<i64>,
@@ -292,7 +423,7 @@ pub struct TaskIdArgs {
     pub result: Option<String>,
     /// The member acting (default inside a member: `TEAM_MEMBER`): refused with exit 4 once
     /// it has ended.
-    #[arg(long = "as", value_name = "MEMBER")]
+    #[arg(long = "as", value_name = "MEMBER", add = ArgValueCandidates::new(complete::members))]
     pub member: Option<String>,
 }
 
@@ -301,14 +432,14 @@ pub struct TaskIdArgs {
 pub struct SendArgs {
     /// Team name or id, then the message (read from stdin when absent). Inside a member
     /// (`TEAM_ID` set), a single argument is the message and the team is `TEAM_ID`.
-    #[arg(value_name = "TEAM] [BODY", num_args = 0..=2)]
+    #[arg(value_name = "TEAM] [BODY", num_args = 0..=2, add = ArgValueCandidates::new(complete::teams))]
     pub args: Vec<String>,
     /// The sending member (`lead` for the lead; default: `TEAM_MEMBER`). Refused with exit 4
     /// once it has ended.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::members))]
     pub from: Option<String>,
     /// The receiving member.
-    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    #[arg(long, conflicts_with = "all", required_unless_present = "all", add = ArgValueCandidates::new(complete::members))]
     pub to: Option<String>,
     /// Every live member but the sender.
     #[arg(long)]
@@ -328,8 +459,10 @@ pub struct SendArgs {
 #[derive(Debug, Args)]
 pub struct InboxArgs {
     /// Team name or id (default: `TEAM_ID`).
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: Option<String>,
     /// Member name (`lead` for the lead; default: `TEAM_MEMBER`).
+    #[arg(add = ArgValueCandidates::new(complete::members))]
     pub member: Option<String>,
     /// Read without consuming.
     #[arg(long, conflicts_with = "after")]
@@ -357,11 +490,13 @@ pub enum MemoryCmd {
     /// Print an agent's memory.
     Show {
         /// Agent name.
+        #[arg(add = ArgValueCandidates::new(complete::agents))]
         agent: String,
     },
     /// Replace an agent's memory (TEXT, or stdin).
     Set {
         /// Agent name.
+        #[arg(add = ArgValueCandidates::new(complete::agents))]
         agent: String,
         /// The text; read from stdin when absent.
         text: Option<String>,
@@ -369,6 +504,7 @@ pub enum MemoryCmd {
     /// Append to an agent's memory (TEXT, or stdin).
     Append {
         /// Agent name.
+        #[arg(add = ArgValueCandidates::new(complete::agents))]
         agent: String,
         /// The text; read from stdin when absent.
         text: Option<String>,
@@ -376,6 +512,7 @@ pub enum MemoryCmd {
     /// Delete an agent's memory.
     Clear {
         /// Agent name.
+        #[arg(add = ArgValueCandidates::new(complete::agents))]
         agent: String,
     },
 }
@@ -384,12 +521,13 @@ pub enum MemoryCmd {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// Keep printing new events until the team is terminal (JSON Lines with --json).
     #[arg(long, short)]
     pub follow: bool,
     /// Only the events of this member (`lead` for the lead).
-    #[arg(long, value_name = "MEMBER")]
+    #[arg(long, value_name = "MEMBER", add = ArgValueCandidates::new(complete::members))]
     pub member: Option<String>,
     /// Only events whose kind starts with PREFIX (`member.`, `task.claimed`).
     #[arg(long, value_name = "PREFIX")]
@@ -408,8 +546,10 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct SpawnArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// Agent name.
+    #[arg(add = ArgValueCandidates::new(complete::agents))]
     pub agent: String,
     /// The prompt of its first turn.
     #[arg(
@@ -419,7 +559,7 @@ pub struct SpawnArgs {
     )]
     pub prompt: Option<String>,
     /// Read the prompt from a file (`-` for stdin).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub prompt_file: Option<String>,
     /// Return at once; a runner runs the member (one is started if none is serving).
     #[arg(long)]
@@ -438,6 +578,9 @@ pub struct SpawnArgs {
 /// `team runner`.
 #[derive(Debug, Args)]
 pub struct RunnerArgs {
+    /// `team runner stop`.
+    #[command(subcommand)]
+    pub command: Option<RunnerCmd>,
     /// Members running at once (default: `[team] max_agents`, 10).
     #[arg(long, value_name = "N", value_parser = max_agents)]
     pub max_agents: Option<usize>,
@@ -453,13 +596,51 @@ pub struct RunnerArgs {
     pub run: RunFlagsArgs,
 }
 
+/// `team runner …`.
+#[derive(Debug, Subcommand)]
+pub enum RunnerCmd {
+    /// Stop a runner cleanly: it stops claiming, cancels the members it runs (their leads are
+    /// told), marks itself stopped and exits. The stop is recorded in the database, where a
+    /// runner reads it at its next heartbeat (a runner on another host stops so); a runner of
+    /// this host also gets SIGTERM. Waits until it stopped: exit 0, 124 after --timeout, 3
+    /// for an unknown id.
+    Stop(RunnerStopArgs),
+}
+
+/// `team runner stop`.
+#[derive(Debug, Args)]
+pub struct RunnerStopArgs {
+    /// The runner's id (`team runners` lists them). Default: the only runner alive.
+    #[arg(value_name = "RUNNER_ID", conflicts_with = "all", add = ArgValueCandidates::new(complete::runners))]
+    pub id: Option<String>,
+    /// Stop every runner alive.
+    #[arg(long)]
+    pub all: bool,
+    /// Send no signal to a runner of this host: only record the stop in the database (it
+    /// stops at its next heartbeat, as a runner on another host does).
+    #[arg(long)]
+    pub no_signal: bool,
+    /// How long to wait for the runners to stop (exit 124 after).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = duration("--timeout"))]
+    pub timeout: Duration,
+}
+
+/// `team runners`.
+#[derive(Debug, Args)]
+pub struct RunnersArgs {
+    /// Include stopped runners.
+    #[arg(long)]
+    pub all: bool,
+}
+
 /// `team wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// A member to wait for (repeatable; default: every member but the lead).
-    #[arg(long = "member", value_name = "MEMBER")]
+    #[arg(long = "member", value_name = "MEMBER", add = ArgValueCandidates::new(complete::members))]
     pub members: Vec<String>,
     /// Give up after SECS (exit 124).
     #[arg(long, value_name = "SECS", value_parser = duration("--timeout"))]
@@ -476,6 +657,7 @@ pub enum AgentsCmd {
     /// tools offered and those team cannot provide, permissions, memory, timeout.
     Show {
         /// Agent name.
+        #[arg(add = ArgValueCandidates::new(complete::agents))]
         name: String,
     },
     /// Lint every agent file: broken files, warnings, tools team cannot provide, models that
@@ -487,14 +669,16 @@ pub enum AgentsCmd {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The workflow (`spec-review`).
+    #[arg(add = ArgValueCandidates::new(complete::workflows))]
     pub workflow: String,
     /// Its inputs, in order (`spec-review`: the specification's path).
+    #[arg(value_hint = clap::ValueHint::FilePath)]
     pub inputs: Vec<String>,
     /// Set a workflow parameter (repeatable), e.g. `--set reviewers=security,testing`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Write the report to FILE instead of stdout.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub output: Option<String>,
     /// Report format (`--json` is `--format json`): md, json, sarif (SARIF 2.1.0, for code scanning), html (one
     /// self-contained page).
@@ -506,7 +690,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SEVERITY", default_value = "minor")]
     pub annotate_level: String,
     /// Write every event as JSON Lines to FILE (`-`: stderr).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub events: Option<String>,
     /// Return at once, printing the team name; `team watch`, `team wait`, `team report` work
     /// on it later.
@@ -526,10 +710,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<String>,
     /// Record every provider exchange to a cassette FILE.
-    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with = "replay")]
     pub record: Option<String>,
     /// Serve provider exchanges from a cassette FILE (no network, no API key).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub replay: Option<String>,
     /// The team's name (default: WORKFLOW-xxxx).
     #[arg(long)]
@@ -573,6 +757,7 @@ impl ReportFormat {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
     /// Report format (human output; `--json` prints the manifest).
     #[arg(long, value_enum, default_value = "md")]
@@ -587,6 +772,7 @@ pub enum WorkflowsCmd {
     /// Print a workflow's definition (copy it to .team/workflows/NAME.toml to change it).
     Show {
         /// Workflow name.
+        #[arg(add = ArgValueCandidates::new(complete::workflows))]
         name: String,
     },
 }

@@ -8,6 +8,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod doc;
 mod error;
 mod output;
@@ -80,7 +81,11 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Memory(c) => commands::memory::run(&ctx, c),
                 Command::Logs(a) => commands::logs::run(&ctx, a),
                 Command::Spawn(a) => commands::run::spawn(&ctx, a),
-                Command::Runner(a) => commands::run::runner(&ctx, a),
+                Command::Runner(a) => match &a.command {
+                    Some(cli::RunnerCmd::Stop(s)) => commands::runners::stop(&ctx, s),
+                    None => commands::run::runner(&ctx, a),
+                },
+                Command::Runners(a) => commands::runners::list(&ctx, a),
                 Command::Wait(a) => commands::run::wait(&ctx, a),
                 Command::Watch(a) => commands::watch::run(&ctx, &a.team),
                 Command::Reconcile => commands::run::reconcile(&ctx),
@@ -136,6 +141,20 @@ fn main() {
 
 /// The command's exit status (see `error::exit`).
 fn real_main() -> u8 {
+    // `COMPLETE=bash team` prints the shell's registration; the shell then calls
+    // `COMPLETE=bash team -- WORDS…` on Tab, answered here (see `complete`) before any parsing.
+    // Answered like any other command: through `main`'s flush and `_exit`.
+    let cwd = std::env::current_dir().ok();
+    match clap_complete::CompleteEnv::with_factory(Cli::command)
+        .try_complete(std::env::args_os(), cwd.as_deref())
+    {
+        Ok(true) => return error::exit::OK as u8,
+        Ok(false) => {}
+        Err(e) => {
+            let _ = e.print();
+            return error::exit::USAGE as u8;
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -19,7 +19,8 @@
 //!   members this runner holds, which it hands to the dispatcher ([`Event::Polled`]): a member
 //!   missing from it was ended elsewhere (`team disband` from another shell) and is
 //!   cancelled; a member with unread messages is woken;
-//! - the **heartbeat**: refreshes the runner row so other processes know it is alive.
+//! - the **heartbeat**: refreshes the runner row so other processes know it is alive, and
+//!   stops the engine when `team runner stop` asked so through the database.
 //!
 //! Imports run one way: `workflow` → `engine` → `member` → `turn` → `llm` → `context`.
 
@@ -61,7 +62,8 @@ pub enum Foreground {
 /// Why [`Engine::serve`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// The shutdown token was cancelled (Ctrl-C, SIGTERM, the caller).
+    /// The shutdown token was cancelled (Ctrl-C, SIGTERM, the caller, a stop requested
+    /// through the database).
     Shutdown,
     /// Nothing was pending, running or idle for [`EngineOptions::idle_exit`].
     Idle,
@@ -131,6 +133,7 @@ impl Engine {
                 .unwrap_or(i64::MAX)
                 .max(1),
             env_fingerprint: opts.env_fingerprint.clone(),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         };
         let runner = db(&store, move |s| s.register_runner_with(&new)).await?;
         let me = runner.id.clone();
@@ -179,7 +182,7 @@ impl Engine {
         Ok(Engine { inner })
     }
 
-    /// This runner's id (on the members it holds, and in `team list --runners`).
+    /// This runner's id (on the members it holds, and in `team runners`).
     pub fn runner_id(&self) -> &str {
         &self.inner.runner.id
     }
@@ -402,7 +405,8 @@ impl Engine {
     }
 }
 
-/// Refreshes this runner's heartbeat every period and, after each, reconciles the runners
+/// Refreshes this runner's heartbeat every period (and stops the engine when the heartbeat
+/// reads a stop request: `Store::request_runner_stop`) and, after each, reconciles the runners
 /// that are lost (issue 14: a dead runner is noticed without anyone running
 /// `team reconcile`): a dead pid on this host at once; a heartbeat older than three periods
 /// only once this runner's own heartbeats have gone through for three periods in a row, so a
@@ -419,10 +423,21 @@ async fn heartbeat(inner: Arc<Inner>) {
             _ = inner.ctx.shutdown.cancelled() => return,
         }
         let rid = inner.runner.id.clone();
-        if let Err(e) = db(&inner.ctx.store, move |s| s.heartbeat_runner(&rid)).await {
-            tracing::warn!("heartbeat failed: {e}");
-            healthy_since = None;
-            continue;
+        match db(&inner.ctx.store, move |s| s.heartbeat_runner(&rid)).await {
+            Err(e) => {
+                tracing::warn!("heartbeat failed: {e}");
+                healthy_since = None;
+                continue;
+            }
+            // `team runner stop` asked through the database (a runner it cannot signal): stop
+            // as on SIGTERM. The shutdown token ends `serve` and cancels every member here;
+            // the owner of the engine then calls `Engine::stop`, which marks it stopped.
+            Ok(true) => {
+                tracing::warn!("a stop was requested (`team runner stop`): stopping this runner");
+                inner.ctx.shutdown.cancel();
+                return;
+            }
+            Ok(false) => {}
         }
         let since = *healthy_since.get_or_insert_with(tokio::time::Instant::now);
         let stale_too =

@@ -763,9 +763,22 @@ impl Store {
         run!(self, runners::register_runner(pid, host, max_agents))
     }
 
-    /// Refreshes a runner's heartbeat.
-    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<()> {
+    /// Refreshes a runner's heartbeat. Returns true when a stop was asked of it
+    /// ([`Store::request_runner_stop`]): the runner then stops itself.
+    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
         run!(self, runners::heartbeat_runner(runner_id))
+    }
+
+    /// Asks runner `runner_id` to stop, through the database (`team runner stop` for a runner
+    /// it cannot signal, e.g. on another host): sets its `stop_requested_at_ms` (the first
+    /// request counts; nothing for a stopped runner) and appends a `runner.stop_requested`
+    /// event. The runner sees it at its next heartbeat and stops as on SIGTERM. Returns the
+    /// runner's row as it is now.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id; a database error.
+    pub fn request_runner_stop(&self, runner_id: &str) -> Result<Runner> {
+        run!(self, runners::request_runner_stop(runner_id))
     }
 
     /// Marks a runner stopped (a clean exit).

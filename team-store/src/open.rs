@@ -172,6 +172,48 @@ impl Store {
         Store::open_with(url, &OpenOptions::default())
     }
 
+    /// Opens the database at `url` for reading only, and only when it exists and needs no
+    /// migration: nothing is created, migrated or written (shell completion reads team names
+    /// this way on every Tab). SQLite opens the file with `mode=ro`; PostgreSQL sessions run
+    /// with `default_transaction_read_only`. One connection, a 2 s connection timeout.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file does not exist or the server refuses;
+    /// [`StoreError::ReadOnly`] when the schema needs an upgrade. A PostgreSQL schema that is
+    /// not there shows in the first query's error instead.
+    pub fn open_read_only(url: &str) -> Result<Store> {
+        let opts = OpenOptions {
+            max_connections: 1,
+            connection_timeout: Duration::from_secs(2),
+        };
+        let url = url.trim();
+        if is_postgres(url) {
+            let target = crate::redact_url(url);
+            let url = with_pg_option(url, "-cdefault_transaction_read_only%3Don");
+            let url = local_url(&url).into_owned();
+            let pool = R2Pool::builder()
+                .max_size(1)
+                .min_idle(Some(0))
+                .connection_timeout(opts.connection_timeout)
+                .build_unchecked(ConnectionManager::<PgConnection>::new(&url));
+            return Ok(Store {
+                pool: Pool::Pg(pool),
+                target,
+                pg_url: Some(url.into()),
+                _checkpointer: None,
+                max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if !Path::new(path).is_file() {
+            return Err(open_err(path, "no such database file"));
+        }
+        open_sqlite_read_only(path, &opts)
+    }
+
     /// Like [`Store::open`], with pool settings.
     ///
     /// # Errors
@@ -196,6 +238,31 @@ impl Store {
             open_sqlite(path, opts)
         }
     }
+}
+
+/// `url` with the server option `opt` (percent-encoded, `-cNAME%3DVALUE`) added to its
+/// `options` parameter, or in a new one: libpq keeps only the last of repeated parameters, so
+/// an `options=-csearch_path%3D…` already there is extended, not replaced.
+fn with_pg_option(url: &str, opt: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return format!("{url}?options={opt}");
+    };
+    let mut found = false;
+    let mut parts: Vec<String> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.strip_prefix("options=") {
+            Some(v) if !found => {
+                found = true;
+                format!("options={v}%20{opt}")
+            }
+            _ => kv.to_owned(),
+        })
+        .collect();
+    if !found {
+        parts.push(format!("options={opt}"));
+    }
+    format!("{base}?{}", parts.join("&"))
 }
 
 fn open_err(target: &str, message: impl Into<String>) -> StoreError {
@@ -542,7 +609,28 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
 
 #[cfg(test)]
 mod tests {
-    use super::{local_url_given, redact_url};
+    use super::{local_url_given, redact_url, with_pg_option};
+
+    #[test]
+    fn a_server_option_extends_the_options_given() {
+        let ro = "-cdefault_transaction_read_only%3Don";
+        assert_eq!(
+            with_pg_option("postgres://h/db", ro),
+            format!("postgres://h/db?options={ro}")
+        );
+        assert_eq!(
+            with_pg_option("postgres://h/db?", ro),
+            format!("postgres://h/db?options={ro}")
+        );
+        assert_eq!(
+            with_pg_option("postgres://h/db?sslmode=disable", ro),
+            format!("postgres://h/db?sslmode=disable&options={ro}")
+        );
+        assert_eq!(
+            with_pg_option("postgres://h/db?options=-csearch_path%3Dt1&x=1", ro),
+            format!("postgres://h/db?options=-csearch_path%3Dt1%20{ro}&x=1")
+        );
+    }
 
     #[test]
     fn loopback_servers_skip_tls_unless_asked() {

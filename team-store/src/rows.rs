@@ -253,6 +253,8 @@ pub(crate) struct RunnerRow {
     pub stopped_at_ms: Option<i64>,
     pub heartbeat_ms: i64,
     pub env_fingerprint: Option<String>,
+    pub version: Option<String>,
+    pub stop_requested_at_ms: Option<i64>,
 }
 
 #[derive(diesel::QueryableByName)]

@@ -12,6 +12,8 @@ diesel::table! {
         stopped_at_ms -> Nullable<BigInt>,
         heartbeat_ms -> BigInt,
         env_fingerprint -> Nullable<Text>,
+        version -> Nullable<Text>,
+        stop_requested_at_ms -> Nullable<BigInt>,
     }
 }
 

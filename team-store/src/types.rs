@@ -238,6 +238,12 @@ pub struct Runner {
     /// The keyed hash of the environment it runs agents with (see [`MemberSpec`]); `None`
     /// for a runner that did not give one.
     pub env_fingerprint: Option<String>,
+    /// The version of `team` it runs (`0.4.0`); `None` for a runner that did not say (one
+    /// registered before the column existed).
+    pub version: Option<String>,
+    /// When a stop was asked of it through the database ([`crate::Store::request_runner_stop`]),
+    /// ms since the epoch: it stops itself at its next heartbeat.
+    pub stop_requested_at_ms: Option<i64>,
 }
 
 impl Runner {
@@ -290,6 +296,8 @@ pub struct NewRunner {
     pub heartbeat_ms: i64,
     /// The fingerprint of its environment (see [`MemberSpec::env_fingerprint`]).
     pub env_fingerprint: Option<String>,
+    /// The version of `team` it runs (see [`Runner::version`]).
+    pub version: Option<String>,
 }
 
 /// The member a write is made as, when it is not implied by the operation (a task's

@@ -58,6 +58,7 @@ fn claims_follow_the_environment_fingerprint(#[case] backend: Backend) {
             max_agents: 10,
             heartbeat_ms: 250,
             env_fingerprint: Some("v1:b".into()),
+            version: None,
         })
         .unwrap();
     assert_eq!(runner.heartbeat_ms, 250);
@@ -91,4 +92,57 @@ fn claims_follow_the_environment_fingerprint(#[case] backend: Backend) {
     assert_eq!(specs.len(), 2, "a member spawned without a spec has none");
     assert_eq!(specs[&a.id], spec("v1:a"));
     assert_eq!(specs[&b.id], spec("v1:b"));
+}
+
+/// Issue 20: a runner records its version, and a stop asked of it through the database
+/// (`team runner stop` for a runner on another host) is what its next heartbeat reads.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_stop_request_is_read_by_the_next_heartbeat(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let r = s
+        .register_runner_with(&NewRunner {
+            pid: 1,
+            host: "elsewhere".into(),
+            max_agents: 2,
+            heartbeat_ms: 250,
+            env_fingerprint: None,
+            version: Some("9.9.9".into()),
+        })
+        .unwrap();
+    assert_eq!(r.version.as_deref(), Some("9.9.9"));
+    assert_eq!(r.stop_requested_at_ms, None);
+    assert!(!s.heartbeat_runner(&r.id).unwrap(), "nothing asked yet");
+
+    let asked = s.request_runner_stop(&r.id).unwrap();
+    let at = asked.stop_requested_at_ms.expect("the request is recorded");
+    assert!(s.heartbeat_runner(&r.id).unwrap(), "the heartbeat reads it");
+    // A second request keeps the first time and writes no second event.
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert_eq!(
+        s.request_runner_stop(&r.id).unwrap().stop_requested_at_ms,
+        Some(at)
+    );
+    let events: Vec<_> = s
+        .list_events(None, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "runner.stop_requested")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+
+    // The runner stops itself; it is listed with its version only among the stopped ones.
+    s.stop_runner(&r.id).unwrap();
+    assert!(s.list_runners(false).unwrap().is_empty());
+    let all = s.list_runners(true).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].version.as_deref(), Some("9.9.9"));
+    assert!(all[0].stopped_at_ms.is_some());
+
+    let e = s.request_runner_stop("nope").unwrap_err();
+    assert!(matches!(e, team_store::StoreError::NotFound { .. }), "{e}");
 }

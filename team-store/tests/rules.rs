@@ -253,6 +253,7 @@ fn runner_liveness_is_the_core_rule(#[case] backend: Backend) {
             max_agents: 1,
             heartbeat_ms: 100,
             env_fingerprint: None,
+            version: None,
         })
         .unwrap();
     let beat = r.heartbeat_at_ms;

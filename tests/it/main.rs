@@ -5,6 +5,7 @@
 
 mod support;
 
+mod completions;
 mod contention;
 mod delivery;
 mod errors;
@@ -13,5 +14,6 @@ mod logs;
 mod members;
 mod memory;
 mod messages;
+mod runners;
 mod tasks;
 mod teams;

@@ -274,6 +274,9 @@ fn every_command_prints_a_document_its_schema_accepts() {
         runner["pid"].as_u64().is_some_and(|pid| pid > 0),
         "{runner}"
     );
+    p.check("runners", &["runners", "--all"], 0);
+    // Stops it, or finds nothing alive when it already quit after its idle time.
+    p.check("runner-stop", &["runner", "stop", "--all"], 0);
 
     // Errors, with their hints.
     let e = p.check_error(&["show", "nope"], 3);

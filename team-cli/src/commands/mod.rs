@@ -10,6 +10,7 @@ pub mod memory;
 pub mod message;
 pub mod reports;
 pub mod run;
+pub mod runners;
 pub mod task;
 pub mod team;
 pub mod watch;

@@ -10,6 +10,7 @@
 //! of the `provider.call` events); `team` is always a [`TeamDoc`] object.
 
 mod entity;
+mod runners;
 mod setup;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use entity::*;
+pub use runners::*;
 pub use setup::*;
 
 /// A schema `{"type": "string", "enum": [...]}` of wire names.
@@ -532,6 +534,8 @@ pub fn schemas() -> Vec<SchemaFile> {
         file::<DoctorDoc>("doctor"),
         file::<ConfigShowDoc>("config-show"),
         file::<ErrorDoc>("error"),
+        file::<Vec<RunnerDoc>>("runners"),
+        file::<RunnerStopDoc>("runner-stop"),
     ];
     for cmd in ["add", "show", "claim", "done", "fail", "release", "cancel"] {
         let name = match cmd {

@@ -33,6 +33,7 @@ pub(crate) fn register_runner(
             max_agents,
             heartbeat_ms: 2000,
             env_fingerprint: None,
+            version: None,
         },
     )
 }
@@ -49,6 +50,8 @@ pub(crate) fn register_runner_with(c: &mut Conn, new: &NewRunner) -> Result<Runn
         stopped_at_ms: None,
         heartbeat_ms: new.heartbeat_ms.max(1),
         env_fingerprint: new.env_fingerprint.clone(),
+        version: new.version.clone(),
+        stop_requested_at_ms: None,
     };
     diesel::insert_into(runners::table)
         .values(&row)
@@ -58,7 +61,7 @@ pub(crate) fn register_runner_with(c: &mut Conn, new: &NewRunner) -> Result<Runn
         None,
         None,
         "runner.started",
-        json!({"runner": row.id, "pid": new.pid, "host": new.host, "max_agents": new.max_agents}),
+        json!({"runner": row.id, "pid": new.pid, "host": new.host, "max_agents": new.max_agents, "version": new.version}),
     )?;
     Ok(runner_entity(row))
 }
@@ -74,14 +77,56 @@ fn runner_entity(r: RunnerRow) -> Runner {
         stopped_at_ms: r.stopped_at_ms,
         heartbeat_ms: r.heartbeat_ms,
         env_fingerprint: r.env_fingerprint,
+        version: r.version,
+        stop_requested_at_ms: r.stop_requested_at_ms,
     }
 }
 
-pub(crate) fn heartbeat_runner(c: &mut Conn, runner_id: &str) -> Result<()> {
+/// Refreshes the heartbeat of `runner_id`; true when a stop was asked of it
+/// ([`request_runner_stop`]). Two statements, no transaction: a request that lands between
+/// them is seen at the next heartbeat.
+pub(crate) fn heartbeat_runner(c: &mut Conn, runner_id: &str) -> Result<bool> {
     diesel::update(runners::table.find(runner_id))
         .set(runners::heartbeat_at_ms.eq(now_ms()))
         .execute(c)?;
-    Ok(())
+    let asked: Option<Option<i64>> = runners::table
+        .find(runner_id)
+        .select(runners::stop_requested_at_ms)
+        .first(c)
+        .optional()?;
+    Ok(asked.flatten().is_some())
+}
+
+/// Asks runner `runner_id` to stop (it does at its next heartbeat): sets
+/// `stop_requested_at_ms` unless it is stopped or already asked, with a
+/// `runner.stop_requested` event. Returns the runner as it is now.
+pub(crate) fn request_runner_stop(c: &mut Conn, runner_id: &str) -> Result<Runner> {
+    c.write_tx(|c| {
+        let changed = diesel::update(runners::table.find(runner_id))
+            .filter(runners::stopped_at_ms.is_null())
+            .filter(runners::stop_requested_at_ms.is_null())
+            .set(runners::stop_requested_at_ms.eq(Some(now_ms())))
+            .execute(c)?;
+        if changed > 0 {
+            event(
+                c,
+                None,
+                None,
+                "runner.stop_requested",
+                json!({"runner": runner_id}),
+            )?;
+        }
+        runners::table
+            .find(runner_id)
+            .select(RunnerRow::as_select())
+            .first(c)
+            .optional()?
+            .map(runner_entity)
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("runner {runner_id}"),
+                hint: String::new(),
+            })
+    })
 }
 
 pub(crate) fn stop_runner(c: &mut Conn, runner_id: &str) -> Result<()> {

@@ -1,0 +1,2 @@
+ALTER TABLE runners DROP COLUMN stop_requested_at_ms;
+ALTER TABLE runners DROP COLUMN version;
