@@ -88,6 +88,9 @@ pub enum Command {
     /// Watch a team live: members and tasks, until it is terminal (--json: JSON Lines, one
     /// object per change).
     Watch(TeamArg),
+    /// A terminal UI: the teams, a team's members, tasks and messages, a member's transcript,
+    /// live (arrows or j/k, Enter, Tab, Esc, q). Needs a terminal: elsewhere use `team watch`.
+    Top(TopArgs),
     /// Fail the members of runners that died (`runner lost`) and teams whose owner is gone.
     Reconcile,
     /// Agent definitions (`.team/agents`, `.opencode/agent`, `.claude/agents`).
@@ -170,6 +173,13 @@ pub struct ListArgs {
 pub struct TeamArg {
     /// Team name or id.
     pub team: String,
+}
+
+/// `team top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Open this team (name or id) at once, instead of the list of teams.
+    pub team: Option<String>,
 }
 
 /// `team disband`.

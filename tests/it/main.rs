@@ -15,3 +15,4 @@ mod memory;
 mod messages;
 mod tasks;
 mod teams;
+mod top;

@@ -11,5 +11,6 @@ pub mod reports;
 pub mod run;
 pub mod task;
 pub mod team;
+pub mod top;
 pub mod watch;
 pub mod workflow;
