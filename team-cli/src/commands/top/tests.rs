@@ -409,3 +409,53 @@ fn a_broadcast_is_one_line_to_all() {
     assert_eq!(last.body, "stop and report");
     assert_eq!(lines.len(), 3);
 }
+
+#[test]
+fn a_transcript_shows_failed_and_denied_tools_and_the_end() {
+    use super::data::{EntryKind, transcript};
+    let (_dir, store) = store();
+    let id = fill(&store);
+    for (kind, payload) in [
+        (
+            "tool.call",
+            json!({"tool": "bash", "ok": false, "error": "exit 1\nmore"}),
+        ),
+        (
+            "tool.denied",
+            json!({"tool": "write", "reason": "protected path", "source": "builtin"}),
+        ),
+    ] {
+        store
+            .append_event(Some(&id), Some("reviewer"), kind, payload)
+            .expect("event");
+    }
+    let mut member = store.get_member(&id, "reviewer").expect("member");
+    member.ended_at_ms = Some(member.created_at_ms + 10_000);
+    member.error = Some("model error: 500".to_owned());
+    let events = store.list_events(Some(&id), 0, 1000).expect("events");
+    let messages = store.list_messages(&id).expect("messages");
+    let entries = transcript(&member, &events, &messages);
+    let texts: Vec<(EntryKind, &str)> = entries.iter().map(|e| (e.kind, e.text.as_str())).collect();
+    assert!(
+        texts.contains(&(EntryKind::Tool, "bash failed: exit 1 …")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&(EntryKind::Denied, "write denied: protected path")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts.last(),
+        Some(&(EntryKind::Error, "model error: 500")),
+        "the end comes last"
+    );
+    // The lead's events are not the reviewer's.
+    assert!(entries.iter().all(|e| e.label != "team.created"));
+    // The latest tool call is the member's current tool.
+    let mut loader = Loader::new(&store);
+    let Ok(super::data::Loaded::Team(d)) = loader.load(&Want::Team(id)) else {
+        panic!("team loads");
+    };
+    let seen = &d.tools["reviewer"];
+    assert_eq!((seen.tool.as_str(), seen.outcome), ("write", "denied"));
+}
