@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use team_runner::agent::{AgentDef, AgentSource, SourceKind};
-use team_runner::config::Config;
-use team_runner::provider::Cassette;
+use team_agent::{AgentDef, AgentSource, SourceKind};
+use team_agent::config::Config;
+use team_provider::Cassette;
 
 /// The targets, by name.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[

@@ -1,4 +1,8 @@
 //! Tests of agent-file parsing and discovery.
+//!
+//! Over 700 lines on purpose: one table-like test per documented front-matter form (opencode
+//! and Claude Code), kept together so a reader sees every accepted and refused shape in one
+//! place; the code they test is split by job (yaml.rs, fields.rs, catalog.rs, resolve.rs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

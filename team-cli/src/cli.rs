@@ -327,6 +327,11 @@ pub struct SendArgs {
     /// (a killed `team send` can be retried safely).
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
+    /// Interrupt: a recipient LLM member in a model call has that call cancelled and asked
+    /// again with this message (without it, the message reaches a running LLM member before
+    /// its next model call; a command agent gets it after its turn either way).
+    #[arg(long)]
+    pub interrupt: bool,
 }
 
 /// `team inbox`.

@@ -335,6 +335,23 @@ pub(crate) struct TurnIo<'a> {
     pub deadline: Option<tokio::time::Instant>,
 }
 
+/// The input of a turn woken by messages, and what a running LLM member is given before its
+/// next model call when messages reach it mid-turn (`crate::llm`): each message with who sent
+/// it (`[message from SENDER (KIND)]`, then the body).
+pub(crate) fn messages_as_input(msgs: &[Message]) -> String {
+    msgs.iter()
+        .map(|m| {
+            format!(
+                "[message from {} ({})]\n{}\n",
+                m.sender,
+                m.kind,
+                m.body.trim_end()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Where an LLM worker sits, which decides its system prompt, tools and answer shape.
 pub(crate) enum Seat {
     /// A member: the team context in its system prompt (`view` when the dispatcher read it),

@@ -40,15 +40,8 @@ pub mod workflow;
 
 pub use engine::{Engine, EngineOptions, Foreground, StopReason};
 
-// The crates split out of the runner, under the names they had inside it (so
-// `team_runner::provider::X` still reads as before); new code names the crates directly.
 pub use reconcile::{ReconcileReport, pid_alive, reconcile};
 pub use runtime::{AgentRuntime, FanoutBounds, Plan};
-pub use team_agent as agent;
-pub use team_agent::config;
-pub use team_provider as provider;
-pub use team_tools as tools;
-pub use team_tools::lifeline;
 
 /// Errors of the runner: the store's, an agent file's, or starting a process.
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +51,10 @@ pub enum RunnerError {
     Store(#[from] team_store::StoreError),
     /// An agent definition could not be found or read.
     #[error(transparent)]
-    Agent(#[from] agent::AgentError),
+    Agent(#[from] team_agent::AgentError),
     /// The configuration could not be read.
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Config(#[from] team_agent::config::ConfigError),
     /// Anything else, said plainly.
     #[error("{0}")]
     Other(String),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use team_core::{Member, MemberEvent, Message};
+use team_core::{Member, MemberEvent};
 use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
 use crate::command::TurnEnd;
-use crate::context::{Context, Event, Slot, TeamView};
+use crate::context::{Context, Event, Slot, TeamView, messages_as_input};
 use crate::finisher::EndFailure;
 use crate::turn::{Seat, TurnIo, Worker};
 use team_agent::AgentDef;
@@ -127,21 +127,6 @@ fn spawned_def(text: &str, source: Option<&str>, agent: &str) -> Result<AgentDef
     })?;
     def.name = agent.to_owned();
     Ok(def)
-}
-
-/// The input of a turn woken by messages: each message with who sent it.
-fn messages_as_input(msgs: &[Message]) -> String {
-    msgs.iter()
-        .map(|m| {
-            format!(
-                "[message from {} ({})]\n{}\n",
-                m.sender,
-                m.kind,
-                m.body.trim_end()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Runs the turns; `None` means the member was already ended elsewhere. What the last turn

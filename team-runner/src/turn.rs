@@ -19,8 +19,8 @@ use tokio::sync::Notify;
 
 use crate::blocking::db;
 use crate::command::{CommandSpec, TurnEnd, run_turn};
-pub(crate) use crate::context::{Seat, TurnIo};
 use crate::context::{Context, Slot};
+pub(crate) use crate::context::{Seat, TurnIo};
 use crate::llm::Session;
 use crate::runtime::Plan;
 

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use team_agent::config::Config;
+use team_agent::discover_with_builtins;
 use team_core::{AgentName, MemberStatus, MessageKind, TeamName};
-use team_runner::agent::discover_with_builtins;
-use team_runner::config::Config;
-use team_runner::provider::CassetteMode;
-use team_runner::tools::permission::{PromptGate, RunFlags, RunPermissions};
+use team_provider::CassetteMode;
 use team_runner::{AgentRuntime, Engine, EngineOptions, RunnerError};
 use team_store::{ErrorKind, NewMember, NewTeam, Recipient, Store};
 use team_testkit::{Reply, Script, ScriptedServer};
+use team_tools::permission::{PromptGate, RunFlags, RunPermissions};
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(10);

@@ -546,7 +546,7 @@ impl Store {
     pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
         run!(
             self,
-            messages::send_message(team_id, msg, None, self.max_message_bytes)
+            messages::send_message(team_id, msg, None, false, self.max_message_bytes)
         )
     }
 
@@ -565,8 +565,36 @@ impl Store {
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            messages::send_message(team_id, msg, Some(key), self.max_message_bytes)
+            messages::send_message(team_id, msg, Some(key), false, self.max_message_bytes)
         )
+    }
+
+    /// [`Store::send_message`] with an optional de-duplication `key` (as
+    /// [`Store::send_message_keyed`]) and, with `interrupt` (`team send --interrupt`), marked
+    /// to interrupt: a recipient LLM member in a model call has that call cancelled by its
+    /// runner and asked again with the message (see [`Store::pending_interrupt`]); without,
+    /// the message reaches a running LLM member before its next model call.
+    ///
+    /// # Errors
+    /// As [`Store::send_message`].
+    pub fn send_message_with(
+        &self,
+        team_id: &str,
+        msg: &Outgoing<'_>,
+        key: Option<&str>,
+        interrupt: bool,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            messages::send_message(team_id, msg, key, interrupt, self.max_message_bytes)
+        )
+    }
+
+    /// True when member `member` of `team_id` has an unread message sent to interrupt it
+    /// ([`Store::send_message_with`]), not held by a `team inbox` lease. Reads only; what a
+    /// runner asks when a member in a model call is woken.
+    pub fn pending_interrupt(&self, team_id: &str, member: &str) -> Result<bool> {
+        run!(self, messages::pending_interrupt(team_id, member))
     }
 
     /// Takes a member's unread messages, oldest first, marking them delivered in the same
@@ -574,6 +602,14 @@ impl Store {
     /// reads without marking.
     pub fn take_inbox(&self, team_id: &str, member: &str, peek: bool) -> Result<Vec<Message>> {
         run!(self, messages::take_inbox(team_id, member, peek))
+    }
+
+    /// Takes a member's unread messages of kind `text` (`team send`, the `send_message`
+    /// tool), oldest first, marking them delivered in the same statement (exactly once):
+    /// what a running LLM member is given before its next model call. Other kinds (results,
+    /// completion and failure notices, system messages) stay unread.
+    pub fn take_text(&self, team_id: &str, member: &str) -> Result<Vec<Message>> {
+        run!(self, messages::take_text(team_id, member))
     }
 
     /// Takes an idle member's unread messages and wakes it (`idle → running`) in one

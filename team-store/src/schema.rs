@@ -101,6 +101,7 @@ diesel::table! {
         lease_until_ms -> Nullable<BigInt>,
         body_of -> Nullable<BigInt>,
         send_key -> Nullable<Text>,
+        interrupt -> Bool,
     }
 }
 

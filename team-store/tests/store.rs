@@ -286,6 +286,64 @@ fn inbox_delivers_each_message_exactly_once(#[case] backend: Backend) {
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
+fn an_interrupt_is_pending_until_its_message_is_taken(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "steer");
+    let r = member(&s, &t.id, "reader");
+    let msg = |body| Outgoing {
+        from: "lead",
+        to: Recipient::Member(r.name.clone()),
+        kind: MessageKind::Text,
+        body,
+    };
+    // A plain message is no interrupt.
+    s.send_message_with(&t.id, &msg("plain"), None, false)
+        .unwrap();
+    assert!(!s.pending_interrupt(&t.id, &r.name).unwrap());
+    let sent = s
+        .send_message_with(&t.id, &msg("stop"), Some("k1"), true)
+        .unwrap();
+    assert!(s.pending_interrupt(&t.id, &r.name).unwrap());
+    // The key de-duplicates as `send_message_keyed` does.
+    let again = s
+        .send_message_with(&t.id, &msg("stop"), Some("k1"), true)
+        .unwrap();
+    assert_eq!(again[0].id, sent[0].id);
+    let events = s.list_events(Some(&t.id), 0, 1000).unwrap();
+    let flags: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "message.sent")
+        .map(|e| e.payload["interrupt"].clone())
+        .collect();
+    assert_eq!(flags, [false, true]);
+    // A `team inbox` lease hides it; taking it ends it.
+    let leased = s.lease_inbox(&t.id, &r.name, 60_000).unwrap();
+    assert_eq!(leased.messages.len(), 2);
+    assert!(!s.pending_interrupt(&t.id, &r.name).unwrap());
+    s.ack_inbox(&t.id, &r.name, &leased.lease).unwrap();
+    s.send_message_with(&t.id, &msg("stop again"), None, true)
+        .unwrap();
+    // A mid-turn take is of `text` messages only: a result stays for the next turn.
+    let result = Outgoing {
+        kind: MessageKind::Result,
+        ..msg("a result")
+    };
+    s.send_message(&t.id, &result).unwrap();
+    let text = s.take_text(&t.id, &r.name).unwrap();
+    assert_eq!(text.len(), 1);
+    assert_eq!(text[0].body, "stop again");
+    assert!(!s.pending_interrupt(&t.id, &r.name).unwrap());
+    let rest = s.take_inbox(&t.id, &r.name, false).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].kind, MessageKind::Result);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 fn broadcast_fans_out_to_live_members_but_the_sender(#[case] backend: Backend) {
     let Some(db) = &TestDb::on(backend) else {
         return;

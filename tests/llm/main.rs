@@ -10,4 +10,5 @@ mod models;
 mod permissions;
 mod secrets;
 mod security;
+mod steering;
 mod tools;

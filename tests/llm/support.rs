@@ -13,9 +13,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
+pub use team_testkit::Backend;
 pub use team_testkit::process::{code, dump, stderr, stdout};
 use team_testkit::process::{output_within, stdout_json};
-use team_testkit::{Backend, Reply, ScriptRequest, ScriptToolCall};
+use team_testkit::{Reply, ScriptRequest, ScriptToolCall};
 
 /// The fake API key every child gets in `MOCK_API_KEY`.
 pub const KEY: &str = "sk-test-SECRET123";
@@ -53,7 +54,21 @@ impl Project {
     /// settings `team_toml` (TOML lines, e.g. `max_agents = 4`) and a `[providers.mock]`
     /// table of kind `wire` at `base_url` (fast retries: base 10 ms, 3 retries).
     pub async fn new(wire: Wire, base_url: &str, team_toml: &str) -> Project {
-        let mut inner = team_testkit::Project::bare(Backend::Sqlite).expect("a SQLite project");
+        match Project::on(Backend::Sqlite, wire, base_url, team_toml).await {
+            Some(p) => p,
+            None => unreachable!("a SQLite project is never skipped"),
+        }
+    }
+
+    /// [`Project::new`] on `backend`; `None` when `backend` is PostgreSQL and the PostgreSQL
+    /// variants are skipped (`TEAM_TEST_DATABASE_URL` unset).
+    pub async fn on(
+        backend: Backend,
+        wire: Wire,
+        base_url: &str,
+        team_toml: &str,
+    ) -> Option<Project> {
+        let mut inner = team_testkit::Project::bare(backend)?;
         inner.env("MOCK_API_KEY", KEY);
         let p = Project(inner);
         let out = p.team(&["init"]).await;
@@ -68,7 +83,7 @@ impl Project {
              retry_max_ms = 50\nmax_retries = 3\nrequest_timeout_secs = 30\n"
         );
         std::fs::write(p.path(".team/config.toml"), config).expect("write config.toml");
-        p
+        Some(p)
     }
 
     /// Writes `.team/agents/NAME.md` with `front` (YAML lines) as front matter and `body` as

@@ -43,7 +43,7 @@ fn seeds(target: &str, root: &PathBuf) -> Vec<Vec<u8>> {
             b"no front matter\n".to_vec(),
         ],
         "config" => vec![
-            team_runner::config::Config::default_file_text().as_bytes().to_vec(),
+            team_agent::config::Config::default_file_text().as_bytes().to_vec(),
             b"[team]\nmax_agents = 4\nsandbox = \"off\"\n[providers.mock]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n".to_vec(),
         ],
         "workflow" => team_runner::workflow::BUNDLED

@@ -89,7 +89,7 @@ pub fn lease_ms(flag: &str, lease: Duration, min_ms: i64) -> Result<i64, Command
     Ok(ms)
 }
 
-/// `team send [TEAM] [--from M] (--to M | --all) [--key K] [BODY]`.
+/// `team send [TEAM] [--from M] (--to M | --all) [--key K] [--interrupt] [BODY]`.
 pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
     // Inside a member, one argument is the body: `team send --to lead "done"`.
     let (team_ref, body) = match (a.args.as_slice(), env_team()) {
@@ -122,10 +122,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         .store
         .clone()
         .with_max_message_bytes(max_message_bytes(&ctx.project_root));
-    let sent = match &a.key {
-        Some(k) => store.send_message_keyed(&team.id, &msg, k)?,
-        None => store.send_message(&team.id, &msg)?,
-    };
+    let sent = store.send_message_with(&team.id, &msg, a.key.as_deref(), a.interrupt)?;
     if ctx.out.json {
         return ctx.out.json(&doc::docs::<_, MessageDoc>(sent));
     }

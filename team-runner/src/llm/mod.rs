@@ -9,6 +9,16 @@
 //! to the model as a tool error. The same tool call with the same arguments
 //! [`LOOP_LIMIT`] times in a row stops the member. The conversation is kept across the turns
 //! of a persistent member.
+//!
+//! Steering (issue 18): a message written to the member (kind `text`: `team send`, the
+//! `send_message` tool) that reaches it mid-turn (its wake-up fires: the dispatcher, for a
+//! send in this process or one the poller saw) is taken from the inbox before the next model
+//! call and added as a user message framed as between turns
+//! (`[message from SENDER (KIND)]`), with a `message.injected` event; it starts no turn
+//! afterwards. A message sent with `--interrupt` also cancels the call in flight (the wake-up
+//! races the call; the store says whether an interrupt is unread): the cancelled call is a
+//! `provider.call` event with `status: "interrupted"` and no tokens, it does not count
+//! against `max_turns`, and the model is asked again with the message.
 
 pub mod coordination;
 pub mod prompt;
@@ -18,6 +28,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use futures_util::FutureExt;
 use futures_util::future::join_all;
 use serde_json::json;
 use team_core::Member;
@@ -26,7 +37,7 @@ use team_store::Progress;
 use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, TeamView};
-use crate::context::{Seat, TurnIo};
+use crate::context::{Seat, TurnIo, messages_as_input};
 use coordination::Caller;
 use team_agent::{AgentDef, MemoryMode};
 use team_provider::{
@@ -34,6 +45,7 @@ use team_provider::{
 };
 use team_tools::WorkspaceTools;
 use team_tools::permission::PermissionChecker;
+use tokio::sync::Notify;
 
 /// Model calls allowed in one turn when the agent sets no `max_turns`.
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -82,6 +94,20 @@ fn shared_specs(tools: &WorkspaceTools) -> Arc<[ToolSpec]> {
             specs.into()
         })
         .clone()
+}
+
+/// True when `wake` holds a wake-up (taken by this call): a message may have reached the
+/// member.
+fn woken(wake: &Notify) -> bool {
+    wake.notified().now_or_never().is_some()
+}
+
+/// True when member `m` has an unread message sent to interrupt it (a store error: no).
+async fn interrupt_pending(ctx: &Arc<Context>, m: &Member) -> bool {
+    let (team, name) = (m.team_id.clone(), m.name.clone());
+    db(&ctx.store, move |s| s.pending_interrupt(&team, &name))
+        .await
+        .unwrap_or(false)
 }
 
 impl Session {
@@ -209,11 +235,44 @@ impl Session {
         };
         let mut last_call: Option<(String, String)> = None;
         let mut repeats = 0u32;
-        for _ in 0..self.max_turns {
+        // A wake-up seen while a call ran that was not an interrupt: messages to inject
+        // before the next call.
+        let mut mail = false;
+        let mut made = 0u32;
+        while made < self.max_turns {
+            // Steering: messages that reached the member since its turn began go in before
+            // the next call (the turn's first call has just been given its inbox).
+            if made > 0 && (mail || woken(io.wake)) {
+                self.inject(ctx, m, false).await;
+            }
+            mail = false;
             self.calls += 1;
             let call = CallContext::new(&m.team_id, &m.name, self.calls);
             let started = std::time::Instant::now();
-            let result = self.provider.chat(&call, &self.req).await;
+            // The call races the member's wake-up: a message sent with `--interrupt` cancels
+            // it (dropping the request), and the model is asked again with the message.
+            let result = {
+                let chat = self.provider.chat(&call, &self.req);
+                tokio::pin!(chat);
+                loop {
+                    tokio::select! {
+                        r = &mut chat => break Some(r),
+                        _ = io.wake.notified() => {
+                            mail = true;
+                            if interrupt_pending(ctx, m).await {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(result) = result else {
+                self.interrupted(ctx, m, started.elapsed()).await;
+                self.inject(ctx, m, true).await;
+                mail = false;
+                continue;
+            };
+            made += 1;
             let facts = CallFacts::from_result(
                 &self.provider_name,
                 &self.req.model,
@@ -295,6 +354,66 @@ impl Session {
             tokens_out: facts.completion_tokens as i64,
             events: vec![("provider.call".to_owned(), payload)],
             ..Progress::default()
+        }
+    }
+
+    /// Records the call in flight that an interrupt cancelled: a `provider.call` event with
+    /// `status: "interrupted"` and no tokens (none were reported; the call asked again counts
+    /// its own).
+    async fn interrupted(&self, ctx: &Arc<Context>, m: &Member, elapsed: std::time::Duration) {
+        let payload = json!({
+            "provider": self.provider_name,
+            "model": self.req.model,
+            "call": self.calls,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "latency_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "attempts": 1,
+            "status": "interrupted",
+            "http_status": null,
+        });
+        let record = Progress {
+            events: vec![("provider.call".to_owned(), payload)],
+            ..Progress::default()
+        };
+        let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
+        let _ = db(&ctx.store, move |s| {
+            s.record_progress(&team, &name, id, &record)
+        })
+        .await;
+    }
+
+    /// Takes the member's unread `text` messages (exactly once: they start no turn afterwards;
+    /// results and notices stay for `wait_for_messages` or the next turn) and
+    /// adds them to the conversation as one user message framed as between turns
+    /// ([`messages_as_input`]), with a `message.injected` event naming them. `interrupt`: an
+    /// interrupt cancelled the call in flight. A store error leaves the messages unread (for
+    /// the next look or the next turn).
+    async fn inject(&mut self, ctx: &Arc<Context>, m: &Member, interrupt: bool) {
+        let (team, name) = (m.team_id.clone(), m.name.clone());
+        let call = self.calls + 1;
+        let taken = db(&ctx.store, move |s| {
+            let msgs = s.take_text(&team, &name)?;
+            if !msgs.is_empty() {
+                let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
+                s.append_event(
+                    Some(&team),
+                    Some(&name),
+                    "message.injected",
+                    json!({"ids": ids, "interrupt": interrupt, "before_call": call}),
+                )?;
+            }
+            Ok(msgs)
+        })
+        .await;
+        match taken {
+            Ok(msgs) if !msgs.is_empty() => {
+                self.req
+                    .messages
+                    .push(ChatMessage::user(messages_as_input(&msgs)));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(member = %m.name, "cannot take the inbox mid-turn: {e}"),
         }
     }
 

@@ -30,12 +30,14 @@ pub(super) fn deliver(
     body: &str,
     broadcast: bool,
 ) -> Result<Vec<Message>> {
-    deliver_keyed(c, team_id, from, recipients, kind, body, broadcast, None)
+    deliver_keyed(c, team_id, from, recipients, kind, body, broadcast, None, false)
 }
 
 /// [`deliver`] with the sender's de-duplication key (`team send --key`), stored on every
 /// delivery. A broadcast stores its body once: the first delivery holds it, the others point
-/// at that row (`body_of`) with an empty `body`.
+/// at that row (`body_of`) with an empty `body`. With `interrupt` (`team send --interrupt`)
+/// every delivery is marked so that a recipient in a model call has that call cancelled and
+/// asked again with the message ([`pending_interrupt`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn deliver_keyed(
     c: &mut Conn,
@@ -46,6 +48,7 @@ pub(super) fn deliver_keyed(
     body: &str,
     broadcast: bool,
     send_key: Option<&str>,
+    interrupt: bool,
 ) -> Result<Vec<Message>> {
     let now = now_ms();
     let mut out: Vec<Message> = Vec::with_capacity(recipients.len());
@@ -55,7 +58,8 @@ pub(super) fn deliver_keyed(
         struct Deliver;
         let m: MessageRow = Prepared::<Deliver>::new(
             "INSERT INTO messages (team_id, sender, recipient, kind, body, broadcast, \
-             created_at_ms, body_of, send_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             created_at_ms, body_of, send_key, interrupt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING *",
             vec![
                 Bind::Text(team_id.to_owned()),
                 Bind::Text(from.to_owned()),
@@ -70,6 +74,7 @@ pub(super) fn deliver_keyed(
                 Bind::BigInt(now),
                 Bind::NullableBigInt(body_of),
                 Bind::NullableText(send_key.map(str::to_owned)),
+                Bind::Bool(interrupt),
             ],
         )
         .get_result(c)?;
@@ -90,6 +95,7 @@ pub(super) fn deliver_keyed(
             "kind": kind.as_str(),
             "broadcast": broadcast,
             "body": excerpt(body, 200),
+            "interrupt": interrupt,
         }),
     )?;
     c.notify_inbox(team_id)?;
@@ -128,11 +134,14 @@ pub(super) fn resolve_bodies(c: &mut Conn, rows: Vec<MessageRow>) -> Result<Vec<
 /// Sends a message. The sender must still be able to act (fencing: a member that has ended
 /// cannot send), the body must fit `max_bytes`. With `key`, a send that was already stored
 /// with the same key by the same sender is not stored again: its deliveries are returned.
+/// With `interrupt`, the deliveries interrupt their recipients' model calls in flight (see
+/// [`deliver_keyed`]).
 pub(crate) fn send_message(
     c: &mut Conn,
     team_id: &str,
     msg: &Outgoing<'_>,
     key: Option<&str>,
+    interrupt: bool,
     max_bytes: usize,
 ) -> Result<Vec<Message>> {
     delivery::check_message_size(msg.body, max_bytes)
@@ -194,6 +203,7 @@ pub(crate) fn send_message(
             msg.body,
             broadcast,
             key,
+            interrupt,
         )
     })
 }
@@ -218,6 +228,43 @@ pub(crate) fn take_inbox(
         // the process's write lock rather than the busy handler's sleeps).
         c.write_tx(take)
     }
+}
+
+/// Takes the unread messages of kind `text` of a member (written by a member or a person:
+/// `team send`, the `send_message` tool), oldest first, marking them delivered in the same
+/// statement: what a running LLM member is given mid-turn. Results, notices and system
+/// messages stay unread (for `wait_for_messages` or the next turn).
+pub(crate) fn take_text(c: &mut Conn, team_id: &str, member: &str) -> Result<Vec<Message>> {
+    c.write_tx(|c| {
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, member)?;
+        struct TakeText;
+        let now = now_ms();
+        let mut rows: Vec<MessageRow> = Prepared::<TakeText>::new(
+            "UPDATE messages SET delivered_at_ms = ?, lease_until_ms = NULL \
+             WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL AND kind = ? \
+               AND (lease_until_ms IS NULL OR lease_until_ms <= ?) RETURNING *",
+            vec![
+                Bind::BigInt(now),
+                Bind::Text(team_id.to_owned()),
+                Bind::Text(m.name.clone()),
+                Bind::Text(MessageKind::Text.as_str().to_owned()),
+                Bind::BigInt(now),
+            ],
+        )
+        .load(c)?;
+        rows.sort_by_key(|r| r.id);
+        if !rows.is_empty() {
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                "message.delivered",
+                json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>()}),
+            )?;
+        }
+        resolve_bodies(c, rows)
+    })
 }
 
 /// Takes an idle member's unread messages and, when there are any, wakes it (`idle →
@@ -390,6 +437,26 @@ pub(crate) fn inbox_after(
         .select(MessageRow::as_select())
         .load(c)?;
     resolve_bodies(c, rows)
+}
+
+/// True when member `member` of `team_id` has an unread message sent with `--interrupt`
+/// (not leased by a CLI take): its runner cancels the member's model call in flight and asks
+/// again with the message. Reads only.
+pub(crate) fn pending_interrupt(c: &mut Conn, team_id: &str, member: &str) -> Result<bool> {
+    let n: i64 = messages::table
+        .filter(messages::team_id.eq(team_id))
+        .filter(messages::recipient.eq(member))
+        .filter(messages::delivered_at_ms.is_null())
+        .filter(messages::interrupt.eq(true))
+        .filter(messages::kind.eq(MessageKind::Text.as_str()))
+        .filter(
+            messages::lease_until_ms
+                .is_null()
+                .or(messages::lease_until_ms.le(now_ms())),
+        )
+        .count()
+        .get_result(c)?;
+    Ok(n > 0)
 }
 
 pub(crate) fn unread_count(c: &mut Conn, team_id: &str, member: &str) -> Result<i64> {
