@@ -37,7 +37,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Log lines go above a live display rather than into it (`team run`, `team watch`),
+        // coloured by the same rules as the rest of stderr.
+        .with_writer(output::LogWriter)
+        .with_ansi(output::colors(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -8,6 +8,7 @@ mod cancel;
 mod doctor;
 mod failures;
 mod gate;
+mod live;
 mod options;
 mod replay;
 mod reports;

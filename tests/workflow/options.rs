@@ -142,11 +142,14 @@ async fn output_file_events_on_stderr_progress_and_summary() {
         .collect();
     let logged = p.events("quietly").await;
     assert_eq!(events, logged, "--events - writes every event to stderr");
-    // Plain progress lines (no terminal): the phases, in order.
-    let phases: Vec<&str> = err.lines().filter(|l| l.starts_with("phase: ")).collect();
+    // Plain progress lines (CI, no terminal): the phases, in order, timestamped, with k/n.
+    let phases: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split_once(" phase ").map(|(_, p)| p))
+        .collect();
     assert_eq!(
         phases,
-        ["phase: review", "phase: cross_review", "phase: synthesis"],
+        ["review (1/3)", "cross_review (2/3)", "synthesis (3/3)"],
         "{err}"
     );
     // The summary: tokens per member and in total, wall time, parallel speedup.

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod config;
 pub mod doctor;
+pub mod live;
 pub mod logs;
 pub mod member;
 pub mod memory;

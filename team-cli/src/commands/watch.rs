@@ -1,26 +1,24 @@
 //! `team watch TEAM`: a live view of members and tasks until the team is terminal.
 //!
-//! On a terminal: one indicatif line per member (status, elapsed, turns, tokens, last
-//! output) under a header line with task counts, redrawn in place. Without a terminal: one
-//! plain line per change, so a CI log stays readable. With `--json`: JSON Lines on stdout, one
-//! [`WatchChangeDoc`] per change (a member's state or turn count, the team's state or task
-//! counts), the team's terminal line last.
+//! The human view is [`super::live`]'s, as for `team run`: on a terminal, a header (the team's
+//! state, its task counts, the members done of all) above one row per member, redrawn in
+//! place; in CI, on a dumb terminal or without a terminal, one timestamped line per change (the
+//! team's history first, then each change as it happens; a workflow's phases with `k/n`), the
+//! team's end last. With `--json`:
+//! JSON Lines on stdout, one [`WatchChangeDoc`] per change (a member's state or turn count, the
+//! team's state or task counts), the team's terminal line last.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
-use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use team_core::TaskStatus;
+use team_runner::workflow::WorkflowKind;
 use team_store::now_ms;
 
+use super::live::{Mode, TICK, View};
 use crate::doc::{MemberDoc, TeamDoc, WatchChangeDoc};
 use crate::error::Result;
-use crate::output::{duration, one_line};
+use crate::output::{colors, duration, paint_state};
 use crate::project::Ctx;
-
-/// Redraw period.
-const TICK: Duration = Duration::from_millis(250);
 
 /// Runs `team watch`.
 pub fn run(ctx: &Ctx, team_ref: &str) -> Result<()> {
@@ -28,70 +26,37 @@ pub fn run(ctx: &Ctx, team_ref: &str) -> Result<()> {
     if ctx.out.json {
         return json_lines(ctx, &team.id);
     }
-    let live = std::io::stderr().is_terminal();
-    let multi = MultiProgress::with_draw_target(if live {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style = ProgressStyle::with_template("{spinner} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let header = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
-    let mut bars: HashMap<i64, ProgressBar> = HashMap::new();
-    let mut last_line: HashMap<i64, String> = HashMap::new();
+    let color = colors(&std::io::stderr());
+    // The workflow's kind numbers its phases (`k/n`); a team without one has none.
+    let kind = team
+        .workflow
+        .as_deref()
+        .and_then(|w| team_runner::workflow::find(&ctx.project_root, w).ok())
+        .and_then(|(def, _)| WorkflowKind::of(&def).ok());
+    let mut view = View::new(Mode::detect(), team.name.as_str(), kind);
     loop {
         // A lost runner's members would otherwise look live for ever.
         super::run::reconcile_on_sight(ctx);
         let t = ctx.store.resolve_team(&team.id)?;
-        let members = ctx.store.list_members(&team.id)?;
         let tasks = ctx.store.list_tasks(&team.id, None)?;
         let count = |s: TaskStatus| tasks.iter().filter(|t| t.status == s).count();
-        header.set_message(format!(
-            "team {} {}  tasks: {} pending, {} in progress, {} completed, {} failed",
+        let status = format!(
+            "team {} {} {} · tasks: {} pending, {} in progress, {} completed, {} failed",
             t.name,
-            t.status,
+            paint_state(t.status.as_str(), t.status.as_str(), color),
+            duration(t.ended_at_ms.unwrap_or_else(now_ms) - t.created_at_ms),
             count(TaskStatus::Pending),
             count(TaskStatus::InProgress),
             count(TaskStatus::Completed),
             count(TaskStatus::Failed)
-        ));
-        header.tick();
-        let now = now_ms();
-        for m in &members {
-            let line = format!(
-                "{:<16} {:<10} {:>7}  turns {:<3} tokens {}/{}  {}",
-                m.name,
-                m.status,
-                duration(m.elapsed_ms(now)),
-                m.turns,
-                m.tokens_in,
-                m.tokens_out,
-                one_line(m.error.as_deref().or(m.result.as_deref()).unwrap_or(""), 50)
-            );
-            if live {
-                let bar = bars.entry(m.id).or_insert_with(|| {
-                    multi.add(ProgressBar::new_spinner().with_style(style.clone()))
-                });
-                bar.set_message(line);
-                if m.status.is_terminal() {
-                    bar.finish();
-                } else {
-                    bar.tick();
-                }
-            } else {
-                // Without a terminal, print a member's line only when its status changes.
-                let key = format!("{} {}", m.name, m.status);
-                if last_line.get(&m.id) != Some(&key) {
-                    eprintln!("{line}");
-                    last_line.insert(m.id, key);
-                }
-            }
+        );
+        let looked = view.look(&ctx.store, &team.id, &status);
+        if let Err(e) = looked {
+            view.finish();
+            return Err(e.into());
         }
         if t.status.is_terminal() {
-            header.finish();
-            if !live {
-                eprintln!("team {} {}", t.name, t.status);
-            }
+            view.finish();
             return Ok(());
         }
         std::thread::sleep(TICK);

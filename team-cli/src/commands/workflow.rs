@@ -1,16 +1,15 @@
 //! `team run`, `team report`, `team workflows list|show`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use team_core::{AgentName, TeamName};
 use team_provider::{Cassette, CassetteEntry, CassetteMode, CassetteWriter};
 use team_report::{Report, Severity};
-use team_runner::workflow::review::{self, ReviewEnd, ReviewOutcome, ReviewRun};
+use team_runner::workflow::review::{ReviewEnd, ReviewOutcome, ReviewRun};
 use team_runner::workflow::{self, Execution, Outcome, WorkflowKind};
 use team_store::{NewTeam, Store, now_ms};
 
@@ -198,7 +197,6 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
         team.name, team.id, def.name
     ));
     let started = Instant::now();
-    let phase: Arc<Mutex<String>> = Arc::new(Mutex::new("review".into()));
     let opts = engine_options(&ctx, &config, a.max_agents)?;
     let exec = Execution {
         run: ReviewRun {
@@ -214,16 +212,18 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
     };
     let rt = runtime_threads()?;
     let result = rt.block_on(async {
-        let ph = phase.clone();
-        let phase_fn: review::PhaseFn = Arc::new(move |p: &str| {
-            *ph.lock().unwrap_or_else(|e| e.into_inner()) = p.to_owned();
+        let phase_fn = super::live::phase_recorder(ctx.store.clone(), team.id.clone());
+        // The live view (none with -q): stopped when the run ends, after one last look.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let progress = (!ctx.out.quiet).then(|| {
+            tokio::spawn(super::live::follow_run(
+                ctx.store.clone(),
+                team.name.to_string(),
+                team.id.clone(),
+                kind,
+                stop.clone(),
+            ))
         });
-        let progress = tokio::spawn(progress(
-            ctx.store.clone(),
-            team.id.clone(),
-            phase.clone(),
-            ctx.out.quiet,
-        ));
         let cancel = async {
             let sig = first_signal().await;
             exit_on_second_signal();
@@ -231,8 +231,10 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
         };
         let outcome =
             workflow::execute(ctx.store.clone(), runtime, opts, &exec, phase_fn, cancel).await;
-        progress.abort();
-        let _ = progress.await;
+        stop.cancel();
+        if let Some(p) = progress {
+            let _ = p.await;
+        }
         outcome
     });
     // A finished run: the engine stopped and its members ended; what may still be running
@@ -407,71 +409,6 @@ fn flush_events(store: &Store, team_id: &str, target: Option<&str>) -> Result<()
         })?;
     }
     Ok(())
-}
-
-/// The live view: on a terminal, indicatif lines per member under a phase line; otherwise a
-/// plain line per change. Runs until aborted.
-async fn progress(store: Store, team_id: String, phase: Arc<Mutex<String>>, quiet: bool) {
-    if quiet {
-        return;
-    }
-    let live = std::io::stderr().is_terminal();
-    let multi = MultiProgress::with_draw_target(if live {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style = ProgressStyle::with_template("{spinner} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let header = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
-    let mut bars: HashMap<i64, ProgressBar> = HashMap::new();
-    let mut last: HashMap<i64, String> = HashMap::new();
-    let mut last_phase = String::new();
-    loop {
-        let ph = phase.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut lines = String::new();
-        if !live && ph != last_phase {
-            let _ = writeln!(lines, "phase: {ph}");
-        }
-        last_phase = ph.clone();
-        let (s, t) = (store.clone(), team_id.clone());
-        if let Ok(Ok(members)) = tokio::task::spawn_blocking(move || s.list_members(&t)).await {
-            let now = now_ms();
-            header.set_message(format!("phase: {ph}"));
-            header.tick();
-            for m in &members {
-                let line = format!(
-                    "{:<16} {:<14} {:<10} turns {:<3} tokens {:>6}/{:<6} {}",
-                    m.name,
-                    m.agent,
-                    m.status,
-                    m.turns,
-                    m.tokens_in,
-                    m.tokens_out,
-                    duration(m.elapsed_ms(now))
-                );
-                if live {
-                    let bar = bars.entry(m.id).or_insert_with(|| {
-                        multi.add(ProgressBar::new_spinner().with_style(style.clone()))
-                    });
-                    bar.set_message(line);
-                    bar.tick();
-                } else {
-                    let key = format!("{} {}", m.status, m.turns);
-                    if last.get(&m.id) != Some(&key) {
-                        let _ = writeln!(
-                            lines,
-                            "{} {} {} (turn {})",
-                            m.name, m.agent, m.status, m.turns
-                        );
-                        last.insert(m.id, key);
-                    }
-                }
-            }
-        }
-        to_stderr(&lines);
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// `team run --detach`: the same run in the background; prints the team name.
