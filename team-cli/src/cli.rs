@@ -206,6 +206,9 @@ pub enum Command {
     /// Watch a team live: members and tasks, until it is terminal (--json: JSON Lines, one
     /// object per change).
     Watch(TeamArg),
+    /// A terminal UI: the teams, a team's members, tasks and messages, a member's transcript,
+    /// live (arrows or j/k, Enter, Tab, Esc, q). Needs a terminal: elsewhere use `team watch`.
+    Top(TopArgs),
     /// Fail the members of runners that died (`runner lost`) and teams whose owner is gone.
     Reconcile,
     /// Agent definitions (`.team/agents`, `.opencode/agent`, `.claude/agents`).
@@ -291,6 +294,13 @@ pub struct TeamArg {
     /// Team name or id.
     #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
+}
+
+/// `team top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Open this team (name or id) at once, instead of the list of teams.
+    pub team: Option<String>,
 }
 
 /// `team disband`.

@@ -88,6 +88,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Runners(a) => commands::runners::list(&ctx, a),
                 Command::Wait(a) => commands::run::wait(&ctx, a),
                 Command::Watch(a) => commands::watch::run(&ctx, &a.team),
+                Command::Top(a) => commands::top::run(&ctx, a),
                 Command::Reconcile => commands::run::reconcile(&ctx),
                 Command::Agents(cli::AgentsCmd::List) => commands::agents::list(&ctx),
                 Command::Agents(cli::AgentsCmd::Check) => commands::agents::check(&ctx),
@@ -199,7 +200,12 @@ fn real_main() -> u8 {
     ) {
         default_sigpipe();
     }
-    init_tracing(cli.verbose, cli.quiet);
+    // `team top` owns the screen: a log line on stderr would tear it (it shows read errors
+    // itself).
+    init_tracing(
+        cli.verbose,
+        cli.quiet || matches!(cli.command, Command::Top(_)),
+    );
     let json = cli.json;
     match run(cli) {
         Ok(()) => error::exit::OK as u8,

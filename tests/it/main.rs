@@ -17,3 +17,4 @@ mod messages;
 mod runners;
 mod tasks;
 mod teams;
+mod top;

@@ -13,5 +13,6 @@ pub mod run;
 pub mod runners;
 pub mod task;
 pub mod team;
+pub mod top;
 pub mod watch;
 pub mod workflow;
