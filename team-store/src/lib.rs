@@ -563,10 +563,7 @@ impl Store {
         msg: &Outgoing<'_>,
         key: &str,
     ) -> Result<Vec<Message>> {
-        run!(
-            self,
-            messages::send_message(team_id, msg, Some(key), false, self.max_message_bytes)
-        )
+        self.send_message_with(team_id, msg, Some(key), false)
     }
 
     /// [`Store::send_message`] with an optional de-duplication `key` (as
@@ -584,10 +581,23 @@ impl Store {
         key: Option<&str>,
         interrupt: bool,
     ) -> Result<Vec<Message>> {
-        run!(
-            self,
-            messages::send_message(team_id, msg, key, interrupt, self.max_message_bytes)
-        )
+        let send = || {
+            run!(
+                self,
+                messages::send_message(team_id, msg, key, interrupt, self.max_message_bytes)
+            )
+        };
+        match send() {
+            // Two sends with one key at once (a `team send --key` retried while the killed
+            // first attempt's transaction was still open on a PostgreSQL server): both looked
+            // for the key before either committed, and the second insert hit the unique index.
+            // The first has committed now, so asking again returns its deliveries.
+            Err(StoreError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ))) if key.is_some() => send(),
+            r => r,
+        }
     }
 
     /// True when member `member` of `team_id` has an unread message sent to interrupt it

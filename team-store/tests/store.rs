@@ -1458,3 +1458,47 @@ fn a_full_disk_is_named_as_such() {
     sh(&format!("umount -l {d}"));
     result.unwrap();
 }
+
+/// Keyed sends with one key racing each other (a `team send --key` retried while the first
+/// attempt's transaction is still open): every one of them returns the same deliveries and
+/// the message is stored once. On PostgreSQL the racers used to fail with a duplicate-key
+/// error on `messages_send_key` (seen in the kill -9 fault test).
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn keyed_sends_racing_with_one_key_store_the_message_once(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "race");
+    let r = member(&s, &t.id, "reader");
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let ids: Vec<i64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let (s, t, r, key) = (&s, &t, &r, &key);
+                    scope.spawn(move || {
+                        let msg = Outgoing {
+                            from: "lead",
+                            to: Recipient::Member(r.name.clone()),
+                            kind: MessageKind::Text,
+                            body: "once",
+                        };
+                        s.send_message_keyed(&t.id, &msg, key)
+                            .expect("a keyed send")[0]
+                            .id
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            ids.windows(2).all(|w| w[0] == w[1]),
+            "round {round}: {ids:?}"
+        );
+    }
+    let inbox = s.take_inbox(&t.id, &r.name, false).unwrap();
+    assert_eq!(inbox.len(), 20, "one message per key");
+}
