@@ -240,7 +240,7 @@ pub(crate) fn take_text(c: &mut Conn, team_id: &str, member: &str) -> Result<Vec
         let m = member_row(c, &team, member)?;
         struct TakeText;
         let now = now_ms();
-        let mut rows: Vec<MessageRow> = Prepared::<TakeText>::new(
+        let rows: Vec<MessageRow> = Prepared::<TakeText>::new(
             "UPDATE messages SET delivered_at_ms = ?, lease_until_ms = NULL \
              WHERE team_id = ? AND recipient = ? AND delivered_at_ms IS NULL AND kind = ? \
                AND (lease_until_ms IS NULL OR lease_until_ms <= ?) RETURNING *",
@@ -253,17 +253,7 @@ pub(crate) fn take_text(c: &mut Conn, team_id: &str, member: &str) -> Result<Vec
             ],
         )
         .load(c)?;
-        rows.sort_by_key(|r| r.id);
-        if !rows.is_empty() {
-            event(
-                c,
-                Some(team_id),
-                Some(&m.name),
-                "message.delivered",
-                json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>()}),
-            )?;
-        }
-        resolve_bodies(c, rows)
+        delivered(c, team_id, &m.name, rows)
     })
 }
 
@@ -322,12 +312,27 @@ pub(super) fn take_inbox_in(
         )
         .load(c)?
     };
+    if peek {
+        rows.sort_by_key(|r| r.id);
+        return resolve_bodies(c, rows);
+    }
+    delivered(c, team_id, &m.name, rows)
+}
+
+/// Messages just taken by `member`, oldest first, with their bodies; the take is recorded as
+/// one `message.delivered` event naming their ids (none when nothing was taken).
+fn delivered(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    mut rows: Vec<MessageRow>,
+) -> Result<Vec<Message>> {
     rows.sort_by_key(|r| r.id);
-    if !peek && !rows.is_empty() {
+    if !rows.is_empty() {
         event(
             c,
             Some(team_id),
-            Some(&m.name),
+            Some(member),
             "message.delivered",
             json!({"ids": rows.iter().map(|r| r.id).collect::<Vec<_>>()}),
         )?;
