@@ -298,6 +298,7 @@ pub fn parse_response(body: &Value) -> Result<ChatResponse, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::fixtures::{answer, tool};
 
     #[test]
     fn body_merges_roles_and_maps_tool_blocks() {
@@ -348,21 +349,6 @@ mod tests {
                 .unwrap_err()
                 .contains("content")
         );
-    }
-
-    fn answer() -> crate::AnswerFormat {
-        crate::AnswerFormat {
-            name: "review_answer".into(),
-            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
-        }
-    }
-
-    fn tool() -> ToolSpec {
-        ToolSpec {
-            name: "read_file".into(),
-            description: "Read".into(),
-            parameters: json!({"type": "object"}),
-        }
     }
 
     #[test]

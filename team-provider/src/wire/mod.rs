@@ -110,6 +110,31 @@ pub(crate) fn headers_of(
     }
 }
 
+/// What the wire formats' tests send: one answer shape and one tool.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use serde_json::json;
+
+    use crate::ToolSpec;
+
+    /// A small answer shape (`review_answer`).
+    pub(crate) fn answer() -> crate::AnswerFormat {
+        crate::AnswerFormat {
+            name: "review_answer".into(),
+            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        }
+    }
+
+    /// A tool (`read_file`) with an empty object schema.
+    pub(crate) fn tool() -> ToolSpec {
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Read".into(),
+            parameters: json!({"type": "object"}),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

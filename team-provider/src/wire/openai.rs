@@ -331,6 +331,7 @@ fn compact(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::fixtures::{answer, tool};
     use serde_json::json;
 
     #[test]
@@ -410,21 +411,6 @@ mod tests {
                 .unwrap_err()
                 .contains("error object")
         );
-    }
-
-    fn answer() -> crate::AnswerFormat {
-        crate::AnswerFormat {
-            name: "review_answer".into(),
-            schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
-        }
-    }
-
-    fn tool() -> ToolSpec {
-        ToolSpec {
-            name: "read_file".into(),
-            description: "Read".into(),
-            parameters: json!({"type": "object"}),
-        }
     }
 
     #[test]
