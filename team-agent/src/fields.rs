@@ -122,6 +122,7 @@ pub(super) fn build(
         max_turns,
         timeout,
         command,
+        runtime,
         env,
         env_passthrough,
         mode,
@@ -148,6 +149,25 @@ pub(super) fn build(
              not both; remove one of them",
         ));
     }
+    let runtime = runtime
+        .as_ref()
+        .map(|r| parse_runtime(&ctx, r))
+        .transpose()?;
+    if let (Some(rt), Some(_)) = (&runtime, &command) {
+        return Err(AgentError::Invalid {
+            path: source.path.clone(),
+            message: format!(
+                "an agent has either `runtime: {rt}` (an agent CLI) or `command` (a program), \
+                 not both; remove one of them"
+            ),
+        });
+    }
+    let runtime_model = match (&runtime, &model_node) {
+        (Some(_), Some(m)) => {
+            Some(m.value.trim().to_owned()).filter(|m| !m.is_empty() && m != "inherit")
+        }
+        _ => None,
+    };
     let def = AgentDef {
         name: match &name {
             Some(n) => parse_name(&ctx, n)?,
@@ -177,6 +197,8 @@ pub(super) fn build(
             .map(|t| parse_timeout(&ctx, t))
             .transpose()?,
         command,
+        runtime,
+        runtime_model,
         env: env.as_ref().map_or(Ok(BTreeMap::new()), |e| {
             let mut out = BTreeMap::new();
             for (key, value) in &e.value.0 {
@@ -473,6 +495,22 @@ fn parse_command(ctx: &Ctx<'_>, node: &Spanned<CommandField>) -> Result<Vec<Stri
         ));
     }
     Ok(argv)
+}
+
+fn parse_runtime(ctx: &Ctx<'_>, node: &Spanned<String>) -> Result<String, AgentError> {
+    let name = node.value.trim();
+    match crate::runtime::find(name) {
+        Some(rt) => Ok(rt.name.to_owned()),
+        None => Err(ctx.err(
+            node,
+            "runtime",
+            format!(
+                "unknown runtime `{name}`; the agent CLIs team can run are: {} (or write \
+                 `command:` to run any program)",
+                crate::runtime::known_names()
+            ),
+        )),
+    }
 }
 
 fn parse_mode(ctx: &Ctx<'_>, node: &Spanned<String>) -> Result<AgentMode, AgentError> {

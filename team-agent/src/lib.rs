@@ -23,6 +23,7 @@ mod catalog;
 pub mod config;
 mod fields;
 mod resolve;
+pub mod runtime;
 mod tools;
 pub(crate) mod yaml;
 
@@ -274,6 +275,13 @@ pub enum AgentKind {
         /// Program and arguments, never empty.
         argv: Vec<String>,
     },
+    /// An agent CLI run as a member (`runtime:`; see [`runtime`]).
+    Runtime {
+        /// The runtime's name (`opencode`, `claude`, `codex`), one of [`runtime::RUNTIMES`].
+        runtime: String,
+        /// `model:` as written, passed to the CLI; `None`: the CLI's own default.
+        model: Option<String>,
+    },
     /// An LLM agent whose `model:` is an alias (`sonnet`), resolved through `[models]`.
     LlmAlias {
         /// The alias as written.
@@ -316,6 +324,12 @@ pub struct AgentDef {
     pub timeout: Option<Duration>,
     /// `command:`: argv of a command agent, from a list or a shell-style string.
     pub command: Option<Vec<String>>,
+    /// `runtime:`: the agent CLI this agent runs as (`opencode`, `claude`, `codex`; see
+    /// [`runtime`]), validated against [`runtime::RUNTIMES`]. Not with `command`.
+    pub runtime: Option<String>,
+    /// With `runtime:`, `model:` exactly as written (`inherit` and empty: `None`): the
+    /// model the CLI is given.
+    pub runtime_model: Option<String>,
     /// `env:`: environment variables set for a command agent (scalar values are stringified).
     pub env: BTreeMap<String, String>,
     /// `env_passthrough:`: names of variables of the runner's environment that a command agent
@@ -404,9 +418,16 @@ impl AgentDef {
         fields::build(parsed, 1, split.body.trim().to_owned(), source)
     }
 
-    /// How this agent runs: [`AgentKind::Llm`] with a model, [`AgentKind::Command`] with a
-    /// command, else [`AgentKind::Unconfigured`] (parsing refuses both at once).
+    /// How this agent runs: [`AgentKind::Runtime`] with a runtime, [`AgentKind::Llm`] with
+    /// a model, [`AgentKind::Command`] with a command, else [`AgentKind::Unconfigured`]
+    /// (parsing refuses a command with a model or a runtime).
     pub fn kind(&self) -> AgentKind {
+        if let Some(runtime) = &self.runtime {
+            return AgentKind::Runtime {
+                runtime: runtime.clone(),
+                model: self.runtime_model.clone(),
+            };
+        }
         match (&self.model, &self.command) {
             (Some(m), _) => AgentKind::Llm {
                 provider: m.provider.clone(),

@@ -78,7 +78,7 @@ pub struct ResolvedModel {
 
 /// Resolves the model of `def`: the run's `--model`; else the file's `provider/model`; else
 /// its alias through `[models]`; else (no model, or `inherit`) the lead's model; else
-/// `[team] default_model`. `Ok(None)` for a command agent.
+/// `[team] default_model`. `Ok(None)` for a command agent and an agent CLI (`runtime:`, whose model is its own).
 ///
 /// # Errors
 /// A sentence naming the agent and what to set: an alias missing from `[models]`, or no
@@ -88,7 +88,7 @@ pub fn resolve_model(
     ctx: &ModelContext<'_>,
 ) -> Result<Option<ResolvedModel>, String> {
     let kind = def.kind();
-    if let AgentKind::Command { .. } = kind {
+    if let AgentKind::Command { .. } | AgentKind::Runtime { .. } = kind {
         return Ok(None);
     }
     let resolved = |model: &str, rule| {
@@ -115,7 +115,7 @@ pub fn resolve_model(
                 ctx.aliases.keys().cloned().collect::<Vec<_>>().join(", ")
             )),
         },
-        AgentKind::Unconfigured | AgentKind::Command { .. } => {
+        AgentKind::Unconfigured | AgentKind::Command { .. } | AgentKind::Runtime { .. } => {
             if let Some((lead, m)) = ctx.lead_model {
                 return resolved(
                     m,

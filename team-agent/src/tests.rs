@@ -896,3 +896,56 @@ fn agent_file_permissions_are_the_checkers() {
         (Permission::Allow, DecisionSource::Default)
     );
 }
+
+#[test]
+fn runtime_agents() {
+    let def = parse_ok(
+        "---\nruntime: opencode\nmodel: scripted/test-model\nenv_passthrough: [SCRIPTED_KEY]\n---\nReview it.\n",
+    );
+    assert_eq!(
+        def.kind(),
+        AgentKind::Runtime {
+            runtime: "opencode".into(),
+            model: Some("scripted/test-model".into()),
+        }
+    );
+    assert_eq!(def.instructions, "Review it.");
+    assert!(def.warnings.is_empty(), "{:?}", def.warnings);
+    // A runtime's model is its own: no alias lookup, no inheritance.
+    let ctx = ModelContext {
+        run_model: Some("openai/gpt-4o"),
+        lead_model: None,
+        default_model: Some("openai/gpt-4o"),
+        aliases: &BTreeMap::new(),
+    };
+    assert_eq!(resolve_model(&def, &ctx).unwrap(), None);
+    let claude = parse_ok("---\nruntime: claude\nmodel: sonnet\n---\n");
+    assert_eq!(
+        claude.kind(),
+        AgentKind::Runtime {
+            runtime: "claude".into(),
+            model: Some("sonnet".into()),
+        }
+    );
+    let bare = parse_ok("---\nruntime: codex\nmodel: inherit\n---\n");
+    assert_eq!(
+        bare.kind(),
+        AgentKind::Runtime {
+            runtime: "codex".into(),
+            model: None,
+        }
+    );
+    let e = parse_err(".team/agents/x.md", "---\nruntime: aider\n---\n").to_string();
+    assert!(
+        e.contains("x.md:2:")
+            && e.contains("unknown runtime `aider`")
+            && e.contains("opencode, claude, codex"),
+        "{e}"
+    );
+    let e = parse_err(
+        ".team/agents/x.md",
+        "---\nruntime: claude\ncommand: [echo]\n---\n",
+    )
+    .to_string();
+    assert!(e.contains("either `runtime: claude`"), "{e}");
+}

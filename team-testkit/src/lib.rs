@@ -1,6 +1,8 @@
 //! Scripted LLM server for tests and benchmarks of the `team` runner.
 //!
-//! [`ScriptedServer`] binds `127.0.0.1:0` and speaks two real wire formats, non-streaming:
+//! [`ScriptedServer`] binds `127.0.0.1:0` and speaks two real wire formats, as one JSON
+//! answer or, when the request says `"stream": true` (the agent CLIs' SDKs do), as
+//! server-sent events carrying the same answer:
 //! - OpenAI Chat Completions: `POST /v1/chat/completions` (also `/chat/completions`);
 //!   point a client at [`ScriptedServer::base_url`] (`http://127.0.0.1:PORT/v1`).
 //! - Anthropic Messages: `POST /v1/messages` (also `/messages`);

@@ -7,17 +7,26 @@ use serde_json::{Value, json};
 use crate::request::{Protocol, ScriptRequest};
 use crate::script::{Reply, ScriptToolCall, UsageSpec};
 
-/// Builds the HTTP response for a resolved (non-sequence) reply. `seq` numbers ids.
+/// Builds the HTTP response for a resolved (non-sequence) reply. `seq` numbers ids. A
+/// request that asks to stream (`"stream": true`, as the agent CLIs' SDKs do) gets the same
+/// answer as server-sent events ([`stream_body`]).
 pub(crate) fn render(req: &ScriptRequest, reply: &Reply, seq: u64) -> Response {
+    let answer = |text: Option<&str>, calls: &[ScriptToolCall], usage: UsageSpec| {
+        if wants_stream(req) {
+            sse_ok(stream_body(req, text, calls, usage, seq))
+        } else {
+            json_ok(message_body(req, text, calls, usage, seq))
+        }
+    };
     match reply {
         Reply::Text { text, usage } => {
             let usage = usage.unwrap_or_else(|| computed_usage(req, text.chars().count()));
-            json_ok(message_body(req, Some(text), &[], usage, seq))
+            answer(Some(text), &[], usage)
         }
         Reply::Echo => {
             let text = format!("echo: {}", req.last_user_or_tool_text());
             let usage = computed_usage(req, text.chars().count());
-            json_ok(message_body(req, Some(&text), &[], usage, seq))
+            answer(Some(&text), &[], usage)
         }
         Reply::ToolCalls { calls, text, usage } => {
             let chars = calls
@@ -26,7 +35,7 @@ pub(crate) fn render(req: &ScriptRequest, reply: &Reply, seq: u64) -> Response {
                 .sum::<usize>()
                 + text.as_deref().map(|t| t.chars().count()).unwrap_or(0);
             let usage = usage.unwrap_or_else(|| computed_usage(req, chars));
-            json_ok(message_body(req, text.as_deref(), calls, usage, seq))
+            answer(text.as_deref(), calls, usage)
         }
         Reply::Error {
             status,
@@ -70,6 +79,154 @@ fn computed_usage(req: &ScriptRequest, reply_chars: usize) -> UsageSpec {
 
 fn json_ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// Whether the request asks for a streamed answer (`"stream": true`).
+fn wants_stream(req: &ScriptRequest) -> bool {
+    req.body().get("stream").and_then(Value::as_bool) == Some(true)
+}
+
+fn sse_ok(body: String) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// The answer as one server-sent-events body, in the request's wire format: OpenAI
+/// `chat.completion.chunk`s (the text, each tool call, the finish reason, a usage chunk, then
+/// `data: [DONE]`), or Anthropic's `message_start`, one content block per text and tool call
+/// (`text_delta` / `input_json_delta`), `message_delta` with the stop reason and usage,
+/// `message_stop`. Sent whole: the clients read it as a stream all the same.
+fn stream_body(
+    req: &ScriptRequest,
+    text: Option<&str>,
+    calls: &[ScriptToolCall],
+    usage: UsageSpec,
+    seq: u64,
+) -> String {
+    let mut out = String::new();
+    let mut event = |name: Option<&str>, data: &Value| {
+        if let Some(name) = name {
+            out.push_str("event: ");
+            out.push_str(name);
+            out.push('\n');
+        }
+        out.push_str("data: ");
+        out.push_str(&data.to_string());
+        out.push_str("\n\n");
+    };
+    match req.protocol {
+        Protocol::OpenAi => {
+            let id = format!("chatcmpl-scripted-{seq}");
+            let chunk = |delta: Value, finish: Option<&str>| {
+                json!({
+                    "id": id, "object": "chat.completion.chunk", "created": 0, "model": req.model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                })
+            };
+            event(
+                None,
+                &chunk(json!({"role": "assistant", "content": ""}), None),
+            );
+            if let Some(t) = text.filter(|t| !t.is_empty()) {
+                event(None, &chunk(json!({"content": t}), None));
+            }
+            for (i, c) in calls.iter().enumerate() {
+                let call = json!({
+                    "index": i,
+                    "id": c.id.clone().unwrap_or_else(|| format!("call_{seq}_{i}")),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                });
+                event(None, &chunk(json!({"tool_calls": [call]}), None));
+            }
+            let finish = if calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            event(None, &chunk(json!({}), Some(finish)));
+            event(
+                None,
+                &json!({
+                    "id": id, "object": "chat.completion.chunk", "created": 0, "model": req.model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+                    },
+                }),
+            );
+            out.push_str("data: [DONE]\n\n");
+        }
+        Protocol::Anthropic => {
+            event(
+                Some("message_start"),
+                &json!({"type": "message_start", "message": {
+                    "id": format!("msg_scripted_{seq}"), "type": "message", "role": "assistant",
+                    "model": req.model, "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": 0},
+                }}),
+            );
+            let mut index = 0;
+            if let Some(t) = text.filter(|t| !t.is_empty()) {
+                event(
+                    Some("content_block_start"),
+                    &json!({"type": "content_block_start", "index": index,
+                        "content_block": {"type": "text", "text": ""}}),
+                );
+                event(
+                    Some("content_block_delta"),
+                    &json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "text_delta", "text": t}}),
+                );
+                event(
+                    Some("content_block_stop"),
+                    &json!({"type": "content_block_stop", "index": index}),
+                );
+                index += 1;
+            }
+            for (i, c) in calls.iter().enumerate() {
+                event(
+                    Some("content_block_start"),
+                    &json!({"type": "content_block_start", "index": index, "content_block": {
+                        "type": "tool_use",
+                        "id": c.id.clone().unwrap_or_else(|| format!("toolu_{seq}_{i}")),
+                        "name": c.name, "input": {},
+                    }}),
+                );
+                event(
+                    Some("content_block_delta"),
+                    &json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": c.arguments}}),
+                );
+                event(
+                    Some("content_block_stop"),
+                    &json!({"type": "content_block_stop", "index": index}),
+                );
+                index += 1;
+            }
+            let stop = if calls.is_empty() {
+                "end_turn"
+            } else {
+                "tool_use"
+            };
+            event(
+                Some("message_delta"),
+                &json!({"type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": null},
+                    "usage": {"output_tokens": usage.completion_tokens}}),
+            );
+            event(Some("message_stop"), &json!({"type": "message_stop"}));
+        }
+    }
+    out
 }
 
 fn raw(status: u16, body: &str, retry_after: Option<&str>) -> Response {
