@@ -55,6 +55,13 @@ pub struct CommandSpec {
     /// The file behind `TEAM_AGENT_PROMPT_FILE` and `{prompt_file}`, removed when the last
     /// clone of the spec is dropped.
     pub prompt_file: Option<Arc<tempfile::TempPath>>,
+    /// An agent CLI's output format (`runtime:`, see [`crate::agent_cli`]): stdout is read
+    /// as its JSON events for the result, the errors and the token usage, and the argv is
+    /// used as built (no `{prompt}`). `None`: stdout is the result.
+    pub output: Option<team_agent::runtime::OutputKind>,
+    /// A private directory kept while the spec lives (an agent CLI's configuration file),
+    /// removed when the last clone is dropped.
+    pub keep_dir: Option<Arc<tempfile::TempDir>>,
 }
 
 /// The variable that names the file holding the agent file's Markdown body.
@@ -141,6 +148,8 @@ pub fn agent_spec(
         cwd: cwd.to_owned(),
         env,
         prompt_file: Some(Arc::new(path)),
+        output: None,
+        keep_dir: None,
     })
 }
 
@@ -270,12 +279,34 @@ pub async fn run_turn(
     deadline: Option<Instant>,
     on_start: impl FnOnce(u32),
 ) -> TurnEnd {
+    run_turn_counted(spec, input, cancel, deadline, on_start)
+        .await
+        .0
+}
+
+/// [`run_turn`], with the token usage an agent CLI reported (`spec.output` set and its
+/// output read; `None` otherwise). For an agent CLI the result is the answer its JSON
+/// events carry, and a failure quotes the errors they report (else the stderr tail).
+pub async fn run_turn_counted(
+    spec: &CommandSpec,
+    input: &str,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+    on_start: impl FnOnce(u32),
+) -> (TurnEnd, Option<team_agent::runtime::Usage>) {
     let Some((program, args)) = spec.argv.split_first() else {
-        return TurnEnd::Failed("the agent's `command` is empty".into());
+        return (
+            TurnEnd::Failed("the agent's `command` is empty".into()),
+            None,
+        );
     };
     let mut cmd = Command::new(program);
-    cmd.args(args.iter().map(|a| a.replace("{prompt}", input)))
-        .current_dir(&spec.cwd)
+    if spec.output.is_some() {
+        cmd.args(args);
+    } else {
+        cmd.args(args.iter().map(|a| a.replace("{prompt}", input)));
+    }
+    cmd.current_dir(&spec.cwd)
         .env_clear()
         .envs(&spec.env)
         .stdin(Stdio::piped())
@@ -286,12 +317,20 @@ pub async fn run_turn(
     team_tools::lifeline::die_with_runner(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return TurnEnd::Failed(format!("cannot start command `{program}`: {e}")),
+        Err(e) => {
+            return (
+                TurnEnd::Failed(format!("cannot start command `{program}`: {e}")),
+                None,
+            );
+        }
     };
     let Some(pid) = child.id() else {
-        return TurnEnd::Failed(format!(
-            "command `{program}` exited before it could be watched"
-        ));
+        return (
+            TurnEnd::Failed(format!(
+                "command `{program}` exited before it could be watched"
+            )),
+            None,
+        );
     };
     on_start(pid);
     let pgid = pid as i32;
@@ -322,11 +361,11 @@ pub async fn run_turn(
         s = child.wait() => s,
         _ = cancel.cancelled() => {
             kill_group(pgid, &mut child).await;
-            return TurnEnd::Cancelled;
+            return (TurnEnd::Cancelled, None);
         }
         _ = deadline_sleep => {
             kill_group(pgid, &mut child).await;
-            return TurnEnd::TimedOut;
+            return (TurnEnd::TimedOut, None);
         }
     };
     let _ = tokio::time::timeout(DRAIN_GRACE, async {
@@ -336,8 +375,23 @@ pub async fn run_turn(
     .await;
     let stdout = std::mem::take(&mut *out.lock());
     let stderr = std::mem::take(&mut *err.lock());
-    match status {
-        Ok(s) if s.success() => TurnEnd::Done(strip_ansi(&String::from_utf8_lossy(&stdout))),
+    let stdout = strip_ansi(&String::from_utf8_lossy(&stdout));
+    let parsed = spec
+        .output
+        .map(|kind| team_agent::runtime::parse_output(kind, &stdout));
+    let usage = parsed.as_ref().map(|p| p.usage);
+    let end = match status {
+        Ok(s) if s.success() => match parsed {
+            None => TurnEnd::Done(stdout),
+            Some(p) => match (p.text, p.errors.is_empty()) {
+                (Some(text), _) => TurnEnd::Done(strip_ansi(&text)),
+                (None, true) => TurnEnd::Done(String::new()),
+                (None, false) => TurnEnd::Failed(format!(
+                    "command `{program}` reported: {}",
+                    strip_ansi(&p.errors.join("; "))
+                )),
+            },
+        },
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
             let how = match (s.code(), s.signal()) {
@@ -348,7 +402,13 @@ pub async fn run_turn(
                 ),
                 _ => "ended abnormally".to_owned(),
             };
-            let stderr = tail(&stderr, STDERR_TAIL_CHARS);
+            let reported = parsed
+                .map(|p| p.errors.join("; "))
+                .filter(|e| !e.is_empty());
+            let stderr = match reported {
+                Some(errors) => tail(errors.as_bytes(), STDERR_TAIL_CHARS),
+                None => tail(&stderr, STDERR_TAIL_CHARS),
+            };
             if stderr.is_empty() {
                 TurnEnd::Failed(format!("command `{program}` failed: {how}"))
             } else {
@@ -356,7 +416,8 @@ pub async fn run_turn(
             }
         }
         Err(e) => TurnEnd::Failed(format!("cannot wait for command `{program}`: {e}")),
-    }
+    };
+    (end, usage)
 }
 
 #[cfg(test)]
@@ -372,6 +433,8 @@ mod tests {
                 ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
             ]),
             prompt_file: None,
+            output: None,
+            keep_dir: None,
         }
     }
 
@@ -464,6 +527,8 @@ mod tests {
             cwd: std::env::temp_dir(),
             env: BTreeMap::new(),
             prompt_file: None,
+            output: None,
+            keep_dir: None,
         };
         match run_turn(&s, "", &CancellationToken::new(), None, |_| {}).await {
             TurnEnd::Failed(e) => assert!(

@@ -8,6 +8,8 @@
 //!   processes did (a `team send`, a `team disband`), a heartbeat, and a clean stop.
 //! - [`command`]: command agents: a program per turn, prompt on stdin, result on stdout, in
 //!   its own process group.
+//! - [`agent_cli`]: agent CLIs as members (`runtime: opencode | claude | codex`): command
+//!   agents whose argv, configuration and output reading come from the runtime's table.
 //! - [`fingerprint`]: the keyed hash of the environment a member was spawned from, so that
 //!   a runner started from another environment does not run it.
 //! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
@@ -23,6 +25,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent_cli;
 mod blocking;
 pub mod command;
 mod context;

@@ -21,6 +21,14 @@ pub enum Plan {
     Command(Vec<String>),
     /// The LLM loop on `provider/model`.
     Llm(String),
+    /// An agent CLI (`runtime:`) per turn: the runtime's name (one of
+    /// `team_agent::runtime::RUNTIMES`) and the model given to it (as written).
+    Runtime {
+        /// `opencode`, `claude` or `codex`.
+        runtime: String,
+        /// `model:` as written, if any.
+        model: Option<String>,
+    },
 }
 
 /// Bounds on what members may start with the `task` tool (`[team] max_depth`,
@@ -68,6 +76,9 @@ pub struct AgentRuntime {
     pub sandbox: team_tools::workspace::SandboxMode,
     /// Bounds on the `task` tool's fan-out.
     pub bounds: FanoutBounds,
+    /// The `[providers.NAME]` tables that set a `base_url`: an agent CLI whose `model:`
+    /// names one of them is pointed at it (see [`AgentRuntime::endpoint`]).
+    pub endpoint_providers: std::collections::BTreeSet<String>,
     /// The depth of members known to this process (member id → depth), see
     /// [`FanoutBounds::max_depth`]; members started elsewhere are looked up in the events.
     pub(crate) depths: std::sync::Mutex<std::collections::HashMap<i64, u32>>,
@@ -96,6 +107,11 @@ impl AgentRuntime {
             })?;
             tables.insert(name.clone(), pc);
         }
+        let endpoint_providers = tables
+            .iter()
+            .filter(|(_, pc)| pc.base_url.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
         let mut provider_key_envs: Vec<String> = tables
             .values()
             .filter_map(|pc| pc.api_key_env.clone())
@@ -132,6 +148,7 @@ impl AgentRuntime {
                 max_depth: config.team.max_depth,
                 max_members_per_team: config.team.max_members_per_team,
             },
+            endpoint_providers,
             depths: Default::default(),
             spawn_lock: Default::default(),
         })
@@ -151,8 +168,10 @@ impl AgentRuntime {
     /// # Errors
     /// A sentence when it can do neither.
     pub fn plan_for(&self, def: &AgentDef, lead_agent: Option<&str>) -> Result<Plan, String> {
-        if let AgentKind::Command { argv } = def.kind() {
-            return Ok(Plan::Command(argv));
+        match def.kind() {
+            AgentKind::Command { argv } => return Ok(Plan::Command(argv)),
+            AgentKind::Runtime { runtime, model } => return Ok(Plan::Runtime { runtime, model }),
+            _ => {}
         }
         match self.resolve_model(def, lead_agent)? {
             Some(r) => Ok(Plan::Llm(r.model)),
@@ -231,7 +250,39 @@ impl AgentRuntime {
                 .resolve(&model)
                 .map(|_| ())
                 .map_err(|e| format!("agent {name}: {e}")),
+            Plan::Runtime { runtime, .. } => {
+                let rt = team_agent::runtime::find(&runtime).ok_or_else(|| {
+                    format!(
+                        "agent {name}: unknown runtime `{runtime}`; known: {}",
+                        team_agent::runtime::known_names()
+                    )
+                })?;
+                crate::agent_cli::check_program(rt, std::env::var_os("PATH"), project_root)
+                    .map_err(|e| format!("agent {name}: {e}"))
+            }
         }
+    }
+
+    /// The endpoint an agent CLI with `model:` `model` is pointed at: the provider the model
+    /// names (`NAME/…`) when its `[providers.NAME]` sets a `base_url` (else `None`: the CLI
+    /// uses its own provider settings).
+    pub fn endpoint(&self, model: Option<&str>) -> Option<team_agent::runtime::Endpoint> {
+        let (provider, _) = model?.split_once('/')?;
+        if !self.endpoint_providers.contains(provider) {
+            return None;
+        }
+        let settings = self.providers.settings(provider)?;
+        Some(team_agent::runtime::Endpoint {
+            provider: provider.to_owned(),
+            kind: match settings.kind {
+                team_provider::ProviderKind::Anthropic => {
+                    team_agent::runtime::EndpointKind::Anthropic
+                }
+                team_provider::ProviderKind::OpenAi => team_agent::runtime::EndpointKind::OpenAi,
+            },
+            base_url: settings.base_url.clone(),
+            api_key_env: settings.api_key_env.clone(),
+        })
     }
 }
 

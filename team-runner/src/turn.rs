@@ -18,7 +18,7 @@ use team_store::Progress;
 use tokio::sync::Notify;
 
 use crate::blocking::db;
-use crate::command::{CommandSpec, TurnEnd, run_turn};
+use crate::command::{CommandSpec, TurnEnd, run_turn_counted};
 use crate::context::{Context, Slot};
 pub(crate) use crate::context::{Seat, TurnIo};
 use crate::llm::Session;
@@ -26,7 +26,9 @@ use crate::runtime::Plan;
 
 /// How a member's turns run: a program per turn, or an LLM session kept across turns.
 pub(crate) enum Worker {
-    Command(CommandSpec),
+    /// A command agent's program, or an agent CLI (`runtime:`: its name and model, for the
+    /// record of each turn).
+    Command(CommandSpec, Option<(String, Option<String>)>),
     Llm(Box<Session>),
 }
 
@@ -86,7 +88,26 @@ impl Worker {
                     &m.name,
                     env,
                 )
-                .map(Worker::Command)
+                .map(|spec| Worker::Command(spec, None))
+            }
+            Plan::Runtime { runtime, model } => {
+                let rt = team_agent::runtime::find(&runtime).ok_or_else(|| {
+                    format!(
+                        "unknown runtime `{runtime}`; known: {}",
+                        team_agent::runtime::known_names()
+                    )
+                })?;
+                let env = agent_env(ctx, def, &m.team_id, &m.name);
+                let endpoint = ctx.runtime.endpoint(model.as_deref());
+                crate::agent_cli::spec(
+                    rt,
+                    model.as_deref(),
+                    &def.instructions,
+                    endpoint.as_ref(),
+                    &ctx.opts.project_root,
+                    env,
+                )
+                .map(|spec| Worker::Command(spec, Some((runtime, model))))
             }
             Plan::Llm(model) => Session::new(ctx, m, def, &model, seat)
                 .await
@@ -104,19 +125,26 @@ impl Worker {
         io: &TurnIo<'_>,
         input: &str,
     ) -> (TurnEnd, Progress) {
+        let mut used = Progress::default();
         let end = match self {
-            Worker::Command(spec) => {
+            Worker::Command(spec, cli) => {
                 let store = ctx.store.clone();
                 let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
-                run_turn(spec, input, io.cancel, io.deadline, move |pid| {
-                    // Best effort: the pid is for `team show` and debugging, not for control.
-                    let pid = Progress {
-                        pid: Some(Some(pid as i64)),
-                        ..Progress::default()
-                    };
-                    let _ = store.record_progress(&team, &name, id, &pid);
-                })
-                .await
+                let started = std::time::Instant::now();
+                let (end, usage) =
+                    run_turn_counted(spec, input, io.cancel, io.deadline, move |pid| {
+                        // Best effort: the pid is for `team show` and debugging, not for control.
+                        let pid = Progress {
+                            pid: Some(Some(pid as i64)),
+                            ..Progress::default()
+                        };
+                        let _ = store.record_progress(&team, &name, id, &pid);
+                    })
+                    .await;
+                if let (Some(usage), Some((runtime, model))) = (usage, cli) {
+                    used = cli_record(runtime, model.as_deref(), &usage, &end, started);
+                }
+                end
             }
             Worker::Llm(session) => {
                 let deadline = async {
@@ -140,7 +168,46 @@ impl Worker {
         if let Worker::Llm(session) = self {
             progress.absorb(session.take_progress());
         }
+        progress.absorb(used);
         (end, progress)
+    }
+}
+
+/// What an agent CLI's turn adds to the member's record: its tokens (`prompt_tokens` /
+/// `completion_tokens`, as an LLM member's), and one `provider.call` event for the turn
+/// (`provider` is the runtime, `calls` the model calls the CLI reported, `cost_usd` its
+/// cost when it tells).
+fn cli_record(
+    runtime: &str,
+    model: Option<&str>,
+    usage: &team_agent::runtime::Usage,
+    end: &TurnEnd,
+    started: std::time::Instant,
+) -> Progress {
+    let status = match end {
+        TurnEnd::Done(_) => "ok",
+        TurnEnd::Failed(_) => "error",
+        TurnEnd::Cancelled => "cancelled",
+        TurnEnd::TimedOut => "timed_out",
+    };
+    let payload = serde_json::json!({
+        "provider": runtime,
+        "runtime": runtime,
+        "model": model,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "calls": usage.calls,
+        "cost_usd": usage.cost_usd,
+        "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "attempts": 1,
+        "status": status,
+        "http_status": null,
+    });
+    Progress {
+        tokens_in: i64::try_from(usage.prompt_tokens).unwrap_or(i64::MAX),
+        tokens_out: i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
+        events: vec![("provider.call".to_owned(), payload)],
+        ..Progress::default()
     }
 }
 

@@ -22,6 +22,13 @@ fn kind_text(runtime: &AgentRuntime, def: &AgentDef) -> (String, String) {
             None => ("llm".into(), format!("{alias} (unknown alias)")),
         },
         AgentKind::Unconfigured => ("llm".into(), "inherit".into()),
+        AgentKind::Runtime { runtime, model } => (
+            "runtime".into(),
+            match model {
+                Some(m) => format!("{runtime} ({m})"),
+                None => runtime,
+            },
+        ),
     }
 }
 
@@ -122,7 +129,10 @@ fn agent_doc(ctx: &Ctx, runtime: &AgentRuntime, def: &AgentDef) -> AgentDoc {
         Ok(None) => None,
         Err(error) => Some(ModelDoc::Error { error }),
     };
-    let is_llm = !matches!(def.kind(), AgentKind::Command { .. });
+    let is_llm = !matches!(
+        def.kind(),
+        AgentKind::Command { .. } | AgentKind::Runtime { .. }
+    );
     AgentDoc {
         name: def.name.clone(),
         description: def.description.clone(),

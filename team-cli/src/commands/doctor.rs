@@ -720,6 +720,14 @@ fn spec_review_plan(root: &Path, rt: &AgentRuntime) -> Plan2 {
                     row.command = Some(argv.clone());
                     Ok(format!("command `{}`", argv.join(" ")))
                 }
+                Ok(Plan::Runtime { runtime, model }) => {
+                    row.command = Some(vec![runtime.clone()]);
+                    row.model = model.clone();
+                    Ok(match model {
+                        Some(m) => format!("runtime `{runtime}` with model {m}"),
+                        None => format!("runtime `{runtime}`"),
+                    })
+                }
                 Ok(Plan::Llm(model)) => {
                     let rule = rt
                         .resolve_model(agent, lead)

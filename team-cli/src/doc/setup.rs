@@ -89,9 +89,9 @@ pub struct AgentDoc {
     pub name: String,
     /// One line.
     pub description: Option<String>,
-    /// `llm` or `command`.
+    /// `llm`, `command` or `runtime` (an agent CLI: `runtime:`).
     pub kind: String,
-    /// What it runs (a model, or a command line).
+    /// What it runs (a model, a command line, or a runtime and its model).
     pub runs: String,
     /// The model it resolves to (null for a command agent).
     pub model: Option<ModelDoc>,
