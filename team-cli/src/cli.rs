@@ -81,6 +81,14 @@ Examples:
   team disband docs
   team disband docs --reason 'superseded by docs-2'";
 
+    /// `team mcp`.
+    pub const MCP: &str = "\
+Examples:
+  team mcp                                stdio, for an agent CLI's MCP configuration
+  team mcp --team docs                    as the lead of team docs
+  team mcp --http 127.0.0.1:8765 --token-env TEAM_MCP_TOKEN
+                                          streamable HTTP at http://127.0.0.1:8765/mcp";
+
     /// `team task`.
     pub const TASK: &str = "\
 Examples:
@@ -233,6 +241,35 @@ pub enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Serve the team tools and the team's state over MCP (stdio, or streamable HTTP with
+    /// --http), for opencode, Claude Code, Codex or any MCP client. Inside a member (TEAM_ID
+    /// and TEAM_MEMBER set) it acts as that member; otherwise as the lead of --team, or of a
+    /// team it creates (`team_create`, or on first use).
+    #[command(after_help = examples::MCP)]
+    Mcp(McpArgs),
+}
+
+/// `team mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The team to act in, by name or id (default: `TEAM_ID`; none: a team it creates).
+    #[arg(long, env = "TEAM_ID", add = ArgValueCandidates::new(complete::teams))]
+    pub team: Option<String>,
+    /// The member to act as (default: `TEAM_MEMBER`; none: the team's lead). Needs --team.
+    #[arg(long, env = "TEAM_MEMBER", requires = "team", add = ArgValueCandidates::new(complete::members))]
+    pub member: Option<String>,
+    /// The agent recorded as the lead of a team it creates (default `lead`: a person).
+    #[arg(long, default_value = "lead", add = ArgValueCandidates::new(complete::agents))]
+    pub lead: String,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio (default address
+    /// 127.0.0.1:8765; port 0 picks a free one). Every request needs
+    /// `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8765")]
+    pub http: Option<std::net::SocketAddr>,
+    /// With --http: the environment variable holding the bearer token (default: a new token,
+    /// printed once on stderr).
+    #[arg(long, value_name = "NAME", requires = "http")]
+    pub token_env: Option<String>,
 }
 
 /// `team config …`.

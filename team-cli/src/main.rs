@@ -90,6 +90,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Watch(a) => commands::watch::run(&ctx, &a.team),
                 Command::Top(a) => commands::top::run(&ctx, a),
                 Command::Reconcile => commands::run::reconcile(&ctx),
+                Command::Mcp(a) => commands::mcp::run(ctx, a),
                 Command::Agents(cli::AgentsCmd::List) => commands::agents::list(&ctx),
                 Command::Agents(cli::AgentsCmd::Check) => commands::agents::check(&ctx),
                 Command::Agents(cli::AgentsCmd::Show { name }) => {
@@ -196,7 +197,11 @@ fn real_main() -> u8 {
     };
     if !matches!(
         cli.command,
-        Command::Spawn(_) | Command::Runner(_) | Command::Run(_) | Command::Create(_)
+        Command::Spawn(_)
+            | Command::Runner(_)
+            | Command::Run(_)
+            | Command::Create(_)
+            | Command::Mcp(_)
     ) {
         default_sigpipe();
     }

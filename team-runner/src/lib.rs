@@ -13,7 +13,8 @@
 //! - [`fingerprint`]: the keyed hash of the environment a member was spawned from, so that
 //!   a runner started from another environment does not run it.
 //! - [`reconcile`]: members of runners that died become `failed` (`runner lost`).
-//! - [`llm`]: the LLM member's session (the agent loop) and the team tools it offers.
+//! - [`llm`]: the LLM member's session (the agent loop) and the team tools it offers; their
+//!   effects are also offered to callers outside the engine through [`TeamOps`] (`team mcp`).
 //! - [`workflow`]: bundled workflows (`spec-review`, `fanout`, `self-review-loop`), and
 //!   [`workflow::execute`], which runs one on its team start to end.
 //!
@@ -42,6 +43,7 @@ mod turn;
 pub mod workflow;
 
 pub use engine::{Engine, EngineOptions, Foreground, StopReason};
+pub use llm::coordination::{FailureKind, TeamOps, ToolFailure};
 
 pub use reconcile::{ReconcileReport, pid_alive, reconcile};
 pub use runtime::{AgentRuntime, FanoutBounds, Plan};

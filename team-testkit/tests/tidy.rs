@@ -5,7 +5,7 @@
 //! - `team-core` is the pure domain: no IO crate among its dependencies (tokio, Diesel, reqwest,
 //!   clap, …) and no `std::fs`, `std::net`, `std::process` in its sources.
 //! - Each crate depends only on the crates below it: team-core < team-store <
-//!   team-provider, team-tools, team-report < team-agent < team-runner < team-cli;
+//!   team-provider, team-tools, team-report < team-agent < team-runner < team-mcp < team-cli;
 //!   team-provider, team-tools and team-report depend on no team crate but team-core;
 //!   team-testkit only as a dev-dependency.
 //! - Only team-cli prints (`println!`, `print!`, `eprintln!`, `eprint!`) or reads argv
@@ -31,7 +31,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("team-report", 2),
     ("team-agent", 3),
     ("team-runner", 4),
-    ("team-cli", 5),
+    ("team-mcp", 5),
+    ("team-cli", 6),
 ];
 
 /// Crates that do IO (files, network, processes, terminals, clocks, randomness, databases):

@@ -5,6 +5,7 @@ pub mod config;
 pub mod doctor;
 pub mod live;
 pub mod logs;
+pub mod mcp;
 pub mod member;
 pub mod memory;
 pub mod message;

@@ -421,8 +421,23 @@ fn ensure_runner(ctx: &Ctx, fingerprint: &str) -> Result<()> {
     )?;
     ctx.out
         .note(format!("started a runner in the background (pid {pid})"));
-    // Return once it has registered, so that a spawn right after this one sees it and does
-    // not start a second runner.
+    wait_registered(ctx, pid)
+}
+
+/// Starts a detached runner unless a live runner serves this database, whatever its
+/// environment: for members queued without a fingerprint (the `task` tool's, through
+/// `team mcp`), which any runner takes. Returns once the runner it started has registered.
+pub(crate) fn ensure_any_runner(ctx: &Ctx) -> Result<()> {
+    match start_unless_live(ctx)? {
+        Some(pid) => wait_registered(ctx, pid),
+        None => Ok(()),
+    }
+}
+
+/// Waits (at most 5 s) until the runner of `pid` on this host has registered, so that a spawn
+/// right after this one sees it and does not start a second runner.
+fn wait_registered(ctx: &Ctx, pid: u32) -> Result<()> {
+    let host = team_runner::reconcile::this_host();
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {
         if ctx
@@ -677,6 +692,11 @@ pub(crate) fn reconcile_on_sight(ctx: &Ctx) {
 /// Starts a detached runner when no live runner serves the database (pending members would
 /// wait for ever). True when it started one.
 fn serve_pending(ctx: &Ctx) -> Result<bool> {
+    Ok(start_unless_live(ctx)?.is_some())
+}
+
+/// Starts a detached runner when no live runner serves the database; its pid when it did.
+fn start_unless_live(ctx: &Ctx) -> Result<Option<u32>> {
     let host = team_runner::reconcile::this_host();
     let now = now_ms();
     let live = ctx
@@ -685,7 +705,7 @@ fn serve_pending(ctx: &Ctx) -> Result<bool> {
         .iter()
         .any(|r| !team_runner::reconcile::is_lost(r, &host, now));
     if live {
-        return Ok(false);
+        return Ok(None);
     }
     let pid = start_detached(
         ctx,
@@ -696,7 +716,7 @@ fn serve_pending(ctx: &Ctx) -> Result<bool> {
     ctx.out.note(format!(
         "members are pending and no runner is live: started a runner in the background (pid {pid})"
     ));
-    Ok(true)
+    Ok(Some(pid))
 }
 
 /// `team reconcile`.

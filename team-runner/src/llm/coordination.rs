@@ -1,25 +1,33 @@
-//! The effects of the team tools of LLM members: `task`, `send_message`,
-//! `wait_for_messages`, `team_task`, `agent_memory`, `team_members`, `team_create`,
-//! `team_delete`. Their names, descriptions, schemas and typed arguments are the tool
-//! registry's (`team_tools::registry`); a call is parsed there ([`TeamCall`]) and carried out
-//! here. Each checks (through the store) that its team exists and is active, and returns a
-//! clear error text to the model otherwise; a tool error never ends the member.
+//! The effects of the team tools: `task`, `send_message`, `wait_for_messages`, `read_inbox`,
+//! `team_task`, `agent_memory`, `team_members`, `team_create`, `team_delete`. Their names,
+//! descriptions, schemas and typed arguments are the tool registry's
+//! (`team_tools::registry`); a call is parsed there ([`TeamCall`]) and carried out here. Each
+//! checks (through the store) that its team exists and is active, and fails with a
+//! [`ToolFailure`] otherwise (its kind is the CLI's error kind for the same refusal); a tool
+//! error never ends the member.
+//!
+//! Two callers share these effects: an LLM member's session (`crate::llm`, which hands the
+//! failure's text to the model) and, through [`TeamOps`], a caller outside the engine's
+//! members: `team mcp` (crate `team-mcp`) acting as a member or as the lead of a team.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use team_core::{AgentName, Member, MemberStatus, MessageKind, Role, TaskEvent, TeamName};
-use team_store::{NewMember, NewTask, NewTeam, Recipient, StoreError};
-use tokio::sync::Notify;
+use team_store::{NewMember, NewTask, NewTeam, Recipient, Store, StoreError};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::blocking::db;
 use crate::context::{Context, Slot};
+use crate::options::EngineOptions;
+use crate::runtime::AgentRuntime;
 use team_provider::ToolSpec;
 use team_tools::registry::{
-    self, MemoryOp, SendMessageArgs, TaskArgs, TaskMove, TeamCall, TeamCreateArgs, TeamDeleteArgs,
-    TeamTaskOp, ToolKind, WaitForMessagesArgs,
+    self, MemoryOp, ReadInboxArgs, SendMessageArgs, TaskArgs, TaskMove, TeamCall, TeamCreateArgs,
+    TeamDeleteArgs, TeamTaskOp, ToolKind, WaitForMessagesArgs,
 };
 
 pub use team_tools::registry::MAX_WAIT_SECS;
@@ -46,21 +54,108 @@ pub(crate) struct Caller<'a> {
     pub cancel: &'a CancellationToken,
 }
 
-fn store_err(e: StoreError) -> String {
-    e.to_string()
+/// The kind of a [`ToolFailure`]: the error kinds of the CLI (`team-cli/src/error.rs`), so
+/// that a team tool refused through MCP says what `team` would (a task nobody can claim is
+/// `not_found`, exit 3 in the CLI; a move its lifecycle refuses is `conflict`, exit 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The database failed, or a result could not be encoded (CLI exit 1).
+    Failure,
+    /// Bad arguments: a missing or mistyped field, a bad name, an agent that cannot run
+    /// (CLI exit 2).
+    Usage,
+    /// A team, member, task or agent that does not exist, or nothing to claim (CLI exit 3).
+    NotFound,
+    /// A move the lifecycle refuses, a team that has ended, a fan-out bound, a conflict with
+    /// another writer (CLI exit 4).
+    Conflict,
+    /// The call was cancelled (its member or session ended; CLI exit 130).
+    Cancelled,
+}
+
+impl FailureKind {
+    /// The kind's name, as the CLI's `--json` errors write it (`error.kind`): `failure`,
+    /// `usage`, `not_found`, `conflict`, `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Failure => "failure",
+            Self::Usage => "usage",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl From<team_store::ErrorKind> for FailureKind {
+    /// The CLI's mapping of store errors (`team-cli/src/error.rs`, `store_kind`).
+    fn from(k: team_store::ErrorKind) -> Self {
+        match k {
+            team_store::ErrorKind::NotFound => Self::NotFound,
+            team_store::ErrorKind::Conflict => Self::Conflict,
+            team_store::ErrorKind::Invalid => Self::Usage,
+            team_store::ErrorKind::Database => Self::Failure,
+        }
+    }
+}
+
+/// A team tool call that failed: its kind and the sentence saying what failed (the store's
+/// or the registry's text, the same the CLI prints for the same refusal).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolFailure {
+    /// What kind of failure (the CLI's error kinds).
+    pub kind: FailureKind,
+    /// What failed, on which team, member or task.
+    pub message: String,
+}
+
+impl ToolFailure {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Self {
+        Self::new(FailureKind::Usage, message)
+    }
+
+    fn cancelled() -> Self {
+        Self::new(FailureKind::Cancelled, "cancelled")
+    }
+
+    fn encode(e: serde_json::Error) -> Self {
+        Self::new(
+            FailureKind::Failure,
+            format!("cannot encode the result: {e}"),
+        )
+    }
+}
+
+fn store_err(e: StoreError) -> ToolFailure {
+    ToolFailure::new(e.kind().into(), e.to_string())
 }
 
 /// Runs team tool `name`; `None` when `name` is not a team tool. Arguments that do not parse
 /// come back as the registry's error text (what was wrong, and the expected shape).
 pub(crate) async fn call(c: &Caller<'_>, name: &str, args: &str) -> Option<Result<String, String>> {
+    Some(call_typed(c, name, args).await?.map_err(|f| f.message))
+}
+
+/// [`call`] with the failure's kind.
+async fn call_typed(c: &Caller<'_>, name: &str, args: &str) -> Option<Result<String, ToolFailure>> {
     let call = match TeamCall::parse(name, args)? {
         Ok(call) => call,
-        Err(e) => return Some(Err(e.to_string())),
+        Err(e) => return Some(Err(ToolFailure::usage(e.to_string()))),
     };
     let r = match call {
         TeamCall::Task(a) => task(c, a).await,
         TeamCall::SendMessage(a) => send_message(c, a).await,
         TeamCall::WaitForMessages(a) => wait_for_messages(c, a).await,
+        TeamCall::ReadInbox(a) => read_inbox(c, a).await,
         TeamCall::TeamTask(op) => team_task(c, op).await,
         TeamCall::AgentMemory(op) => agent_memory(c, op).await,
         TeamCall::TeamMembers => team_members(c).await,
@@ -112,7 +207,7 @@ pub const SPAWNED_EVENT: &str = "member.spawned";
 
 /// Refuses a `task` call over a fan-out bound: a `tool.denied` event, and the text for the
 /// model.
-async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) -> String {
+async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) -> ToolFailure {
     let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
     let payload = json!({
         "tool": "task",
@@ -125,11 +220,11 @@ async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) ->
     })
     .await;
     tracing::info!(member = %c.member.name, bound, limit, "task refused: fan-out bound");
-    format!("task denied: {reason}")
+    ToolFailure::new(FailureKind::Conflict, format!("task denied: {reason}"))
 }
 
-async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
-    let agent = AgentName::new(&a.agent).map_err(|e| e.to_string())?;
+async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
+    let agent = AgentName::new(&a.agent).map_err(|e| ToolFailure::usage(e.to_string()))?;
     let root = &c.inner.opts.project_root;
     let checked = c.inner.runtime.check_runnable(agent.as_str(), root);
     let bounds = c.inner.runtime.bounds;
@@ -157,7 +252,8 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
             if checked.is_err() {
                 c.inner
                     .runtime
-                    .check_runnable_in(agent.as_str(), root, Some(&team.lead_agent))?;
+                    .check_runnable_in(agent.as_str(), root, Some(&team.lead_agent))
+                    .map_err(ToolFailure::usage)?;
             }
             team.id
         }
@@ -225,7 +321,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = c.cancel.cancelled() => return Err("cancelled".into()),
+                _ = c.cancel.cancelled() => return Err(ToolFailure::cancelled()),
             }
         }
     })
@@ -236,17 +332,17 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
 /// [`crate::context::Slot`].
 async fn without_slot<T>(
     c: &Caller<'_>,
-    wait: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+    wait: impl std::future::Future<Output = Result<T, ToolFailure>>,
+) -> Result<T, ToolFailure> {
     let held = c.slot.release();
     let out = wait.await;
     if held && !c.slot.acquire(c.cancel).await {
-        return Err("cancelled".into());
+        return Err(ToolFailure::cancelled());
     }
     out
 }
 
-async fn send_message(c: &Caller<'_>, a: SendMessageArgs) -> Result<String, String> {
+async fn send_message(c: &Caller<'_>, a: SendMessageArgs) -> Result<String, ToolFailure> {
     let to = if a.to == team_core::ALL_ALIAS {
         Recipient::All
     } else {
@@ -267,7 +363,24 @@ async fn send_message(c: &Caller<'_>, a: SendMessageArgs) -> Result<String, Stri
     Ok(json!({"delivered_to": names}).to_string())
 }
 
-async fn wait_for_messages(c: &Caller<'_>, a: WaitForMessagesArgs) -> Result<String, String> {
+/// The messages of a take as the tools return them: `{"messages": [{from, kind, body}]}`.
+fn messages_json(msgs: &[team_core::Message]) -> Value {
+    let list: Vec<Value> = msgs
+        .iter()
+        .map(|m| json!({"from": m.sender, "kind": m.kind, "body": m.body}))
+        .collect();
+    json!({"messages": list})
+}
+
+async fn read_inbox(c: &Caller<'_>, a: ReadInboxArgs) -> Result<String, ToolFailure> {
+    let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
+    let msgs = db(&c.inner.store, move |s| s.take_inbox(&team, &name, a.peek))
+        .await
+        .map_err(store_err)?;
+    Ok(messages_json(&msgs).to_string())
+}
+
+async fn wait_for_messages(c: &Caller<'_>, a: WaitForMessagesArgs) -> Result<String, ToolFailure> {
     let secs = a.timeout_secs();
     let until = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
     let take = || async {
@@ -276,13 +389,7 @@ async fn wait_for_messages(c: &Caller<'_>, a: WaitForMessagesArgs) -> Result<Str
             .await
             .map_err(store_err)
     };
-    let found = |msgs: Vec<team_core::Message>| {
-        let list: Vec<Value> = msgs
-            .iter()
-            .map(|m| json!({"from": m.sender, "kind": m.kind, "body": m.body}))
-            .collect();
-        json!({"messages": list}).to_string()
-    };
+    let found = |msgs: Vec<team_core::Message>| messages_json(&msgs).to_string();
     let msgs = take().await?;
     if !msgs.is_empty() {
         return Ok(found(msgs));
@@ -303,14 +410,14 @@ async fn wait_for_messages(c: &Caller<'_>, a: WaitForMessagesArgs) -> Result<Str
                 _ = tokio::time::sleep_until(until) => {
                     return Ok(json!({"messages": [], "note": format!("no message within {secs}s")}).to_string());
                 }
-                _ = c.cancel.cancelled() => return Err("cancelled".into()),
+                _ = c.cancel.cancelled() => return Err(ToolFailure::cancelled()),
             }
         }
     })
     .await
 }
 
-async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
+async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, ToolFailure> {
     let team = c.member.team_id.clone();
     let me = c.member.name.clone();
     let out = match op {
@@ -318,7 +425,7 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
             let tasks = db(&c.inner.store, move |s| s.list_tasks(&team, None))
                 .await
                 .map_err(store_err)?;
-            serde_json::to_value(&tasks).map_err(|e| e.to_string())?
+            serde_json::to_value(&tasks).map_err(ToolFailure::encode)?
         }
         TeamTaskOp::Add {
             title,
@@ -334,13 +441,13 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
             let t = db(&c.inner.store, move |s| s.add_task(&team, &new))
                 .await
                 .map_err(store_err)?;
-            serde_json::to_value(&t).map_err(|e| e.to_string())?
+            serde_json::to_value(&t).map_err(ToolFailure::encode)?
         }
         TeamTaskOp::Claim { id } => {
             let t = db(&c.inner.store, move |s| s.claim_task(&team, &me, id))
                 .await
                 .map_err(store_err)?;
-            serde_json::to_value(&t).map_err(|e| e.to_string())?
+            serde_json::to_value(&t).map_err(ToolFailure::encode)?
         }
         TeamTaskOp::Move { id, to, result } => {
             let ev = match to {
@@ -353,13 +460,13 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
             })
             .await
             .map_err(store_err)?;
-            serde_json::to_value(&t).map_err(|e| e.to_string())?
+            serde_json::to_value(&t).map_err(ToolFailure::encode)?
         }
     };
     Ok(out.to_string())
 }
 
-async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, String> {
+async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, ToolFailure> {
     let agent = c.member.agent.clone();
     let root = c.inner.opts.project_root.to_string_lossy().into_owned();
     let append = matches!(op, MemoryOp::Append(_));
@@ -391,14 +498,17 @@ async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, String> {
     }
 }
 
-async fn team_members(c: &Caller<'_>) -> Result<String, String> {
+async fn team_members(c: &Caller<'_>) -> Result<String, ToolFailure> {
     let team = c.member.team_id.clone();
     let t2 = team.clone();
     let t = db(&c.inner.store, move |s| s.resolve_team(&t2))
         .await
         .map_err(store_err)?;
     if t.status.is_terminal() {
-        return Err(format!("team {} is {}", t.name, t.status));
+        return Err(ToolFailure::new(
+            FailureKind::Conflict,
+            format!("team {} is {}", t.name, t.status),
+        ));
     }
     let members = db(&c.inner.store, move |s| s.list_members(&team))
         .await
@@ -410,10 +520,11 @@ async fn team_members(c: &Caller<'_>) -> Result<String, String> {
     Ok(json!({"team": t.name, "members": list}).to_string())
 }
 
-async fn team_create(c: &Caller<'_>, a: TeamCreateArgs) -> Result<String, String> {
+async fn team_create(c: &Caller<'_>, a: TeamCreateArgs) -> Result<String, ToolFailure> {
     let new = NewTeam {
-        name: TeamName::new(&a.name).map_err(|e| e.to_string())?,
-        lead_agent: AgentName::new(&c.member.agent).map_err(|e| e.to_string())?,
+        name: TeamName::new(&a.name).map_err(|e| ToolFailure::usage(e.to_string()))?,
+        lead_agent: AgentName::new(&c.member.agent)
+            .map_err(|e| ToolFailure::usage(e.to_string()))?,
         workflow: None,
         project_root: c.inner.opts.project_root.to_string_lossy().into_owned(),
         owner: None,
@@ -424,7 +535,7 @@ async fn team_create(c: &Caller<'_>, a: TeamCreateArgs) -> Result<String, String
     Ok(json!({"team": t.name, "id": t.id}).to_string())
 }
 
-async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, String> {
+async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, ToolFailure> {
     let reference = a.team.unwrap_or_else(|| c.member.team_id.clone());
     let t = db(&c.inner.store, move |s| s.resolve_team(&reference))
         .await
@@ -443,4 +554,81 @@ async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, String
     .await
     .map_err(store_err)?;
     Ok(json!({"team": d.team.name, "cancelled_members": d.cancelled_members, "cancelled_tasks": d.cancelled_tasks}).to_string())
+}
+
+/// The team tools for a caller that is not one of an engine's members: `team mcp` (crate
+/// `team-mcp`) acting as a member (inside a member's process, from its `TEAM_*` environment)
+/// or as the lead of a team (a person's own agent session). The effects are the very ones an
+/// LLM member's calls have ([`TeamCall`] carried out by this module); what differs is only
+/// what an engine gives a member:
+///
+/// - no slot: the caller runs in no runner, so a wait holds no `max_agents` slot;
+/// - no in-process wake-ups: a member started with `task` is queued in the store and taken by
+///   a runner of the database (the caller makes sure one is live, e.g. `team mcp` starts a
+///   detached runner as `team spawn --background` does); a `wait_for_messages` in progress is
+///   woken by [`TeamOps::wake_waiters`], which the caller calls when it sees a new message
+///   (it polls the store).
+#[derive(Clone)]
+pub struct TeamOps {
+    ctx: Arc<Context>,
+    wake: Arc<Notify>,
+}
+
+impl TeamOps {
+    /// Team tools over `store`, with `runtime` (the agent catalog `task` checks agents in, and
+    /// the fan-out bounds) and `opts` (the project root that memory is kept under).
+    pub fn new(store: Store, runtime: AgentRuntime, opts: EngineOptions) -> Self {
+        let store = store.with_max_message_bytes(runtime.max_message_bytes);
+        // No engine listens: events and ends sent here are dropped (`Context::tell` ignores a
+        // closed channel), which is what a caller outside an engine wants.
+        let (events, _) = mpsc::unbounded_channel();
+        let (ends, _) = mpsc::unbounded_channel();
+        Self {
+            ctx: Arc::new(Context::new(store, opts, runtime, events, ends)),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The store the tools act on.
+    pub fn store(&self) -> &Store {
+        &self.ctx.store
+    }
+
+    /// The project root (memory is kept under it; new teams are created in it).
+    pub fn project_root(&self) -> &std::path::Path {
+        &self.ctx.opts.project_root
+    }
+
+    /// Wakes every `wait_for_messages` in progress: each looks at its inbox again (a message
+    /// may have arrived). Cheap; a wake with nothing new sends the waiter back to waiting.
+    pub fn wake_waiters(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Runs team tool `name` with `args` (a JSON object as text) as `member`; `None` when
+    /// `name` is not a team tool. `cancel` ends a wait (`wait_for_messages`, a foreground
+    /// `task`) with a [`FailureKind::Cancelled`] failure.
+    ///
+    /// # Errors
+    /// A [`ToolFailure`]: arguments that do not parse (`usage`, the registry's text with the
+    /// expected shape), or the refusal of the store or of a bound, with the CLI's kind.
+    pub async fn call(
+        &self,
+        member: &Member,
+        name: &str,
+        args: &str,
+        cancel: &CancellationToken,
+    ) -> Option<Result<String, ToolFailure>> {
+        // A slot of a semaphore of its own that it never holds: releasing gives back nothing,
+        // and nothing is taken again after a wait.
+        let slot = Slot::new(Arc::new(Semaphore::new(1)), None);
+        let caller = Caller {
+            inner: &self.ctx,
+            member,
+            wake: &self.wake,
+            slot: &slot,
+            cancel,
+        };
+        call_typed(&caller, name, args).await
+    }
 }

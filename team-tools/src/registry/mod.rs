@@ -25,9 +25,9 @@ use serde_json::Value;
 use crate::error::ToolError;
 
 pub use team::{
-    AgentMemoryArgs, MAX_WAIT_SECS, MemoryAction, MemoryOp, SendMessageArgs, TaskArgs, TaskMove,
-    TeamCall, TeamCreateArgs, TeamDeleteArgs, TeamMembersArgs, TeamTaskAction, TeamTaskArgs,
-    TeamTaskOp, WaitForMessagesArgs,
+    AgentMemoryArgs, MAX_WAIT_SECS, MemoryAction, MemoryOp, ReadInboxArgs, SendMessageArgs,
+    TaskArgs, TaskMove, TeamCall, TeamCreateArgs, TeamDeleteArgs, TeamMembersArgs, TeamTaskAction,
+    TeamTaskArgs, TeamTaskOp, WaitForMessagesArgs,
 };
 pub use workspace::{
     BASH_DEFAULT_TIMEOUT_SECS, BASH_MAX_TIMEOUT_SECS, BashArgs, EditFileArgs, GrepArgs,
@@ -140,7 +140,7 @@ impl ToolInfo {
 
 /// Every tool, the workspace tools first (in the order they are offered), then the team tools.
 /// The one list of tool names: everything else derives from it.
-pub static TOOLS: [ToolInfo; 14] = [
+pub static TOOLS: [ToolInfo; 15] = [
     ToolInfo::of::<ReadFileArgs>(),
     ToolInfo::of::<ListFilesArgs>(),
     ToolInfo::of::<GrepArgs>(),
@@ -150,6 +150,7 @@ pub static TOOLS: [ToolInfo; 14] = [
     ToolInfo::of::<TaskArgs>(),
     ToolInfo::of::<SendMessageArgs>(),
     ToolInfo::of::<WaitForMessagesArgs>(),
+    ToolInfo::of::<ReadInboxArgs>(),
     ToolInfo::of::<TeamTaskArgs>(),
     ToolInfo::of::<AgentMemoryArgs>(),
     ToolInfo::of::<TeamMembersArgs>(),

@@ -1,5 +1,5 @@
 //! The team tools' arguments (names as in the opencode team design): `task`, `send_message`,
-//! `wait_for_messages`, `team_task`, `agent_memory`, `team_members`, `team_create`,
+//! `wait_for_messages`, `read_inbox`, `team_task`, `agent_memory`, `team_members`, `team_create`,
 //! `team_delete`. Their effects are the runner's (they act on a live team); this module only
 //! says what a call looks like. Field doc comments are the descriptions the model reads.
 
@@ -88,6 +88,23 @@ impl ToolArgs for WaitForMessagesArgs {
     const KIND: ToolKind = ToolKind::Team;
     const DESCRIPTION: &'static str = "Wait until your inbox has messages (or timeout_s \
         passes) and return them, oldest first. Each message is delivered once.";
+}
+
+/// Arguments of `read_inbox`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadInboxArgs {
+    /// Leave the messages unread (default false: they are taken, and delivered once).
+    #[serde(default)]
+    pub peek: bool,
+}
+
+impl ToolArgs for ReadInboxArgs {
+    const NAME: &'static str = "read_inbox";
+    const KIND: ToolKind = ToolKind::Team;
+    const DESCRIPTION: &'static str = "Return the messages in your inbox now, oldest first, \
+        without waiting (none: an empty list). They are taken (delivered once) unless \
+        peek=true.";
 }
 
 /// What a `team_task` call does to the team's task board.
@@ -363,6 +380,8 @@ pub enum TeamCall {
     SendMessage(SendMessageArgs),
     /// `wait_for_messages`.
     WaitForMessages(WaitForMessagesArgs),
+    /// `read_inbox`.
+    ReadInbox(ReadInboxArgs),
     /// `team_task`.
     TeamTask(TeamTaskOp),
     /// `agent_memory`.
@@ -385,6 +404,7 @@ impl TeamCall {
             TaskArgs::NAME => parse(args_json).map(Self::Task),
             SendMessageArgs::NAME => parse(args_json).map(Self::SendMessage),
             WaitForMessagesArgs::NAME => parse(args_json).map(Self::WaitForMessages),
+            ReadInboxArgs::NAME => parse(args_json).map(Self::ReadInbox),
             TeamTaskArgs::NAME => parse::<TeamTaskArgs>(args_json).and_then(|a| {
                 a.op()
                     .map(Self::TeamTask)
@@ -408,6 +428,7 @@ impl TeamCall {
             Self::Task(_) => TaskArgs::NAME,
             Self::SendMessage(_) => SendMessageArgs::NAME,
             Self::WaitForMessages(_) => WaitForMessagesArgs::NAME,
+            Self::ReadInbox(_) => ReadInboxArgs::NAME,
             Self::TeamTask(_) => TeamTaskArgs::NAME,
             Self::AgentMemory(_) => AgentMemoryArgs::NAME,
             Self::TeamMembers => TeamMembersArgs::NAME,

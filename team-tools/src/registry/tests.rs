@@ -133,6 +133,7 @@ fn one_list_of_names_in_offer_order() {
             "task",
             "send_message",
             "wait_for_messages",
+            "read_inbox",
             "team_task",
             "agent_memory",
             "team_members",
