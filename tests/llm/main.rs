@@ -8,6 +8,7 @@ mod failures;
 mod fanout;
 mod models;
 mod permissions;
+mod runtimes;
 mod secrets;
 mod security;
 mod steering;

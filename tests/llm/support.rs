@@ -86,6 +86,18 @@ impl Project {
         Some(p)
     }
 
+    /// Sets `key` to `value` in the environment of every child started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.0.env(key, value);
+    }
+
+    /// Like [`Project::team`], failing the test only after `limit`.
+    pub async fn team_within(&self, args: &[&str], limit: Duration) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        output_within(cmd, limit, &format!("team {}", args.join(" "))).await
+    }
+
     /// Writes `.team/agents/NAME.md` with `front` (YAML lines) as front matter and `body` as
     /// instructions.
     pub fn agent(&self, name: &str, front: &str, body: &str) {

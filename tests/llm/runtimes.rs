@@ -1,0 +1,249 @@
+//! Agent CLIs as members (`runtime: opencode | claude`), end to end: the real CLI from npm,
+//! pointed at the scripted model server through the project's `[providers.mock]`, coordinates
+//! through `team mcp` (the model asks it to message the lead, claim and complete a task), and
+//! the effects are checked through `team inbox`, `team task list` and `team show`.
+//!
+//! The CLIs are looked up in `TEAM_TEST_AGENT_CLIS` (an npm prefix), then in
+//! `target/agent-clis` (where `.ci/run` installs them), then on `PATH`. Without one a test is
+//! skipped with a message, unless `CI` is set: then it fails. No network beyond 127.0.0.1:
+//! each CLI runs with a private `HOME` and its update, telemetry and model-list fetches off.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use team_testkit::{Reply, ScriptRequest, ScriptedServer};
+
+use crate::support::{Project, Wire, call, calls, dump, stdout};
+
+/// A run of an agent CLI starts slowly (opencode: ~10 s on an idle machine).
+const CLI_TIMEOUT: Duration = Duration::from_secs(400);
+
+/// The directory holding `program`, or `None` (with a message) when it is not installed and
+/// `CI` is unset. Panics under `CI`.
+fn agent_cli(program: &str, package: &str) -> Option<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(prefix) = std::env::var_os("TEAM_TEST_AGENT_CLIS") {
+        dirs.push(PathBuf::from(prefix).join("bin"));
+    }
+    dirs.push(workspace.join("target/agent-clis/bin"));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    if let Some(dir) = dirs.into_iter().find(|d| d.join(program).is_file()) {
+        return Some(dir);
+    }
+    let message = format!(
+        "`{program}` is not installed (npm install -g --prefix target/agent-clis {package}, \
+         as .ci/run does, or set TEAM_TEST_AGENT_CLIS to an npm prefix)"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}; required under CI");
+    }
+    eprintln!("skipped: {message}");
+    None
+}
+
+/// A project whose `mock` provider speaks `wire` at the scripted server, with the CLI's
+/// directory first on `PATH` and a private home.
+async fn project(server: &ScriptedServer, wire: Wire, cli_dir: &Path) -> Project {
+    let base = match wire {
+        Wire::OpenAi => server.base_url(),
+        Wire::Anthropic => server.anthropic_base_url(),
+    };
+    let mut p = Project::new(wire, &base, "max_agents = 4").await;
+    let home = p.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let path = format!(
+        "{}:{}",
+        cli_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    p.set_env("PATH", &path);
+    p.set_env("HOME", &home.display().to_string());
+    for (var, dir) in [
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ] {
+        p.set_env(var, &home.join(dir).display().to_string());
+    }
+    // Offline: no model list from models.dev, no update checks, no telemetry.
+    p.set_env("OPENCODE_DISABLE_MODELS_FETCH", "1");
+    p.set_env("OPENCODE_DISABLE_AUTOUPDATE", "1");
+    p.set_env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+    p.set_env("DISABLE_TELEMETRY", "1");
+    p.set_env("DISABLE_ERROR_REPORTING", "1");
+    p.set_env("DISABLE_AUTOUPDATER", "1");
+    p
+}
+
+/// The offered tool whose name ends in `tool` (opencode calls `team mcp`'s tools
+/// `team_NAME`, Claude Code `mcp__team__NAME`).
+fn offered(req: &ScriptRequest, tool: &str) -> Option<String> {
+    req.tools
+        .iter()
+        .find(|t| t.ends_with(tool) && t.len() > tool.len())
+        .cloned()
+}
+
+/// The model of a member that coordinates through `team mcp`: tells the lead `hello from
+/// {who}`, claims task `task`, completes it, then answers `{who} done`. Steps follow the
+/// number of tool results in the conversation; a request without the team tools (a title
+/// or a summary the CLI asks for itself) gets a short text.
+fn coordinating_model(who: &'static str, task: i64) -> impl Fn(&ScriptRequest) -> Option<Reply> {
+    move |req| {
+        let send = offered(req, "send_message")?;
+        let board = offered(req, "team_task")?;
+        let results = req.messages.iter().filter(|m| m.role == "tool").count();
+        Some(match results {
+            0 => calls(vec![call(
+                &send,
+                &json!({"to": "lead", "body": format!("hello from {who}")}).to_string(),
+            )]),
+            1 => calls(vec![call(
+                &board,
+                &json!({"action": "claim", "id": task}).to_string(),
+            )]),
+            2 => calls(vec![call(
+                &board,
+                &json!({"action": "complete", "id": task, "result": format!("{who} wrote it")})
+                    .to_string(),
+            )]),
+            _ => Reply::text(format!("{who} done")).with_usage(50, 5),
+        })
+    }
+}
+
+/// Messages of `lead`'s inbox (`team inbox --json`), as (sender, body).
+async fn lead_inbox(p: &Project, team: &str) -> Vec<(String, String)> {
+    let inbox = p.json(&["inbox", team, "lead"]).await;
+    let messages = inbox
+        .get("messages")
+        .and_then(Value::as_array)
+        .or_else(|| inbox.as_array())
+        .cloned()
+        .unwrap_or_default();
+    messages
+        .iter()
+        .map(|m| {
+            (
+                m["sender"].as_str().unwrap_or_default().to_owned(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The status and result of task `id` (`team task list --json`).
+async fn task(p: &Project, team: &str, id: i64) -> (String, String) {
+    let list = p.json(&["task", "list", team]).await;
+    let tasks = list
+        .get("tasks")
+        .and_then(Value::as_array)
+        .or_else(|| list.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let t = tasks
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {list}"));
+    (
+        t["status"].as_str().unwrap_or_default().to_owned(),
+        t["result"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// One CLI member, alone with a person as lead: message, claim, complete, answer; tokens
+/// recorded; the agent file's body reaches the model.
+async fn member_coordinates_through_team_mcp(runtime: &str, program: &str, package: &str) {
+    let Some(cli_dir) = agent_cli(program, package) else {
+        return;
+    };
+    let (wire, model) = match runtime {
+        "claude" => (Wire::Anthropic, "mock/claude-scripted"),
+        _ => (Wire::OpenAi, "mock/scripted"),
+    };
+    let model_fn = coordinating_model("cli", 1);
+    let saw_instructions = Arc::new(AtomicUsize::new(0));
+    let seen = saw_instructions.clone();
+    let server = ScriptedServer::start(team_testkit::Script::from_fn(move |req| {
+        if req.system.contains("PURPLE-ELEPHANT") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        model_fn(req).unwrap_or_else(|| Reply::text("Team work"))
+    }))
+    .await
+    .unwrap();
+    let p = project(&server, wire, &cli_dir).await;
+    p.agent(
+        "cli",
+        &format!("runtime: {runtime}\nmodel: {model}\nenv_passthrough: [MOCK_API_KEY]"),
+        "You are PURPLE-ELEPHANT, a careful writer.",
+    );
+    p.create_team("docs").await;
+    let out = p.team(&["task", "add", "docs", "Write the docs"]).await;
+    assert!(out.status.success(), "{}", dump(&out));
+    let out = p
+        .team(&[
+            "spawn",
+            "docs",
+            "cli",
+            "--prompt",
+            "Do task 1.",
+            "--background",
+        ])
+        .await;
+    assert!(out.status.success(), "spawn: {}", dump(&out));
+    let out = p
+        .team_within(&["wait", "docs", "--timeout", "380"], CLI_TIMEOUT)
+        .await;
+    let member = p.member("docs", "cli").await;
+    assert!(
+        out.status.success(),
+        "wait: {}\nmember: {member:#}\nrunner log: {}",
+        dump(&out),
+        std::fs::read_to_string(p.path(".team/runner.log")).unwrap_or_default()
+    );
+    assert_eq!(member["status"], "completed", "{member:#}");
+    assert_eq!(member["result"], "cli done", "{member:#}");
+    assert!(
+        member["prompt_tokens"].as_i64().unwrap_or(0) >= 50
+            && member["completion_tokens"].as_i64().unwrap_or(0) >= 5,
+        "tokens recorded: {member:#}"
+    );
+    assert!(
+        saw_instructions.load(Ordering::SeqCst) > 0,
+        "the agent file's body reached the model"
+    );
+    let inbox = lead_inbox(&p, "docs").await;
+    assert!(
+        inbox.contains(&("cli".into(), "hello from cli".into())),
+        "{inbox:?}"
+    );
+    assert!(
+        inbox
+            .iter()
+            .any(|(_, b)| b.starts_with("[AGENT COMPLETED] cli: cli done")),
+        "{inbox:?}"
+    );
+    assert_eq!(
+        task(&p, "docs", 1).await,
+        ("completed".into(), "cli wrote it".into())
+    );
+    let _ = stdout;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opencode_member_coordinates_through_team_mcp() {
+    member_coordinates_through_team_mcp("opencode", "opencode", "opencode-ai").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_member_coordinates_through_team_mcp() {
+    member_coordinates_through_team_mcp("claude", "claude", "@anthropic-ai/claude-code").await;
+}
