@@ -7,6 +7,8 @@
 //!   point a client at [`ScriptedServer::base_url`] (`http://127.0.0.1:PORT/v1`).
 //! - Anthropic Messages: `POST /v1/messages` (also `/messages`);
 //!   point a client at [`ScriptedServer::anthropic_base_url`] (`http://127.0.0.1:PORT`).
+//! - OpenAI Responses (what Codex speaks): `POST /v1/responses` (also `/responses`), always
+//!   answered as events; point a client at [`ScriptedServer::base_url`].
 //!
 //! Replies come from a [`Script`]: ordered [`Rule`]s (first match wins) or a closure. It records every
 //! request ([`ScriptRequest`]) and counts requests in flight, so tests can check concurrency limits.

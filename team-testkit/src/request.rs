@@ -15,6 +15,9 @@ pub enum Protocol {
     OpenAi,
     /// Anthropic Messages (`/v1/messages`, `/messages`).
     Anthropic,
+    /// OpenAI Responses (`/v1/responses`, `/responses`), always answered as a stream of
+    /// events: what Codex speaks.
+    Responses,
 }
 
 /// One message of a request, flattened to (role, text).
@@ -142,6 +145,7 @@ impl ScriptRequest {
         match protocol {
             Protocol::OpenAi => req.parse_openai(body),
             Protocol::Anthropic => req.parse_anthropic(body),
+            Protocol::Responses => req.parse_responses(body),
         }
         req
     }
@@ -180,6 +184,83 @@ impl ScriptRequest {
                 name
             };
             self.tools.push(name);
+        }
+    }
+
+    /// Responses: `instructions` and `developer`/`system` messages are the system prompt;
+    /// `input` items are messages (`input_text`/`output_text` parts), `function_call`s (an
+    /// assistant turn each run of them) and `function_call_output`s (`tool` messages).
+    fn parse_responses(&mut self, body: &Value) {
+        let mut system = vec![content_text(body.get("instructions"))];
+        system.retain(|s| !s.is_empty());
+        let mut assistants = 0u32;
+        let mut in_calls = false;
+        let items: Vec<Value> = match body.get("input") {
+            Some(Value::String(s)) => {
+                vec![serde_json::json!({"type": "message", "role": "user", "content": s})]
+            }
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        for item in &items {
+            let kind = item
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("message");
+            match kind {
+                "function_call" => {
+                    if !in_calls {
+                        assistants += 1;
+                        self.messages.push(ScriptMessage {
+                            role: "assistant".into(),
+                            text: String::new(),
+                        });
+                    }
+                    in_calls = true;
+                    self.tool_calls
+                        .push((str_at(item, &["call_id"]), str_at(item, &["name"])));
+                    continue;
+                }
+                "function_call_output" => {
+                    let text = match item.get("output") {
+                        Some(Value::String(s)) => s.clone(),
+                        other => content_text(other),
+                    };
+                    self.messages.push(ScriptMessage {
+                        role: "tool".into(),
+                        text,
+                    });
+                }
+                "message" => {
+                    let role = str_at(item, &["role"]);
+                    let text = content_text(item.get("content"));
+                    match role.as_str() {
+                        "system" | "developer" => system.push(text),
+                        "assistant" => {
+                            assistants += 1;
+                            self.messages.push(ScriptMessage { role, text });
+                        }
+                        _ => self.messages.push(ScriptMessage { role, text }),
+                    }
+                }
+                _ => {}
+            }
+            in_calls = false;
+        }
+        self.system = system.join("\n");
+        self.turn = assistants + 1;
+        for t in array(body.get("tools")) {
+            let name = str_at(t, &["name"]);
+            match t.get("tools") {
+                // A namespace (Codex groups an MCP server's tools so): `NAMESPACE__TOOL`.
+                Some(Value::Array(inner)) => {
+                    for sub in inner {
+                        self.tools
+                            .push(format!("{name}__{}", str_at(sub, &["name"])));
+                    }
+                }
+                _ => self.tools.push(name),
+            }
         }
     }
 

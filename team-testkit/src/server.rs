@@ -116,6 +116,8 @@ impl ScriptedServer {
             .route("/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
             .route("/messages", post(anthropic))
+            .route("/v1/responses", post(responses))
+            .route("/responses", post(responses))
             // What `team doctor` asks to see whether a provider is reachable.
             .route("/v1/models", get(models))
             .route("/models", get(models))
@@ -239,6 +241,15 @@ async fn anthropic(
     body: Bytes,
 ) -> Response {
     handle(shared, Protocol::Anthropic, uri, headers, body).await
+}
+
+async fn responses(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(shared, Protocol::Responses, uri, headers, body).await
 }
 
 async fn handle(

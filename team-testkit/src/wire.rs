@@ -12,7 +12,7 @@ use crate::script::{Reply, ScriptToolCall, UsageSpec};
 /// answer as server-sent events ([`stream_body`]).
 pub(crate) fn render(req: &ScriptRequest, reply: &Reply, seq: u64) -> Response {
     let answer = |text: Option<&str>, calls: &[ScriptToolCall], usage: UsageSpec| {
-        if wants_stream(req) {
+        if wants_stream(req) || req.protocol == Protocol::Responses {
             sse_ok(stream_body(req, text, calls, usage, seq))
         } else {
             json_ok(message_body(req, text, calls, usage, seq))
@@ -65,6 +65,9 @@ pub(crate) fn no_match(req: &ScriptRequest) -> Response {
         Protocol::OpenAi => json!({"error": {"message": message, "type": "invalid_request_error"}}),
         Protocol::Anthropic => {
             json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}})
+        }
+        Protocol::Responses => {
+            json!({"error": {"message": message, "type": "invalid_request_error", "code": null}})
         }
     };
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
@@ -225,8 +228,98 @@ fn stream_body(
             );
             event(Some("message_stop"), &json!({"type": "message_stop"}));
         }
+        Protocol::Responses => {
+            let id = format!("resp_scripted_{seq}");
+            event(
+                Some("response.created"),
+                &json!({"type": "response.created", "response": {"id": id, "object": "response",
+                    "status": "in_progress", "model": req.model, "output": []}}),
+            );
+            let output = responses_output(req, text, calls, seq);
+            for (i, item) in output.iter().enumerate() {
+                event(
+                    Some("response.output_item.added"),
+                    &json!({"type": "response.output_item.added", "output_index": i, "item": item}),
+                );
+                if item["type"] == "message" {
+                    event(
+                        Some("response.output_text.delta"),
+                        &json!({"type": "response.output_text.delta", "output_index": i,
+                            "content_index": 0, "item_id": item["id"],
+                            "delta": item["content"][0]["text"]}),
+                    );
+                }
+                event(
+                    Some("response.output_item.done"),
+                    &json!({"type": "response.output_item.done", "output_index": i, "item": item}),
+                );
+            }
+            event(
+                Some("response.completed"),
+                &json!({"type": "response.completed", "response": {"id": id, "object": "response",
+                    "status": "completed", "model": req.model, "output": output,
+                    "usage": responses_usage(usage)}}),
+            );
+        }
     }
     out
+}
+
+/// The output items of a Responses answer: the text as an assistant `message`, each call as
+/// a `function_call` (a call of `NAMESPACE__TOOL`, a tool of a namespace the request
+/// offered, carries `namespace` and `name` apart, as Codex expects).
+fn responses_output(
+    req: &ScriptRequest,
+    text: Option<&str>,
+    calls: &[ScriptToolCall],
+    seq: u64,
+) -> Vec<Value> {
+    let mut items = Vec::new();
+    if let Some(t) = text.filter(|t| !t.is_empty()) {
+        items.push(json!({
+            "type": "message", "id": format!("msg_scripted_{seq}"), "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": t, "annotations": []}],
+        }));
+    }
+    for (i, c) in calls.iter().enumerate() {
+        let mut item = json!({
+            "type": "function_call", "id": format!("fc_scripted_{seq}_{i}"), "status": "completed",
+            "call_id": c.id.clone().unwrap_or_else(|| format!("call_{seq}_{i}")),
+            "name": c.name, "arguments": c.arguments,
+        });
+        if let Some((namespace, name)) = namespaced(req, &c.name) {
+            item["namespace"] = Value::String(namespace);
+            item["name"] = Value::String(name);
+        }
+        items.push(item);
+    }
+    items
+}
+
+/// `(namespace, tool)` when `name` is `NAMESPACE__TOOL` for a tool of a namespace the
+/// request offered.
+fn namespaced(req: &ScriptRequest, name: &str) -> Option<(String, String)> {
+    let tools = req.body().get("tools")?.as_array()?;
+    tools.iter().find_map(|t| {
+        let ns = t.get("name")?.as_str()?;
+        let tool = name.strip_prefix(ns)?.strip_prefix("__")?;
+        t.get("tools")?
+            .as_array()?
+            .iter()
+            .any(|sub| sub.get("name").and_then(Value::as_str) == Some(tool))
+            .then(|| (ns.to_owned(), tool.to_owned()))
+    })
+}
+
+fn responses_usage(usage: UsageSpec) -> Value {
+    json!({
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    })
 }
 
 fn raw(status: u16, body: &str, retry_after: Option<&str>) -> Response {
@@ -289,6 +382,14 @@ fn message_body(
                 },
             })
         }
+        Protocol::Responses => json!({
+            "id": format!("resp_scripted_{seq}"),
+            "object": "response",
+            "status": "completed",
+            "model": req.model,
+            "output": responses_output(req, text, calls, seq),
+            "usage": responses_usage(usage),
+        }),
         Protocol::Anthropic => {
             let mut content = Vec::new();
             if let Some(t) = text {

@@ -223,3 +223,95 @@ fn binary_serves_a_json_script_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read script file"));
 }
+
+/// The data lines of a server-sent-events body, parsed (`[DONE]` left out).
+fn sse_data(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("an event's data is JSON"))
+        .collect()
+}
+
+#[tokio::test]
+async fn streams_in_each_wire_format_when_asked() {
+    let server = ScriptedServer::start(Script::rules(vec![
+        Rule::when(
+            Matcher::turn(1),
+            Reply::tool_call("mcp__team__send_message", r#"{"to":"lead"}"#).with_usage(9, 2),
+        ),
+        Rule::always(Reply::text("done").with_usage(9, 2)),
+    ]))
+    .await
+    .expect("start");
+    // OpenAI chat completions: chunks, the call, a usage chunk, [DONE].
+    let (s, _, body) = post(
+        &format!("{}/chat/completions", server.base_url()),
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "go"}]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let text = body.as_str().expect("an event stream");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let events = sse_data(text);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["object"] == "chat.completion.chunk")
+    );
+    assert_eq!(
+        events[1]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "mcp__team__send_message"
+    );
+    assert_eq!(events.last().unwrap()["usage"]["prompt_tokens"], 9);
+    // Anthropic messages: message_start .. message_stop, the text as a delta.
+    let (s, _, body) = post(
+        &format!("{}/v1/messages", server.anthropic_base_url()),
+        json!({"model": "m", "stream": true, "max_tokens": 10, "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [{"type": "text", "text": "x"}]},
+            {"role": "user", "content": "again"}]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let events = sse_data(body.as_str().expect("an event stream"));
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert_eq!(events[2]["delta"]["text"], "done");
+    // OpenAI responses (always a stream): a call of a tool in an offered namespace carries
+    // the namespace apart, as Codex expects.
+    let (s, _, body) = post(
+        &format!("{}/responses", server.base_url()),
+        json!({"model": "m", "stream": true, "instructions": "be brief",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}],
+            "tools": [{"type": "namespace", "name": "mcp__team", "tools": [
+                {"type": "function", "name": "send_message", "parameters": {}}]}]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let events = sse_data(body.as_str().expect("an event stream"));
+    let done = events
+        .iter()
+        .find(|e| e["type"] == "response.output_item.done")
+        .expect("an item");
+    assert_eq!(done["item"]["type"], "function_call");
+    assert_eq!(done["item"]["namespace"], "mcp__team");
+    assert_eq!(done["item"]["name"], "send_message");
+    let completed = events.last().unwrap();
+    assert_eq!(completed["type"], "response.completed");
+    assert_eq!(completed["response"]["usage"]["input_tokens"], 9);
+    let reqs = server.requests();
+    assert_eq!(reqs[2].protocol, Protocol::Responses);
+    assert_eq!(reqs[2].system, "be brief");
+    assert_eq!(reqs[2].tools, ["mcp__team__send_message"]);
+}

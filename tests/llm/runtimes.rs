@@ -1,4 +1,4 @@
-//! Agent CLIs as members (`runtime: opencode | claude`), end to end: the real CLI from npm,
+//! Agent CLIs as members (`runtime: opencode | claude | codex`), end to end: the real CLI from npm,
 //! pointed at the scripted model server through the project's `[providers.mock]`, coordinates
 //! through `team mcp` (the model asks it to message the lead, claim and complete a task), and
 //! the effects are checked through `team inbox`, `team task list` and `team show`.
@@ -246,4 +246,9 @@ async fn opencode_member_coordinates_through_team_mcp() {
 #[tokio::test(flavor = "multi_thread")]
 async fn claude_member_coordinates_through_team_mcp() {
     member_coordinates_through_team_mcp("claude", "claude", "@anthropic-ai/claude-code").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_member_coordinates_through_team_mcp() {
+    member_coordinates_through_team_mcp("codex", "codex", "@openai/codex").await;
 }

@@ -18,6 +18,11 @@ pub const CODEX: Runtime = Runtime {
         &["-c", "developer_instructions={instructions:toml}"],
         &["-c", "mcp_servers.team.command={team_exe:toml}"],
         &["-c", "mcp_servers.team.args=[\"mcp\"]"],
+        // The team tools need no approval (a member has no one to ask).
+        &[
+            "-c",
+            "mcp_servers.team.default_tools_approval_mode=\"approve\"",
+        ],
         // `team mcp` gets the member's TEAM_* variables from Codex's own environment.
         &["-c", "mcp_servers.team.env_vars={team_env_toml}"],
         &[

@@ -141,6 +141,7 @@ fn codex_argv_is_overrides_in_toml() {
         "-c developer_instructions=\"You review {things} carefully.\"",
         "-c mcp_servers.team.command=\"/opt/team/bin/team\"",
         "-c mcp_servers.team.args=[\"mcp\"]",
+        "-c mcp_servers.team.default_tools_approval_mode=\"approve\"",
         "-c mcp_servers.team.env_vars=[\"TEAM_DATABASE_URL\", \"TEAM_ID\", \"TEAM_MEMBER\", \"TEAM_LEAD\", \"TEAM_PROJECT_ROOT\"]",
         "-c model_provider=\"team\" -c model_providers.team.name=\"scripted\" -c model_providers.team.base_url=\"http://127.0.0.1:9/v1\" -c model_providers.team.wire_api=\"responses\"",
         "-c model_providers.team.env_key=\"SCRIPTED_KEY\"",
@@ -207,6 +208,20 @@ fn codex_output_reads_messages_usage_and_failures() {
     assert_eq!(out.text, None);
     assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
     assert!(out.errors[0].contains("404 Not Found"), "{:?}", out.errors);
+    let out = parse_output(
+        OutputKind::CodexJson,
+        include_str!("fixtures/codex-text.jsonl"),
+    );
+    assert_eq!(out.text.as_deref(), Some("echo: hello codex\n"));
+    assert_eq!(
+        (out.usage.prompt_tokens, out.usage.completion_tokens),
+        (4971, 5)
+    );
+    assert!(
+        out.errors.is_empty(),
+        "a warning item is no error: {:?}",
+        out.errors
+    );
     // The documented success shape (codex exec --json).
     let ok = concat!(
         r#"{"type":"thread.started","thread_id":"t"}"#,
