@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use team_testkit::{Reply, ScriptRequest, ScriptedServer};
 
-use crate::support::{Project, Wire, call, calls, dump, stdout};
+use crate::support::{Project, Wire, call, calls, dump};
 
 /// A run of an agent CLI starts slowly (opencode: ~10 s on an idle machine).
 const CLI_TIMEOUT: Duration = Duration::from_secs(400);
@@ -57,9 +57,15 @@ async fn project(server: &ScriptedServer, wire: Wire, cli_dir: &Path) -> Project
     let mut p = Project::new(wire, &base, "max_agents = 4").await;
     let home = p.path("home");
     std::fs::create_dir_all(&home).unwrap();
+    // The CLI, and `team` itself (for command agents that call it).
+    let team_dir = team_testkit::project::team_bin()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let path = format!(
-        "{}:{}",
+        "{}:{}:{}",
         cli_dir.display(),
+        team_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     p.set_env("PATH", &path);
@@ -235,7 +241,6 @@ async fn member_coordinates_through_team_mcp(runtime: &str, program: &str, packa
         task(&p, "docs", 1).await,
         ("completed".into(), "cli wrote it".into())
     );
-    let _ = stdout;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -251,4 +256,151 @@ async fn claude_member_coordinates_through_team_mcp() {
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_member_coordinates_through_team_mcp() {
     member_coordinates_through_team_mcp("codex", "codex", "@openai/codex").await;
+}
+
+/// A mixed team on one board and one mailbox: an LLM lead (the project's own provider) adds
+/// three tasks and starts an opencode member, a Claude Code member and a command agent; each
+/// claims its task, tells the lead and completes it (the CLIs through `team mcp`, the command
+/// agent through `team` with the `TEAM_*` ids of its environment and `{prompt}` in its argv);
+/// the lead waits for them and ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_team_llm_lead_with_cli_and_command_members() {
+    let Some(oc_dir) = agent_cli("opencode", "opencode-ai") else {
+        return;
+    };
+    let Some(cl_dir) = agent_cli("claude", "@anthropic-ai/claude-code") else {
+        return;
+    };
+    let oc = coordinating_model("oc", 1);
+    let cl = coordinating_model("cl", 2);
+    let server = ScriptedServer::start(team_testkit::Script::from_fn(move |req| {
+        if req.system.contains("OC-MEMBER") {
+            return oc(req).unwrap_or_else(|| Reply::text("oc title"));
+        }
+        if req.system.contains("CL-MEMBER") {
+            return cl(req).unwrap_or_else(|| Reply::text("cl title"));
+        }
+        if !req.system.contains("BOSS-LEAD") {
+            return Reply::text("title");
+        }
+        let add = |title: &str| {
+            call(
+                "team_task",
+                &json!({"action": "add", "title": title}).to_string(),
+            )
+        };
+        let start = |agent: &str, prompt: &str| {
+            call(
+                "task",
+                &json!({"agent": agent, "prompt": prompt}).to_string(),
+            )
+        };
+        match req.turn {
+            1 => calls(vec![add("opencode's part")]),
+            2 => calls(vec![add("claude's part")]),
+            3 => calls(vec![add("the script's part")]),
+            4 => calls(vec![
+                start("oc", "Do task 1."),
+                start("cl", "Do task 2."),
+                start("cmd", "task 3"),
+            ]),
+            _ if req
+                .messages
+                .iter()
+                .any(|m| m.role == "tool" && m.text.contains("[ALL MEMBERS DONE]")) =>
+            {
+                Reply::text("the team is done")
+            }
+            _ => calls(vec![call("wait_for_messages", r#"{"timeout_s": 120}"#)]),
+        }
+    }))
+    .await
+    .unwrap();
+    let mut p = project(&server, Wire::OpenAi, &oc_dir).await;
+    // Claude Code speaks Anthropic's format: a second provider on the same server.
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).unwrap();
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!(
+            "{config}\n[providers.mockant]\nkind = \"anthropic\"\nbase_url = \"{}\"\n\
+             api_key_env = \"MOCK_API_KEY\"\n",
+            server.anthropic_base_url()
+        ),
+    )
+    .unwrap();
+    let team_dir = team_testkit::project::team_bin()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = std::env::join_paths([oc_dir, cl_dir, team_dir].into_iter().chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    p.set_env("PATH", &path.to_string_lossy());
+    p.agent("boss", "model: mock/scripted", "You are BOSS-LEAD.");
+    p.agent(
+        "oc",
+        "runtime: opencode\nmodel: mock/scripted\nenv_passthrough: [MOCK_API_KEY]",
+        "You are OC-MEMBER.",
+    );
+    p.agent(
+        "cl",
+        "runtime: claude\nmodel: mockant/claude-scripted\nenv_passthrough: [MOCK_API_KEY]",
+        "You are CL-MEMBER.",
+    );
+    p.agent(
+        "cmd",
+        "command: [sh, -c, 'exec 3>&1 >/dev/null; team task claim 3 && team send --to lead \"hello from $TEAM_MEMBER\" && team task done 3 --result \"cmd wrote $1\" && echo cmd done >&3', sh, '{prompt}']",
+        "",
+    );
+    let out = p
+        .team_within(
+            &[
+                "create",
+                "mixed",
+                "--lead",
+                "boss",
+                "--prompt",
+                "Share the work.",
+            ],
+            CLI_TIMEOUT,
+        )
+        .await;
+    let members = p.members("mixed").await;
+    assert!(
+        out.status.success(),
+        "{}\nmembers: {members:#?}",
+        dump(&out)
+    );
+    for (name, result) in [("oc", "oc done"), ("cl", "cl done"), ("cmd", "cmd done\n")] {
+        let m = members.iter().find(|m| m["name"] == name).unwrap();
+        assert_eq!(m["status"], "completed", "{m:#}");
+        assert_eq!(m["result"], result, "{m:#}");
+    }
+    for name in ["oc", "cl"] {
+        let m = members.iter().find(|m| m["name"] == name).unwrap();
+        assert!(m["prompt_tokens"].as_i64().unwrap_or(0) > 0, "{m:#}");
+    }
+    let lead = members.iter().find(|m| m["role"] == "lead").unwrap();
+    assert_eq!(lead["result"], "the team is done", "{lead:#}");
+    for (id, result) in [
+        (1, "oc wrote it"),
+        (2, "cl wrote it"),
+        (3, "cmd wrote task 3"),
+    ] {
+        assert_eq!(
+            task(&p, "mixed", id).await,
+            ("completed".into(), result.into())
+        );
+    }
+    // One mailbox: the lead's model read every member's message through wait_for_messages.
+    let seen: String = server
+        .requests()
+        .iter()
+        .filter(|r| r.system.contains("BOSS-LEAD"))
+        .flat_map(|r| r.messages.iter().map(|m| m.text.clone()))
+        .collect();
+    for hello in ["hello from oc", "hello from cl", "hello from cmd"] {
+        assert!(seen.contains(hello), "{hello} not seen by the lead");
+    }
 }
