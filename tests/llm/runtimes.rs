@@ -404,3 +404,43 @@ async fn mixed_team_llm_lead_with_cli_and_command_members() {
         assert!(seen.contains(hello), "{hello} not seen by the lead");
     }
 }
+
+/// Without the CLI on PATH, `team spawn` refuses at once, naming the program and its npm
+/// package; an unknown runtime is an error of the agent file listing the known ones; `team
+/// agents show` tells what the agent runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_unknown_cli_is_refused_at_spawn() {
+    let server = ScriptedServer::start(team_testkit::Script::from_fn(|_| Reply::text("x")))
+        .await
+        .unwrap();
+    let mut p = Project::new(Wire::OpenAi, &server.base_url(), "").await;
+    let empty = p.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    p.set_env("PATH", &format!("{}:/usr/bin:/bin", empty.display()));
+    p.agent("oc", "runtime: opencode\nmodel: mock/scripted", "Write.");
+    p.agent("ai", "runtime: aider", "Write.");
+    p.create_team("t").await;
+    let out = p
+        .team(&["spawn", "t", "oc", "--prompt", "go", "--background"])
+        .await;
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        err.contains("runtime `opencode` runs the program `opencode`, which is not on PATH")
+            && err.contains("npm install -g opencode-ai"),
+        "{err}"
+    );
+    let out = p
+        .team(&["spawn", "t", "ai", "--prompt", "go", "--background"])
+        .await;
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        err.contains("unknown runtime `aider`") && err.contains("opencode, claude, codex"),
+        "{err}"
+    );
+    assert!(p.members("t").await.iter().all(|m| m["role"] == "lead"));
+    let show = p.json(&["agents", "show", "oc"]).await;
+    assert_eq!(show["kind"], "runtime", "{show:#}");
+    assert_eq!(show["runs"], "opencode (mock/scripted)", "{show:#}");
+}
