@@ -185,6 +185,12 @@ async fn messages_memory_members_and_teams(#[case] backend: Backend) {
     assert_eq!(take.ok()["messages"][0]["from"], "writer");
     let empty = c.call("read_inbox", json!({})).await;
     assert_eq!(empty.ok()["messages"], json!([]));
+    let bad_wait = c
+        .call("wait_for_messages", json!({"timeout_s": "soon"}))
+        .await;
+    assert_eq!(bad_wait.kind(), "usage", "{}", bad_wait.text);
+    let bad_read = c.call("read_inbox", json!({"peek": "yes"})).await;
+    assert_eq!(bad_read.kind(), "usage", "{}", bad_read.text);
     let waited = c.call("wait_for_messages", json!({"timeout_s": 0.3})).await;
     assert_eq!(waited.ok()["messages"], json!([]));
     // A message sent by another process while the tool waits wakes it.
