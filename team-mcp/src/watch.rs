@@ -206,3 +206,35 @@ pub(crate) async fn forward(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: MessageKind, sender: &str, body: &str) -> Message {
+        Message {
+            id: 1,
+            team_id: "t".into(),
+            sender: sender.into(),
+            recipient: "lead".into(),
+            kind,
+            body: body.into(),
+            broadcast: false,
+            created_at_ms: 0,
+            delivered_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn notices_are_said_as_they_are_and_messages_with_their_sender() {
+        let done = message(MessageKind::Completion, "rev", "[AGENT COMPLETED] rev: ok");
+        assert_eq!(message_text(&done), "[AGENT COMPLETED] rev: ok");
+        assert_eq!(level_of(&done), LoggingLevel::Info);
+        let failed = message(MessageKind::Failure, "rev", "[AGENT FAILURE] rev: boom");
+        assert_eq!(message_text(&failed), "[AGENT FAILURE] rev: boom");
+        assert_eq!(level_of(&failed), LoggingLevel::Warning);
+        let text = message(MessageKind::Text, "writer", "draft ready");
+        assert_eq!(message_text(&text), "[message from writer] draft ready");
+        assert_eq!(level_of(&text), LoggingLevel::Info);
+    }
+}
