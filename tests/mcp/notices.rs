@@ -128,3 +128,44 @@ async fn a_background_members_end_is_notified_and_waited_for(#[case] backend: Ba
         .await;
     assert!(missing.is_err());
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread")]
+async fn members_outlive_the_client_that_started_them(#[case] backend: Backend) {
+    let Some(p) = Project::on(backend) else {
+        return;
+    };
+    p.agent("slow", "sleep 2; echo \"slept on $(cat)\"");
+    let c = p.stdio(&[], &[]).await;
+    let team = c.call("team_members", json!({})).await.ok()["team"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call("task", json!({"agent": "slow", "prompt": "it"}))
+        .await
+        .ok();
+    // The client goes away (its `team mcp` is killed with it) while the member runs.
+    drop(c);
+    let out = p
+        .std_command()
+        .args(["--json", "wait", &team, "--timeout", "60"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let waited: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(waited["members"][0]["status"], "completed");
+    assert_eq!(waited["members"][0]["result"], "slept on it\n");
+    // Its notice waits in the lead's inbox for the next session.
+    let next = p.stdio(&["--team", &team], &[]).await;
+    let inbox = next.call("read_inbox", json!({})).await;
+    assert_eq!(
+        inbox.ok()["messages"][0]["body"],
+        "[AGENT COMPLETED] slow: slept on it"
+    );
+}
