@@ -171,3 +171,50 @@ pub fn read(store: &Store, uri: &str) -> Result<ReadResourceResult, ErrorData> {
         ResourceContents::text(text, uri).with_mime_type("application/json"),
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_name_a_team_and_a_part() {
+        assert_eq!(
+            parse_uri("team://docs").unwrap(),
+            ("docs".into(), Part::Team)
+        );
+        assert_eq!(
+            parse_uri("team://k3v9x2ab/members").unwrap(),
+            ("k3v9x2ab".into(), Part::Members)
+        );
+        assert_eq!(parse_uri("team://docs/tasks").unwrap().1, Part::Tasks);
+        assert_eq!(parse_uri("team://docs/events").unwrap().1, Part::Events);
+        for bad in [
+            "team://",
+            "team:///tasks",
+            "team://docs/other",
+            "file:///etc/passwd",
+            "",
+        ] {
+            let e = parse_uri(bad).unwrap_err();
+            assert!(
+                e.message.contains("team://TEAM/members"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_teams_resources_and_templates() {
+        let templates: Vec<String> = templates().into_iter().map(|t| t.uri_template).collect();
+        assert_eq!(
+            templates,
+            [
+                "team://{team}",
+                "team://{team}/members",
+                "team://{team}/tasks",
+                "team://{team}/events"
+            ]
+        );
+    }
+}

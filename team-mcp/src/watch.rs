@@ -56,6 +56,13 @@ fn level_of(m: &Message) -> LoggingLevel {
     }
 }
 
+/// The most new messages one look reads (the rest at the next tick).
+const MESSAGE_PAGE: usize = 500;
+
+/// How often a session's forwarder checks that its client is still connected, when nothing
+/// is to be sent.
+const CLOSED_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process's poller: until the server stops, every [`crate::POLL`], looks for messages to
 /// the seat's member and events of its team newer than what it saw, wakes the tool calls
 /// waiting for messages, and tells the sessions. A store error is logged and the next look
@@ -97,7 +104,7 @@ pub(crate) async fn poll(shared: Arc<Shared>) {
         let looked = tokio::task::spawn_blocking(move || {
             let last = store.last_message_id()?;
             let msgs = if last != seen {
-                store.inbox_after(&team, &me, msg_after, 500)?
+                store.inbox_after(&team, &me, msg_after, MESSAGE_PAGE as i64)?
             } else {
                 Vec::new()
             };
@@ -117,7 +124,8 @@ pub(crate) async fn poll(shared: Arc<Shared>) {
             }
         };
         if last != last_message {
-            last_message = last;
+            // A full page leaves more to read: look again at the next tick.
+            last_message = if msgs.len() == MESSAGE_PAGE { -1 } else { last };
             // A message somewhere: every wait looks at its inbox again.
             shared.ops.wake_waiters();
         }
@@ -145,7 +153,16 @@ pub(crate) async fn forward(
     peer: Peer<RoleServer>,
 ) {
     loop {
-        let notice = match notices.recv().await {
+        let received = tokio::select! {
+            r = notices.recv() => r,
+            _ = tokio::time::sleep(CLOSED_CHECK) => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let notice = match received {
             Ok(n) => n,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!("an MCP client fell {n} notices behind; they are skipped");
@@ -187,5 +204,37 @@ pub(crate) async fn forward(
         if sent.is_err() || peer.is_transport_closed() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: MessageKind, sender: &str, body: &str) -> Message {
+        Message {
+            id: 1,
+            team_id: "t".into(),
+            sender: sender.into(),
+            recipient: "lead".into(),
+            kind,
+            body: body.into(),
+            broadcast: false,
+            created_at_ms: 0,
+            delivered_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn notices_are_said_as_they_are_and_messages_with_their_sender() {
+        let done = message(MessageKind::Completion, "rev", "[AGENT COMPLETED] rev: ok");
+        assert_eq!(message_text(&done), "[AGENT COMPLETED] rev: ok");
+        assert_eq!(level_of(&done), LoggingLevel::Info);
+        let failed = message(MessageKind::Failure, "rev", "[AGENT FAILURE] rev: boom");
+        assert_eq!(message_text(&failed), "[AGENT FAILURE] rev: boom");
+        assert_eq!(level_of(&failed), LoggingLevel::Warning);
+        let text = message(MessageKind::Text, "writer", "draft ready");
+        assert_eq!(message_text(&text), "[message from writer] draft ready");
+        assert_eq!(level_of(&text), LoggingLevel::Info);
     }
 }

@@ -223,6 +223,17 @@ async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) ->
     ToolFailure::new(FailureKind::Conflict, format!("task denied: {reason}"))
 }
 
+/// Why `agent` cannot run, with the CLI's kind (`team spawn`'s `check_agent`): `not_found`
+/// for an agent the catalog does not have, `usage` otherwise (a broken file, no program, no
+/// provider).
+fn agent_failure(c: &Caller<'_>, agent: &AgentName, message: String) -> ToolFailure {
+    let kind = match c.inner.runtime.catalog.get(agent.as_str()) {
+        Err(team_agent::AgentError::Unknown { .. }) => FailureKind::NotFound,
+        _ => FailureKind::Usage,
+    };
+    ToolFailure::new(kind, message)
+}
+
 async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
     let agent = AgentName::new(&a.agent).map_err(|e| ToolFailure::usage(e.to_string()))?;
     let root = &c.inner.opts.project_root;
@@ -253,7 +264,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
                 c.inner
                     .runtime
                     .check_runnable_in(agent.as_str(), root, Some(&team.lead_agent))
-                    .map_err(ToolFailure::usage)?;
+                    .map_err(|e| agent_failure(c, &agent, e))?;
             }
             team.id
         }
