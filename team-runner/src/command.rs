@@ -10,8 +10,9 @@
 //! anything that looks like a secret, plus the names the agent file passes through
 //! (`env_passthrough:`), plus its `env:` values, plus `TEAM_DATABASE_URL`, `TEAM_ID`,
 //! `TEAM_MEMBER`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT` (so the program can itself call
-//! `team send`, `team inbox`, `team task …`) and `TEAM_AGENT_PROMPT_FILE` (a file holding the
-//! agent file's Markdown body). It runs in its own process group, which is killed (SIGTERM,
+//! `team send`, `team inbox`, `team task …`), `TEAM_AGENT_PROMPT_FILE` (a file holding the
+//! agent file's Markdown body) and `TEAM_USAGE_FILE` (where it may report the tokens a turn
+//! used, [`ENV_USAGE_FILE`]). It runs in its own process group, which is killed (SIGTERM,
 //! then SIGKILL after [`KILL_GRACE`]) on cancel or timeout.
 
 use parking_lot::Mutex;
@@ -66,6 +67,11 @@ pub struct CommandSpec {
 
 /// The variable that names the file holding the agent file's Markdown body.
 pub const ENV_AGENT_PROMPT_FILE: &str = "TEAM_AGENT_PROMPT_FILE";
+
+/// The variable that names the file where a command agent may report the tokens a turn
+/// used, as JSON `{"prompt_tokens": N, "completion_tokens": M}` (read after each turn, then
+/// removed; a missing or unreadable file counts nothing).
+pub const ENV_USAGE_FILE: &str = "TEAM_USAGE_FILE";
 
 /// Whether a variable of the runner's environment looks like a secret and is kept from
 /// command agents unless passed through: names ending in `_KEY`, `_TOKEN` or `_SECRET`,
@@ -135,6 +141,14 @@ pub fn agent_spec(
     let path = file.into_temp_path();
     let prompt_file = path.to_string_lossy().into_owned();
     env.insert(ENV_AGENT_PROMPT_FILE.to_owned(), prompt_file.clone());
+    let dir = tempfile::Builder::new()
+        .prefix("team-agent-")
+        .tempdir()
+        .map_err(|e| format!("cannot create the agent's private directory: {e}"))?;
+    env.insert(
+        ENV_USAGE_FILE.to_owned(),
+        dir.path().join("usage.json").to_string_lossy().into_owned(),
+    );
     let argv = argv
         .iter()
         .map(|a| {
@@ -149,7 +163,7 @@ pub fn agent_spec(
         env,
         prompt_file: Some(Arc::new(path)),
         output: None,
-        keep_dir: None,
+        keep_dir: Some(Arc::new(dir)),
     })
 }
 
@@ -300,6 +314,15 @@ pub async fn run_turn_counted(
             None,
         );
     };
+    // The usage file of a command agent (`TEAM_USAGE_FILE`): empty before each turn.
+    let usage_file = spec
+        .output
+        .is_none()
+        .then(|| spec.env.get(ENV_USAGE_FILE).map(PathBuf::from))
+        .flatten();
+    if let Some(f) = &usage_file {
+        let _ = std::fs::remove_file(f);
+    }
     let mut cmd = Command::new(program);
     if spec.output.is_some() {
         cmd.args(args);
@@ -379,7 +402,10 @@ pub async fn run_turn_counted(
     let parsed = spec
         .output
         .map(|kind| team_agent::runtime::parse_output(kind, &stdout));
-    let usage = parsed.as_ref().map(|p| p.usage);
+    let usage = parsed
+        .as_ref()
+        .map(|p| p.usage)
+        .or_else(|| usage_file.as_deref().and_then(read_usage_file));
     let end = match status {
         Ok(s) if s.success() => match parsed {
             None => TurnEnd::Done(stdout),
@@ -418,6 +444,20 @@ pub async fn run_turn_counted(
         Err(e) => TurnEnd::Failed(format!("cannot wait for command `{program}`: {e}")),
     };
     (end, usage)
+}
+
+/// The usage a command agent wrote to its `TEAM_USAGE_FILE` (then removed), if any.
+fn read_usage_file(path: &Path) -> Option<team_agent::runtime::Usage> {
+    let text = std::fs::read_to_string(path).ok();
+    let _ = std::fs::remove_file(path);
+    let v: serde_json::Value = serde_json::from_str(text?.trim()).ok()?;
+    let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Some(team_agent::runtime::Usage {
+        prompt_tokens: n("prompt_tokens"),
+        completion_tokens: n("completion_tokens"),
+        cost_usd: v.get("cost_usd").and_then(serde_json::Value::as_f64),
+        calls: n("calls").max(1),
+    })
 }
 
 #[cfg(test)]
@@ -489,6 +529,31 @@ mod tests {
         assert_eq!(end, TurnEnd::Done(format!("do it|m1@t1|{file}|Be brief.")));
         drop(spec);
         assert!(!Path::new(&file).exists(), "the prompt file is removed");
+    }
+
+    #[tokio::test]
+    async fn a_command_agent_reports_tokens_in_its_usage_file() {
+        let env = BTreeMap::from([("PATH".into(), std::env::var("PATH").unwrap_or_default())]);
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            r#"[ -e "$TEAM_USAGE_FILE" ] && exit 9; echo '{"prompt_tokens": 120, "completion_tokens": 7}' > "$TEAM_USAGE_FILE"; echo ok"#,
+        ]
+        .map(String::from)
+        .to_vec();
+        let agent = agent_spec(&argv, "", &std::env::temp_dir(), "t1", "m1", env).unwrap();
+        for _ in 0..2 {
+            // Each turn starts without the last one's file.
+            let (end, usage) =
+                run_turn_counted(&agent, "", &CancellationToken::new(), None, |_| {}).await;
+            assert_eq!(end, TurnEnd::Done("ok\n".into()));
+            let usage = usage.expect("the usage it reported");
+            assert_eq!((usage.prompt_tokens, usage.completion_tokens), (120, 7));
+        }
+        let plain = spec("echo hi");
+        let (_, usage) =
+            run_turn_counted(&plain, "", &CancellationToken::new(), None, |_| {}).await;
+        assert_eq!(usage, None, "no file, no usage");
     }
 
     #[tokio::test]

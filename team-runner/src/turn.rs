@@ -141,8 +141,12 @@ impl Worker {
                         let _ = store.record_progress(&team, &name, id, &pid);
                     })
                     .await;
-                if let (Some(usage), Some((runtime, model))) = (usage, cli) {
-                    used = cli_record(runtime, model.as_deref(), &usage, &end, started);
+                if let Some(usage) = usage {
+                    let (runtime, model) = match cli {
+                        Some((runtime, model)) => (runtime.as_str(), model.as_deref()),
+                        None => ("command", None),
+                    };
+                    used = cli_record(runtime, model, &usage, &end, started);
                 }
                 end
             }
@@ -173,10 +177,10 @@ impl Worker {
     }
 }
 
-/// What an agent CLI's turn adds to the member's record: its tokens (`prompt_tokens` /
-/// `completion_tokens`, as an LLM member's), and one `provider.call` event for the turn
-/// (`provider` is the runtime, `calls` the model calls the CLI reported, `cost_usd` its
-/// cost when it tells).
+/// What an agent CLI's turn (or a command agent's that wrote its `TEAM_USAGE_FILE`) adds to
+/// the member's record: its tokens (`prompt_tokens` / `completion_tokens`, as an LLM
+/// member's), and one `provider.call` event for the turn (`provider` is the runtime, or
+/// `command`; `calls` the model calls it reported, `cost_usd` its cost when it tells).
 fn cli_record(
     runtime: &str,
     model: Option<&str>,

@@ -261,7 +261,8 @@ async fn codex_member_coordinates_through_team_mcp() {
 /// A mixed team on one board and one mailbox: an LLM lead (the project's own provider) adds
 /// three tasks and starts an opencode member, a Claude Code member and a command agent; each
 /// claims its task, tells the lead and completes it (the CLIs through `team mcp`, the command
-/// agent through `team` with the `TEAM_*` ids of its environment and `{prompt}` in its argv);
+/// agent through `team` with the `TEAM_*` ids of its environment and `{prompt}` in its argv,
+/// reporting its tokens in `TEAM_USAGE_FILE`);
 /// the lead waits for them and ends.
 #[tokio::test(flavor = "multi_thread")]
 async fn mixed_team_llm_lead_with_cli_and_command_members() {
@@ -350,7 +351,7 @@ async fn mixed_team_llm_lead_with_cli_and_command_members() {
     );
     p.agent(
         "cmd",
-        "command: [sh, -c, 'exec 3>&1 >/dev/null; team task claim 3 && team send --to lead \"hello from $TEAM_MEMBER\" && team task done 3 --result \"cmd wrote $1\" && echo cmd done >&3', sh, '{prompt}']",
+        "command: [sh, -c, 'exec 3>&1 >/dev/null; team task claim 3 && team send --to lead \"hello from $TEAM_MEMBER\" && team task done 3 --result \"cmd wrote $1\" && printf ''{\"prompt_tokens\": 120, \"completion_tokens\": 7}'' > \"$TEAM_USAGE_FILE\" && echo cmd done >&3', sh, '{prompt}']",
         "",
     );
     let out = p
@@ -381,6 +382,13 @@ async fn mixed_team_llm_lead_with_cli_and_command_members() {
         let m = members.iter().find(|m| m["name"] == name).unwrap();
         assert!(m["prompt_tokens"].as_i64().unwrap_or(0) > 0, "{m:#}");
     }
+    // The command agent reported its tokens in its TEAM_USAGE_FILE.
+    let cmd = members.iter().find(|m| m["name"] == "cmd").unwrap();
+    assert_eq!(
+        (&cmd["prompt_tokens"], &cmd["completion_tokens"]),
+        (&json!(120), &json!(7)),
+        "{cmd:#}"
+    );
     let lead = members.iter().find(|m| m["role"] == "lead").unwrap();
     assert_eq!(lead["result"], "the team is done", "{lead:#}");
     for (id, result) in [
