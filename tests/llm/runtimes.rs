@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use team_testkit::{Reply, ScriptRequest, ScriptedServer};
 
-use crate::support::{Project, Wire, call, calls, dump};
+use crate::support::{Backend, Project, Wire, call, calls, dump};
 
 /// A run of an agent CLI starts slowly (opencode: ~10 s on an idle machine).
 const CLI_TIMEOUT: Duration = Duration::from_secs(400);
@@ -47,14 +47,27 @@ fn agent_cli(program: &str, package: &str) -> Option<PathBuf> {
     None
 }
 
-/// A project whose `mock` provider speaks `wire` at the scripted server, with the CLI's
-/// directory first on `PATH` and a private home.
+/// A project on SQLite whose `mock` provider speaks `wire` at the scripted server, with the
+/// CLI's directory first on `PATH` and a private home.
 async fn project(server: &ScriptedServer, wire: Wire, cli_dir: &Path) -> Project {
+    match project_on(Backend::Sqlite, server, wire, cli_dir).await {
+        Some(p) => p,
+        None => unreachable!("a SQLite project is never skipped"),
+    }
+}
+
+/// [`project`] on `backend` (`None`: PostgreSQL variants are skipped).
+async fn project_on(
+    backend: Backend,
+    server: &ScriptedServer,
+    wire: Wire,
+    cli_dir: &Path,
+) -> Option<Project> {
     let base = match wire {
         Wire::OpenAi => server.base_url(),
         Wire::Anthropic => server.anthropic_base_url(),
     };
-    let mut p = Project::new(wire, &base, "max_agents = 4").await;
+    let mut p = Project::on(backend, wire, &base, "max_agents = 4").await?;
     let home = p.path("home");
     std::fs::create_dir_all(&home).unwrap();
     // The CLI, and `team` itself (for command agents that call it).
@@ -85,7 +98,7 @@ async fn project(server: &ScriptedServer, wire: Wire, cli_dir: &Path) -> Project
     p.set_env("DISABLE_TELEMETRY", "1");
     p.set_env("DISABLE_ERROR_REPORTING", "1");
     p.set_env("DISABLE_AUTOUPDATER", "1");
-    p
+    Some(p)
 }
 
 /// The offered tool whose name ends in `tool` (opencode calls `team mcp`'s tools
@@ -166,7 +179,12 @@ async fn task(p: &Project, team: &str, id: i64) -> (String, String) {
 
 /// One CLI member, alone with a person as lead: message, claim, complete, answer; tokens
 /// recorded; the agent file's body reaches the model.
-async fn member_coordinates_through_team_mcp(runtime: &str, program: &str, package: &str) {
+async fn member_coordinates_through_team_mcp(
+    backend: Backend,
+    runtime: &str,
+    program: &str,
+    package: &str,
+) {
     let Some(cli_dir) = agent_cli(program, package) else {
         return;
     };
@@ -185,7 +203,9 @@ async fn member_coordinates_through_team_mcp(runtime: &str, program: &str, packa
     }))
     .await
     .unwrap();
-    let p = project(&server, wire, &cli_dir).await;
+    let Some(p) = project_on(backend, &server, wire, &cli_dir).await else {
+        return;
+    };
     p.agent(
         "cli",
         &format!("runtime: {runtime}\nmodel: {model}\nenv_passthrough: [MOCK_API_KEY]"),
@@ -245,17 +265,24 @@ async fn member_coordinates_through_team_mcp(runtime: &str, program: &str, packa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn opencode_member_coordinates_through_team_mcp() {
-    member_coordinates_through_team_mcp("opencode", "opencode", "opencode-ai").await;
+    member_coordinates_through_team_mcp(Backend::Sqlite, "opencode", "opencode", "opencode-ai")
+        .await;
 }
 
+/// On both engines: `team mcp` reaches the member's database through the `TEAM_DATABASE_URL`
+/// the runner gives the CLI.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread")]
-async fn claude_member_coordinates_through_team_mcp() {
-    member_coordinates_through_team_mcp("claude", "claude", "@anthropic-ai/claude-code").await;
+async fn claude_member_coordinates_through_team_mcp(#[case] backend: Backend) {
+    member_coordinates_through_team_mcp(backend, "claude", "claude", "@anthropic-ai/claude-code")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_member_coordinates_through_team_mcp() {
-    member_coordinates_through_team_mcp("codex", "codex", "@openai/codex").await;
+    member_coordinates_through_team_mcp(Backend::Sqlite, "codex", "codex", "@openai/codex").await;
 }
 
 /// A mixed team on one board and one mailbox: an LLM lead (the project's own provider) adds
