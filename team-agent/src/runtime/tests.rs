@@ -241,3 +241,34 @@ fn codex_output_reads_messages_usage_and_failures() {
     assert_eq!(out.usage.completion_tokens, 7);
     assert_eq!(out.skipped_lines, 1);
 }
+
+#[test]
+fn a_tool_using_run_gives_the_final_answer_and_every_steps_tokens() {
+    // Captured: the model (scripted: 100/10 tokens, then 150/8) calls a tool, then answers.
+    let out = parse_output(
+        OutputKind::OpenCodeJson,
+        include_str!("fixtures/opencode-tools.jsonl"),
+    );
+    assert_eq!(out.text.as_deref(), Some("There is one file: a.md"));
+    assert_eq!(
+        (
+            out.usage.prompt_tokens,
+            out.usage.completion_tokens,
+            out.usage.calls
+        ),
+        (250, 18, 2)
+    );
+    let out = parse_output(
+        OutputKind::ClaudeJson,
+        include_str!("fixtures/claude-tools.jsonl"),
+    );
+    assert_eq!(out.text.as_deref(), Some("There is one file: a.md"));
+    assert_eq!(
+        (
+            out.usage.prompt_tokens,
+            out.usage.completion_tokens,
+            out.usage.calls
+        ),
+        (250, 18, 2)
+    );
+}
