@@ -6,7 +6,8 @@
 //! The CLIs are looked up in `TEAM_TEST_AGENT_CLIS` (an npm prefix), then in
 //! `target/agent-clis` (where `.ci/run` installs them), then on `PATH`. Without one a test is
 //! skipped with a message, unless `CI` is set: then it fails. No network beyond 127.0.0.1:
-//! each CLI runs with a private `HOME` and its update, telemetry and model-list fetches off.
+//! each CLI runs with a private `HOME` and its update, telemetry and model-list fetches off
+//! (the tests pass in a network namespace with only a loopback device: `unshare -n`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
