@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use team_core::retry::RetryCause;
 use team_core::{Member, MemberEvent};
-use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
+use team_store::{MemberEnd, MemberSpec, Outcome, Progress, Retried, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,7 @@ pub(crate) async fn run(
         wake: wake.clone(),
     });
     let mut progress = Progress::default();
+    let mut transient = None;
     let outcome = drive(
         &ctx,
         &member,
@@ -57,8 +59,33 @@ pub(crate) async fn run(
         &cancel,
         &wake,
         &mut progress,
+        &mut transient,
     )
     .await;
+    if let Some(error) = transient {
+        // A transient provider failure: another attempt when the agent's policy has one left
+        // (`team_core::retry`), else the failure as usual. Written at once, not batched.
+        let (team, name, p) = (member.team_id.clone(), member.name.clone(), progress);
+        let retried = db(&ctx.store, move |s| {
+            s.retry_member(&team, &name, RetryCause::Transient, &error, &p)
+        })
+        .await;
+        match retried {
+            Ok(Retried::Retried { member: m, .. }) => {
+                tracing::warn!(team = %m.team_id, member = %m.name, attempt = m.attempt, "member retried");
+                ctx.tell(Event::Queued);
+            }
+            Ok(Retried::Failed(f)) => {
+                if let Some(lead) = &f.notified {
+                    ctx.wake_member(&member.team_id, lead);
+                }
+            }
+            Err(StoreError::Illegal(e)) => tracing::debug!("{e}"),
+            Err(e) => tracing::error!(member = %member.name, "cannot record the retry: {e}"),
+        }
+        ctx.tell(Event::Ended { id: member.id });
+        return;
+    }
     if let Some(outcome) = outcome {
         // Retried on a database error (a deadlock or a lost connection must not leave the
         // member `running` for good); a refusal (already ended) is final.
@@ -142,6 +169,7 @@ async fn drive(
     cancel: &CancellationToken,
     wake: &Arc<Notify>,
     progress: &mut Progress,
+    transient: &mut Option<String>,
 ) -> Option<Outcome> {
     let slot = Slot::new(ctx.slots.clone(), permit);
     let def = match spec
@@ -196,6 +224,10 @@ async fn drive(
         let result = match end {
             TurnEnd::Done(r) => r,
             TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
+            TurnEnd::Transient(e) => {
+                *transient = Some(e.clone());
+                return Some(Outcome::Failed(e));
+            }
             TurnEnd::Cancelled => return Some(cancelled(ctx)),
             TurnEnd::TimedOut => return Some(timed_out()),
         };

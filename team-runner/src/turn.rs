@@ -187,7 +187,7 @@ pub(crate) async fn lead_turn(
     .await;
     match end {
         TurnEnd::Done(t) => Ok(t),
-        TurnEnd::Failed(e) => Err(e),
+        TurnEnd::Failed(e) | TurnEnd::Transient(e) => Err(e),
         TurnEnd::Cancelled => Err("cancelled".into()),
         TurnEnd::TimedOut => Err("timed out".into()),
     }

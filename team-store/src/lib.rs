@@ -218,6 +218,20 @@ impl Store {
         run!(self, members::add_members(team_id, news))
     }
 
+    /// [`Store::add_members`] where every member is spawned with `spec` (one agent's
+    /// definition and retry policy).
+    ///
+    /// # Errors
+    /// As [`Store::add_member`]; nothing is added on error.
+    pub fn add_members_with_spec(
+        &self,
+        team_id: &str,
+        news: &[NewMember],
+        spec: &MemberSpec,
+    ) -> Result<Vec<Member>> {
+        run!(self, members::add_members_with(team_id, news, spec))
+    }
+
     /// The first `limit` members of a team in creation order (the lead first), and how many
     /// it has in all (for prompts that must stay short in large teams).
     pub fn list_members_head(&self, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
@@ -287,6 +301,28 @@ impl Store {
         run!(
             self,
             ends::finish_member(team_id, name, outcome, &Progress::default())
+        )
+    }
+
+    /// Ends an attempt of member `name` of team `team_id` that failed with a retryable
+    /// `cause` (`error` says what happened): it goes back to `pending` for its next attempt
+    /// when its retry policy has one left (`team_core::retry::plan_retry`: `member.retried`
+    /// event, its `in_progress` tasks released, no notice to the lead), else it fails as
+    /// [`Store::finish_member`] fails it. `progress` is written either way. One transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the member is `pending` or terminal; not found.
+    pub fn retry_member(
+        &self,
+        team_id: &str,
+        name: &str,
+        cause: team_core::retry::RetryCause,
+        error: &str,
+        progress: &Progress,
+    ) -> Result<Retried> {
+        run!(
+            self,
+            ends::retry_member(team_id, name, cause, error, progress)
         )
     }
 
