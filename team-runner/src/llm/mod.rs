@@ -72,6 +72,20 @@ pub(crate) struct Session {
     /// The record of the call that ended the last turn, not written yet: it goes with the
     /// member's next write (the turn's progress, or its end), see [`Session::take_progress`].
     unwritten: Progress,
+    /// Whether the conversation is checkpointed (a member's session; not a lead's request).
+    checkpoints: bool,
+    /// Restored from a checkpoint taken mid-turn: the next [`Session::turn`] goes on with the
+    /// conversation as it is instead of adding its input.
+    resume_mid_turn: bool,
+}
+
+/// What a restored conversation is at: see [`Session::restore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Restored {
+    /// Mid-turn: the next turn goes on from it (calling the model again).
+    MidTurn,
+    /// After a finished turn whose result (this text) was sent: the member goes idle.
+    TurnDone(String),
 }
 
 /// The tools offered to a member (the team tools, then the workspace tools its agent may
@@ -142,6 +156,8 @@ impl Session {
                     max_turns: 1,
                     calls: call.saturating_sub(1),
                     unwritten: Progress::default(),
+                    checkpoints: false,
+                    resume_mid_turn: false,
                 });
             }
         };
@@ -208,7 +224,73 @@ impl Session {
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             calls: 0,
             unwritten: Progress::default(),
+            checkpoints: true,
+            resume_mid_turn: false,
         })
+    }
+
+    /// Restores the conversation of checkpoint `cp` (a retried or resumed member): its
+    /// messages and its count of model calls, so that the next call has the number the
+    /// interrupted one had (a cassette serves it). A trailing reply whose tool calls have no
+    /// results (the runner died while they ran) is dropped and its call made again. `None`
+    /// when the checkpoint cannot be read (the member starts from scratch).
+    pub(crate) fn restore(&mut self, cp: &team_store::Checkpoint) -> Option<Restored> {
+        let mut messages: Vec<ChatMessage> = serde_json::from_str(&cp.messages).ok()?;
+        let mut calls = u32::try_from(cp.calls).ok()?;
+        if let Some(ChatMessage::Assistant { tool_calls, .. }) = messages.last()
+            && !tool_calls.is_empty()
+        {
+            messages.pop();
+            calls = calls.saturating_sub(1);
+        }
+        let done = match (cp.turn_done, messages.last()) {
+            (true, Some(ChatMessage::Assistant { content, .. })) => {
+                Some(content.clone().unwrap_or_default())
+            }
+            _ => None,
+        };
+        self.req.messages = messages;
+        self.calls = calls;
+        Some(match done {
+            Some(result) => Restored::TurnDone(result),
+            None => {
+                self.resume_mid_turn = true;
+                Restored::MidTurn
+            }
+        })
+    }
+
+    /// The conversation as a checkpoint's JSON and the model calls made so far; `None` for a
+    /// session that is not checkpointed.
+    pub(crate) fn checkpoint_json(&self) -> Option<(String, i64)> {
+        if !self.checkpoints {
+            return None;
+        }
+        serde_json::to_string(&self.req.messages)
+            .ok()
+            .map(|j| (j, i64::from(self.calls)))
+    }
+
+    /// Writes the conversation as member `m`'s latest checkpoint (mid-turn). A store error
+    /// is logged: a missing checkpoint costs a resumed member work, not correctness.
+    async fn checkpoint(&self, ctx: &Arc<Context>, m: &Member) {
+        let Some((json, calls)) = self.checkpoint_json() else {
+            return;
+        };
+        let (team, id) = (m.team_id.clone(), m.id);
+        let saved = db(&ctx.store, move |s| {
+            s.save_checkpoint(&team_store::NewCheckpoint {
+                team_id: &team,
+                member_id: id,
+                calls,
+                turn_done: false,
+                messages: &json,
+            })
+        })
+        .await;
+        if let Err(e) = saved {
+            tracing::warn!(member = %m.name, "cannot write the checkpoint: {e}");
+        }
     }
 
     /// Runs one turn with `input`; the caller races it against cancellation and the deadline
@@ -220,7 +302,14 @@ impl Session {
         io: &TurnIo<'_>,
         input: &str,
     ) -> TurnEnd {
-        self.req.messages.push(ChatMessage::user(input));
+        if self.resume_mid_turn {
+            // Restored mid-turn: the conversation goes on as it was.
+            self.resume_mid_turn = false;
+        } else {
+            self.req.messages.push(ChatMessage::user(input));
+            // The input may be messages taken from the inbox: kept before the first call.
+            self.checkpoint(ctx, m).await;
+        }
         // A workflow may ask this turn's answer in a JSON shape (structured output).
         self.req.response_format = match &self.format {
             Some(fixed) => fixed.clone(),
@@ -305,6 +394,7 @@ impl Session {
                 s.record_progress(&team, &name, id, &record)
             })
             .await;
+            self.checkpoint(ctx, m).await;
             for call in &resp.tool_calls {
                 let sig = (call.name.clone(), call.arguments.clone());
                 if last_call.as_ref() == Some(&sig) {
@@ -331,6 +421,7 @@ impl Session {
                     .messages
                     .push(ChatMessage::tool_result(call, text, is_error));
             }
+            self.checkpoint(ctx, m).await;
         }
         TurnEnd::Failed(format!(
             "max_turns ({}) reached: the model made {} calls without a final answer; raise `max_turns:` in the agent file or narrow the task",
@@ -414,6 +505,7 @@ impl Session {
                 self.req
                     .messages
                     .push(ChatMessage::user(messages_as_input(&msgs)));
+                self.checkpoint(ctx, m).await;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(member = %m.name, "cannot take the inbox mid-turn: {e}"),

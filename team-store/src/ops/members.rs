@@ -308,11 +308,15 @@ pub(crate) fn end_turn(
     member_id: i64,
     progress: &Progress,
     result: Option<&str>,
+    checkpoint: Option<&crate::types::NewCheckpoint<'_>>,
 ) -> Result<Vec<Message>> {
     c.write_tx(|c| {
         let team = active_team(c, team_id, "new messages")?;
         let m = member_row(c, &team, member)?;
         progress_of(c, team_id, &m.name, member_id, progress)?;
+        if let Some(cp) = checkpoint {
+            super::checkpoints::save_checkpoint(c, cp)?;
+        }
         let sent = match result {
             Some(body) if m.name != LEAD_ALIAS => {
                 let lead = live_recipient(c, &team, LEAD_ALIAS)?;
