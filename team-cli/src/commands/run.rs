@@ -322,13 +322,14 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
         println!("{}", m.name);
         return Ok(());
     }
+    let retry_spec = runtime.retry_spec(agent.as_str());
     let rt = runtime_threads()?;
     let ended: Member = rt.block_on(async {
         let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
-            let m = ctx.store.add_member(
+            let m = ctx.store.add_member_with_spec(
                 &team.id,
                 &NewMember {
                     agent,
@@ -338,6 +339,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
                     status: MemberStatus::Running,
                     runner_id: Some(engine.runner_id().to_owned()),
                 },
+                &retry_spec,
             )?;
             ctx.out
                 .note(format!("running {} in team {}", m.name, team.name));
