@@ -22,51 +22,13 @@ fn report_of(p: &Project, file: &str) -> Value {
     serde_json::from_str(&p.read(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-async fn killed_in_review_then_resumed(backend: Backend) {
-    let review = pep_0765();
-
-    // The report of an uninterrupted run.
-    let full = ScriptedServer::start(script(&review, &Faults::default(), 0))
-        .await
-        .unwrap();
-    let Some(base) = Project::on(backend, &full.base_url()).await else {
-        return;
-    };
-    let spec = base.spec(review.spec);
-    let out = base
-        .team(&run_args(
-            &spec,
-            "whole",
-            &["--format", "json", "--output", "whole.json"],
-        ))
-        .await;
-    assert_eq!(code(&out), 0, "{}", dump(&out));
-    let expected = report_of(&base, "whole.json");
-
-    // The interrupted run: the slow specialists' review calls never come back.
-    let rules: Vec<Rule> = SPECIALISTS
-        .iter()
-        .map(|a| {
-            let when = Matcher {
-                system_contains: Some(format!("(agent `{a}`)")),
-                turn: Some(1),
-                ..Matcher::default()
-            };
-            let rule = Rule::when(when, Reply::text(review.answer_of(a)));
-            if SLOW.contains(a) {
-                rule.delay_ms(600_000)
-            } else {
-                rule
-            }
-        })
-        .collect();
-    let first = ScriptedServer::start(Script::rules(rules)).await.unwrap();
-    let Some(p) = Project::on(backend, &first.base_url()).await else {
-        return;
-    };
-    let spec = p.spec(review.spec);
+/// Starts `team run spec-review` as team `killed` in `p` (whose provider is `first`, where the
+/// [`SLOW`] specialists' review calls never come back), waits until the other specialists have
+/// answered and the slow ones' calls are in flight, and kills it with SIGKILL. Returns the
+/// (specialist, turn) of every request `first` received.
+async fn kill_in_review(p: &Project, first: &ScriptedServer, spec: &str) -> Vec<(String, u32)> {
     let mut child = p
-        .command(&run_args(&spec, "killed", &[]))
+        .command(&run_args(spec, "killed", &[]))
         .spawn()
         .expect("spawn team run");
     let pid = child.id().expect("the child's pid");
@@ -108,6 +70,58 @@ async fn killed_in_review_then_resumed(backend: Backend) {
         .map(|r| (specialist_of(r).unwrap_or("lead").to_owned(), r.turn))
         .collect();
     assert_eq!(before.len(), SPECIALISTS.len(), "{before:?}");
+    before
+}
+
+/// A scripted server on which the [`SLOW`] specialists' review calls never come back.
+async fn first_server(review: &crate::support::Review) -> ScriptedServer {
+    let rules: Vec<Rule> = SPECIALISTS
+        .iter()
+        .map(|a| {
+            let when = Matcher {
+                system_contains: Some(format!("(agent `{a}`)")),
+                turn: Some(1),
+                ..Matcher::default()
+            };
+            let rule = Rule::when(when, Reply::text(review.answer_of(a)));
+            if SLOW.contains(a) {
+                rule.delay_ms(600_000)
+            } else {
+                rule
+            }
+        })
+        .collect();
+    ScriptedServer::start(Script::rules(rules)).await.unwrap()
+}
+
+async fn killed_in_review_then_resumed(backend: Backend) {
+    let review = pep_0765();
+
+    // The report of an uninterrupted run.
+    let full = ScriptedServer::start(script(&review, &Faults::default(), 0))
+        .await
+        .unwrap();
+    let Some(base) = Project::on(backend, &full.base_url()).await else {
+        return;
+    };
+    let spec = base.spec(review.spec);
+    let out = base
+        .team(&run_args(
+            &spec,
+            "whole",
+            &["--format", "json", "--output", "whole.json"],
+        ))
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    let expected = report_of(&base, "whole.json");
+
+    // The interrupted run: the slow specialists' review calls never come back.
+    let first = first_server(&review).await;
+    let Some(p) = Project::on(backend, &first.base_url()).await else {
+        return;
+    };
+    let spec = p.spec(review.spec);
+    kill_in_review(&p, &first, &spec).await;
 
     // The rest of the run, on a server that answers everything.
     let second = ScriptedServer::start(script(&review, &Faults::default(), 0))
@@ -177,5 +191,79 @@ mod killed_in_review_then_resumed {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         killed_in_review_then_resumed(Backend::Postgres).await;
+    }
+}
+
+/// The same with cassettes: an uninterrupted run recorded, then a run killed in its review
+/// phase and resumed with `--replay` of that cassette writes the report an uninterrupted
+/// replay writes, byte for byte.
+async fn killed_then_resumed_from_a_cassette(backend: Backend) {
+    let review = pep_0765();
+    let full = ScriptedServer::start(script(&review, &Faults::default(), 0))
+        .await
+        .unwrap();
+    let Some(base) = Project::on(backend, &full.base_url()).await else {
+        return;
+    };
+    let spec = base.spec(review.spec);
+    let out = base
+        .team(&run_args(
+            &spec,
+            "recorded",
+            &["--record", "run.cassette.jsonl"],
+        ))
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    let out = base
+        .team(&run_args(
+            &spec,
+            "replayed",
+            &["--replay", "run.cassette.jsonl", "--output", "replayed.md"],
+        ))
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    let expected = base.read("replayed.md");
+
+    let first = first_server(&review).await;
+    let Some(p) = Project::on(backend, &first.base_url()).await else {
+        return;
+    };
+    let spec = p.spec(review.spec);
+    std::fs::copy(
+        base.path("run.cassette.jsonl"),
+        p.path("run.cassette.jsonl"),
+    )
+    .unwrap();
+    kill_in_review(&p, &first, &spec).await;
+    let out = p
+        .team(&[
+            "run",
+            "--resume",
+            "killed",
+            "--replay",
+            "run.cassette.jsonl",
+            "--output",
+            "resumed.md",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    assert_eq!(
+        p.read("resumed.md"),
+        expected,
+        "the resumed replay's report differs from an uninterrupted replay's"
+    );
+}
+
+mod killed_then_resumed_from_a_cassette {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        killed_then_resumed_from_a_cassette(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        killed_then_resumed_from_a_cassette(Backend::Postgres).await;
     }
 }

@@ -166,6 +166,11 @@ fn resume_run(db: Option<&str>, out: Out, team_ref: &str, this: Option<&RunArgs>
         a.events = this.events.clone();
         a.annotate_level = this.annotate_level.clone();
         a.fail_on = this.fail_on.clone();
+        // A cassette given now is the one the rest of the run records to or replays from.
+        if this.record.is_some() || this.replay.is_some() {
+            a.record = this.record.clone();
+            a.replay = this.replay.clone();
+        }
     }
     a.detach = false;
     a.resume = None;

@@ -74,6 +74,9 @@ pub(crate) struct Session {
     unwritten: Progress,
     /// Whether the conversation is checkpointed (a member's session; not a lead's request).
     checkpoints: bool,
+    /// Values never written into a checkpoint: the providers' API keys of this runner's
+    /// environment (a tool's output could hold one).
+    secrets: Vec<String>,
     /// Restored from a checkpoint taken mid-turn: the next [`Session::turn`] goes on with the
     /// conversation as it is instead of adding its input.
     resume_mid_turn: bool,
@@ -158,6 +161,7 @@ impl Session {
                     unwritten: Progress::default(),
                     checkpoints: false,
                     resume_mid_turn: false,
+                    secrets: Vec::new(),
                 });
             }
         };
@@ -226,6 +230,13 @@ impl Session {
             unwritten: Progress::default(),
             checkpoints: true,
             resume_mid_turn: false,
+            secrets: ctx
+                .runtime
+                .provider_key_envs
+                .iter()
+                .filter_map(|name| std::env::var(name).ok())
+                .filter(|v| v.len() >= 8)
+                .collect(),
         })
     }
 
@@ -266,9 +277,14 @@ impl Session {
         if !self.checkpoints {
             return None;
         }
-        serde_json::to_string(&self.req.messages)
-            .ok()
-            .map(|j| (j, i64::from(self.calls)))
+        serde_json::to_string(&self.req.messages).ok().map(|mut j| {
+            for s in &self.secrets {
+                if j.contains(s.as_str()) {
+                    j = j.replace(s.as_str(), "[redacted]");
+                }
+            }
+            (j, i64::from(self.calls))
+        })
     }
 
     /// Writes the conversation as member `m`'s latest checkpoint (mid-turn). A store error
