@@ -743,7 +743,8 @@ pub struct RunArgs {
     /// `--timeout`): its members that did not finish go on from their last checkpoint, the
     /// answers already given are kept, and the report an uninterrupted run writes is written.
     /// The workflow, its input and its settings are the interrupted run's; the report's
-    /// format and destination (and a `--record` or `--replay` cassette) are this command's.
+    /// format and destination (and a `--record` or `--replay` cassette, `--timeout`,
+    /// `--max-agents` when given) are this command's.
     #[arg(long, value_name = "TEAM", conflicts_with_all = ["workflow", "inputs", "detach"], add = ArgValueCandidates::new(complete::teams))]
     pub resume: Option<String>,
 }

@@ -133,21 +133,14 @@ async fn killed_in_review_then_resumed(backend: Backend) {
         config.replace(&first.base_url(), &second.base_url()),
     )
     .unwrap();
-    let out = p
-        .team(&[
-            "run",
-            "--resume",
-            "killed",
-            "--format",
-            "json",
-            "--output",
-            "resumed.json",
-        ])
-        .await;
+    // `team resume` of a workflow team: the run's own options (the report on stdout; JSON
+    // with `--json`).
+    let out = p.team(&["--json", "resume", "killed"]).await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
+    let resumed: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("the report on stdout: {e}\n{}", dump(&out)));
     assert_eq!(
-        report_of(&p, "resumed.json"),
-        expected,
+        resumed, expected,
         "the resumed run's report differs from an uninterrupted run's"
     );
 
@@ -265,5 +258,94 @@ mod killed_then_resumed_from_a_cassette {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         killed_then_resumed_from_a_cassette(Backend::Postgres).await;
+    }
+}
+
+/// A run stopped by its `--timeout` in the review phase (exit 124, the team disbanded) is
+/// resumed with `team run --resume` and writes the report an uninterrupted run writes.
+async fn timed_out_in_review_then_resumed(backend: Backend) {
+    let review = pep_0765();
+    let full = ScriptedServer::start(script(&review, &Faults::default(), 0))
+        .await
+        .unwrap();
+    let Some(base) = Project::on(backend, &full.base_url()).await else {
+        return;
+    };
+    let spec = base.spec(review.spec);
+    let out = base
+        .team(&run_args(
+            &spec,
+            "whole",
+            &["--format", "json", "--output", "whole.json"],
+        ))
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    let expected = report_of(&base, "whole.json");
+
+    let first = first_server(&review).await;
+    let Some(p) = Project::on(backend, &first.base_url()).await else {
+        return;
+    };
+    let spec = p.spec(review.spec);
+    let out = p.team(&run_args(&spec, "late", &["--timeout", "8"])).await;
+    assert_eq!(code(&out), 124, "{}", dump(&out));
+    let show = p.show("late").await;
+    assert_eq!(show["team"]["status"], "disbanded", "{show:#}");
+
+    let second = ScriptedServer::start(script(&review, &Faults::default(), 0))
+        .await
+        .unwrap();
+    let config = p.read(".team/config.toml");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        config.replace(&first.base_url(), &second.base_url()),
+    )
+    .unwrap();
+    let out = p
+        .team(&[
+            "run",
+            "--resume",
+            "late",
+            "--timeout",
+            "300",
+            "--format",
+            "json",
+            "--output",
+            "resumed.json",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    assert_eq!(report_of(&p, "resumed.json"), expected);
+    // The specialists that had answered are not asked their review again.
+    let reviews = second
+        .requests()
+        .iter()
+        .filter(|r| specialist_of(r).is_some() && r.turn == 1)
+        .count();
+    assert!(
+        reviews <= SLOW.len(),
+        "{reviews} review calls after the resume"
+    );
+    // A finished team is not resumable.
+    let out = p.team(&["run", "--resume", "late"]).await;
+    assert_eq!(code(&out), 4, "{}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be resumed"),
+        "{}",
+        dump(&out)
+    );
+}
+
+mod timed_out_in_review_then_resumed {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        timed_out_in_review_then_resumed(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        timed_out_in_review_then_resumed(Backend::Postgres).await;
     }
 }

@@ -166,6 +166,13 @@ fn resume_run(db: Option<&str>, out: Out, team_ref: &str, this: Option<&RunArgs>
         a.events = this.events.clone();
         a.annotate_level = this.annotate_level.clone();
         a.fail_on = this.fail_on.clone();
+        // A timeout given now bounds the rest of the run (else the interrupted run's does).
+        if this.timeout.is_some() {
+            a.timeout = this.timeout;
+        }
+        if this.max_agents.is_some() {
+            a.max_agents = this.max_agents;
+        }
         // A cassette given now is the one the rest of the run records to or replays from.
         if this.record.is_some() || this.replay.is_some() {
             a.record = this.record.clone();

@@ -82,6 +82,26 @@ pub(crate) struct Session {
     resume_mid_turn: bool,
 }
 
+/// The conversation, the count of calls and where it is, of checkpoint `cp` (see
+/// [`Session::restore`]); `None` when it cannot be read.
+fn restored(cp: &team_store::Checkpoint) -> Option<(Vec<ChatMessage>, u32, Restored)> {
+    let mut messages: Vec<ChatMessage> = serde_json::from_str(&cp.messages).ok()?;
+    let mut calls = u32::try_from(cp.calls).ok()?;
+    if let Some(ChatMessage::Assistant { tool_calls, .. }) = messages.last()
+        && !tool_calls.is_empty()
+    {
+        messages.pop();
+        calls = calls.saturating_sub(1);
+    }
+    let at = match (cp.turn_done, messages.last()) {
+        (true, Some(ChatMessage::Assistant { content, .. })) => {
+            Restored::TurnDone(content.clone().unwrap_or_default())
+        }
+        _ => Restored::MidTurn,
+    };
+    Some((messages, calls, at))
+}
+
 /// What a restored conversation is at: see [`Session::restore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Restored {
@@ -246,29 +266,11 @@ impl Session {
     /// results (the runner died while they ran) is dropped and its call made again. `None`
     /// when the checkpoint cannot be read (the member starts from scratch).
     pub(crate) fn restore(&mut self, cp: &team_store::Checkpoint) -> Option<Restored> {
-        let mut messages: Vec<ChatMessage> = serde_json::from_str(&cp.messages).ok()?;
-        let mut calls = u32::try_from(cp.calls).ok()?;
-        if let Some(ChatMessage::Assistant { tool_calls, .. }) = messages.last()
-            && !tool_calls.is_empty()
-        {
-            messages.pop();
-            calls = calls.saturating_sub(1);
-        }
-        let done = match (cp.turn_done, messages.last()) {
-            (true, Some(ChatMessage::Assistant { content, .. })) => {
-                Some(content.clone().unwrap_or_default())
-            }
-            _ => None,
-        };
+        let (messages, calls, restored) = restored(cp)?;
         self.req.messages = messages;
         self.calls = calls;
-        Some(match done {
-            Some(result) => Restored::TurnDone(result),
-            None => {
-                self.resume_mid_turn = true;
-                Restored::MidTurn
-            }
-        })
+        self.resume_mid_turn = restored == Restored::MidTurn;
+        Some(restored)
     }
 
     /// The conversation as a checkpoint's JSON and the model calls made so far; `None` for a
@@ -574,5 +576,54 @@ impl Session {
         })
         .await;
         (text, is_error)
+    }
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+    use team_provider::ToolCall;
+
+    fn cp(messages: &[ChatMessage], calls: i64, turn_done: bool) -> team_store::Checkpoint {
+        team_store::Checkpoint {
+            member_id: 1,
+            seq: 1,
+            calls,
+            turn_done,
+            messages: serde_json::to_string(messages).unwrap(),
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_restores_where_the_turn_was() {
+        let user = ChatMessage::user("review this");
+        let answer = ChatMessage::Assistant {
+            content: Some("done".into()),
+            tool_calls: Vec::new(),
+        };
+        let asked = ChatMessage::Assistant {
+            content: None,
+            tool_calls: vec![ToolCall {
+                id: "c1".into(),
+                name: "read".into(),
+                arguments: "{}".into(),
+            }],
+        };
+        // A finished turn whose result was sent: idle, with its answer.
+        let (m, calls, at) = restored(&cp(&[user.clone(), answer.clone()], 1, true)).unwrap();
+        assert_eq!((m.len(), calls), (2, 1));
+        assert_eq!(at, Restored::TurnDone("done".into()));
+        // Its input taken, no answer yet: mid-turn, the call is made again.
+        let (m, calls, at) = restored(&cp(std::slice::from_ref(&user), 0, false)).unwrap();
+        assert_eq!((m.len(), calls, at), (1, 0, Restored::MidTurn));
+        // The runner died while the tools ran: the reply asking for them is dropped and its
+        // call made again with the same number.
+        let (m, calls, at) = restored(&cp(&[user.clone(), asked], 1, false)).unwrap();
+        assert_eq!((m, calls, at), (vec![user], 0, Restored::MidTurn));
+        // An unreadable checkpoint: start over.
+        let mut bad = cp(&[], 0, false);
+        bad.messages = "not json".into();
+        assert!(restored(&bad).is_none());
     }
 }
