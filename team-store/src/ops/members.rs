@@ -167,7 +167,7 @@ pub(crate) fn add_members_with(
                 Some(team_id),
                 Some(name.as_str()),
                 "member.added",
-                json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team.name, "max_attempts": spec.retry.max_attempts}),
+                json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team.name}),
             )?;
             out.push(row.into_entity()?);
         }
