@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
     match &cli.command {
         Command::Init => commands::team::init(db, out),
         Command::Run(a) => commands::workflow::run(db, out, a),
+        Command::Resume(a) => commands::workflow::resume(db, out, &a.team),
         Command::Doctor => commands::doctor::doctor(db, out),
         Command::Config(cli::ConfigCmd::Show) => commands::config::show(out),
         // Bundled workflows are there outside a project too.
@@ -103,6 +104,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Init
                 | Command::Completions(_)
                 | Command::Run(_)
+                | Command::Resume(_)
                 | Command::Doctor
                 | Command::Config(_)
                 | Command::Workflows(cli::WorkflowsCmd::List) => {
@@ -200,6 +202,7 @@ fn real_main() -> u8 {
         Command::Spawn(_)
             | Command::Runner(_)
             | Command::Run(_)
+            | Command::Resume(_)
             | Command::Create(_)
             | Command::Mcp(_)
     ) {

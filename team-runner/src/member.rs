@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use team_core::retry::RetryCause;
 use team_core::{Member, MemberEvent};
-use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
+use team_store::{MemberEnd, MemberSpec, NewCheckpoint, Outcome, Progress, Retried, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,7 @@ use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, Event, Slot, TeamView, messages_as_input};
 use crate::finisher::EndFailure;
+use crate::llm::Restored;
 use crate::turn::{Seat, TurnIo, Worker};
 use team_agent::AgentDef;
 
@@ -48,6 +50,7 @@ pub(crate) async fn run(
         wake: wake.clone(),
     });
     let mut progress = Progress::default();
+    let mut transient = None;
     let outcome = drive(
         &ctx,
         &member,
@@ -57,8 +60,33 @@ pub(crate) async fn run(
         &cancel,
         &wake,
         &mut progress,
+        &mut transient,
     )
     .await;
+    if let Some(error) = transient {
+        // A transient provider failure: another attempt when the agent's policy has one left
+        // (`team_core::retry`), else the failure as usual. Written at once, not batched.
+        let (team, name, p) = (member.team_id.clone(), member.name.clone(), progress);
+        let retried = db(&ctx.store, move |s| {
+            s.retry_member(&team, &name, RetryCause::Transient, &error, &p)
+        })
+        .await;
+        match retried {
+            Ok(Retried::Retried { member: m, .. }) => {
+                tracing::warn!(team = %m.team_id, member = %m.name, attempt = m.attempt, "member retried");
+                ctx.tell(Event::Queued);
+            }
+            Ok(Retried::Failed(f)) => {
+                if let Some(lead) = &f.notified {
+                    ctx.wake_member(&member.team_id, lead);
+                }
+            }
+            Err(StoreError::Illegal(e)) => tracing::debug!("{e}"),
+            Err(e) => tracing::error!(member = %member.name, "cannot record the retry: {e}"),
+        }
+        ctx.tell(Event::Ended { id: member.id });
+        return;
+    }
     if let Some(outcome) = outcome {
         // Retried on a database error (a deadlock or a lost connection must not leave the
         // member `running` for good); a refusal (already ended) is final.
@@ -110,7 +138,7 @@ pub(crate) async fn run(
 
 fn cancelled(ctx: &Context) -> Outcome {
     if ctx.shutdown.is_cancelled() {
-        Outcome::Cancelled("runner stopped".into())
+        Outcome::Cancelled(team_core::resume::RUNNER_STOPPED.into())
     } else {
         Outcome::Cancelled("cancelled: the team was disbanded or the member ended elsewhere".into())
     }
@@ -142,6 +170,7 @@ async fn drive(
     cancel: &CancellationToken,
     wake: &Arc<Notify>,
     progress: &mut Progress,
+    transient: &mut Option<String>,
 ) -> Option<Outcome> {
     let slot = Slot::new(ctx.slots.clone(), permit);
     let def = match spec
@@ -187,40 +216,95 @@ async fn drive(
         deadline,
     };
     let mut input = m.prompt.clone().unwrap_or_default();
+    // A retried or resumed LLM member goes on from its last checkpoint (issue 18): mid-turn,
+    // its next turn continues the conversation; after a finished turn (its result was sent),
+    // it goes idle at once and waits for messages.
+    let mut resumed_idle: Option<String> = None;
+    if m.attempt > 1
+        && let Some(session) = worker.session()
+    {
+        let id = m.id;
+        if let Ok(Some(cp)) = db(&ctx.store, move |s| s.checkpoint(id)).await {
+            match session.restore(&cp) {
+                Some(Restored::TurnDone(result)) if m.persistent => resumed_idle = Some(result),
+                Some(r) => tracing::info!(member = %m.name, ?r, "resumed from its checkpoint"),
+                None => {
+                    tracing::warn!(member = %m.name, "its checkpoint cannot be read; starting over")
+                }
+            }
+        }
+    }
     loop {
         let id = m.id;
-        // The turn's counters (and the record of its last model call) go with the member's
-        // next write: its end, or the result it sends as a persistent member.
-        let (end, turn) = worker.turn(ctx, m, &io, &input).await;
-        *progress = turn;
-        let result = match end {
-            TurnEnd::Done(r) => r,
-            TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
-            TurnEnd::Cancelled => return Some(cancelled(ctx)),
-            TurnEnd::TimedOut => return Some(timed_out()),
-        };
-        if !m.persistent {
-            return Some(Outcome::Completed(result));
-        }
-        let last_result = result.clone();
-        let (team, name) = (m.team_id.clone(), m.name.clone());
-        let turn = std::mem::take(progress);
-        // One transaction: the lead never reads the result of a member still `running`.
-        let sent = db(&ctx.store, move |s| {
-            match s.end_turn(&team, &name, id, &turn, Some(&result)) {
-                // The team or the member ended meanwhile: the turn's record is kept.
-                Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
-                    let _ = s.record_progress(&team, &name, id, &turn);
-                    Err(e)
-                }
-                other => other,
+        let last_result = if let Some(result) = resumed_idle.take() {
+            let (team, name) = (m.team_id.clone(), m.name.clone());
+            if db(&ctx.store, move |s| {
+                s.member_step(&team, &name, MemberEvent::Sleep)
+            })
+            .await
+            .is_err()
+            {
+                return None;
             }
-        })
-        .await;
-        match sent {
-            Ok(sent) => ctx.wake_recipients(&sent),
-            Err(_) => return None, // the team or member ended meanwhile
-        }
+            result
+        } else {
+            // The turn's counters (and the record of its last model call) go with the
+            // member's next write: its end, or the result it sends as a persistent member.
+            let (end, turn) = worker.turn(ctx, m, &io, &input).await;
+            *progress = turn;
+            let result = match end {
+                TurnEnd::Done(r) => r,
+                TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
+                TurnEnd::Transient(e) => {
+                    *transient = Some(e.clone());
+                    return Some(Outcome::Failed(e));
+                }
+                TurnEnd::Cancelled => return Some(cancelled(ctx)),
+                TurnEnd::TimedOut => return Some(timed_out()),
+            };
+            if !m.persistent {
+                return Some(Outcome::Completed(result));
+            }
+            let last_result = result.clone();
+            let (team, name) = (m.team_id.clone(), m.name.clone());
+            let turn = std::mem::take(progress);
+            let cp = worker.session().and_then(|s| s.checkpoint_json());
+            // One transaction: the lead never reads the result of a member still `running`
+            // (and the checkpoint of the finished turn goes with it).
+            let sent = db(&ctx.store, move |s| {
+                let ended = match &cp {
+                    Some((json, calls)) => s.end_turn_checkpointed(
+                        &team,
+                        &name,
+                        id,
+                        &turn,
+                        Some(&result),
+                        &NewCheckpoint {
+                            team_id: &team,
+                            member_id: id,
+                            calls: *calls,
+                            turn_done: true,
+                            messages: json,
+                        },
+                    ),
+                    None => s.end_turn(&team, &name, id, &turn, Some(&result)),
+                };
+                match ended {
+                    // The team or the member ended meanwhile: the turn's record is kept.
+                    Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
+                        let _ = s.record_progress(&team, &name, id, &turn);
+                        Err(e)
+                    }
+                    other => other,
+                }
+            })
+            .await;
+            match sent {
+                Ok(sent) => ctx.wake_recipients(&sent),
+                Err(_) => return None, // the team or member ended meanwhile
+            }
+            last_result
+        };
         slot.release(); // idle members hold no slot
 
         // Wait for messages: arm the wake-up, then look, then sleep.

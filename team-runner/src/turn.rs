@@ -66,6 +66,14 @@ pub(crate) fn agent_env(
 }
 
 impl Worker {
+    /// The LLM session, for a command agent `None`.
+    pub(crate) fn session(&mut self) -> Option<&mut Session> {
+        match self {
+            Worker::Llm(s) => Some(s),
+            Worker::Command(..) => None,
+        }
+    }
+
     /// Prepares the worker of `m` running `def` as `plan` says.
     ///
     /// # Errors
@@ -190,7 +198,7 @@ fn cli_record(
 ) -> Progress {
     let status = match end {
         TurnEnd::Done(_) => "ok",
-        TurnEnd::Failed(_) => "error",
+        TurnEnd::Failed(_) | TurnEnd::Transient(_) => "error",
         TurnEnd::Cancelled => "cancelled",
         TurnEnd::TimedOut => "timed_out",
     };
@@ -258,7 +266,7 @@ pub(crate) async fn lead_turn(
     .await;
     match end {
         TurnEnd::Done(t) => Ok(t),
-        TurnEnd::Failed(e) => Err(e),
+        TurnEnd::Failed(e) | TurnEnd::Transient(e) => Err(e),
         TurnEnd::Cancelled => Err("cancelled".into()),
         TurnEnd::TimedOut => Err("timed out".into()),
     }

@@ -218,6 +218,20 @@ impl Store {
         run!(self, members::add_members(team_id, news))
     }
 
+    /// [`Store::add_members`] where every member is spawned with `spec` (one agent's
+    /// definition and retry policy).
+    ///
+    /// # Errors
+    /// As [`Store::add_member`]; nothing is added on error.
+    pub fn add_members_with_spec(
+        &self,
+        team_id: &str,
+        news: &[NewMember],
+        spec: &MemberSpec,
+    ) -> Result<Vec<Member>> {
+        run!(self, members::add_members_with(team_id, news, spec))
+    }
+
     /// The first `limit` members of a team in creation order (the lead first), and how many
     /// it has in all (for prompts that must stay short in large teams).
     pub fn list_members_head(&self, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
@@ -287,6 +301,28 @@ impl Store {
         run!(
             self,
             ends::finish_member(team_id, name, outcome, &Progress::default())
+        )
+    }
+
+    /// Ends an attempt of member `name` of team `team_id` that failed with a retryable
+    /// `cause` (`error` says what happened): it goes back to `pending` for its next attempt
+    /// when its retry policy has one left (`team_core::retry::plan_retry`: `member.retried`
+    /// event, its `in_progress` tasks released, no notice to the lead), else it fails as
+    /// [`Store::finish_member`] fails it. `progress` is written either way. One transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the member is `pending` or terminal; not found.
+    pub fn retry_member(
+        &self,
+        team_id: &str,
+        name: &str,
+        cause: team_core::retry::RetryCause,
+        error: &str,
+        progress: &Progress,
+    ) -> Result<Retried> {
+        run!(
+            self,
+            ends::retry_member(team_id, name, cause, error, progress)
         )
     }
 
@@ -403,8 +439,66 @@ impl Store {
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            members::end_turn(team_id, member, member_id, progress, result)
+            members::end_turn(team_id, member, member_id, progress, result, None)
         )
+    }
+
+    /// [`Store::end_turn`] that also writes the member's conversation `checkpoint` (its turn
+    /// done) in the same transaction: a resumed member whose checkpoint ends a turn knows its
+    /// result was sent.
+    ///
+    /// # Errors
+    /// As [`Store::end_turn`].
+    pub fn end_turn_checkpointed(
+        &self,
+        team_id: &str,
+        member: &str,
+        member_id: i64,
+        progress: &Progress,
+        result: Option<&str>,
+        checkpoint: &NewCheckpoint<'_>,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            members::end_turn(
+                team_id,
+                member,
+                member_id,
+                progress,
+                result,
+                Some(checkpoint)
+            )
+        )
+    }
+
+    /// Writes `cp` as its member's latest conversation checkpoint (`checkpoints`).
+    ///
+    /// # Errors
+    /// A database error; an unknown member (foreign key).
+    pub fn save_checkpoint(&self, cp: &NewCheckpoint<'_>) -> Result<()> {
+        run!(self, checkpoints::save_checkpoint(cp))
+    }
+
+    /// The latest conversation checkpoint of member `member_id`, if it wrote one.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn checkpoint(&self, member_id: i64) -> Result<Option<Checkpoint>> {
+        run!(self, checkpoints::checkpoint(member_id))
+    }
+
+    /// Takes up team `team_id` again after an interruption (`team resume`; the rules are
+    /// `team_core::resume`): the team back to `active` (a no-op when it is), owned by `owner`
+    /// (pid, host) when given; each member an interruption ended back to `pending` with its
+    /// next attempt (the lead to `running`); the tasks the team's end cancelled back to
+    /// `pending`; the interruption's notices withdrawn. One transaction, with a `team.resumed`
+    /// event.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team is not resumable (completed, or ended by its
+    /// lead's failure or a user); not found.
+    pub fn resume_team(&self, team_id: &str, owner: Option<(i64, String)>) -> Result<Resumed> {
+        run!(self, teams::resume_team(team_id, owner))
     }
 
     /// Writes a runner's `progress` of member `member` (id `member_id`) of team `team_id` in

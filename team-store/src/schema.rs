@@ -62,6 +62,10 @@ diesel::table! {
         agent_def -> Nullable<Text>,
         agent_source -> Nullable<Text>,
         env_fingerprint -> Nullable<Text>,
+        attempt -> BigInt,
+        max_attempts -> BigInt,
+        retry_backoff_ms -> BigInt,
+        not_before_ms -> Nullable<BigInt>,
     }
 }
 
@@ -127,8 +131,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    checkpoints (member_id) {
+        member_id -> BigInt,
+        team_id -> Text,
+        seq -> BigInt,
+        calls -> BigInt,
+        turn_done -> Bool,
+        messages -> Text,
+        at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(members -> teams (team_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    runners, teams, members, tasks, task_deps, messages, memories, events
+    runners,
+    teams,
+    members,
+    tasks,
+    task_deps,
+    messages,
+    memories,
+    events,
+    checkpoints
 );

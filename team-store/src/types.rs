@@ -281,6 +281,9 @@ pub struct MemberSpec {
     /// A keyed hash of the spawner's provider environment (PATH, API keys, base URLs); a
     /// runner claims the member only when its own fingerprint is the same. Never the values.
     pub env_fingerprint: Option<String>,
+    /// Its agent's retry policy (`retries`, `backoff`), stored as `members.max_attempts` and
+    /// `members.retry_backoff_ms` (see `team_core::retry`); the default is one attempt.
+    pub retry: team_core::retry::RetryPolicy,
 }
 
 /// How a runner registers (see [`crate::Store::register_runner_with`]).
@@ -331,4 +334,76 @@ pub enum MemoryOp<'a> {
     Append(&'a str),
     /// Delete the memory.
     Clear,
+}
+
+/// What [`crate::Store::retry_member`] did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Retried {
+    /// The member went back to `pending` for its next attempt (`member.attempt`).
+    Retried {
+        /// The member, now `pending`.
+        member: Member,
+        /// Ids of the tasks it held that went back to `pending`.
+        tasks_released: Vec<i64>,
+    },
+    /// It had no attempt left: it failed (the lead was told, its tasks cascaded).
+    Failed(Finished),
+}
+
+impl Retried {
+    /// The member as it is now.
+    pub fn member(&self) -> &Member {
+        match self {
+            Retried::Retried { member, .. } => member,
+            Retried::Failed(f) => &f.member,
+        }
+    }
+}
+
+/// The latest checkpoint of an LLM member's conversation (`checkpoints`, one row per member):
+/// what a retried or resumed member goes on from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The member's id.
+    pub member_id: i64,
+    /// How many checkpoints the member wrote (this one included).
+    pub seq: i64,
+    /// Model calls the member made so far (its next call is `calls + 1`: a cassette's turn).
+    pub calls: i64,
+    /// True when the conversation ends with the answer of a finished turn (written with a
+    /// persistent member's end of turn: its result was sent); false mid-turn.
+    pub turn_done: bool,
+    /// The conversation (`team_provider::ChatMessage`s) as JSON.
+    pub messages: String,
+    /// When it was written, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// A checkpoint to write ([`crate::Store::save_checkpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewCheckpoint<'a> {
+    /// The member's team id.
+    pub team_id: &'a str,
+    /// The member's id.
+    pub member_id: i64,
+    /// Model calls made so far.
+    pub calls: i64,
+    /// See [`Checkpoint::turn_done`].
+    pub turn_done: bool,
+    /// The conversation as JSON.
+    pub messages: &'a str,
+}
+
+/// What [`crate::Store::resume_team`] took up again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resumed {
+    /// The team, now `active`.
+    pub team: Team,
+    /// Names of the members queued again (`pending`, next attempt); the lead is not listed.
+    pub members: Vec<String>,
+    /// Ids of the tasks reopened (`pending`).
+    pub tasks: Vec<i64>,
+    /// Names of the members kept as they ended (completed, or failed on their own).
+    pub kept: Vec<String>,
 }

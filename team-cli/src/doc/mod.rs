@@ -214,6 +214,31 @@ pub struct RunnerStartedDoc {
     pub pid: u32,
 }
 
+/// `team resume --json` (a team no workflow runs; a workflow team prints its report).
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Resume")]
+pub struct ResumeDoc {
+    /// The team, now `active`.
+    pub team: TeamDoc,
+    /// Members queued again (`pending`, their next attempt, from their last checkpoint).
+    pub members: Vec<String>,
+    /// Tasks reopened (`pending`): those the team's interrupted end cancelled.
+    pub tasks: Vec<i64>,
+    /// Members kept as they ended (completed, or failed on their own).
+    pub kept: Vec<String>,
+}
+
+impl From<team_store::Resumed> for ResumeDoc {
+    fn from(r: team_store::Resumed) -> Self {
+        Self {
+            team: r.team.into(),
+            members: r.members,
+            tasks: r.tasks,
+            kept: r.kept,
+        }
+    }
+}
+
 /// `team reconcile --json`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(rename = "Reconcile")]
@@ -222,6 +247,9 @@ pub struct ReconcileDoc {
     pub runners_lost: Vec<String>,
     /// Members failed as `runner lost` (`team/member`).
     pub members_failed: Vec<String>,
+    /// Members of lost runners that went back to `pending` for their next attempt (their
+    /// agent's `retries:`), as `team/member`.
+    pub members_retried: Vec<String>,
     /// Teams failed because their foreground owner is gone.
     pub teams_failed: Vec<String>,
 }
@@ -231,6 +259,7 @@ impl From<team_runner::reconcile::ReconcileReport> for ReconcileDoc {
         Self {
             runners_lost: r.runners_lost,
             members_failed: r.members_failed,
+            members_retried: r.members_retried,
             teams_failed: r.teams_failed,
         }
     }
@@ -523,6 +552,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         file::<WaitDoc>("wait"),
         file::<WatchChangeDoc>("watch"),
         file::<ReconcileDoc>("reconcile"),
+        file::<ResumeDoc>("resume"),
         file::<AgentsListDoc>("agents-list"),
         file::<AgentDoc>("agents-show"),
         file::<AgentsCheckDoc>("agents-check"),

@@ -299,8 +299,9 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
     };
     let tid = team_id.clone();
     let (by, child_depth) = (c.member.name.clone(), depth + 1);
+    let spec = c.inner.runtime.retry_spec(new.agent.as_str());
     let m = db(&c.inner.store, move |s| {
-        let m = s.add_member(&tid, &new)?;
+        let m = s.add_member_with_spec(&tid, &new, &spec)?;
         s.append_event(
             Some(&tid),
             Some(&m.name),

@@ -98,7 +98,7 @@ pub(crate) fn add_member_with_spec(
     Ok(added.remove(0))
 }
 
-fn add_members_with(
+pub(crate) fn add_members_with(
     c: &mut Conn,
     team_id: &str,
     news: &[NewMember],
@@ -135,8 +135,8 @@ fn add_members_with(
                 AddMember,
                 "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
                  timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms, \
-                 agent_def, agent_source, env_fingerprint) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 agent_def, agent_source, env_fingerprint, max_attempts, retry_backoff_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text(team_id.to_owned()),
                     Bind::Text(name.as_str().to_owned()),
@@ -153,6 +153,8 @@ fn add_members_with(
                     Bind::NullableText(spec.agent_def.clone()),
                     Bind::NullableText(spec.agent_source.clone()),
                     Bind::NullableText(spec.env_fingerprint.clone()),
+                    Bind::BigInt(i64::from(spec.retry.max_attempts.max(1))),
+                    Bind::BigInt(i64::try_from(spec.retry.backoff_ms).unwrap_or(i64::MAX)),
                 ],
                 WrittenMember::Named {
                     team_id,
@@ -306,11 +308,15 @@ pub(crate) fn end_turn(
     member_id: i64,
     progress: &Progress,
     result: Option<&str>,
+    checkpoint: Option<&crate::types::NewCheckpoint<'_>>,
 ) -> Result<Vec<Message>> {
     c.write_tx(|c| {
         let team = active_team(c, team_id, "new messages")?;
         let m = member_row(c, &team, member)?;
         progress_of(c, team_id, &m.name, member_id, progress)?;
+        if let Some(cp) = checkpoint {
+            super::checkpoints::save_checkpoint(c, cp)?;
+        }
         let sent = match result {
             Some(body) if m.name != LEAD_ALIAS => {
                 let lead = live_recipient(c, &team, LEAD_ALIAS)?;
@@ -390,7 +396,7 @@ pub(crate) fn member_specs(
 ) -> Result<std::collections::HashMap<i64, MemberSpec>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        type SpecRow = (i64, Option<String>, Option<String>, Option<String>);
+        type SpecRow = (i64, Option<String>, Option<String>, Option<String>, i64, i64);
         let rows: Vec<SpecRow> = members::table
             .filter(members::id.eq_any(chunk))
             .filter(
@@ -403,15 +409,21 @@ pub(crate) fn member_specs(
                 members::agent_def,
                 members::agent_source,
                 members::env_fingerprint,
+                members::max_attempts,
+                members::retry_backoff_ms,
             ))
             .load(c)?;
-        for (id, agent_def, agent_source, env_fingerprint) in rows {
+        for (id, agent_def, agent_source, env_fingerprint, max_attempts, backoff) in rows {
             out.insert(
                 id,
                 MemberSpec {
                     agent_def,
                     agent_source,
                     env_fingerprint,
+                    retry: team_core::retry::RetryPolicy {
+                        max_attempts: u32::try_from(max_attempts).unwrap_or(1).max(1),
+                        backoff_ms: u64::try_from(backoff).unwrap_or(0),
+                    },
                 },
             );
         }
