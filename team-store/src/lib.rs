@@ -482,7 +482,7 @@ impl Store {
     /// [`StoreError::Conflict`] when task `id` is not pending, is blocked, reserved, or was
     /// taken first.
     pub fn claim_task(&self, team_id: &str, member: &str, id: Option<i64>) -> Result<Task> {
-        run!(self, tasks::claim_task(team_id, member, id, None))
+        run!(self, tasks::claim_task(team_id, member, id, None, None))
     }
 
     /// [`Store::claim_task`] with a claim lease of `lease_ms` milliseconds (`None`: none):
@@ -500,7 +500,27 @@ impl Store {
         id: Option<i64>,
         lease_ms: Option<i64>,
     ) -> Result<Task> {
-        run!(self, tasks::claim_task(team_id, member, id, lease_ms))
+        run!(self, tasks::claim_task(team_id, member, id, lease_ms, None))
+    }
+
+    /// [`Store::claim_task_leased`] made by attempt `attempt` of `member` (a runner for the
+    /// member it claimed, or the member's own process: `TEAM_MEMBER_ATTEMPT`): refused once
+    /// the member has moved on to another attempt (fencing, `team_core::delivery::may_act`).
+    ///
+    /// # Errors
+    /// As [`Store::claim_task_leased`].
+    pub fn claim_task_as(
+        &self,
+        team_id: &str,
+        member: &str,
+        id: Option<i64>,
+        lease_ms: Option<i64>,
+        attempt: Option<i64>,
+    ) -> Result<Task> {
+        run!(
+            self,
+            tasks::claim_task(team_id, member, id, lease_ms, attempt)
+        )
     }
 
     /// Completes, fails, releases or cancels a task, keeping `result` as its outcome text.
@@ -546,7 +566,7 @@ impl Store {
     pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
         run!(
             self,
-            messages::send_message(team_id, msg, None, false, self.max_message_bytes)
+            messages::send_message(team_id, msg, None, false, self.max_message_bytes, None)
         )
     }
 
@@ -581,10 +601,35 @@ impl Store {
         key: Option<&str>,
         interrupt: bool,
     ) -> Result<Vec<Message>> {
+        self.send_message_as(team_id, msg, key, interrupt, None)
+    }
+
+    /// [`Store::send_message_with`] made by attempt `attempt` of the sending member (a
+    /// runner for the member it claimed, or the member's own process: `TEAM_MEMBER_ATTEMPT`):
+    /// refused once the member has moved on to another attempt (fencing,
+    /// `team_core::delivery::may_act`). `None` checks the sender's state only.
+    ///
+    /// # Errors
+    /// As [`Store::send_message`].
+    pub fn send_message_as(
+        &self,
+        team_id: &str,
+        msg: &Outgoing<'_>,
+        key: Option<&str>,
+        interrupt: bool,
+        attempt: Option<i64>,
+    ) -> Result<Vec<Message>> {
         let send = || {
             run!(
                 self,
-                messages::send_message(team_id, msg, key, interrupt, self.max_message_bytes)
+                messages::send_message(
+                    team_id,
+                    msg,
+                    key,
+                    interrupt,
+                    self.max_message_bytes,
+                    attempt
+                )
             )
         };
         match send() {
@@ -773,9 +818,13 @@ impl Store {
         run!(self, runners::register_runner(pid, host, max_agents))
     }
 
-    /// Refreshes a runner's heartbeat. Returns true when a stop was asked of it
-    /// ([`Store::request_runner_stop`]): the runner then stops itself.
-    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
+    /// Refreshes a runner's heartbeat (not once it is stopped) and says what the runner must
+    /// do: [`Beat::Alive`] go on; [`Beat::StopRequested`] a stop was asked of it
+    /// ([`Store::request_runner_stop`]); [`Beat::MarkedLost`] another process marked it
+    /// stopped (found lost, e.g. after it was cut off from the database for three heartbeat
+    /// periods: its members were retried or failed elsewhere). The runner stops itself on
+    /// either of the last two.
+    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<Beat> {
         run!(self, runners::heartbeat_runner(runner_id))
     }
 

@@ -309,6 +309,10 @@ pub struct Actor<'a> {
     pub team_id: &'a str,
     /// The member's name (`lead` names the lead).
     pub member: &'a str,
+    /// The attempt of the member the writer acts as (a runner: the attempt it claimed; a
+    /// member's process: `TEAM_MEMBER_ATTEMPT`), refused once the member moved on to another
+    /// (`team_core::delivery::may_act`); `None` (a person at a shell) checks its state only.
+    pub attempt: Option<i64>,
 }
 
 /// Messages taken from an inbox under a delivery lease ([`crate::Store::lease_inbox`]): hidden
@@ -331,4 +335,18 @@ pub enum MemoryOp<'a> {
     Append(&'a str),
     /// Delete the memory.
     Clear,
+}
+
+/// What a runner's heartbeat read back ([`crate::Store::heartbeat_runner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Go on serving.
+    Alive,
+    /// A stop was asked of it (`team runner stop`): stop as on SIGTERM.
+    StopRequested,
+    /// Another process marked it stopped: it was found lost (its heartbeat older than three
+    /// periods, `team_core::runner::runner_lost`), and the members it held were retried or
+    /// failed. It must stop everything it runs for them (their writes are fenced anyway) and
+    /// exit or register anew.
+    MarkedLost,
 }

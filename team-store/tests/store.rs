@@ -1304,6 +1304,7 @@ fn ended_members_cannot_act_and_sizes_are_bounded(#[case] backend: Backend) {
     let actor = team_store::Actor {
         team_id: &t.id,
         member: &w.name,
+        attempt: None,
     };
     let refused = |r: Result<(), StoreError>| {
         let e = r.unwrap_err();

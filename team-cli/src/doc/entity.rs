@@ -109,6 +109,9 @@ pub struct MemberDoc {
     pub completion_tokens: i64,
     /// Time spent `running`, in ms.
     pub busy_ms: i64,
+    /// The host of the runner that holds it (a `running` or `idle` member; `team show`
+    /// fills it in), else `null`.
+    pub host: Option<String>,
 }
 
 impl From<Member> for MemberDoc {
@@ -135,6 +138,7 @@ impl From<Member> for MemberDoc {
             prompt_tokens: m.tokens_in,
             completion_tokens: m.tokens_out,
             busy_ms: m.busy_ms,
+            host: None,
         }
     }
 }

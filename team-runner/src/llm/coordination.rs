@@ -437,6 +437,7 @@ async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, String
         let by = team_store::Actor {
             team_id: &team_id,
             member: &name,
+            attempt: None,
         };
         s.disband_team_as(&t.id, &reason, &by)
     })

@@ -56,9 +56,22 @@ pub(super) fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result
     Ok(r)
 }
 
-/// Refuses a write made as member `m` once it has ended (fencing, `team_core::delivery`).
-pub(super) fn fence(team: &TeamRow, m: &MemberRow, action: &str) -> Result<()> {
-    delivery::may_act(m.status()?, &m.name, &team.name, action).map_err(|e| Refusal::from(e).into())
+/// Refuses a write made as member `m` once it has ended, or made by its attempt `acting`
+/// (when the writer names one) after the member moved on to another attempt (fencing,
+/// `team_core::delivery::may_act`).
+pub(super) fn fence(
+    team: &TeamRow,
+    m: &MemberRow,
+    acting: Option<i64>,
+    action: &str,
+) -> Result<()> {
+    delivery::may_act(m.status()?, current_attempt(m), acting, &m.name, &team.name, action)
+        .map_err(|e| Refusal::from(e).into())
+}
+
+/// The attempt member row `m` is on.
+fn current_attempt(_m: &MemberRow) -> i64 {
+    1
 }
 
 /// Checks, inside the caller's transaction, that `actor` (when given) may still act.
@@ -66,7 +79,7 @@ pub(super) fn fence_actor(c: &mut Conn, actor: Option<&Actor<'_>>, action: &str)
     let Some(a) = actor else { return Ok(()) };
     let team = team_by_id(c, a.team_id)?;
     let m = member_row(c, &team, a.member)?;
-    fence(&team, &m, action)
+    fence(&team, &m, a.attempt, action)
 }
 
 /// The row of a guarded update of a member row read earlier in the same transaction: it

@@ -143,6 +143,7 @@ pub(crate) fn send_message(
     key: Option<&str>,
     interrupt: bool,
     max_bytes: usize,
+    attempt: Option<i64>,
 ) -> Result<Vec<Message>> {
     delivery::check_message_size(msg.body, max_bytes)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -152,7 +153,7 @@ pub(crate) fn send_message(
             SYSTEM_SENDER.to_owned()
         } else {
             let m = member_row(c, &team, msg.from)?;
-            fence(&team, &m, "send messages")?;
+            fence(&team, &m, attempt, "send messages")?;
             m.name
         };
         if let Some(k) = key {
