@@ -332,9 +332,11 @@ fn recovery(args: &HostsArgs) -> Result<Value> {
         }
     }
     // Kill the last host once it runs members.
-    let victim = w.store.list_runners(false)?.into_iter().find(|r| {
-        Some(r.host.as_str()) == w.hosts.last().map(|h| h.name())
-    });
+    let victim = w
+        .store
+        .list_runners(false)?
+        .into_iter()
+        .find(|r| Some(r.host.as_str()) == w.hosts.last().map(|h| h.name()));
     let victim = victim.context("the last host's runner")?;
     let until = Instant::now() + Duration::from_secs(60);
     let held = loop {

@@ -121,6 +121,8 @@ pub(super) fn build(
         temperature,
         max_turns,
         timeout,
+        retries,
+        backoff,
         command,
         env,
         env_passthrough,
@@ -175,6 +177,15 @@ pub(super) fn build(
         timeout: timeout
             .as_ref()
             .map(|t| parse_timeout(&ctx, t))
+            .transpose()?,
+        retries: retries
+            .as_ref()
+            .map(|r| parse_retries(&ctx, r))
+            .transpose()?
+            .unwrap_or(0),
+        backoff: backoff
+            .as_ref()
+            .map(|b| parse_backoff(&ctx, b))
             .transpose()?,
         command,
         env: env.as_ref().map_or(Ok(BTreeMap::new()), |e| {
@@ -439,6 +450,41 @@ fn parse_timeout(ctx: &Ctx<'_>, node: &Spanned<TimeoutField>) -> Result<Duration
             node,
             "timeout",
             format!("expected {TIMEOUT_SHAPE}, found {found}"),
+        )),
+    }
+}
+
+fn parse_retries(ctx: &Ctx<'_>, node: &Spanned<Number>) -> Result<u32, AgentError> {
+    let max = team_core::retry::MAX_RETRIES;
+    match node.value {
+        Number::UInt(n) if n <= u64::from(max) => Ok(n as u32),
+        other => Err(ctx.err(
+            node,
+            "retries",
+            format!("expected a whole number of retries between 0 and {max}, found {other}"),
+        )),
+    }
+}
+
+/// The shape `backoff:` accepts.
+pub(crate) const BACKOFF_SHAPE: &str = "a duration like `500ms`, `2s`, `1m` (at most 1 hour), \
+     or whole seconds as an integer";
+
+fn parse_backoff(ctx: &Ctx<'_>, node: &Spanned<TimeoutField>) -> Result<Duration, AgentError> {
+    let (duration, found) = match &node.value {
+        TimeoutField::Number(Number::UInt(secs)) => {
+            (Some(Duration::from_secs(*secs)), secs.to_string())
+        }
+        TimeoutField::Number(other) => (None, other.to_string()),
+        TimeoutField::Text(text) => (parse_duration(text), format!("`{text}`")),
+    };
+    let max = Duration::from_millis(team_core::retry::MAX_BACKOFF_MS);
+    match duration {
+        Some(d) if d <= max => Ok(d),
+        _ => Err(ctx.err(
+            node,
+            "backoff",
+            format!("expected {BACKOFF_SHAPE}, found {found}"),
         )),
     }
 }

@@ -314,6 +314,12 @@ pub struct AgentDef {
     /// `timeout:` (1 s ..= 30 days, [`MAX_AGENT_TIMEOUT`]): whole seconds as an integer, or a
     /// `humantime` duration such as `90s`, `5m`, `1h`, `1h30m`.
     pub timeout: Option<Duration>,
+    /// `retries:` (0 ..= `team_core::retry::MAX_RETRIES`, default 0): how many more attempts a
+    /// member gets after its runner was lost or its provider failed transiently.
+    pub retries: u32,
+    /// `backoff:` (at most 1 hour; default 1 s): the wait before the first retry, doubled for
+    /// each later one; a `humantime` duration (`500ms`, `2s`) or whole seconds.
+    pub backoff: Option<Duration>,
     /// `command:`: argv of a command agent, from a list or a shell-style string.
     pub command: Option<Vec<String>>,
     /// `env:`: environment variables set for a command agent (scalar values are stringified).
@@ -347,6 +353,15 @@ pub const CLAUDE_MODEL_ALIASES: &[(&str, &str)] = &[
 ];
 
 impl AgentDef {
+    /// The retry policy of `retries:` and `backoff:`, as stored on each member at spawn.
+    pub fn retry_policy(&self) -> team_core::retry::RetryPolicy {
+        team_core::retry::RetryPolicy::new(
+            self.retries,
+            self.backoff
+                .map(|b| u64::try_from(b.as_millis()).unwrap_or(u64::MAX)),
+        )
+    }
+
     /// Reads and parses the agent file at `path` found in a place of kind `kind`.
     ///
     /// Errors: [`AgentError::Read`] when the file cannot be read, and every error of

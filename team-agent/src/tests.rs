@@ -896,3 +896,32 @@ fn agent_file_permissions_are_the_checkers() {
         (Permission::Allow, DecisionSource::Default)
     );
 }
+
+#[test]
+fn retries_and_backoff() {
+    let def = parse_ok("---\nretries: 2\nbackoff: 500ms\n---\n");
+    assert_eq!(def.retries, 2);
+    assert_eq!(def.backoff, Some(Duration::from_millis(500)));
+    let policy = def.retry_policy();
+    assert_eq!((policy.max_attempts, policy.backoff_ms), (3, 500));
+    let def = parse_ok("---\nbackoff: 3\n---\n");
+    assert_eq!(def.backoff, Some(Duration::from_secs(3)));
+    // Unset: one attempt, the default backoff.
+    let def = parse_ok("---\ndescription: x\n---\n");
+    assert_eq!(def.retries, 0);
+    assert_eq!(def.retry_policy(), team_core::retry::RetryPolicy::default());
+    for bad in ["-1", "1.5", "x", "101"] {
+        let e = parse_err("t.md", &format!("---\nretries: {bad}\n---\n"));
+        assert!(
+            matches!(&e, AgentError::Field { field, .. } if field == "retries"),
+            "{bad}: {e}"
+        );
+    }
+    for bad in ["2h", "x", "-1"] {
+        let e = parse_err("t.md", &format!("---\nbackoff: {bad}\n---\n"));
+        assert!(
+            matches!(&e, AgentError::Field { field, .. } if field == "backoff"),
+            "{bad}: {e}"
+        );
+    }
+}

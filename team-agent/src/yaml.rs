@@ -33,6 +33,8 @@ pub(crate) struct FrontMatter {
     #[serde(alias = "maxTurns", alias = "steps", alias = "maxSteps")]
     pub(crate) max_turns: Option<Spanned<Number>>,
     pub(crate) timeout: Option<Spanned<TimeoutField>>,
+    pub(crate) retries: Option<Spanned<Number>>,
+    pub(crate) backoff: Option<Spanned<TimeoutField>>,
     pub(crate) command: Option<Spanned<CommandField>>,
     pub(crate) env: Option<Spanned<Ordered<Text>>>,
     pub(crate) env_passthrough: Option<Spanned<NameList>>,
@@ -54,6 +56,8 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "steps",
     "maxSteps",
     "timeout",
+    "retries",
+    "backoff",
     "command",
     "env",
     "env_passthrough",

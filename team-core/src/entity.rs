@@ -112,6 +112,10 @@ pub struct Member {
     pub tokens_out: i64,
     /// Time spent `running`, in ms (used for the parallel speedup figure).
     pub busy_ms: i64,
+    /// Its attempt, counting from 1: a retry ([`crate::retry`]) or a resume starts the next.
+    pub attempt: i64,
+    /// Attempts it may take in all (its agent's `retries` + 1, fixed at spawn).
+    pub max_attempts: i64,
 }
 
 impl Member {

@@ -6,7 +6,8 @@
 //! a disband or a member failure does to the rest of a team ([`cascade`]), and who may still act as a
 //! member, leases and the message size limit ([`delivery`]), what a member's end does
 //! ([`cascade::member_end`]), when a runner is lost ([`runner::runner_lost`]) and who may take a
-//! team down ([`manage::may_disband`]).
+//! team down ([`manage::may_disband`]), and when a member's attempt is retried
+//! ([`retry::plan_retry`]).
 //!
 //! What does not: IO of any kind, clocks, randomness, async runtimes, databases, argument parsing.
 //! The store (`team-store`) calls these functions inside its transactions and mirrors each
@@ -21,6 +22,7 @@ pub mod lifecycle;
 pub mod manage;
 pub mod memory;
 pub mod names;
+pub mod retry;
 pub mod runner;
 
 pub use entity::{Event, Member, MemoryEntry, Message, MessageKind, Role, Task, Team};

@@ -16,6 +16,7 @@
 //! | member | running | sleep | idle |
 //! | member | idle | wake | running |
 //! | member | running, idle | complete / fail / cancel / time_out | completed / failed / cancelled / timed_out |
+//! | member | running, idle | retry | pending |
 //! | task | pending | claim | in_progress |
 //! | task | in_progress | release | pending |
 //! | task | in_progress | complete / fail | completed / failed |
@@ -178,6 +179,10 @@ wire_enum!(
         Cancel => "cancel",
         /// The member ran past its hard timeout.
         TimeOut => "time_out",
+        /// Its attempt ended with a retryable failure (`runner lost`, a transient provider
+        /// error) and it has attempts left: it goes back to the queue for its next attempt
+        /// (`crate::retry::plan_retry` decides).
+        Retry => "retry",
     }
 );
 
@@ -214,6 +219,7 @@ impl MemberStatus {
             (S::Running | S::Idle, E::Fail) => Ok(S::Failed),
             (S::Running | S::Idle, E::Cancel) => Ok(S::Cancelled),
             (S::Running | S::Idle, E::TimeOut) => Ok(S::TimedOut),
+            (S::Running | S::Idle, E::Retry) => Ok(S::Pending),
             (from, event) => Err(IllegalTransition {
                 entity: "member",
                 from: from.as_str(),
@@ -226,6 +232,7 @@ impl MemberStatus {
                     E::Fail => "failed",
                     E::Cancel => "cancelled",
                     E::TimeOut => "timed out",
+                    E::Retry => "retried",
                 },
             }),
         }
@@ -349,6 +356,8 @@ mod tests {
             (S::Idle, E::Fail, S::Failed),
             (S::Idle, E::Cancel, S::Cancelled),
             (S::Idle, E::TimeOut, S::TimedOut),
+            (S::Running, E::Retry, S::Pending),
+            (S::Idle, E::Retry, S::Pending),
         ];
         table
             .iter()

@@ -145,6 +145,19 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// True when the failure may pass by itself, so that a new attempt of the member may
+    /// succeed (an agent's `retries:`): an HTTP 408, 429 or 5xx after the provider's own
+    /// retries, a rate limit that asked for a longer wait than allowed, a connection failure
+    /// or timeout. Configuration errors, other statuses, unreadable replies and cassette
+    /// misses are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+            Self::RateLimited { .. } | Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Short snake_case name of the variant (the serde tag), e.g. `http`, `transport`.
     pub fn kind(&self) -> &'static str {
         match self {

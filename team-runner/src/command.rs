@@ -156,6 +156,10 @@ pub enum TurnEnd {
     Done(String),
     /// Could not start, non-zero exit or signal; the error says which.
     Failed(String),
+    /// An LLM member's model provider failed transiently (see
+    /// `team_provider::ProviderError::is_transient`): a new attempt may succeed (the agent's
+    /// `retries:`); without one left it is a failure with this error.
+    Transient(String),
     /// Cancelled: the process group was killed.
     Cancelled,
     /// Ran past the deadline: the process group was killed.

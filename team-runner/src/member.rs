@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use team_core::retry::RetryCause;
 use team_core::{Member, MemberEvent};
-use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
+use team_store::{MemberEnd, MemberSpec, Outcome, Progress, Retried, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,7 @@ pub(crate) async fn run(
         wake: wake.clone(),
     });
     let mut progress = Progress::default();
+    let mut transient = None;
     let outcome = drive(
         &ctx,
         &member,
@@ -57,8 +59,34 @@ pub(crate) async fn run(
         &cancel,
         &wake,
         &mut progress,
+        &mut transient,
     )
     .await;
+    if let Some(error) = transient {
+        // A transient provider failure: another attempt when the agent's policy has one left
+        // (`team_core::retry`), else the failure as usual. Written at once, not batched.
+        let (team, name, p) = (member.team_id.clone(), member.name.clone(), progress);
+        let attempt = Some(member.attempt);
+        let retried = db(&ctx.store, move |s| {
+            s.retry_member(&team, &name, RetryCause::Transient, &error, &p, attempt)
+        })
+        .await;
+        match retried {
+            Ok(Retried::Retried { member: m, .. }) => {
+                tracing::warn!(team = %m.team_id, member = %m.name, attempt = m.attempt, "member retried");
+                ctx.tell(Event::Queued);
+            }
+            Ok(Retried::Failed(f)) => {
+                if let Some(lead) = &f.notified {
+                    ctx.wake_member(&member.team_id, lead);
+                }
+            }
+            Err(StoreError::Illegal(e)) => tracing::debug!("{e}"),
+            Err(e) => tracing::error!(member = %member.name, "cannot record the retry: {e}"),
+        }
+        ctx.tell(Event::Ended { id: member.id });
+        return;
+    }
     if let Some(outcome) = outcome {
         // Retried on a database error (a deadlock or a lost connection must not leave the
         // member `running` for good); a refusal (already ended) is final.
@@ -68,6 +96,7 @@ pub(crate) async fn run(
                 name: member.name.clone(),
                 outcome: outcome.clone(),
                 progress: progress.clone(),
+                attempt: Some(member.attempt),
             })
         };
         let retried = end
@@ -142,6 +171,7 @@ async fn drive(
     cancel: &CancellationToken,
     wake: &Arc<Notify>,
     progress: &mut Progress,
+    transient: &mut Option<String>,
 ) -> Option<Outcome> {
     let slot = Slot::new(ctx.slots.clone(), permit);
     let def = match spec
@@ -196,6 +226,10 @@ async fn drive(
         let result = match end {
             TurnEnd::Done(r) => r,
             TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
+            TurnEnd::Transient(e) => {
+                *transient = Some(e.clone());
+                return Some(Outcome::Failed(e));
+            }
             TurnEnd::Cancelled => return Some(cancelled(ctx)),
             TurnEnd::TimedOut => return Some(timed_out()),
         };
@@ -203,11 +237,11 @@ async fn drive(
             return Some(Outcome::Completed(result));
         }
         let last_result = result.clone();
-        let (team, name) = (m.team_id.clone(), m.name.clone());
+        let (team, name, attempt) = (m.team_id.clone(), m.name.clone(), Some(m.attempt));
         let turn = std::mem::take(progress);
         // One transaction: the lead never reads the result of a member still `running`.
         let sent = db(&ctx.store, move |s| {
-            match s.end_turn(&team, &name, id, &turn, Some(&result)) {
+            match s.end_turn(&team, &name, id, &turn, Some(&result), attempt) {
                 // The team or the member ended meanwhile: the turn's record is kept.
                 Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
                     let _ = s.record_progress(&team, &name, id, &turn);
@@ -233,10 +267,13 @@ async fn drive(
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (team, name) = (m.team_id.clone(), m.name.clone());
+            let (team, name, attempt) = (m.team_id.clone(), m.name.clone(), Some(m.attempt));
             let fast = slot.try_acquire();
             let taken = if fast {
-                db(&ctx.store, move |s| s.take_inbox_and_wake(&team, &name)).await
+                db(&ctx.store, move |s| {
+                    s.take_inbox_and_wake(&team, &name, attempt)
+                })
+                .await
             } else {
                 db(&ctx.store, move |s| s.take_inbox(&team, &name, false)).await
             };

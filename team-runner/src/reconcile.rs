@@ -4,7 +4,9 @@
 //! and `team run` when they see a lost runner, and with `team reconcile`:
 //! - a runner is **lost** by [`team_core::runner::runner_lost`]: its pid is dead on this host,
 //!   or its heartbeat is older than three of its own periods; each running or idle member it
-//!   held becomes `failed` with the error `runner lost` (the lead gets
+//!   held goes back to `pending` for its next attempt when its agent's retry policy has one
+//!   left (`team_core::retry`: `member.retried`, its tasks released, no notice), else becomes
+//!   `failed` with the error `runner lost` (the lead gets
 //!   `[AGENT FAILURE] name: runner lost` and the member's tasks cascade), what is left of the
 //!   member's process group is killed when the runner's process is gone from this host (see
 //!   [`team_tools::lifeline`]), and the runner is marked stopped;
@@ -20,7 +22,8 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde::Serialize;
 use team_core::TeamEvent;
-use team_store::{Outcome, Runner, Store, StoreError, now_ms};
+use team_core::retry::RetryCause;
+use team_store::{Progress, Retried, Runner, Store, StoreError, now_ms};
 
 /// The error a member of a lost runner ends with.
 pub const RUNNER_LOST: &str = "runner lost";
@@ -32,6 +35,9 @@ pub struct ReconcileReport {
     pub runners_lost: Vec<String>,
     /// `team/member` of each member failed with `runner lost`.
     pub members_failed: Vec<String>,
+    /// `team/member` of each member of a lost runner that went back to `pending` for its
+    /// next attempt (its agent's `retries:`).
+    pub members_retried: Vec<String>,
     /// Names of teams failed because their owner process is gone.
     pub teams_failed: Vec<String>,
 }
@@ -41,6 +47,7 @@ impl ReconcileReport {
     pub fn is_empty(&self) -> bool {
         self.runners_lost.is_empty()
             && self.members_failed.is_empty()
+            && self.members_retried.is_empty()
             && self.teams_failed.is_empty()
     }
 }
@@ -185,8 +192,19 @@ pub fn reconcile_runners(
         // its poller sees their members ended.
         let dead = r.host == host && !pid_alive(r.pid);
         for m in store.members_of_runner(&r.id)? {
-            match store.finish_member(&m.team_id, &m.name, &Outcome::Failed(RUNNER_LOST.into())) {
-                Ok(_) => report
+            match store.retry_member(
+                &m.team_id,
+                &m.name,
+                RetryCause::RunnerLost,
+                RUNNER_LOST,
+                &Progress::default(),
+                // The attempt read here: another process that reconciled it first moved it on.
+                Some(m.attempt),
+            ) {
+                Ok(Retried::Retried { .. }) => report
+                    .members_retried
+                    .push(format!("{}/{}", m.team_id, m.name)),
+                Ok(Retried::Failed(_)) => report
                     .members_failed
                     .push(format!("{}/{}", m.team_id, m.name)),
                 Err(StoreError::Illegal(_)) => {}

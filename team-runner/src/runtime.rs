@@ -283,6 +283,21 @@ impl AgentRuntime {
             agent_def,
             agent_source,
             env_fingerprint,
+            retry: def.retry_policy(),
         })
+    }
+
+    /// What a member of agent `name` added by a runner itself (a workflow, the `task` tool)
+    /// is spawned with: only its agent's retry policy (`retries`, `backoff`; the default
+    /// when the agent is unknown here, which the member's own start then reports).
+    pub fn retry_spec(&self, name: &str) -> MemberSpec {
+        MemberSpec {
+            retry: self
+                .catalog
+                .get(name)
+                .map(AgentDef::retry_policy)
+                .unwrap_or_default(),
+            ..MemberSpec::default()
+        }
     }
 }

@@ -218,6 +218,20 @@ impl Store {
         run!(self, members::add_members(team_id, news))
     }
 
+    /// [`Store::add_members`] where every member is spawned with `spec` (one agent's
+    /// definition and retry policy).
+    ///
+    /// # Errors
+    /// As [`Store::add_member`]; nothing is added on error.
+    pub fn add_members_with_spec(
+        &self,
+        team_id: &str,
+        news: &[NewMember],
+        spec: &MemberSpec,
+    ) -> Result<Vec<Member>> {
+        run!(self, members::add_members_with(team_id, news, spec))
+    }
+
     /// The first `limit` members of a team in creation order (the lead first), and how many
     /// it has in all (for prompts that must stay short in large teams).
     pub fn list_members_head(&self, team_id: &str, limit: i64) -> Result<(Vec<Member>, i64)> {
@@ -286,7 +300,34 @@ impl Store {
     pub fn finish_member(&self, team_id: &str, name: &str, outcome: &Outcome) -> Result<Finished> {
         run!(
             self,
-            ends::finish_member(team_id, name, outcome, &Progress::default())
+            ends::finish_member(team_id, name, outcome, &Progress::default(), None)
+        )
+    }
+
+    /// Ends an attempt of member `name` of team `team_id` that failed with a retryable
+    /// `cause` (`error` says what happened): it goes back to `pending` for its next attempt
+    /// when its retry policy has one left (`team_core::retry::plan_retry`: `member.retried`
+    /// event, its `in_progress` tasks released, no notice to the lead), else it fails as
+    /// [`Store::finish_member`] fails it. `progress` is written either way. One transaction.
+    ///
+    /// With `attempt` (the attempt the caller saw: a runner's claim, a reconcile's read), it
+    /// is refused, writing nothing, once the member moved on to another attempt.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the member is `pending` or terminal, or on another
+    /// attempt than `attempt`; not found.
+    pub fn retry_member(
+        &self,
+        team_id: &str,
+        name: &str,
+        cause: team_core::retry::RetryCause,
+        error: &str,
+        progress: &Progress,
+        attempt: Option<i64>,
+    ) -> Result<Retried> {
+        run!(
+            self,
+            ends::retry_member(team_id, name, cause, error, progress, attempt)
         )
     }
 
@@ -304,7 +345,10 @@ impl Store {
         outcome: &Outcome,
         progress: &Progress,
     ) -> Result<Finished> {
-        run!(self, ends::finish_member(team_id, name, outcome, progress))
+        run!(
+            self,
+            ends::finish_member(team_id, name, outcome, progress, None)
+        )
     }
 
     /// Ends several members at once: one write transaction (one commit) for all of them, each
@@ -391,7 +435,8 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Illegal`] when the team is no longer active, the lead has ended or the
-    /// member is not running (it was ended elsewhere): nothing is written then;
+    /// member is not running (it was ended elsewhere), or with `attempt` (the runner's claim)
+    /// when the member moved on to another attempt: nothing is written then;
     /// [`StoreError::NotFound`] for an unknown team or member.
     pub fn end_turn(
         &self,
@@ -400,10 +445,11 @@ impl Store {
         member_id: i64,
         progress: &Progress,
         result: Option<&str>,
+        attempt: Option<i64>,
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            members::end_turn(team_id, member, member_id, progress, result)
+            members::end_turn(team_id, member, member_id, progress, result, attempt)
         )
     }
 
@@ -673,9 +719,18 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Illegal`] when there are messages but the member is not idle (e.g. it
-    /// ended meanwhile); nothing is taken then.
-    pub fn take_inbox_and_wake(&self, team_id: &str, member: &str) -> Result<Vec<Message>> {
-        run!(self, messages::take_inbox_and_wake(team_id, member))
+    /// ended meanwhile), or with `attempt` (the runner's claim) when the member moved on to
+    /// another attempt; nothing is taken then.
+    pub fn take_inbox_and_wake(
+        &self,
+        team_id: &str,
+        member: &str,
+        attempt: Option<i64>,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            messages::take_inbox_and_wake(team_id, member, attempt)
+        )
     }
 
     /// Takes a member's visible unread messages under a delivery lease of `lease_ms`

@@ -77,6 +77,9 @@ pub(crate) struct MemberRow {
     pub tokens_in: i64,
     pub tokens_out: i64,
     pub busy_ms: i64,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub retry_backoff_ms: i64,
 }
 
 impl MemberRow {
@@ -107,6 +110,8 @@ impl MemberRow {
             tokens_in: self.tokens_in,
             tokens_out: self.tokens_out,
             busy_ms: self.busy_ms,
+            attempt: self.attempt,
+            max_attempts: self.max_attempts,
         })
     }
 }

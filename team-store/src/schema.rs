@@ -62,6 +62,10 @@ diesel::table! {
         agent_def -> Nullable<Text>,
         agent_source -> Nullable<Text>,
         env_fingerprint -> Nullable<Text>,
+        attempt -> BigInt,
+        max_attempts -> BigInt,
+        retry_backoff_ms -> BigInt,
+        not_before_ms -> Nullable<BigInt>,
     }
 }
 

@@ -182,8 +182,13 @@ pub struct MemberEnd {
     pub name: String,
     /// How it ended.
     pub outcome: Outcome,
-    /// What its last turn left unwritten; written even when the end is refused.
+    /// What its last turn left unwritten; written even when the end is refused (not when
+    /// the attempt was superseded).
     pub progress: Progress,
+    /// The attempt that ends (a runner: the attempt it claimed): refused, writing nothing,
+    /// once the member moved on to another (`team_core::delivery::may_act`). `None` ends
+    /// whatever attempt it is on.
+    pub attempt: Option<i64>,
 }
 
 /// What finishing a member did.
@@ -281,6 +286,9 @@ pub struct MemberSpec {
     /// A keyed hash of the spawner's provider environment (PATH, API keys, base URLs); a
     /// runner claims the member only when its own fingerprint is the same. Never the values.
     pub env_fingerprint: Option<String>,
+    /// Its agent's retry policy (`retries`, `backoff`), stored as `members.max_attempts` and
+    /// `members.retry_backoff_ms` (see `team_core::retry`); the default is one attempt.
+    pub retry: team_core::retry::RetryPolicy,
 }
 
 /// How a runner registers (see [`crate::Store::register_runner_with`]).
@@ -349,4 +357,29 @@ pub enum Beat {
     /// failed. It must stop everything it runs for them (their writes are fenced anyway) and
     /// exit or register anew.
     MarkedLost,
+}
+
+/// What [`crate::Store::retry_member`] did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Retried {
+    /// The member went back to `pending` for its next attempt (`member.attempt`).
+    Retried {
+        /// The member, now `pending`.
+        member: Member,
+        /// Ids of the tasks it held that went back to `pending`.
+        tasks_released: Vec<i64>,
+    },
+    /// It had no attempt left: it failed (the lead was told, its tasks cascaded).
+    Failed(Finished),
+}
+
+impl Retried {
+    /// The member as it is now.
+    pub fn member(&self) -> &Member {
+        match self {
+            Retried::Retried { member, .. } => member,
+            Retried::Failed(f) => &f.member,
+        }
+    }
 }

@@ -253,18 +253,19 @@ fn three_hosts_run_thirty_members_once_each_and_a_killed_hosts_members_finish_on
     assert_eq!(b[0]["state"], "stopped", "{b:?}");
 }
 
-/// Attempt 1 sends `tick N` to the lead every 200 ms for ever (logging `sent N` or
-/// `refused N`); a later attempt logs its host and ends at once.
+/// Attempt 1 sends `tick N` to the lead every 200 ms for ever (logging `sent N`, or
+/// `refused N: ERROR`); a later attempt logs its host and ends at once.
 const LOOPER: &str = r#"
 log="$ROOT/looper.log"
 if [ "${TEAM_MEMBER_ATTEMPT:-1}" = 1 ]; then
   i=0
   while true; do
     i=$((i+1))
-    if "$TEAM_BIN" send --to lead "tick $i" 2>> "$ROOT/looper.err"; then
+    if out=$("$TEAM_BIN" send --to lead "tick $i" 2>&1); then
       echo "sent $i" >> "$log"
     else
-      echo "refused $i" >> "$log"
+      echo "refused $i: $out" | tr '\n' ' ' >> "$log"
+      echo >> "$log"
     fi
     sleep 0.2
   done
@@ -350,23 +351,24 @@ fn a_host_cut_off_for_three_periods_is_fenced_and_its_processes_stop() {
         "attempt 1's processes to stop",
         || processes_with(&first).is_empty().then_some(()),
     );
-    let ticks_after = p
+    // Every tick the lead has was made before the cut (a send whose transaction had been
+    // checked before the link broke may still land: README, "Running on several machines");
+    // none made after it.
+    let ticks: Vec<Value> = p
         .peek("crew", "lead")
-        .iter()
+        .into_iter()
         .filter(|m| body_of(m).starts_with("tick"))
-        .count();
-    assert_eq!(
-        ticks_before, ticks_after,
-        "attempt 1 sent after it was superseded"
-    );
+        .collect();
+    assert!(ticks.len() >= ticks_before, "{ticks:?}");
+    for t in &ticks {
+        let at = t["created_at_ms"].as_i64().unwrap();
+        assert!(at <= cut_at + 50, "attempt 1 sent after the cut: {t}");
+    }
+    // A send attempt 1 made after the restore, if it lived that long, was refused for what
+    // it is (and a send held by the cut never landed: the ticks above).
     let log = p.lines("looper.log");
-    let err = p.read("looper.err");
-    assert!(
-        log.iter().any(|l| l.starts_with("refused")) || err.is_empty(),
-        "{log:?}\n{err}"
-    );
-    if !err.is_empty() {
-        assert!(err.contains("has moved on to attempt 2"), "{err}");
+    for l in log.iter().filter(|l| l.starts_with("refused")) {
+        assert!(l.contains("has moved on to attempt 2"), "{log:?}");
     }
     // The member's end is attempt 2's: attempt 1's cancellation was refused.
     let m = member(&p, &name);

@@ -11,4 +11,5 @@ mod errors;
 mod lost;
 mod notices;
 mod reconcile;
+mod retries;
 mod wakeup;

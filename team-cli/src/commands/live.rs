@@ -657,6 +657,8 @@ mod tests {
             tokens_in: 1200,
             tokens_out: 300,
             busy_ms: 3_000,
+            attempt: 1,
+            max_attempts: 1,
         }
     }
 

@@ -727,6 +727,9 @@ pub fn reconcile(ctx: &Ctx) -> Result<()> {
     for m in &report.members_failed {
         println!("member {m} failed: runner lost");
     }
+    for m in &report.members_retried {
+        println!("member {m} queued again for its next attempt: runner lost");
+    }
     for t in &report.teams_failed {
         println!("team {t} failed: owner process gone");
     }

@@ -221,41 +221,41 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
             .unwrap_or_default()
     );
     println!();
+    // The attempt column only when some member may take (or took) more than one.
+    let attempts = members.iter().any(|m| m.max_attempts > 1 || m.attempt > 1);
     let rows = members
         .iter()
         .zip(&hosts)
         .map(|(m, host)| {
             let outcome = m.error.as_deref().or(m.result.as_deref()).unwrap_or("");
-            vec![
+            let mut row = vec![
                 m.name.clone(),
                 m.agent.clone(),
                 m.role.to_string(),
                 ctx.out.status(m.status.as_str()),
                 host.clone().unwrap_or_else(|| "-".into()),
+            ];
+            if attempts {
+                row.push(team_core::retry::attempt_text(
+                    m.attempt,
+                    m.max_attempts.max(m.attempt),
+                ));
+            }
+            row.extend([
                 duration(m.elapsed_ms(now)),
                 m.turns.to_string(),
                 format!("{}/{}", m.tokens_in, m.tokens_out),
                 one_line(outcome, 60),
-            ]
+            ]);
+            row
         })
         .collect();
-    println!(
-        "{}",
-        ctx.out.table(
-            &[
-                "member",
-                "agent",
-                "role",
-                "status",
-                "host",
-                "elapsed",
-                "turns",
-                "tokens in/out",
-                "result or error"
-            ],
-            rows
-        )
-    );
+    let mut header = vec!["member", "agent", "role", "status", "host"];
+    if attempts {
+        header.push("attempt");
+    }
+    header.extend(["elapsed", "turns", "tokens in/out", "result or error"]);
+    println!("{}", ctx.out.table(&header, rows));
     if !tasks.is_empty() {
         println!();
         println!("{}", super::task::task_table(ctx, &tasks));

@@ -109,6 +109,11 @@ pub struct MemberDoc {
     pub completion_tokens: i64,
     /// Time spent `running`, in ms.
     pub busy_ms: i64,
+    /// Its attempt, counting from 1 (a retry or a resume starts the next; `team show`
+    /// prints `attempt 2 of 3`).
+    pub attempt: i64,
+    /// Attempts it may take in all: its agent's `retries` + 1, fixed when it was spawned.
+    pub max_attempts: i64,
     /// The host of the runner that holds it (a `running` or `idle` member; `team show`
     /// fills it in), else `null`.
     pub host: Option<String>,
@@ -138,6 +143,8 @@ impl From<Member> for MemberDoc {
             prompt_tokens: m.tokens_in,
             completion_tokens: m.tokens_out,
             busy_ms: m.busy_ms,
+            attempt: m.attempt,
+            max_attempts: m.max_attempts,
             host: None,
         }
     }

@@ -222,6 +222,9 @@ pub struct ReconcileDoc {
     pub runners_lost: Vec<String>,
     /// Members failed as `runner lost` (`team/member`).
     pub members_failed: Vec<String>,
+    /// Members of lost runners that went back to `pending` for their next attempt (their
+    /// agent's `retries:`), as `team/member`.
+    pub members_retried: Vec<String>,
     /// Teams failed because their foreground owner is gone.
     pub teams_failed: Vec<String>,
 }
@@ -231,6 +234,7 @@ impl From<team_runner::reconcile::ReconcileReport> for ReconcileDoc {
         Self {
             runners_lost: r.runners_lost,
             members_failed: r.members_failed,
+            members_retried: r.members_retried,
             teams_failed: r.teams_failed,
         }
     }

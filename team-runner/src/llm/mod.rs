@@ -284,6 +284,9 @@ impl Session {
                 Ok(r) => r,
                 Err(e) => {
                     self.unwritten.absorb(record);
+                    if e.is_transient() {
+                        return TurnEnd::Transient(e.to_string());
+                    }
                     return TurnEnd::Failed(e.to_string());
                 }
             };

@@ -55,7 +55,11 @@ pub async fn run(
         })
         .collect();
     let team = run.team_id.clone();
-    let members = db(&ctx.store, move |s| s.add_members(&team, &news)).await?;
+    let spec = ctx.runtime.retry_spec(agent.as_str());
+    let members = db(&ctx.store, move |s| {
+        s.add_members_with_spec(&team, &news, &spec)
+    })
+    .await?;
     engine.notify_queued();
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let (answers, budget) = match collect(engine, run, &names).await? {

@@ -255,7 +255,11 @@ pub async fn run(
             runner_id: None,
         };
         let team = run.team_id.clone();
-        let m = db(&ctx.store, move |s| s.add_member(&team, &new)).await?;
+        let spec = ctx.runtime.retry_spec(agent);
+        let m = db(&ctx.store, move |s| {
+            s.add_member_with_spec(&team, &new, &spec)
+        })
+        .await?;
         members.push((m.name, agent.clone()));
     }
     engine.notify_queued();

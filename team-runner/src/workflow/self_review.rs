@@ -113,7 +113,11 @@ async fn add_one(
         runner_id: None,
     };
     let team = run.team_id.clone();
-    let m = db(&engine.context().store, move |s| s.add_member(&team, &new)).await?;
+    let spec = engine.context().runtime.retry_spec(agent);
+    let m = db(&engine.context().store, move |s| {
+        s.add_member_with_spec(&team, &new, &spec)
+    })
+    .await?;
     Ok(m.name)
 }
 

@@ -72,7 +72,7 @@ pub(crate) trait Dialect: diesel::Connection + Sized {
 
     /// The ids (`id` column) of up to `limit` pending members of active teams, oldest first.
     /// Binds: the team filter twice (`? IS NULL OR m.team_id = ?`), the runner's environment
-    /// fingerprint, the limit.
+    /// fingerprint, now (ms: a retried member waits out `not_before_ms`), the limit.
     const PICK_PENDING_MEMBERS: &'static str;
 }
 

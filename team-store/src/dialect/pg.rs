@@ -155,5 +155,6 @@ impl Dialect for PgConnection {
          WHERE m.status = 'pending' AND t.status = 'active' \
            AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
            AND (m.env_fingerprint IS NULL OR m.env_fingerprint = CAST(? AS text)) \
+           AND (m.not_before_ms IS NULL OR m.not_before_ms <= ?) \
          ORDER BY m.id LIMIT ? FOR UPDATE OF m SKIP LOCKED";
 }

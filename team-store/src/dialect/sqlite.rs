@@ -122,5 +122,6 @@ impl Dialect for SqliteConnection {
          JOIN teams t ON t.id = m.team_id \
          WHERE m.status = 'pending' AND t.status = 'active' \
            AND (? IS NULL OR m.team_id = ?) \
-           AND (m.env_fingerprint IS NULL OR m.env_fingerprint = ?) ORDER BY m.id LIMIT ?";
+           AND (m.env_fingerprint IS NULL OR m.env_fingerprint = ?) \
+           AND (m.not_before_ms IS NULL OR m.not_before_ms <= ?) ORDER BY m.id LIMIT ?";
 }

@@ -4,11 +4,12 @@
 
 use diesel::prelude::*;
 use serde_json::json;
+use team_core::retry::{self, RetryCause};
 use team_core::{LEAD_ALIAS, MemberStatus, MessageKind, Role, TaskStatus, TeamStatus, cascade};
 
 use super::Conn;
 use super::events::{event, excerpt};
-use super::members::{guarded, illegal_member, member_row, progress_of};
+use super::members::{fence_attempt, guarded, illegal_member, member_row, progress_of};
 use super::messages::deliver;
 use super::teams::team_by_id;
 use crate::SYSTEM_SENDER;
@@ -28,15 +29,20 @@ pub(crate) fn finish_member(
     name: &str,
     outcome: &Outcome,
     progress: &Progress,
+    attempt: Option<i64>,
 ) -> Result<Finished> {
     // The progress commits even when the member had already ended (the refusal writes
     // nothing); any other error rolls both back. The team row is locked before the member
     // row is written, the order of every other member change (the other order deadlocked
-    // against concurrent ends on PostgreSQL).
+    // against concurrent ends on PostgreSQL). The end of a superseded attempt writes
+    // nothing at all (its progress is not the member's any more).
     c.write_tx(|c| {
         c.lock_team(team_id)?;
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
+        if let Err(e) = fence_attempt(&team, &m, attempt, "end") {
+            return Ok(Err(e));
+        }
         progress_of(c, team_id, &m.name, m.id, progress)?;
         match finish_member_in(c, &team, m, outcome) {
             Err(StoreError::Illegal(e)) => Ok(Err(StoreError::Illegal(e))),
@@ -62,9 +68,123 @@ pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Res
                 &e.name,
                 &e.outcome,
                 &e.progress,
+                e.attempt,
             ));
         }
         Ok(out.into_iter().flatten().collect())
+    })
+}
+
+/// Ends an attempt of member `name` that failed with a retryable `cause` (`error` says what
+/// happened): when `team_core::retry::plan_retry` gives it another attempt, the guarded move
+/// running | idle → pending with `attempt + 1`, `not_before_ms` (its backoff), no runner, its
+/// `in_progress` tasks released, and a `member.retried` event (no notice to the lead);
+/// otherwise the failure as [`finish_member`] writes it. One transaction; `progress` is
+/// written either way.
+pub(crate) fn retry_member(
+    c: &mut Conn,
+    team_id: &str,
+    name: &str,
+    cause: RetryCause,
+    error: &str,
+    progress: &Progress,
+    attempt: Option<i64>,
+) -> Result<Retried> {
+    c.write_tx(|c| {
+        c.lock_team(team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let m = member_row(c, &team, name)?;
+        // A superseded attempt (or a reconcile that read an older attempt) retries nothing.
+        fence_attempt(&team, &m, attempt, "be retried")?;
+        progress_of(c, team_id, &m.name, m.id, progress)?;
+        let from = m.status()?;
+        let now = now_ms();
+        let plan = retry::plan_retry(
+            from,
+            m.attempt,
+            m.max_attempts,
+            m.retry_backoff_ms,
+            cause,
+            now,
+        )
+        .map_err(|e| illegal_member(&team, &m, e));
+        let plan = match plan {
+            Ok(Some(p)) if team.status == TeamStatus::Active.as_str() => p,
+            // No attempt left (or the team ended): the failure, as without a policy.
+            Ok(_) => {
+                return finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned()))
+                    .map(Retried::Failed);
+            }
+            Err(e) => return Err(e),
+        };
+        let busy = if from == MemberStatus::Running {
+            now - m.updated_at_ms
+        } else {
+            0
+        };
+        struct Retry;
+        let row = member_write!(
+            c,
+            Retry,
+            "UPDATE members SET status = ?, attempt = ?, not_before_ms = ?, runner_id = NULL, \
+             pid = NULL, error = ?, updated_at_ms = ?, busy_ms = ? WHERE id = ? AND status = ?",
+            vec![
+                Bind::Text(plan.to.as_str().to_owned()),
+                Bind::BigInt(plan.attempt),
+                Bind::NullableBigInt(Some(plan.not_before_ms)),
+                Bind::NullableText(Some(error.to_owned())),
+                Bind::BigInt(now),
+                Bind::BigInt(m.busy_ms + busy),
+                Bind::BigInt(m.id),
+                Bind::Text(from.as_str().to_owned()),
+            ],
+            WrittenMember::Id(m.id)
+        )
+        .and_then(guarded)?;
+        let t = &plan.tasks;
+        let mut released: Vec<i64> = diesel::update(
+            tasks::table
+                .filter(tasks::team_id.eq(team_id))
+                .filter(tasks::assignee.eq(&m.name))
+                .filter(tasks::status.eq(t.from.as_str())),
+        )
+        .set((
+            tasks::status.eq(t.to.as_str()),
+            tasks::assignee.eq(None::<String>),
+            tasks::updated_at_ms.eq(now),
+        ))
+        .returning(tasks::id)
+        .get_results(c)?;
+        released.sort_unstable();
+        for id in &released {
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                "task.released",
+                json!({"task": id, "cause": format!("member {} retried", m.name)}),
+            )?;
+        }
+        event(
+            c,
+            Some(team_id),
+            Some(&m.name),
+            "member.retried",
+            json!({
+                "from": from,
+                "attempt": plan.attempt,
+                "max_attempts": plan.max_attempts,
+                "cause": cause.as_str(),
+                "error": error,
+                "delay_ms": plan.delay_ms,
+                "not_before_ms": plan.not_before_ms,
+                "text": format!("{} ({error})", retry::attempt_text(plan.attempt, plan.max_attempts)),
+            }),
+        )?;
+        Ok(Retried::Retried {
+            member: row.into_entity()?,
+            tasks_released: released,
+        })
     })
 }
 

@@ -70,8 +70,23 @@ pub(super) fn fence(
 }
 
 /// The attempt member row `m` is on.
-fn current_attempt(_m: &MemberRow) -> i64 {
-    1
+fn current_attempt(m: &MemberRow) -> i64 {
+    m.attempt
+}
+
+/// Refuses a write a runner makes for member `m` as its attempt `acting` once the member has
+/// moved on to another attempt (its runner was found lost and it was retried): only the
+/// attempt check of [`fence`]; a write of the current attempt goes on to its own guards.
+pub(super) fn fence_attempt(
+    team: &TeamRow,
+    m: &MemberRow,
+    acting: Option<i64>,
+    action: &str,
+) -> Result<()> {
+    match acting {
+        Some(a) if a != m.attempt => fence(team, m, Some(a), action),
+        _ => Ok(()),
+    }
 }
 
 /// Checks, inside the caller's transaction, that `actor` (when given) may still act.
@@ -111,7 +126,7 @@ pub(crate) fn add_member_with_spec(
     Ok(added.remove(0))
 }
 
-fn add_members_with(
+pub(crate) fn add_members_with(
     c: &mut Conn,
     team_id: &str,
     news: &[NewMember],
@@ -148,8 +163,8 @@ fn add_members_with(
                 AddMember,
                 "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
                  timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms, \
-                 agent_def, agent_source, env_fingerprint) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 agent_def, agent_source, env_fingerprint, max_attempts, retry_backoff_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text(team_id.to_owned()),
                     Bind::Text(name.as_str().to_owned()),
@@ -166,6 +181,8 @@ fn add_members_with(
                     Bind::NullableText(spec.agent_def.clone()),
                     Bind::NullableText(spec.agent_source.clone()),
                     Bind::NullableText(spec.env_fingerprint.clone()),
+                    Bind::BigInt(i64::from(spec.retry.max_attempts.max(1))),
+                    Bind::BigInt(i64::try_from(spec.retry.backoff_ms).unwrap_or(i64::MAX)),
                 ],
                 WrittenMember::Named {
                     team_id,
@@ -178,7 +195,7 @@ fn add_members_with(
                 Some(team_id),
                 Some(name.as_str()),
                 "member.added",
-                json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team.name}),
+                json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team.name, "max_attempts": spec.retry.max_attempts}),
             )?;
             out.push(row.into_entity()?);
         }
@@ -319,10 +336,12 @@ pub(crate) fn end_turn(
     member_id: i64,
     progress: &Progress,
     result: Option<&str>,
+    attempt: Option<i64>,
 ) -> Result<Vec<Message>> {
     c.write_tx(|c| {
         let team = active_team(c, team_id, "new messages")?;
         let m = member_row(c, &team, member)?;
+        fence_attempt(&team, &m, attempt, "end its turn")?;
         progress_of(c, team_id, &m.name, member_id, progress)?;
         let sent = match result {
             Some(body) if m.name != LEAD_ALIAS => {
@@ -403,7 +422,7 @@ pub(crate) fn member_specs(
 ) -> Result<std::collections::HashMap<i64, MemberSpec>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        type SpecRow = (i64, Option<String>, Option<String>, Option<String>);
+        type SpecRow = (i64, Option<String>, Option<String>, Option<String>, i64, i64);
         let rows: Vec<SpecRow> = members::table
             .filter(members::id.eq_any(chunk))
             .filter(
@@ -416,15 +435,21 @@ pub(crate) fn member_specs(
                 members::agent_def,
                 members::agent_source,
                 members::env_fingerprint,
+                members::max_attempts,
+                members::retry_backoff_ms,
             ))
             .load(c)?;
-        for (id, agent_def, agent_source, env_fingerprint) in rows {
+        for (id, agent_def, agent_source, env_fingerprint, max_attempts, backoff) in rows {
             out.insert(
                 id,
                 MemberSpec {
                     agent_def,
                     agent_source,
                     env_fingerprint,
+                    retry: team_core::retry::RetryPolicy {
+                        max_attempts: u32::try_from(max_attempts).unwrap_or(1).max(1),
+                        backoff_ms: u64::try_from(backoff).unwrap_or(0),
+                    },
                 },
             );
         }

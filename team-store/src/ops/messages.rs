@@ -10,7 +10,7 @@ use team_core::{MemberEvent, MemberStatus, Message, MessageKind, delivery};
 
 use super::Conn;
 use super::events::{event, excerpt};
-use super::members::{fence, live_recipient, member_row, member_step_in};
+use super::members::{fence, fence_attempt, live_recipient, member_row, member_step_in};
 use super::teams::{active_team, team_by_id};
 use crate::dialect::Dialect;
 use crate::error::{Result, StoreError};
@@ -265,10 +265,12 @@ pub(crate) fn take_inbox_and_wake(
     c: &mut Conn,
     team_id: &str,
     member: &str,
+    attempt: Option<i64>,
 ) -> Result<Vec<Message>> {
     c.write_tx(|c| {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, member)?;
+        fence_attempt(&team, &m, attempt, "take its messages")?;
         let msgs = take_inbox_in(c, team_id, &m, false)?;
         if !msgs.is_empty() {
             member_step_in(c, &team, m, MemberEvent::Wake)?;

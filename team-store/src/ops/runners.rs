@@ -272,7 +272,8 @@ fn claim_id(
 }
 
 /// Up to `limit` pending members of active teams (of `team`, when given; only those spawned
-/// with no environment fingerprint or with `env`), oldest first: one query for a whole claim
+/// with no environment fingerprint or with `env`; not a retried member before its backoff
+/// passed, `members.not_before_ms`), oldest first: one query for a whole claim
 /// batch (the engine's [`Dialect::PICK_PENDING_MEMBERS`]; on PostgreSQL the rows are locked
 /// for this transaction and rows others hold are skipped).
 fn pick_pending_members(
@@ -289,6 +290,7 @@ fn pick_pending_members(
             Bind::NullableText(team.clone()),
             Bind::NullableText(team),
             Bind::NullableText(env.map(str::to_owned)),
+            Bind::BigInt(now_ms()),
             Bind::BigInt(limit),
         ],
     )
