@@ -223,6 +223,8 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
     println!();
     // The attempt column only when some member may take (or took) more than one.
     let attempts = members.iter().any(|m| m.max_attempts > 1 || m.attempt > 1);
+    // The host column when a runner holds a member (it names the machine it runs on).
+    let held = hosts.iter().any(Option::is_some);
     let rows = members
         .iter()
         .zip(&hosts)
@@ -233,8 +235,10 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
                 m.agent.clone(),
                 m.role.to_string(),
                 ctx.out.status(m.status.as_str()),
-                host.clone().unwrap_or_else(|| "-".into()),
             ];
+            if held {
+                row.push(host.clone().unwrap_or_else(|| "-".into()));
+            }
             if attempts {
                 row.push(team_core::retry::attempt_text(
                     m.attempt,
@@ -250,7 +254,10 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
             row
         })
         .collect();
-    let mut header = vec!["member", "agent", "role", "status", "host"];
+    let mut header = vec!["member", "agent", "role", "status"];
+    if held {
+        header.push("host");
+    }
     if attempts {
         header.push("attempt");
     }
