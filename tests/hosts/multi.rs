@@ -124,13 +124,13 @@ fn agent_with(p: &Project, name: &str, extra: &str, body: &str) {
     std::fs::write(&path, text).expect("write agent file");
 }
 
-/// One line per run in `logs/MEMBER.log`: `start HOST ATTEMPT` when it starts and `end HOST
-/// ATTEMPT` after two seconds of work, then a keyed message to the lead (a re-sent message
+/// One line per run in `logs/MEMBER.log`: `start HOST ATTEMPT NANOS` when it starts and `end
+/// HOST ATTEMPT` after two seconds of work, then a keyed message to the lead (a re-sent message
 /// with the same key is not stored twice).
 const WORKER: &str = r#"
 mkdir -p "$ROOT/logs"
 log="$ROOT/logs/$TEAM_MEMBER.log"
-echo "start $(hostname) ${TEAM_MEMBER_ATTEMPT:-?}" >> "$log"
+echo "start $(hostname) ${TEAM_MEMBER_ATTEMPT:-?} $(date +%s%N)" >> "$log"
 sleep 2
 echo "end $(hostname) ${TEAM_MEMBER_ATTEMPT:-?}" >> "$log"
 "$TEAM_BIN" send --to lead --key done "done $TEAM_MEMBER"
@@ -180,9 +180,34 @@ fn three_hosts_run_thirty_members_once_each_and_a_killed_hosts_members_finish_on
             .cloned()
             .collect()
     };
-    let on_b = eventually(Duration::from_secs(60), "members running on host-b", || {
+    // Mid-run: each of them started less than 1.2 s ago, so none is near its end (a run
+    // killed between its `end` line and its recorded end would run again: at-least-once).
+    let started_ms = |p: &Project, n: &str| -> i64 {
+        p.lines(&format!("logs/{n}.log"))
+            .iter()
+            .filter_map(|l| l.strip_prefix("start host-b "))
+            .filter_map(|rest| rest.split_whitespace().nth(1)?.parse::<i64>().ok())
+            .map(|ns| ns / 1_000_000)
+            .max()
+            .unwrap_or(0)
+    };
+    // And every member host-b's runner holds is one of them (none is past its `end` line
+    // with its end not yet recorded).
+    let held_by_b = |p: &Project| -> Vec<String> {
+        runners_on(p, "host-b")
+            .iter()
+            .flat_map(|r| r["members"].as_array().cloned().unwrap_or_default())
+            .filter_map(|m| m["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let on_b = eventually(Duration::from_secs(60), "members mid-run on host-b", || {
         let on_b = running_on_b(&p);
-        (on_b.len() >= 2).then_some(on_b)
+        let now = now_ms();
+        let held = held_by_b(&p);
+        (on_b.len() >= 2
+            && on_b.iter().all(|n| now - started_ms(&p, n) < 1200)
+            && held.iter().all(|n| on_b.contains(n)))
+        .then_some(on_b)
     });
     let killed_at = now_ms();
     h[1].kill();
