@@ -218,6 +218,11 @@ pub enum Command {
     /// 1 failed, 10 --fail-on tripped, 124 timeout, 125 token budget spent, 130 cancelled.
     #[command(after_help = examples::RUN)]
     Run(RunArgs),
+    /// Take up a team an interruption stopped: the members lost with their runner, cancelled
+    /// by a stopped run or its timeout go on from their last checkpoint (completed members
+    /// and their results are kept; no task is done twice); a workflow team's run is finished
+    /// and its report written (as `team run --resume TEAM`).
+    Resume(ResumeArgs),
     /// Print the report of a workflow run (`--json`: the run's manifest).
     Report(ReportArgs),
     /// Workflows (bundled, and `.team/workflows/*.toml`).
@@ -679,8 +684,8 @@ pub enum AgentsCmd {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The workflow (`spec-review`).
-    #[arg(add = ArgValueCandidates::new(complete::workflows))]
-    pub workflow: String,
+    #[arg(add = ArgValueCandidates::new(complete::workflows), required_unless_present = "resume")]
+    pub workflow: Option<String>,
     /// Its inputs, in order (`spec-review`: the specification's path).
     #[arg(value_hint = clap::ValueHint::FilePath)]
     pub inputs: Vec<String>,
@@ -734,6 +739,22 @@ pub struct RunArgs {
     /// Agent run settings.
     #[command(flatten)]
     pub run: RunFlagsArgs,
+    /// Finish the run of TEAM that an interruption stopped (a kill, a crash, a signal, its
+    /// `--timeout`): its members that did not finish go on from their last checkpoint, the
+    /// answers already given are kept, and the report an uninterrupted run writes is written.
+    /// The workflow, its input and its settings are the interrupted run's; the report's
+    /// format and destination (and a `--record` or `--replay` cassette, `--timeout`,
+    /// `--max-agents` when given) are this command's.
+    #[arg(long, value_name = "TEAM", conflicts_with_all = ["workflow", "inputs", "detach"], add = ArgValueCandidates::new(complete::teams))]
+    pub resume: Option<String>,
+}
+
+/// `team resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Team name or id.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
+    pub team: String,
 }
 
 /// Report formats.

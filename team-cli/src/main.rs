@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
     match &cli.command {
         Command::Init => commands::team::init(db, out),
         Command::Run(a) => commands::workflow::run(db, out, a),
+        Command::Resume(a) => commands::workflow::resume(db, out, &a.team),
         Command::Doctor => commands::doctor::doctor(db, out),
         Command::Config(cli::ConfigCmd::Show) => commands::config::show(out),
         // Bundled workflows are there outside a project too.
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Init
                 | Command::Completions(_)
                 | Command::Run(_)
+                | Command::Resume(_)
                 | Command::Doctor
                 | Command::Config(_)
                 | Command::Workflows(cli::WorkflowsCmd::List) => {
@@ -196,7 +198,11 @@ fn real_main() -> u8 {
     };
     if !matches!(
         cli.command,
-        Command::Spawn(_) | Command::Runner(_) | Command::Run(_) | Command::Create(_)
+        Command::Spawn(_)
+            | Command::Runner(_)
+            | Command::Run(_)
+            | Command::Resume(_)
+            | Command::Create(_)
     ) {
         default_sigpipe();
     }

@@ -7,7 +7,7 @@
 //! member, leases and the message size limit ([`delivery`]), what a member's end does
 //! ([`cascade::member_end`]), when a runner is lost ([`runner::runner_lost`]) and who may take a
 //! team down ([`manage::may_disband`]), and when a member's attempt is retried
-//! ([`retry::plan_retry`]).
+//! ([`retry::plan_retry`]), and what `team resume` takes up again ([`resume`]).
 //!
 //! What does not: IO of any kind, clocks, randomness, async runtimes, databases, argument parsing.
 //! The store (`team-store`) calls these functions inside its transactions and mirrors each
@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod manage;
 pub mod memory;
 pub mod names;
+pub mod resume;
 pub mod retry;
 pub mod runner;
 

@@ -11,16 +11,23 @@
 //! | entity | from | event | to |
 //! |---|---|---|---|
 //! | team | active | complete / fail / disband | completed / failed / disbanded |
+//! | team | failed, disbanded | resume | active |
 //! | member | pending | start | running |
 //! | member | pending | cancel | cancelled |
 //! | member | running | sleep | idle |
 //! | member | idle | wake | running |
 //! | member | running, idle | complete / fail / cancel / time_out | completed / failed / cancelled / timed_out |
 //! | member | running, idle | retry | pending |
+//! | member | failed, cancelled, timed_out | resume | pending |
 //! | task | pending | claim | in_progress |
 //! | task | in_progress | release | pending |
 //! | task | in_progress | complete / fail | completed / failed |
 //! | task | pending, in_progress | cancel | cancelled |
+//! | task | cancelled | reopen | pending |
+//!
+//! The three `resume`/`reopen` moves are the only ones out of a terminal state; the store
+//! takes them only in `team resume` (`Store::resume_team`), for the team and the members and
+//! tasks that `crate::resume` says an interruption ended, never for a `completed` one.
 
 /// A move that a lifecycle does not allow: `entity` in state `from` cannot take `event`.
 ///
@@ -110,6 +117,8 @@ wire_enum!(
         Fail => "fail",
         /// The team is taken down: every live member and open task is cancelled with it.
         Disband => "disband",
+        /// A team ended by an interruption goes on (`team resume`; `crate::resume`).
+        Resume => "resume",
     }
 );
 
@@ -128,6 +137,9 @@ impl TeamStatus {
             (TeamStatus::Active, TeamEvent::Complete) => Ok(TeamStatus::Completed),
             (TeamStatus::Active, TeamEvent::Fail) => Ok(TeamStatus::Failed),
             (TeamStatus::Active, TeamEvent::Disband) => Ok(TeamStatus::Disbanded),
+            (TeamStatus::Failed | TeamStatus::Disbanded, TeamEvent::Resume) => {
+                Ok(TeamStatus::Active)
+            }
             (from, event) => Err(IllegalTransition {
                 entity: "team",
                 from: from.as_str(),
@@ -136,6 +148,7 @@ impl TeamStatus {
                     TeamEvent::Complete => "completed",
                     TeamEvent::Fail => "failed",
                     TeamEvent::Disband => "disbanded",
+                    TeamEvent::Resume => "resumed",
                 },
             }),
         }
@@ -183,6 +196,9 @@ wire_enum!(
         /// error) and it has attempts left: it goes back to the queue for its next attempt
         /// (`crate::retry::plan_retry` decides).
         Retry => "retry",
+        /// A member an interruption ended (`runner lost`, cancelled with its team) is queued
+        /// again by `team resume` (`crate::resume::member_resumable`).
+        Resume => "resume",
     }
 );
 
@@ -220,6 +236,7 @@ impl MemberStatus {
             (S::Running | S::Idle, E::Cancel) => Ok(S::Cancelled),
             (S::Running | S::Idle, E::TimeOut) => Ok(S::TimedOut),
             (S::Running | S::Idle, E::Retry) => Ok(S::Pending),
+            (S::Failed | S::Cancelled | S::TimedOut, E::Resume) => Ok(S::Pending),
             (from, event) => Err(IllegalTransition {
                 entity: "member",
                 from: from.as_str(),
@@ -233,6 +250,7 @@ impl MemberStatus {
                     E::Cancel => "cancelled",
                     E::TimeOut => "timed out",
                     E::Retry => "retried",
+                    E::Resume => "resumed",
                 },
             }),
         }
@@ -277,6 +295,8 @@ wire_enum!(
         Fail => "fail",
         /// The task is dropped.
         Cancel => "cancel",
+        /// A task its team's interruption cancelled goes back on the board (`team resume`).
+        Reopen => "reopen",
     }
 );
 
@@ -309,6 +329,7 @@ impl TaskStatus {
             (S::InProgress, E::Complete) => Ok(S::Completed),
             (S::InProgress, E::Fail) => Ok(S::Failed),
             (S::Pending | S::InProgress, E::Cancel) => Ok(S::Cancelled),
+            (S::Cancelled, E::Reopen) => Ok(S::Pending),
             (from, event) => Err(IllegalTransition {
                 entity: "task",
                 from: from.as_str(),
@@ -319,6 +340,7 @@ impl TaskStatus {
                     E::Complete => "completed",
                     E::Fail => "failed",
                     E::Cancel => "cancelled",
+                    E::Reopen => "reopened",
                 },
             }),
         }
@@ -358,6 +380,9 @@ mod tests {
             (S::Idle, E::TimeOut, S::TimedOut),
             (S::Running, E::Retry, S::Pending),
             (S::Idle, E::Retry, S::Pending),
+            (S::Failed, E::Resume, S::Pending),
+            (S::Cancelled, E::Resume, S::Pending),
+            (S::TimedOut, E::Resume, S::Pending),
         ];
         table
             .iter()
@@ -375,6 +400,7 @@ mod tests {
             (S::InProgress, E::Fail, S::Failed),
             (S::Pending, E::Cancel, S::Cancelled),
             (S::InProgress, E::Cancel, S::Cancelled),
+            (S::Cancelled, E::Reopen, S::Pending),
         ];
         table
             .iter()
@@ -404,11 +430,11 @@ mod tests {
     fn team_terminal_states_never_change() {
         for &s in TeamStatus::ALL {
             for &e in TeamEvent::ALL {
-                assert_eq!(
-                    s.transition(e).is_ok(),
-                    s == TeamStatus::Active,
-                    "{s} + {e}"
-                );
+                let expect = match e {
+                    TeamEvent::Resume => matches!(s, TeamStatus::Failed | TeamStatus::Disbanded),
+                    _ => s == TeamStatus::Active,
+                };
+                assert_eq!(s.transition(e).is_ok(), expect, "{s} + {e}");
             }
         }
     }
@@ -458,11 +484,25 @@ mod tests {
     fn member_status() -> impl Strategy<Value = MemberStatus> {
         proptest::sample::select(MemberStatus::ALL)
     }
+    /// The events of a walk: all but `resume`/`reopen`, the one way out of a terminal
+    /// state (taken only by `team resume`, tested in `crate::resume`).
     fn member_event() -> impl Strategy<Value = MemberEvent> {
-        proptest::sample::select(MemberEvent::ALL)
+        proptest::sample::select(
+            MemberEvent::ALL
+                .iter()
+                .copied()
+                .filter(|e| *e != MemberEvent::Resume)
+                .collect::<Vec<_>>(),
+        )
     }
     fn task_event() -> impl Strategy<Value = TaskEvent> {
-        proptest::sample::select(TaskEvent::ALL)
+        proptest::sample::select(
+            TaskEvent::ALL
+                .iter()
+                .copied()
+                .filter(|e| *e != TaskEvent::Reopen)
+                .collect::<Vec<_>>(),
+        )
     }
 
     proptest! {

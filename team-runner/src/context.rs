@@ -248,6 +248,34 @@ impl Context {
         Ok(sent)
     }
 
+    /// [`Context::send_message`] made once per `key` (per sender): a second send with the
+    /// key returns the first one's deliveries and sends nothing (a resumed workflow).
+    pub(crate) async fn send_message_keyed(
+        &self,
+        team_id: String,
+        from: String,
+        to: Recipient,
+        kind: MessageKind,
+        body: String,
+        key: String,
+    ) -> team_store::Result<Vec<Message>> {
+        let sent = db(&self.store, move |s| {
+            s.send_message_keyed(
+                &team_id,
+                &Outgoing {
+                    from: &from,
+                    to,
+                    kind,
+                    body: &body,
+                },
+                &key,
+            )
+        })
+        .await?;
+        self.wake_recipients(&sent);
+        Ok(sent)
+    }
+
     /// Wakes the members of this runner that just got messages (the in-process fast path;
     /// other processes' members notice through their poller).
     pub(crate) fn wake_recipients(&self, sent: &[Message]) {

@@ -319,7 +319,9 @@ impl Engine {
     }
 
     /// Runs one member that this runner already holds (added as `running` with this runner's
-    /// id) to its end, waiting for a slot first. Returns the member as it ended.
+    /// id) to its end, waiting for a slot first; when its attempt is retried, until the end of
+    /// its last attempt (run by the claim loop, which must be served beside). Returns the
+    /// member as it ended.
     ///
     /// # Errors
     /// A store error reading the member back.
@@ -330,7 +332,16 @@ impl Engine {
         };
         let (team, name) = (member.team_id.clone(), member.name.clone());
         crate::member::run(self.inner.ctx.clone(), member, permit, None, None).await;
-        Ok(db(&self.inner.ctx.store, move |s| s.get_member(&team, &name)).await?)
+        loop {
+            let (t, n) = (team.clone(), name.clone());
+            let m = db(&self.inner.ctx.store, move |s| s.get_member(&t, &n)).await?;
+            // A retried attempt (`team_core::retry`) is queued again: the claim loop serving
+            // beside this runs it; its end is the member's.
+            if m.status.is_terminal() || self.inner.ctx.shutdown.is_cancelled() {
+                return Ok(m);
+            }
+            tokio::time::sleep(self.inner.ctx.opts.queue_poll).await;
+        }
     }
 
     /// Runs `member` (held by this engine) in the foreground while the engine also serves

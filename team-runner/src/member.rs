@@ -17,7 +17,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use team_core::retry::RetryCause;
 use team_core::{Member, MemberEvent};
-use team_store::{MemberEnd, MemberSpec, Outcome, Progress, Retried, StoreError};
+use team_store::{MemberEnd, MemberSpec, NewCheckpoint, Outcome, Progress, Retried, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, Event, Slot, TeamView, messages_as_input};
 use crate::finisher::EndFailure;
+use crate::llm::Restored;
 use crate::turn::{Seat, TurnIo, Worker};
 use team_agent::AgentDef;
 
@@ -139,7 +140,7 @@ pub(crate) async fn run(
 
 fn cancelled(ctx: &Context) -> Outcome {
     if ctx.shutdown.is_cancelled() {
-        Outcome::Cancelled("runner stopped".into())
+        Outcome::Cancelled(team_core::resume::RUNNER_STOPPED.into())
     } else {
         Outcome::Cancelled("cancelled: the team was disbanded or the member ended elsewhere".into())
     }
@@ -217,44 +218,97 @@ async fn drive(
         deadline,
     };
     let mut input = m.prompt.clone().unwrap_or_default();
+    // A retried or resumed LLM member goes on from its last checkpoint (issue 18): mid-turn,
+    // its next turn continues the conversation; after a finished turn (its result was sent),
+    // it goes idle at once and waits for messages.
+    let mut resumed_idle: Option<String> = None;
+    if m.attempt > 1
+        && let Some(session) = worker.session()
+    {
+        let id = m.id;
+        if let Ok(Some(cp)) = db(&ctx.store, move |s| s.checkpoint(id)).await {
+            match session.restore(&cp) {
+                Some(Restored::TurnDone(result)) if m.persistent => resumed_idle = Some(result),
+                Some(r) => tracing::info!(member = %m.name, ?r, "resumed from its checkpoint"),
+                None => {
+                    tracing::warn!(member = %m.name, "its checkpoint cannot be read; starting over")
+                }
+            }
+        }
+    }
     loop {
         let id = m.id;
-        // The turn's counters (and the record of its last model call) go with the member's
-        // next write: its end, or the result it sends as a persistent member.
-        let (end, turn) = worker.turn(ctx, m, &io, &input).await;
-        *progress = turn;
-        let result = match end {
-            TurnEnd::Done(r) => r,
-            TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
-            TurnEnd::Transient(e) => {
-                *transient = Some(e.clone());
-                return Some(Outcome::Failed(e));
+        let last_result = if let Some(result) = resumed_idle.take() {
+            let (team, name) = (m.team_id.clone(), m.name.clone());
+            if db(&ctx.store, move |s| {
+                s.member_step(&team, &name, MemberEvent::Sleep)
+            })
+            .await
+            .is_err()
+            {
+                return None;
             }
-            TurnEnd::Cancelled => return Some(cancelled(ctx)),
-            TurnEnd::TimedOut => return Some(timed_out()),
-        };
-        if !m.persistent {
-            return Some(Outcome::Completed(result));
-        }
-        let last_result = result.clone();
-        let (team, name, attempt) = (m.team_id.clone(), m.name.clone(), Some(m.attempt));
-        let turn = std::mem::take(progress);
-        // One transaction: the lead never reads the result of a member still `running`.
-        let sent = db(&ctx.store, move |s| {
-            match s.end_turn(&team, &name, id, &turn, Some(&result), attempt) {
-                // The team or the member ended meanwhile: the turn's record is kept.
-                Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
-                    let _ = s.record_progress(&team, &name, id, &turn);
-                    Err(e)
+            result
+        } else {
+            // The turn's counters (and the record of its last model call) go with the
+            // member's next write: its end, or the result it sends as a persistent member.
+            let (end, turn) = worker.turn(ctx, m, &io, &input).await;
+            *progress = turn;
+            let result = match end {
+                TurnEnd::Done(r) => r,
+                TurnEnd::Failed(e) => return Some(Outcome::Failed(e)),
+                TurnEnd::Transient(e) => {
+                    *transient = Some(e.clone());
+                    return Some(Outcome::Failed(e));
                 }
-                other => other,
+                TurnEnd::Cancelled => return Some(cancelled(ctx)),
+                TurnEnd::TimedOut => return Some(timed_out()),
+            };
+            if !m.persistent {
+                return Some(Outcome::Completed(result));
             }
-        })
-        .await;
-        match sent {
-            Ok(sent) => ctx.wake_recipients(&sent),
-            Err(_) => return None, // the team or member ended meanwhile
-        }
+            let last_result = result.clone();
+            let (team, name, attempt) = (m.team_id.clone(), m.name.clone(), Some(m.attempt));
+            let turn = std::mem::take(progress);
+            let cp = worker.session().and_then(|s| s.checkpoint_json());
+            // One transaction: the lead never reads the result of a member still `running`
+            // (and the checkpoint of the finished turn goes with it).
+            let sent = db(&ctx.store, move |s| {
+                let ended = match &cp {
+                    Some((json, calls)) => s.end_turn_checkpointed(
+                        &team,
+                        &name,
+                        id,
+                        &turn,
+                        Some(&result),
+                        &NewCheckpoint {
+                            team_id: &team,
+                            member_id: id,
+                            calls: *calls,
+                            turn_done: true,
+                            messages: json,
+                            attempt,
+                        },
+                        attempt,
+                    ),
+                    None => s.end_turn(&team, &name, id, &turn, Some(&result), attempt),
+                };
+                match ended {
+                    // The team or the member ended meanwhile: the turn's record is kept.
+                    Err(e @ (StoreError::Illegal(_) | StoreError::NotFound { .. })) => {
+                        let _ = s.record_progress(&team, &name, id, &turn);
+                        Err(e)
+                    }
+                    other => other,
+                }
+            })
+            .await;
+            match sent {
+                Ok(sent) => ctx.wake_recipients(&sent),
+                Err(_) => return None, // the team or member ended meanwhile
+            }
+            last_result
+        };
         slot.release(); // idle members hold no slot
 
         // Wait for messages: arm the wake-up, then look, then sleep.

@@ -26,7 +26,7 @@ use team_core::retry::RetryCause;
 use team_store::{Progress, Retried, Runner, Store, StoreError, now_ms};
 
 /// The error a member of a lost runner ends with.
-pub const RUNNER_LOST: &str = "runner lost";
+pub const RUNNER_LOST: &str = team_core::resume::RUNNER_LOST;
 
 /// What a reconciliation changed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -230,7 +230,7 @@ pub fn reconcile_runners(
         if owner_host != host || pid_alive(pid) || i64::from(std::process::id()) == pid {
             continue;
         }
-        let reason = format!("owner process {pid} is gone");
+        let reason = team_core::resume::owner_lost(pid);
         match store.end_team(&t.id, TeamEvent::Fail, &reason) {
             Ok(_) => report.teams_failed.push(t.name),
             Err(StoreError::Illegal(_)) => {}

@@ -74,6 +74,14 @@ pub(crate) fn agent_env(
 }
 
 impl Worker {
+    /// The LLM session, for a command agent `None`.
+    pub(crate) fn session(&mut self) -> Option<&mut Session> {
+        match self {
+            Worker::Llm(s) => Some(s),
+            Worker::Command(_) => None,
+        }
+    }
+
     /// Prepares the worker of `m` running `def` as `plan` says.
     ///
     /// # Errors

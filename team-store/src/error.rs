@@ -58,6 +58,14 @@ pub enum Refusal {
     /// A member that may not take the team down (`team_core::manage::may_disband`).
     #[error(transparent)]
     NotManager(#[from] NotManager),
+    /// A team `team resume` may not take up (`team_core::resume::may_resume_team`).
+    #[error("team {team} cannot be resumed: {why}")]
+    NotResumable {
+        /// The team's name.
+        team: String,
+        /// The rule's reason.
+        why: team_core::resume::NotResumable,
+    },
 }
 
 impl Refusal {

@@ -449,8 +449,68 @@ impl Store {
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            members::end_turn(team_id, member, member_id, progress, result, attempt)
+            members::end_turn(team_id, member, member_id, progress, result, None, attempt)
         )
+    }
+
+    /// [`Store::end_turn`] that also writes the member's conversation `checkpoint` (its turn
+    /// done) in the same transaction: a resumed member whose checkpoint ends a turn knows its
+    /// result was sent. With `attempt`, refused once the member moved on to another attempt.
+    ///
+    /// # Errors
+    /// As [`Store::end_turn`].
+    pub fn end_turn_checkpointed(
+        &self,
+        team_id: &str,
+        member: &str,
+        member_id: i64,
+        progress: &Progress,
+        result: Option<&str>,
+        checkpoint: &NewCheckpoint<'_>,
+        attempt: Option<i64>,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            members::end_turn(
+                team_id,
+                member,
+                member_id,
+                progress,
+                result,
+                Some(checkpoint),
+                attempt
+            )
+        )
+    }
+
+    /// Writes `cp` as its member's latest conversation checkpoint (`checkpoints`).
+    ///
+    /// # Errors
+    /// A database error; an unknown member (foreign key).
+    pub fn save_checkpoint(&self, cp: &NewCheckpoint<'_>) -> Result<()> {
+        run!(self, checkpoints::save_checkpoint(cp))
+    }
+
+    /// The latest conversation checkpoint of member `member_id`, if it wrote one.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn checkpoint(&self, member_id: i64) -> Result<Option<Checkpoint>> {
+        run!(self, checkpoints::checkpoint(member_id))
+    }
+
+    /// Takes up team `team_id` again after an interruption (`team resume`; the rules are
+    /// `team_core::resume`): the team back to `active` (a no-op when it is), owned by `owner`
+    /// (pid, host) when given; each member an interruption ended back to `pending` with its
+    /// next attempt (the lead to `running`); the tasks the team's end cancelled back to
+    /// `pending`; the interruption's notices withdrawn. One transaction, with a `team.resumed`
+    /// event.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team is not resumable (completed, or ended by its
+    /// lead's failure or a user); not found.
+    pub fn resume_team(&self, team_id: &str, owner: Option<(i64, String)>) -> Result<Resumed> {
+        run!(self, teams::resume_team(team_id, owner))
     }
 
     /// Writes a runner's `progress` of member `member` (id `member_id`) of team `team_id` in

@@ -131,8 +131,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    checkpoints (member_id) {
+        member_id -> BigInt,
+        team_id -> Text,
+        seq -> BigInt,
+        calls -> BigInt,
+        turn_done -> Bool,
+        messages -> Text,
+        at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(members -> teams (team_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    runners, teams, members, tasks, task_deps, messages, memories, events
+    runners,
+    teams,
+    members,
+    tasks,
+    task_deps,
+    messages,
+    memories,
+    events,
+    checkpoints
 );

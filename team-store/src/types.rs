@@ -383,3 +383,54 @@ impl Retried {
         }
     }
 }
+
+/// The latest checkpoint of an LLM member's conversation (`checkpoints`, one row per member):
+/// what a retried or resumed member goes on from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The member's id.
+    pub member_id: i64,
+    /// How many checkpoints the member wrote (this one included).
+    pub seq: i64,
+    /// Model calls the member made so far (its next call is `calls + 1`: a cassette's turn).
+    pub calls: i64,
+    /// True when the conversation ends with the answer of a finished turn (written with a
+    /// persistent member's end of turn: its result was sent); false mid-turn.
+    pub turn_done: bool,
+    /// The conversation (`team_provider::ChatMessage`s) as JSON.
+    pub messages: String,
+    /// When it was written, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// A checkpoint to write ([`crate::Store::save_checkpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewCheckpoint<'a> {
+    /// The member's team id.
+    pub team_id: &'a str,
+    /// The member's id.
+    pub member_id: i64,
+    /// Model calls made so far.
+    pub calls: i64,
+    /// See [`Checkpoint::turn_done`].
+    pub turn_done: bool,
+    /// The conversation as JSON.
+    pub messages: &'a str,
+    /// The attempt whose conversation it is (the runner's claim): refused once the member
+    /// moved on to another attempt, so a superseded session never overwrites the checkpoint
+    /// of the attempt that replaced it. `None` writes it for any attempt.
+    pub attempt: Option<i64>,
+}
+
+/// What [`crate::Store::resume_team`] took up again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resumed {
+    /// The team, now `active`.
+    pub team: Team,
+    /// Names of the members queued again (`pending`, next attempt); the lead is not listed.
+    pub members: Vec<String>,
+    /// Ids of the tasks reopened (`pending`).
+    pub tasks: Vec<i64>,
+    /// Names of the members kept as they ended (completed, or failed on their own).
+    pub kept: Vec<String>,
+}

@@ -1,7 +1,7 @@
 //! Fencing with attempt numbers (issue 19): once a member moved on to another attempt (its
 //! runner was found lost and it was retried), every write made as its earlier attempt is
 //! refused: a send, a task claim or move, a memory write, its end, its end of turn, an inbox
-//! take that wakes it, a retry. The current attempt's writes go through. On both engines.
+//! take that wakes it, a retry, a conversation checkpoint. The current attempt's writes go through. On both engines.
 #![allow(missing_docs)]
 
 mod common;
@@ -11,8 +11,8 @@ use rstest::rstest;
 use team_core::retry::{RetryCause, RetryPolicy};
 use team_core::{AgentName, MemberStatus, MessageKind, TaskEvent, TeamName};
 use team_store::{
-    Actor, MemberEnd, MemberSpec, MemoryOp, NewMember, NewRunner, NewTask, NewTeam, Outcome,
-    Outgoing, Progress, Recipient, Refusal, StoreError,
+    Actor, MemberEnd, MemberSpec, MemoryOp, NewCheckpoint, NewMember, NewRunner, NewTask, NewTeam,
+    Outcome, Outgoing, Progress, Recipient, Refusal, StoreError,
 };
 
 /// True when `e` is the refusal of a superseded attempt (not any other refusal).
@@ -156,6 +156,14 @@ fn a_superseded_attempt_can_write_nothing_as_its_member(#[case] backend: Backend
         Some(1)
     )));
     assert!(superseded(s.take_inbox_and_wake(&t.id, &m.name, Some(1))));
+    assert!(superseded(s.save_checkpoint(&NewCheckpoint {
+        team_id: &t.id,
+        member_id: m.id,
+        calls: 3,
+        turn_done: false,
+        messages: "[]",
+        attempt: Some(1),
+    })));
     assert!(superseded(s.retry_member(
         &t.id,
         &m.name,
@@ -186,6 +194,7 @@ fn a_superseded_attempt_can_write_nothing_as_its_member(#[case] backend: Backend
     );
     assert!(s.take_inbox(&t.id, "lead", true).unwrap().is_empty());
     assert!(s.memory_get("worker", "/proj").unwrap().is_none());
+    assert!(s.checkpoint(m.id).unwrap().is_none());
     s.send_message_as(&t.id, &msg, None, false, Some(2))
         .unwrap();
     let ends = s

@@ -230,3 +230,153 @@ fn without_a_policy_a_lost_attempt_fails(#[case] backend: Backend) {
         MemberStatus::Failed
     );
 }
+
+/// `team resume`: a team whose owner died (failed) is taken up again: the members its end
+/// cancelled and those lost with their runner are queued again (next attempt), the tasks its
+/// end cancelled reopen, completed members and tasks are kept, the interruption's notices to
+/// the lead are withdrawn; a completed team and a team a user disbanded are not resumable.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn an_interrupted_team_is_resumed_and_a_finished_one_is_not(#[case] backend: Backend) {
+    use team_core::TeamEvent;
+    use team_store::{Outcome, Refusal};
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let (t, lost) = setup(&s, 1, 0);
+    let rid = runner(&s);
+    claim(&s, &rid, &t.id);
+    let add = |agent: &str| {
+        s.add_member(
+            &t.id,
+            &NewMember {
+                agent: AgentName::new(agent).unwrap(),
+                prompt: Some("go".into()),
+                persistent: true,
+                timeout_secs: None,
+                status: MemberStatus::Pending,
+                runner_id: None,
+            },
+        )
+        .unwrap()
+        .name
+    };
+    let (done, idle) = (add("done"), add("idle"));
+    claim(&s, &rid, &t.id);
+    s.finish_member(&t.id, &done, &Outcome::Completed("ok".into()))
+        .unwrap();
+    let finished = s
+        .add_task(
+            &t.id,
+            &NewTask {
+                title: "finished".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.claim_task(&t.id, &idle, Some(finished.id)).unwrap();
+    s.update_task(
+        &t.id,
+        finished.id,
+        team_core::TaskEvent::Complete,
+        Some("ok"),
+    )
+    .unwrap();
+    let open = s
+        .add_task(
+            &t.id,
+            &NewTask {
+                title: "open".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.claim_task(&t.id, &idle, Some(open.id)).unwrap();
+    // The interruption: the runner is lost, then the owner.
+    s.retry_member(
+        &t.id,
+        &lost,
+        RetryCause::RunnerLost,
+        "runner lost",
+        &Progress::default(),
+        None,
+    )
+    .unwrap();
+    let why = team_core::resume::owner_lost(4242);
+    s.end_team(&t.id, TeamEvent::Fail, &why).unwrap();
+    assert!(
+        lead_inbox(&s, &t.id)
+            .iter()
+            .any(|m| m.body.contains("runner lost"))
+    );
+
+    let r = s.resume_team(&t.id, Some((7, "h".into()))).unwrap();
+    assert_eq!(r.team.status, team_core::TeamStatus::Active);
+    assert_eq!(r.team.owner_pid, Some(7));
+    let mut resumed = r.members.clone();
+    resumed.sort();
+    let mut want = vec![lost.clone(), idle.clone()];
+    want.sort();
+    assert_eq!(resumed, want);
+    assert_eq!(r.kept, vec![done.clone()]);
+    assert_eq!(r.tasks, vec![open.id]);
+    for name in [&lost, &idle] {
+        let m = s.get_member(&t.id, name).unwrap();
+        assert_eq!((m.status, m.attempt), (MemberStatus::Pending, 2), "{m:?}");
+        assert_eq!(m.error, None);
+    }
+    assert_eq!(
+        s.get_member(&t.id, "lead").unwrap().status,
+        MemberStatus::Running
+    );
+    assert_eq!(
+        s.get_member(&t.id, &done).unwrap().status,
+        MemberStatus::Completed
+    );
+    assert_eq!(
+        s.get_task(&t.id, open.id).unwrap().status,
+        TaskStatus::Pending
+    );
+    assert_eq!(
+        s.get_task(&t.id, finished.id).unwrap().status,
+        TaskStatus::Completed
+    );
+    let inbox = lead_inbox(&s, &t.id);
+    assert!(
+        inbox.iter().all(|m| !m.body.contains("runner lost")),
+        "the interruption's notice is withdrawn: {inbox:?}"
+    );
+    assert!(
+        s.take_inbox(&t.id, &idle, true).unwrap().is_empty(),
+        "no [TEAM FAILED] notice left unread"
+    );
+    // Resuming an active team again changes nothing.
+    let again = s.resume_team(&t.id, None).unwrap();
+    assert!(again.members.is_empty(), "{again:?}");
+
+    // A completed team, and a team a user disbanded, are not resumable.
+    s.end_team(&t.id, TeamEvent::Complete, "done").unwrap();
+    let r = s.resume_team(&t.id, None);
+    assert!(
+        matches!(r, Err(StoreError::Illegal(Refusal::NotResumable { .. }))),
+        "{r:?}"
+    );
+    let t2 = s
+        .create_team(&NewTeam {
+            name: TeamName::new("other").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0;
+    s.disband_team(&t2.id, "disbanded by user").unwrap();
+    let r = s.resume_team(&t2.id, None);
+    let Err(e) = r else {
+        panic!("resumed a disbanded team")
+    };
+    assert!(e.to_string().contains("not an interruption"), "{e}");
+}

@@ -251,3 +251,53 @@ async fn max_turns_exceeded_fails_the_member() {
         "lead inbox: {inbox:#?}"
     );
 }
+
+/// Issue 18, retries: a transient provider failure (HTTP 500 through all of the provider's
+/// own retries) ends the member's attempt, and with `retries: 1` its second attempt runs and
+/// succeeds: `attempt 2 of 2`, a `member.retried` event, no failure notice to the lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transient_failure_is_retried_by_the_agents_policy() {
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = served.clone();
+    let server = ScriptedServer::start(Script::from_fn(move |req| {
+        if !from_agent(req, "worker") {
+            return Reply::error(400, "unexpected caller");
+        }
+        // The first attempt's call and its 3 provider retries fail.
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 4 {
+            return Reply::error(500, BOOM);
+        }
+        Reply::text("recovered")
+    }))
+    .await
+    .expect("server");
+    let p = Project::new(Wire::OpenAi, &server.base_url(), "").await;
+    p.agent(
+        "worker",
+        "model: mock/m\nretries: 1\nbackoff: 100ms",
+        "You work.",
+    );
+    p.create_team("t").await;
+    // Before: exit 1, the member failed with HTTP 500.
+    let out = p.team(&["spawn", "t", "worker", "--prompt", "go"]).await;
+    assert_eq!(code(&out), 0, "spawn: {}", dump(&out));
+    let w = p.member("t", "worker").await;
+    assert_eq!(w["status"], "completed", "{w:#?}");
+    assert_eq!(w["result"], "recovered", "{w:#?}");
+    assert_eq!(
+        (w["attempt"].as_i64(), w["max_attempts"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 5);
+    let events = p.events("t").await;
+    let retried = events_of(&events, "member.retried", Some("worker"));
+    assert_eq!(retried.len(), 1, "{events:#?}");
+    assert_eq!(retried[0]["payload"]["cause"], "transient");
+    let inbox = p.json(&["inbox", "t", "lead"]).await;
+    assert!(
+        inbox
+            .as_array()
+            .is_some_and(|a| a.iter().all(|m| m["kind"] != "failure")),
+        "{inbox:#?}"
+    );
+}

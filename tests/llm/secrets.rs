@@ -25,7 +25,7 @@ fn script() -> Script {
             return match req.turn {
                 1 => Reply::tool_call(
                     "bash",
-                    r#"{"command":"echo \"key=[$MOCK_API_KEY]\"; env | grep -c SECRET123 || true"}"#,
+                    r#"{"command":"echo \"key=[$MOCK_API_KEY]\"; env | grep -c 'SECRET1[2]3' || true"}"#,
                 ),
                 _ => Reply::text("worker answered"),
             };

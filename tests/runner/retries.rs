@@ -86,3 +86,54 @@ fn a_member_of_a_killed_runner_is_retried_by_a_surviving_one(#[case] backend: Ba
     let shown = p.ok(&["show", "crew"]);
     assert!(shown.contains("attempt 2 of 3"), "{shown}");
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn team_resume_queues_a_member_lost_with_its_runner_again(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.heartbeat_ms(HEARTBEAT_MS);
+    p.agent("flaky", FLAKY);
+    p.ok(&["create", "crew"]);
+    let a = p.start_runner("runner-a", &[]);
+    let s = p.spawn_bg("crew", "flaky", "go", &[]);
+    eventually(
+        Duration::from_secs(30),
+        "the first attempt to start",
+        || pids_of(&p.lines("pids.log"), &s.name).first().copied(),
+    );
+    signal(&a.pid().to_string(), "KILL");
+    drop(a);
+    let r = p.json(&["reconcile"]);
+    assert_eq!(r["members_failed"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(p.member("crew", &s.name)["status"], "failed");
+
+    // Before: no such command.
+    let r = p.json(&["resume", "crew"]);
+    assert_eq!(r["members"], serde_json::json!([s.name]), "{r}");
+    assert_eq!(r["team"]["status"], "active", "{r}");
+    let runners = p.json(&["runners"]);
+    let _detached: Vec<crate::support::ForeignPid> = runners
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r["pid"].as_i64())
+                .map(|pid| crate::support::ForeignPid(pid as i32))
+                .collect()
+        })
+        .unwrap_or_default();
+    let m = ended(p, "crew", &s.name);
+    assert_eq!(m["status"], "completed", "{m}");
+    assert_eq!(m["result"], "second\n", "{m}");
+    assert_eq!(m["attempt"], 2, "{m}");
+    let inbox = p.peek("crew", "lead");
+    assert!(
+        inbox.iter().all(|x| x["kind"] != "failure"),
+        "the interruption's notice is withdrawn: {inbox:#?}"
+    );
+    // A finished member is not queued again.
+    let r = p.json(&["resume", "crew"]);
+    assert_eq!(r["members"], serde_json::json!([]), "{r}");
+}

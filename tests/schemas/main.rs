@@ -214,6 +214,8 @@ fn every_command_prints_a_document_its_schema_accepts() {
         "`team` is a Team object: {waited:#}"
     );
     p.check("reconcile", &["reconcile"], 0);
+    let resumed = p.check("resume", &["resume", "demo"], 0);
+    assert_eq!(resumed["team"]["status"], "active", "{resumed:#}");
     p.check("logs", &["logs", "demo", "--tail", "5"], 0);
     p.check("disband", &["disband", "demo"], 0);
     p.check_lines("logs-follow", &["logs", "demo", "--follow", "--tail", "3"]);

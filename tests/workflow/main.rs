@@ -12,5 +12,6 @@ mod live;
 mod options;
 mod replay;
 mod reports;
+mod resume;
 mod self_review;
 mod spec_review;

@@ -23,7 +23,7 @@ use crate::output::{duration, one_line};
 use crate::project::{Ctx, TEAM_DIR, text_or_stdin};
 
 /// Default heartbeat of runners (see `EngineOptions::heartbeat`).
-const HEARTBEAT: Duration = Duration::from_secs(2);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// Environment variable setting the heartbeat period of the runners this process starts, in
 /// ms (default 2000; 10 to 60000). A runner is lost after three of its periods without a
@@ -322,13 +322,14 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
         println!("{}", m.name);
         return Ok(());
     }
+    let retry_spec = runtime.retry_spec(agent.as_str());
     let rt = runtime_threads()?;
     let ended: Member = rt.block_on(async {
         let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
-            let m = ctx.store.add_member(
+            let m = ctx.store.add_member_with_spec(
                 &team.id,
                 &NewMember {
                     agent,
@@ -338,6 +339,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
                     status: MemberStatus::Running,
                     runner_id: Some(engine.runner_id().to_owned()),
                 },
+                &retry_spec,
             )?;
             ctx.out
                 .note(format!("running {} in team {}", m.name, team.name));
@@ -709,6 +711,33 @@ fn serve_pending(ctx: &Ctx) -> Result<bool> {
         "members are pending and no runner is live: started a runner in the background (pid {pid})"
     ));
     Ok(true)
+}
+
+/// `team resume TEAM` of a team that no workflow runs: reconciles first (a lost runner's
+/// members, a dead owner), takes the team up (`Store::resume_team`) and makes sure a runner
+/// serves the members queued again.
+pub fn resume_members(ctx: &Ctx, team: &team_core::Team) -> Result<()> {
+    team_runner::reconcile(&ctx.store, None, HEARTBEAT)?;
+    let r = ctx.store.resume_team(&team.id, None)?;
+    if !r.members.is_empty() {
+        ensure_runner(ctx, &env_fingerprint(ctx))?;
+    }
+    if ctx.out.json {
+        return ctx.out.json(&crate::doc::ResumeDoc::from(r));
+    }
+    println!(
+        "resumed team {}: {} member(s) queued again{}, {} task(s) reopened, {} kept",
+        r.team.name,
+        r.members.len(),
+        if r.members.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.members.join(", "))
+        },
+        r.tasks.len(),
+        r.kept.len()
+    );
+    Ok(())
 }
 
 /// `team reconcile`.

@@ -83,6 +83,9 @@ fn replay_note(path: &str) -> String {
 /// none, and removes it again when the run fails before its team exists (no model, a bad
 /// input, a repository without commits), so a failed first try leaves nothing behind.
 pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> Result<()> {
+    if let Some(team) = &a.resume {
+        return resume_run(db, out, team, Some(a));
+    }
     let cwd = std::env::current_dir()?;
     let mut created = None;
     if db.is_none() && project::find_project(&cwd).is_none() {
@@ -90,7 +93,7 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> Result<()> {
         created = Some(cwd.join(TEAM_DIR));
     }
     let mut team_created = false;
-    let result = run_in(db, out, a, &mut team_created);
+    let result = run_in(db, out, a, &mut team_created, None);
     if result.is_err()
         && !team_created
         && let Some(dir) = created
@@ -101,9 +104,100 @@ pub fn run(db: Option<&str>, out: Out, a: &RunArgs) -> Result<()> {
     result
 }
 
-fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> Result<()> {
+/// Kind of the event that records what a run was started with (its arguments and its input's
+/// text), which `team run --resume` reads.
+pub const RUN_EVENT: &str = "workflow.run";
+
+/// `team resume TEAM`: a workflow team's run is finished (as `team run --resume TEAM`, with
+/// the interrupted run's report options); any other team's interrupted members are queued
+/// again for a runner.
+pub fn resume(db: Option<&str>, out: Out, team_ref: &str) -> Result<()> {
     let ctx = project::open(db, out)?;
-    let (def, _) = find(&ctx.project_root, &a.workflow)?;
+    let team = ctx.store.resolve_team(team_ref)?;
+    if team.workflow.is_some() {
+        drop(ctx);
+        return resume_run(db, out, team_ref, None);
+    }
+    super::run::resume_members(&ctx, &team)
+}
+
+/// `team run --resume TEAM` (`this`: the command's own report options; `None`: the
+/// interrupted run's, for `team resume`).
+fn resume_run(db: Option<&str>, out: Out, team_ref: &str, this: Option<&RunArgs>) -> Result<()> {
+    let ctx = project::open(db, out)?;
+    let team = ctx.store.resolve_team(team_ref)?;
+    let started = ctx
+        .store
+        .list_events(Some(&team.id), 0, 1_000_000)?
+        .into_iter()
+        .find(|e| e.kind == RUN_EVENT)
+        .ok_or_else(|| {
+            usage(format!(
+                "team {} was not started by `team run` (or by a version that did not record its run); only a workflow run can be resumed with --resume: try `team resume {}`",
+                team.name, team.name
+            ))
+        })?;
+    let argv: Vec<String> =
+        serde_json::from_value(started.payload["argv"].clone()).map_err(|e| {
+            usage(format!(
+                "the recorded run of team {} cannot be read: {e}",
+                team.name
+            ))
+        })?;
+    let input_text = started.payload["input_text"].as_str().map(str::to_owned);
+    let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("team".to_owned()).chain(argv),
+    )
+    .map_err(|e| {
+        usage(format!(
+            "the recorded run of team {} cannot be read: {e}",
+            team.name
+        ))
+    })?;
+    let crate::cli::Command::Run(mut a) = parsed.command else {
+        return Err(usage(format!(
+            "the recorded run of team {} is not a `team run`",
+            team.name
+        )));
+    };
+    if let Some(this) = this {
+        a.output = this.output.clone();
+        a.format = this.format;
+        a.events = this.events.clone();
+        a.annotate_level = this.annotate_level.clone();
+        a.fail_on = this.fail_on.clone();
+        // A timeout given now bounds the rest of the run (else the interrupted run's does).
+        if this.timeout.is_some() {
+            a.timeout = this.timeout;
+        }
+        if this.max_agents.is_some() {
+            a.max_agents = this.max_agents;
+        }
+        // A cassette given now is the one the rest of the run records to or replays from.
+        if this.record.is_some() || this.replay.is_some() {
+            a.record = this.record.clone();
+            a.replay = this.replay.clone();
+        }
+    }
+    a.detach = false;
+    a.resume = None;
+    drop(ctx);
+    let mut created = false;
+    run_in(db, out, &a, &mut created, Some((team.id, input_text)))
+}
+
+/// Runs `a`; with `resume` (the team's id and the recorded input text), takes up that team's
+/// interrupted run instead of creating a team.
+fn run_in(
+    db: Option<&str>,
+    out: Out,
+    a: &RunArgs,
+    team_created: &mut bool,
+    resume: Option<(String, Option<String>)>,
+) -> Result<()> {
+    let ctx = project::open(db, out)?;
+    let workflow_name = a.workflow.clone().unwrap_or_default();
+    let (def, _) = find(&ctx.project_root, &workflow_name)?;
     // `--json` is the report's JSON, as `--format json`.
     let format = if out.json {
         ReportFormat::Json
@@ -127,7 +221,10 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
         )));
     }
     let input_path = a.inputs.first().cloned().unwrap_or_default();
-    let input_text = if input_path.is_empty() {
+    let recorded_text = resume.as_ref().and_then(|r| r.1.clone());
+    let input_text = if let Some(text) = recorded_text {
+        text
+    } else if input_path.is_empty() {
         String::new()
     } else {
         std::fs::read_to_string(&input_path)
@@ -179,23 +276,58 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
         // A specialist without a model of its own runs on the lead's.
         check_agent_in(&runtime, &ctx, r, Some(&def.lead))?;
     }
-    let name = match &a.name {
-        Some(n) => n.clone(),
-        None => format!("{}-{}", def.name, &team_store_id()),
-    };
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let (team, _) = ctx.store.create_team(&NewTeam {
-        name: TeamName::new(&name).map_err(|e| usage(e.to_string()))?,
-        lead_agent: AgentName::new(&def.lead).map_err(|e| usage(e.to_string()))?,
-        workflow: Some(def.name.clone()),
-        project_root: ctx.root_str(),
-        owner: Some((i64::from(std::process::id()), host)),
-    })?;
-    *team_created = true;
-    ctx.out.note(format!(
-        "team {} ({}): {} on {input_path}",
-        team.name, team.id, def.name
-    ));
+    let owner = (i64::from(std::process::id()), host);
+    let team = if let Some((team_id, _)) = &resume {
+        if kind != WorkflowKind::SpecReview {
+            return Err(usage(format!(
+                "resuming a run of workflow {} (kind {}) is not supported yet; only spec-review runs resume",
+                def.name, def.kind
+            )));
+        }
+        // What the interrupted run left: its lost runner's members and its dead owner are
+        // reconciled first, then the team is taken up (`team_core::resume`).
+        team_runner::reconcile(&ctx.store, None, super::run::HEARTBEAT)?;
+        let r = ctx.store.resume_team(team_id, Some(owner))?;
+        *team_created = true;
+        ctx.out.note(format!(
+            "team {} ({}): resuming {} on {input_path}: {} member(s) go on, {} kept",
+            r.team.name,
+            r.team.id,
+            def.name,
+            r.members.len(),
+            r.kept.len()
+        ));
+        r.team
+    } else {
+        let name = match &a.name {
+            Some(n) => n.clone(),
+            None => format!("{}-{}", def.name, &team_store_id()),
+        };
+        let (team, _) = ctx.store.create_team(&NewTeam {
+            name: TeamName::new(&name).map_err(|e| usage(e.to_string()))?,
+            lead_agent: AgentName::new(&def.lead).map_err(|e| usage(e.to_string()))?,
+            workflow: Some(def.name.clone()),
+            project_root: ctx.root_str(),
+            owner: Some(owner),
+        })?;
+        *team_created = true;
+        // What `team run --resume` needs to take the run up again.
+        ctx.store.append_event(
+            Some(&team.id),
+            Some(team_core::LEAD_ALIAS),
+            RUN_EVENT,
+            serde_json::json!({
+                "argv": std::env::args().skip(1).collect::<Vec<_>>(),
+                "input_text": input_text,
+            }),
+        )?;
+        ctx.out.note(format!(
+            "team {} ({}): {} on {input_path}",
+            team.name, team.id, def.name
+        ));
+        team
+    };
     let started = Instant::now();
     let opts = engine_options(&ctx, &config, a.max_agents)?;
     let exec = Execution {
@@ -206,6 +338,8 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
             params,
             team_id: team.id.clone(),
             max_tokens: a.max_tokens,
+            resume: resume.is_some(),
+            answers: Default::default(),
         },
         timeout_secs: a.timeout.map(|d| d.as_secs_f64()),
         note: replay,
@@ -413,10 +547,13 @@ fn flush_events(store: &Store, team_id: &str, target: Option<&str>) -> Result<()
 
 /// `team run --detach`: the same run in the background; prints the team name.
 fn detach(ctx: &Ctx, a: &RunArgs) -> Result<()> {
-    let name = a
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", a.workflow, team_store_id()));
+    let name = a.name.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            a.workflow.as_deref().unwrap_or_default(),
+            team_store_id()
+        )
+    });
     let args: Vec<String> = std::env::args()
         .skip(1)
         // The child writes the report to a file: `--json` would make it JSON there.

@@ -214,6 +214,31 @@ pub struct RunnerStartedDoc {
     pub pid: u32,
 }
 
+/// `team resume --json` (a team no workflow runs; a workflow team prints its report).
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Resume")]
+pub struct ResumeDoc {
+    /// The team, now `active`.
+    pub team: TeamDoc,
+    /// Members queued again (`pending`, their next attempt, from their last checkpoint).
+    pub members: Vec<String>,
+    /// Tasks reopened (`pending`): those the team's interrupted end cancelled.
+    pub tasks: Vec<i64>,
+    /// Members kept as they ended (completed, or failed on their own).
+    pub kept: Vec<String>,
+}
+
+impl From<team_store::Resumed> for ResumeDoc {
+    fn from(r: team_store::Resumed) -> Self {
+        Self {
+            team: r.team.into(),
+            members: r.members,
+            tasks: r.tasks,
+            kept: r.kept,
+        }
+    }
+}
+
 /// `team reconcile --json`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(rename = "Reconcile")]
@@ -527,6 +552,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         file::<WaitDoc>("wait"),
         file::<WatchChangeDoc>("watch"),
         file::<ReconcileDoc>("reconcile"),
+        file::<ResumeDoc>("resume"),
         file::<AgentsListDoc>("agents-list"),
         file::<AgentDoc>("agents-show"),
         file::<AgentsCheckDoc>("agents-check"),

@@ -72,6 +72,43 @@ pub(crate) struct Session {
     /// The record of the call that ended the last turn, not written yet: it goes with the
     /// member's next write (the turn's progress, or its end), see [`Session::take_progress`].
     unwritten: Progress,
+    /// Whether the conversation is checkpointed (a member's session; not a lead's request).
+    checkpoints: bool,
+    /// Values never written into a checkpoint: the providers' API keys of this runner's
+    /// environment (a tool's output could hold one).
+    secrets: Vec<String>,
+    /// Restored from a checkpoint taken mid-turn: the next [`Session::turn`] goes on with the
+    /// conversation as it is instead of adding its input.
+    resume_mid_turn: bool,
+}
+
+/// The conversation, the count of calls and where it is, of checkpoint `cp` (see
+/// [`Session::restore`]); `None` when it cannot be read.
+fn restored(cp: &team_store::Checkpoint) -> Option<(Vec<ChatMessage>, u32, Restored)> {
+    let mut messages: Vec<ChatMessage> = serde_json::from_str(&cp.messages).ok()?;
+    let mut calls = u32::try_from(cp.calls).ok()?;
+    if let Some(ChatMessage::Assistant { tool_calls, .. }) = messages.last()
+        && !tool_calls.is_empty()
+    {
+        messages.pop();
+        calls = calls.saturating_sub(1);
+    }
+    let at = match (cp.turn_done, messages.last()) {
+        (true, Some(ChatMessage::Assistant { content, .. })) => {
+            Restored::TurnDone(content.clone().unwrap_or_default())
+        }
+        _ => Restored::MidTurn,
+    };
+    Some((messages, calls, at))
+}
+
+/// What a restored conversation is at: see [`Session::restore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Restored {
+    /// Mid-turn: the next turn goes on from it (calling the model again).
+    MidTurn,
+    /// After a finished turn whose result (this text) was sent: the member goes idle.
+    TurnDone(String),
 }
 
 /// The tools offered to a member (the team tools, then the workspace tools its agent may
@@ -142,6 +179,9 @@ impl Session {
                     max_turns: 1,
                     calls: call.saturating_sub(1),
                     unwritten: Progress::default(),
+                    checkpoints: false,
+                    resume_mid_turn: false,
+                    secrets: Vec::new(),
                 });
             }
         };
@@ -208,7 +248,68 @@ impl Session {
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             calls: 0,
             unwritten: Progress::default(),
+            checkpoints: true,
+            resume_mid_turn: false,
+            secrets: ctx
+                .runtime
+                .provider_key_envs
+                .iter()
+                .filter_map(|name| std::env::var(name).ok())
+                .filter(|v| v.len() >= 8)
+                .collect(),
         })
+    }
+
+    /// Restores the conversation of checkpoint `cp` (a retried or resumed member): its
+    /// messages and its count of model calls, so that the next call has the number the
+    /// interrupted one had (a cassette serves it). A trailing reply whose tool calls have no
+    /// results (the runner died while they ran) is dropped and its call made again. `None`
+    /// when the checkpoint cannot be read (the member starts from scratch).
+    pub(crate) fn restore(&mut self, cp: &team_store::Checkpoint) -> Option<Restored> {
+        let (messages, calls, restored) = restored(cp)?;
+        self.req.messages = messages;
+        self.calls = calls;
+        self.resume_mid_turn = restored == Restored::MidTurn;
+        Some(restored)
+    }
+
+    /// The conversation as a checkpoint's JSON and the model calls made so far; `None` for a
+    /// session that is not checkpointed.
+    pub(crate) fn checkpoint_json(&self) -> Option<(String, i64)> {
+        if !self.checkpoints {
+            return None;
+        }
+        serde_json::to_string(&self.req.messages).ok().map(|mut j| {
+            for s in &self.secrets {
+                if j.contains(s.as_str()) {
+                    j = j.replace(s.as_str(), "[redacted]");
+                }
+            }
+            (j, i64::from(self.calls))
+        })
+    }
+
+    /// Writes the conversation as member `m`'s latest checkpoint (mid-turn). A store error
+    /// is logged: a missing checkpoint costs a resumed member work, not correctness.
+    async fn checkpoint(&self, ctx: &Arc<Context>, m: &Member) {
+        let Some((json, calls)) = self.checkpoint_json() else {
+            return;
+        };
+        let (team, id, attempt) = (m.team_id.clone(), m.id, Some(m.attempt));
+        let saved = db(&ctx.store, move |s| {
+            s.save_checkpoint(&team_store::NewCheckpoint {
+                team_id: &team,
+                member_id: id,
+                calls,
+                turn_done: false,
+                messages: &json,
+                attempt,
+            })
+        })
+        .await;
+        if let Err(e) = saved {
+            tracing::warn!(member = %m.name, "cannot write the checkpoint: {e}");
+        }
     }
 
     /// Runs one turn with `input`; the caller races it against cancellation and the deadline
@@ -220,7 +321,14 @@ impl Session {
         io: &TurnIo<'_>,
         input: &str,
     ) -> TurnEnd {
-        self.req.messages.push(ChatMessage::user(input));
+        if self.resume_mid_turn {
+            // Restored mid-turn: the conversation goes on as it was.
+            self.resume_mid_turn = false;
+        } else {
+            self.req.messages.push(ChatMessage::user(input));
+            // The input may be messages taken from the inbox: kept before the first call.
+            self.checkpoint(ctx, m).await;
+        }
         // A workflow may ask this turn's answer in a JSON shape (structured output).
         self.req.response_format = match &self.format {
             Some(fixed) => fixed.clone(),
@@ -305,6 +413,7 @@ impl Session {
                 s.record_progress(&team, &name, id, &record)
             })
             .await;
+            self.checkpoint(ctx, m).await;
             for call in &resp.tool_calls {
                 let sig = (call.name.clone(), call.arguments.clone());
                 if last_call.as_ref() == Some(&sig) {
@@ -331,6 +440,7 @@ impl Session {
                     .messages
                     .push(ChatMessage::tool_result(call, text, is_error));
             }
+            self.checkpoint(ctx, m).await;
         }
         TurnEnd::Failed(format!(
             "max_turns ({}) reached: the model made {} calls without a final answer; raise `max_turns:` in the agent file or narrow the task",
@@ -414,6 +524,7 @@ impl Session {
                 self.req
                     .messages
                     .push(ChatMessage::user(messages_as_input(&msgs)));
+                self.checkpoint(ctx, m).await;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(member = %m.name, "cannot take the inbox mid-turn: {e}"),
@@ -466,5 +577,54 @@ impl Session {
         })
         .await;
         (text, is_error)
+    }
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+    use team_provider::ToolCall;
+
+    fn cp(messages: &[ChatMessage], calls: i64, turn_done: bool) -> team_store::Checkpoint {
+        team_store::Checkpoint {
+            member_id: 1,
+            seq: 1,
+            calls,
+            turn_done,
+            messages: serde_json::to_string(messages).unwrap(),
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_restores_where_the_turn_was() {
+        let user = ChatMessage::user("review this");
+        let answer = ChatMessage::Assistant {
+            content: Some("done".into()),
+            tool_calls: Vec::new(),
+        };
+        let asked = ChatMessage::Assistant {
+            content: None,
+            tool_calls: vec![ToolCall {
+                id: "c1".into(),
+                name: "read".into(),
+                arguments: "{}".into(),
+            }],
+        };
+        // A finished turn whose result was sent: idle, with its answer.
+        let (m, calls, at) = restored(&cp(&[user.clone(), answer.clone()], 1, true)).unwrap();
+        assert_eq!((m.len(), calls), (2, 1));
+        assert_eq!(at, Restored::TurnDone("done".into()));
+        // Its input taken, no answer yet: mid-turn, the call is made again.
+        let (m, calls, at) = restored(&cp(std::slice::from_ref(&user), 0, false)).unwrap();
+        assert_eq!((m.len(), calls, at), (1, 0, Restored::MidTurn));
+        // The runner died while the tools ran: the reply asking for them is dropped and its
+        // call made again with the same number.
+        let (m, calls, at) = restored(&cp(&[user.clone(), asked], 1, false)).unwrap();
+        assert_eq!((m, calls, at), (vec![user], 0, Restored::MidTurn));
+        // An unreadable checkpoint: start over.
+        let mut bad = cp(&[], 0, false);
+        bad.messages = "not json".into();
+        assert!(restored(&bad).is_none());
     }
 }

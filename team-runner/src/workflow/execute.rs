@@ -172,9 +172,9 @@ pub async fn execute(
         Err(outcome) => {
             let why = match outcome {
                 Outcome::TimedOut => {
-                    format!("timed out after {}s", exec.timeout_secs.unwrap_or_default())
+                    team_core::resume::run_timed_out(exec.timeout_secs.unwrap_or_default())
                 }
-                _ => "cancelled by a signal".to_owned(),
+                _ => team_core::resume::RUN_CANCELLED.to_owned(),
             };
             let team = run.team_id.clone();
             let _ = crate::blocking::db(&store, move |s| s.disband_team(&team, &why)).await;

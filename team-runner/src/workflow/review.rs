@@ -56,6 +56,35 @@ pub struct ReviewRun {
     pub team_id: String,
     /// Stop once the team's members used this many tokens (prompt + completion).
     pub max_tokens: Option<u64>,
+    /// Take up a run an interruption stopped (`team run --resume`): the team's members are
+    /// looked up instead of added, and the answers they sent before are read again.
+    pub resume: bool,
+    /// What the run has read of each member's answers (see [`AnswerLog`]).
+    pub answers: AnswerLog,
+}
+
+/// Where the run is in each member's answers to the lead: the id of the last message it took
+/// as that member's answer. The lead's messages are read by this cursor, not by a take, so
+/// that a resumed run reads the answers that reached the lead before the interruption again,
+/// in the same order per member, and so makes the same report (each collect takes, per
+/// expected member, its first answer after its cursor).
+#[derive(Debug, Clone, Default)]
+pub struct AnswerLog(Arc<parking_lot::Mutex<HashMap<String, i64>>>);
+
+impl AnswerLog {
+    fn cursor(&self, member: &str) -> i64 {
+        self.0.lock().get(member).copied().unwrap_or(0)
+    }
+
+    fn advance(&self, member: &str, id: i64) {
+        self.0.lock().insert(member.to_owned(), id);
+    }
+}
+
+/// The key of the workflow's send `what` to `member` (`cross_review`, `repair-2`): a keyed
+/// send is made once, so a resumed run does not send again what the interrupted one sent.
+pub(crate) fn send_key(what: &str, member: &str) -> String {
+    format!("workflow:{what}:{member}")
 }
 
 /// How a review ended.
@@ -121,7 +150,7 @@ pub(crate) async fn collect(
         let notified = watch.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        absorb(ctx, &run.team_id, expected, &mut got).await?;
+        absorb(ctx, &run.team_id, expected, &mut got, &run.answers).await?;
         // The budget is checked on every look, also when the last answer just came in: the
         // tokens of an answer are recorded before the answer is sent.
         if let Some(limit) = run.max_tokens {
@@ -138,7 +167,7 @@ pub(crate) async fn collect(
                     })
                     .await?;
                 }
-                absorb(ctx, &run.team_id, expected, &mut got).await?;
+                absorb(ctx, &run.team_id, expected, &mut got, &run.answers).await?;
                 return Ok(Collected::Budget(got));
             }
         }
@@ -152,22 +181,45 @@ pub(crate) async fn collect(
     }
 }
 
-/// Takes the lead's inbox and keeps the first answer (result, completion, failure or
-/// cancellation) of each member in `expected`; other messages are dropped.
+/// Marks the lead's inbox read and keeps, for each member in `expected` that has none yet,
+/// its first answer (result, completion, failure or cancellation) after its cursor in
+/// `log`; other messages are left.
 async fn absorb(
     ctx: &crate::context::Context,
     team_id: &str,
     expected: &[String],
     got: &mut HashMap<String, Result<String, String>>,
+    log: &AnswerLog,
 ) -> Result<(), RunnerError> {
     let team = team_id.to_owned();
+    let from = expected
+        .iter()
+        .filter(|e| !got.contains_key(*e))
+        .map(|e| log.cursor(e))
+        .min()
+        .unwrap_or(i64::MAX);
+    if from == i64::MAX {
+        return Ok(());
+    }
     let msgs = db(&ctx.store, move |s| {
-        s.take_inbox(&team, team_core::LEAD_ALIAS, false)
+        s.take_inbox(&team, team_core::LEAD_ALIAS, false)?;
+        s.inbox_after(&team, team_core::LEAD_ALIAS, from, i64::from(u32::MAX))
     })
     .await?;
     for m in msgs {
-        if !expected.contains(&m.sender) || got.contains_key(&m.sender) {
+        if !expected.contains(&m.sender)
+            || got.contains_key(&m.sender)
+            || m.id <= log.cursor(&m.sender)
+        {
             continue;
+        }
+        let answer = matches!(
+            m.kind,
+            MessageKind::Result | MessageKind::Completion | MessageKind::Failure
+        ) || (m.kind == MessageKind::System
+            && m.body.starts_with("[AGENT CANCELLED]"));
+        if answer {
+            log.advance(&m.sender, m.id);
         }
         match m.kind {
             MessageKind::Result | MessageKind::Completion => {
@@ -245,7 +297,24 @@ pub async fn run(
             .set(&run.team_id, agent, Some(review_format.clone()));
     }
     let mut members: Vec<(String, String)> = Vec::new(); // (member, agent)
+    // A resumed run finds the specialists the interrupted one added (in order, one per
+    // name of `reviewers`) and adds only those it had not added yet.
+    let mut existing = if run.resume {
+        let team = run.team_id.clone();
+        db(&ctx.store, move |s| s.list_members(&team))
+            .await?
+            .into_iter()
+            .filter(|m| m.role == team_core::Role::Member)
+            .collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
     for agent in &names {
+        if let Some(i) = existing.iter().position(|m| &m.agent == agent) {
+            let m = existing.remove(i);
+            members.push((m.name, agent.clone()));
+            continue;
+        }
         let new = NewMember {
             agent: AgentName::new(agent).map_err(|e| RunnerError::Other(e.to_string()))?,
             prompt: Some(render(&template("review"), &vars(run, agent))),
@@ -332,12 +401,13 @@ pub async fn run(
             ctx.formats
                 .set(&run.team_id, member, Some(cross_format.clone()));
             let sent = ctx
-                .send_message(
+                .send_message_keyed(
                     run.team_id.clone(),
                     team_core::LEAD_ALIAS.to_owned(),
                     Recipient::Member(member.clone()),
                     MessageKind::Text,
                     body,
+                    send_key("cross_review", member),
                 )
                 .await;
             if sent.is_ok() {
@@ -557,14 +627,16 @@ pub(crate) async fn settle<T: serde::de::DeserializeOwned>(
             };
             let used = here.entry(member.clone()).or_insert(0);
             if *used < max_repairs && !budget {
+                let n = repairs.get(member).copied().unwrap_or(0) + 1;
                 let sent = engine
                     .context()
-                    .send_message(
+                    .send_message_keyed(
                         run.team_id.clone(),
                         team_core::LEAD_ALIAS.to_owned(),
                         Recipient::Member(member.clone()),
                         MessageKind::Text,
                         answers::repair_prompt(&error, format),
+                        send_key(&format!("repair-{n}"), member),
                     )
                     .await;
                 if sent.is_ok() {

@@ -336,6 +336,7 @@ pub(crate) fn end_turn(
     member_id: i64,
     progress: &Progress,
     result: Option<&str>,
+    checkpoint: Option<&crate::types::NewCheckpoint<'_>>,
     attempt: Option<i64>,
 ) -> Result<Vec<Message>> {
     c.write_tx(|c| {
@@ -343,6 +344,9 @@ pub(crate) fn end_turn(
         let m = member_row(c, &team, member)?;
         fence_attempt(&team, &m, attempt, "end its turn")?;
         progress_of(c, team_id, &m.name, member_id, progress)?;
+        if let Some(cp) = checkpoint {
+            super::checkpoints::save_checkpoint(c, cp)?;
+        }
         let sent = match result {
             Some(body) if m.name != LEAD_ALIAS => {
                 let lead = live_recipient(c, &team, LEAD_ALIAS)?;

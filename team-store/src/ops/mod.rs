@@ -17,6 +17,7 @@
 //!
 //! | file | entity |
 //! |---|---|
+//! | `checkpoints.rs` | LLM members' conversation checkpoints (latest per member) |
 //! | `events.rs` | the `events` log: the append every change makes, `team logs` |
 //! | `teams.rs` | teams: create, find, list, end (disband, complete, fail) with its cascade |
 //! | `members.rs` | members: add, read, live steps (sleep, wake), a turn's end and progress |
@@ -29,6 +30,7 @@
 /// The entity modules of one engine, from the files beside this one.
 macro_rules! entities {
     () => {
+        pub(crate) mod checkpoints;
         pub(crate) mod ends;
         pub(crate) mod events;
         pub(crate) mod members;

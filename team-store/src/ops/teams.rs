@@ -367,3 +367,230 @@ pub(crate) fn teams_owned_by(c: &mut Conn) -> Result<Vec<Team>> {
         .map(TeamRow::into_entity)
         .collect()
 }
+
+/// Takes team `team_id` up again after an interruption (see `Store::resume_team` and
+/// `team_core::resume`), in one transaction.
+pub(crate) fn resume_team(
+    c: &mut Conn,
+    team_id: &str,
+    owner: Option<(i64, String)>,
+) -> Result<Resumed> {
+    use crate::schema::messages;
+    use team_core::resume;
+    c.write_tx(|c| {
+        c.lock_team(team_id)?;
+        let team = team_by_id(c, team_id)?;
+        let from = team
+            .status
+            .parse::<TeamStatus>()
+            .map_err(StoreError::Corrupt)?;
+        resume::may_resume_team(from, team.reason.as_deref()).map_err(|why| {
+            StoreError::from(Refusal::NotResumable {
+                team: team.name.clone(),
+                why,
+            })
+        })?;
+        let now = now_ms();
+        if from != TeamStatus::Active {
+            let to = from.transition(TeamEvent::Resume).map_err(|e| {
+                StoreError::from(Refusal::transition_of(format!("team {}", team.name), e))
+            })?;
+            // Another active team may have taken the name meanwhile.
+            let taken: i64 = teams::table
+                .filter(teams::name.eq(&team.name))
+                .filter(teams::status.eq(TeamStatus::Active.as_str()))
+                .count()
+                .get_result(c)?;
+            if taken > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "an active team named {} exists; disband it first to resume team {} ({})",
+                    team.name, team.name, team.id
+                )));
+            }
+            diesel::update(
+                teams::table
+                    .find(team_id)
+                    .filter(teams::status.eq(from.as_str())),
+            )
+            .set((
+                teams::status.eq(to.as_str()),
+                teams::updated_at_ms.eq(now),
+                teams::ended_at_ms.eq(None::<i64>),
+                teams::reason.eq(None::<String>),
+            ))
+            .execute(c)?;
+        }
+        if let Some((pid, host)) = &owner {
+            diesel::update(teams::table.find(team_id))
+                .set((
+                    teams::owner_pid.eq(Some(*pid)),
+                    teams::owner_host.eq(Some(host.as_str())),
+                ))
+                .execute(c)?;
+        }
+        let reason = team.reason.as_deref();
+        let rows: Vec<MemberRow> = members::table
+            .filter(members::team_id.eq(team_id))
+            .order(members::id)
+            .select(MemberRow::as_select())
+            .load(c)?;
+        let lead_name = rows
+            .iter()
+            .find(|m| m.role == Role::Lead.as_str())
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| LEAD_ALIAS.to_owned());
+        let mut resumed = Vec::new();
+        let mut kept = Vec::new();
+        let mut withdrawn: Vec<String> = Vec::new();
+        for m in &rows {
+            let status = m.status()?;
+            let role = m.role.parse::<Role>().map_err(StoreError::Corrupt)?;
+            if status.is_live() {
+                continue;
+            }
+            if !resume::member_resumable(role, status, m.error.as_deref(), reason) {
+                kept.push(m.name.clone());
+                continue;
+            }
+            let to = status.transition(MemberEvent::Resume).map_err(|e| {
+                StoreError::from(Refusal::transition_of(
+                    format!("member {} in team {}", m.name, team.name),
+                    e,
+                ))
+            })?;
+            // The lead is driven by the resuming process: straight on to running.
+            let to = if role == Role::Lead {
+                to.transition(MemberEvent::Start).map_err(|e| {
+                    StoreError::from(Refusal::transition_of(
+                        format!("member {} in team {}", m.name, team.name),
+                        e,
+                    ))
+                })?
+            } else {
+                to
+            };
+            let attempt = if role == Role::Lead {
+                m.attempt
+            } else {
+                m.attempt + 1
+            };
+            diesel::update(
+                members::table
+                    .find(m.id)
+                    .filter(members::status.eq(status.as_str())),
+            )
+            .set((
+                members::status.eq(to.as_str()),
+                members::attempt.eq(attempt),
+                members::max_attempts.eq(m.max_attempts.max(attempt)),
+                members::not_before_ms.eq(None::<i64>),
+                members::runner_id.eq(None::<String>),
+                members::pid.eq(None::<i64>),
+                members::error.eq(None::<String>),
+                members::ended_at_ms.eq(None::<i64>),
+                members::updated_at_ms.eq(now),
+            ))
+            .execute(c)?;
+            if let Some(e) = m.error.as_deref() {
+                withdrawn.push(cascade::failure_notice(&m.name, e));
+                withdrawn.push(cascade::cancelled_notice(&m.name, e));
+            }
+            event(
+                c,
+                Some(team_id),
+                Some(&m.name),
+                "member.resumed",
+                json!({"from": status, "to": to, "attempt": attempt, "error": m.error}),
+            )?;
+            if role == Role::Member {
+                resumed.push(m.name.clone());
+            }
+        }
+        // The interruption's notices: to the lead from the resumed members, the summary, and
+        // the unread system notices of the team's end to the members.
+        if !withdrawn.is_empty() {
+            diesel::delete(
+                messages::table
+                    .filter(messages::team_id.eq(team_id))
+                    .filter(messages::recipient.eq(&lead_name))
+                    .filter(messages::sender.eq_any(&resumed))
+                    .filter(messages::body.eq_any(&withdrawn))
+                    .filter(messages::body_of.is_null())
+                    .filter(messages::broadcast.eq(false)),
+            )
+            .execute(c)?;
+            diesel::delete(
+                messages::table
+                    .filter(messages::team_id.eq(team_id))
+                    .filter(messages::recipient.eq(&lead_name))
+                    .filter(messages::sender.eq(SYSTEM_SENDER))
+                    .filter(messages::body.like("[ALL MEMBERS DONE]%"))
+                    .filter(messages::broadcast.eq(false)),
+            )
+            .execute(c)?;
+        }
+        let mut everyone = resumed.clone();
+        everyone.push(lead_name.clone());
+        diesel::update(
+            messages::table
+                .filter(messages::team_id.eq(team_id))
+                .filter(messages::recipient.eq_any(&everyone))
+                .filter(messages::sender.eq(SYSTEM_SENDER))
+                .filter(messages::kind.eq(MessageKind::System.as_str()))
+                .filter(messages::delivered_at_ms.is_null()),
+        )
+        .set(messages::delivered_at_ms.eq(Some(now)))
+        .execute(c)?;
+        // The tasks the team's end cancelled (named by its `team.{failed,disbanded}` event).
+        let mut reopened = Vec::new();
+        if from != TeamStatus::Active {
+            let ended: Option<String> = crate::schema::events::table
+                .filter(crate::schema::events::team_id.eq(team_id))
+                .filter(crate::schema::events::kind.eq(format!("team.{from}")))
+                .order(crate::schema::events::id.desc())
+                .select(crate::schema::events::payload)
+                .first(c)
+                .optional()?;
+            let ids: Vec<i64> = ended
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+                .and_then(|v| {
+                    v["cancelled_tasks"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
+                })
+                .unwrap_or_default();
+            if !ids.is_empty() {
+                let to = TaskStatus::Cancelled
+                    .transition(TaskEvent::Reopen)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                reopened = diesel::update(
+                    tasks::table
+                        .filter(tasks::team_id.eq(team_id))
+                        .filter(tasks::id.eq_any(&ids))
+                        .filter(tasks::status.eq(TaskStatus::Cancelled.as_str())),
+                )
+                .set((
+                    tasks::status.eq(to.as_str()),
+                    tasks::assignee.eq(None::<String>),
+                    tasks::updated_at_ms.eq(now),
+                ))
+                .returning(tasks::id)
+                .get_results(c)?;
+                reopened.sort_unstable();
+            }
+        }
+        event(
+            c,
+            Some(team_id),
+            None,
+            "team.resumed",
+            json!({"from": from, "reason": team.reason, "members": resumed, "tasks": reopened, "kept": kept}),
+        )?;
+        Ok(Resumed {
+            team: team_by_id(c, team_id)?.into_entity()?,
+            members: resumed,
+            tasks: reopened,
+            kept,
+        })
+    })
+}
