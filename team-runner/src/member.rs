@@ -289,7 +289,6 @@ async fn drive(
                             messages: json,
                             attempt,
                         },
-                        attempt,
                     ),
                     None => s.end_turn(&team, &name, id, &turn, Some(&result), attempt),
                 };

@@ -449,13 +449,24 @@ impl Store {
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            members::end_turn(team_id, member, member_id, progress, result, None, attempt)
+            members::end_turn(
+                team_id,
+                member,
+                member_id,
+                progress,
+                &types::EndOfTurn {
+                    result,
+                    checkpoint: None,
+                    attempt,
+                }
+            )
         )
     }
 
     /// [`Store::end_turn`] that also writes the member's conversation `checkpoint` (its turn
     /// done) in the same transaction: a resumed member whose checkpoint ends a turn knows its
-    /// result was sent. With `attempt`, refused once the member moved on to another attempt.
+    /// result was sent. With `checkpoint.attempt`, refused once the member moved on to another
+    /// attempt.
     ///
     /// # Errors
     /// As [`Store::end_turn`].
@@ -467,7 +478,6 @@ impl Store {
         progress: &Progress,
         result: Option<&str>,
         checkpoint: &NewCheckpoint<'_>,
-        attempt: Option<i64>,
     ) -> Result<Vec<Message>> {
         run!(
             self,
@@ -476,9 +486,11 @@ impl Store {
                 member,
                 member_id,
                 progress,
-                result,
-                Some(checkpoint),
-                attempt
+                &types::EndOfTurn {
+                    result,
+                    checkpoint: Some(checkpoint),
+                    attempt: checkpoint.attempt,
+                }
             )
         )
     }

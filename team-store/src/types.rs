@@ -434,3 +434,14 @@ pub struct Resumed {
     /// Names of the members kept as they ended (completed, or failed on their own).
     pub kept: Vec<String>,
 }
+
+/// What ends a persistent member's turn besides its progress (`ops::members::end_turn`).
+#[derive(Clone, Copy)]
+pub(crate) struct EndOfTurn<'a> {
+    /// The result sent to the lead.
+    pub result: Option<&'a str>,
+    /// The conversation checkpoint written with it.
+    pub checkpoint: Option<&'a NewCheckpoint<'a>>,
+    /// The attempt that ends its turn (fencing), when the caller names one.
+    pub attempt: Option<i64>,
+}

@@ -335,10 +335,13 @@ pub(crate) fn end_turn(
     member: &str,
     member_id: i64,
     progress: &Progress,
-    result: Option<&str>,
-    checkpoint: Option<&crate::types::NewCheckpoint<'_>>,
-    attempt: Option<i64>,
+    end: &EndOfTurn<'_>,
 ) -> Result<Vec<Message>> {
+    let EndOfTurn {
+        result,
+        checkpoint,
+        attempt,
+    } = *end;
     c.write_tx(|c| {
         let team = active_team(c, team_id, "new messages")?;
         let m = member_row(c, &team, member)?;
