@@ -5,7 +5,7 @@
 #
 #   bench/run.sh                         # everything, ~2 minutes plus the build
 #   BENCH_N1000=0 bench/run.sh           # without the N = 1000 fan-out (one run, ~5 s)
-#   BENCH_ONLY="fanout cold" bench/run.sh   # a subset: fanout cold claims wake-local wake-send idle
+#   BENCH_ONLY="fanout cold" bench/run.sh   # a subset: fanout cold claims wake-local wake-send idle hosts
 #
 # Environment:
 #   BENCH_PG_URL  PostgreSQL server for the PostgreSQL variants (each creates and drops a schema
@@ -135,6 +135,16 @@ if wanted wake-local; then
     for b in $(backends); do
         run_step "wake_local-$b" "$BENCH" wake-local --db "$(db_arg "$b")" --samples 200
     done
+fi
+# Issue 19: runners on simulated hosts (Linux namespaces: needs root) on PostgreSQL.
+if wanted hosts && [ $pg_ok = 1 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        run_step "hosts_scaling-postgres" "$BENCH" hosts --mode scaling --db "$PG_URL" --team-bin "$TEAM" --hosts 3 --members 60 --work-ms 1000 --max-agents 10
+        run_step "hosts_wake-postgres" "$BENCH" hosts --mode wake --db "$PG_URL" --team-bin "$TEAM" --samples 100
+        run_step "hosts_recovery-postgres" "$BENCH" hosts --mode recovery --db "$PG_URL" --team-bin "$TEAM" --hosts 3 --members 30 --work-ms 2000 --max-agents 4 --heartbeat-ms 500
+    else
+        log "hosts: simulated hosts need root (namespaces): skipped"
+    fi
 fi
 if wanted wake-send; then
     for b in $(backends); do

@@ -11,11 +11,13 @@
 //! | `claims` | task claims per second, N processes on one board, each task claimed once |
 //! | `idle-rss` | RSS of one `team runner` holding N idle persistent members |
 //! | `cold-start` | `team list` on a database with N teams, spawn to exit |
+//! | `hosts` | runners on simulated hosts: scaling with hosts, cross-host wake-up, recovery after a host kill (PostgreSQL, root) |
 //! | `report` | renders BENCHMARKS.md from the results directory |
 
 mod claims;
 mod cold;
 mod common;
+mod hosts;
 mod idle;
 mod report;
 mod wake;
@@ -47,6 +49,9 @@ enum Cmd {
     IdleRss(idle::IdleArgs),
     /// `team list` cold start on a database with many teams.
     ColdStart(cold::ColdArgs),
+    /// Runners on simulated hosts (Linux namespaces; root, PostgreSQL): scaling, wake-up,
+    /// recovery.
+    Hosts(hosts::HostsArgs),
     /// Renders BENCHMARKS.md from a results directory.
     Report(report::ReportArgs),
 }
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
             .and_then(print),
         Cmd::Claims(a) => claims::run(a).and_then(print),
         Cmd::ClaimWorker(a) => claims::worker(a),
+        Cmd::Hosts(a) => hosts::run(a).and_then(print),
         Cmd::IdleRss(a) => runtime()
             .and_then(|rt| rt.block_on(idle::run(a)))
             .and_then(print),

@@ -460,7 +460,114 @@ fn rows(r: &Results, by_n: &BTreeMap<u64, FanoutN>) -> Vec<Row> {
             },
         });
     }
+    hosts_rows(r, &mut rows);
     rows
+}
+
+/// The rows of issue 19 (`team-bench hosts`): scaling with hosts, cross-host wake-up,
+/// recovery after a host kill (PostgreSQL, simulated hosts).
+fn hosts_rows(r: &Results, rows: &mut Vec<Row>) {
+    let name = "hosts_scaling-postgres";
+    match r.json(name) {
+        Some(v) => {
+            let (members, work) = (
+                f(&v, &["members"]).unwrap_or(0.0),
+                f(&v, &["work_ms"]).unwrap_or(0.0) / 1e3,
+            );
+            for row in v
+                .get("rows")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let hosts = f(row, &["hosts"]).unwrap_or(0.0);
+                let wall = f(row, &["wall_ms"]).unwrap_or(f64::NAN);
+                let ideal = f(row, &["ideal_ms"]).unwrap_or(f64::NAN);
+                rows.push(Row {
+                    bench: format!(
+                        "scaling: {members} command members of {work} s, max_agents = {} per runner, {hosts} host(s) (PostgreSQL)",
+                        f(&v, &["max_agents"]).unwrap_or(0.0)
+                    ),
+                    target: format!("wall within 15 % of ideal {}", ms(ideal)),
+                    measured: format!(
+                        "**{}** ({:.2} × ideal; members per host {})",
+                        ms(wall),
+                        wall / ideal,
+                        row.get("members_per_host").map(Value::to_string).unwrap_or_default()
+                    ),
+                    verdict: verdict(wall <= ideal * 1.15),
+                });
+            }
+        }
+        None => rows.push(Row {
+            bench: "scaling with 1, 2, 3 hosts (PostgreSQL)".into(),
+            target: "wall within 15 % of ideal".into(),
+            measured: r.why_missing(name),
+            verdict: NONE,
+        }),
+    }
+    let name = "hosts_wake-postgres";
+    let bench = "cross-host wake-up: a send on one host → idle member on another runs, p50 / p99 (PostgreSQL)".to_owned();
+    rows.push(match r.json(name) {
+        Some(v) => {
+            let (p50, p99) = (
+                f(&v, &["latency_ms", "p50"]).unwrap_or(f64::NAN),
+                f(&v, &["latency_ms", "p99"]).unwrap_or(f64::NAN),
+            );
+            Row {
+                bench,
+                target: "≤ 10 / 30 ms".into(),
+                measured: format!(
+                    "**{} / {}** from the send's commit to the start of the member's turn (its `sh` start included); n = {}",
+                    ms(p50),
+                    ms(p99),
+                    f(&v, &["samples"]).unwrap_or(0.0)
+                ),
+                verdict: verdict(p50 <= 10.0 && p99 <= 30.0),
+            }
+        }
+        None => Row {
+            bench,
+            target: "≤ 10 / 30 ms".into(),
+            measured: r.why_missing(name),
+            verdict: NONE,
+        },
+    });
+    let name = "hosts_recovery-postgres";
+    let bench =
+        "recovery after a host kill: its members running again elsewhere (PostgreSQL)".to_owned();
+    rows.push(match r.json(name) {
+        Some(v) => {
+            let hb = f(&v, &["heartbeat_ms"]).unwrap_or(f64::NAN);
+            let work = f(&v, &["work_ms"]).unwrap_or(f64::NAN);
+            let detected = f(&v, &["detected_ms"]).unwrap_or(f64::NAN);
+            let recovered = f(&v, &["recovered_ms"]).unwrap_or(f64::NAN);
+            // The retried members ran their work again: what recovery took is the rest.
+            let restart = recovered - work;
+            let goal = 3.0 * hb + 1000.0;
+            Row {
+                bench,
+                target: format!("≤ 3 heartbeat periods + 1 s = {}", ms(goal)),
+                measured: format!(
+                    "**{}** (lost noticed after {}; the last retried member ended {} after the kill, {} of it its own work; heartbeat {}; {} member(s) on the killed host; not completed: {})",
+                    ms(restart),
+                    ms(detected),
+                    ms(recovered),
+                    ms(work),
+                    ms(hb),
+                    f(&v, &["held_by_killed_host"]).unwrap_or(0.0),
+                    v.get("not_completed").map(Value::to_string).unwrap_or_default()
+                ),
+                verdict: verdict(restart <= goal),
+            }
+        }
+        None => Row {
+            bench,
+            target: "≤ 3 heartbeat periods + 1 s".into(),
+            measured: r.why_missing(name),
+            verdict: NONE,
+        },
+    });
 }
 
 fn fanout_table(by_n: &BTreeMap<u64, FanoutN>) -> String {

@@ -6,38 +6,84 @@
 
 use crate::lifecycle::MemberStatus;
 
-/// Why a write made as a member is refused: the member has ended. Its text names the member,
-/// its team and its state, and what the write was (`send messages`).
+/// Why a write made as a member is refused (see [`may_act`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceReason {
+    /// The member has ended: its (terminal) state.
+    Ended(MemberStatus),
+    /// The write was made by attempt `acting` of the member, which has moved on to attempt
+    /// `current` (a retry, on another runner or host, after its runner was found lost).
+    Superseded {
+        /// The attempt the writer acts as (what its runner claimed; `TEAM_MEMBER_ATTEMPT`).
+        acting: i64,
+        /// The member's attempt now.
+        current: i64,
+    },
+}
+
+/// Why a write made as a member is refused: the member has ended, or the writer acts for an
+/// attempt of it that was superseded. Its text names the member, its team, the reason and
+/// what the write was (`send messages`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("member {member} in team {team} is {status}; it can no longer {action}")]
+#[error("{}", fenced_text(self))]
 pub struct Fenced {
     /// The member's name.
     pub member: String,
     /// The team's name.
     pub team: String,
-    /// Its (terminal) state.
-    pub status: MemberStatus,
+    /// Why it may not act.
+    pub reason: FenceReason,
     /// What it tried, as a verb phrase (`send messages`, `complete tasks`).
     pub action: String,
 }
 
-/// May a member in `status` still act (send, claim, complete or fail a task, write memory)?
-/// Only a live member (`pending`, `running`, `idle`) may: once it is `completed`, `failed`,
-/// `cancelled` or `timed_out`, every write made as it is refused (fencing). A process that
-/// outlived its member (an orphan of a killed runner) so cannot go on acting for it.
+fn fenced_text(f: &Fenced) -> String {
+    match &f.reason {
+        FenceReason::Ended(status) => format!(
+            "member {} in team {} is {status}; it can no longer {}",
+            f.member, f.team, f.action
+        ),
+        FenceReason::Superseded { acting, current } => format!(
+            "member {} in team {} has moved on to attempt {current} (its runner was found lost and it was retried); attempt {acting} can no longer {}: stop this process",
+            f.member, f.team, f.action
+        ),
+    }
+}
+
+/// May a member in `status`, on attempt `current`, still act (send, claim, complete or fail
+/// a task, write memory, end) for a writer acting as attempt `acting`?
+///
+/// - Only a live member (`pending`, `running`, `idle`) may: once it is `completed`,
+///   `failed`, `cancelled` or `timed_out`, every write made as it is refused. A process that
+///   outlived its member (an orphan of a killed runner) so cannot go on acting for it.
+/// - A writer that names its attempt (`acting` is `Some`: a runner acting for the member it
+///   claimed, or a member's own process through `TEAM_MEMBER_ATTEMPT`) may act only while
+///   that attempt is the member's current one: the attempt is a fencing token. A host cut
+///   off from the database that comes back after its member was retried elsewhere so cannot
+///   complete, send or claim as it. `None` (a person at a shell acting for a member) is
+///   checked against the state only.
 ///
 /// # Errors
-/// [`Fenced`] when `status` is terminal; `member`, `team` and `action` only fill its text.
-pub fn may_act(status: MemberStatus, member: &str, team: &str, action: &str) -> Result<(), Fenced> {
-    if status.is_terminal() {
-        return Err(Fenced {
-            member: member.to_owned(),
-            team: team.to_owned(),
-            status,
-            action: action.to_owned(),
-        });
-    }
-    Ok(())
+/// [`Fenced`] with its [`FenceReason`]; `member`, `team` and `action` only fill its text.
+pub fn may_act(
+    status: MemberStatus,
+    current: i64,
+    acting: Option<i64>,
+    member: &str,
+    team: &str,
+    action: &str,
+) -> Result<(), Fenced> {
+    let reason = match acting {
+        Some(acting) if acting != current => FenceReason::Superseded { acting, current },
+        _ if status.is_terminal() => FenceReason::Ended(status),
+        _ => return Ok(()),
+    };
+    Err(Fenced {
+        member: member.to_owned(),
+        team: team.to_owned(),
+        reason,
+        action: action.to_owned(),
+    })
 }
 
 /// The lease of a task claimed from a shell (`team task claim`) when none is asked for:
@@ -100,15 +146,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_the_current_attempt_may_act() {
+        for s in MemberStatus::ALL {
+            let e = may_act(*s, 2, Some(1), "a", "demo", "send messages").unwrap_err();
+            assert_eq!(
+                e.reason,
+                FenceReason::Superseded {
+                    acting: 1,
+                    current: 2
+                }
+            );
+            assert!(may_act(*s, 2, Some(3), "a", "demo", "claim tasks").is_err());
+        }
+        assert!(may_act(MemberStatus::Running, 2, Some(2), "a", "t", "x").is_ok());
+        assert!(may_act(MemberStatus::Running, 2, None, "a", "t", "x").is_ok());
+        let e = may_act(
+            MemberStatus::Pending,
+            2,
+            Some(1),
+            "a",
+            "demo",
+            "send messages",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("member a in team demo has moved on to attempt 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn only_live_members_may_act() {
         for s in MemberStatus::ALL {
-            assert_eq!(
-                may_act(*s, "a", "t", "send messages").is_ok(),
-                s.is_live(),
-                "{s}"
-            );
+            for acting in [None, Some(1)] {
+                assert_eq!(
+                    may_act(*s, 1, acting, "a", "t", "send messages").is_ok(),
+                    s.is_live(),
+                    "{s}"
+                );
+            }
         }
-        let e = may_act(MemberStatus::Failed, "a", "demo", "send messages").unwrap_err();
+        let e = may_act(MemberStatus::Failed, 1, None, "a", "demo", "send messages").unwrap_err();
         assert_eq!(
             e.to_string(),
             "member a in team demo is failed; it can no longer send messages"

@@ -214,8 +214,23 @@ impl Context {
         kind: MessageKind,
         body: String,
     ) -> team_store::Result<Vec<Message>> {
+        self.send_message_as(team_id, from, to, kind, body, None)
+            .await
+    }
+
+    /// [`Context::send_message`] made by attempt `attempt` of the sender (a member this
+    /// runner claimed): refused once the member moved on to another attempt.
+    pub(crate) async fn send_message_as(
+        &self,
+        team_id: String,
+        from: String,
+        to: Recipient,
+        kind: MessageKind,
+        body: String,
+        attempt: Option<i64>,
+    ) -> team_store::Result<Vec<Message>> {
         let sent = db(&self.store, move |s| {
-            s.send_message(
+            s.send_message_as(
                 &team_id,
                 &Outgoing {
                     from: &from,
@@ -223,6 +238,9 @@ impl Context {
                     kind,
                     body: &body,
                 },
+                None,
+                false,
+                attempt,
             )
         })
         .await?;

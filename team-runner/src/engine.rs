@@ -26,11 +26,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use team_core::{Member, Message, MessageKind};
-use team_store::{Recipient, Runner, Store, StoreError};
+use team_store::{Beat, Recipient, Runner, Store, StoreError};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -103,6 +103,9 @@ pub(crate) struct Inner {
     pub inbox: Arc<Notify>,
     /// How many members this runner runs now (kept by the dispatcher).
     pub held: Arc<AtomicUsize>,
+    /// Set when the heartbeat learnt that another process marked this runner stopped (found
+    /// lost): the engine then stops everything it runs ([`Engine::marked_lost`]).
+    pub marked_lost: AtomicBool,
 }
 
 /// One runner: registered in the database, serving its project's members.
@@ -167,6 +170,7 @@ impl Engine {
             queued,
             inbox,
             held,
+            marked_lost: AtomicBool::new(false),
         });
         tokio::spawn(heartbeat(inner.clone()));
         tokio::spawn(poller(inner.clone()));
@@ -185,6 +189,15 @@ impl Engine {
     /// This runner's id (on the members it holds, and in `team runners`).
     pub fn runner_id(&self) -> &str {
         &self.inner.runner.id
+    }
+
+    /// True when this runner stopped because another process had marked it stopped: it was
+    /// found lost (its heartbeat older than three periods, e.g. while this host was cut off
+    /// from the database), and the members it held were retried or failed elsewhere. Its own
+    /// members were cancelled and their processes killed (their writes were refused anyway:
+    /// `team_core::delivery::may_act`); the caller should exit (or start a new engine).
+    pub fn marked_lost(&self) -> bool {
+        self.inner.marked_lost.load(Ordering::SeqCst)
     }
 
     /// The token that stops the engine: cancelling it cancels every member it runs.
@@ -443,12 +456,27 @@ async fn heartbeat(inner: Arc<Inner>) {
             // `team runner stop` asked through the database (a runner it cannot signal): stop
             // as on SIGTERM. The shutdown token ends `serve` and cancels every member here;
             // the owner of the engine then calls `Engine::stop`, which marks it stopped.
-            Ok(true) => {
+            Ok(Beat::StopRequested) => {
                 tracing::warn!("a stop was requested (`team runner stop`): stopping this runner");
                 inner.ctx.shutdown.cancel();
                 return;
             }
-            Ok(false) => {}
+            // Another runner found this one lost (its heartbeat was older than three periods:
+            // this host was cut off from the database, or the process was frozen) and retried
+            // or failed its members elsewhere. Whatever still runs here for them is a
+            // superseded attempt: stop it all (the processes are killed; their writes would be
+            // refused anyway) and let the owner exit.
+            Ok(Beat::MarkedLost) => {
+                tracing::error!(
+                    runner = %inner.runner.id,
+                    "this runner was marked lost by another process (no heartbeat for three periods); \
+                     its members were retried or failed elsewhere: stopping the members it still runs"
+                );
+                inner.marked_lost.store(true, Ordering::SeqCst);
+                inner.ctx.shutdown.cancel();
+                return;
+            }
+            Ok(Beat::Alive) => {}
         }
         let since = *healthy_since.get_or_insert_with(tokio::time::Instant::now);
         let stale_too =

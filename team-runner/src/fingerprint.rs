@@ -56,9 +56,26 @@ pub fn fingerprint_of(key: &str, vars: impl IntoIterator<Item = (OsString, OsStr
     format!("v1:{hex}")
 }
 
-/// The fingerprint of this process's environment, keyed with `key` (the database URL).
+/// The fingerprint of this process's environment, keyed with `key` (the database URL,
+/// through [`database_key`]).
 pub fn env_fingerprint(key: &str) -> String {
-    fingerprint_of(key, std::env::vars_os())
+    fingerprint_of(&database_key(key), std::env::vars_os())
+}
+
+/// The part of a database URL that names the database, not the way to it: a PostgreSQL URL
+/// without its user, password, host and port (`postgres:///team?options=…`), anything else
+/// as it is. Runners on several machines reach one database by other host names (a
+/// machine's own DNS, a proxy, a pooler: README, "Running on several machines"), and a
+/// member spawned on one must be claimable on the others: their fingerprints must agree.
+pub fn database_key(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if !matches!(scheme, "postgres" | "postgresql") {
+        return url.to_owned();
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    format!("postgres://{}", &rest[end..])
 }
 
 #[cfg(test)]
@@ -99,6 +116,18 @@ mod tests {
                 vars(&[("PATH", "/bin"), ("OPENAI_API_KEY", "k1")])
             )
         );
+    }
+
+    #[test]
+    fn hosts_that_reach_one_database_by_other_names_agree() {
+        let key = database_key("postgres://u:pw@db.internal:5432/team?options=-csearch_path%3Dx");
+        assert_eq!(key, "postgres:///team?options=-csearch_path%3Dx");
+        assert_eq!(
+            key,
+            database_key("postgresql://10.0.0.5:6432/team?options=-csearch_path%3Dx")
+        );
+        assert_ne!(key, database_key("postgres://db.internal/other"));
+        assert_eq!(database_key("/p/.team/team.db"), "/p/.team/team.db");
     }
 
     #[test]

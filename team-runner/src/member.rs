@@ -67,8 +67,9 @@ pub(crate) async fn run(
         // A transient provider failure: another attempt when the agent's policy has one left
         // (`team_core::retry`), else the failure as usual. Written at once, not batched.
         let (team, name, p) = (member.team_id.clone(), member.name.clone(), progress);
+        let attempt = Some(member.attempt);
         let retried = db(&ctx.store, move |s| {
-            s.retry_member(&team, &name, RetryCause::Transient, &error, &p)
+            s.retry_member(&team, &name, RetryCause::Transient, &error, &p, attempt)
         })
         .await;
         match retried {
@@ -96,6 +97,7 @@ pub(crate) async fn run(
                 name: member.name.clone(),
                 outcome: outcome.clone(),
                 progress: progress.clone(),
+                attempt: Some(member.attempt),
             })
         };
         let retried = end
@@ -266,7 +268,7 @@ async fn drive(
                 return Some(Outcome::Completed(result));
             }
             let last_result = result.clone();
-            let (team, name) = (m.team_id.clone(), m.name.clone());
+            let (team, name, attempt) = (m.team_id.clone(), m.name.clone(), Some(m.attempt));
             let turn = std::mem::take(progress);
             let cp = worker.session().and_then(|s| s.checkpoint_json());
             // One transaction: the lead never reads the result of a member still `running`
@@ -285,9 +287,10 @@ async fn drive(
                             calls: *calls,
                             turn_done: true,
                             messages: json,
+                            attempt,
                         },
                     ),
-                    None => s.end_turn(&team, &name, id, &turn, Some(&result)),
+                    None => s.end_turn(&team, &name, id, &turn, Some(&result), attempt),
                 };
                 match ended {
                     // The team or the member ended meanwhile: the turn's record is kept.
@@ -317,10 +320,13 @@ async fn drive(
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (team, name) = (m.team_id.clone(), m.name.clone());
+            let (team, name, attempt) = (m.team_id.clone(), m.name.clone(), Some(m.attempt));
             let fast = slot.try_acquire();
             let taken = if fast {
-                db(&ctx.store, move |s| s.take_inbox_and_wake(&team, &name)).await
+                db(&ctx.store, move |s| {
+                    s.take_inbox_and_wake(&team, &name, attempt)
+                })
+                .await
             } else {
                 db(&ctx.store, move |s| s.take_inbox(&team, &name, false)).await
             };

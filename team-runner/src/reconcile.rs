@@ -198,6 +198,8 @@ pub fn reconcile_runners(
                 RetryCause::RunnerLost,
                 RUNNER_LOST,
                 &Progress::default(),
+                // The attempt read here: another process that reconciled it first moved it on.
+                Some(m.attempt),
             ) {
                 Ok(Retried::Retried { .. }) => report
                     .members_retried

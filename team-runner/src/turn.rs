@@ -33,12 +33,21 @@ pub(crate) enum Worker {
 }
 
 /// The variables team gives every command agent (see ARCHITECTURE.md, life of a member):
-/// `TEAM_DATABASE_URL`, `TEAM_ID`, `TEAM_MEMBER`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT`.
-pub(crate) fn team_env(ctx: &Context, team_id: &str, member: &str) -> BTreeMap<String, String> {
+/// `TEAM_DATABASE_URL`, `TEAM_ID`, `TEAM_MEMBER`, `TEAM_MEMBER_ATTEMPT` (the attempt this
+/// runner claimed: `team send`, `team task` and `team memory` run by the program act as it,
+/// and are refused once the member moved on to another attempt), `TEAM_LEAD`,
+/// `TEAM_PROJECT_ROOT`.
+pub(crate) fn team_env(
+    ctx: &Context,
+    team_id: &str,
+    member: &str,
+    attempt: i64,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("TEAM_DATABASE_URL".to_owned(), ctx.opts.db_url.clone()),
         ("TEAM_ID".to_owned(), team_id.to_owned()),
         ("TEAM_MEMBER".to_owned(), member.to_owned()),
+        ("TEAM_MEMBER_ATTEMPT".to_owned(), attempt.to_string()),
         ("TEAM_LEAD".to_owned(), team_core::LEAD_ALIAS.to_owned()),
         (
             "TEAM_PROJECT_ROOT".to_owned(),
@@ -55,13 +64,14 @@ pub(crate) fn agent_env(
     def: &AgentDef,
     team_id: &str,
     member: &str,
+    attempt: i64,
 ) -> BTreeMap<String, String> {
     crate::command::agent_environment(
         crate::command::process_environment(),
         &ctx.runtime.provider_key_envs,
         &def.env_passthrough,
         &def.env,
-        team_env(ctx, team_id, member),
+        team_env(ctx, team_id, member, attempt),
     )
 }
 
@@ -87,7 +97,7 @@ impl Worker {
     ) -> Result<Worker, String> {
         match plan {
             Plan::Command(argv) => {
-                let env = agent_env(ctx, def, &m.team_id, &m.name);
+                let env = agent_env(ctx, def, &m.team_id, &m.name, m.attempt);
                 crate::command::agent_spec(
                     &argv,
                     &def.instructions,
@@ -105,7 +115,7 @@ impl Worker {
                         team_agent::runtime::known_names()
                     )
                 })?;
-                let env = agent_env(ctx, def, &m.team_id, &m.name);
+                let env = agent_env(ctx, def, &m.team_id, &m.name, m.attempt);
                 let endpoint = ctx.runtime.endpoint(model.as_deref());
                 crate::agent_cli::spec(
                     rt,

@@ -300,7 +300,7 @@ impl Store {
     pub fn finish_member(&self, team_id: &str, name: &str, outcome: &Outcome) -> Result<Finished> {
         run!(
             self,
-            ends::finish_member(team_id, name, outcome, &Progress::default())
+            ends::finish_member(team_id, name, outcome, &Progress::default(), None)
         )
     }
 
@@ -310,8 +310,12 @@ impl Store {
     /// event, its `in_progress` tasks released, no notice to the lead), else it fails as
     /// [`Store::finish_member`] fails it. `progress` is written either way. One transaction.
     ///
+    /// With `attempt` (the attempt the caller saw: a runner's claim, a reconcile's read), it
+    /// is refused, writing nothing, once the member moved on to another attempt.
+    ///
     /// # Errors
-    /// [`StoreError::Illegal`] when the member is `pending` or terminal; not found.
+    /// [`StoreError::Illegal`] when the member is `pending` or terminal, or on another
+    /// attempt than `attempt`; not found.
     pub fn retry_member(
         &self,
         team_id: &str,
@@ -319,10 +323,11 @@ impl Store {
         cause: team_core::retry::RetryCause,
         error: &str,
         progress: &Progress,
+        attempt: Option<i64>,
     ) -> Result<Retried> {
         run!(
             self,
-            ends::retry_member(team_id, name, cause, error, progress)
+            ends::retry_member(team_id, name, cause, error, progress, attempt)
         )
     }
 
@@ -340,7 +345,10 @@ impl Store {
         outcome: &Outcome,
         progress: &Progress,
     ) -> Result<Finished> {
-        run!(self, ends::finish_member(team_id, name, outcome, progress))
+        run!(
+            self,
+            ends::finish_member(team_id, name, outcome, progress, None)
+        )
     }
 
     /// Ends several members at once: one write transaction (one commit) for all of them, each
@@ -427,7 +435,8 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Illegal`] when the team is no longer active, the lead has ended or the
-    /// member is not running (it was ended elsewhere): nothing is written then;
+    /// member is not running (it was ended elsewhere), or with `attempt` (the runner's claim)
+    /// when the member moved on to another attempt: nothing is written then;
     /// [`StoreError::NotFound`] for an unknown team or member.
     pub fn end_turn(
         &self,
@@ -436,16 +445,28 @@ impl Store {
         member_id: i64,
         progress: &Progress,
         result: Option<&str>,
+        attempt: Option<i64>,
     ) -> Result<Vec<Message>> {
         run!(
             self,
-            members::end_turn(team_id, member, member_id, progress, result, None)
+            members::end_turn(
+                team_id,
+                member,
+                member_id,
+                progress,
+                &types::EndOfTurn {
+                    result,
+                    checkpoint: None,
+                    attempt,
+                }
+            )
         )
     }
 
     /// [`Store::end_turn`] that also writes the member's conversation `checkpoint` (its turn
     /// done) in the same transaction: a resumed member whose checkpoint ends a turn knows its
-    /// result was sent.
+    /// result was sent. With `checkpoint.attempt`, refused once the member moved on to another
+    /// attempt.
     ///
     /// # Errors
     /// As [`Store::end_turn`].
@@ -465,8 +486,11 @@ impl Store {
                 member,
                 member_id,
                 progress,
-                result,
-                Some(checkpoint)
+                &types::EndOfTurn {
+                    result,
+                    checkpoint: Some(checkpoint),
+                    attempt: checkpoint.attempt,
+                }
             )
         )
     }
@@ -576,7 +600,7 @@ impl Store {
     /// [`StoreError::Conflict`] when task `id` is not pending, is blocked, reserved, or was
     /// taken first.
     pub fn claim_task(&self, team_id: &str, member: &str, id: Option<i64>) -> Result<Task> {
-        run!(self, tasks::claim_task(team_id, member, id, None))
+        run!(self, tasks::claim_task(team_id, member, id, None, None))
     }
 
     /// [`Store::claim_task`] with a claim lease of `lease_ms` milliseconds (`None`: none):
@@ -594,7 +618,27 @@ impl Store {
         id: Option<i64>,
         lease_ms: Option<i64>,
     ) -> Result<Task> {
-        run!(self, tasks::claim_task(team_id, member, id, lease_ms))
+        run!(self, tasks::claim_task(team_id, member, id, lease_ms, None))
+    }
+
+    /// [`Store::claim_task_leased`] made by attempt `attempt` of `member` (a runner for the
+    /// member it claimed, or the member's own process: `TEAM_MEMBER_ATTEMPT`): refused once
+    /// the member has moved on to another attempt (fencing, `team_core::delivery::may_act`).
+    ///
+    /// # Errors
+    /// As [`Store::claim_task_leased`].
+    pub fn claim_task_as(
+        &self,
+        team_id: &str,
+        member: &str,
+        id: Option<i64>,
+        lease_ms: Option<i64>,
+        attempt: Option<i64>,
+    ) -> Result<Task> {
+        run!(
+            self,
+            tasks::claim_task(team_id, member, id, lease_ms, attempt)
+        )
     }
 
     /// Completes, fails, releases or cancels a task, keeping `result` as its outcome text.
@@ -640,7 +684,7 @@ impl Store {
     pub fn send_message(&self, team_id: &str, msg: &Outgoing<'_>) -> Result<Vec<Message>> {
         run!(
             self,
-            messages::send_message(team_id, msg, None, false, self.max_message_bytes)
+            messages::send_message(team_id, msg, None, false, self.max_message_bytes, None)
         )
     }
 
@@ -675,10 +719,35 @@ impl Store {
         key: Option<&str>,
         interrupt: bool,
     ) -> Result<Vec<Message>> {
+        self.send_message_as(team_id, msg, key, interrupt, None)
+    }
+
+    /// [`Store::send_message_with`] made by attempt `attempt` of the sending member (a
+    /// runner for the member it claimed, or the member's own process: `TEAM_MEMBER_ATTEMPT`):
+    /// refused once the member has moved on to another attempt (fencing,
+    /// `team_core::delivery::may_act`). `None` checks the sender's state only.
+    ///
+    /// # Errors
+    /// As [`Store::send_message`].
+    pub fn send_message_as(
+        &self,
+        team_id: &str,
+        msg: &Outgoing<'_>,
+        key: Option<&str>,
+        interrupt: bool,
+        attempt: Option<i64>,
+    ) -> Result<Vec<Message>> {
         let send = || {
             run!(
                 self,
-                messages::send_message(team_id, msg, key, interrupt, self.max_message_bytes)
+                messages::send_message(
+                    team_id,
+                    msg,
+                    key,
+                    interrupt,
+                    self.max_message_bytes,
+                    attempt
+                )
             )
         };
         match send() {
@@ -722,9 +791,18 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Illegal`] when there are messages but the member is not idle (e.g. it
-    /// ended meanwhile); nothing is taken then.
-    pub fn take_inbox_and_wake(&self, team_id: &str, member: &str) -> Result<Vec<Message>> {
-        run!(self, messages::take_inbox_and_wake(team_id, member))
+    /// ended meanwhile), or with `attempt` (the runner's claim) when the member moved on to
+    /// another attempt; nothing is taken then.
+    pub fn take_inbox_and_wake(
+        &self,
+        team_id: &str,
+        member: &str,
+        attempt: Option<i64>,
+    ) -> Result<Vec<Message>> {
+        run!(
+            self,
+            messages::take_inbox_and_wake(team_id, member, attempt)
+        )
     }
 
     /// Takes a member's visible unread messages under a delivery lease of `lease_ms`
@@ -867,9 +945,13 @@ impl Store {
         run!(self, runners::register_runner(pid, host, max_agents))
     }
 
-    /// Refreshes a runner's heartbeat. Returns true when a stop was asked of it
-    /// ([`Store::request_runner_stop`]): the runner then stops itself.
-    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
+    /// Refreshes a runner's heartbeat (not once it is stopped) and says what the runner must
+    /// do: [`Beat::Alive`] go on; [`Beat::StopRequested`] a stop was asked of it
+    /// ([`Store::request_runner_stop`]); [`Beat::MarkedLost`] another process marked it
+    /// stopped (found lost, e.g. after it was cut off from the database for three heartbeat
+    /// periods: its members were retried or failed elsewhere). The runner stops itself on
+    /// either of the last two.
+    pub fn heartbeat_runner(&self, runner_id: &str) -> Result<Beat> {
         run!(self, runners::heartbeat_runner(runner_id))
     }
 

@@ -182,8 +182,13 @@ pub struct MemberEnd {
     pub name: String,
     /// How it ended.
     pub outcome: Outcome,
-    /// What its last turn left unwritten; written even when the end is refused.
+    /// What its last turn left unwritten; written even when the end is refused (not when
+    /// the attempt was superseded).
     pub progress: Progress,
+    /// The attempt that ends (a runner: the attempt it claimed): refused, writing nothing,
+    /// once the member moved on to another (`team_core::delivery::may_act`). `None` ends
+    /// whatever attempt it is on.
+    pub attempt: Option<i64>,
 }
 
 /// What finishing a member did.
@@ -312,6 +317,10 @@ pub struct Actor<'a> {
     pub team_id: &'a str,
     /// The member's name (`lead` names the lead).
     pub member: &'a str,
+    /// The attempt of the member the writer acts as (a runner: the attempt it claimed; a
+    /// member's process: `TEAM_MEMBER_ATTEMPT`), refused once the member moved on to another
+    /// (`team_core::delivery::may_act`); `None` (a person at a shell) checks its state only.
+    pub attempt: Option<i64>,
 }
 
 /// Messages taken from an inbox under a delivery lease ([`crate::Store::lease_inbox`]): hidden
@@ -334,6 +343,20 @@ pub enum MemoryOp<'a> {
     Append(&'a str),
     /// Delete the memory.
     Clear,
+}
+
+/// What a runner's heartbeat read back ([`crate::Store::heartbeat_runner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Go on serving.
+    Alive,
+    /// A stop was asked of it (`team runner stop`): stop as on SIGTERM.
+    StopRequested,
+    /// Another process marked it stopped: it was found lost (its heartbeat older than three
+    /// periods, `team_core::runner::runner_lost`), and the members it held were retried or
+    /// failed. It must stop everything it runs for them (their writes are fenced anyway) and
+    /// exit or register anew.
+    MarkedLost,
 }
 
 /// What [`crate::Store::retry_member`] did.
@@ -393,6 +416,10 @@ pub struct NewCheckpoint<'a> {
     pub turn_done: bool,
     /// The conversation as JSON.
     pub messages: &'a str,
+    /// The attempt whose conversation it is (the runner's claim): refused once the member
+    /// moved on to another attempt, so a superseded session never overwrites the checkpoint
+    /// of the attempt that replaced it. `None` writes it for any attempt.
+    pub attempt: Option<i64>,
 }
 
 /// What [`crate::Store::resume_team`] took up again.
@@ -406,4 +433,15 @@ pub struct Resumed {
     pub tasks: Vec<i64>,
     /// Names of the members kept as they ended (completed, or failed on their own).
     pub kept: Vec<String>,
+}
+
+/// What ends a persistent member's turn besides its progress (`ops::members::end_turn`).
+#[derive(Clone, Copy)]
+pub(crate) struct EndOfTurn<'a> {
+    /// The result sent to the lead.
+    pub result: Option<&'a str>,
+    /// The conversation checkpoint written with it.
+    pub checkpoint: Option<&'a NewCheckpoint<'a>>,
+    /// The attempt that ends its turn (fencing), when the caller names one.
+    pub attempt: Option<i64>,
 }

@@ -8,7 +8,7 @@ mod common;
 use common::{Backend, TestDb};
 use rstest::rstest;
 use team_core::{AgentName, MemberStatus, TeamName};
-use team_store::{MemberSpec, NewMember, NewRunner, NewTeam};
+use team_store::{Beat, MemberSpec, NewMember, NewRunner, NewTeam};
 
 fn pending(agent: &str) -> NewMember {
     NewMember {
@@ -117,11 +117,19 @@ fn a_stop_request_is_read_by_the_next_heartbeat(#[case] backend: Backend) {
         .unwrap();
     assert_eq!(r.version.as_deref(), Some("9.9.9"));
     assert_eq!(r.stop_requested_at_ms, None);
-    assert!(!s.heartbeat_runner(&r.id).unwrap(), "nothing asked yet");
+    assert_eq!(
+        s.heartbeat_runner(&r.id).unwrap(),
+        Beat::Alive,
+        "nothing asked yet"
+    );
 
     let asked = s.request_runner_stop(&r.id).unwrap();
     let at = asked.stop_requested_at_ms.expect("the request is recorded");
-    assert!(s.heartbeat_runner(&r.id).unwrap(), "the heartbeat reads it");
+    assert_eq!(
+        s.heartbeat_runner(&r.id).unwrap(),
+        Beat::StopRequested,
+        "the heartbeat reads it"
+    );
     // A second request keeps the first time and writes no second event.
     std::thread::sleep(std::time::Duration::from_millis(2));
     assert_eq!(
@@ -146,4 +154,52 @@ fn a_stop_request_is_read_by_the_next_heartbeat(#[case] backend: Backend) {
 
     let e = s.request_runner_stop("nope").unwrap_err();
     assert!(matches!(e, team_store::StoreError::NotFound { .. }), "{e}");
+}
+
+/// Issue 19: a runner marked stopped by another process (found lost while it was cut off
+/// from the database) learns it at its next heartbeat, which no longer refreshes its row, so
+/// it is not taken for alive again.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_runner_marked_lost_learns_it_at_its_next_heartbeat(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let r = s
+        .register_runner_with(&NewRunner {
+            pid: 1,
+            host: "elsewhere".into(),
+            max_agents: 2,
+            heartbeat_ms: 250,
+            env_fingerprint: None,
+            version: None,
+        })
+        .unwrap();
+    assert_eq!(s.heartbeat_runner(&r.id).unwrap(), Beat::Alive);
+    // Another runner reconciles it (as `team_runner::reconcile` does).
+    s.stop_runner(&r.id).unwrap();
+    // Before its heartbeat tells it, it claims nothing more.
+    let (team, _) = s
+        .create_team(&NewTeam {
+            name: TeamName::new("crew").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap();
+    s.add_member(&team.id, &pending("a")).unwrap();
+    assert!(s.claim_pending_members(&r.id, None, 10).unwrap().is_empty());
+    let stopped_beat = s.list_runners(true).unwrap()[0].heartbeat_at_ms;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(s.heartbeat_runner(&r.id).unwrap(), Beat::MarkedLost);
+    let row = &s.list_runners(true).unwrap()[0];
+    assert_eq!(
+        row.heartbeat_at_ms, stopped_beat,
+        "a stopped row is not refreshed"
+    );
+    assert!(s.list_runners(false).unwrap().is_empty());
+    assert_eq!(s.heartbeat_runner("gone").unwrap(), Beat::MarkedLost);
 }

@@ -89,7 +89,8 @@ fn run_case(db: &TestDb, seed: u64) {
                 let id = (rng.random_range(0..2) == 0 && next_task > 1)
                     .then(|| 1 + rng.random_range(0..next_task as usize - 1) as i64);
                 let got = s.claim_task(&team.id, &who, id);
-                let may = delivery::may_act(status, &who, &team.name, "claim tasks").is_ok();
+                let may =
+                    delivery::may_act(status, 1, None, &who, &team.name, "claim tasks").is_ok();
                 let expect = match id {
                     Some(id) => may
                         .then(|| model.tasks[&id].0.transition(TaskEvent::Claim).ok())
@@ -197,7 +198,7 @@ fn run_case(db: &TestDb, seed: u64) {
                         body: &body,
                     },
                 );
-                let ok = delivery::may_act(status, &who, &team.name, "send").is_ok()
+                let ok = delivery::may_act(status, 1, None, &who, &team.name, "send").is_ok()
                     && model.members[&to].is_live();
                 match (ok, got) {
                     (true, Ok(sent)) => {

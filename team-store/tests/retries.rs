@@ -103,6 +103,7 @@ fn a_lost_attempt_is_retried_until_the_last_one_fails(#[case] backend: Backend) 
             RetryCause::RunnerLost,
             "runner lost",
             &Progress::default(),
+            None,
         )
         .unwrap();
     let Retried::Retried {
@@ -148,6 +149,7 @@ fn a_lost_attempt_is_retried_until_the_last_one_fails(#[case] backend: Backend) 
             RetryCause::Transient,
             "HTTP 503",
             &Progress::default(),
+            None,
         )
         .unwrap();
     assert_eq!(r.member().attempt, 3);
@@ -157,7 +159,8 @@ fn a_lost_attempt_is_retried_until_the_last_one_fails(#[case] backend: Backend) 
             &name,
             RetryCause::Transient,
             "x",
-            &Progress::default()
+            &Progress::default(),
+            None
         ),
         Err(StoreError::Illegal(_))
     ));
@@ -172,6 +175,7 @@ fn a_lost_attempt_is_retried_until_the_last_one_fails(#[case] backend: Backend) 
             RetryCause::RunnerLost,
             "runner lost",
             &Progress::default(),
+            None,
         )
         .unwrap();
     let Retried::Failed(f) = r else {
@@ -192,7 +196,8 @@ fn a_lost_attempt_is_retried_until_the_last_one_fails(#[case] backend: Backend) 
             &name,
             RetryCause::RunnerLost,
             "x",
-            &Progress::default()
+            &Progress::default(),
+            None
         ),
         Err(StoreError::Illegal(_))
     ));
@@ -216,6 +221,7 @@ fn without_a_policy_a_lost_attempt_fails(#[case] backend: Backend) {
             RetryCause::RunnerLost,
             "runner lost",
             &Progress::default(),
+            None,
         )
         .unwrap();
     assert!(matches!(r, Retried::Failed(_)), "{r:?}");
@@ -295,6 +301,7 @@ fn an_interrupted_team_is_resumed_and_a_finished_one_is_not(#[case] backend: Bac
         RetryCause::RunnerLost,
         "runner lost",
         &Progress::default(),
+        None,
     )
     .unwrap();
     let why = team_core::resume::owner_lost(4242);

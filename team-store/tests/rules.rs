@@ -44,6 +44,7 @@ fn as_member<'a>(t: &'a team_core::Team, member: &'a str) -> Actor<'a> {
     Actor {
         team_id: &t.id,
         member,
+        attempt: None,
     }
 }
 

@@ -578,6 +578,7 @@ fn finish_members_ends_a_batch_with_a_savepoint_each(#[case] backend: Backend) {
             turns,
             ..Progress::default()
         },
+        attempt: None,
     };
     let results = s
         .finish_members(&[
@@ -661,7 +662,7 @@ fn end_turn_sends_the_result_and_sleeps_at_once(#[case] backend: Backend) {
         ..Progress::default()
     };
     let sent = s
-        .end_turn(&t.id, &m.name, m.id, &progress, Some("my findings"))
+        .end_turn(&t.id, &m.name, m.id, &progress, Some("my findings"), None)
         .unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -680,7 +681,7 @@ fn end_turn_sends_the_result_and_sleeps_at_once(#[case] backend: Backend) {
     // A member that is not running (here: completed) is refused: no message, no counters.
     let notices = s.unread_count(&t.id, "lead").unwrap(); // the completion notice
     let err = s
-        .end_turn(&t.id, &m.name, m.id, &progress, Some("late"))
+        .end_turn(&t.id, &m.name, m.id, &progress, Some("late"), None)
         .unwrap_err();
     assert!(matches!(err, StoreError::Illegal(_)), "{err}");
     assert_eq!(s.unread_count(&t.id, "lead").unwrap(), notices);
@@ -688,7 +689,7 @@ fn end_turn_sends_the_result_and_sleeps_at_once(#[case] backend: Backend) {
     // Without a result (or for the lead itself) only the counters and the step.
     let m2 = member(&s, &t.id, "m");
     assert!(
-        s.end_turn(&t.id, &m2.name, m2.id, &Progress::default(), None)
+        s.end_turn(&t.id, &m2.name, m2.id, &Progress::default(), None, None)
             .unwrap()
             .is_empty()
     );
@@ -711,13 +712,17 @@ fn take_inbox_and_wake_is_one_step(#[case] backend: Backend) {
     let m = member(&s, &t.id, "m");
     s.member_step(&t.id, &m.name, MemberEvent::Sleep).unwrap();
     // Nothing unread: nothing taken, still idle.
-    assert!(s.take_inbox_and_wake(&t.id, &m.name).unwrap().is_empty());
+    assert!(
+        s.take_inbox_and_wake(&t.id, &m.name, None)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         s.get_member(&t.id, &m.name).unwrap().status,
         MemberStatus::Idle
     );
     send(&s, &t.id, "lead", Recipient::Member(m.name.clone()), "go");
-    let got = s.take_inbox_and_wake(&t.id, &m.name).unwrap();
+    let got = s.take_inbox_and_wake(&t.id, &m.name, None).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "go");
     assert_eq!(
@@ -733,7 +738,7 @@ fn take_inbox_and_wake_is_one_step(#[case] backend: Backend) {
         Recipient::Member(m.name.clone()),
         "again",
     );
-    let err = s.take_inbox_and_wake(&t.id, &m.name).unwrap_err();
+    let err = s.take_inbox_and_wake(&t.id, &m.name, None).unwrap_err();
     assert!(matches!(err, StoreError::Illegal(_)), "{err}");
     assert_eq!(s.unread_count(&t.id, &m.name).unwrap(), 1);
 }
@@ -1304,6 +1309,7 @@ fn ended_members_cannot_act_and_sizes_are_bounded(#[case] backend: Backend) {
     let actor = team_store::Actor {
         team_id: &t.id,
         member: &w.name,
+        attempt: None,
     };
     let refused = |r: Result<(), StoreError>| {
         let e = r.unwrap_err();

@@ -31,8 +31,11 @@
 //!   server named by `TEAM_TEST_DATABASE_URL`.
 //! - `project` (feature `pg`): [`Project`], a `team` project per test (a temp directory, the
 //!   real binary with a clean environment) on either [`Backend`].
+//! - [`host`]: several hosts on one machine (Linux namespaces made by the test) and a loopback
+//!   proxy that cuts a host off from its database, for the multi-host tests.
 #![forbid(unsafe_code)]
 
+pub mod host;
 #[cfg(feature = "pg")]
 pub mod pg;
 pub mod process;

@@ -89,7 +89,22 @@ fn end(ctx: &Ctx, a: &MemberEndArgs, done: bool) -> Result<()> {
         (false, None, e) => Outcome::Failed(e.clone().unwrap_or_else(|| "failed".into())),
     };
     let team = ctx.store.resolve_team(&a.team)?;
-    let f = ctx.store.finish_member(&team.id, &a.member, &outcome)?;
+    // Run by the member's own process (`TEAM_MEMBER_ATTEMPT`): the end of a superseded
+    // attempt is refused (fencing); from a shell, any attempt.
+    let f = match super::message::own_attempt(&team, &a.member) {
+        None => ctx.store.finish_member(&team.id, &a.member, &outcome)?,
+        attempt => ctx
+            .store
+            .finish_members(&[team_store::MemberEnd {
+                team_id: team.id.clone(),
+                name: a.member.clone(),
+                outcome,
+                progress: team_store::Progress::default(),
+                attempt,
+            }])?
+            .pop()
+            .unwrap_or_else(|| Err(team_store::StoreError::Invalid("no end written".into())))?,
+    };
     if ctx.out.json {
         return ctx.out.json(&MemberEndDoc::from(f));
     }

@@ -33,9 +33,15 @@ fn write_as(
     root: &str,
     op: MemoryOp<'_>,
 ) -> Result<Option<team_store::MemoryWrite>> {
+    // The attempt of this member's process (`TEAM_MEMBER_ATTEMPT`): `acting_member` took
+    // the team and member from its environment.
+    let attempt = std::env::var(super::message::ENV_MEMBER_ATTEMPT)
+        .ok()
+        .and_then(|a| a.trim().parse().ok());
     let actor = Actor {
         team_id: team,
         member,
+        attempt,
     };
     Ok(ctx.store.memory_write_as(&actor, agent, root, op)?)
 }

@@ -30,6 +30,22 @@ pub fn env_member() -> Option<String> {
     std::env::var("TEAM_MEMBER").ok().filter(|s| !s.is_empty())
 }
 
+/// The environment variable a runner gives a member's process with the attempt it runs
+/// (`team_core::delivery::may_act`): `team send`, `team task` and `team memory` run as that
+/// member pass it on, so a process of a superseded attempt (its host was cut off and the
+/// member was retried elsewhere) cannot act for the member any more.
+pub const ENV_MEMBER_ATTEMPT: &str = "TEAM_MEMBER_ATTEMPT";
+
+/// The attempt this process runs (`TEAM_MEMBER_ATTEMPT`) when it acts as its own member:
+/// `member` of `team` is `TEAM_MEMBER` of `TEAM_ID`. `None` otherwise (a person at a shell,
+/// or a member acting for another), and when the variable is not a whole number.
+pub fn own_attempt(team: &Team, member: &str) -> Option<i64> {
+    own_member(team)
+        .filter(|m| m == member)
+        .and_then(|_| std::env::var(ENV_MEMBER_ATTEMPT).ok())
+        .and_then(|a| a.trim().parse().ok())
+}
+
 /// `given`, else the team of the member this process runs as (`TEAM_ID`).
 ///
 /// # Errors
@@ -122,7 +138,13 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Result<()> {
         .store
         .clone()
         .with_max_message_bytes(max_message_bytes(&ctx.project_root));
-    let sent = store.send_message_with(&team.id, &msg, a.key.as_deref(), a.interrupt)?;
+    let sent = store.send_message_as(
+        &team.id,
+        &msg,
+        a.key.as_deref(),
+        a.interrupt,
+        own_attempt(&team, &from),
+    )?;
     if ctx.out.json {
         return ctx.out.json(&doc::docs::<_, MessageDoc>(sent));
     }

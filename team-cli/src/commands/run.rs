@@ -553,6 +553,18 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> Result<()> {
             }
         };
         engine.stop().await;
+        if engine.marked_lost() {
+            return Err(CommandError::new(
+                Kind::Failure,
+                format!(
+                    "runner {} was marked lost by another runner (no heartbeat for three periods: \
+                     this machine was cut off from the database, or the process was frozen); \
+                     its members were retried or failed elsewhere and the ones still running here \
+                     were stopped; start `team runner` again (a service manager restarts it)",
+                    engine.runner_id()
+                ),
+            ));
+        }
         if end == StopReason::Idle {
             tracing::info!("nothing to do: runner exits");
         }

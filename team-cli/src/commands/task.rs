@@ -157,7 +157,10 @@ fn claim(
         }
     };
     let lease = delivery::claim_lease(requested, held);
-    let t = ctx.store.claim_task_leased(&team.id, &member, id, lease)?;
+    let attempt = super::message::own_attempt(&team, &member);
+    let t = ctx
+        .store
+        .claim_task_as(&team.id, &member, id, lease, attempt)?;
     print_task(ctx, &t)
 }
 
@@ -174,6 +177,7 @@ fn step(ctx: &Ctx, a: &TaskIdArgs, ev: TaskEvent) -> Result<()> {
             .map(|member| Actor {
                 team_id: &team.id,
                 member,
+                attempt: super::message::own_attempt(&team, member),
             })
             .as_ref(),
     )?;

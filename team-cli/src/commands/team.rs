@@ -6,7 +6,7 @@ use team_core::{AgentName, TeamName};
 use team_store::{NewTeam, Store, TeamFilter, now_ms};
 
 use crate::cli::{CreateArgs, DisbandArgs, ListArgs};
-use crate::doc::{self, CreateDoc, DisbandDoc, InitDoc, ShowDoc, TokensDoc};
+use crate::doc::{self, CreateDoc, DisbandDoc, InitDoc, MemberDoc, ShowDoc, TokensDoc};
 use crate::error::{CommandError, Result};
 use crate::output::{Out, duration, one_line};
 use crate::project::{Ctx, DB_FILE, TEAM_DIR};
@@ -159,16 +159,52 @@ pub fn list(ctx: &Ctx, args: &ListArgs) -> Result<()> {
     Ok(())
 }
 
+/// The host of the runner holding each of `members` (a live member held by a runner), in
+/// order: one read of the runners for them all.
+fn member_hosts(ctx: &Ctx, members: &[team_core::Member]) -> Result<Vec<Option<String>>> {
+    let held = members
+        .iter()
+        .any(|m| m.runner_id.is_some() && m.status.is_live());
+    let runners: std::collections::HashMap<String, String> = if held {
+        ctx.store
+            .list_runners(true)?
+            .into_iter()
+            .map(|r| (r.id, r.host))
+            .collect()
+    } else {
+        Default::default()
+    };
+    Ok(members
+        .iter()
+        .map(|m| {
+            m.runner_id
+                .as_ref()
+                .filter(|_| m.status.is_live())
+                .and_then(|r| runners.get(r).cloned())
+        })
+        .collect())
+}
+
 /// `team show TEAM`.
 pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
     let team = ctx.store.resolve_team(team_ref)?;
     let members = ctx.store.list_members(&team.id)?;
     let tasks = ctx.store.list_tasks(&team.id, None)?;
+    let hosts = member_hosts(ctx, &members)?;
     if ctx.out.json {
+        let docs = members
+            .iter()
+            .cloned()
+            .zip(&hosts)
+            .map(|(m, h)| MemberDoc {
+                host: h.clone(),
+                ..MemberDoc::from(m)
+            })
+            .collect();
         return ctx.out.json(&ShowDoc {
             tokens: TokensDoc::of(&members),
             team: team.into(),
-            members: doc::docs(members),
+            members: docs,
             tasks: doc::docs(tasks),
         });
     }
@@ -187,9 +223,12 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
     println!();
     // The attempt column only when some member may take (or took) more than one.
     let attempts = members.iter().any(|m| m.max_attempts > 1 || m.attempt > 1);
+    // The host column when a runner holds a member (it names the machine it runs on).
+    let held = hosts.iter().any(Option::is_some);
     let rows = members
         .iter()
-        .map(|m| {
+        .zip(&hosts)
+        .map(|(m, host)| {
             let outcome = m.error.as_deref().or(m.result.as_deref()).unwrap_or("");
             let mut row = vec![
                 m.name.clone(),
@@ -197,6 +236,9 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
                 m.role.to_string(),
                 ctx.out.status(m.status.as_str()),
             ];
+            if held {
+                row.push(host.clone().unwrap_or_else(|| "-".into()));
+            }
             if attempts {
                 row.push(team_core::retry::attempt_text(
                     m.attempt,
@@ -213,6 +255,9 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
         })
         .collect();
     let mut header = vec!["member", "agent", "role", "status"];
+    if held {
+        header.push("host");
+    }
     if attempts {
         header.push("attempt");
     }

@@ -114,6 +114,9 @@ pub struct MemberDoc {
     pub attempt: i64,
     /// Attempts it may take in all: its agent's `retries` + 1, fixed when it was spawned.
     pub max_attempts: i64,
+    /// The host of the runner that holds it (a `running` or `idle` member; `team show`
+    /// fills it in), else `null`.
+    pub host: Option<String>,
 }
 
 impl From<Member> for MemberDoc {
@@ -142,6 +145,7 @@ impl From<Member> for MemberDoc {
             busy_ms: m.busy_ms,
             attempt: m.attempt,
             max_attempts: m.max_attempts,
+            host: None,
         }
     }
 }

@@ -362,12 +362,13 @@ async fn send_message(c: &Caller<'_>, a: SendMessageArgs) -> Result<String, Tool
     };
     let sent = c
         .inner
-        .send_message(
+        .send_message_as(
             c.member.team_id.clone(),
             c.member.name.clone(),
             to,
             MessageKind::Text,
             a.body,
+            Some(c.member.attempt),
         )
         .await
         .map_err(store_err)?;
@@ -456,9 +457,12 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, ToolFailure
             serde_json::to_value(&t).map_err(ToolFailure::encode)?
         }
         TeamTaskOp::Claim { id } => {
-            let t = db(&c.inner.store, move |s| s.claim_task(&team, &me, id))
-                .await
-                .map_err(store_err)?;
+            let attempt = Some(c.member.attempt);
+            let t = db(&c.inner.store, move |s| {
+                s.claim_task_as(&team, &me, id, None, attempt)
+            })
+            .await
+            .map_err(store_err)?;
             serde_json::to_value(&t).map_err(ToolFailure::encode)?
         }
         TeamTaskOp::Move { id, to, result } => {
@@ -467,8 +471,14 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, ToolFailure
                 TaskMove::Fail => TaskEvent::Fail,
                 TaskMove::Release => TaskEvent::Release,
             };
+            let (name, attempt) = (c.member.name.clone(), Some(c.member.attempt));
             let t = db(&c.inner.store, move |s| {
-                s.update_task(&team, id, ev, result.as_deref())
+                let by = team_store::Actor {
+                    team_id: &team,
+                    member: &name,
+                    attempt,
+                };
+                s.update_task_as(&team, id, ev, result.as_deref(), Some(&by))
             })
             .await
             .map_err(store_err)?;
@@ -478,7 +488,33 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, ToolFailure
     Ok(out.to_string())
 }
 
+/// The member a tool call is made as, owned (to move into a blocking store call).
+struct Acting {
+    team_id: String,
+    name: String,
+    attempt: i64,
+}
+
+impl Acting {
+    fn of(m: &team_core::Member) -> Acting {
+        Acting {
+            team_id: m.team_id.clone(),
+            name: m.name.clone(),
+            attempt: m.attempt,
+        }
+    }
+
+    fn actor(&self) -> team_store::Actor<'_> {
+        team_store::Actor {
+            team_id: &self.team_id,
+            member: &self.name,
+            attempt: Some(self.attempt),
+        }
+    }
+}
+
 async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, ToolFailure> {
+    let by = Acting::of(c.member);
     let agent = c.member.agent.clone();
     let root = c.inner.opts.project_root.to_string_lossy().into_owned();
     let append = matches!(op, MemoryOp::Append(_));
@@ -491,21 +527,25 @@ async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, ToolFailur
         }
         MemoryOp::Write(text) | MemoryOp::Append(text) => {
             let w = db(&c.inner.store, move |s| {
-                if append {
-                    s.memory_append(&agent, &root, &text)
+                let op = if append {
+                    team_store::MemoryOp::Append(&text)
                 } else {
-                    s.memory_set(&agent, &root, &text)
-                }
+                    team_store::MemoryOp::Set(&text)
+                };
+                s.memory_write_as(&by.actor(), &agent, &root, op)
             })
             .await
             .map_err(store_err)?;
-            Ok(json!({"bytes": w.entry.content.len(), "cut_bytes": w.cut_bytes}).to_string())
+            let (bytes, cut) = w.map_or((0, 0), |w| (w.entry.content.len(), w.cut_bytes));
+            Ok(json!({"bytes": bytes, "cut_bytes": cut}).to_string())
         }
         MemoryOp::Clear => {
-            let had = db(&c.inner.store, move |s| s.memory_clear(&agent, &root))
-                .await
-                .map_err(store_err)?;
-            Ok(json!({"cleared": had}).to_string())
+            let had = db(&c.inner.store, move |s| {
+                s.memory_write_as(&by.actor(), &agent, &root, team_store::MemoryOp::Clear)
+            })
+            .await
+            .map_err(store_err)?;
+            Ok(json!({"cleared": had.is_some()}).to_string())
         }
     }
 }
@@ -555,11 +595,16 @@ async fn team_delete(c: &Caller<'_>, a: TeamDeleteArgs) -> Result<String, ToolFa
     let reason = format!("disbanded by {} (team_delete)", c.member.name);
     // Who may disband is team-core's rule (manage::may_disband), decided by the store in the
     // disband's own transaction.
-    let (team_id, name) = (c.member.team_id.clone(), c.member.name.clone());
+    let (team_id, name, attempt) = (
+        c.member.team_id.clone(),
+        c.member.name.clone(),
+        c.member.attempt,
+    );
     let d = db(&c.inner.store, move |s| {
         let by = team_store::Actor {
             team_id: &team_id,
             member: &name,
+            attempt: Some(attempt),
         };
         s.disband_team_as(&t.id, &reason, &by)
     })

@@ -295,7 +295,7 @@ impl Session {
         let Some((json, calls)) = self.checkpoint_json() else {
             return;
         };
-        let (team, id) = (m.team_id.clone(), m.id);
+        let (team, id, attempt) = (m.team_id.clone(), m.id, Some(m.attempt));
         let saved = db(&ctx.store, move |s| {
             s.save_checkpoint(&team_store::NewCheckpoint {
                 team_id: &team,
@@ -303,6 +303,7 @@ impl Session {
                 calls,
                 turn_done: false,
                 messages: &json,
+                attempt,
             })
         })
         .await;

@@ -10,8 +10,17 @@ use crate::now_ms;
 use crate::schema::checkpoints;
 use crate::types::{Checkpoint, NewCheckpoint};
 
-/// Writes `cp` as its member's latest checkpoint (an upsert; `seq` counts the writes).
+/// Writes `cp` as its member's latest checkpoint (an upsert; `seq` counts the writes); with
+/// `cp.attempt`, refused (`Illegal`, fencing) once the member moved on to another attempt.
 pub(crate) fn save_checkpoint(c: &mut Conn, cp: &NewCheckpoint<'_>) -> Result<()> {
+    if cp.attempt.is_some() {
+        let team = super::teams::team_by_id(c, cp.team_id)?;
+        let m: crate::rows::MemberRow = crate::schema::members::table
+            .find(cp.member_id)
+            .select(crate::rows::MemberRow::as_select())
+            .first(c)?;
+        super::members::fence_attempt(&team, &m, cp.attempt, "write its checkpoint")?;
+    }
     let now = now_ms();
     diesel::insert_into(checkpoints::table)
         .values((

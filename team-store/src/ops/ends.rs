@@ -9,7 +9,7 @@ use team_core::{LEAD_ALIAS, MemberStatus, MessageKind, Role, TaskStatus, TeamSta
 
 use super::Conn;
 use super::events::{event, excerpt};
-use super::members::{guarded, illegal_member, member_row, progress_of};
+use super::members::{fence_attempt, guarded, illegal_member, member_row, progress_of};
 use super::messages::deliver;
 use super::teams::team_by_id;
 use crate::SYSTEM_SENDER;
@@ -29,15 +29,20 @@ pub(crate) fn finish_member(
     name: &str,
     outcome: &Outcome,
     progress: &Progress,
+    attempt: Option<i64>,
 ) -> Result<Finished> {
     // The progress commits even when the member had already ended (the refusal writes
     // nothing); any other error rolls both back. The team row is locked before the member
     // row is written, the order of every other member change (the other order deadlocked
-    // against concurrent ends on PostgreSQL).
+    // against concurrent ends on PostgreSQL). The end of a superseded attempt writes
+    // nothing at all (its progress is not the member's any more).
     c.write_tx(|c| {
         c.lock_team(team_id)?;
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
+        if let Err(e) = fence_attempt(&team, &m, attempt, "end") {
+            return Ok(Err(e));
+        }
         progress_of(c, team_id, &m.name, m.id, progress)?;
         match finish_member_in(c, &team, m, outcome) {
             Err(StoreError::Illegal(e)) => Ok(Err(StoreError::Illegal(e))),
@@ -63,6 +68,7 @@ pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Res
                 &e.name,
                 &e.outcome,
                 &e.progress,
+                e.attempt,
             ));
         }
         Ok(out.into_iter().flatten().collect())
@@ -82,11 +88,14 @@ pub(crate) fn retry_member(
     cause: RetryCause,
     error: &str,
     progress: &Progress,
+    attempt: Option<i64>,
 ) -> Result<Retried> {
     c.write_tx(|c| {
         c.lock_team(team_id)?;
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, name)?;
+        // A superseded attempt (or a reconcile that read an older attempt) retries nothing.
+        fence_attempt(&team, &m, attempt, "be retried")?;
         progress_of(c, team_id, &m.name, m.id, progress)?;
         let from = m.status()?;
         let now = now_ms();

@@ -56,9 +56,37 @@ pub(super) fn live_recipient(c: &mut Conn, team: &TeamRow, name: &str) -> Result
     Ok(r)
 }
 
-/// Refuses a write made as member `m` once it has ended (fencing, `team_core::delivery`).
-pub(super) fn fence(team: &TeamRow, m: &MemberRow, action: &str) -> Result<()> {
-    delivery::may_act(m.status()?, &m.name, &team.name, action).map_err(|e| Refusal::from(e).into())
+/// Refuses a write made as member `m` once it has ended, or made by its attempt `acting`
+/// (when the writer names one) after the member moved on to another attempt (fencing,
+/// `team_core::delivery::may_act`).
+pub(super) fn fence(
+    team: &TeamRow,
+    m: &MemberRow,
+    acting: Option<i64>,
+    action: &str,
+) -> Result<()> {
+    delivery::may_act(m.status()?, current_attempt(m), acting, &m.name, &team.name, action)
+        .map_err(|e| Refusal::from(e).into())
+}
+
+/// The attempt member row `m` is on.
+fn current_attempt(m: &MemberRow) -> i64 {
+    m.attempt
+}
+
+/// Refuses a write a runner makes for member `m` as its attempt `acting` once the member has
+/// moved on to another attempt (its runner was found lost and it was retried): only the
+/// attempt check of [`fence`]; a write of the current attempt goes on to its own guards.
+pub(super) fn fence_attempt(
+    team: &TeamRow,
+    m: &MemberRow,
+    acting: Option<i64>,
+    action: &str,
+) -> Result<()> {
+    match acting {
+        Some(a) if a != m.attempt => fence(team, m, Some(a), action),
+        _ => Ok(()),
+    }
 }
 
 /// Checks, inside the caller's transaction, that `actor` (when given) may still act.
@@ -66,7 +94,7 @@ pub(super) fn fence_actor(c: &mut Conn, actor: Option<&Actor<'_>>, action: &str)
     let Some(a) = actor else { return Ok(()) };
     let team = team_by_id(c, a.team_id)?;
     let m = member_row(c, &team, a.member)?;
-    fence(&team, &m, action)
+    fence(&team, &m, a.attempt, action)
 }
 
 /// The row of a guarded update of a member row read earlier in the same transaction: it
@@ -307,12 +335,17 @@ pub(crate) fn end_turn(
     member: &str,
     member_id: i64,
     progress: &Progress,
-    result: Option<&str>,
-    checkpoint: Option<&crate::types::NewCheckpoint<'_>>,
+    end: &EndOfTurn<'_>,
 ) -> Result<Vec<Message>> {
+    let EndOfTurn {
+        result,
+        checkpoint,
+        attempt,
+    } = *end;
     c.write_tx(|c| {
         let team = active_team(c, team_id, "new messages")?;
         let m = member_row(c, &team, member)?;
+        fence_attempt(&team, &m, attempt, "end its turn")?;
         progress_of(c, team_id, &m.name, member_id, progress)?;
         if let Some(cp) = checkpoint {
             super::checkpoints::save_checkpoint(c, cp)?;

@@ -10,7 +10,7 @@ use team_core::{MemberEvent, MemberStatus, Message, MessageKind, delivery};
 
 use super::Conn;
 use super::events::{event, excerpt};
-use super::members::{fence, live_recipient, member_row, member_step_in};
+use super::members::{fence, fence_attempt, live_recipient, member_row, member_step_in};
 use super::teams::{active_team, team_by_id};
 use crate::dialect::Dialect;
 use crate::error::{Result, StoreError};
@@ -143,6 +143,7 @@ pub(crate) fn send_message(
     key: Option<&str>,
     interrupt: bool,
     max_bytes: usize,
+    attempt: Option<i64>,
 ) -> Result<Vec<Message>> {
     delivery::check_message_size(msg.body, max_bytes)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -152,7 +153,7 @@ pub(crate) fn send_message(
             SYSTEM_SENDER.to_owned()
         } else {
             let m = member_row(c, &team, msg.from)?;
-            fence(&team, &m, "send messages")?;
+            fence(&team, &m, attempt, "send messages")?;
             m.name
         };
         if let Some(k) = key {
@@ -264,10 +265,12 @@ pub(crate) fn take_inbox_and_wake(
     c: &mut Conn,
     team_id: &str,
     member: &str,
+    attempt: Option<i64>,
 ) -> Result<Vec<Message>> {
     c.write_tx(|c| {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, member)?;
+        fence_attempt(&team, &m, attempt, "take its messages")?;
         let msgs = take_inbox_in(c, team_id, &m, false)?;
         if !msgs.is_empty() {
             member_step_in(c, &team, m, MemberEvent::Wake)?;

@@ -82,19 +82,27 @@ fn runner_entity(r: RunnerRow) -> Runner {
     }
 }
 
-/// Refreshes the heartbeat of `runner_id`; true when a stop was asked of it
-/// ([`request_runner_stop`]). Two statements, no transaction: a request that lands between
-/// them is seen at the next heartbeat.
-pub(crate) fn heartbeat_runner(c: &mut Conn, runner_id: &str) -> Result<bool> {
+/// Refreshes the heartbeat of `runner_id` unless it is stopped, and says what the runner
+/// must do ([`Beat`]): go on, stop because a stop was asked of it ([`request_runner_stop`]),
+/// or stop because it was marked stopped by another process (found lost: its heartbeat was
+/// older than three periods, e.g. while it was cut off from the database). Two statements,
+/// no transaction: a request that lands between them is seen at the next heartbeat.
+pub(crate) fn heartbeat_runner(c: &mut Conn, runner_id: &str) -> Result<Beat> {
     diesel::update(runners::table.find(runner_id))
+        .filter(runners::stopped_at_ms.is_null())
         .set(runners::heartbeat_at_ms.eq(now_ms()))
         .execute(c)?;
-    let asked: Option<Option<i64>> = runners::table
+    let row: Option<(Option<i64>, Option<i64>)> = runners::table
         .find(runner_id)
-        .select(runners::stop_requested_at_ms)
+        .select((runners::stop_requested_at_ms, runners::stopped_at_ms))
         .first(c)
         .optional()?;
-    Ok(asked.flatten().is_some())
+    Ok(match row {
+        // Stopped by someone else (a runner reconciling it), or its row is gone.
+        Some((_, Some(_))) | None => Beat::MarkedLost,
+        Some((Some(_), None)) => Beat::StopRequested,
+        Some((None, None)) => Beat::Alive,
+    })
 }
 
 /// Asks runner `runner_id` to stop (it does at its next heartbeat): sets
@@ -210,7 +218,8 @@ pub(crate) fn claim_pending_members_for(
 }
 
 /// Claims the member `id` if it is still pending (pending → running), inside the caller's
-/// write transaction; `None` when it is not pending any more. `teams_held` lists the teams
+/// write transaction; `None` when it is not pending any more, or when runner `runner_id` is
+/// stopped (another process found it lost). `teams_held` lists the teams
 /// this transaction already marked as held by the runner (marked once each). The updates are
 /// prepared once per connection (Diesel never caches an `UPDATE`; compiling them was half of
 /// a claim's CPU, bench/findings.md § 7).
@@ -226,12 +235,16 @@ fn claim_id(
         c,
         Claim,
         "UPDATE members SET status = 'running', runner_id = ?, started_at_ms = ?, \
-         updated_at_ms = ? WHERE id = ? AND status = 'pending'",
+         updated_at_ms = ? WHERE id = ? AND status = 'pending' \
+         AND EXISTS (SELECT 1 FROM runners WHERE id = ? AND stopped_at_ms IS NULL)",
         vec![
             Bind::Text(runner_id.to_owned()),
             Bind::BigInt(now),
             Bind::BigInt(now),
             Bind::BigInt(id),
+            // A runner marked stopped (found lost while cut off, issue 19) claims nothing
+            // more, even before its heartbeat tells it.
+            Bind::Text(runner_id.to_owned()),
         ],
         WrittenMember::Id(id)
     )?;

@@ -250,13 +250,16 @@ pub(crate) fn claim_task(
     member: &str,
     id: Option<i64>,
     lease: Option<i64>,
+    attempt: Option<i64>,
 ) -> Result<Task> {
     // The common case (next task, by name, no lease) in one statement where the backend has
     // one; everything else, and every refusal with its reason, goes through the transaction
     // (which also gives back abandoned tasks, so a board whose only claimable tasks were
     // abandoned is served there).
+    // A claim that names its attempt is fenced by it in the transaction below.
     if id.is_none()
         && lease.is_none()
+        && attempt.is_none()
         && member != LEAD_ALIAS
         && let Some(t) = c.claim_next_in_one_statement(team_id, member, now_ms())?
     {
@@ -265,7 +268,7 @@ pub(crate) fn claim_task(
     c.write_tx(|c| {
         let team = active_team(c, team_id, "task claims")?;
         let m = member_row(c, &team, member)?;
-        fence(&team, &m, "claim tasks")?;
+        fence(&team, &m, attempt, "claim tasks")?;
         let now = now_ms();
         return_abandoned_tasks(c, team_id, now)?;
         let lease_until = lease.map(|ms| now.saturating_add(ms));

@@ -215,6 +215,8 @@ fn may_disband(c: &mut Conn, team: &TeamRow, by: &Actor<'_>) -> Result<()> {
         Some(team_by_id(c, by.team_id)?)
     };
     let m = member_row(c, home.as_ref().unwrap_or(team), by.member)?;
+    // A superseded attempt of the member disbands nothing (fencing).
+    super::members::fence_attempt(home.as_ref().unwrap_or(team), &m, by.attempt, "disband teams")?;
     let manager = manage::Manager::Member {
         team_id: by.team_id,
         role: m.role.parse().map_err(StoreError::Corrupt)?,
