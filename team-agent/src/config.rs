@@ -41,6 +41,7 @@ pub const TEAM_KEYS: &[&str] = &[
     "max_depth",
     "max_members_per_team",
     "max_message_bytes",
+    "on_ask",
 ];
 
 /// An error loading configuration. `origin` is a file path or `environment`.
@@ -133,6 +134,11 @@ pub struct TeamConfig {
     /// 1 GiB; default 1 MiB, `team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES`): a larger one
     /// is refused (exit 2), so a member cannot fill the database (issue 13).
     pub max_message_bytes: usize,
+    /// What a tool call that its agent's permission says to `ask` about becomes when no
+    /// `--allow`/`--yes` settles it and the run gives no `--on-ask` (default `prompt`: ask at
+    /// a terminal, deny without one; `park`: wait for `team approve`; see
+    /// [`team_tools::permission::OnAsk`]).
+    pub on_ask: team_tools::permission::OnAsk,
 }
 
 impl Default for TeamConfig {
@@ -145,6 +151,7 @@ impl Default for TeamConfig {
             max_depth: 2,
             max_members_per_team: 50,
             max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
+            on_ask: team_tools::permission::OnAsk::Prompt,
         }
     }
 }
@@ -311,6 +318,12 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # The largest message body a member or `team send` may send, in bytes (1 to 1073741824);
 # a larger one is refused (exit 2).
 # max_message_bytes = 1048576
+
+# What a tool call that an agent's permission says to "ask" about becomes when neither
+# --allow nor --yes settles it and the command gives no --on-ask: "prompt" (ask at a
+# terminal; without one, as in CI, deny), "deny", or "park" (the member waits, holding no
+# slot, until `team approve ID` or `team deny ID --reason TEXT` decides, from any shell).
+# on_ask = "prompt"
 
 # Model aliases that an agent file's `model:` may name instead of "provider/model"
 # (Claude Code files say `model: sonnet`). Built-in defaults:

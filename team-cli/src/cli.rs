@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCandidates;
 use team_core::{TaskStatus, TeamStatus};
+use team_tools::permission::OnAsk;
 
 use crate::complete;
 
@@ -48,7 +49,8 @@ pub struct Cli {
 /// The end of `team --help`: the exit codes (`crate::error::exit`; a test checks that every
 /// code is here) and the forms of a duration.
 pub const AFTER_HELP: &str = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
-     4 illegal transition or conflict, 10 `team run --fail-on` tripped, 124 timeout, \
+     4 illegal transition or conflict, 10 `team run --fail-on` tripped, 20 needs input \
+     (`team run --on-ask park`: approvals wait), 124 timeout, \
      125 token budget spent, 130 cancelled.\n\
      Durations (SECS) take seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`).";
 
@@ -211,6 +213,13 @@ pub enum Command {
     Top(TopArgs),
     /// Fail the members of runners that died (`runner lost`) and teams whose owner is gone.
     Reconcile,
+    /// List approval requests: tool calls and plans waiting for a human (`--on-ask park`,
+    /// `plan: required`); pending ones unless --all.
+    Approvals(ApprovalsArgs),
+    /// Approve request ID: the waiting member runs the call (or its plan) and goes on.
+    Approve(ApproveArgs),
+    /// Deny request ID: the reason goes back to the model as the tool's error.
+    Deny(DenyArgs),
     /// Agent definitions (`.team/agents`, `.opencode/agent`, `.claude/agents`).
     #[command(subcommand)]
     Agents(AgentsCmd),
@@ -275,6 +284,11 @@ pub struct RunFlagsArgs {
     /// The model of every LLM agent, as provider/model.
     #[arg(long, env = "TEAM_MODEL", value_name = "PROVIDER/MODEL")]
     pub model: Option<String>,
+    /// What a tool call that would ask becomes: `prompt` (a terminal; deny without one),
+    /// `deny`, or `park` (the member waits for `team approve` / `team deny`); default
+    /// `[team] on_ask`, else `prompt`.
+    #[arg(long = "on-ask", value_name = "MODE", value_parser = parse_wire::<OnAsk>)]
+    pub on_ask: Option<OnAsk>,
 }
 
 /// `team list`.
@@ -294,6 +308,37 @@ pub struct TeamArg {
     /// Team name or id.
     #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
+}
+
+/// `team approvals`.
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Only this team's requests (name or id); every team's when absent.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
+    pub team: Option<String>,
+    /// Also the requests already decided.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `team approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The request's id (`team approvals`).
+    pub id: i64,
+    /// Also allow every later call of the same tool in the team, for the rest of the run.
+    #[arg(long)]
+    pub always: bool,
+}
+
+/// `team deny`.
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// The request's id (`team approvals`).
+    pub id: i64,
+    /// Why: the model reads it as the tool's error (say what to do instead).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// `team top`.

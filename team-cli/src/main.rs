@@ -90,6 +90,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Watch(a) => commands::watch::run(&ctx, &a.team),
                 Command::Top(a) => commands::top::run(&ctx, a),
                 Command::Reconcile => commands::run::reconcile(&ctx),
+                Command::Approvals(a) => commands::approvals::list(&ctx, a),
+                Command::Approve(a) => commands::approvals::approve(&ctx, a),
+                Command::Deny(a) => commands::approvals::deny(&ctx, a),
                 Command::Agents(cli::AgentsCmd::List) => commands::agents::list(&ctx),
                 Command::Agents(cli::AgentsCmd::Check) => commands::agents::check(&ctx),
                 Command::Agents(cli::AgentsCmd::Show { name }) => {

@@ -176,7 +176,11 @@ async fn drive(
         Ok(p) => p,
         Err(e) => return Some(Outcome::Failed(e)),
     };
-    let mut worker = match Worker::new(ctx, m, &def, plan, Seat::Member { view }).await {
+    let on_ask = spec
+        .as_ref()
+        .and_then(|s| s.on_ask.as_deref())
+        .and_then(|v| v.parse().ok());
+    let mut worker = match Worker::new(ctx, m, &def, plan, Seat::Member { view, on_ask }).await {
         Ok(w) => w,
         Err(e) => return Some(Outcome::Failed(e)),
     };

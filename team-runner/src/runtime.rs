@@ -283,6 +283,7 @@ impl AgentRuntime {
             agent_def,
             agent_source,
             env_fingerprint,
+            on_ask: None,
         })
     }
 }

@@ -62,6 +62,7 @@ diesel::table! {
         agent_def -> Nullable<Text>,
         agent_source -> Nullable<Text>,
         env_fingerprint -> Nullable<Text>,
+        on_ask -> Nullable<Text>,
     }
 }
 
@@ -127,8 +128,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    approvals (id) {
+        id -> BigInt,
+        team_id -> Text,
+        member -> Text,
+        kind -> Text,
+        tool -> Text,
+        arguments -> Text,
+        summary -> Text,
+        why -> Text,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        always -> Bool,
+        created_at_ms -> BigInt,
+        decided_at_ms -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(members -> teams (team_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    runners, teams, members, tasks, task_deps, messages, memories, events
+    runners, teams, members, tasks, task_deps, messages, memories, events, approvals
 );

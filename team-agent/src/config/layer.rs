@@ -168,6 +168,18 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
                     }
                 };
             }
+            "on_ask" => {
+                team.on_ask = value
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| ConfigError::InvalidValue {
+                        origin: origin.to_owned(),
+                        key: dotted.clone(),
+                        message: format!(
+                            "{value} is not an on-ask mode; expected \"prompt\", \"deny\" or \"park\""
+                        ),
+                    })?;
+            }
             "max_depth" | "max_members_per_team" => {
                 let n = positive_int(value, origin, &dotted, "an integer ≥ 1")?;
                 let n = u32::try_from(n).map_err(|_| ConfigError::InvalidValue {

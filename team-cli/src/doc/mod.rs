@@ -9,6 +9,7 @@
 //! in seconds in `_secs`; token counts are `prompt_tokens` and `completion_tokens` (the names
 //! of the `provider.call` events); `team` is always a [`TeamDoc`] object.
 
+mod approvals;
 mod entity;
 mod runners;
 mod setup;
@@ -19,6 +20,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use approvals::*;
 pub use entity::*;
 pub use runners::*;
 pub use setup::*;
@@ -536,6 +538,9 @@ pub fn schemas() -> Vec<SchemaFile> {
         file::<ErrorDoc>("error"),
         file::<Vec<RunnerDoc>>("runners"),
         file::<RunnerStopDoc>("runner-stop"),
+        file::<Vec<ApprovalDoc>>("approvals"),
+        file::<ApprovalDoc>("approve"),
+        file::<ApprovalDoc>("deny"),
     ];
     for cmd in ["add", "show", "claim", "done", "fail", "release", "cancel"] {
         let name = match cmd {

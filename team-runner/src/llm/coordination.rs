@@ -234,7 +234,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
 
 /// Runs `wait` without holding the caller's slot, then waits for a slot again; see
 /// [`crate::context::Slot`].
-async fn without_slot<T>(
+pub(crate) async fn without_slot<T>(
     c: &Caller<'_>,
     wait: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {

@@ -20,6 +20,7 @@
 //! `provider.call` event with `status: "interrupted"` and no tokens, it does not count
 //! against `max_turns`, and the model is asked again with the message.
 
+pub(crate) mod approval;
 pub mod coordination;
 pub mod prompt;
 
@@ -38,13 +39,16 @@ use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, TeamView};
 use crate::context::{Seat, TurnIo, messages_as_input};
+use approval::Verdict;
 use coordination::Caller;
 use team_agent::{AgentDef, MemoryMode};
+use team_core::ApprovalKind;
 use team_provider::{
     AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
 };
-use team_tools::WorkspaceTools;
-use team_tools::permission::PermissionChecker;
+use team_store::NewApproval;
+use team_tools::permission::{Decision, DecisionSource, PermissionChecker, PermissionDecision};
+use team_tools::{ToolError, ToolOutcome, WorkspaceTools};
 use tokio::sync::Notify;
 
 /// Model calls allowed in one turn when the agent sets no `max_turns`.
@@ -128,8 +132,8 @@ impl Session {
             .providers
             .resolve(model)
             .map_err(|e| format!("agent {}: {e}", def.name))?;
-        let view = match seat {
-            Seat::Member { view } => view,
+        let (view, on_ask) = match seat {
+            Seat::Member { view, on_ask } => (view, on_ask),
             Seat::Lead { call, format } => {
                 let mut req = ChatRequest::new(model_name, def.instructions.clone());
                 req.temperature = def.temperature;
@@ -181,11 +185,15 @@ impl Session {
             view.total,
             memory.as_deref(),
         );
-        let checker = PermissionChecker::new(
-            m.name.clone(),
-            def.permissions(),
-            ctx.runtime.permissions.clone(),
-        );
+        // A spawn's own `--on-ask` wins over the runner's (a runner serves every spawn of
+        // the project); its prompt gate stays the runner's.
+        let run = match on_ask {
+            Some(mode) if mode != ctx.runtime.permissions.flags.on_ask => {
+                Arc::new(ctx.runtime.permissions.with_on_ask(mode))
+            }
+            _ => ctx.runtime.permissions.clone(),
+        };
+        let checker = PermissionChecker::new(m.name.clone(), def.permissions(), run);
         let tools = WorkspaceTools::new(&ctx.opts.project_root, checker)
             .map_err(|e| e.to_string())?
             .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"])
@@ -423,6 +431,52 @@ impl Session {
         std::mem::take(&mut self.unwritten)
     }
 
+    /// A call parked for a human's decision (`--on-ask park`): asks ([`approval::decide`]),
+    /// then runs it as approved, or returns the denial (the human's reason) as its outcome.
+    async fn after_approval(
+        caller: &Caller<'_>,
+        tools: &WorkspaceTools,
+        call: &ToolCall,
+        asked: PermissionDecision,
+    ) -> ToolOutcome {
+        let why = match &asked.source {
+            DecisionSource::NeedsApproval { why } => why.clone(),
+            _ => asked.reason.clone(),
+        };
+        let new = NewApproval {
+            kind: ApprovalKind::Tool,
+            tool: call.name.clone(),
+            arguments: call.arguments.clone(),
+            summary: asked.summary.clone(),
+            why,
+        };
+        let (reason, source) = match approval::decide(caller, new).await {
+            Verdict::Approved(id) => {
+                return tools
+                    .execute_approved(&call.name, &call.arguments, id)
+                    .await;
+            }
+            Verdict::Denied(id, reason) => (
+                format!("a human refused this call (approval {id}): {reason}"),
+                DecisionSource::HumanDenied { id },
+            ),
+            Verdict::Failed(e) => (e, asked.source.clone()),
+        };
+        let denied = PermissionDecision {
+            decision: Decision::Deny,
+            source,
+            reason: reason.clone(),
+            ..asked
+        };
+        ToolOutcome {
+            decision: Some(denied),
+            result: Err(ToolError::Denied {
+                tool: call.name.clone(),
+                reason,
+            }),
+        }
+    }
+
     /// Runs one tool call; returns the text for the model and whether it is an error.
     async fn run_tool(&self, caller: &Caller<'_>, call: &ToolCall) -> (String, bool) {
         let (text, is_error, denied) =
@@ -436,9 +490,12 @@ impl Session {
                             true,
                         );
                     };
-                    let outcome = tools
+                    let mut outcome = tools
                         .execute_with_decision(&call.name, &call.arguments)
                         .await;
+                    if let Some(d) = outcome.decision.clone().filter(|d| d.needs_approval()) {
+                        outcome = Self::after_approval(caller, tools, call, d).await;
+                    }
                     let denied = outcome.decision.filter(|d| !d.is_allowed());
                     match outcome.result {
                         Ok(t) => (t, false, denied),

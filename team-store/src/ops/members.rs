@@ -135,8 +135,8 @@ fn add_members_with(
                 AddMember,
                 "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
                  timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms, \
-                 agent_def, agent_source, env_fingerprint) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 agent_def, agent_source, env_fingerprint, on_ask) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text(team_id.to_owned()),
                     Bind::Text(name.as_str().to_owned()),
@@ -153,6 +153,7 @@ fn add_members_with(
                     Bind::NullableText(spec.agent_def.clone()),
                     Bind::NullableText(spec.agent_source.clone()),
                     Bind::NullableText(spec.env_fingerprint.clone()),
+                    Bind::NullableText(spec.on_ask.clone()),
                 ],
                 WrittenMember::Named {
                     team_id,
@@ -227,14 +228,18 @@ pub(super) fn illegal_member(team: &TeamRow, m: &MemberRow, e: IllegalTransition
     Refusal::transition_of(format!("member {} in team {}", m.name, team.name), e).into()
 }
 
-/// Moves a member between live states (`sleep`: running → idle, `wake`: idle → running).
+/// Moves a member between live states (`sleep`: running → idle, `wake`: idle → running,
+/// `park`: running → waiting, `continue`: waiting → running).
 pub(crate) fn member_step(
     c: &mut Conn,
     team_id: &str,
     name: &str,
     ev: MemberEvent,
 ) -> Result<Member> {
-    if !matches!(ev, MemberEvent::Sleep | MemberEvent::Wake) {
+    if !matches!(
+        ev,
+        MemberEvent::Sleep | MemberEvent::Wake | MemberEvent::Park | MemberEvent::Continue
+    ) {
         return Err(StoreError::Invalid(format!(
             "member event {ev} is not a step between live states"
         )));
@@ -390,28 +395,37 @@ pub(crate) fn member_specs(
 ) -> Result<std::collections::HashMap<i64, MemberSpec>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        type SpecRow = (i64, Option<String>, Option<String>, Option<String>);
+        type SpecRow = (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let rows: Vec<SpecRow> = members::table
             .filter(members::id.eq_any(chunk))
             .filter(
                 members::agent_def
                     .is_not_null()
-                    .or(members::env_fingerprint.is_not_null()),
+                    .or(members::env_fingerprint.is_not_null())
+                    .or(members::on_ask.is_not_null()),
             )
             .select((
                 members::id,
                 members::agent_def,
                 members::agent_source,
                 members::env_fingerprint,
+                members::on_ask,
             ))
             .load(c)?;
-        for (id, agent_def, agent_source, env_fingerprint) in rows {
+        for (id, agent_def, agent_source, env_fingerprint, on_ask) in rows {
             out.insert(
                 id,
                 MemberSpec {
                     agent_def,
                     agent_source,
                     env_fingerprint,
+                    on_ask,
                 },
             );
         }
