@@ -257,6 +257,16 @@ impl Store {
         run!(self, members::member_step(team_id, name, event))
     }
 
+    /// Lets active team `team_id`'s foreground owner go (its pid and host cleared), with a
+    /// `team.released` event saying `why`: reconciliation no longer fails the team when that
+    /// process ends. What `team run --on-ask park` does when it stops for input.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team ended; [`StoreError::NotFound`] when unknown.
+    pub fn release_team_owner(&self, team_id: &str, why: &str) -> Result<Team> {
+        run!(self, teams::release_team_owner(team_id, why))
+    }
+
     /// Asks a human to approve `new` (a tool call or a plan) for member `member`, in one
     /// transaction (issue 18). Returns, in order of precedence: the member's earlier request
     /// for the same call once decided (what a member resumed after its runner died finds); for

@@ -253,3 +253,67 @@ async fn always_allows_the_tool_for_the_rest_of_the_run(#[case] backend: Backend
     );
     assert_eq!(all[0]["always"], true);
 }
+
+/// `team run --on-ask park` on a workflow whose members all park: the run stops with exit 20
+/// ("needs input"), printing the pending requests (JSON with `--format json`); the team stays
+/// active with no owner to fail it, so a later step can approve (and resume).
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_whose_members_all_wait_exits_20_with_the_requests(#[case] backend: Backend) {
+    let server = ScriptedServer::start(script(false)).await.expect("server");
+    let Some(p) = project(backend, &server).await else {
+        return;
+    };
+    p.agent("fan-lead", "model: mock/m", "You merge results.");
+    std::fs::create_dir_all(p.path(".team/workflows")).expect("mkdir");
+    std::fs::write(
+        p.path(".team/workflows/gated.toml"),
+        "name = \"gated\"\ndescription = \"two shells\"\nkind = \"fanout\"\nlead = \"fan-lead\"\n\n\
+         [params]\ncount = \"2\"\nagent = \"shell\"\n\n\
+         [prompts]\nmember = \"Run it as worker {i}.\"\nsynthesis = \"Merge:\\n{results}\"\n",
+    )
+    .expect("workflow file");
+
+    let out = p
+        .team(&[
+            "run", "gated", "--name", "ci", "--on-ask", "park", "--format", "json",
+        ])
+        .await;
+    assert_eq!(code(&out), 20, "{}", dump(&out));
+    let pending: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", dump(&out)));
+    let pending = pending.as_array().cloned().unwrap_or_default();
+    let mut members: Vec<&str> = pending
+        .iter()
+        .map(|a| a["member"].as_str().unwrap_or(""))
+        .collect();
+    members.sort_unstable();
+    assert_eq!(members, ["shell", "shell-2"], "{pending:#?}");
+    assert!(
+        pending
+            .iter()
+            .all(|a| a["status"] == "pending" && a["tool"] == "bash")
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs input"), "{err}");
+    assert!(err.contains("team approve"), "{err}");
+
+    let show = p.json(&["show", "ci"]).await;
+    assert_eq!(show["team"]["status"], "active", "{show:#}");
+    assert!(show["team"]["owner_pid"].is_null(), "{show:#}");
+    // Nothing fails the team once its run is gone, and the requests can be decided.
+    let rec = p.team(&["reconcile"]).await;
+    assert!(rec.status.success(), "{}", dump(&rec));
+    assert_eq!(p.json(&["show", "ci"]).await["team"]["status"], "active");
+    let id = pending[0]["id"].to_string();
+    let approved = p.json(&["approve", &id]).await;
+    assert_eq!(approved["status"], "approved");
+    let events = p.events("ci").await;
+    assert_eq!(
+        events_of(&events, "team.released", None).len(),
+        1,
+        "{events:#?}"
+    );
+}

@@ -249,6 +249,10 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
     }
     let outcome = match result? {
         Outcome::Finished(o) => *o,
+        Outcome::NeedsInput(pending) => {
+            flush_events(&ctx.store, &team.id, a.events.as_deref())?;
+            return needs_input(&ctx, &team.name, format, pending);
+        }
         cut => {
             // The events of the whole run, after the team ended, for --events.
             flush_events(&ctx.store, &team.id, a.events.as_deref())?;
@@ -272,6 +276,39 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
     super::reports::github(&outcome.report, &extras, annotate_level);
     summary(&ctx, &team.id, started.elapsed())?;
     end_of(&outcome, fail_on)
+}
+
+/// A run stopped because every member left waits for approval (`--on-ask park`): prints the
+/// pending requests (an array of `Approval` documents with `--format json`, else a table) on
+/// stdout, and ends with [`Kind::NeedsInput`] (exit 20) saying what to do next.
+fn needs_input(
+    ctx: &project::Ctx,
+    team: &str,
+    format: ReportFormat,
+    pending: Vec<team_core::Approval>,
+) -> Result<()> {
+    let n = pending.len();
+    if format == ReportFormat::Json {
+        let docs: Vec<crate::doc::ApprovalDoc> = pending
+            .into_iter()
+            .map(crate::doc::ApprovalDoc::from)
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&docs)
+                .map_err(|e| CommandError::failure(e.to_string()))?
+        );
+    } else {
+        let rows = super::approvals::table_rows(&pending, &|_| team.to_owned());
+        println!("{}", ctx.out.table(super::approvals::HEADER, rows));
+    }
+    Err(CommandError::new(
+        Kind::NeedsInput,
+        format!("needs input: {n} approval request(s) in team {team} wait for a human"),
+    )
+    .hint(format!("`team approvals {team}` lists them"))
+    .hint("`team approve ID` (or `team deny ID --reason TEXT`) decides one")
+    .hint(format!("`team resume {team}` then finishes the run")))
 }
 
 /// How a finished run ends: `Ok` for a report, [`Kind::Gate`] (exit 10) when `--fail-on` finds
