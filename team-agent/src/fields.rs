@@ -12,7 +12,7 @@ use super::yaml::{
     PermissionValue, TimeoutField, ToolsField,
 };
 use super::{
-    AgentDef, AgentError, AgentMode, AgentSource, MemoryMode, ModelRef, NAME_RULE,
+    AgentDef, AgentError, AgentMode, AgentSource, MemoryMode, ModelRef, NAME_RULE, PlanMode,
     is_valid_agent_name,
 };
 use super::{Permission, PermissionConfig, PermissionRule, ToolSelection};
@@ -126,6 +126,7 @@ pub(super) fn build(
         env_passthrough,
         mode,
         color,
+        plan,
     } = fm;
     let model_node = model;
     let (model, model_alias) = match &model_node {
@@ -164,6 +165,9 @@ pub(super) fn build(
         memory: memory
             .as_ref()
             .map_or(Ok(MemoryMode::None), |m| parse_memory(&ctx, m))?,
+        plan: plan
+            .as_ref()
+            .map_or(Ok(PlanMode::None), |p| parse_plan(&ctx, p))?,
         temperature: temperature
             .as_ref()
             .map(|t| parse_temperature(&ctx, t))
@@ -390,6 +394,22 @@ fn parse_memory(ctx: &Ctx<'_>, node: &Spanned<MemoryField>) -> Result<MemoryMode
                 node,
                 "memory",
                 format!("expected `local` or `none`, found `{s}`"),
+            )),
+        },
+    }
+}
+
+fn parse_plan(ctx: &Ctx<'_>, node: &Spanned<MemoryField>) -> Result<PlanMode, AgentError> {
+    match &node.value {
+        MemoryField::Bool(true) => Ok(PlanMode::Required),
+        MemoryField::Bool(false) => Ok(PlanMode::None),
+        MemoryField::Word(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "required" => Ok(PlanMode::Required),
+            "none" | "off" => Ok(PlanMode::None),
+            _ => Err(ctx.err(
+                node,
+                "plan",
+                format!("expected `required` or `none`, found `{s}`"),
             )),
         },
     }

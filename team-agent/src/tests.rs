@@ -896,3 +896,22 @@ fn agent_file_permissions_are_the_checkers() {
         (Permission::Allow, DecisionSource::Default)
     );
 }
+
+#[test]
+fn plan_required_is_read_and_checked() {
+    assert_eq!(
+        parse_ok("---\nmodel: a/b\n---\n").plan,
+        crate::PlanMode::None
+    );
+    for v in ["required", "true", "Required"] {
+        let def = parse_ok(&format!("---\nmodel: a/b\nplan: {v}\n---\n"));
+        assert_eq!(def.plan, crate::PlanMode::Required, "{v}");
+        assert!(def.warnings.is_empty(), "{:?}", def.warnings);
+    }
+    assert_eq!(
+        parse_ok("---\nplan: none\n---\n").plan,
+        crate::PlanMode::None
+    );
+    let e = parse_err("f.md", "---\nplan: later\n---\n");
+    assert!(e.to_string().contains("`required` or `none`"), "{e}");
+}

@@ -38,6 +38,7 @@ pub(crate) struct FrontMatter {
     pub(crate) env_passthrough: Option<Spanned<NameList>>,
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) color: Option<Spanned<Text>>,
+    pub(crate) plan: Option<Spanned<MemoryField>>,
 }
 
 /// The keys [`FrontMatter`] reads (with the `max_turns` spellings).
@@ -59,6 +60,7 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "env_passthrough",
     "mode",
     "color",
+    "plan",
 ];
 
 /// A scalar read as text, as written (`5`, `true` and `N` stay text).

@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_published_code() {
         let codes: Vec<i32> = Kind::ALL.iter().map(|k| k.code()).collect();
-        assert_eq!(codes, [1, 2, 3, 4, 10, 124, 125, 130]);
+        assert_eq!(codes, [1, 2, 3, 4, 10, 20, 124, 125, 130]);
         let mut names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         names.dedup();
         assert_eq!(names.len(), Kind::ALL.len());

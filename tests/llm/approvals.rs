@@ -317,3 +317,94 @@ async fn a_run_whose_members_all_wait_exits_20_with_the_requests(#[case] backend
         "{events:#?}"
     );
 }
+
+/// An agent with `plan: required` answers with a plan first, offered no write tools; the plan
+/// is an approval request: denied, the model reads the reason and revises it; approved, its
+/// write tools are unlocked and it carries the plan out.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_is_approved_before_the_write_tools_unlock(#[case] backend: Backend) {
+    let script = team_testkit::Script::from_fn(|req: &ScriptRequest| match req.turn {
+        1 => Reply::text("PLAN-1: write out.txt"),
+        2 => Reply::text("PLAN-2: write out.txt, with a test"),
+        3 => Reply::tool_call("write_file", r#"{"path":"out.txt","content":"planned"}"#),
+        _ => Reply::text("carried out"),
+    });
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = project(backend, &server).await else {
+        return;
+    };
+    p.agent(
+        "planner",
+        "model: mock/m\nplan: required\npermission: allow",
+        "You change files.",
+    );
+    p.create_team("plans").await;
+    let out = p
+        .team(&[
+            "spawn",
+            "plans",
+            "planner",
+            "--prompt",
+            "do it",
+            "--background",
+        ])
+        .await;
+    assert!(out.status.success(), "spawn: {}", dump(&out));
+
+    let first = first_pending(&p, "plans").await;
+    assert_eq!(first["kind"], "plan");
+    assert_eq!(first["arguments"], "PLAN-1: write out.txt");
+    status_reaches(&p, "plans", "planner", "waiting").await;
+    let id = first["id"].to_string();
+    let out = p
+        .team(&["deny", &id, "--reason", "REVISE-9: add a test"])
+        .await;
+    assert!(out.status.success(), "deny: {}", dump(&out));
+
+    let second = eventually("the revised plan", || async {
+        pending(&p, "plans")
+            .await
+            .into_iter()
+            .find(|a| a["arguments"] == "PLAN-2: write out.txt, with a test")
+    })
+    .await;
+    assert!(
+        !p.path("out.txt").exists(),
+        "nothing changes before approval"
+    );
+    let id = second["id"].to_string();
+    let out = p.team(&["approve", &id]).await;
+    assert!(out.status.success(), "approve: {}", dump(&out));
+    status_reaches(&p, "plans", "planner", "completed").await;
+    assert_eq!(
+        std::fs::read_to_string(p.path("out.txt")).expect("out.txt"),
+        "planned"
+    );
+
+    let reqs = requests_of(&server.requests(), "planner");
+    assert_eq!(reqs.len(), 4, "{reqs:#?}");
+    let offered = |r: &ScriptRequest| r.tools.clone();
+    for r in &reqs[..2] {
+        assert!(
+            !offered(r).iter().any(|t| t == "write_file" || t == "bash"),
+            "write tools offered before approval: {:?}",
+            offered(r)
+        );
+        assert!(offered(r).iter().any(|t| t == "read_file"));
+    }
+    assert!(offered(&reqs[2]).iter().any(|t| t == "write_file"));
+    let last_user = |r: &ScriptRequest| r.last_user_or_tool_text().to_owned();
+    assert!(
+        last_user(&reqs[1]).contains("REVISE-9: add a test"),
+        "{}",
+        last_user(&reqs[1])
+    );
+    assert!(
+        last_user(&reqs[2]).contains("plan approved"),
+        "{}",
+        last_user(&reqs[2])
+    );
+}

@@ -426,3 +426,22 @@ fn max_message_bytes_is_read_and_bounded() {
         assert!(e.contains("max_message_bytes"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn on_ask_is_read_and_checked() {
+    use team_tools::permission::OnAsk;
+    let path = Path::new("/p/.team/config.toml");
+    assert_eq!(
+        Config::from_toml_str("", path).expect("empty").team.on_ask,
+        OnAsk::Prompt
+    );
+    let c = Config::from_toml_str("[team]\non_ask = \"park\"\n", path).expect("valid");
+    assert_eq!(c.team.on_ask, OnAsk::Park);
+    for bad in ["[team]\non_ask = \"later\"\n", "[team]\non_ask = true\n"] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(
+            e.contains("team.on_ask") && e.contains("park"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -41,7 +41,7 @@ use crate::context::{Context, TeamView};
 use crate::context::{Seat, TurnIo, messages_as_input};
 use approval::Verdict;
 use coordination::Caller;
-use team_agent::{AgentDef, MemoryMode};
+use team_agent::{AgentDef, MemoryMode, PlanMode};
 use team_core::ApprovalKind;
 use team_provider::{
     AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
@@ -56,6 +56,15 @@ pub const DEFAULT_MAX_TURNS: u32 = 50;
 
 /// The same tool call with the same arguments this many times in a row stops the member.
 pub const LOOP_LIMIT: u32 = 20;
+
+/// The tools withheld from an agent with `plan: required` until its plan is approved.
+pub const WRITE_TOOLS: &[&str] = &["write_file", "edit_file", "bash"];
+
+/// What the system prompt of an agent with `plan: required` adds.
+const PLAN_NOTE: &str = "\n\nYou work plan-first: your first answer is your plan, as text \
+(what you will change and how), without changing anything; your write tools (write_file, \
+edit_file, bash) are withheld until a human approves the plan. You will be told when it is \
+approved (then carry it out) or denied (then revise it and answer with the new plan).";
 
 /// One LLM member's conversation and tools.
 pub(crate) struct Session {
@@ -76,6 +85,9 @@ pub(crate) struct Session {
     /// The record of the call that ended the last turn, not written yet: it goes with the
     /// member's next write (the turn's progress, or its end), see [`Session::take_progress`].
     unwritten: Progress,
+    /// `plan: required` and its plan not approved yet: the tools offered are `req.tools`
+    /// without [`WRITE_TOOLS`]; these are the full list, given back on approval.
+    plan_pending: Option<Arc<[ToolSpec]>>,
 }
 
 /// The tools offered to a member (the team tools, then the workspace tools its agent may
@@ -146,6 +158,7 @@ impl Session {
                     max_turns: 1,
                     calls: call.saturating_sub(1),
                     unwritten: Progress::default(),
+                    plan_pending: None,
                 });
             }
         };
@@ -199,6 +212,16 @@ impl Session {
             .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"])
             .with_sandbox(ctx.runtime.sandbox);
         let specs = shared_specs(&tools);
+        let (system, offered, plan_pending) = if def.plan == PlanMode::Required {
+            let read_only: Arc<[ToolSpec]> = specs
+                .iter()
+                .filter(|s| !WRITE_TOOLS.contains(&s.name.as_str()))
+                .cloned()
+                .collect();
+            (system + PLAN_NOTE, read_only, Some(specs))
+        } else {
+            (system, specs, None)
+        };
         Ok(Session {
             provider_name: provider.name().to_owned(),
             provider,
@@ -206,7 +229,7 @@ impl Session {
                 model: model_name,
                 system,
                 messages: Vec::new(),
-                tools: specs,
+                tools: offered,
                 temperature: def.temperature,
                 max_tokens: None,
                 response_format: None,
@@ -216,6 +239,7 @@ impl Session {
             max_turns: def.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1),
             calls: 0,
             unwritten: Progress::default(),
+            plan_pending,
         })
     }
 
@@ -298,6 +322,22 @@ impl Session {
             self.req.messages.push(ChatMessage::from_response(&resp));
             // With no tools offered (a lead's request), the reply is the answer whatever it
             // asks for.
+            if resp.tool_calls.is_empty() && self.tools.is_some() && self.plan_pending.is_some() {
+                // `plan: required`: this answer is the plan; a human decides on it.
+                let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
+                let _ = db(&ctx.store, move |s| {
+                    s.record_progress(&team, &name, id, &record)
+                })
+                .await;
+                let plan = resp.content.unwrap_or_default();
+                match self.review_plan(&caller, plan).await {
+                    Ok(next) => {
+                        self.req.messages.push(ChatMessage::user(next));
+                        continue;
+                    }
+                    Err(e) => return TurnEnd::Failed(e),
+                }
+            }
             if resp.tool_calls.is_empty() || self.tools.is_none() {
                 // The turn ends here: the record goes with the turn's own write.
                 self.unwritten.absorb(record);
@@ -431,6 +471,47 @@ impl Session {
         std::mem::take(&mut self.unwritten)
     }
 
+    /// Asks a human to approve `plan` (an approval request of kind `plan`, the member parked
+    /// meanwhile) and returns what the model is told next: approved, the write tools are
+    /// unlocked; denied, the reason and a request for a revised plan.
+    ///
+    /// # Errors
+    /// The request could not be made, or the member was cancelled while it waited.
+    async fn review_plan(&mut self, caller: &Caller<'_>, plan: String) -> Result<String, String> {
+        let summary: String = plan
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        let new = NewApproval {
+            kind: ApprovalKind::Plan,
+            tool: "plan".to_owned(),
+            arguments: plan,
+            summary,
+            why: "the agent has `plan: required`: its plan needs a human's approval before it \
+                  may change anything"
+                .to_owned(),
+        };
+        match approval::decide(caller, new).await {
+            Verdict::Approved(id) => {
+                if let Some(all) = self.plan_pending.take() {
+                    self.req.tools = all;
+                }
+                Ok(format!(
+                    "[plan approved by a human (approval {id})]\nCarry it out now: your write \
+                     tools (write_file, edit_file, bash) are unlocked."
+                ))
+            }
+            Verdict::Denied(id, reason) => Ok(format!(
+                "[plan denied by a human (approval {id})]\n{reason}\nRevise the plan and \
+                 answer with the new plan; do not change anything yet."
+            )),
+            Verdict::Failed(e) => Err(e),
+        }
+    }
+
     /// A call parked for a human's decision (`--on-ask park`): asks ([`approval::decide`]),
     /// then runs it as approved, or returns the denial (the human's reason) as its outcome.
     async fn after_approval(
@@ -479,6 +560,16 @@ impl Session {
 
     /// Runs one tool call; returns the text for the model and whether it is an error.
     async fn run_tool(&self, caller: &Caller<'_>, call: &ToolCall) -> (String, bool) {
+        if self.plan_pending.is_some() && WRITE_TOOLS.contains(&call.name.as_str()) {
+            return (
+                format!(
+                    "error: `{}` is locked until your plan is approved: answer with your plan \
+                     first (text, no tool calls)",
+                    call.name
+                ),
+                true,
+            );
+        }
         let (text, is_error, denied) =
             match coordination::call(caller, &call.name, &call.arguments).await {
                 Some(Ok(t)) => (t, false, None),
