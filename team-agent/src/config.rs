@@ -156,6 +156,72 @@ impl Default for TeamConfig {
     }
 }
 
+/// The events a hook runs on (`[hooks]` keys, `hook.ran` events' `hook`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookEvent {
+    /// A member moves a task to `completed` (the `team_task` tool): exit 2 keeps the task
+    /// `in_progress` and the hook's stderr goes back to the member as the tool's error.
+    TaskCompleted,
+    /// A persistent member finished a turn and goes idle: exit 2 sends the hook's stderr to
+    /// the member as a message, so it works on (Claude Code's `TeammateIdle`).
+    MemberIdle,
+    /// A member ended (completed, failed, cancelled, timed out): informational.
+    MemberEnded,
+    /// A member is about to run a tool call: exit 2 refuses the call, with the hook's stderr
+    /// as the reason the model reads.
+    BeforeTool,
+}
+
+impl HookEvent {
+    /// Every event, in declaration order.
+    pub const ALL: [HookEvent; 4] = [
+        HookEvent::TaskCompleted,
+        HookEvent::MemberIdle,
+        HookEvent::MemberEnded,
+        HookEvent::BeforeTool,
+    ];
+
+    /// The `[hooks]` key and the name in events and in `TEAM_HOOK` (`task_completed`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HookEvent::TaskCompleted => "task_completed",
+            HookEvent::MemberIdle => "member_idle",
+            HookEvent::MemberEnded => "member_ended",
+            HookEvent::BeforeTool => "before_tool",
+        }
+    }
+}
+
+/// The default of `[hooks] timeout_secs`.
+pub const DEFAULT_HOOK_TIMEOUT_SECS: u64 = 30;
+
+/// The validated `[hooks]` table: a shell command (`sh -c`) per event, run with the event as
+/// JSON on stdin and `TEAM_*` in its environment (see `team_runner::hooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HooksConfig {
+    /// The command of each event that has one.
+    pub commands: BTreeMap<HookEvent, String>,
+    /// How long a hook may run before it is killed (≥ 1 s; default
+    /// [`DEFAULT_HOOK_TIMEOUT_SECS`]); a killed hook blocks nothing.
+    pub timeout_secs: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            commands: BTreeMap::new(),
+            timeout_secs: DEFAULT_HOOK_TIMEOUT_SECS,
+        }
+    }
+}
+
+impl HooksConfig {
+    /// The command of `event`, if one is set.
+    pub fn command(&self, event: HookEvent) -> Option<&str> {
+        self.commands.get(&event).map(String::as_str)
+    }
+}
+
 /// The merged configuration. Holds no secrets: providers name the environment variables
 /// that hold API keys, and tables holding key values are refused at load.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -168,6 +234,8 @@ pub struct Config {
     pub models: BTreeMap<String, ModelRef>,
     /// `[providers.NAME]` tables, merged key by key across layers, not interpreted here.
     pub providers: BTreeMap<String, Table>,
+    /// The `[hooks]` table (key by key across layers).
+    pub hooks: HooksConfig,
     /// Non-fatal findings (unknown top-level keys or tables), one sentence each.
     pub warnings: Vec<String>,
     /// The config files that were read, lowest precedence first.
@@ -324,6 +392,19 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # terminal; without one, as in CI, deny), "deny", or "park" (the member waits, holding no
 # slot, until `team approve ID` or `team deny ID --reason TEXT` decides, from any shell).
 # on_ask = "prompt"
+
+# Hooks: a shell command run on an event, with the event as JSON on stdin and TEAM_HOOK,
+# TEAM_ID, TEAM_MEMBER, TEAM_PROJECT_ROOT, TEAM_DATABASE_URL in its environment. Exit 2
+# blocks (task_completed: the task stays in_progress and stderr goes back to the member;
+# before_tool: the call is refused with stderr as the reason; member_idle: stderr is sent to
+# the member, which works on); other exit codes are logged and ignored. Each run is a
+# `hook.ran` event.
+# [hooks]
+# task_completed = "./scripts/check-task.sh"
+# member_idle = "./scripts/more-work.sh"
+# member_ended = "./scripts/notify.sh"
+# before_tool = "./scripts/policy.sh"
+# timeout_secs = 30
 
 # Model aliases that an agent file's `model:` may name instead of "provider/model"
 # (Claude Code files say `model: sonnet`). Built-in defaults:

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use team_core::{Member, MemberEvent};
-use team_store::{MemberEnd, MemberSpec, Outcome, Progress, StoreError};
+use serde_json::json;
+use team_core::{Member, MemberEvent, MessageKind};
+use team_store::{MemberEnd, MemberSpec, Outcome, Progress, Recipient, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,19 @@ pub(crate) async fn run(
                 if let Some(lead) = &f.notified {
                     ctx.wake_member(&member.team_id, lead);
                 }
+                let fields = serde_json::json!({
+                    "status": f.member.status,
+                    "result": f.member.result,
+                    "error": f.member.error,
+                });
+                let _ = crate::hooks::run(
+                    &ctx,
+                    crate::hooks::HookEvent::MemberEnded,
+                    &member.team_id,
+                    &member.name,
+                    fields,
+                )
+                .await;
             }
             // Already ended by someone else (a disband won the race): terminal states stay.
             Err(EndFailure::Store(StoreError::Illegal(e))) => tracing::debug!("{e}"),
@@ -226,6 +240,32 @@ async fn drive(
             Err(_) => return None, // the team or member ended meanwhile
         }
         slot.release(); // idle members hold no slot
+        // `member_idle`: a hook may send the member back to work (exit 2), its stderr the
+        // message that wakes it.
+        if let Some(run) = crate::hooks::run(
+            ctx,
+            crate::hooks::HookEvent::MemberIdle,
+            &m.team_id,
+            &m.name,
+            json!({"result": last_result}),
+        )
+        .await
+            && run.blocked
+        {
+            let body = format!("[member_idle hook] {}", run.stderr);
+            if let Err(e) = ctx
+                .send_message(
+                    m.team_id.clone(),
+                    team_store::SYSTEM_SENDER.to_owned(),
+                    Recipient::Member(m.name.clone()),
+                    MessageKind::System,
+                    body,
+                )
+                .await
+            {
+                tracing::warn!(member = %m.name, "cannot send the member_idle hook's feedback: {e}");
+            }
+        }
 
         // Wait for messages: arm the wake-up, then look, then sleep.
         let idle_until = Instant::now()

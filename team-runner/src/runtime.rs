@@ -68,6 +68,8 @@ pub struct AgentRuntime {
     pub sandbox: team_tools::workspace::SandboxMode,
     /// Bounds on the `task` tool's fan-out.
     pub bounds: FanoutBounds,
+    /// `[hooks]`: the commands run on a member's events (see [`crate::hooks`]).
+    pub hooks: team_agent::config::HooksConfig,
     /// The depth of members known to this process (member id → depth), see
     /// [`FanoutBounds::max_depth`]; members started elsewhere are looked up in the events.
     pub(crate) depths: std::sync::Mutex<std::collections::HashMap<i64, u32>>,
@@ -132,6 +134,7 @@ impl AgentRuntime {
                 max_depth: config.team.max_depth,
                 max_members_per_team: config.team.max_members_per_team,
             },
+            hooks: config.hooks.clone(),
             depths: Default::default(),
             spawn_lock: Default::default(),
         })

@@ -7,6 +7,7 @@ mod anthropic;
 mod approvals;
 mod failures;
 mod fanout;
+mod hooks;
 mod models;
 mod permissions;
 mod secrets;

@@ -8,7 +8,7 @@ use super::{Config, ConfigError, ENV_MAX_AGENTS, ENV_MEMBER_TIMEOUT_SECS, ENV_MO
 use crate::ModelRef;
 
 /// Top-level keys that are understood; anything else is a warning.
-const KNOWN_TOP_LEVEL: &[&str] = &["team", "providers", "models"];
+const KNOWN_TOP_LEVEL: &[&str] = &["team", "providers", "models", "hooks"];
 
 /// Provider keys (normalised: lowercase, `_`/`-` removed) that would hold a secret value.
 const SECRET_KEYS: &[&str] = &[
@@ -51,6 +51,7 @@ pub(super) fn apply_file(
         match key.as_str() {
             "team" => apply_team(&mut config.team, value, origin)?,
             "models" => apply_models(&mut config.models, value, origin)?,
+            "hooks" => apply_hooks(&mut config.hooks, value, origin)?,
             "providers" => {
                 let Value::Table(incoming) = value else {
                     return Err(wrong_type(origin, "providers", "a table", &value));
@@ -75,6 +76,50 @@ pub(super) fn apply_file(
                     KNOWN_TOP_LEVEL.join("], [")
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// `[hooks]`: a command per event (`task_completed`, `member_idle`, `member_ended`,
+/// `before_tool`; an empty string unsets a lower layer's), and `timeout_secs`.
+fn apply_hooks(
+    hooks: &mut crate::config::HooksConfig,
+    value: Value,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    use crate::config::HookEvent;
+    let Value::Table(table) = value else {
+        return Err(wrong_type(origin, "hooks", "a table", &value));
+    };
+    for (key, value) in &table {
+        let dotted = format!("hooks.{key}");
+        if key == "timeout_secs" {
+            hooks.timeout_secs = positive_int(value, origin, &dotted, "an integer ≥ 1")?;
+            continue;
+        }
+        let Some(event) = HookEvent::ALL.into_iter().find(|e| e.as_str() == key) else {
+            return Err(ConfigError::InvalidValue {
+                origin: origin.to_owned(),
+                key: dotted,
+                message: format!(
+                    "unknown hook; expected one of: {}, timeout_secs",
+                    HookEvent::ALL.map(HookEvent::as_str).join(", ")
+                ),
+            });
+        };
+        let Value::String(command) = value else {
+            return Err(wrong_type(
+                origin,
+                &dotted,
+                "a string (a shell command)",
+                value,
+            ));
+        };
+        if command.trim().is_empty() {
+            hooks.commands.remove(&event);
+        } else {
+            hooks.commands.insert(event, command.clone());
         }
     }
     Ok(())

@@ -445,3 +445,34 @@ fn on_ask_is_read_and_checked() {
         );
     }
 }
+
+#[test]
+fn hooks_are_read_and_checked() {
+    use crate::config::HookEvent;
+    let path = Path::new("/p/.team/config.toml");
+    let d = Config::from_toml_str("", path).expect("empty");
+    assert!(d.hooks.commands.is_empty());
+    assert_eq!(d.hooks.timeout_secs, 30);
+    let c = Config::from_toml_str(
+        "[hooks]\ntask_completed = \"./check.sh\"\nbefore_tool = \"policy\"\ntimeout_secs = 5\n",
+        path,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.hooks.command(HookEvent::TaskCompleted),
+        Some("./check.sh")
+    );
+    assert_eq!(c.hooks.command(HookEvent::BeforeTool), Some("policy"));
+    assert_eq!(c.hooks.command(HookEvent::MemberIdle), None);
+    assert_eq!(c.hooks.timeout_secs, 5);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for bad in [
+        "[hooks]\nteammate_idle = \"x\"\n",
+        "[hooks]\nmember_idle = 3\n",
+        "[hooks]\ntimeout_secs = 0\n",
+        "hooks = 1\n",
+    ] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(e.contains("hooks"), "{bad}: {e}");
+    }
+}

@@ -174,6 +174,8 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
     if let Some(n) = def.max_members_per_team {
         runtime.bounds.max_members_per_team = n;
     }
+    // And its hooks the configuration's.
+    runtime.hooks = def.hooks_over(&runtime.hooks).map_err(usage)?;
     check_agent(&runtime, &ctx, &def.lead)?;
     for r in &agents {
         // A specialist without a model of its own runs on the lead's.

@@ -343,6 +343,9 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
             serde_json::to_value(&t).map_err(|e| e.to_string())?
         }
         TeamTaskOp::Move { id, to, result } => {
+            if to == TaskMove::Complete {
+                task_completed_hook(c, id, result.as_deref()).await?;
+            }
             let ev = match to {
                 TaskMove::Complete => TaskEvent::Complete,
                 TaskMove::Fail => TaskEvent::Fail,
@@ -357,6 +360,38 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, String> {
         }
     };
     Ok(out.to_string())
+}
+
+/// Runs the `task_completed` hook before task `id` is completed by the caller: exit 2 keeps
+/// the task `in_progress` and returns the hook's stderr as the tool's error (the member's
+/// feedback).
+async fn task_completed_hook(c: &Caller<'_>, id: i64, result: Option<&str>) -> Result<(), String> {
+    let m = c.member;
+    let (team, tid) = (m.team_id.clone(), id);
+    let title = db(&c.inner.store, move |s| s.get_task(&team, tid))
+        .await
+        .map(|t| t.title)
+        .unwrap_or_default();
+    let fields = json!({"task": {"id": id, "title": title, "result": result}});
+    match crate::hooks::run(
+        c.inner,
+        crate::hooks::HookEvent::TaskCompleted,
+        &m.team_id,
+        &m.name,
+        fields,
+    )
+    .await
+    {
+        Some(run) if run.blocked => Err(format!(
+            "task {id} stays in_progress: the task_completed hook refused it: {}",
+            if run.stderr.is_empty() {
+                "no reason given"
+            } else {
+                run.stderr.as_str()
+            }
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn agent_memory(c: &Caller<'_>, op: MemoryOp) -> Result<String, String> {

@@ -570,6 +570,31 @@ impl Session {
                 true,
             );
         }
+        // `before_tool`: a hook may refuse the call (exit 2), its stderr the reason.
+        let fields = json!({"tool": call.name, "arguments": call.arguments});
+        let m = caller.member;
+        if let Some(run) = crate::hooks::run(
+            caller.inner,
+            crate::hooks::HookEvent::BeforeTool,
+            &m.team_id,
+            &m.name,
+            fields,
+        )
+        .await
+            && run.blocked
+        {
+            return (
+                format!(
+                    "error: the before_tool hook refused this call: {}",
+                    if run.stderr.is_empty() {
+                        "no reason given"
+                    } else {
+                        run.stderr.as_str()
+                    }
+                ),
+                true,
+            );
+        }
         let (text, is_error, denied) =
             match coordination::call(caller, &call.name, &call.arguments).await {
                 Some(Ok(t)) => (t, false, None),
