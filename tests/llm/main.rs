@@ -5,6 +5,7 @@ mod support;
 
 mod anthropic;
 mod approvals;
+mod budgets;
 mod failures;
 mod fanout;
 mod hooks;

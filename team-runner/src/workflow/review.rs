@@ -102,6 +102,55 @@ pub(crate) enum Collected {
     Budget(HashMap<String, Result<String, String>>),
 }
 
+/// The share of a run's token budget (`--max-tokens`) at which a `budget.warning` event is
+/// written and the lead is told, once per run.
+pub(crate) const WARN_PERCENT: u64 = 80;
+
+/// The event of [`WARN_PERCENT`].
+pub(crate) const BUDGET_WARNING_EVENT: &str = "budget.warning";
+
+/// Writes the `budget.warning` event and tells the lead (a `system` message
+/// `[BUDGET] …`), unless the team already has that event.
+async fn warn_budget(
+    ctx: &crate::context::Context,
+    team_id: &str,
+    used: u64,
+    limit: u64,
+) -> Result<(), RunnerError> {
+    let team = team_id.to_owned();
+    db(&ctx.store, move |s| {
+        let seen = s
+            .list_events(Some(&team), 0, i64::MAX)?
+            .iter()
+            .any(|e| e.kind == BUDGET_WARNING_EVENT);
+        if seen {
+            return Ok(());
+        }
+        s.append_event(
+            Some(&team),
+            Some(team_core::LEAD_ALIAS),
+            BUDGET_WARNING_EVENT,
+            serde_json::json!({"used_tokens": used, "max_tokens": limit, "percent": WARN_PERCENT}),
+        )?;
+        let body = format!(
+            "[BUDGET] {WARN_PERCENT}% of the run's token budget is used ({used} of {limit} tokens); \
+             at 100% the members that have not answered are stopped"
+        );
+        s.send_message(
+            &team,
+            &team_store::Outgoing {
+                from: team_store::SYSTEM_SENDER,
+                to: team_store::Recipient::Member(team_core::LEAD_ALIAS.to_owned()),
+                kind: team_core::MessageKind::System,
+                body: &body,
+            },
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
 /// Reads the lead's inbox until every expected member sent a result or failed.
 pub(crate) async fn collect(
     engine: &Engine,
@@ -128,6 +177,11 @@ pub(crate) async fn collect(
             let team = run.team_id.clone();
             let members = db(&ctx.store, move |s| s.list_members(&team)).await?;
             let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
+            if (used as u64).saturating_mul(100) >= limit.saturating_mul(WARN_PERCENT)
+                && (used as u64) < limit
+            {
+                warn_budget(ctx, &run.team_id, used as u64, limit).await?;
+            }
             if used as u64 >= limit {
                 // Stop the members that have not answered, unless their answer landed since
                 // the look (one transaction each), then keep every answer that landed.

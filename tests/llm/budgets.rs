@@ -1,0 +1,56 @@
+//! Budgets (issue 18), on both engines: a run's token budget (`--max-tokens`) warns at 80 %,
+//! once: a `budget.warning` event and a `[BUDGET]` notice to the lead; the run goes on.
+
+use team_testkit::{Reply, ScriptRequest, ScriptedServer};
+
+use crate::support::{Backend, Project, Wire, code, dump, events_of, from_agent};
+
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_warns_once_at_80_percent_of_its_token_budget(#[case] backend: Backend) {
+    // Two workers of 45 tokens each: 90 of 100 after both answered; the lead's synthesis
+    // (2 tokens) stays under the budget.
+    let script = team_testkit::Script::from_fn(|req: &ScriptRequest| {
+        if from_agent(req, "fan-lead") {
+            Reply::text("merged").with_usage(1, 1)
+        } else {
+            Reply::text("hello").with_usage(30, 15)
+        }
+    });
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    p.agent("worker", "model: mock/m", "You greet.");
+    p.agent("fan-lead", "model: mock/m", "You merge.");
+    std::fs::create_dir_all(p.path(".team/workflows")).expect("mkdir");
+    std::fs::write(
+        p.path(".team/workflows/greet.toml"),
+        "name = \"greet\"\nkind = \"fanout\"\nlead = \"fan-lead\"\n\n[params]\ncount = \"2\"\n\n\
+         [prompts]\nmember = \"Greet {i}.\"\nsynthesis = \"Merge:\\n{results}\"\n",
+    )
+    .expect("workflow");
+    let out = p
+        .team(&["run", "greet", "--name", "greet", "--max-tokens", "100"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+
+    let events = p.events("greet").await;
+    let warned = events_of(&events, "budget.warning", None);
+    assert_eq!(warned.len(), 1, "{events:#?}");
+    assert_eq!(warned[0]["payload"]["max_tokens"], 100);
+    assert_eq!(warned[0]["payload"]["percent"], 80);
+    assert!(warned[0]["payload"]["used_tokens"].as_u64() >= Some(80));
+    let notices: Vec<_> = events_of(&events, "message.sent", None)
+        .into_iter()
+        .filter(|e| {
+            e["payload"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("[BUDGET] 80%"))
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{events:#?}");
+    assert_eq!(notices[0]["payload"]["to"][0], "lead");
+}
