@@ -222,6 +222,24 @@ impl HooksConfig {
     }
 }
 
+/// A model's price (`[prices."provider/model"]`), in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Price {
+    /// Per million prompt (input) tokens.
+    pub input_per_mtok: f64,
+    /// Per million completion (output) tokens.
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// What `prompt_tokens` in and `completion_tokens` out cost, in US dollars.
+    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.input_per_mtok
+            + completion_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
+}
+
 /// The merged configuration. Holds no secrets: providers name the environment variables
 /// that hold API keys, and tables holding key values are refused at load.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -236,6 +254,9 @@ pub struct Config {
     pub providers: BTreeMap<String, Table>,
     /// The `[hooks]` table (key by key across layers).
     pub hooks: HooksConfig,
+    /// The `[prices]` table: `provider/model` → its price (what `team show` and
+    /// `team report` turn tokens into money with).
+    pub prices: BTreeMap<String, Price>,
     /// Non-fatal findings (unknown top-level keys or tables), one sentence each.
     pub warnings: Vec<String>,
     /// The config files that were read, lowest precedence first.
@@ -405,6 +426,12 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # member_ended = "./scripts/notify.sh"
 # before_tool = "./scripts/policy.sh"
 # timeout_secs = 30
+
+# Prices of models, in US dollars per million tokens: `team show` and `team report` show
+# what each member and the whole team spent.
+# [prices."openai/gpt-4o-mini"]
+# input_per_mtok = 0.15
+# output_per_mtok = 0.60
 
 # Model aliases that an agent file's `model:` may name instead of "provider/model"
 # (Claude Code files say `model: sonnet`). Built-in defaults:

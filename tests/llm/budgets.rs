@@ -54,3 +54,54 @@ async fn a_run_warns_once_at_80_percent_of_its_token_budget(#[case] backend: Bac
     assert_eq!(notices.len(), 1, "{events:#?}");
     assert_eq!(notices[0]["payload"]["to"][0], "lead");
 }
+
+/// With `[prices]` in the configuration, `team show` gives what each member and the team
+/// spent in money (tokens of each `provider.call` at its model's price), and names the
+/// models it has no price for.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn team_show_gives_the_spend_per_member_and_in_total(#[case] backend: Backend) {
+    let script = team_testkit::Script::from_fn(|req: &ScriptRequest| {
+        if from_agent(req, "cheap") {
+            Reply::text("ok").with_usage(1_000_000, 0)
+        } else {
+            Reply::text("ok").with_usage(500_000, 1_000_000)
+        }
+    });
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).expect("config");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!("{config}\n[prices.\"mock/m\"]\ninput_per_mtok = 2\noutput_per_mtok = 10.5\n"),
+    )
+    .expect("config");
+    p.agent("cheap", "model: mock/m", "You answer.");
+    p.agent("dear", "model: mock/m", "You answer.");
+    p.agent("other", "model: mock/unpriced", "You answer.");
+    p.create_team("spend").await;
+    for agent in ["cheap", "dear", "other"] {
+        let out = p.team(&["spawn", "spend", agent, "--prompt", "go"]).await;
+        assert!(out.status.success(), "spawn {agent}: {}", dump(&out));
+    }
+    let show = p.json(&["show", "spend"]).await;
+    let spend = &show["spend"];
+    let usd = |name: &str| {
+        spend["members"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["member"] == name))
+            .and_then(|m| m["usd"].as_f64())
+    };
+    assert_eq!(usd("cheap"), Some(2.0), "{spend:#}");
+    assert_eq!(usd("dear"), Some(1.0 + 10.5), "{spend:#}");
+    assert_eq!(usd("other"), Some(0.0), "{spend:#}");
+    assert_eq!(spend["total_usd"].as_f64(), Some(13.5), "{spend:#}");
+    assert_eq!(spend["unpriced_models"][0], "mock/unpriced");
+    let text = p.team(&["show", "spend"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("spend: $13.5000"), "{text}");
+}

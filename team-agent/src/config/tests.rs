@@ -476,3 +476,25 @@ fn hooks_are_read_and_checked() {
         assert!(e.contains("hooks"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn prices_are_read_and_checked() {
+    let path = Path::new("/p/.team/config.toml");
+    let c = Config::from_toml_str(
+        "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = 2.5\noutput_per_mtok = 10\n",
+        path,
+    )
+    .expect("valid");
+    let p = c.prices["openai/gpt-4o"];
+    assert_eq!((p.input_per_mtok, p.output_per_mtok), (2.5, 10.0));
+    assert_eq!(p.cost(1_000_000, 500_000), 7.5);
+    for bad in [
+        "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = -1\n",
+        "[prices.\"openai/gpt-4o\"]\ninput = 1\n",
+        "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = \"cheap\"\n",
+        "[prices.nomodel]\ninput_per_mtok = 1\n",
+    ] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(e.contains("prices"), "{bad}: {e}");
+    }
+}

@@ -132,6 +132,8 @@ pub struct ShowDoc {
     pub tasks: Vec<TaskDoc>,
     /// Tokens used by all its members.
     pub tokens: TokensDoc,
+    /// What its members spent in money (with `[prices]` in the configuration).
+    pub spend: SpendDoc,
 }
 
 /// `team disband --json`.
