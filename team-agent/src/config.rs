@@ -42,6 +42,7 @@ pub const TEAM_KEYS: &[&str] = &[
     "max_members_per_team",
     "max_message_bytes",
     "on_ask",
+    "lead_tools",
 ];
 
 /// An error loading configuration. `origin` is a file path or `environment`.
@@ -139,6 +140,20 @@ pub struct TeamConfig {
     /// a terminal, deny without one; `park`: wait for `team approve`; see
     /// [`team_tools::permission::OnAsk`]).
     pub on_ask: team_tools::permission::OnAsk,
+    /// The tools an LLM lead is offered (default `all`; `team`: a coordination-only lead
+    /// that delegates everything, see [`LeadTools`]).
+    pub lead_tools: LeadTools,
+}
+
+/// `[team] lead_tools`: what an LLM lead may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LeadTools {
+    /// The team tools and the workspace tools its agent file allows (the default).
+    #[default]
+    All,
+    /// Only the team tools (`task`, `send_message`, `team_task`, …): it coordinates and its
+    /// members do the work.
+    Team,
 }
 
 impl Default for TeamConfig {
@@ -152,6 +167,7 @@ impl Default for TeamConfig {
             max_members_per_team: 50,
             max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
             on_ask: team_tools::permission::OnAsk::Prompt,
+            lead_tools: LeadTools::All,
         }
     }
 }
@@ -413,6 +429,10 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # terminal; without one, as in CI, deny), "deny", or "park" (the member waits, holding no
 # slot, until `team approve ID` or `team deny ID --reason TEXT` decides, from any shell).
 # on_ask = "prompt"
+
+# The tools an LLM lead gets: "all" (the team tools and its workspace tools) or "team" (only
+# the team tools: a coordination-only lead; its members do the work).
+# lead_tools = "all"
 
 # Hooks: a shell command run on an event, with the event as JSON on stdin and TEAM_HOOK,
 # TEAM_ID, TEAM_MEMBER, TEAM_PROJECT_ROOT, TEAM_DATABASE_URL in its environment. Exit 2

@@ -127,6 +127,7 @@ pub(super) fn build(
         mode,
         color,
         plan,
+        task_budget,
     } = fm;
     let model_node = model;
     let (model, model_alias) = match &model_node {
@@ -168,6 +169,10 @@ pub(super) fn build(
         plan: plan
             .as_ref()
             .map_or(Ok(PlanMode::None), |p| parse_plan(&ctx, p))?,
+        task_budget: task_budget
+            .as_ref()
+            .map(|t| parse_task_budget(&ctx, t))
+            .transpose()?,
         temperature: temperature
             .as_ref()
             .map(|t| parse_temperature(&ctx, t))
@@ -396,6 +401,17 @@ fn parse_memory(ctx: &Ctx<'_>, node: &Spanned<MemoryField>) -> Result<MemoryMode
                 format!("expected `local` or `none`, found `{s}`"),
             )),
         },
+    }
+}
+
+fn parse_task_budget(ctx: &Ctx<'_>, node: &Spanned<Number>) -> Result<u32, AgentError> {
+    match node.value {
+        Number::UInt(n) if n <= u64::from(u32::MAX) => Ok(n as u32),
+        _ => Err(ctx.err(
+            node,
+            "task_budget",
+            "expected a whole number of members ≥ 0 (0: it may start none)",
+        )),
     }
 }
 

@@ -322,6 +322,10 @@ pub struct AgentDef {
     pub memory: MemoryMode,
     /// `plan:`: `required` | `none` (see [`PlanMode`]).
     pub plan: PlanMode,
+    /// `task_budget:` (≥ 0): how many members a member of this agent may start with the
+    /// `task` tool over its life (a delegation limit beside `max_depth` and
+    /// `max_members_per_team`); `None`: no limit of its own.
+    pub task_budget: Option<u32>,
     /// `temperature:`, 0.0 ..= 2.0.
     pub temperature: Option<f32>,
     /// `max_turns:` (also `maxTurns`, `steps`, `maxSteps`), ≥ 1.

@@ -39,6 +39,7 @@ pub(crate) struct FrontMatter {
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) color: Option<Spanned<Text>>,
     pub(crate) plan: Option<Spanned<MemoryField>>,
+    pub(crate) task_budget: Option<Spanned<Number>>,
 }
 
 /// The keys [`FrontMatter`] reads (with the `max_turns` spellings).
@@ -61,6 +62,7 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "mode",
     "color",
     "plan",
+    "task_budget",
 ];
 
 /// A scalar read as text, as written (`5`, `true` and `N` stay text).

@@ -44,6 +44,8 @@ impl Default for FanoutBounds {
     }
 }
 
+pub use team_agent::config::LeadTools;
+
 /// Agent definitions, the provider registry (one rate-limit gate per provider, shared by every
 /// member of the runner), the run's permissions, and model defaults.
 pub struct AgentRuntime {
@@ -70,6 +72,8 @@ pub struct AgentRuntime {
     pub bounds: FanoutBounds,
     /// `[hooks]`: the commands run on a member's events (see [`crate::hooks`]).
     pub hooks: team_agent::config::HooksConfig,
+    /// `[team] lead_tools`: the tools an LLM lead is offered.
+    pub lead_tools: LeadTools,
     /// The depth of members known to this process (member id → depth), see
     /// [`FanoutBounds::max_depth`]; members started elsewhere are looked up in the events.
     pub(crate) depths: std::sync::Mutex<std::collections::HashMap<i64, u32>>,
@@ -135,6 +139,7 @@ impl AgentRuntime {
                 max_members_per_team: config.team.max_members_per_team,
             },
             hooks: config.hooks.clone(),
+            lead_tools: config.team.lead_tools,
             depths: Default::default(),
             spawn_lock: Default::default(),
         })

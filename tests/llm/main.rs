@@ -6,6 +6,7 @@ mod support;
 mod anthropic;
 mod approvals;
 mod budgets;
+mod delegation;
 mod failures;
 mod fanout;
 mod hooks;

@@ -278,6 +278,21 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
                         ),
                     })?;
             }
+            "lead_tools" => {
+                team.lead_tools = match value.as_str() {
+                    Some("all") => crate::config::LeadTools::All,
+                    Some("team") => crate::config::LeadTools::Team,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            origin: origin.to_owned(),
+                            key: dotted.clone(),
+                            message: format!(
+                                "{value} is not a tool set; expected \"all\" or \"team\""
+                            ),
+                        });
+                    }
+                };
+            }
             "max_depth" | "max_members_per_team" => {
                 let n = positive_int(value, origin, &dotted, "an integer ≥ 1")?;
                 let n = u32::try_from(n).map_err(|_| ConfigError::InvalidValue {

@@ -498,3 +498,22 @@ fn prices_are_read_and_checked() {
         assert!(e.contains("prices"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn lead_tools_is_read_and_checked() {
+    use crate::config::LeadTools;
+    let path = Path::new("/p/.team/config.toml");
+    assert_eq!(
+        Config::from_toml_str("", path)
+            .expect("empty")
+            .team
+            .lead_tools,
+        LeadTools::All
+    );
+    let c = Config::from_toml_str("[team]\nlead_tools = \"team\"\n", path).expect("valid");
+    assert_eq!(c.team.lead_tools, LeadTools::Team);
+    let e = Config::from_toml_str("[team]\nlead_tools = \"some\"\n", path)
+        .expect_err("bad")
+        .to_string();
+    assert!(e.contains("team.lead_tools"), "{e}");
+}

@@ -44,6 +44,8 @@ pub(crate) struct Caller<'a> {
     /// The member's slot: let go while a tool waits for other members.
     pub slot: &'a Slot,
     pub cancel: &'a CancellationToken,
+    /// Its agent's `task_budget:`: how many members it may start with `task`.
+    pub task_budget: Option<u32>,
 }
 
 fn store_err(e: StoreError) -> String {
@@ -128,6 +130,29 @@ async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) ->
     format!("task denied: {reason}")
 }
 
+/// How many members the caller started with `task` (its `member.spawned` events `by` it), in
+/// its own team and in `team_id`.
+async fn started_by(c: &Caller<'_>, team_id: &str) -> Result<u32, String> {
+    let me = c.member.name.clone();
+    let mut teams = vec![c.member.team_id.clone()];
+    if team_id != c.member.team_id {
+        teams.push(team_id.to_owned());
+    }
+    db(&c.inner.store, move |s| {
+        let mut n = 0u32;
+        for t in &teams {
+            n += s
+                .list_events(Some(t), 0, i64::MAX)?
+                .iter()
+                .filter(|e| e.kind == SPAWNED_EVENT && e.payload["by"] == me.as_str())
+                .count() as u32;
+        }
+        Ok(n)
+    })
+    .await
+    .map_err(store_err)
+}
+
 async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
     let agent = AgentName::new(&a.agent).map_err(|e| e.to_string())?;
     let root = &c.inner.opts.project_root;
@@ -181,6 +206,17 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, String> {
             reason,
         )
         .await);
+    }
+    if let Some(budget) = c.task_budget {
+        let started = started_by(c, &team_id).await?;
+        if started >= budget {
+            let reason = format!(
+                "you have started {started} member(s) and your agent's `task_budget` is \
+                 {budget}; send work to the members you have (send_message, team_task) or do \
+                 it yourself"
+            );
+            return Err(refuse_task(c, "task_budget", budget, reason).await);
+        }
     }
     let new = NewMember {
         agent,

@@ -39,6 +39,7 @@ use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, TeamView};
 use crate::context::{Seat, TurnIo, messages_as_input};
+use crate::runtime::LeadTools;
 use approval::Verdict;
 use coordination::Caller;
 use team_agent::{AgentDef, MemoryMode, PlanMode};
@@ -88,6 +89,11 @@ pub(crate) struct Session {
     /// `plan: required` and its plan not approved yet: the tools offered are `req.tools`
     /// without [`WRITE_TOOLS`]; these are the full list, given back on approval.
     plan_pending: Option<Arc<[ToolSpec]>>,
+    /// A lead with `[team] lead_tools = "team"`: offered the team tools only; a workspace
+    /// tool call is refused.
+    coordination_only: bool,
+    /// Its agent's `task_budget:` (see [`coordination::Caller::task_budget`]).
+    task_budget: Option<u32>,
 }
 
 /// The tools offered to a member (the team tools, then the workspace tools its agent may
@@ -159,6 +165,8 @@ impl Session {
                     calls: call.saturating_sub(1),
                     unwritten: Progress::default(),
                     plan_pending: None,
+                    coordination_only: false,
+                    task_budget: None,
                 });
             }
         };
@@ -211,7 +219,16 @@ impl Session {
             .map_err(|e| e.to_string())?
             .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"])
             .with_sandbox(ctx.runtime.sandbox);
-        let specs = shared_specs(&tools);
+        let coordination_only =
+            m.role == team_core::Role::Lead && ctx.runtime.lead_tools == LeadTools::Team;
+        let specs = if coordination_only {
+            static TEAM_ONLY: std::sync::OnceLock<Arc<[ToolSpec]>> = std::sync::OnceLock::new();
+            TEAM_ONLY
+                .get_or_init(|| coordination::specs().into())
+                .clone()
+        } else {
+            shared_specs(&tools)
+        };
         let (system, offered, plan_pending) = if def.plan == PlanMode::Required {
             let read_only: Arc<[ToolSpec]> = specs
                 .iter()
@@ -240,6 +257,8 @@ impl Session {
             calls: 0,
             unwritten: Progress::default(),
             plan_pending,
+            coordination_only,
+            task_budget: def.task_budget,
         })
     }
 
@@ -264,6 +283,7 @@ impl Session {
             wake: io.wake,
             slot: io.slot,
             cancel: io.cancel,
+            task_budget: self.task_budget,
         };
         let mut last_call: Option<(String, String)> = None;
         let mut repeats = 0u32;
@@ -560,6 +580,19 @@ impl Session {
 
     /// Runs one tool call; returns the text for the model and whether it is an error.
     async fn run_tool(&self, caller: &Caller<'_>, call: &ToolCall) -> (String, bool) {
+        if self.coordination_only
+            && team_tools::registry::find(&call.name)
+                .is_none_or(|t| t.kind != team_tools::ToolKind::Team)
+        {
+            return (
+                format!(
+                    "error: `{}` is not available: this lead coordinates only (`lead_tools = \
+                     \"team\"`); start a member with `task` to do the work",
+                    call.name
+                ),
+                true,
+            );
+        }
         if self.plan_pending.is_some() && WRITE_TOOLS.contains(&call.name.as_str()) {
             return (
                 format!(
