@@ -10,21 +10,25 @@ use crate::support::{Backend, Project, Wire, code, dump, events_of, from_agent};
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_warns_once_at_80_percent_of_its_token_budget(#[case] backend: Backend) {
-    // Two workers of 45 tokens each: 90 of 100 after both answered; the lead's synthesis
-    // (2 tokens) stays under the budget.
-    let script = team_testkit::Script::from_fn(|req: &ScriptRequest| {
-        if from_agent(req, "fan-lead") {
-            Reply::text("merged").with_usage(1, 1)
-        } else {
-            Reply::text("hello").with_usage(30, 15)
-        }
-    });
+    // Two workers of 45 tokens each: 90 of 100 after both answered (the budget is looked at
+    // while the members' answers are collected; the lead's synthesis, 45 more, comes after).
+    let script =
+        team_testkit::Script::from_fn(|_: &ScriptRequest| Reply::text("hello").with_usage(30, 15));
     let server = ScriptedServer::start(script).await.expect("server");
     let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
         return;
     };
     p.agent("worker", "model: mock/m", "You greet.");
     p.agent("fan-lead", "model: mock/m", "You merge.");
+    // A dollar a token: the spend is the token count.
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).expect("config");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!(
+            "{config}\n[prices.\"mock/m\"]\ninput_per_mtok = 1000000\noutput_per_mtok = 1000000\n"
+        ),
+    )
+    .expect("config");
     std::fs::create_dir_all(p.path(".team/workflows")).expect("mkdir");
     std::fs::write(
         p.path(".team/workflows/greet.toml"),
@@ -53,6 +57,23 @@ async fn a_run_warns_once_at_80_percent_of_its_token_budget(#[case] backend: Bac
         .collect();
     assert_eq!(notices.len(), 1, "{events:#?}");
     assert_eq!(notices[0]["payload"]["to"][0], "lead");
+
+    // The run's summary and its manifest give the spend, per member and in total.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spend $135.0000"),
+        "{}",
+        dump(&out)
+    );
+    let manifest = p.json(&["report", "greet"]).await;
+    assert_eq!(
+        manifest["spend"]["total_usd"].as_f64(),
+        Some(135.0),
+        "{manifest:#}"
+    );
+    assert_eq!(
+        manifest["spend"]["members"].as_array().map(Vec::len),
+        Some(3)
+    );
 }
 
 /// With `[prices]` in the configuration, `team show` gives what each member and the team

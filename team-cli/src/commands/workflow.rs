@@ -416,6 +416,15 @@ fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> Result<()> {
         duration(wall_ms),
         busy as f64 / wall_ms as f64
     );
+    let spend = super::team::spend_of(ctx, team_id, &members)?;
+    if spend.total_usd > 0.0 {
+        let each: Vec<String> = spend
+            .members
+            .iter()
+            .map(|m| format!("{} ${:.4}", m.member, m.usd))
+            .collect();
+        let _ = writeln!(text, "spend ${:.4}: {}", spend.total_usd, each.join(", "));
+    }
     to_stderr(&text);
     Ok(())
 }
@@ -538,7 +547,9 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> Result<()> {
     if ctx.out.json {
         let members = ctx.store.list_members(&team.id)?;
         let now = now_ms();
+        let spend = super::team::spend_of(ctx, &team.id, &members)?;
         return ctx.out.json(&ReportManifestDoc {
+            spend,
             wall_ms: team.ended_at_ms.unwrap_or(now) - team.created_at_ms,
             tokens: TokensDoc::of(&members),
             members: members

@@ -369,6 +369,8 @@ pub struct ReportManifestDoc {
     pub tokens: TokensDoc,
     /// Every member.
     pub members: Vec<ReportMemberDoc>,
+    /// What the members spent in money (with `[prices]` in the configuration).
+    pub spend: SpendDoc,
     /// The report.
     pub report: ReportDoc,
 }
