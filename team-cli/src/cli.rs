@@ -760,6 +760,10 @@ pub struct RunArgs {
     /// Stop cleanly once the team used N tokens (exit 125; the report says so).
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,
+    /// Stop cleanly once the team spent USD US dollars at the `[prices]` of the configuration
+    /// (exit 125; the report says so).
+    #[arg(long, value_name = "USD", value_parser = usd)]
+    pub max_cost: Option<f64>,
     /// Exit 10 when the report holds a finding at or above SEVERITY (blocker, major, minor,
     /// nit).
     #[arg(long, value_name = "SEVERITY")]
@@ -855,6 +859,15 @@ pub enum Shell {
 }
 
 /// Parses a lifecycle wire name (`in_progress`), listing the valid ones on error.
+/// A `--max-cost` amount: a finite number ≥ 0.
+fn usd(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("`{s}` is not an amount of US dollars (a number ≥ 0, e.g. 2.50)"))
+}
+
 fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
 }

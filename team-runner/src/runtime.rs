@@ -74,6 +74,8 @@ pub struct AgentRuntime {
     pub hooks: team_agent::config::HooksConfig,
     /// `[team] lead_tools`: the tools an LLM lead is offered.
     pub lead_tools: LeadTools,
+    /// `[prices]`: `provider/model` → its price (a run's `--max-cost`).
+    pub prices: BTreeMap<String, team_agent::config::Price>,
     /// The depth of members known to this process (member id → depth), see
     /// [`FanoutBounds::max_depth`]; members started elsewhere are looked up in the events.
     pub(crate) depths: std::sync::Mutex<std::collections::HashMap<i64, u32>>,
@@ -140,6 +142,7 @@ impl AgentRuntime {
             },
             hooks: config.hooks.clone(),
             lead_tools: config.team.lead_tools,
+            prices: config.prices.clone(),
             depths: Default::default(),
             spawn_lock: Default::default(),
         })

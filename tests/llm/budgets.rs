@@ -126,3 +126,52 @@ async fn team_show_gives_the_spend_per_member_and_in_total(#[case] backend: Back
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("spend: $13.5000"), "{text}");
 }
+
+/// `team run --max-cost USD` stops the run once its members spent that much at the
+/// configuration's prices: exit 125, the report says so; without prices it is refused.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_money_budget_stops_the_run_with_exit_125(#[case] backend: Backend) {
+    let script =
+        team_testkit::Script::from_fn(|_: &ScriptRequest| Reply::text("hello").with_usage(30, 15));
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    p.agent("worker", "model: mock/m", "You greet.");
+    p.agent("fan-lead", "model: mock/m", "You merge.");
+    std::fs::create_dir_all(p.path(".team/workflows")).expect("mkdir");
+    std::fs::write(
+        p.path(".team/workflows/greet.toml"),
+        "name = \"greet\"\nkind = \"fanout\"\nlead = \"fan-lead\"\n\n[params]\ncount = \"2\"\n\n\
+         [prompts]\nmember = \"Greet {i}.\"\nsynthesis = \"Merge:\\n{results}\"\n",
+    )
+    .expect("workflow");
+    let out = p
+        .team(&["run", "greet", "--name", "nocost", "--max-cost", "50"])
+        .await;
+    assert_eq!(code(&out), 2, "no prices: {}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[prices."),
+        "{}",
+        dump(&out)
+    );
+
+    // A dollar a token: two workers spend $90 of $50.
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).expect("config");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!(
+            "{config}\n[prices.\"mock/m\"]\ninput_per_mtok = 1000000\noutput_per_mtok = 1000000\n"
+        ),
+    )
+    .expect("config");
+    let out = p
+        .team(&["run", "greet", "--name", "cost", "--max-cost", "50"])
+        .await;
+    assert_eq!(code(&out), 125, "{}", dump(&out));
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("the money budget ($50) was spent"), "{md}");
+}

@@ -176,6 +176,12 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
     }
     // And its hooks the configuration's.
     runtime.hooks = def.hooks_over(&runtime.hooks).map_err(usage)?;
+    if a.max_cost.is_some() && runtime.prices.is_empty() {
+        return Err(usage(
+            "--max-cost needs the models' prices: add [prices.\"PROVIDER/MODEL\"] with \
+             input_per_mtok and output_per_mtok to .team/config.toml",
+        ));
+    }
     check_agent(&runtime, &ctx, &def.lead)?;
     for r in &agents {
         // A specialist without a model of its own runs on the lead's.
@@ -208,6 +214,7 @@ fn run_in(db: Option<&str>, out: Out, a: &RunArgs, team_created: &mut bool) -> R
             params,
             team_id: team.id.clone(),
             max_tokens: a.max_tokens,
+            max_cost: a.max_cost,
         },
         timeout_secs: a.timeout.map(|d| d.as_secs_f64()),
         note: replay,
