@@ -314,6 +314,8 @@ fn uncomment(text: &str) -> String {
         .map(|line| {
             let rest = line.strip_prefix("# ").unwrap_or(line);
             let is_setting = rest.starts_with("[providers.")
+                || rest.starts_with("[prices.")
+                || rest == "[hooks]"
                 || rest == "[models]"
                 || rest.split_once(" = ").is_some_and(|(k, _)| {
                     !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
