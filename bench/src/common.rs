@@ -151,6 +151,7 @@ impl Project {
             RunFlags {
                 allow: Vec::new(),
                 yes: false,
+                ..RunFlags::default()
             },
             PromptGate::new(None),
         ));

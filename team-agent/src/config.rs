@@ -41,6 +41,8 @@ pub const TEAM_KEYS: &[&str] = &[
     "max_depth",
     "max_members_per_team",
     "max_message_bytes",
+    "on_ask",
+    "lead_tools",
 ];
 
 /// An error loading configuration. `origin` is a file path or `environment`.
@@ -133,6 +135,25 @@ pub struct TeamConfig {
     /// 1 GiB; default 1 MiB, `team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES`): a larger one
     /// is refused (exit 2), so a member cannot fill the database (issue 13).
     pub max_message_bytes: usize,
+    /// What a tool call that its agent's permission says to `ask` about becomes when no
+    /// `--allow`/`--yes` settles it and the run gives no `--on-ask` (default `prompt`: ask at
+    /// a terminal, deny without one; `park`: wait for `team approve`; see
+    /// [`team_tools::permission::OnAsk`]).
+    pub on_ask: team_tools::permission::OnAsk,
+    /// The tools an LLM lead is offered (default `all`; `team`: a coordination-only lead
+    /// that delegates everything, see [`LeadTools`]).
+    pub lead_tools: LeadTools,
+}
+
+/// `[team] lead_tools`: what an LLM lead may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LeadTools {
+    /// The team tools and the workspace tools its agent file allows (the default).
+    #[default]
+    All,
+    /// Only the team tools (`task`, `send_message`, `team_task`, …): it coordinates and its
+    /// members do the work.
+    Team,
 }
 
 impl Default for TeamConfig {
@@ -145,7 +166,93 @@ impl Default for TeamConfig {
             max_depth: 2,
             max_members_per_team: 50,
             max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
+            on_ask: team_tools::permission::OnAsk::Prompt,
+            lead_tools: LeadTools::All,
         }
+    }
+}
+
+/// The events a hook runs on (`[hooks]` keys, `hook.ran` events' `hook`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookEvent {
+    /// A member moves a task to `completed` (the `team_task` tool): exit 2 keeps the task
+    /// `in_progress` and the hook's stderr goes back to the member as the tool's error.
+    TaskCompleted,
+    /// A persistent member finished a turn and goes idle: exit 2 sends the hook's stderr to
+    /// the member as a message, so it works on (Claude Code's `TeammateIdle`).
+    MemberIdle,
+    /// A member ended (completed, failed, cancelled, timed out): informational.
+    MemberEnded,
+    /// A member is about to run a tool call: exit 2 refuses the call, with the hook's stderr
+    /// as the reason the model reads.
+    BeforeTool,
+}
+
+impl HookEvent {
+    /// Every event, in declaration order.
+    pub const ALL: [HookEvent; 4] = [
+        HookEvent::TaskCompleted,
+        HookEvent::MemberIdle,
+        HookEvent::MemberEnded,
+        HookEvent::BeforeTool,
+    ];
+
+    /// The `[hooks]` key and the name in events and in `TEAM_HOOK` (`task_completed`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HookEvent::TaskCompleted => "task_completed",
+            HookEvent::MemberIdle => "member_idle",
+            HookEvent::MemberEnded => "member_ended",
+            HookEvent::BeforeTool => "before_tool",
+        }
+    }
+}
+
+/// The default of `[hooks] timeout_secs`.
+pub const DEFAULT_HOOK_TIMEOUT_SECS: u64 = 30;
+
+/// The validated `[hooks]` table: a shell command (`sh -c`) per event, run with the event as
+/// JSON on stdin and `TEAM_*` in its environment (see `team_runner::hooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HooksConfig {
+    /// The command of each event that has one.
+    pub commands: BTreeMap<HookEvent, String>,
+    /// How long a hook may run before it is killed (≥ 1 s; default
+    /// [`DEFAULT_HOOK_TIMEOUT_SECS`]); a killed hook blocks nothing.
+    pub timeout_secs: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            commands: BTreeMap::new(),
+            timeout_secs: DEFAULT_HOOK_TIMEOUT_SECS,
+        }
+    }
+}
+
+impl HooksConfig {
+    /// The command of `event`, if one is set.
+    pub fn command(&self, event: HookEvent) -> Option<&str> {
+        self.commands.get(&event).map(String::as_str)
+    }
+}
+
+/// A model's price (`[prices."provider/model"]`), in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Price {
+    /// Per million prompt (input) tokens.
+    pub input_per_mtok: f64,
+    /// Per million completion (output) tokens.
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// What `prompt_tokens` in and `completion_tokens` out cost, in US dollars.
+    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.input_per_mtok
+            + completion_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
     }
 }
 
@@ -161,6 +268,11 @@ pub struct Config {
     pub models: BTreeMap<String, ModelRef>,
     /// `[providers.NAME]` tables, merged key by key across layers, not interpreted here.
     pub providers: BTreeMap<String, Table>,
+    /// The `[hooks]` table (key by key across layers).
+    pub hooks: HooksConfig,
+    /// The `[prices]` table: `provider/model` → its price (what `team show` and
+    /// `team report` turn tokens into money with).
+    pub prices: BTreeMap<String, Price>,
     /// Non-fatal findings (unknown top-level keys or tables), one sentence each.
     pub warnings: Vec<String>,
     /// The config files that were read, lowest precedence first.
@@ -311,6 +423,35 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # The largest message body a member or `team send` may send, in bytes (1 to 1073741824);
 # a larger one is refused (exit 2).
 # max_message_bytes = 1048576
+
+# What a tool call that an agent's permission says to "ask" about becomes when neither
+# --allow nor --yes settles it and the command gives no --on-ask: "prompt" (ask at a
+# terminal; without one, as in CI, deny), "deny", or "park" (the member waits, holding no
+# slot, until `team approve ID` or `team deny ID --reason TEXT` decides, from any shell).
+# on_ask = "prompt"
+
+# The tools an LLM lead gets: "all" (the team tools and its workspace tools) or "team" (only
+# the team tools: a coordination-only lead; its members do the work).
+# lead_tools = "all"
+
+# Hooks: a shell command run on an event, with the event as JSON on stdin and TEAM_HOOK,
+# TEAM_ID, TEAM_MEMBER, TEAM_PROJECT_ROOT, TEAM_DATABASE_URL in its environment. Exit 2
+# blocks (task_completed: the task stays in_progress and stderr goes back to the member;
+# before_tool: the call is refused with stderr as the reason; member_idle: stderr is sent to
+# the member, which works on); other exit codes are logged and ignored. Each run is a
+# `hook.ran` event.
+# [hooks]
+# task_completed = "./scripts/check-task.sh"
+# member_idle = "./scripts/more-work.sh"
+# member_ended = "./scripts/notify.sh"
+# before_tool = "./scripts/policy.sh"
+# timeout_secs = 30
+
+# Prices of models, in US dollars per million tokens: `team show` and `team report` show
+# what each member and the whole team spent.
+# [prices."openai/gpt-4o-mini"]
+# input_per_mtok = 0.15
+# output_per_mtok = 0.60
 
 # Model aliases that an agent file's `model:` may name instead of "provider/model"
 # (Claude Code files say `model: sonnet`). Built-in defaults:

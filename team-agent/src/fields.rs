@@ -12,7 +12,7 @@ use super::yaml::{
     PermissionValue, TimeoutField, ToolsField,
 };
 use super::{
-    AgentDef, AgentError, AgentMode, AgentSource, MemoryMode, ModelRef, NAME_RULE,
+    AgentDef, AgentError, AgentMode, AgentSource, MemoryMode, ModelRef, NAME_RULE, PlanMode,
     is_valid_agent_name,
 };
 use super::{Permission, PermissionConfig, PermissionRule, ToolSelection};
@@ -129,6 +129,8 @@ pub(super) fn build(
         env_passthrough,
         mode,
         color,
+        plan,
+        task_budget,
     } = fm;
     let model_node = model;
     let (model, model_alias) = match &model_node {
@@ -186,6 +188,13 @@ pub(super) fn build(
         memory: memory
             .as_ref()
             .map_or(Ok(MemoryMode::None), |m| parse_memory(&ctx, m))?,
+        plan: plan
+            .as_ref()
+            .map_or(Ok(PlanMode::None), |p| parse_plan(&ctx, p))?,
+        task_budget: task_budget
+            .as_ref()
+            .map(|t| parse_task_budget(&ctx, t))
+            .transpose()?,
         temperature: temperature
             .as_ref()
             .map(|t| parse_temperature(&ctx, t))
@@ -423,6 +432,33 @@ fn parse_memory(ctx: &Ctx<'_>, node: &Spanned<MemoryField>) -> Result<MemoryMode
                 node,
                 "memory",
                 format!("expected `local` or `none`, found `{s}`"),
+            )),
+        },
+    }
+}
+
+fn parse_task_budget(ctx: &Ctx<'_>, node: &Spanned<Number>) -> Result<u32, AgentError> {
+    match node.value {
+        Number::UInt(n) if n <= u64::from(u32::MAX) => Ok(n as u32),
+        _ => Err(ctx.err(
+            node,
+            "task_budget",
+            "expected a whole number of members ≥ 0 (0: it may start none)",
+        )),
+    }
+}
+
+fn parse_plan(ctx: &Ctx<'_>, node: &Spanned<MemoryField>) -> Result<PlanMode, AgentError> {
+    match &node.value {
+        MemoryField::Bool(true) => Ok(PlanMode::Required),
+        MemoryField::Bool(false) => Ok(PlanMode::None),
+        MemoryField::Word(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "required" => Ok(PlanMode::Required),
+            "none" | "off" => Ok(PlanMode::None),
+            _ => Err(ctx.err(
+                node,
+                "plan",
+                format!("expected `required` or `none`, found `{s}`"),
             )),
         },
     }

@@ -249,6 +249,19 @@ pub enum MemoryMode {
     Local,
 }
 
+/// Whether an LLM agent must have its plan approved before it may change anything (`plan:`
+/// field; default `none`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum PlanMode {
+    /// It works at once (the default).
+    #[default]
+    None,
+    /// `plan: required` (or `true`): its first answer is a plan, with its write tools
+    /// (`write_file`, `edit_file`, `bash`) withheld; the plan is an approval request
+    /// (`team approve` / `team deny`), and once approved the write tools are unlocked.
+    Required,
+}
+
 /// opencode's `mode:` field: where the agent may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentMode {
@@ -315,6 +328,12 @@ pub struct AgentDef {
     pub permission: Option<PermissionConfig>,
     /// `memory:`: `local` | `none`.
     pub memory: MemoryMode,
+    /// `plan:`: `required` | `none` (see [`PlanMode`]).
+    pub plan: PlanMode,
+    /// `task_budget:` (≥ 0): how many members a member of this agent may start with the
+    /// `task` tool over its life (a delegation limit beside `max_depth` and
+    /// `max_members_per_team`); `None`: no limit of its own.
+    pub task_budget: Option<u32>,
     /// `temperature:`, 0.0 ..= 2.0.
     pub temperature: Option<f32>,
     /// `max_turns:` (also `maxTurns`, `steps`, `maxSteps`), ≥ 1.

@@ -978,3 +978,36 @@ fn retries_and_backoff() {
         );
     }
 }
+
+#[test]
+fn plan_required_is_read_and_checked() {
+    assert_eq!(
+        parse_ok("---\nmodel: a/b\n---\n").plan,
+        crate::PlanMode::None
+    );
+    for v in ["required", "true", "Required"] {
+        let def = parse_ok(&format!("---\nmodel: a/b\nplan: {v}\n---\n"));
+        assert_eq!(def.plan, crate::PlanMode::Required, "{v}");
+        assert!(def.warnings.is_empty(), "{:?}", def.warnings);
+    }
+    assert_eq!(
+        parse_ok("---\nplan: none\n---\n").plan,
+        crate::PlanMode::None
+    );
+    let e = parse_err("f.md", "---\nplan: later\n---\n");
+    assert!(e.to_string().contains("`required` or `none`"), "{e}");
+}
+
+#[test]
+fn task_budget_is_read_and_checked() {
+    assert_eq!(parse_ok("---\nmodel: a/b\n---\n").task_budget, None);
+    assert_eq!(
+        parse_ok("---\nmodel: a/b\ntask_budget: 3\n---\n").task_budget,
+        Some(3)
+    );
+    assert_eq!(parse_ok("---\ntask_budget: 0\n---\n").task_budget, Some(0));
+    for bad in ["-1", "1.5", "99999999999"] {
+        let e = parse_err("f.md", &format!("---\ntask_budget: {bad}\n---\n"));
+        assert!(e.to_string().contains("task_budget"), "{bad}: {e}");
+    }
+}

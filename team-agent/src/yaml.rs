@@ -41,6 +41,8 @@ pub(crate) struct FrontMatter {
     pub(crate) env_passthrough: Option<Spanned<NameList>>,
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) color: Option<Spanned<Text>>,
+    pub(crate) plan: Option<Spanned<MemoryField>>,
+    pub(crate) task_budget: Option<Spanned<Number>>,
 }
 
 /// The keys [`FrontMatter`] reads (with the `max_turns` spellings).
@@ -65,6 +67,8 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "env_passthrough",
     "mode",
     "color",
+    "plan",
+    "task_budget",
 ];
 
 /// A scalar read as text, as written (`5`, `true` and `N` stay text).

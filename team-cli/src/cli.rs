@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCandidates;
 use team_core::{TaskStatus, TeamStatus};
+use team_tools::permission::OnAsk;
 
 use crate::complete;
 
@@ -48,7 +49,8 @@ pub struct Cli {
 /// The end of `team --help`: the exit codes (`crate::error::exit`; a test checks that every
 /// code is here) and the forms of a duration.
 pub const AFTER_HELP: &str = "Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 not found, \
-     4 illegal transition or conflict, 10 `team run --fail-on` tripped, 124 timeout, \
+     4 illegal transition or conflict, 10 `team run --fail-on` tripped, 20 needs input \
+     (`team run --on-ask park`: approvals wait), 124 timeout, \
      125 token budget spent, 130 cancelled.\n\
      Durations (SECS) take seconds (`90`, `0.5`, `1.5s`) or a duration (`90s`, `1m30s`, `2h`).";
 
@@ -219,13 +221,21 @@ pub enum Command {
     Top(TopArgs),
     /// Fail the members of runners that died (`runner lost`) and teams whose owner is gone.
     Reconcile,
+    /// List approval requests: tool calls and plans waiting for a human (`--on-ask park`,
+    /// `plan: required`); pending ones unless --all.
+    Approvals(ApprovalsArgs),
+    /// Approve request ID: the waiting member runs the call (or its plan) and goes on.
+    Approve(ApproveArgs),
+    /// Deny request ID: the reason goes back to the model as the tool's error.
+    Deny(DenyArgs),
     /// Agent definitions (`.team/agents`, `.opencode/agent`, `.claude/agents`).
     #[command(subcommand)]
     Agents(AgentsCmd),
     /// Run a workflow to its report: `team run spec-review docs/spec.md`. Exit: 0 done,
-    /// 1 failed, 10 --fail-on tripped, 124 timeout, 125 token budget spent, 130 cancelled.
+    /// 1 failed, 10 --fail-on tripped, 20 needs input (`--on-ask park`), 124 timeout, 125 budget
+    /// spent, 130 cancelled.
     #[command(after_help = examples::RUN)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Take up a team an interruption stopped: the members lost with their runner, cancelled
     /// by a stopped run or its timeout go on from their last checkpoint (completed members
     /// and their results are kept; no task is done twice); a workflow team's run is finished
@@ -317,6 +327,11 @@ pub struct RunFlagsArgs {
     /// The model of every LLM agent, as provider/model.
     #[arg(long, env = "TEAM_MODEL", value_name = "PROVIDER/MODEL")]
     pub model: Option<String>,
+    /// What a tool call that would ask becomes: `prompt` (a terminal; deny without one),
+    /// `deny`, or `park` (the member waits for `team approve` / `team deny`); default
+    /// `[team] on_ask`, else `prompt`.
+    #[arg(long = "on-ask", value_name = "MODE", value_parser = parse_wire::<OnAsk>)]
+    pub on_ask: Option<OnAsk>,
 }
 
 /// `team list`.
@@ -336,6 +351,37 @@ pub struct TeamArg {
     /// Team name or id.
     #[arg(add = ArgValueCandidates::new(complete::teams))]
     pub team: String,
+}
+
+/// `team approvals`.
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Only this team's requests (name or id); every team's when absent.
+    #[arg(add = ArgValueCandidates::new(complete::teams))]
+    pub team: Option<String>,
+    /// Also the requests already decided.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `team approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The request's id (`team approvals`).
+    pub id: i64,
+    /// Also allow every later call of the same tool in the team, for the rest of the run.
+    #[arg(long)]
+    pub always: bool,
+}
+
+/// `team deny`.
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// The request's id (`team approvals`).
+    pub id: i64,
+    /// Why: the model reads it as the tool's error (say what to do instead).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// `team top`.
@@ -757,6 +803,10 @@ pub struct RunArgs {
     /// Stop cleanly once the team used N tokens (exit 125; the report says so).
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,
+    /// Stop cleanly once the team spent USD US dollars at the `[prices]` of the configuration
+    /// (exit 125; the report says so).
+    #[arg(long, value_name = "USD", value_parser = usd)]
+    pub max_cost: Option<f64>,
     /// Exit 10 when the report holds a finding at or above SEVERITY (blocker, major, minor,
     /// nit).
     #[arg(long, value_name = "SEVERITY")]
@@ -868,6 +918,15 @@ pub enum Shell {
 }
 
 /// Parses a lifecycle wire name (`in_progress`), listing the valid ones on error.
+/// A `--max-cost` amount: a finite number ≥ 0.
+fn usd(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("`{s}` is not an amount of US dollars (a number ≥ 0, e.g. 2.50)"))
+}
+
 fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
 }

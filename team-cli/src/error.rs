@@ -30,6 +30,9 @@ pub mod exit {
     pub const CONFLICT: i32 = 4;
     /// `team run --fail-on SEVERITY`: the report holds a finding at or above it.
     pub const GATE: i32 = 10;
+    /// `team run --on-ask park`: everything left waits for a human's approval
+    /// (`team approvals`, `team approve`, then `team resume`).
+    pub const NEEDS_INPUT: i32 = 20;
     /// A wait ran out of time, or a member's hard timeout ended it.
     pub const TIMEOUT: i32 = 124;
     /// `team run --max-tokens N`: the token budget was spent.
@@ -51,6 +54,8 @@ pub enum Kind {
     Conflict,
     /// Exit 10.
     Gate,
+    /// Exit 20.
+    NeedsInput,
     /// Exit 124.
     Timeout,
     /// Exit 125.
@@ -67,6 +72,7 @@ impl Kind {
         Kind::NotFound,
         Kind::Conflict,
         Kind::Gate,
+        Kind::NeedsInput,
         Kind::Timeout,
         Kind::Budget,
         Kind::Cancelled,
@@ -80,6 +86,7 @@ impl Kind {
             Kind::NotFound => exit::NOT_FOUND,
             Kind::Conflict => exit::CONFLICT,
             Kind::Gate => exit::GATE,
+            Kind::NeedsInput => exit::NEEDS_INPUT,
             Kind::Timeout => exit::TIMEOUT,
             Kind::Budget => exit::BUDGET,
             Kind::Cancelled => exit::CANCELLED,
@@ -94,6 +101,7 @@ impl Kind {
             Kind::NotFound => "not_found",
             Kind::Conflict => "conflict",
             Kind::Gate => "gate",
+            Kind::NeedsInput => "needs_input",
             Kind::Timeout => "timeout",
             Kind::Budget => "budget",
             Kind::Cancelled => "cancelled",
@@ -285,7 +293,7 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_published_code() {
         let codes: Vec<i32> = Kind::ALL.iter().map(|k| k.code()).collect();
-        assert_eq!(codes, [1, 2, 3, 4, 10, 124, 125, 130]);
+        assert_eq!(codes, [1, 2, 3, 4, 10, 20, 124, 125, 130]);
         let mut names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         names.dedup();
         assert_eq!(names.len(), Kind::ALL.len());

@@ -92,6 +92,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 Command::Top(a) => commands::top::run(&ctx, a),
                 Command::Reconcile => commands::run::reconcile(&ctx),
                 Command::Mcp(a) => commands::mcp::run(ctx, a),
+                Command::Approvals(a) => commands::approvals::list(&ctx, a),
+                Command::Approve(a) => commands::approvals::approve(&ctx, a),
+                Command::Deny(a) => commands::approvals::deny(&ctx, a),
                 Command::Agents(cli::AgentsCmd::List) => commands::agents::list(&ctx),
                 Command::Agents(cli::AgentsCmd::Check) => commands::agents::check(&ctx),
                 Command::Agents(cli::AgentsCmd::Show { name }) => {

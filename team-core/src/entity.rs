@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{MemberStatus, TaskStatus, TeamStatus, wire_enum};
+use crate::lifecycle::{ApprovalStatus, MemberStatus, TaskStatus, TeamStatus, wire_enum};
 
 wire_enum!(
     /// A member's role in its team.
@@ -201,4 +201,50 @@ pub struct Event {
     pub payload: serde_json::Value,
     /// When, ms since the epoch.
     pub created_at_ms: i64,
+}
+
+wire_enum!(
+    /// What an approval request asks for.
+    ApprovalKind, "approval kind" {
+        /// One tool call that its agent's `permission` setting says to `ask` about, in a run
+        /// with `--on-ask park`.
+        Tool => "tool",
+        /// The plan of an agent with `plan: required`: approving it unlocks its write tools.
+        Plan => "plan",
+    }
+);
+
+/// A request for a human's decision (a row of `approvals`): a member's tool call that needs
+/// approval, or its plan. The row is the truth: a member that parks on it, a runner that died
+/// meanwhile and `team resume` all read the decision from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Increasing id, unique across teams (`team approve ID`).
+    pub id: i64,
+    /// The team's id.
+    pub team_id: String,
+    /// The member that asked.
+    pub member: String,
+    /// A tool call or a plan.
+    pub kind: ApprovalKind,
+    /// The tool (`bash`, `write_file`); `plan` for a plan.
+    pub tool: String,
+    /// The call's arguments as the model sent them (a JSON text); for a plan, the plan's text.
+    pub arguments: String,
+    /// A one-line summary of the call (the bash command, `src/main.rs (1234 bytes)`).
+    pub summary: String,
+    /// Why it needs approval (the rule that said `ask`).
+    pub why: String,
+    /// Lifecycle state.
+    pub status: ApprovalStatus,
+    /// Who decided (`user` from the CLI), once decided.
+    pub decided_by: Option<String>,
+    /// A denial's reason (sent to the model as the tool error), once denied.
+    pub reason: Option<String>,
+    /// An approval with `--always`: every later call of the tool in the team is allowed.
+    pub always: bool,
+    /// When it was asked, ms since the epoch.
+    pub created_at_ms: i64,
+    /// When it was decided, ms since the epoch.
+    pub decided_at_ms: Option<i64>,
 }

@@ -26,9 +26,12 @@ pub mod resume;
 pub mod retry;
 pub mod runner;
 
-pub use entity::{Event, Member, MemoryEntry, Message, MessageKind, Role, Task, Team};
+pub use entity::{
+    Approval, ApprovalKind, Event, Member, MemoryEntry, Message, MessageKind, Role, Task, Team,
+};
 pub use lifecycle::{
-    IllegalTransition, MemberEvent, MemberStatus, TaskEvent, TaskStatus, TeamEvent, TeamStatus,
+    ApprovalEvent, ApprovalStatus, IllegalTransition, MemberEvent, MemberStatus, TaskEvent,
+    TaskStatus, TeamEvent, TeamStatus,
 };
 pub use names::{AgentName, InvalidName, MemberName, TeamName};
 

@@ -17,13 +17,17 @@
 //! | member | running | sleep | idle |
 //! | member | idle | wake | running |
 //! | member | running, idle | complete / fail / cancel / time_out | completed / failed / cancelled / timed_out |
-//! | member | running, idle | retry | pending |
+//! | member | running, idle, waiting | retry | pending |
 //! | member | failed, cancelled, timed_out | resume | pending |
+//! | member | running | park | waiting |
+//! | member | waiting | continue | running |
+//! | member | waiting | fail / cancel / time_out | failed / cancelled / timed_out |
 //! | task | pending | claim | in_progress |
 //! | task | in_progress | release | pending |
 //! | task | in_progress | complete / fail | completed / failed |
 //! | task | pending, in_progress | cancel | cancelled |
 //! | task | cancelled | reopen | pending |
+//! | approval | pending | approve / deny | approved / denied |
 //!
 //! The three `resume`/`reopen` moves are the only ones out of a terminal state; the store
 //! takes them only in `team resume` (`Store::resume_team`), for the team and the members and
@@ -37,7 +41,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{entity} in state {from} cannot be {verb}")]
 pub struct IllegalTransition {
-    /// `team`, `member` or `task`.
+    /// `team`, `member`, `task` or `approval`.
     pub entity: &'static str,
     /// The current state, as its wire name (`completed`).
     pub from: &'static str,
@@ -164,6 +168,10 @@ wire_enum!(
         Running => "running",
         /// A persistent member between turns, waiting for a message; holds no slot.
         Idle => "idle",
+        /// Parked mid-turn until a human decides on one of its tool calls (an `approvals` row,
+        /// `permission: ask` with `--on-ask park`, or its plan under `plan: required`); holds
+        /// no slot.
+        Waiting => "waiting",
         /// Finished normally (its last turn's output is its result).
         Completed => "completed",
         /// Crashed, exited non-zero, or its runner was lost; the lead got `[AGENT FAILURE]`.
@@ -199,6 +207,11 @@ wire_enum!(
         /// A member an interruption ended (`runner lost`, cancelled with its team) is queued
         /// again by `team resume` (`crate::resume::member_resumable`).
         Resume => "resume",
+        /// A running member's tool call (or plan) needs a human's approval: it parks and lets
+        /// its slot go.
+        Park => "park",
+        /// The approval it waited for was decided: it takes a slot and goes on.
+        Continue => "continue",
     }
 );
 
@@ -214,7 +227,7 @@ impl MemberStatus {
         )
     }
 
-    /// True for `pending`, `running` and `idle`: the states a disband cancels.
+    /// True for `pending`, `running`, `idle` and `waiting`: the states a disband cancels.
     pub const fn is_live(self) -> bool {
         !self.is_terminal()
     }
@@ -231,11 +244,13 @@ impl MemberStatus {
             (S::Pending, E::Cancel) => Ok(S::Cancelled),
             (S::Running, E::Sleep) => Ok(S::Idle),
             (S::Idle, E::Wake) => Ok(S::Running),
+            (S::Running, E::Park) => Ok(S::Waiting),
+            (S::Waiting, E::Continue) => Ok(S::Running),
             (S::Running | S::Idle, E::Complete) => Ok(S::Completed),
-            (S::Running | S::Idle, E::Fail) => Ok(S::Failed),
-            (S::Running | S::Idle, E::Cancel) => Ok(S::Cancelled),
-            (S::Running | S::Idle, E::TimeOut) => Ok(S::TimedOut),
-            (S::Running | S::Idle, E::Retry) => Ok(S::Pending),
+            (S::Running | S::Idle | S::Waiting, E::Fail) => Ok(S::Failed),
+            (S::Running | S::Idle | S::Waiting, E::Cancel) => Ok(S::Cancelled),
+            (S::Running | S::Idle | S::Waiting, E::TimeOut) => Ok(S::TimedOut),
+            (S::Running | S::Idle | S::Waiting, E::Retry) => Ok(S::Pending),
             (S::Failed | S::Cancelled | S::TimedOut, E::Resume) => Ok(S::Pending),
             (from, event) => Err(IllegalTransition {
                 entity: "member",
@@ -251,6 +266,8 @@ impl MemberStatus {
                     E::TimeOut => "timed out",
                     E::Retry => "retried",
                     E::Resume => "resumed",
+                    E::Park => "parked",
+                    E::Continue => "continued",
                 },
             }),
         }
@@ -356,6 +373,58 @@ impl TaskStatus {
     }
 }
 
+wire_enum!(
+    /// The state of an approval request (a row of `approvals`): a member's tool call, or its
+    /// plan, that waits for a human (`team approve` / `team deny`).
+    ApprovalStatus, "approval status" {
+        /// Not decided yet; its member is `waiting` (or, its runner gone, will ask again on
+        /// `team resume` and find this row).
+        Pending => "pending",
+        /// Allowed: the call runs (with `--always`, every later call of the tool in the team
+        /// is allowed too).
+        Approved => "approved",
+        /// Refused: the reason goes back to the model as the tool's error.
+        Denied => "denied",
+    }
+);
+
+wire_enum!(
+    /// What can happen to an approval request.
+    ApprovalEvent, "approval event" {
+        /// A human allowed it.
+        Approve => "approve",
+        /// A human refused it.
+        Deny => "deny",
+    }
+);
+
+impl ApprovalStatus {
+    /// True for `approved` and `denied`: a decision never changes.
+    pub const fn is_terminal(self) -> bool {
+        !matches!(self, ApprovalStatus::Pending)
+    }
+
+    /// The request's next state after `event`, or the illegal move (deciding twice).
+    ///
+    /// # Errors
+    /// [`IllegalTransition`] when the request is already decided.
+    pub fn transition(self, event: ApprovalEvent) -> Result<ApprovalStatus, IllegalTransition> {
+        match (self, event) {
+            (ApprovalStatus::Pending, ApprovalEvent::Approve) => Ok(ApprovalStatus::Approved),
+            (ApprovalStatus::Pending, ApprovalEvent::Deny) => Ok(ApprovalStatus::Denied),
+            (from, event) => Err(IllegalTransition {
+                entity: "approval",
+                from: from.as_str(),
+                event: event.as_str(),
+                verb: match event {
+                    ApprovalEvent::Approve => "approved",
+                    ApprovalEvent::Deny => "denied",
+                },
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +452,12 @@ mod tests {
             (S::Failed, E::Resume, S::Pending),
             (S::Cancelled, E::Resume, S::Pending),
             (S::TimedOut, E::Resume, S::Pending),
+            (S::Waiting, E::Retry, S::Pending),
+            (S::Running, E::Park, S::Waiting),
+            (S::Waiting, E::Continue, S::Running),
+            (S::Waiting, E::Fail, S::Failed),
+            (S::Waiting, E::Cancel, S::Cancelled),
+            (S::Waiting, E::TimeOut, S::TimedOut),
         ];
         table
             .iter()
@@ -424,6 +499,26 @@ mod tests {
                 assert_eq!(s.transition(e).ok(), task_oracle(s, e), "{s} + {e}");
             }
         }
+    }
+
+    #[test]
+    fn an_approval_is_decided_once() {
+        for &s in ApprovalStatus::ALL {
+            for &e in ApprovalEvent::ALL {
+                assert_eq!(
+                    s.transition(e).is_ok(),
+                    s == ApprovalStatus::Pending,
+                    "{s} + {e}"
+                );
+            }
+        }
+        let err = ApprovalStatus::Denied
+            .transition(ApprovalEvent::Approve)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "approval in state denied cannot be approved"
+        );
     }
 
     #[test]
@@ -472,7 +567,8 @@ mod tests {
             vec![
                 MemberStatus::Pending,
                 MemberStatus::Running,
-                MemberStatus::Idle
+                MemberStatus::Idle,
+                MemberStatus::Waiting
             ]
         );
         assert_eq!(

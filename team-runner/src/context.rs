@@ -401,8 +401,13 @@ pub(crate) fn messages_as_input(msgs: &[Message]) -> String {
 /// Where an LLM worker sits, which decides its system prompt, tools and answer shape.
 pub(crate) enum Seat {
     /// A member: the team context in its system prompt (`view` when the dispatcher read it),
-    /// the team and workspace tools, the answer shape its workflow asks (if any) per turn.
-    Member { view: Option<Arc<TeamView>> },
+    /// the team and workspace tools, the answer shape its workflow asks (if any) per turn;
+    /// `on_ask`: what its spawn said an `ask` becomes (`team spawn --on-ask`), over the
+    /// runner's own setting.
+    Member {
+        view: Option<Arc<TeamView>>,
+        on_ask: Option<team_tools::permission::OnAsk>,
+    },
     /// A workflow's lead answering one request itself: its instructions as the system prompt,
     /// no tools, one model call numbered `call` (the key of its cassette entry), answered in
     /// `format` when given.

@@ -34,6 +34,7 @@ mod dispatcher;
 pub mod engine;
 pub mod fingerprint;
 mod finisher;
+pub mod hooks;
 pub mod llm;
 mod member;
 mod options;

@@ -15,9 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use serde_json::json;
 use team_core::retry::RetryCause;
-use team_core::{Member, MemberEvent};
-use team_store::{MemberEnd, MemberSpec, NewCheckpoint, Outcome, Progress, Retried, StoreError};
+use team_core::{Member, MemberEvent, MessageKind};
+use team_store::{
+    MemberEnd, MemberSpec, NewCheckpoint, Outcome, Progress, Recipient, Retried, StoreError,
+};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -127,6 +130,19 @@ pub(crate) async fn run(
                 if let Some(lead) = &f.notified {
                     ctx.wake_member(&member.team_id, lead);
                 }
+                let fields = serde_json::json!({
+                    "status": f.member.status,
+                    "result": f.member.result,
+                    "error": f.member.error,
+                });
+                let _ = crate::hooks::run(
+                    &ctx,
+                    crate::hooks::HookEvent::MemberEnded,
+                    &member.team_id,
+                    &member.name,
+                    fields,
+                )
+                .await;
             }
             // Already ended by someone else (a disband won the race): terminal states stay.
             Err(EndFailure::Store(StoreError::Illegal(e))) => tracing::debug!("{e}"),
@@ -207,7 +223,11 @@ async fn drive(
         Ok(p) => p,
         Err(e) => return Some(Outcome::Failed(e)),
     };
-    let mut worker = match Worker::new(ctx, m, &def, plan, Seat::Member { view }).await {
+    let on_ask = spec
+        .as_ref()
+        .and_then(|s| s.on_ask.as_deref())
+        .and_then(|v| v.parse().ok());
+    let mut worker = match Worker::new(ctx, m, &def, plan, Seat::Member { view, on_ask }).await {
         Ok(w) => w,
         Err(e) => return Some(Outcome::Failed(e)),
     };
@@ -309,6 +329,32 @@ async fn drive(
             last_result
         };
         slot.release(); // idle members hold no slot
+        // `member_idle`: a hook may send the member back to work (exit 2), its stderr the
+        // message that wakes it.
+        if let Some(run) = crate::hooks::run(
+            ctx,
+            crate::hooks::HookEvent::MemberIdle,
+            &m.team_id,
+            &m.name,
+            json!({"result": last_result}),
+        )
+        .await
+            && run.blocked
+        {
+            let body = format!("[member_idle hook] {}", run.stderr);
+            if let Err(e) = ctx
+                .send_message(
+                    m.team_id.clone(),
+                    team_store::SYSTEM_SENDER.to_owned(),
+                    Recipient::Member(m.name.clone()),
+                    MessageKind::System,
+                    body,
+                )
+                .await
+            {
+                tracing::warn!(member = %m.name, "cannot send the member_idle hook's feedback: {e}");
+            }
+        }
 
         // Wait for messages: arm the wake-up, then look, then sleep.
         let idle_until = Instant::now()

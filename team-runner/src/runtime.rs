@@ -52,6 +52,8 @@ impl Default for FanoutBounds {
     }
 }
 
+pub use team_agent::config::LeadTools;
+
 /// Agent definitions, the provider registry (one rate-limit gate per provider, shared by every
 /// member of the runner), the run's permissions, and model defaults.
 pub struct AgentRuntime {
@@ -79,6 +81,12 @@ pub struct AgentRuntime {
     /// The `[providers.NAME]` tables that set a `base_url`: an agent CLI whose `model:`
     /// names one of them is pointed at it (see [`AgentRuntime::endpoint`]).
     pub endpoint_providers: std::collections::BTreeSet<String>,
+    /// `[hooks]`: the commands run on a member's events (see [`crate::hooks`]).
+    pub hooks: team_agent::config::HooksConfig,
+    /// `[team] lead_tools`: the tools an LLM lead is offered.
+    pub lead_tools: LeadTools,
+    /// `[prices]`: `provider/model` → its price (a run's `--max-cost`).
+    pub prices: BTreeMap<String, team_agent::config::Price>,
     /// The depth of members known to this process (member id → depth), see
     /// [`FanoutBounds::max_depth`]; members started elsewhere are looked up in the events.
     pub(crate) depths: std::sync::Mutex<std::collections::HashMap<i64, u32>>,
@@ -149,6 +157,9 @@ impl AgentRuntime {
                 max_members_per_team: config.team.max_members_per_team,
             },
             endpoint_providers,
+            hooks: config.hooks.clone(),
+            lead_tools: config.team.lead_tools,
+            prices: config.prices.clone(),
             depths: Default::default(),
             spawn_lock: Default::default(),
         })
@@ -335,6 +346,7 @@ impl AgentRuntime {
             agent_source,
             env_fingerprint,
             retry: def.retry_policy(),
+            on_ask: None,
         })
     }
 

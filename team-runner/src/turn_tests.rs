@@ -45,6 +45,7 @@ async fn fixture(agents: &[(&str, String)], lead: &str, server: &ScriptedServer)
         RunFlags {
             allow: Vec::new(),
             yes: false,
+            ..RunFlags::default()
         },
         PromptGate::new(None),
     ));

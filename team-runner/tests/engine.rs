@@ -50,6 +50,7 @@ async fn send_message_wakes_an_idle_member_in_process() {
         RunFlags {
             allow: Vec::new(),
             yes: false,
+            ..RunFlags::default()
         },
         PromptGate::new(None),
     ));

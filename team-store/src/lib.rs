@@ -261,13 +261,78 @@ impl Store {
         run!(self, members::list_members(team_id))
     }
 
-    /// Moves a member between live states: [`MemberEvent::Sleep`] (running → idle) or
-    /// [`MemberEvent::Wake`] (idle → running).
+    /// Moves a member between live states: [`MemberEvent::Sleep`] (running → idle),
+    /// [`MemberEvent::Wake`] (idle → running), [`MemberEvent::Park`] (running → waiting) or
+    /// [`MemberEvent::Continue`] (waiting → running).
     ///
     /// # Errors
     /// [`StoreError::Illegal`] for a move the member lifecycle does not allow.
     pub fn member_step(&self, team_id: &str, name: &str, event: MemberEvent) -> Result<Member> {
         run!(self, members::member_step(team_id, name, event))
+    }
+
+    /// Lets active team `team_id`'s foreground owner go (its pid and host cleared), with a
+    /// `team.released` event saying `why`: reconciliation no longer fails the team when that
+    /// process ends. What `team run --on-ask park` does when it stops for input.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team ended; [`StoreError::NotFound`] when unknown.
+    pub fn release_team_owner(&self, team_id: &str, why: &str) -> Result<Team> {
+        run!(self, teams::release_team_owner(team_id, why))
+    }
+
+    /// Asks a human to approve `new` (a tool call or a plan) for member `member`, in one
+    /// transaction (issue 18). Returns, in order of precedence: the member's earlier request
+    /// for the same call once decided (what a member resumed after its runner died finds); for
+    /// a tool call, an `always` approval of the tool in the team; else the pending request
+    /// (the earlier one or a new row, with an `approval.requested` event), the member parked
+    /// (`running → waiting`). The caller acts on the returned row's `status`.
+    ///
+    /// # Errors
+    /// [`StoreError::Illegal`] when the team ended or the member is not running (or waiting);
+    /// [`StoreError::NotFound`] for an unknown team or member.
+    pub fn ask_approval(
+        &self,
+        team_id: &str,
+        member: &str,
+        new: &NewApproval,
+    ) -> Result<team_core::Approval> {
+        run!(self, approvals::ask_approval(team_id, member, new))
+    }
+
+    /// Approval request `id`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is none.
+    pub fn approval(&self, id: i64) -> Result<team_core::Approval> {
+        run!(self, approvals::get_approval(id))
+    }
+
+    /// The approval requests of team `team_id` (of every team when `None`), oldest first;
+    /// only the undecided ones with `pending_only`.
+    pub fn list_approvals(
+        &self,
+        team_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<team_core::Approval>> {
+        run!(self, approvals::list_approvals(team_id, pending_only))
+    }
+
+    /// Decides approval request `id` as `decided_by` (`user` from the CLI): approve (with
+    /// `always`, every later call of the tool in the team is allowed) or deny with a reason,
+    /// with an `approval.approved` / `approval.denied` event. The waiting member sees it at
+    /// its next look (a live runner's, or on `team resume`).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id; [`StoreError::Illegal`] when it was
+    /// already decided or its team ended.
+    pub fn decide_approval(
+        &self,
+        id: i64,
+        decision: &ApprovalDecision,
+        decided_by: &str,
+    ) -> Result<team_core::Approval> {
+        run!(self, approvals::decide_approval(id, decision, decided_by))
     }
 
     /// Fails member `name` with `error` unless it already answered its lead (an unread

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 use team_core::{
-    Event, Member, MemberStatus, MemoryEntry, Message, MessageKind, Role, Task, TaskStatus, Team,
-    TeamStatus,
+    Approval, ApprovalStatus, Event, Member, MemberStatus, MemoryEntry, Message, MessageKind, Role,
+    Task, TaskStatus, Team, TeamStatus,
 };
 
 use crate::error::{Result, StoreError};
@@ -266,4 +266,48 @@ pub(crate) struct RunnerRow {
 pub(crate) struct IdRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = approvals)]
+pub(crate) struct ApprovalRow {
+    pub id: i64,
+    pub team_id: String,
+    pub member: String,
+    pub kind: String,
+    pub tool: String,
+    pub arguments: String,
+    pub summary: String,
+    pub why: String,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub reason: Option<String>,
+    pub always: bool,
+    pub created_at_ms: i64,
+    pub decided_at_ms: Option<i64>,
+}
+
+impl ApprovalRow {
+    pub fn status(&self) -> Result<ApprovalStatus> {
+        parse("approval status", &self.status)
+    }
+
+    pub fn into_entity(self) -> Result<Approval> {
+        Ok(Approval {
+            status: self.status()?,
+            kind: parse("approval kind", &self.kind)?,
+            id: self.id,
+            team_id: self.team_id,
+            member: self.member,
+            tool: self.tool,
+            arguments: self.arguments,
+            summary: self.summary,
+            why: self.why,
+            decided_by: self.decided_by,
+            reason: self.reason,
+            always: self.always,
+            created_at_ms: self.created_at_ms,
+            decided_at_ms: self.decided_at_ms,
+        })
+    }
 }

@@ -66,6 +66,7 @@ diesel::table! {
         max_attempts -> BigInt,
         retry_backoff_ms -> BigInt,
         not_before_ms -> Nullable<BigInt>,
+        on_ask -> Nullable<Text>,
     }
 }
 
@@ -143,6 +144,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    approvals (id) {
+        id -> BigInt,
+        team_id -> Text,
+        member -> Text,
+        kind -> Text,
+        tool -> Text,
+        arguments -> Text,
+        summary -> Text,
+        why -> Text,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        always -> Bool,
+        created_at_ms -> BigInt,
+        decided_at_ms -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(members -> teams (team_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -154,5 +174,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     memories,
     events,
-    checkpoints
+    checkpoints,
+    approvals
 );

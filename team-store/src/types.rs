@@ -289,6 +289,9 @@ pub struct MemberSpec {
     /// Its agent's retry policy (`retries`, `backoff`), stored as `members.max_attempts` and
     /// `members.retry_backoff_ms` (see `team_core::retry`); the default is one attempt.
     pub retry: team_core::retry::RetryPolicy,
+    /// `team spawn --on-ask MODE` (`prompt`, `deny`, `park`): what an `ask` of this member's
+    /// tool calls becomes; `None`: the runner's own setting.
+    pub on_ask: Option<String>,
 }
 
 /// How a runner registers (see [`crate::Store::register_runner_with`]).
@@ -444,4 +447,35 @@ pub(crate) struct EndOfTurn<'a> {
     pub checkpoint: Option<&'a NewCheckpoint<'a>>,
     /// The attempt that ends its turn (fencing), when the caller names one.
     pub attempt: Option<i64>,
+}
+
+/// An approval request to record with [`crate::Store::ask_approval`]: a member's tool call (or
+/// plan) that waits for a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApproval {
+    /// A tool call or a plan.
+    pub kind: team_core::ApprovalKind,
+    /// The tool (`bash`); `plan` for a plan.
+    pub tool: String,
+    /// The call's arguments as the model sent them (JSON text), or the plan's text.
+    pub arguments: String,
+    /// A one-line summary shown to the human.
+    pub summary: String,
+    /// Why it needs approval (the rule that said `ask`).
+    pub why: String,
+}
+
+/// A human's decision on an approval request ([`crate::Store::decide_approval`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalDecision {
+    /// Allow the call; `always`: also every later call of the same tool in the team.
+    Approve {
+        /// Add an allow rule for the tool for the rest of the run (the team).
+        always: bool,
+    },
+    /// Refuse the call; `reason` goes back to the model as the tool error.
+    Deny {
+        /// Why (required: the model reads it).
+        reason: String,
+    },
 }

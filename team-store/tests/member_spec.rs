@@ -42,6 +42,7 @@ fn claims_follow_the_environment_fingerprint(#[case] backend: Backend) {
         agent_def: Some(format!("---\ncommand: [echo, {fp}]\n---\n")),
         agent_source: Some("team:/proj/.team/agents/a.md".into()),
         env_fingerprint: Some(fp.into()),
+        on_ask: None,
         ..MemberSpec::default()
     };
     let a = s

@@ -276,7 +276,7 @@ fn show_prints_members_and_tasks(#[case] backend: Backend) {
     assert_eq!(lines.len(), 9, "{text}");
 
     let v = p.json(&["show", "demo"]);
-    assert_eq!(keys(&v), ["members", "tasks", "team", "tokens"]);
+    assert_eq!(keys(&v), ["members", "spend", "tasks", "team", "tokens"]);
     assert_eq!(v["team"]["id"], id.as_str());
     assert_eq!(v["team"]["name"], "demo");
     assert_eq!(strings(&v["members"], "name"), ["lead", "reviewer"]);

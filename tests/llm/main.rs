@@ -4,8 +4,12 @@
 mod support;
 
 mod anthropic;
+mod approvals;
+mod budgets;
+mod delegation;
 mod failures;
 mod fanout;
+mod hooks;
 mod models;
 mod permissions;
 mod runtimes;

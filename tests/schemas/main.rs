@@ -280,6 +280,30 @@ fn every_command_prints_a_document_its_schema_accepts() {
     // Stops it, or finds nothing alive when it already quit after its idle time.
     p.check("runner-stop", &["runner", "stop", "--all"], 0);
 
+    // Approval requests (issue 18): the lead of a shell-driven team asks twice (through the
+    // store, as a parked member's runner does), one request is approved, one denied.
+    let gate = p.check("create", &["create", "gate"], 0);
+    let team_id = gate["team"]["id"].as_str().expect("team id").to_owned();
+    let store = team_store::Store::open(&p.root.join(".team/team.db").to_string_lossy())
+        .expect("open the store");
+    for (tool, args) in [("bash", r#"{"command":"make"}"#), ("write_file", "{}")] {
+        let new = team_store::NewApproval {
+            kind: team_core::ApprovalKind::Tool,
+            tool: tool.into(),
+            arguments: args.into(),
+            summary: format!("{tool} call"),
+            why: format!("{tool} asks by default"),
+        };
+        store.ask_approval(&team_id, "lead", &new).expect("ask");
+    }
+    let pending = p.check("approvals", &["approvals", "gate"], 0);
+    assert_eq!(pending.as_array().map(Vec::len), Some(2), "{pending:#}");
+    let first = pending[0]["id"].to_string();
+    let second = pending[1]["id"].to_string();
+    p.check("approve", &["approve", &first, "--always"], 0);
+    p.check("deny", &["deny", &second, "--reason", "not now"], 0);
+    p.check("approvals", &["approvals", "--all"], 0);
+
     // Errors, with their hints.
     let e = p.check_error(&["show", "nope"], 3);
     assert_eq!(e["error"]["kind"], "not_found");

@@ -8,7 +8,7 @@ use super::{Config, ConfigError, ENV_MAX_AGENTS, ENV_MEMBER_TIMEOUT_SECS, ENV_MO
 use crate::ModelRef;
 
 /// Top-level keys that are understood; anything else is a warning.
-const KNOWN_TOP_LEVEL: &[&str] = &["team", "providers", "models"];
+const KNOWN_TOP_LEVEL: &[&str] = &["team", "providers", "models", "hooks", "prices"];
 
 /// Provider keys (normalised: lowercase, `_`/`-` removed) that would hold a secret value.
 const SECRET_KEYS: &[&str] = &[
@@ -51,6 +51,8 @@ pub(super) fn apply_file(
         match key.as_str() {
             "team" => apply_team(&mut config.team, value, origin)?,
             "models" => apply_models(&mut config.models, value, origin)?,
+            "hooks" => apply_hooks(&mut config.hooks, value, origin)?,
+            "prices" => apply_prices(&mut config.prices, value, origin)?,
             "providers" => {
                 let Value::Table(incoming) = value else {
                     return Err(wrong_type(origin, "providers", "a table", &value));
@@ -76,6 +78,102 @@ pub(super) fn apply_file(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `[hooks]`: a command per event (`task_completed`, `member_idle`, `member_ended`,
+/// `before_tool`; an empty string unsets a lower layer's), and `timeout_secs`.
+fn apply_hooks(
+    hooks: &mut crate::config::HooksConfig,
+    value: Value,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    use crate::config::HookEvent;
+    let Value::Table(table) = value else {
+        return Err(wrong_type(origin, "hooks", "a table", &value));
+    };
+    for (key, value) in &table {
+        let dotted = format!("hooks.{key}");
+        if key == "timeout_secs" {
+            hooks.timeout_secs = positive_int(value, origin, &dotted, "an integer ≥ 1")?;
+            continue;
+        }
+        let Some(event) = HookEvent::ALL.into_iter().find(|e| e.as_str() == key) else {
+            return Err(ConfigError::InvalidValue {
+                origin: origin.to_owned(),
+                key: dotted,
+                message: format!(
+                    "unknown hook; expected one of: {}, timeout_secs",
+                    HookEvent::ALL.map(HookEvent::as_str).join(", ")
+                ),
+            });
+        };
+        let Value::String(command) = value else {
+            return Err(wrong_type(
+                origin,
+                &dotted,
+                "a string (a shell command)",
+                value,
+            ));
+        };
+        if command.trim().is_empty() {
+            hooks.commands.remove(&event);
+        } else {
+            hooks.commands.insert(event, command.clone());
+        }
+    }
+    Ok(())
+}
+
+/// `[prices."provider/model"]`: `input_per_mtok` and `output_per_mtok`, numbers ≥ 0 (US
+/// dollars per million tokens); each model overrides the same model of a lower layer.
+fn apply_prices(
+    prices: &mut std::collections::BTreeMap<String, crate::config::Price>,
+    value: Value,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    let Value::Table(table) = value else {
+        return Err(wrong_type(origin, "prices", "a table", &value));
+    };
+    for (model, value) in &table {
+        let dotted = format!("prices.\"{model}\"");
+        ModelRef::parse(model).map_err(|message| ConfigError::InvalidValue {
+            origin: origin.to_owned(),
+            key: dotted.clone(),
+            message,
+        })?;
+        let Value::Table(fields) = value else {
+            return Err(wrong_type(origin, &dotted, "a table", value));
+        };
+        let mut price = crate::config::Price::default();
+        for (key, v) in fields {
+            let key_path = format!("{dotted}.{key}");
+            let n = match v {
+                Value::Integer(i) => *i as f64,
+                Value::Float(f) => *f,
+                other => return Err(wrong_type(origin, &key_path, "a number ≥ 0", other)),
+            };
+            if !n.is_finite() || n < 0.0 {
+                return Err(ConfigError::InvalidValue {
+                    origin: origin.to_owned(),
+                    key: key_path,
+                    message: format!("{n} is not a price; expected a number ≥ 0"),
+                });
+            }
+            match key.as_str() {
+                "input_per_mtok" => price.input_per_mtok = n,
+                "output_per_mtok" => price.output_per_mtok = n,
+                _ => {
+                    return Err(ConfigError::InvalidValue {
+                        origin: origin.to_owned(),
+                        key: key_path,
+                        message: "expected input_per_mtok or output_per_mtok".into(),
+                    });
+                }
+            }
+        }
+        prices.insert(model.clone(), price);
     }
     Ok(())
 }
@@ -163,6 +261,33 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
                             key: dotted.clone(),
                             message: format!(
                                 "{value} is not a sandbox mode; expected \"landlock\" or \"off\""
+                            ),
+                        });
+                    }
+                };
+            }
+            "on_ask" => {
+                team.on_ask = value
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| ConfigError::InvalidValue {
+                        origin: origin.to_owned(),
+                        key: dotted.clone(),
+                        message: format!(
+                            "{value} is not an on-ask mode; expected \"prompt\", \"deny\" or \"park\""
+                        ),
+                    })?;
+            }
+            "lead_tools" => {
+                team.lead_tools = match value.as_str() {
+                    Some("all") => crate::config::LeadTools::All,
+                    Some("team") => crate::config::LeadTools::Team,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            origin: origin.to_owned(),
+                            key: dotted.clone(),
+                            message: format!(
+                                "{value} is not a tool set; expected \"all\" or \"team\""
                             ),
                         });
                     }

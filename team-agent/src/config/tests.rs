@@ -314,6 +314,8 @@ fn uncomment(text: &str) -> String {
         .map(|line| {
             let rest = line.strip_prefix("# ").unwrap_or(line);
             let is_setting = rest.starts_with("[providers.")
+                || rest.starts_with("[prices.")
+                || rest == "[hooks]"
                 || rest == "[models]"
                 || rest.split_once(" = ").is_some_and(|(k, _)| {
                     !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
@@ -425,4 +427,95 @@ fn max_message_bytes_is_read_and_bounded() {
         let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
         assert!(e.contains("max_message_bytes"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn on_ask_is_read_and_checked() {
+    use team_tools::permission::OnAsk;
+    let path = Path::new("/p/.team/config.toml");
+    assert_eq!(
+        Config::from_toml_str("", path).expect("empty").team.on_ask,
+        OnAsk::Prompt
+    );
+    let c = Config::from_toml_str("[team]\non_ask = \"park\"\n", path).expect("valid");
+    assert_eq!(c.team.on_ask, OnAsk::Park);
+    for bad in ["[team]\non_ask = \"later\"\n", "[team]\non_ask = true\n"] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(
+            e.contains("team.on_ask") && e.contains("park"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn hooks_are_read_and_checked() {
+    use crate::config::HookEvent;
+    let path = Path::new("/p/.team/config.toml");
+    let d = Config::from_toml_str("", path).expect("empty");
+    assert!(d.hooks.commands.is_empty());
+    assert_eq!(d.hooks.timeout_secs, 30);
+    let c = Config::from_toml_str(
+        "[hooks]\ntask_completed = \"./check.sh\"\nbefore_tool = \"policy\"\ntimeout_secs = 5\n",
+        path,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.hooks.command(HookEvent::TaskCompleted),
+        Some("./check.sh")
+    );
+    assert_eq!(c.hooks.command(HookEvent::BeforeTool), Some("policy"));
+    assert_eq!(c.hooks.command(HookEvent::MemberIdle), None);
+    assert_eq!(c.hooks.timeout_secs, 5);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for bad in [
+        "[hooks]\nteammate_idle = \"x\"\n",
+        "[hooks]\nmember_idle = 3\n",
+        "[hooks]\ntimeout_secs = 0\n",
+        "hooks = 1\n",
+    ] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(e.contains("hooks"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn prices_are_read_and_checked() {
+    let path = Path::new("/p/.team/config.toml");
+    let c = Config::from_toml_str(
+        "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = 2.5\noutput_per_mtok = 10\n",
+        path,
+    )
+    .expect("valid");
+    let p = c.prices["openai/gpt-4o"];
+    assert_eq!((p.input_per_mtok, p.output_per_mtok), (2.5, 10.0));
+    assert_eq!(p.cost(1_000_000, 500_000), 7.5);
+    for bad in [
+        "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = -1\n",
+        "[prices.\"openai/gpt-4o\"]\ninput = 1\n",
+        "[prices.\"openai/gpt-4o\"]\ninput_per_mtok = \"cheap\"\n",
+        "[prices.nomodel]\ninput_per_mtok = 1\n",
+    ] {
+        let e = Config::from_toml_str(bad, path).expect_err(bad).to_string();
+        assert!(e.contains("prices"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn lead_tools_is_read_and_checked() {
+    use crate::config::LeadTools;
+    let path = Path::new("/p/.team/config.toml");
+    assert_eq!(
+        Config::from_toml_str("", path)
+            .expect("empty")
+            .team
+            .lead_tools,
+        LeadTools::All
+    );
+    let c = Config::from_toml_str("[team]\nlead_tools = \"team\"\n", path).expect("valid");
+    assert_eq!(c.team.lead_tools, LeadTools::Team);
+    let e = Config::from_toml_str("[team]\nlead_tools = \"some\"\n", path)
+        .expect_err("bad")
+        .to_string();
+    assert!(e.contains("team.lead_tools"), "{e}");
 }

@@ -1,6 +1,7 @@
 //! One module per command group: parse (in `cli`), call the store, render (in `output`).
 
 pub mod agents;
+pub mod approvals;
 pub mod config;
 pub mod doctor;
 pub mod live;

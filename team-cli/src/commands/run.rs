@@ -13,7 +13,7 @@ use team_core::TeamEvent;
 use team_provider::CassetteMode;
 use team_runner::{AgentRuntime, Engine, EngineOptions, Foreground, StopReason};
 use team_store::{NewMember, now_ms};
-use team_tools::permission::{PromptGate, RunFlags, RunPermissions};
+use team_tools::permission::{OnAsk, PromptGate, RunFlags, RunPermissions};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{CreateArgs, RunFlagsArgs, RunnerArgs, SpawnArgs, WaitArgs};
@@ -80,12 +80,18 @@ pub fn load_project(
     for b in catalog.broken() {
         tracing::debug!("broken agent file: {}", b.error);
     }
+    let on_ask = flags.on_ask.unwrap_or(config.team.on_ask);
     let permissions = Arc::new(RunPermissions::new(
         RunFlags {
             allow: flags.allow.clone(),
             yes: flags.yes,
+            on_ask,
         },
-        PromptGate::terminal(),
+        if on_ask == OnAsk::Prompt {
+            PromptGate::terminal()
+        } else {
+            PromptGate::new(None)
+        },
     ));
     // Every error here is the setup's (a provider table, a model string): bad input.
     let mut runtime =
@@ -300,9 +306,10 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
         // the fingerprint of this shell's environment (a runner started from another
         // environment does not take it; see `ensure_runner`).
         let fingerprint = env_fingerprint(ctx);
-        let spec = runtime
+        let mut spec = runtime
             .member_spec(agent.as_str(), Some(fingerprint.clone()))
             .map_err(CommandError::usage)?;
+        spec.on_ask = a.run.on_ask.map(|mode| mode.as_str().to_owned());
         let m = ctx.store.add_member_with_spec(
             &team.id,
             &NewMember {
@@ -491,6 +498,9 @@ fn start_detached(
     }
     if flags.yes {
         cmd.arg("--yes");
+    }
+    if let Some(mode) = flags.on_ask {
+        cmd.arg("--on-ask").arg(mode.as_str());
     }
     if let Some(m) = &flags.model {
         cmd.arg("--model").arg(m);

@@ -185,12 +185,61 @@ fn member_hosts(ctx: &Ctx, members: &[team_core::Member]) -> Result<Vec<Option<S
         .collect())
 }
 
+/// What the members of team `team_id` spent: each `provider.call` event's tokens at the
+/// price `[prices]` gives its `provider/model` (a configuration that does not load prices
+/// nothing).
+pub fn spend_of(ctx: &Ctx, team_id: &str, members: &[team_core::Member]) -> Result<doc::SpendDoc> {
+    let prices = team_agent::config::Config::load(Some(&ctx.project_root))
+        .map(|c| c.prices)
+        .unwrap_or_default();
+    let mut per: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut unpriced = std::collections::BTreeSet::new();
+    for e in ctx.store.list_events(Some(team_id), 0, i64::MAX)? {
+        if e.kind != "provider.call" {
+            continue;
+        }
+        let p = &e.payload;
+        let model = format!(
+            "{}/{}",
+            p["provider"].as_str().unwrap_or(""),
+            p["model"].as_str().unwrap_or("")
+        );
+        let tokens = |k: &str| p[k].as_u64().unwrap_or(0);
+        let member = e.member.clone().unwrap_or_default();
+        match prices.get(&model) {
+            Some(price) => {
+                *per.entry(member).or_default() +=
+                    price.cost(tokens("prompt_tokens"), tokens("completion_tokens"));
+            }
+            None => {
+                per.entry(member).or_default();
+                unpriced.insert(model);
+            }
+        }
+    }
+    let members: Vec<doc::MemberSpendDoc> = members
+        .iter()
+        .filter_map(|m| {
+            per.get(&m.name).map(|usd| doc::MemberSpendDoc {
+                member: m.name.clone(),
+                usd: *usd,
+            })
+        })
+        .collect();
+    Ok(doc::SpendDoc {
+        total_usd: members.iter().map(|m| m.usd).sum(),
+        members,
+        unpriced_models: unpriced.into_iter().collect(),
+    })
+}
+
 /// `team show TEAM`.
 pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
     let team = ctx.store.resolve_team(team_ref)?;
     let members = ctx.store.list_members(&team.id)?;
     let tasks = ctx.store.list_tasks(&team.id, None)?;
     let hosts = member_hosts(ctx, &members)?;
+    let spend = spend_of(ctx, &team.id, &members)?;
     if ctx.out.json {
         let docs = members
             .iter()
@@ -202,6 +251,7 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
             })
             .collect();
         return ctx.out.json(&ShowDoc {
+            spend,
             tokens: TokensDoc::of(&members),
             team: team.into(),
             members: docs,
@@ -263,6 +313,21 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
     }
     header.extend(["elapsed", "turns", "tokens in/out", "result or error"]);
     println!("{}", ctx.out.table(&header, rows));
+    if !spend.members.is_empty() {
+        let each: Vec<String> = spend
+            .members
+            .iter()
+            .map(|m| format!("{} ${:.4}", m.member, m.usd))
+            .collect();
+        println!();
+        println!("spend: ${:.4} ({})", spend.total_usd, each.join(", "));
+    }
+    if !spend.unpriced_models.is_empty() {
+        println!(
+            "not priced (add [prices.\"MODEL\"] to config.toml): {}",
+            spend.unpriced_models.join(", ")
+        );
+    }
     if !tasks.is_empty() {
         println!();
         println!("{}", super::task::task_table(ctx, &tasks));

@@ -271,6 +271,14 @@ fn run_in(
     if let Some(n) = def.max_members_per_team {
         runtime.bounds.max_members_per_team = n;
     }
+    // And its hooks the configuration's.
+    runtime.hooks = def.hooks_over(&runtime.hooks).map_err(usage)?;
+    if a.max_cost.is_some() && runtime.prices.is_empty() {
+        return Err(usage(
+            "--max-cost needs the models' prices: add [prices.\"PROVIDER/MODEL\"] with \
+             input_per_mtok and output_per_mtok to .team/config.toml",
+        ));
+    }
     check_agent(&runtime, &ctx, &def.lead)?;
     for r in &agents {
         // A specialist without a model of its own runs on the lead's.
@@ -340,6 +348,7 @@ fn run_in(
             max_tokens: a.max_tokens,
             resume: resume.is_some(),
             answers: Default::default(),
+            max_cost: a.max_cost,
         },
         timeout_secs: a.timeout.map(|d| d.as_secs_f64()),
         note: replay,
@@ -383,6 +392,10 @@ fn run_in(
     }
     let outcome = match result? {
         Outcome::Finished(o) => *o,
+        Outcome::NeedsInput(pending) => {
+            flush_events(&ctx.store, &team.id, a.events.as_deref())?;
+            return needs_input(&ctx, &team.name, format, pending);
+        }
         cut => {
             // The events of the whole run, after the team ended, for --events.
             flush_events(&ctx.store, &team.id, a.events.as_deref())?;
@@ -406,6 +419,39 @@ fn run_in(
     super::reports::github(&outcome.report, &extras, annotate_level);
     summary(&ctx, &team.id, started.elapsed())?;
     end_of(&outcome, fail_on)
+}
+
+/// A run stopped because every member left waits for approval (`--on-ask park`): prints the
+/// pending requests (an array of `Approval` documents with `--format json`, else a table) on
+/// stdout, and ends with [`Kind::NeedsInput`] (exit 20) saying what to do next.
+fn needs_input(
+    ctx: &project::Ctx,
+    team: &str,
+    format: ReportFormat,
+    pending: Vec<team_core::Approval>,
+) -> Result<()> {
+    let n = pending.len();
+    if format == ReportFormat::Json {
+        let docs: Vec<crate::doc::ApprovalDoc> = pending
+            .into_iter()
+            .map(crate::doc::ApprovalDoc::from)
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&docs)
+                .map_err(|e| CommandError::failure(e.to_string()))?
+        );
+    } else {
+        let rows = super::approvals::table_rows(&pending, &|_| team.to_owned());
+        println!("{}", ctx.out.table(super::approvals::HEADER, rows));
+    }
+    Err(CommandError::new(
+        Kind::NeedsInput,
+        format!("needs input: {n} approval request(s) in team {team} wait for a human"),
+    )
+    .hint(format!("`team approvals {team}` lists them"))
+    .hint("`team approve ID` (or `team deny ID --reason TEXT`) decides one")
+    .hint(format!("`team resume {team}` then finishes the run")))
 }
 
 /// How a finished run ends: `Ok` for a report, [`Kind::Gate`] (exit 10) when `--fail-on` finds
@@ -511,6 +557,15 @@ fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> Result<()> {
         duration(wall_ms),
         busy as f64 / wall_ms as f64
     );
+    let spend = super::team::spend_of(ctx, team_id, &members)?;
+    if spend.total_usd > 0.0 {
+        let each: Vec<String> = spend
+            .members
+            .iter()
+            .map(|m| format!("{} ${:.4}", m.member, m.usd))
+            .collect();
+        let _ = writeln!(text, "spend ${:.4}: {}", spend.total_usd, each.join(", "));
+    }
     to_stderr(&text);
     Ok(())
 }
@@ -636,7 +691,9 @@ pub fn report(ctx: &Ctx, a: &ReportArgs) -> Result<()> {
     if ctx.out.json {
         let members = ctx.store.list_members(&team.id)?;
         let now = now_ms();
+        let spend = super::team::spend_of(ctx, &team.id, &members)?;
         return ctx.out.json(&ReportManifestDoc {
+            spend,
             wall_ms: team.ended_at_ms.unwrap_or(now) - team.created_at_ms,
             tokens: TokensDoc::of(&members),
             members: members

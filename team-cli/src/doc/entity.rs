@@ -317,3 +317,27 @@ impl TokensDoc {
 pub fn docs<T, D: From<T>>(items: Vec<T>) -> Vec<D> {
     items.into_iter().map(D::from).collect()
 }
+
+/// What a team spent in money, from its `provider.call` events and the `[prices]` of the
+/// configuration (US dollars per million tokens).
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[schemars(rename = "Spend")]
+pub struct SpendDoc {
+    /// Per member that called a model, in the order of the members.
+    pub members: Vec<MemberSpendDoc>,
+    /// The sum over the members, in US dollars (of the priced calls).
+    pub total_usd: f64,
+    /// `provider/model` names called by the team that `[prices]` does not price (their
+    /// calls count for nothing in the sums).
+    pub unpriced_models: Vec<String>,
+}
+
+/// One member's spend.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "MemberSpend")]
+pub struct MemberSpendDoc {
+    /// The member's name.
+    pub member: String,
+    /// Its priced calls' cost, in US dollars.
+    pub usd: f64,
+}

@@ -9,6 +9,7 @@
 //! in seconds in `_secs`; token counts are `prompt_tokens` and `completion_tokens` (the names
 //! of the `provider.call` events); `team` is always a [`TeamDoc`] object.
 
+mod approvals;
 mod entity;
 mod runners;
 mod setup;
@@ -19,6 +20,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use approvals::*;
 pub use entity::*;
 pub use runners::*;
 pub use setup::*;
@@ -130,6 +132,8 @@ pub struct ShowDoc {
     pub tasks: Vec<TaskDoc>,
     /// Tokens used by all its members.
     pub tokens: TokensDoc,
+    /// What its members spent in money (with `[prices]` in the configuration).
+    pub spend: SpendDoc,
 }
 
 /// `team disband --json`.
@@ -394,6 +398,8 @@ pub struct ReportManifestDoc {
     pub tokens: TokensDoc,
     /// Every member.
     pub members: Vec<ReportMemberDoc>,
+    /// What the members spent in money (with `[prices]` in the configuration).
+    pub spend: SpendDoc,
     /// The report.
     pub report: ReportDoc,
 }
@@ -566,6 +572,9 @@ pub fn schemas() -> Vec<SchemaFile> {
         file::<ErrorDoc>("error"),
         file::<Vec<RunnerDoc>>("runners"),
         file::<RunnerStopDoc>("runner-stop"),
+        file::<Vec<ApprovalDoc>>("approvals"),
+        file::<ApprovalDoc>("approve"),
+        file::<ApprovalDoc>("deny"),
     ];
     for cmd in ["add", "show", "claim", "done", "fail", "release", "cancel"] {
         let name = match cmd {

@@ -52,6 +52,8 @@ pub(crate) struct Caller<'a> {
     /// The member's slot: let go while a tool waits for other members.
     pub slot: &'a Slot,
     pub cancel: &'a CancellationToken,
+    /// Its agent's `task_budget:`: how many members it may start with `task`.
+    pub task_budget: Option<u32>,
 }
 
 /// The kind of a [`ToolFailure`]: the error kinds of the CLI (`team-cli/src/error.rs`), so
@@ -112,7 +114,7 @@ pub struct ToolFailure {
 }
 
 impl ToolFailure {
-    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
@@ -234,6 +236,29 @@ fn agent_failure(c: &Caller<'_>, agent: &AgentName, message: String) -> ToolFail
     ToolFailure::new(kind, message)
 }
 
+/// How many members the caller started with `task` (its `member.spawned` events `by` it), in
+/// its own team and in `team_id`.
+async fn started_by(c: &Caller<'_>, team_id: &str) -> Result<u32, ToolFailure> {
+    let me = c.member.name.clone();
+    let mut teams = vec![c.member.team_id.clone()];
+    if team_id != c.member.team_id {
+        teams.push(team_id.to_owned());
+    }
+    db(&c.inner.store, move |s| {
+        let mut n = 0u32;
+        for t in &teams {
+            n += s
+                .list_events(Some(t), 0, i64::MAX)?
+                .iter()
+                .filter(|e| e.kind == SPAWNED_EVENT && e.payload["by"] == me.as_str())
+                .count() as u32;
+        }
+        Ok(n)
+    })
+    .await
+    .map_err(store_err)
+}
+
 async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
     let agent = AgentName::new(&a.agent).map_err(|e| ToolFailure::usage(e.to_string()))?;
     let root = &c.inner.opts.project_root;
@@ -289,6 +314,17 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
         )
         .await);
     }
+    if let Some(budget) = c.task_budget {
+        let started = started_by(c, &team_id).await?;
+        if started >= budget {
+            let reason = format!(
+                "you have started {started} member(s) and your agent's `task_budget` is \
+                 {budget}; send work to the members you have (send_message, team_task) or do \
+                 it yourself"
+            );
+            return Err(refuse_task(c, "task_budget", budget, reason).await);
+        }
+    }
     let new = NewMember {
         agent,
         prompt: Some(a.prompt),
@@ -342,7 +378,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
 
 /// Runs `wait` without holding the caller's slot, then waits for a slot again; see
 /// [`crate::context::Slot`].
-async fn without_slot<T>(
+pub(crate) async fn without_slot<T>(
     c: &Caller<'_>,
     wait: impl std::future::Future<Output = Result<T, ToolFailure>>,
 ) -> Result<T, ToolFailure> {
@@ -466,6 +502,9 @@ async fn team_task(c: &Caller<'_>, op: TeamTaskOp) -> Result<String, ToolFailure
             serde_json::to_value(&t).map_err(ToolFailure::encode)?
         }
         TeamTaskOp::Move { id, to, result } => {
+            if to == TaskMove::Complete {
+                task_completed_hook(c, id, result.as_deref()).await?;
+            }
             let ev = match to {
                 TaskMove::Complete => TaskEvent::Complete,
                 TaskMove::Fail => TaskEvent::Fail,
@@ -510,6 +549,45 @@ impl Acting {
             member: &self.name,
             attempt: Some(self.attempt),
         }
+    }
+}
+
+/// Runs the `task_completed` hook before task `id` is completed by the caller: exit 2 keeps
+/// the task `in_progress` and returns the hook's stderr as the tool's error (the member's
+/// feedback).
+async fn task_completed_hook(
+    c: &Caller<'_>,
+    id: i64,
+    result: Option<&str>,
+) -> Result<(), ToolFailure> {
+    let m = c.member;
+    let (team, tid) = (m.team_id.clone(), id);
+    let title = db(&c.inner.store, move |s| s.get_task(&team, tid))
+        .await
+        .map(|t| t.title)
+        .unwrap_or_default();
+    let fields = json!({"task": {"id": id, "title": title, "result": result}});
+    match crate::hooks::run(
+        c.inner,
+        crate::hooks::HookEvent::TaskCompleted,
+        &m.team_id,
+        &m.name,
+        fields,
+    )
+    .await
+    {
+        Some(run) if run.blocked => Err(ToolFailure::new(
+            FailureKind::Conflict,
+            format!(
+                "task {id} stays in_progress: the task_completed hook refused it: {}",
+                if run.stderr.is_empty() {
+                    "no reason given"
+                } else {
+                    run.stderr.as_str()
+                }
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -685,6 +763,9 @@ impl TeamOps {
             wake: &self.wake,
             slot: &slot,
             cancel,
+            // An MCP client (an agent CLI or a user's session) is not bounded by an agent
+            // file's `task_budget`; max_depth and max_members_per_team still apply.
+            task_budget: None,
         };
         call_typed(&caller, name, args).await
     }

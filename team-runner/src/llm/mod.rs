@@ -20,6 +20,7 @@
 //! `provider.call` event with `status: "interrupted"` and no tokens, it does not count
 //! against `max_turns`, and the model is asked again with the message.
 
+pub(crate) mod approval;
 pub mod coordination;
 pub mod prompt;
 
@@ -38,13 +39,17 @@ use crate::blocking::db;
 use crate::command::TurnEnd;
 use crate::context::{Context, TeamView};
 use crate::context::{Seat, TurnIo, messages_as_input};
+use crate::runtime::LeadTools;
+use approval::Verdict;
 use coordination::Caller;
-use team_agent::{AgentDef, MemoryMode};
+use team_agent::{AgentDef, MemoryMode, PlanMode};
+use team_core::ApprovalKind;
 use team_provider::{
     AnswerFormat, CallContext, CallFacts, ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec,
 };
-use team_tools::WorkspaceTools;
-use team_tools::permission::PermissionChecker;
+use team_store::NewApproval;
+use team_tools::permission::{Decision, DecisionSource, PermissionChecker, PermissionDecision};
+use team_tools::{ToolError, ToolOutcome, WorkspaceTools};
 use tokio::sync::Notify;
 
 /// Model calls allowed in one turn when the agent sets no `max_turns`.
@@ -52,6 +57,15 @@ pub const DEFAULT_MAX_TURNS: u32 = 50;
 
 /// The same tool call with the same arguments this many times in a row stops the member.
 pub const LOOP_LIMIT: u32 = 20;
+
+/// The tools withheld from an agent with `plan: required` until its plan is approved.
+pub const WRITE_TOOLS: &[&str] = &["write_file", "edit_file", "bash"];
+
+/// What the system prompt of an agent with `plan: required` adds.
+const PLAN_NOTE: &str = "\n\nYou work plan-first: your first answer is your plan, as text \
+(what you will change and how), without changing anything; your write tools (write_file, \
+edit_file, bash) are withheld until a human approves the plan. You will be told when it is \
+approved (then carry it out) or denied (then revise it and answer with the new plan).";
 
 /// One LLM member's conversation and tools.
 pub(crate) struct Session {
@@ -80,6 +94,14 @@ pub(crate) struct Session {
     /// Restored from a checkpoint taken mid-turn: the next [`Session::turn`] goes on with the
     /// conversation as it is instead of adding its input.
     resume_mid_turn: bool,
+    /// `plan: required` and its plan not approved yet: the tools offered are `req.tools`
+    /// without [`WRITE_TOOLS`]; these are the full list, given back on approval.
+    plan_pending: Option<Arc<[ToolSpec]>>,
+    /// A lead with `[team] lead_tools = "team"`: offered the team tools only; a workspace
+    /// tool call is refused.
+    coordination_only: bool,
+    /// Its agent's `task_budget:` (see [`coordination::Caller::task_budget`]).
+    task_budget: Option<u32>,
 }
 
 /// The conversation, the count of calls and where it is, of checkpoint `cp` (see
@@ -165,8 +187,8 @@ impl Session {
             .providers
             .resolve(model)
             .map_err(|e| format!("agent {}: {e}", def.name))?;
-        let view = match seat {
-            Seat::Member { view } => view,
+        let (view, on_ask) = match seat {
+            Seat::Member { view, on_ask } => (view, on_ask),
             Seat::Lead { call, format } => {
                 let mut req = ChatRequest::new(model_name, def.instructions.clone());
                 req.temperature = def.temperature;
@@ -182,6 +204,9 @@ impl Session {
                     checkpoints: false,
                     resume_mid_turn: false,
                     secrets: Vec::new(),
+                    plan_pending: None,
+                    coordination_only: false,
+                    task_budget: None,
                 });
             }
         };
@@ -221,16 +246,39 @@ impl Session {
             view.total,
             memory.as_deref(),
         );
-        let checker = PermissionChecker::new(
-            m.name.clone(),
-            def.permissions(),
-            ctx.runtime.permissions.clone(),
-        );
+        // A spawn's own `--on-ask` wins over the runner's (a runner serves every spawn of
+        // the project); its prompt gate stays the runner's.
+        let run = match on_ask {
+            Some(mode) if mode != ctx.runtime.permissions.flags.on_ask => {
+                Arc::new(ctx.runtime.permissions.with_on_ask(mode))
+            }
+            _ => ctx.runtime.permissions.clone(),
+        };
+        let checker = PermissionChecker::new(m.name.clone(), def.permissions(), run);
         let tools = WorkspaceTools::new(&ctx.opts.project_root, checker)
             .map_err(|e| e.to_string())?
             .with_hidden_env(["*_API_KEY", "*_TOKEN", "TEAM_DATABASE_URL"])
             .with_sandbox(ctx.runtime.sandbox);
-        let specs = shared_specs(&tools);
+        let coordination_only =
+            m.role == team_core::Role::Lead && ctx.runtime.lead_tools == LeadTools::Team;
+        let specs = if coordination_only {
+            static TEAM_ONLY: std::sync::OnceLock<Arc<[ToolSpec]>> = std::sync::OnceLock::new();
+            TEAM_ONLY
+                .get_or_init(|| coordination::specs().into())
+                .clone()
+        } else {
+            shared_specs(&tools)
+        };
+        let (system, offered, plan_pending) = if def.plan == PlanMode::Required {
+            let read_only: Arc<[ToolSpec]> = specs
+                .iter()
+                .filter(|s| !WRITE_TOOLS.contains(&s.name.as_str()))
+                .cloned()
+                .collect();
+            (system + PLAN_NOTE, read_only, Some(specs))
+        } else {
+            (system, specs, None)
+        };
         Ok(Session {
             provider_name: provider.name().to_owned(),
             provider,
@@ -238,7 +286,7 @@ impl Session {
                 model: model_name,
                 system,
                 messages: Vec::new(),
-                tools: specs,
+                tools: offered,
                 temperature: def.temperature,
                 max_tokens: None,
                 response_format: None,
@@ -257,6 +305,9 @@ impl Session {
                 .filter_map(|name| std::env::var(name).ok())
                 .filter(|v| v.len() >= 8)
                 .collect(),
+            plan_pending,
+            coordination_only,
+            task_budget: def.task_budget,
         })
     }
 
@@ -340,6 +391,7 @@ impl Session {
             wake: io.wake,
             slot: io.slot,
             cancel: io.cancel,
+            task_budget: self.task_budget,
         };
         let mut last_call: Option<(String, String)> = None;
         let mut repeats = 0u32;
@@ -401,6 +453,22 @@ impl Session {
             self.req.messages.push(ChatMessage::from_response(&resp));
             // With no tools offered (a lead's request), the reply is the answer whatever it
             // asks for.
+            if resp.tool_calls.is_empty() && self.tools.is_some() && self.plan_pending.is_some() {
+                // `plan: required`: this answer is the plan; a human decides on it.
+                let (team, name, id) = (m.team_id.clone(), m.name.clone(), m.id);
+                let _ = db(&ctx.store, move |s| {
+                    s.record_progress(&team, &name, id, &record)
+                })
+                .await;
+                let plan = resp.content.unwrap_or_default();
+                match self.review_plan(&caller, plan).await {
+                    Ok(next) => {
+                        self.req.messages.push(ChatMessage::user(next));
+                        continue;
+                    }
+                    Err(e) => return TurnEnd::Failed(e),
+                }
+            }
             if resp.tool_calls.is_empty() || self.tools.is_none() {
                 // The turn ends here: the record goes with the turn's own write.
                 self.unwritten.absorb(record);
@@ -537,8 +605,143 @@ impl Session {
         std::mem::take(&mut self.unwritten)
     }
 
+    /// Asks a human to approve `plan` (an approval request of kind `plan`, the member parked
+    /// meanwhile) and returns what the model is told next: approved, the write tools are
+    /// unlocked; denied, the reason and a request for a revised plan.
+    ///
+    /// # Errors
+    /// The request could not be made, or the member was cancelled while it waited.
+    async fn review_plan(&mut self, caller: &Caller<'_>, plan: String) -> Result<String, String> {
+        let summary: String = plan
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        let new = NewApproval {
+            kind: ApprovalKind::Plan,
+            tool: "plan".to_owned(),
+            arguments: plan,
+            summary,
+            why: "the agent has `plan: required`: its plan needs a human's approval before it \
+                  may change anything"
+                .to_owned(),
+        };
+        match approval::decide(caller, new).await {
+            Verdict::Approved(id) => {
+                if let Some(all) = self.plan_pending.take() {
+                    self.req.tools = all;
+                }
+                Ok(format!(
+                    "[plan approved by a human (approval {id})]\nCarry it out now: your write \
+                     tools (write_file, edit_file, bash) are unlocked."
+                ))
+            }
+            Verdict::Denied(id, reason) => Ok(format!(
+                "[plan denied by a human (approval {id})]\n{reason}\nRevise the plan and \
+                 answer with the new plan; do not change anything yet."
+            )),
+            Verdict::Failed(e) => Err(e),
+        }
+    }
+
+    /// A call parked for a human's decision (`--on-ask park`): asks ([`approval::decide`]),
+    /// then runs it as approved, or returns the denial (the human's reason) as its outcome.
+    async fn after_approval(
+        caller: &Caller<'_>,
+        tools: &WorkspaceTools,
+        call: &ToolCall,
+        asked: PermissionDecision,
+    ) -> ToolOutcome {
+        let why = match &asked.source {
+            DecisionSource::NeedsApproval { why } => why.clone(),
+            _ => asked.reason.clone(),
+        };
+        let new = NewApproval {
+            kind: ApprovalKind::Tool,
+            tool: call.name.clone(),
+            arguments: call.arguments.clone(),
+            summary: asked.summary.clone(),
+            why,
+        };
+        let (reason, source) = match approval::decide(caller, new).await {
+            Verdict::Approved(id) => {
+                return tools
+                    .execute_approved(&call.name, &call.arguments, id)
+                    .await;
+            }
+            Verdict::Denied(id, reason) => (
+                format!("a human refused this call (approval {id}): {reason}"),
+                DecisionSource::HumanDenied { id },
+            ),
+            Verdict::Failed(e) => (e, asked.source.clone()),
+        };
+        let denied = PermissionDecision {
+            decision: Decision::Deny,
+            source,
+            reason: reason.clone(),
+            ..asked
+        };
+        ToolOutcome {
+            decision: Some(denied),
+            result: Err(ToolError::Denied {
+                tool: call.name.clone(),
+                reason,
+            }),
+        }
+    }
+
     /// Runs one tool call; returns the text for the model and whether it is an error.
     async fn run_tool(&self, caller: &Caller<'_>, call: &ToolCall) -> (String, bool) {
+        if self.coordination_only
+            && team_tools::registry::find(&call.name)
+                .is_none_or(|t| t.kind != team_tools::ToolKind::Team)
+        {
+            return (
+                format!(
+                    "error: `{}` is not available: this lead coordinates only (`lead_tools = \
+                     \"team\"`); start a member with `task` to do the work",
+                    call.name
+                ),
+                true,
+            );
+        }
+        if self.plan_pending.is_some() && WRITE_TOOLS.contains(&call.name.as_str()) {
+            return (
+                format!(
+                    "error: `{}` is locked until your plan is approved: answer with your plan \
+                     first (text, no tool calls)",
+                    call.name
+                ),
+                true,
+            );
+        }
+        // `before_tool`: a hook may refuse the call (exit 2), its stderr the reason.
+        let fields = json!({"tool": call.name, "arguments": call.arguments});
+        let m = caller.member;
+        if let Some(run) = crate::hooks::run(
+            caller.inner,
+            crate::hooks::HookEvent::BeforeTool,
+            &m.team_id,
+            &m.name,
+            fields,
+        )
+        .await
+            && run.blocked
+        {
+            return (
+                format!(
+                    "error: the before_tool hook refused this call: {}",
+                    if run.stderr.is_empty() {
+                        "no reason given"
+                    } else {
+                        run.stderr.as_str()
+                    }
+                ),
+                true,
+            );
+        }
         let (text, is_error, denied) =
             match coordination::call(caller, &call.name, &call.arguments).await {
                 Some(Ok(t)) => (t, false, None),
@@ -550,9 +753,12 @@ impl Session {
                             true,
                         );
                     };
-                    let outcome = tools
+                    let mut outcome = tools
                         .execute_with_decision(&call.name, &call.arguments)
                         .await;
+                    if let Some(d) = outcome.decision.clone().filter(|d| d.needs_approval()) {
+                        outcome = Self::after_approval(caller, tools, call, d).await;
+                    }
                     let denied = outcome.decision.filter(|d| !d.is_allowed());
                     match outcome.result {
                         Ok(t) => (t, false, denied),

@@ -97,6 +97,42 @@ pub enum Outcome {
     /// The caller cancelled it (a signal, named in the disband's reason): the team is
     /// disbanded.
     Cancelled,
+    /// Every member left waits for a human's decision (`--on-ask park`): the run stopped,
+    /// its members were cancelled, the team stays active and its owner is let go (so no
+    /// reconciliation fails it), for `team approve` and a later `team resume`. These are the
+    /// pending requests.
+    NeedsInput(Vec<team_core::Approval>),
+}
+
+/// How often a run looks whether everything left waits for approval.
+const NEEDS_INPUT_POLL: Duration = Duration::from_millis(250);
+
+/// The team's pending approval requests when nothing can move without a human: no member is
+/// `pending` or `running`, at least one is `waiting`, and every waiting member has a pending
+/// request (one just decided is about to go on). `None` otherwise, or on a store error.
+fn stalled_on_approvals(store: &Store, team_id: &str) -> Option<Vec<team_core::Approval>> {
+    use team_core::{MemberStatus, Role};
+    let members = store.list_members(team_id).ok()?;
+    let members: Vec<_> = members.iter().filter(|m| m.role == Role::Member).collect();
+    if members
+        .iter()
+        .any(|m| matches!(m.status, MemberStatus::Pending | MemberStatus::Running))
+    {
+        return None;
+    }
+    let waiting: Vec<&str> = members
+        .iter()
+        .filter(|m| m.status == MemberStatus::Waiting)
+        .map(|m| m.name.as_str())
+        .collect();
+    if waiting.is_empty() {
+        return None;
+    }
+    let pending = store.list_approvals(Some(team_id), true).ok()?;
+    waiting
+        .iter()
+        .all(|w| pending.iter().any(|a| a.member == *w))
+        .then_some(pending)
 }
 
 impl ReviewEnd {
@@ -156,11 +192,30 @@ pub async fn execute(
     };
     tokio::pin!(deadline);
     tokio::pin!(cancel);
+    // Twice in a row, a look apart: a member whose request was just decided moves on.
+    let stalled = async {
+        let mut seen = false;
+        loop {
+            tokio::time::sleep(NEEDS_INPUT_POLL).await;
+            let team = run.team_id.clone();
+            let found = crate::blocking::db(&store, move |s| Ok(stalled_on_approvals(s, &team)))
+                .await
+                .ok()
+                .flatten();
+            match found {
+                Some(pending) if seen => return pending,
+                Some(_) => seen = true,
+                None => seen = false,
+            }
+        }
+    };
+    tokio::pin!(stalled);
     let cut = loop {
         tokio::select! {
             r = &mut work => break Ok(r?),
             _ = &mut serve, if !engine.shutdown_token().is_cancelled() => {}
             _ = &mut deadline => break Err(Outcome::TimedOut),
+            pending = &mut stalled => break Err(Outcome::NeedsInput(pending)),
             why = &mut cancel => {
                 tracing::warn!("{why}: disbanding team {}", run.team_id);
                 break Err(Outcome::Cancelled);
@@ -169,6 +224,19 @@ pub async fn execute(
     };
     let finished = match cut {
         Ok(finished) => finished,
+        Err(Outcome::NeedsInput(pending)) => {
+            tracing::warn!(
+                "team {}: every member left waits for approval; stopping for input",
+                run.team_id
+            );
+            engine.stop().await;
+            let team = run.team_id.clone();
+            let _ = crate::blocking::db(&store, move |s| {
+                s.release_team_owner(&team, "every member left waits for approval")
+            })
+            .await;
+            return Ok(Outcome::NeedsInput(pending));
+        }
         Err(outcome) => {
             let why = match outcome {
                 Outcome::TimedOut => {

@@ -98,7 +98,9 @@ pub async fn run(
         rounds: Vec::new(),
     };
     if budget {
-        report.notes.push("the token budget was spent".into());
+        report
+            .notes
+            .push(format!("{} was spent", run.budget_text()));
         return Ok(ReviewOutcome {
             report,
             end: ReviewEnd::BudgetSpent,

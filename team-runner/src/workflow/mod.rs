@@ -66,6 +66,40 @@ pub struct WorkflowDef {
     /// This workflow's `max_members_per_team` for the `task` tool (overrides the config).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_members_per_team: Option<u32>,
+    /// This workflow's `[hooks]`: a command per event name (`task_completed`,
+    /// `member_idle`, `member_ended`, `before_tool`), over the configuration's for its runs
+    /// (an empty command turns the configuration's off); see [`crate::hooks`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hooks: BTreeMap<String, String>,
+}
+
+impl WorkflowDef {
+    /// `hooks` with this workflow's `[hooks]` laid over them.
+    ///
+    /// # Errors
+    /// A sentence naming a key that is no hook event.
+    pub fn hooks_over(
+        &self,
+        hooks: &team_agent::config::HooksConfig,
+    ) -> Result<team_agent::config::HooksConfig, String> {
+        use team_agent::config::HookEvent;
+        let mut out = hooks.clone();
+        for (key, command) in &self.hooks {
+            let Some(event) = HookEvent::ALL.into_iter().find(|e| e.as_str() == key) else {
+                return Err(format!(
+                    "workflow {}: unknown hook `{key}` in [hooks]; expected one of: {}",
+                    self.name,
+                    HookEvent::ALL.map(HookEvent::as_str).join(", ")
+                ));
+            };
+            if command.trim().is_empty() {
+                out.commands.remove(&event);
+            } else {
+                out.commands.insert(event, command.clone());
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Where a workflow definition came from.

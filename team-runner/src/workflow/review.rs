@@ -61,6 +61,9 @@ pub struct ReviewRun {
     pub resume: bool,
     /// What the run has read of each member's answers (see [`AnswerLog`]).
     pub answers: AnswerLog,
+    /// Stop once the team's members spent this many US dollars (`--max-cost`: their
+    /// `provider.call` events at the `[prices]` of the configuration).
+    pub max_cost: Option<f64>,
 }
 
 /// Where the run is in each member's answers to the lead: the id of the last message it took
@@ -85,6 +88,89 @@ impl AnswerLog {
 /// send is made once, so a resumed run does not send again what the interrupted one sent.
 pub(crate) fn send_key(what: &str, member: &str) -> String {
     format!("workflow:{what}:{member}")
+}
+
+impl ReviewRun {
+    /// The budget a stopped run names in its report: `the token budget (N tokens)` or `the
+    /// money budget ($X)`.
+    pub fn budget_text(&self) -> String {
+        match (self.max_tokens, self.max_cost) {
+            (Some(n), _) => format!("the token budget ({n} tokens)"),
+            (None, Some(usd)) => format!("the money budget (${usd})"),
+            (None, None) => "the budget".to_owned(),
+        }
+    }
+}
+
+/// How much of its budgets a run used, as [`collect`] looks.
+struct BudgetUse {
+    /// The share of the most used budget, in percent.
+    percent: f64,
+    /// The `budget.warning` payload's fields for that budget.
+    fields: serde_json::Value,
+    /// The notice's words (`90 of 100 tokens`).
+    words: String,
+}
+
+/// The run's budget use: tokens from the members' counters, money from the `provider.call`
+/// events at `[prices]` (a model without a price counts nothing). `None` without budgets.
+async fn budget_use(
+    ctx: &crate::context::Context,
+    run: &ReviewRun,
+) -> Result<Option<BudgetUse>, RunnerError> {
+    let mut worst: Option<BudgetUse> = None;
+    let mut keep = |u: BudgetUse| {
+        if worst.as_ref().is_none_or(|w| u.percent > w.percent) {
+            worst = Some(u);
+        }
+    };
+    if let Some(limit) = run.max_tokens {
+        let team = run.team_id.clone();
+        let members = db(&ctx.store, move |s| s.list_members(&team)).await?;
+        let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
+        let used = used.max(0) as u64;
+        keep(BudgetUse {
+            percent: used as f64 * 100.0 / limit.max(1) as f64,
+            fields: serde_json::json!({"used_tokens": used, "max_tokens": limit}),
+            words: format!("{used} of {limit} tokens"),
+        });
+    }
+    if let Some(limit) = run.max_cost {
+        let team = run.team_id.clone();
+        let prices = ctx.runtime.prices.clone();
+        let spent = db(&ctx.store, move |s| {
+            let mut usd = 0.0;
+            for e in s.list_events(Some(&team), 0, i64::MAX)? {
+                if e.kind != "provider.call" {
+                    continue;
+                }
+                let p = &e.payload;
+                let model = format!(
+                    "{}/{}",
+                    p["provider"].as_str().unwrap_or(""),
+                    p["model"].as_str().unwrap_or("")
+                );
+                if let Some(price) = prices.get(&model) {
+                    usd += price.cost(
+                        p["prompt_tokens"].as_u64().unwrap_or(0),
+                        p["completion_tokens"].as_u64().unwrap_or(0),
+                    );
+                }
+            }
+            Ok(usd)
+        })
+        .await?;
+        keep(BudgetUse {
+            percent: if limit > 0.0 {
+                spent * 100.0 / limit
+            } else {
+                100.0
+            },
+            fields: serde_json::json!({"used_usd": spent, "max_usd": limit}),
+            words: format!("${spent:.4} of ${limit}"),
+        });
+    }
+    Ok(worst)
 }
 
 /// How a review ended.
@@ -131,6 +217,59 @@ pub(crate) enum Collected {
     Budget(HashMap<String, Result<String, String>>),
 }
 
+/// The share of a run's token budget (`--max-tokens`) at which a `budget.warning` event is
+/// written and the lead is told, once per run.
+pub(crate) const WARN_PERCENT: u64 = 80;
+
+/// The event of [`WARN_PERCENT`].
+pub(crate) const BUDGET_WARNING_EVENT: &str = "budget.warning";
+
+/// Writes the `budget.warning` event and tells the lead (a `system` message
+/// `[BUDGET] …`), unless the team already has that event.
+async fn warn_budget(
+    ctx: &crate::context::Context,
+    team_id: &str,
+    used: &BudgetUse,
+) -> Result<(), RunnerError> {
+    let team = team_id.to_owned();
+    let mut payload = used.fields.clone();
+    if let Some(o) = payload.as_object_mut() {
+        o.insert("percent".into(), WARN_PERCENT.into());
+    }
+    let body = format!(
+        "[BUDGET] {WARN_PERCENT}% of the run's budget is used ({}); at 100% the members that \
+         have not answered are stopped",
+        used.words
+    );
+    db(&ctx.store, move |s| {
+        let seen = s
+            .list_events(Some(&team), 0, i64::MAX)?
+            .iter()
+            .any(|e| e.kind == BUDGET_WARNING_EVENT);
+        if seen {
+            return Ok(());
+        }
+        s.append_event(
+            Some(&team),
+            Some(team_core::LEAD_ALIAS),
+            BUDGET_WARNING_EVENT,
+            payload,
+        )?;
+        s.send_message(
+            &team,
+            &team_store::Outgoing {
+                from: team_store::SYSTEM_SENDER,
+                to: team_store::Recipient::Member(team_core::LEAD_ALIAS.to_owned()),
+                kind: team_core::MessageKind::System,
+                body: &body,
+            },
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
 /// Reads the lead's inbox until every expected member sent a result or failed.
 pub(crate) async fn collect(
     engine: &Engine,
@@ -153,11 +292,11 @@ pub(crate) async fn collect(
         absorb(ctx, &run.team_id, expected, &mut got, &run.answers).await?;
         // The budget is checked on every look, also when the last answer just came in: the
         // tokens of an answer are recorded before the answer is sent.
-        if let Some(limit) = run.max_tokens {
-            let team = run.team_id.clone();
-            let members = db(&ctx.store, move |s| s.list_members(&team)).await?;
-            let used: i64 = members.iter().map(|m| m.tokens_in + m.tokens_out).sum();
-            if used as u64 >= limit {
+        if let Some(used) = budget_use(ctx, run).await? {
+            if used.percent >= WARN_PERCENT as f64 && used.percent < 100.0 {
+                warn_budget(ctx, &run.team_id, &used).await?;
+            }
+            if used.percent >= 100.0 {
                 // Stop the members that have not answered, unless their answer landed since
                 // the look (one transaction each), then keep every answer that landed.
                 for name in expected.iter().filter(|e| !got.contains_key(*e)) {
@@ -505,8 +644,8 @@ pub async fn run(
     };
     if budget {
         report.notes.push(format!(
-            "the token budget ({} tokens) was spent: the run stopped early and this report holds what was gathered",
-            run.max_tokens.unwrap_or_default()
+            "{} was spent: the run stopped early and this report holds what was gathered",
+            run.budget_text()
         ));
         report.summary =
             "The run stopped when its token budget was spent; no synthesis was written.".into();

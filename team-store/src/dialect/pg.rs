@@ -93,7 +93,7 @@ impl Dialect for PgConnection {
                   AND (t.assignee IS NULL OR t.assignee = ?) \
                   AND EXISTS (SELECT 1 FROM teams tm WHERE tm.id = ? AND tm.status = 'active') \
                   AND EXISTS (SELECT 1 FROM members m WHERE m.team_id = ? AND m.name = ? \
-                      AND m.status IN ('pending', 'running', 'idle')) \
+                      AND m.status IN ('pending', 'running', 'idle', 'waiting')) \
                   AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
                       ON b.team_id = d.team_id AND b.id = d.blocker_id \
                       WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \

@@ -348,7 +348,8 @@ fn finish_member_in(
                         members::status
                             .eq(MemberStatus::Pending.as_str())
                             .or(members::status.eq(MemberStatus::Running.as_str()))
-                            .or(members::status.eq(MemberStatus::Idle.as_str())),
+                            .or(members::status.eq(MemberStatus::Idle.as_str()))
+                            .or(members::status.eq(MemberStatus::Waiting.as_str())),
                     ),
             ))
             .get_result::<bool>(c)?;

@@ -163,8 +163,8 @@ pub(crate) fn add_members_with(
                 AddMember,
                 "INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
                  timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms, \
-                 agent_def, agent_source, env_fingerprint, max_attempts, retry_backoff_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 agent_def, agent_source, env_fingerprint, max_attempts, retry_backoff_ms, on_ask) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text(team_id.to_owned()),
                     Bind::Text(name.as_str().to_owned()),
@@ -183,6 +183,7 @@ pub(crate) fn add_members_with(
                     Bind::NullableText(spec.env_fingerprint.clone()),
                     Bind::BigInt(i64::from(spec.retry.max_attempts.max(1))),
                     Bind::BigInt(i64::try_from(spec.retry.backoff_ms).unwrap_or(i64::MAX)),
+                    Bind::NullableText(spec.on_ask.clone()),
                 ],
                 WrittenMember::Named {
                     team_id,
@@ -257,14 +258,18 @@ pub(super) fn illegal_member(team: &TeamRow, m: &MemberRow, e: IllegalTransition
     Refusal::transition_of(format!("member {} in team {}", m.name, team.name), e).into()
 }
 
-/// Moves a member between live states (`sleep`: running → idle, `wake`: idle → running).
+/// Moves a member between live states (`sleep`: running → idle, `wake`: idle → running,
+/// `park`: running → waiting, `continue`: waiting → running).
 pub(crate) fn member_step(
     c: &mut Conn,
     team_id: &str,
     name: &str,
     ev: MemberEvent,
 ) -> Result<Member> {
-    if !matches!(ev, MemberEvent::Sleep | MemberEvent::Wake) {
+    if !matches!(
+        ev,
+        MemberEvent::Sleep | MemberEvent::Wake | MemberEvent::Park | MemberEvent::Continue
+    ) {
         return Err(StoreError::Invalid(format!(
             "member event {ev} is not a step between live states"
         )));
@@ -429,13 +434,22 @@ pub(crate) fn member_specs(
 ) -> Result<std::collections::HashMap<i64, MemberSpec>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(500) {
-        type SpecRow = (i64, Option<String>, Option<String>, Option<String>, i64, i64);
+        type SpecRow = (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            Option<String>,
+        );
         let rows: Vec<SpecRow> = members::table
             .filter(members::id.eq_any(chunk))
             .filter(
                 members::agent_def
                     .is_not_null()
-                    .or(members::env_fingerprint.is_not_null()),
+                    .or(members::env_fingerprint.is_not_null())
+                    .or(members::on_ask.is_not_null()),
             )
             .select((
                 members::id,
@@ -444,9 +458,10 @@ pub(crate) fn member_specs(
                 members::env_fingerprint,
                 members::max_attempts,
                 members::retry_backoff_ms,
+                members::on_ask,
             ))
             .load(c)?;
-        for (id, agent_def, agent_source, env_fingerprint, max_attempts, backoff) in rows {
+        for (id, agent_def, agent_source, env_fingerprint, max_attempts, backoff, on_ask) in rows {
             out.insert(
                 id,
                 MemberSpec {
@@ -457,6 +472,7 @@ pub(crate) fn member_specs(
                         max_attempts: u32::try_from(max_attempts).unwrap_or(1).max(1),
                         backoff_ms: u64::try_from(backoff).unwrap_or(0),
                     },
+                    on_ask,
                 },
             );
         }

@@ -25,11 +25,13 @@
 //! | `tasks.rs` | the task board: add, read, claim (with leases), move |
 //! | `messages.rs` | messages: send, inbox takes (leased or not), reads |
 //! | `memory.rs` | per-agent memory (capped) |
+//! | `approvals.rs` | approval requests: ask (parking the member), list, decide |
 //! | `runners.rs` | runners and what they hold: register, heartbeat, claim pending members |
 
 /// The entity modules of one engine, from the files beside this one.
 macro_rules! entities {
     () => {
+        pub(crate) mod approvals;
         pub(crate) mod checkpoints;
         pub(crate) mod ends;
         pub(crate) mod events;

@@ -304,7 +304,11 @@ pub(crate) fn members_of_runner(c: &mut Conn, runner_id: &str) -> Result<Vec<Mem
     members::table
         .filter(members::runner_id.eq(runner_id))
         .filter(
-            members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]),
+            members::status.eq_any([
+                MemberStatus::Running.as_str(),
+                MemberStatus::Idle.as_str(),
+                MemberStatus::Waiting.as_str(),
+            ]),
         )
         .order(members::id)
         .select(MemberRow::as_select())
@@ -314,12 +318,17 @@ pub(crate) fn members_of_runner(c: &mut Conn, runner_id: &str) -> Result<Vec<Mem
         .collect()
 }
 
-/// The running and idle members of a runner with their unread counts (the poller's view).
+/// The running, idle and waiting members of a runner with their unread counts (the poller's
+/// view).
 pub(crate) fn held_members(c: &mut Conn, runner_id: &str) -> Result<Vec<HeldMember>> {
     let rows: Vec<(i64, String, String, String)> = members::table
         .filter(members::runner_id.eq(runner_id))
         .filter(
-            members::status.eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]),
+            members::status.eq_any([
+                MemberStatus::Running.as_str(),
+                MemberStatus::Idle.as_str(),
+                MemberStatus::Waiting.as_str(),
+            ]),
         )
         .select((
             members::id,
@@ -381,7 +390,11 @@ pub(crate) fn count_runner_work(c: &mut Conn) -> Result<i64> {
                 .eq(MemberStatus::Pending.as_str())
                 .or(members::runner_id.is_not_null().and(
                     members::status
-                        .eq_any([MemberStatus::Running.as_str(), MemberStatus::Idle.as_str()]),
+                        .eq_any([
+                            MemberStatus::Running.as_str(),
+                            MemberStatus::Idle.as_str(),
+                            MemberStatus::Waiting.as_str(),
+                        ]),
                 )),
         )
         .count()

@@ -357,6 +357,31 @@ pub(crate) fn end_team(
     })
 }
 
+/// Lets an active team's foreground owner go (`owner_pid`, `owner_host` cleared), with a
+/// `team.released` event saying `why`: reconciliation no longer fails the team when that
+/// process ends (a run that stopped for input, to be resumed).
+pub(crate) fn release_team_owner(c: &mut Conn, team_id: &str, why: &str) -> Result<Team> {
+    c.write_tx(|c| {
+        active_team(c, team_id, "an owner change")?;
+        let row = diesel::update(teams::table.find(team_id))
+            .set((
+                teams::owner_pid.eq(None::<i64>),
+                teams::owner_host.eq(None::<String>),
+                teams::updated_at_ms.eq(now_ms()),
+            ))
+            .returning(TeamRow::as_returning())
+            .get_result(c)?;
+        event(
+            c,
+            Some(team_id),
+            None,
+            "team.released",
+            json!({"reason": why}),
+        )?;
+        row.into_entity()
+    })
+}
+
 pub(crate) fn teams_owned_by(c: &mut Conn) -> Result<Vec<Team>> {
     teams::table
         .filter(teams::status.eq(TeamStatus::Active.as_str()))

@@ -10,9 +10,13 @@
 //!    `--allow` nor `--yes` overrides it.
 //! 3. The run's `--allow TOOL` flags (tool name, opencode group name, or `*`): that tool allows.
 //! 4. `allow` runs.
-//! 5. `ask`: `--yes` allows; a tool answered "always" earlier in this run allows; otherwise the
-//!    human is asked through the [`PromptGate`] (one prompt at a time across all members). With no
-//!    prompter attached (no terminal: CI, no stdin), ask means deny.
+//! 5. `ask`: `--yes` allows; a tool answered "always" earlier in this run allows; otherwise
+//!    what the run's [`OnAsk`] says: `prompt` asks the human through the [`PromptGate`] (one
+//!    prompt at a time across all members; with no prompter attached, no terminal: CI, no
+//!    stdin, ask means deny), `deny` denies, and `park` answers
+//!    [`DecisionSource::NeedsApproval`]: the runner records an approval request, parks the
+//!    member until a human decides (`team approve` / `team deny`), then runs the call with
+//!    [`crate::WorkspaceTools::execute_approved`] or sends the denial back.
 //!
 //! Every check yields a [`PermissionDecision`] (member, tool, summary, allow/deny, which input
 //! decided, and a sentence for the model) so the runner can record an event for each denial.
@@ -50,6 +54,52 @@ pub struct AgentPermissions {
     pub tools: Option<ToolSelection>,
 }
 
+/// What an `ask` that no flag settles becomes (`--on-ask`, `[team] on_ask`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAsk {
+    /// Ask the human at the terminal; with no terminal (CI), deny. The default.
+    #[default]
+    Prompt,
+    /// Deny without asking (the tool error names `--allow TOOL`).
+    Deny,
+    /// Park the member until a human decides through `team approve` / `team deny`, from any
+    /// shell, now or later (headless runs, CI).
+    Park,
+}
+
+impl OnAsk {
+    /// Every value, in declaration order.
+    pub const ALL: [OnAsk; 3] = [OnAsk::Prompt, OnAsk::Deny, OnAsk::Park];
+
+    /// The name on the command line and in the configuration (`park`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnAsk::Prompt => "prompt",
+            OnAsk::Deny => "deny",
+            OnAsk::Park => "park",
+        }
+    }
+}
+
+impl std::fmt::Display for OnAsk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OnAsk {
+    type Err = String;
+
+    /// Parses `prompt`, `deny` or `park`; the error lists them.
+    fn from_str(s: &str) -> Result<Self, String> {
+        OnAsk::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown on-ask `{s}`; expected one of: prompt, deny, park"))
+    }
+}
+
 /// The run's command-line flags that affect permissions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFlags {
@@ -57,6 +107,8 @@ pub struct RunFlags {
     pub allow: Vec<String>,
     /// `--yes`: every `ask` becomes allow (a `deny` stays deny).
     pub yes: bool,
+    /// `--on-ask`: what an `ask` the flags above do not settle becomes.
+    pub on_ask: OnAsk,
 }
 
 impl RunFlags {
@@ -71,14 +123,29 @@ impl RunFlags {
 pub struct RunPermissions {
     /// The run's flags.
     pub flags: RunFlags,
-    /// The run-wide prompt gate.
-    pub gate: PromptGate,
+    /// The run-wide prompt gate (shared with [`RunPermissions::with_on_ask`]'s copies).
+    pub gate: Arc<PromptGate>,
 }
 
 impl RunPermissions {
     /// Flags plus a gate.
     pub fn new(flags: RunFlags, gate: PromptGate) -> Self {
-        Self { flags, gate }
+        Self {
+            flags,
+            gate: Arc::new(gate),
+        }
+    }
+
+    /// These permissions with `on_ask` instead of the flags' (a member spawned with its own
+    /// `--on-ask`), sharing the prompt gate: still one prompt at a time.
+    pub fn with_on_ask(&self, on_ask: OnAsk) -> Self {
+        Self {
+            flags: RunFlags {
+                on_ask,
+                ..self.flags.clone()
+            },
+            gate: self.gate.clone(),
+        }
     }
 
     /// Flags with no prompter: every `ask` that the flags do not settle is denied.
@@ -138,6 +205,25 @@ pub enum DecisionSource {
     },
     /// `ask` with no terminal to ask on.
     NoTerminal,
+    /// `ask` in a run with `--on-ask deny`.
+    OnAskDeny,
+    /// `ask` in a run with `--on-ask park`: a human decides later (`team approve`); the
+    /// runner parks the member. `why` is the sentence saying which rule asked.
+    NeedsApproval {
+        /// Which rule said `ask` (for the approval request).
+        why: String,
+    },
+    /// A human approved the call through `team approve` (approval request `id`).
+    Approved {
+        /// The approval request.
+        id: i64,
+    },
+    /// A human refused the call through `team deny` (approval request `id`; the decision's
+    /// `reason` carries the human's words).
+    HumanDenied {
+        /// The approval request.
+        id: i64,
+    },
     /// Asking failed (closed input, I/O error).
     PromptFailed {
         /// What went wrong.
@@ -176,6 +262,11 @@ impl PermissionDecision {
     /// Whether the call may run.
     pub fn is_allowed(&self) -> bool {
         self.decision == Decision::Allow
+    }
+
+    /// True when the run parks this call for a human's decision (`--on-ask park`).
+    pub fn needs_approval(&self) -> bool {
+        matches!(self.source, DecisionSource::NeedsApproval { .. })
     }
 
     /// [`ToolError::Denied`] for a denial, `None` for an allow.
@@ -273,6 +364,21 @@ impl PermissionChecker {
             _ if self.run.flags.allows(tool) => (Decision::Allow, DecisionSource::AllowFlag),
             Permission::Allow => (Decision::Allow, source),
             Permission::Ask if self.run.flags.yes => (Decision::Allow, DecisionSource::YesFlag),
+            Permission::Ask if self.run.flags.on_ask == OnAsk::Deny => {
+                (Decision::Deny, DecisionSource::OnAskDeny)
+            }
+            Permission::Ask if self.run.flags.on_ask == OnAsk::Park => {
+                let why = match &source {
+                    DecisionSource::AgentRule { key, pattern } => {
+                        format!(
+                            "the agent's permission rule {} asks",
+                            rule_text(key, pattern)
+                        )
+                    }
+                    _ => format!("{tool} asks by default"),
+                };
+                (Decision::Deny, DecisionSource::NeedsApproval { why })
+            }
             Permission::Ask => {
                 let prompt = PromptRequest {
                     member: self.member.clone(),
@@ -360,6 +466,18 @@ impl PermissionChecker {
             DecisionSource::NoTerminal => format!(
                 "no terminal to ask and the run was not started with --allow {tool} or --yes"
             ),
+            DecisionSource::OnAskDeny => format!(
+                "the run was started with --on-ask deny and not with --allow {tool} or --yes"
+            ),
+            DecisionSource::NeedsApproval { why } => format!(
+                "{why}; the call waits for a human's approval (`team approvals`, `team approve`)"
+            ),
+            DecisionSource::Approved { id } => {
+                format!("a human approved this call (approval {id})")
+            }
+            DecisionSource::HumanDenied { id } => {
+                format!("a human refused this call (approval {id})")
+            }
             DecisionSource::PromptFailed { error } => {
                 format!("the human could not be asked ({error})")
             }
@@ -367,6 +485,20 @@ impl PermissionChecker {
             DecisionSource::SandboxUnavailable => {
                 crate::workspace::SandboxError::Unsupported.to_string()
             }
+        }
+    }
+
+    /// The decision for a call a human approved through approval request `id`
+    /// ([`DecisionSource::Approved`]): an allow.
+    pub fn approved(&self, request: &PermissionRequest, id: i64) -> PermissionDecision {
+        let source = DecisionSource::Approved { id };
+        PermissionDecision {
+            member: self.member.clone(),
+            tool: request.tool.clone(),
+            summary: request.summary.clone(),
+            decision: Decision::Allow,
+            reason: self.reason(&request.tool, Decision::Allow, &source),
+            source,
         }
     }
 

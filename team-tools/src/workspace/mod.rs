@@ -272,6 +272,23 @@ impl WorkspaceTools {
     /// Runs one call: parse and confine, check permissions (possibly asking the human), run.
     /// Dropping the future cancels the call; a running `bash` command's process group is killed.
     pub async fn execute_with_decision(&self, name: &str, args_json: &str) -> ToolOutcome {
+        self.execute_as(name, args_json, None).await
+    }
+
+    /// Runs one call that a human approved through approval request `approval` (after
+    /// [`PermissionDecision::needs_approval`]): parsed and confined again, the refusals that
+    /// nothing lifts (protected paths, `bash` without its sandbox) still apply, the permission
+    /// rules do not.
+    pub async fn execute_approved(
+        &self,
+        name: &str,
+        args_json: &str,
+        approval: i64,
+    ) -> ToolOutcome {
+        self.execute_as(name, args_json, Some(approval)).await
+    }
+
+    async fn execute_as(&self, name: &str, args_json: &str, approval: Option<i64>) -> ToolOutcome {
         let Some(call) = WorkspaceCall::parse(name, args_json) else {
             let available = Self::tool_names().join(", ");
             return ToolOutcome {
@@ -304,9 +321,10 @@ impl WorkspaceTools {
             }
             None => None,
         };
-        let decision = match refusal {
-            Some(source) => self.checker.refuse(&request, source),
-            None => self.checker.check(&request).await,
+        let decision = match (refusal, approval) {
+            (Some(source), _) => self.checker.refuse(&request, source),
+            (None, Some(id)) => self.checker.approved(&request, id),
+            (None, None) => self.checker.check(&request).await,
         };
         if let Some(denied) = decision.to_error() {
             return ToolOutcome {

@@ -22,6 +22,7 @@ fn flags(allow: &[&str], yes: bool) -> RunFlags {
     RunFlags {
         allow: allow.iter().map(|s| s.to_string()).collect(),
         yes,
+        ..RunFlags::default()
     }
 }
 
@@ -342,4 +343,87 @@ async fn specs_leave_out_tools_missing_from_the_allow_list() {
         text.starts_with("bash denied: the agent's `tools` list does not include bash"),
         "{text}"
     );
+}
+
+/// `--on-ask`: `deny` denies an ask without a prompt even with a prompter attached; `park`
+/// answers "needs approval" (naming the rule that asked), and a deny or an allow stays as
+/// it was; `--allow` and `--yes` still win over both.
+#[tokio::test]
+async fn on_ask_deny_and_park() {
+    use team_tools::permission::OnAsk;
+    let with = |on_ask: OnAsk, allow: &[&str]| RunFlags {
+        on_ask,
+        ..flags(allow, false)
+    };
+    let prompter: Arc<dyn Prompter> = Arc::new(ScriptedPrompter::new([PromptAnswer::Yes]));
+    let run = Arc::new(RunPermissions::new(
+        with(OnAsk::Deny, &[]),
+        PromptGate::new(Some(prompter)),
+    ));
+    let c = PermissionChecker::new("m", agent(json!({})), run);
+    let d = c.check(&request("bash", "ls")).await;
+    assert_eq!(
+        (d.decision, d.source.clone()),
+        (Decision::Deny, DecisionSource::OnAskDeny)
+    );
+    assert!(d.reason.contains("--on-ask deny"), "{}", d.reason);
+
+    let perms = json!({"permission": {"bash": {"*": "ask", "rm *": "deny"}}});
+    let run = Arc::new(RunPermissions::non_interactive(with(OnAsk::Park, &[])));
+    let c = PermissionChecker::new("m", agent(perms.clone()), run.clone());
+    let d = c.check(&request("bash", "ls")).await;
+    assert!(d.needs_approval(), "{d:?}");
+    assert_eq!(d.decision, Decision::Deny, "not run before a human decides");
+    assert!(d.reason.contains("`bash` pattern `*`"), "{}", d.reason);
+    let d = c.check(&request("bash", "rm -rf x")).await;
+    assert!(!d.needs_approval() && d.decision == Decision::Deny, "{d:?}");
+    let d = c.check(&request("read_file", "a")).await;
+    assert!(d.is_allowed());
+    let allowed = PermissionChecker::new(
+        "m",
+        agent(perms),
+        Arc::new(RunPermissions::non_interactive(with(
+            OnAsk::Park,
+            &["bash"],
+        ))),
+    );
+    assert!(allowed.check(&request("bash", "ls")).await.is_allowed());
+    // A member spawned with its own mode shares the gate.
+    let prompting = run.with_on_ask(OnAsk::Prompt);
+    assert!(Arc::ptr_eq(&prompting.gate, &run.gate));
+    assert_eq!(prompting.flags.on_ask, OnAsk::Prompt);
+}
+
+/// A call parked for approval runs with `execute_approved`, and the protected paths stay
+/// refused even then.
+#[tokio::test]
+async fn an_approved_call_runs_but_protected_paths_stay_refused() {
+    use team_tools::permission::OnAsk;
+    let dir = project();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join(".team")).expect("mkdir .team");
+    let run = Arc::new(RunPermissions::non_interactive(RunFlags {
+        on_ask: OnAsk::Park,
+        ..flags(&[], false)
+    }));
+    let tools = WorkspaceTools::new(&root, PermissionChecker::new("m", agent(json!({})), run))
+        .expect("tools");
+    let call = args(json!({"path": "out.txt", "content": "hi"}));
+    let parked = tools.execute_with_decision("write_file", &call).await;
+    assert!(parked.decision.as_ref().is_some_and(|d| d.needs_approval()));
+    assert!(parked.result.is_err());
+    assert!(!root.join("out.txt").exists());
+    let ran = tools.execute_approved("write_file", &call, 7).await;
+    assert!(ran.result.is_ok(), "{:?}", ran.result);
+    assert_eq!(
+        ran.decision.map(|d| d.source),
+        Some(DecisionSource::Approved { id: 7 })
+    );
+    assert_eq!(std::fs::read_to_string(root.join("out.txt")).unwrap(), "hi");
+    let protected = args(json!({"path": ".team/config.toml", "content": "x"}));
+    let refused = tools.execute_approved("write_file", &protected, 8).await;
+    assert!(matches!(
+        refused.decision.map(|d| d.source),
+        Some(DecisionSource::ProtectedPath { .. })
+    ));
 }

@@ -1,0 +1,2 @@
+ALTER TABLE members DROP COLUMN on_ask;
+DROP TABLE approvals;

@@ -1,0 +1,177 @@
+//! Budgets (issue 18), on both engines: a run's token budget (`--max-tokens`) warns at 80 %,
+//! once: a `budget.warning` event and a `[BUDGET]` notice to the lead; the run goes on.
+
+use team_testkit::{Reply, ScriptRequest, ScriptedServer};
+
+use crate::support::{Backend, Project, Wire, code, dump, events_of, from_agent};
+
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_warns_once_at_80_percent_of_its_token_budget(#[case] backend: Backend) {
+    // Two workers of 45 tokens each: 90 of 100 after both answered (the budget is looked at
+    // while the members' answers are collected; the lead's synthesis, 45 more, comes after).
+    let script =
+        team_testkit::Script::from_fn(|_: &ScriptRequest| Reply::text("hello").with_usage(30, 15));
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    p.agent("worker", "model: mock/m", "You greet.");
+    p.agent("fan-lead", "model: mock/m", "You merge.");
+    // A dollar a token: the spend is the token count.
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).expect("config");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!(
+            "{config}\n[prices.\"mock/m\"]\ninput_per_mtok = 1000000\noutput_per_mtok = 1000000\n"
+        ),
+    )
+    .expect("config");
+    std::fs::create_dir_all(p.path(".team/workflows")).expect("mkdir");
+    std::fs::write(
+        p.path(".team/workflows/greet.toml"),
+        "name = \"greet\"\nkind = \"fanout\"\nlead = \"fan-lead\"\n\n[params]\ncount = \"2\"\n\n\
+         [prompts]\nmember = \"Greet {i}.\"\nsynthesis = \"Merge:\\n{results}\"\n",
+    )
+    .expect("workflow");
+    let out = p
+        .team(&["run", "greet", "--name", "greet", "--max-tokens", "100"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+
+    let events = p.events("greet").await;
+    let warned = events_of(&events, "budget.warning", None);
+    assert_eq!(warned.len(), 1, "{events:#?}");
+    assert_eq!(warned[0]["payload"]["max_tokens"], 100);
+    assert_eq!(warned[0]["payload"]["percent"], 80);
+    assert!(warned[0]["payload"]["used_tokens"].as_u64() >= Some(80));
+    let notices: Vec<_> = events_of(&events, "message.sent", None)
+        .into_iter()
+        .filter(|e| {
+            e["payload"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("[BUDGET] 80%"))
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{events:#?}");
+    assert_eq!(notices[0]["payload"]["to"][0], "lead");
+
+    // The run's summary and its manifest give the spend, per member and in total.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spend $135.0000"),
+        "{}",
+        dump(&out)
+    );
+    let manifest = p.json(&["report", "greet"]).await;
+    assert_eq!(
+        manifest["spend"]["total_usd"].as_f64(),
+        Some(135.0),
+        "{manifest:#}"
+    );
+    assert_eq!(
+        manifest["spend"]["members"].as_array().map(Vec::len),
+        Some(3)
+    );
+}
+
+/// With `[prices]` in the configuration, `team show` gives what each member and the team
+/// spent in money (tokens of each `provider.call` at its model's price), and names the
+/// models it has no price for.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn team_show_gives_the_spend_per_member_and_in_total(#[case] backend: Backend) {
+    let script = team_testkit::Script::from_fn(|req: &ScriptRequest| {
+        if from_agent(req, "cheap") {
+            Reply::text("ok").with_usage(1_000_000, 0)
+        } else {
+            Reply::text("ok").with_usage(500_000, 1_000_000)
+        }
+    });
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).expect("config");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!("{config}\n[prices.\"mock/m\"]\ninput_per_mtok = 2\noutput_per_mtok = 10.5\n"),
+    )
+    .expect("config");
+    p.agent("cheap", "model: mock/m", "You answer.");
+    p.agent("dear", "model: mock/m", "You answer.");
+    p.agent("other", "model: mock/unpriced", "You answer.");
+    p.create_team("spend").await;
+    for agent in ["cheap", "dear", "other"] {
+        let out = p.team(&["spawn", "spend", agent, "--prompt", "go"]).await;
+        assert!(out.status.success(), "spawn {agent}: {}", dump(&out));
+    }
+    let show = p.json(&["show", "spend"]).await;
+    let spend = &show["spend"];
+    let usd = |name: &str| {
+        spend["members"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["member"] == name))
+            .and_then(|m| m["usd"].as_f64())
+    };
+    assert_eq!(usd("cheap"), Some(2.0), "{spend:#}");
+    assert_eq!(usd("dear"), Some(1.0 + 10.5), "{spend:#}");
+    assert_eq!(usd("other"), Some(0.0), "{spend:#}");
+    assert_eq!(spend["total_usd"].as_f64(), Some(13.5), "{spend:#}");
+    assert_eq!(spend["unpriced_models"][0], "mock/unpriced");
+    let text = p.team(&["show", "spend"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("spend: $13.5000"), "{text}");
+}
+
+/// `team run --max-cost USD` stops the run once its members spent that much at the
+/// configuration's prices: exit 125, the report says so; without prices it is refused.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_money_budget_stops_the_run_with_exit_125(#[case] backend: Backend) {
+    let script =
+        team_testkit::Script::from_fn(|_: &ScriptRequest| Reply::text("hello").with_usage(30, 15));
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    p.agent("worker", "model: mock/m", "You greet.");
+    p.agent("fan-lead", "model: mock/m", "You merge.");
+    std::fs::create_dir_all(p.path(".team/workflows")).expect("mkdir");
+    std::fs::write(
+        p.path(".team/workflows/greet.toml"),
+        "name = \"greet\"\nkind = \"fanout\"\nlead = \"fan-lead\"\n\n[params]\ncount = \"2\"\n\n\
+         [prompts]\nmember = \"Greet {i}.\"\nsynthesis = \"Merge:\\n{results}\"\n",
+    )
+    .expect("workflow");
+    let out = p
+        .team(&["run", "greet", "--name", "nocost", "--max-cost", "50"])
+        .await;
+    assert_eq!(code(&out), 2, "no prices: {}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[prices."),
+        "{}",
+        dump(&out)
+    );
+
+    // A dollar a token: two workers spend $90 of $50.
+    let config = std::fs::read_to_string(p.path(".team/config.toml")).expect("config");
+    std::fs::write(
+        p.path(".team/config.toml"),
+        format!(
+            "{config}\n[prices.\"mock/m\"]\ninput_per_mtok = 1000000\noutput_per_mtok = 1000000\n"
+        ),
+    )
+    .expect("config");
+    let out = p
+        .team(&["run", "greet", "--name", "cost", "--max-cost", "50"])
+        .await;
+    assert_eq!(code(&out), 125, "{}", dump(&out));
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("the money budget ($50) was spent"), "{md}");
+}
