@@ -165,7 +165,7 @@ mod tests {
         for &from in MemberStatus::ALL {
             let plan = plan_retry(from, 1, 3, 1000, RetryCause::RunnerLost, 10_000);
             match from {
-                MemberStatus::Running | MemberStatus::Idle => {
+                MemberStatus::Running | MemberStatus::Idle | MemberStatus::Waiting => {
                     let p = plan.unwrap().unwrap();
                     assert_eq!(p.to, MemberStatus::Pending);
                     assert_eq!((p.attempt, p.max_attempts), (2, 3));
