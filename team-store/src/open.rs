@@ -194,6 +194,7 @@ impl Store {
             let pool = R2Pool::builder()
                 .max_size(1)
                 .min_idle(Some(0))
+                .test_on_check_out(false)
                 .connection_timeout(opts.connection_timeout)
                 .build_unchecked(ConnectionManager::<PgConnection>::new(&url));
             return Ok(Store {
@@ -593,9 +594,13 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
     };
     migrate(&mut c).map_err(|e| open_err(&target, e))?;
     drop(c);
+    // No `SELECT 1` on checkout: it was a round trip before every operation. A connection
+    // the server dropped (a restart) fails its next statement with an error, which marks it
+    // broken; the pool then discards it (`has_broken`) and the next checkout connects anew.
     let pool = R2Pool::builder()
         .max_size(opts.max_connections.max(1))
         .min_idle(Some(0))
+        .test_on_check_out(false)
         .connection_timeout(opts.connection_timeout)
         .build_unchecked(ConnectionManager::<PgConnection>::new(url));
     Ok(Store {

@@ -3,9 +3,9 @@
 
 use diesel::SqliteConnection;
 use diesel::prelude::*;
-use team_core::Task;
+use team_core::{Message, Task};
 
-use super::{Dialect, WrittenMember};
+use super::{Dialect, OneSend, Take, WrittenMember};
 use crate::error::{Result, StoreError};
 use crate::prepared::{Bind, Prepared};
 use crate::rows::MemberRow;
@@ -104,7 +104,35 @@ impl Dialect for SqliteConnection {
         _team_id: &str,
         _member: &str,
         _now: i64,
+        _lease_ms: Option<i64>,
     ) -> Result<Option<Task>> {
+        Ok(None)
+    }
+
+    /// None on SQLite (its statements cost no round trips): the transaction path sends.
+    fn send_in_one_statement(&mut self, _send: &OneSend<'_>) -> Result<Option<Vec<Message>>> {
+        Ok(None)
+    }
+
+    /// None on SQLite: the transaction path takes.
+    fn take_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _member: &str,
+        _take: Take<'_>,
+        _now: i64,
+    ) -> Result<Option<Vec<Message>>> {
+        Ok(None)
+    }
+
+    /// None on SQLite: the transaction path acknowledges.
+    fn ack_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _member: &str,
+        _token: &str,
+        _now: i64,
+    ) -> Result<Option<Vec<i64>>> {
         Ok(None)
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use diesel::prelude::*;
 use serde_json::json;
-use team_core::{LEAD_ALIAS, Task, TaskEvent, TaskStatus};
+use team_core::{Task, TaskEvent, TaskStatus};
 
 use super::Conn;
 use super::events::{event, excerpt};
@@ -251,14 +251,11 @@ pub(crate) fn claim_task(
     id: Option<i64>,
     lease: Option<i64>,
 ) -> Result<Task> {
-    // The common case (next task, by name, no lease) in one statement where the backend has
-    // one; everything else, and every refusal with its reason, goes through the transaction
+    // The common case (the next task) in one statement where the backend has one; everything else, and every refusal with its reason, goes through the transaction
     // (which also gives back abandoned tasks, so a board whose only claimable tasks were
     // abandoned is served there).
     if id.is_none()
-        && lease.is_none()
-        && member != LEAD_ALIAS
-        && let Some(t) = c.claim_next_in_one_statement(team_id, member, now_ms())?
+        && let Some(t) = c.claim_next_in_one_statement(team_id, member, now_ms(), lease)?
     {
         return Ok(t);
     }
