@@ -19,6 +19,7 @@ use team_testkit::pg::PgSchema;
 /// `B`inds before the `S`).
 #[derive(Default)]
 struct Wire {
+    connections: usize,
     trips: Vec<String>,
     pending: String,
 }
@@ -44,6 +45,7 @@ impl Proxy {
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || copy_plain(s2, c2));
                 let w = w.clone();
+                w.lock().unwrap().connections += 1;
                 std::thread::spawn(move || copy_counting(client, server, &w));
             }
         });
@@ -122,6 +124,13 @@ fn copy_counting(mut from: TcpStream, mut to: TcpStream, wire: &Mutex<Wire>) {
 /// variants are skipped.
 fn proxied() -> Option<(PgSchema, Proxy, Store)> {
     let schema = PgSchema::create("roundtrips")?;
+    let (proxy, via) = proxy_to(&schema);
+    let store = Store::open(&via).expect("open through the proxy");
+    Some((schema, proxy, store))
+}
+
+/// A counting proxy to the schema's server, and the schema's URL through it.
+fn proxy_to(schema: &PgSchema) -> (Proxy, String) {
     let url = &schema.url;
     let (scheme, rest) = url.split_once("://").unwrap();
     let (auth, hostpart) = rest.rsplit_once('@').map_or(("", rest), |(a, h)| (a, h));
@@ -143,8 +152,7 @@ fn proxied() -> Option<(PgSchema, Proxy, Store)> {
         "{scheme}://{at}127.0.0.1:{}{tail}{sep}sslmode=disable",
         proxy.port
     );
-    let store = Store::open(&via).expect("open through the proxy");
-    Some((schema, proxy, store))
+    (proxy, via)
 }
 
 fn new_member(store: &Store, team_id: &str, agent: &str) -> String {
@@ -318,4 +326,49 @@ fn each_hot_operation_is_one_round_trip_on_postgres() {
         "not one round trip: {over:?}\n{}",
         text.join("\n")
     );
+}
+
+/// A command (`team send`) opens the store and sends: one connection (the one that checked
+/// the migrations serves the operations), and the migrations are checked in one read.
+#[test]
+fn a_command_connects_once_on_postgres() {
+    let Some((schema, _proxy, s)) = proxied() else {
+        return;
+    };
+    let t = s
+        .create_team(&NewTeam {
+            name: TeamName::new("cmd").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0;
+    let a = new_member(&s, &t.id, "alpha");
+    drop(s);
+    let (proxy, via) = proxy_to(&schema);
+    let s = Store::open(&via).unwrap();
+    let team = s.resolve_team("cmd").unwrap();
+    s.send_message(
+        &team.id,
+        &Outgoing {
+            from: "lead",
+            to: Recipient::Member(a),
+            kind: MessageKind::Text,
+            body: "hello",
+        },
+    )
+    .unwrap();
+    let connections = proxy.wire.lock().unwrap().connections;
+    let trips = proxy.take();
+    eprintln!(
+        "{connections} connection(s), {} round trip(s):\n    {}",
+        trips.len(),
+        trips.join("\n    ")
+    );
+    assert_eq!(connections, 1, "{trips:#?}");
+    // Start-up (diesel's two SETs), the migration check, resolve_team (prepare, run), the
+    // send (prepare, run).
+    assert!(trips.len() <= 7, "{trips:#?}");
 }
