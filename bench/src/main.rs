@@ -14,6 +14,7 @@
 //! | `report` | renders BENCHMARKS.md from the results directory |
 
 mod claims;
+mod cli;
 mod cold;
 mod common;
 mod idle;
@@ -47,6 +48,8 @@ enum Cmd {
     IdleRss(idle::IdleArgs),
     /// `team list` cold start on a database with many teams.
     ColdStart(cold::ColdArgs),
+    /// `team send` and `team inbox` process times (optionally two binaries, alternating).
+    CliOps(cli::CliArgs),
     /// Renders BENCHMARKS.md from a results directory.
     Report(report::ReportArgs),
 }
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(idle::run(a)))
             .and_then(print),
         Cmd::ColdStart(a) => cold::run(a).and_then(print),
+        Cmd::CliOps(a) => cli::run(a).and_then(print),
         Cmd::Report(a) => report::run(a),
     };
     match result {
