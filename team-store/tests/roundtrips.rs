@@ -266,6 +266,31 @@ fn each_hot_operation_is_one_round_trip_on_postgres() {
         let (_, trips) = warm(&proxy, &mut op);
         report.push((name, trips));
     }
+    // A runner's claim of pending members: one statement for the batch.
+    let runner = s.register_runner(1, "host", 8).unwrap();
+    for _ in 0..4 {
+        s.add_member(
+            &t.id,
+            &NewMember {
+                agent: AgentName::new("queued").unwrap(),
+                prompt: None,
+                persistent: false,
+                timeout_secs: None,
+                status: MemberStatus::Pending,
+                runner_id: None,
+            },
+        )
+        .unwrap();
+    }
+    let (claimed, trips) = warm(&proxy, || {
+        s.claim_pending_members(&runner.id, None, 2).unwrap()
+    });
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+    assert!(claimed.iter().all(|m| m.status == MemberStatus::Running));
+    report.push((
+        "claim a batch of pending members (claim_pending_members)",
+        trips,
+    ));
     // The CLI's inbox take: a lease, then its acknowledgement.
     send(Recipient::Member(b.clone()), None);
     let (leased, trips) = warm(&proxy, || {

@@ -13,6 +13,7 @@
 //! | [`Dialect::notify_inbox`] | nothing (pollers look at `max(messages.id)`) | `pg_notify('team_inbox', team_id)` |
 //! | [`Dialect::write_member`] | the write, then a read of the row by key | the write with `RETURNING *` (one round trip) |
 //! | [`Dialect::claim_next_in_one_statement`] | none (`Ok(None)`: the transaction path claims) | one prepared statement: pick, update (with its lease), event, blockers |
+//! | [`Dialect::claim_members_in_one_statement`] | none (`Ok(None)`) | one prepared statement: pick, updates, team held, events |
 //! | [`Dialect::send_in_one_statement`] | none (`Ok(None)`) | one prepared statement: fencing, key, recipients, deliveries, event, `pg_notify` |
 //! | [`Dialect::take_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the take (or lease), its event, the broadcast bodies |
 //! | [`Dialect::ack_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the acknowledgement and its event |
@@ -72,6 +73,19 @@ pub(crate) trait Dialect: diesel::Connection + Sized {
         now: i64,
         lease_ms: Option<i64>,
     ) -> Result<Option<Task>>;
+
+    /// Claims up to `limit` pending members for runner `runner_id` in one statement where the
+    /// engine has one (what `claim_pending_members_for`'s transaction does: the same pick,
+    /// each member pending → running under the runner, its team marked held, a
+    /// `member.running` event each), oldest first. `Ok(None)`: no such statement.
+    fn claim_members_in_one_statement(
+        &mut self,
+        runner_id: &str,
+        team: Option<&str>,
+        env: Option<&str>,
+        limit: i64,
+        now: i64,
+    ) -> Result<Option<Vec<MemberRow>>>;
 
     /// Stores a send in one statement where the engine has one: checks the sender (live in
     /// an active team: `team_core::delivery::may_act`) and its key, picks the recipients,

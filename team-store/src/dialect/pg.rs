@@ -324,6 +324,59 @@ impl Dialect for PgConnection {
         Ok(Some(row.task.into_entity(blockers)?))
     }
 
+    /// One statement (one round trip for a whole batch, its own transaction): the pick of
+    /// [`Dialect::PICK_PENDING_MEMBERS`] (rows other runners hold are skipped), the guarded
+    /// updates pending → running, the teams marked held by the runner, and one
+    /// `member.running` event per member with the payload `claim_id` writes.
+    fn claim_members_in_one_statement(
+        &mut self,
+        runner_id: &str,
+        team: Option<&str>,
+        env: Option<&str>,
+        limit: i64,
+        now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        struct Key;
+        let team = || Bind::NullableText(team.map(str::to_owned));
+        let runner = || Bind::Text(runner_id.to_owned());
+        let payload = format!(
+            "{{\"from\":\"pending\",\"runner\":{}}}",
+            serde_json::to_string(runner_id).unwrap_or_else(|_| "\"\"".into())
+        );
+        let rows: Vec<MemberRow> = Prepared::<Key>::new(
+            "WITH pick AS ( \
+                SELECT m.id FROM members m JOIN teams t ON t.id = m.team_id \
+                WHERE m.status = 'pending' AND t.status = 'active' \
+                  AND (CAST(? AS text) IS NULL OR m.team_id = ?) \
+                  AND (m.env_fingerprint IS NULL OR m.env_fingerprint = CAST(? AS text)) \
+                ORDER BY m.id LIMIT ? FOR UPDATE OF m SKIP LOCKED), \
+             u AS ( \
+                UPDATE members SET status = 'running', runner_id = ?, started_at_ms = ?, \
+                    updated_at_ms = ? \
+                WHERE id = ANY(ARRAY(SELECT id FROM pick)) AND status = 'pending' RETURNING *), \
+             h AS ( \
+                UPDATE teams SET runner_id = ? WHERE id = ANY(ARRAY(SELECT DISTINCT team_id FROM u))), \
+             e AS ( \
+                INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+                SELECT team_id, name, 'member.running', ?, ? FROM u ORDER BY id) \
+             SELECT * FROM u ORDER BY id",
+            vec![
+                team(),
+                team(),
+                Bind::NullableText(env.map(str::to_owned)),
+                Bind::BigInt(limit),
+                runner(),
+                Bind::BigInt(now),
+                Bind::BigInt(now),
+                runner(),
+                Bind::Text(payload),
+                Bind::BigInt(now),
+            ],
+        )
+        .load(self)?;
+        Ok(Some(rows))
+    }
+
     /// One statement (one round trip, its own transaction): the sender must be a live member
     /// (`may_act!`) of an active team and must not have used the key; the recipients are the
     /// named live member or every live member but the sender, oldest first; their ids are

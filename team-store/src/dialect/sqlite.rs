@@ -109,6 +109,18 @@ impl Dialect for SqliteConnection {
         Ok(None)
     }
 
+    /// None on SQLite: the transaction path claims.
+    fn claim_members_in_one_statement(
+        &mut self,
+        _runner_id: &str,
+        _team: Option<&str>,
+        _env: Option<&str>,
+        _limit: i64,
+        _now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        Ok(None)
+    }
+
     /// None on SQLite (its statements cost no round trips): the transaction path sends.
     fn send_in_one_statement(&mut self, _send: &OneSend<'_>) -> Result<Option<Vec<Message>>> {
         Ok(None)
