@@ -266,6 +266,32 @@ fn each_hot_operation_is_one_round_trip_on_postgres() {
         let (_, trips) = warm(&proxy, &mut op);
         report.push((name, trips));
     }
+    // A fan-out's members: one statement for all of them (in the transaction that locks
+    // the team and reads its names: 6 round trips for any number).
+    let news: Vec<NewMember> = (0..50)
+        .map(|_| NewMember {
+            agent: AgentName::new("fan").unwrap(),
+            prompt: None,
+            persistent: false,
+            timeout_secs: None,
+            status: MemberStatus::Pending,
+            runner_id: None,
+        })
+        .collect();
+    let fan = s
+        .create_team(&NewTeam {
+            name: TeamName::new("fan").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0;
+    let (added, trips) = warm(&proxy, || s.add_members(&fan.id, &news).unwrap());
+    assert_eq!(added.len(), 50);
+    assert!(added.windows(2).all(|w| w[0].id < w[1].id), "in order");
+    assert!(trips.len() <= 6, "adding 50 members: {trips:#?}");
     // A runner's claim of pending members: one statement for the batch.
     let runner = s.register_runner(1, "host", 8).unwrap();
     for _ in 0..4 {

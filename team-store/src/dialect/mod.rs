@@ -14,6 +14,7 @@
 //! | [`Dialect::write_member`] | the write, then a read of the row by key | the write with `RETURNING *` (one round trip) |
 //! | [`Dialect::claim_next_in_one_statement`] | none (`Ok(None)`: the transaction path claims) | one prepared statement: pick, update (with its lease), event, blockers |
 //! | [`Dialect::claim_members_in_one_statement`] | none (`Ok(None)`) | one prepared statement: pick, updates, team held, events |
+//! | [`Dialect::add_members_in_one_statement`] | none (`Ok(None)`: an insert each) | one prepared statement: every member (`json_to_recordset`) and its event |
 //! | [`Dialect::send_in_one_statement`] | none (`Ok(None)`) | one prepared statement: fencing, key, recipients, deliveries, event, `pg_notify` |
 //! | [`Dialect::take_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the take (or lease), its event, the broadcast bodies |
 //! | [`Dialect::ack_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the acknowledgement and its event |
@@ -87,6 +88,18 @@ pub(crate) trait Dialect: diesel::Connection + Sized {
         now: i64,
     ) -> Result<Option<Vec<MemberRow>>>;
 
+    /// Inserts the members `rows` (names already chosen) of team `team_id` with their
+    /// `member.added` events in one statement where the engine has one, inside the caller's
+    /// transaction; the rows in order. `spec` is what each was spawned with. `Ok(None)`: no
+    /// such statement (the caller inserts them one by one).
+    fn add_members_in_one_statement(
+        &mut self,
+        team_id: &str,
+        rows: &[NewMemberRow<'_>],
+        spec: &crate::types::MemberSpec,
+        now: i64,
+    ) -> Result<Option<Vec<MemberRow>>>;
+
     /// Stores a send in one statement where the engine has one: checks the sender (live in
     /// an active team: `team_core::delivery::may_act`) and its key, picks the recipients,
     /// inserts the deliveries (the body once), the `message.sent` event, and wakes waiters.
@@ -138,6 +151,23 @@ pub(crate) struct OneSend<'a> {
     pub key: Option<&'a str>,
     pub interrupt: bool,
     pub now: i64,
+}
+
+/// A member to insert with [`Dialect::add_members_in_one_statement`]: its columns, and the
+/// payload of its `member.added` event (JSON text).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct NewMemberRow<'a> {
+    /// Its place in the list (the insert keeps the order).
+    pub ord: usize,
+    pub name: &'a str,
+    pub agent: &'a str,
+    pub status: &'a str,
+    pub prompt: Option<&'a str>,
+    pub persistent: bool,
+    pub timeout_secs: Option<i64>,
+    pub runner_id: Option<&'a str>,
+    pub started_at_ms: Option<i64>,
+    pub payload: String,
 }
 
 /// What [`Dialect::take_in_one_statement`] does with the unread messages.

@@ -324,6 +324,54 @@ impl Dialect for PgConnection {
         Ok(Some(row.task.into_entity(blockers)?))
     }
 
+    /// One statement for the whole list (a round trip instead of two per member): the rows
+    /// come as one JSON array (`json_to_recordset`), are inserted in order (ids ascending),
+    /// and each gets its `member.added` event.
+    fn add_members_in_one_statement(
+        &mut self,
+        team_id: &str,
+        rows: &[super::NewMemberRow<'_>],
+        spec: &crate::types::MemberSpec,
+        now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        struct Key;
+        let json = serde_json::to_string(rows)
+            .map_err(|e| StoreError::Invalid(format!("cannot encode new members: {e}")))?;
+        let t = || Bind::Text(team_id.to_owned());
+        let rows: Vec<MemberRow> = Prepared::<Key>::new(
+            "WITH n AS ( \
+                SELECT * FROM json_to_recordset(CAST(? AS json)) \
+                  AS n(ord bigint, name text, agent text, status text, prompt text, \
+                       persistent boolean, timeout_secs bigint, runner_id text, \
+                       started_at_ms bigint, payload text)), \
+             ins AS ( \
+                INSERT INTO members (team_id, name, agent, role, status, prompt, persistent, \
+                    timeout_secs, runner_id, created_at_ms, started_at_ms, updated_at_ms, \
+                    agent_def, agent_source, env_fingerprint) \
+                SELECT ?, n.name, n.agent, 'member', n.status, n.prompt, n.persistent, \
+                    n.timeout_secs, n.runner_id, ?, n.started_at_ms, ?, ?, ?, ? \
+                FROM n ORDER BY n.ord RETURNING *), \
+             e AS ( \
+                INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+                SELECT ?, ins.name, 'member.added', n.payload, ? \
+                FROM ins JOIN n ON n.name = ins.name ORDER BY ins.id) \
+             SELECT * FROM ins ORDER BY id",
+            vec![
+                Bind::Text(json),
+                t(),
+                Bind::BigInt(now),
+                Bind::BigInt(now),
+                Bind::NullableText(spec.agent_def.clone()),
+                Bind::NullableText(spec.agent_source.clone()),
+                Bind::NullableText(spec.env_fingerprint.clone()),
+                t(),
+                Bind::BigInt(now),
+            ],
+        )
+        .load(self)?;
+        Ok(Some(rows))
+    }
+
     /// One statement (one round trip for a whole batch, its own transaction): the pick of
     /// [`Dialect::PICK_PENDING_MEMBERS`] (rows other runners hold are skipped), the guarded
     /// updates pending → running, the teams marked held by the runner, and one

@@ -109,6 +109,17 @@ impl Dialect for SqliteConnection {
         Ok(None)
     }
 
+    /// None on SQLite: an insert each (no round trips to save).
+    fn add_members_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _rows: &[super::NewMemberRow<'_>],
+        _spec: &crate::types::MemberSpec,
+        _now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        Ok(None)
+    }
+
     /// None on SQLite: the transaction path claims.
     fn claim_members_in_one_statement(
         &mut self,
