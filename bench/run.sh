@@ -5,7 +5,7 @@
 #
 #   bench/run.sh                         # everything, ~2 minutes plus the build
 #   BENCH_N1000=0 bench/run.sh           # without the N = 1000 fan-out (one run, ~5 s)
-#   BENCH_ONLY="fanout cold" bench/run.sh   # a subset: fanout cold claims wake-local wake-send idle hosts
+#   BENCH_ONLY="fanout cold" bench/run.sh   # a subset: fanout fanout-cpu cold claims cli wake-local wake-send idle hosts
 #
 # Environment:
 #   BENCH_PG_URL  PostgreSQL server for the PostgreSQL variants (each creates and drops a schema
@@ -17,6 +17,9 @@
 #   BENCH_OUT     where to write the report (default: BENCHMARKS.md at the root).
 #   BENCH_KEEP    1 to keep the fan-out project directories (under the results directory).
 #   BENCH_BUILD   0 to skip `cargo build` and measure the `dist` binaries already built.
+#   BENCH_CPU_US  CPU cost per request of the CPU-hungry server of `fanout-cpu` (default 100 µs:
+#                 `scripted-llm --cpu-us`, one thread, like a Python mock sharing the cores).
+#   BENCH_TEAM_B  a second `team` binary for `cli` to compare with (A/B, alternating).
 # Raw results go to target/bench-results/latest/ (JSON per benchmark, fanout.jsonl, logs).
 set -euo pipefail
 export LC_ALL=C
@@ -131,6 +134,12 @@ if wanted claims; then
         run_step "claims-$b" "$BENCH" claims --db "$(db_arg "$b")" --procs 8 --tasks 4000
     done
 fi
+if wanted cli; then
+    for b in $(backends); do
+        run_step "cli_ops-$b" "$BENCH" cli-ops --db "$(db_arg "$b")" --team-bin "$TEAM" \
+            ${BENCH_TEAM_B:+--team-bin-b "$BENCH_TEAM_B"} --runs 40
+    done
+fi
 if wanted wake-local; then
     for b in $(backends); do
         run_step "wake_local-$b" "$BENCH" wake-local --db "$(db_arg "$b")" --samples 200
@@ -159,12 +168,20 @@ fi
 # ---------------------------------------------------------------- fan-out
 # fanout_run N RUN: one `team run fanout` in a fresh project against a fresh scripted server;
 # appends one JSON line to fanout.jsonl.
+# fanout_run N RUN [CPU_US BACKEND OUT]: with CPU_US, against a CPU-hungry server (one thread,
+# CPU_US µs of CPU per request); BACKEND sqlite (default) or postgres (a fresh schema); the
+# JSON line goes to OUT (default fanout.jsonl).
 fanout_run() {
-    local n=$1 run=$2
-    local dir
+    local n=$1 run=$2 cpu_us=${3:-0} backend=${4:-sqlite} out=${5:-$RESULTS/fanout.jsonl}
+    local dir schema="" db_url=""
     dir=$(mktemp -d "${TMPDIR:-/tmp}/team-fanout-XXXXXX")
     (cd "$dir" && "$TEAM" init >/dev/null)
-    "$LLM" --port 0 --latency-ms "$LATENCY_MS" >"$dir/llm.out" 2>&1 &
+    if [ "$backend" = postgres ]; then
+        schema="bench_fanout_$$_$RANDOM"
+        psql "$PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
+        case "$PG_URL" in *\?*) db_url="$PG_URL&options=-csearch_path%3D$schema" ;; *) db_url="$PG_URL?options=-csearch_path%3D$schema" ;; esac
+    fi
+    "$LLM" --port 0 --latency-ms "$LATENCY_MS" --cpu-us "$cpu_us" >"$dir/llm.out" 2>&1 &
     local llm_pid=$!
     local url=""
     for _ in $(seq 200); do
@@ -194,7 +211,7 @@ EOF
     local t0 t1 code
     t0=$EPOCHREALTIME
     set +e
-    (cd "$dir" && /usr/bin/time -v -o "$dir/time.txt" "$TEAM" run fanout --set "count=$n" \
+    (cd "$dir" && { [ -z "$db_url" ] || export TEAM_DATABASE_URL="$db_url"; } && /usr/bin/time -v -o "$dir/time.txt" "$TEAM" run fanout --set "count=$n" \
         --max-agents "$n" --output "$dir/report.md" >"$dir/run.out" 2>"$dir/run.err")
     code=$?
     set -e
@@ -204,7 +221,8 @@ EOF
     local in_flight requests
     in_flight=$(grep -o '"max_in_flight": *[0-9]*' "$dir/llm.out" | grep -o '[0-9]*$' || echo null)
     requests=$(grep -o '"requests": *[0-9]*' "$dir/llm.out" | grep -o '[0-9]*$' || echo null)
-    awk -v n="$n" -v run="$run" -v code="$code" -v t0="$t0" -v t1="$t1" \
+    [ -n "$schema" ] && psql "$PG_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
+    awk -v n="$n" -v run="$run" -v code="$code" -v t0="$t0" -v t1="$t1" -v cpu_us="$cpu_us" -v backend="$backend" \
         -v inflight="${in_flight:-null}" -v requests="${requests:-null}" '
         /Elapsed \(wall clock\)/ {
             k = split($NF, p, ":"); wall = 0
@@ -216,8 +234,8 @@ EOF
         END {
             printf "{\"n\": %d, \"run\": %d, \"exit\": %d, \"max_agents\": %d, \"latency_ms\": %d, ", n, run, code, n, '"$LATENCY_MS"'
             printf "\"wall_s\": %s, \"wall_hr_s\": %.4f, \"user_s\": %s, \"sys_s\": %s, \"rss_kb\": %s, ", wall + 0, t1 - t0, user + 0, sys + 0, rss + 0
-            printf "\"max_in_flight\": %s, \"requests\": %s}\n", inflight, requests
-        }' "$dir/time.txt" >>"$RESULTS/fanout.jsonl"
+            printf "\"max_in_flight\": %s, \"requests\": %s, \"cpu_us\": %d, \"backend\": \"%s\"}\n", inflight, requests, cpu_us, backend
+        }' "$dir/time.txt" >>"$out"
     if [ "$code" != 0 ]; then
         log "fan-out N=$n run $run exited $code: $(tail -3 "$dir/run.err" | tr '\n' ' ')"
         cp "$dir/run.err" "$RESULTS/fanout-$n-$run.err"
@@ -241,6 +259,20 @@ if wanted fanout; then
             fanout_run "$n" "$r" || log "fan-out N=$n run $r failed"
         done
     done
+fi
+
+# N = 1000 against a CPU-hungry server (issue 19), on each engine: fanout_cpu.jsonl.
+if wanted fanout-cpu; then
+    : >"$RESULTS/fanout_cpu.jsonl"
+    if [ "$N1000" = 1 ]; then
+        for b in $(backends); do
+            for r in $(seq "$RUNS"); do
+                log "fan-out N=1000 against a CPU-hungry server (${BENCH_CPU_US:-100} µs/request), $b, run $r/$RUNS"
+                fanout_run 1000 "$r" "${BENCH_CPU_US:-100}" "$b" "$RESULTS/fanout_cpu.jsonl" ||
+                    log "fan-out N=1000 (CPU-hungry server, $b) run $r failed"
+            done
+        done
+    fi
 fi
 
 # ---------------------------------------------------------------- report

@@ -15,6 +15,7 @@
 //! | `report` | renders BENCHMARKS.md from the results directory |
 
 mod claims;
+mod cli;
 mod cold;
 mod common;
 mod hosts;
@@ -52,6 +53,8 @@ enum Cmd {
     /// Runners on simulated hosts (Linux namespaces; root, PostgreSQL): scaling, wake-up,
     /// recovery.
     Hosts(hosts::HostsArgs),
+    /// `team send` and `team inbox` process times (optionally two binaries, alternating).
+    CliOps(cli::CliArgs),
     /// Renders BENCHMARKS.md from a results directory.
     Report(report::ReportArgs),
 }
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(idle::run(a)))
             .and_then(print),
         Cmd::ColdStart(a) => cold::run(a).and_then(print),
+        Cmd::CliOps(a) => cli::run(a).and_then(print),
         Cmd::Report(a) => report::run(a),
     };
     match result {

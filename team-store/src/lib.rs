@@ -34,8 +34,8 @@ mod types;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use diesel::SqliteConnection;
 use diesel::r2d2::{ConnectionManager, Pool as R2Pool};
-use diesel::{PgConnection, SqliteConnection};
 use team_core::{
     Event, Member, MemberEvent, MemoryEntry, Message, Task, TaskEvent, TaskStatus, Team, TeamEvent,
 };
@@ -68,7 +68,7 @@ pub(crate) fn new_id() -> String {
 #[derive(Clone)]
 pub(crate) enum Pool {
     Sqlite(R2Pool<ConnectionManager<SqliteConnection>>),
-    Pg(R2Pool<ConnectionManager<PgConnection>>),
+    Pg(R2Pool<open::PgManager>),
 }
 
 /// A handle on a `team` database. Cheap to clone (the connection pool is shared); safe to use

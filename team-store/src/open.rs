@@ -194,8 +194,9 @@ impl Store {
             let pool = R2Pool::builder()
                 .max_size(1)
                 .min_idle(Some(0))
+                .test_on_check_out(false)
                 .connection_timeout(opts.connection_timeout)
-                .build_unchecked(ConnectionManager::<PgConnection>::new(&url));
+                .build_unchecked(PgManager::new(&url, None));
             return Ok(Store {
                 pool: Pool::Pg(pool),
                 target,
@@ -559,6 +560,72 @@ fn local_url_given(url: &str, chosen_elsewhere: bool) -> std::borrow::Cow<'_, st
     Cow::Owned(format!("{url}{sep}sslmode=disable"))
 }
 
+/// Whether the database has every migration embedded in this binary, in one read of diesel's
+/// bookkeeping table (`false` also when the table is not there yet, or on any error: the
+/// caller then takes the migration lock and asks diesel).
+fn pg_up_to_date(c: &mut PgConnection) -> bool {
+    use diesel::migration::MigrationSource;
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let Ok(known) = MigrationSource::<diesel::pg::Pg>::migrations(&PG_MIGRATIONS) else {
+        return false;
+    };
+    let Ok(applied) =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load::<Applied>(c)
+    else {
+        return false;
+    };
+    let applied: std::collections::HashSet<String> =
+        applied.into_iter().map(|a| a.version).collect();
+    known
+        .iter()
+        .all(|m| applied.contains(&m.name().version().to_string()))
+}
+
+/// The PostgreSQL pool's connection manager: diesel's, except that its first connection is
+/// one already made (the one that checked the migrations), when given.
+pub(crate) struct PgManager {
+    inner: ConnectionManager<PgConnection>,
+    first: std::sync::Mutex<Option<PgConnection>>,
+}
+
+impl PgManager {
+    fn new(url: &str, first: Option<PgConnection>) -> PgManager {
+        PgManager {
+            inner: ConnectionManager::new(url),
+            first: std::sync::Mutex::new(first),
+        }
+    }
+}
+
+impl diesel::r2d2::ManageConnection for PgManager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> std::result::Result<PgConnection, diesel::r2d2::Error> {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match first {
+            Some(c) => Ok(c),
+            None => self.inner.connect(),
+        }
+    }
+
+    fn is_valid(&self, c: &mut PgConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+        self.inner.is_valid(c)
+    }
+
+    fn has_broken(&self, c: &mut PgConnection) -> bool {
+        self.inner.has_broken(c)
+    }
+}
+
 fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
     let target = crate::redact_url(url);
     let url = &*local_url(url);
@@ -572,8 +639,12 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
         )
     })?;
     // The lock comes first: even the pending-migration check creates diesel's bookkeeping
-    // table, which concurrent first opens would race on.
+    // table, which concurrent first opens would race on. A database that has every embedded
+    // migration (every open but the first) is seen in one read and needs neither.
     let migrate = |c: &mut PgConnection| -> std::result::Result<(), String> {
+        if pg_up_to_date(c) {
+            return Ok(());
+        }
         c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
             .map_err(|e| e.to_string())?;
         let run = c
@@ -592,12 +663,17 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
         run
     };
     migrate(&mut c).map_err(|e| open_err(&target, e))?;
-    drop(c);
+    // The connection that migrated is the pool's first: a short-lived command (`team send`)
+    // so connects once, not twice (a PostgreSQL connection is a server process: ~2-4 ms).
+    // No `SELECT 1` on checkout: it was a round trip before every operation. A connection
+    // the server dropped (a restart) fails its next statement with an error, which marks it
+    // broken; the pool then discards it (`has_broken`) and the next checkout connects anew.
     let pool = R2Pool::builder()
         .max_size(opts.max_connections.max(1))
         .min_idle(Some(0))
+        .test_on_check_out(false)
         .connection_timeout(opts.connection_timeout)
-        .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+        .build_unchecked(PgManager::new(url, Some(c)));
     Ok(Store {
         pool: Pool::Pg(pool),
         target,

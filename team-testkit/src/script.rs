@@ -31,6 +31,9 @@ pub struct Script {
     pub on_no_match: NoMatch,
     /// Wire quirks of real servers to reproduce (none by default).
     pub quirks: Quirks,
+    /// CPU each request costs the server before it is answered, in µs of its thread's CPU
+    /// time (a server in an interpreted framework, which parses and routes slowly). Default 0.
+    pub cpu_us: u64,
 }
 
 impl Default for Script {
@@ -41,6 +44,7 @@ impl Default for Script {
             responder: Responder::Rules(Vec::new()),
             on_no_match: NoMatch::Echo,
             quirks: Quirks::default(),
+            cpu_us: 0,
         }
     }
 }
@@ -65,6 +69,13 @@ impl Script {
     /// Sets the fixed per-request latency in ms.
     pub fn with_latency_ms(mut self, ms: u64) -> Self {
         self.latency_ms = ms;
+        self
+    }
+
+    /// Sets the CPU cost of each request, in µs of the server thread's CPU time (see
+    /// [`Script::cpu_us`]).
+    pub fn with_cpu_us(mut self, us: u64) -> Self {
+        self.cpu_us = us;
         self
     }
 

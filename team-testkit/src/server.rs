@@ -260,6 +260,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let received_at = Instant::now();
+    // A CPU-hungry server spends this before its handler counts the request in flight (an
+    // interpreted framework parses and routes it first).
+    burn_cpu(Duration::from_micros(shared.script.cpu_us));
     let _guard = InFlight::enter(&shared);
     shared.count.fetch_add(1, Ordering::SeqCst);
     let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
@@ -310,6 +313,28 @@ async fn handle(
             NoMatch::Echo => wire::render(&req, &quirks.shape(&req, Reply::Echo), seq),
             NoMatch::Error400 => wire::no_match(&req),
         },
+    }
+}
+
+/// Spends `cost` of this thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, so time the thread
+/// is not scheduled does not count) in a busy loop; nothing for zero.
+fn burn_cpu(cost: Duration) {
+    use nix::time::{ClockId, clock_gettime};
+    if cost.is_zero() {
+        return;
+    }
+    let cpu = || {
+        clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .ok()
+            .map(Duration::from)
+    };
+    let Some(start) = cpu() else { return };
+    let mut x = 1u64;
+    while cpu().is_some_and(|now| now.saturating_sub(start) < cost) {
+        for _ in 0..256 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
     }
 }
 

@@ -315,3 +315,54 @@ async fn streams_in_each_wire_format_when_asked() {
     assert_eq!(reqs[2].system, "be brief");
     assert_eq!(reqs[2].tools, ["mcp__team__send_message"]);
 }
+
+/// `--cpu-us` (a CPU-hungry server): requests cost the server CPU one after the other (it
+/// runs on one thread), so four sent at once take at least four times the cost.
+#[test]
+fn binary_with_a_cpu_cost_serves_requests_one_cpu_slice_at_a_time() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scripted-llm"))
+        .args(["--port", "0", "--cpu-us", "25000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn scripted-llm");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("read");
+    let base = first.strip_prefix("listening ").expect("listening line");
+    let url = format!("{base}/v1/chat/completions");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let took = rt.block_on(async {
+        let t0 = std::time::Instant::now();
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        let all = (0..4).map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            async move { post(&url, body).await }
+        });
+        for (s, _, _) in futures_join_all(all).await {
+            assert_eq!(s, 200);
+        }
+        t0.elapsed()
+    });
+    assert!(
+        took >= std::time::Duration::from_millis(100),
+        "4 requests of 25 ms of CPU each took {took:?}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// Awaits every future (a small `join_all`, tokio tasks underneath).
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("join"));
+    }
+    out
+}

@@ -3,9 +3,9 @@
 
 use diesel::SqliteConnection;
 use diesel::prelude::*;
-use team_core::Task;
+use team_core::{Message, Task};
 
-use super::{Dialect, WrittenMember};
+use super::{Dialect, OneSend, Take, WrittenMember};
 use crate::error::{Result, StoreError};
 use crate::prepared::{Bind, Prepared};
 use crate::rows::MemberRow;
@@ -104,7 +104,59 @@ impl Dialect for SqliteConnection {
         _team_id: &str,
         _member: &str,
         _now: i64,
+        _lease_ms: Option<i64>,
+        _attempt: Option<i64>,
     ) -> Result<Option<Task>> {
+        Ok(None)
+    }
+
+    /// None on SQLite: an insert each (no round trips to save).
+    fn add_members_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _rows: &[super::NewMemberRow<'_>],
+        _spec: &crate::types::MemberSpec,
+        _now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        Ok(None)
+    }
+
+    /// None on SQLite: the transaction path claims.
+    fn claim_members_in_one_statement(
+        &mut self,
+        _runner_id: &str,
+        _team: Option<&str>,
+        _env: Option<&str>,
+        _limit: i64,
+        _now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        Ok(None)
+    }
+
+    /// None on SQLite (its statements cost no round trips): the transaction path sends.
+    fn send_in_one_statement(&mut self, _send: &OneSend<'_>) -> Result<Option<Vec<Message>>> {
+        Ok(None)
+    }
+
+    /// None on SQLite: the transaction path takes.
+    fn take_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _member: &str,
+        _take: Take<'_>,
+        _now: i64,
+    ) -> Result<Option<Vec<Message>>> {
+        Ok(None)
+    }
+
+    /// None on SQLite: the transaction path acknowledges.
+    fn ack_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _member: &str,
+        _token: &str,
+        _now: i64,
+    ) -> Result<Option<Vec<i64>>> {
         Ok(None)
     }
 

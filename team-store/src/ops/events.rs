@@ -37,7 +37,8 @@ pub(super) fn event(
     Ok(())
 }
 
-pub(super) fn excerpt(text: &str, max: usize) -> String {
+/// The first `max` characters of `text`, with `…` when it was cut.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         None => text.to_owned(),
         Some((cut, _)) => format!("{}…", &text[..cut]),

@@ -14,7 +14,7 @@ use super::Conn;
 use super::events::event;
 use super::messages::deliver;
 use super::teams::{active_team, get_team, team_by_id};
-use crate::dialect::{Dialect, WrittenMember, member_write};
+use crate::dialect::{NewMemberRow, Dialect, WrittenMember, member_write};
 use crate::error::{Refusal, Result, StoreError};
 use crate::now_ms;
 use crate::prepared::{Bind, Prepared};
@@ -150,9 +150,36 @@ pub(crate) fn add_members_with(
                 .load::<String>(c)?,
         );
         let now = now_ms();
+        let named: Vec<_> = news.iter().map(|n| (names.allocate(&n.agent), n)).collect();
+        // Every member and its event in one statement where the engine has one.
+        let rows: Vec<NewMemberRow<'_>> = named
+            .iter()
+            .enumerate()
+            .map(|(ord, (name, new))| NewMemberRow {
+                ord,
+                name: name.as_str(),
+                agent: new.agent.as_str(),
+                status: new.status.as_str(),
+                prompt: new.prompt.as_deref(),
+                persistent: new.persistent,
+                timeout_secs: new.timeout_secs,
+                runner_id: new.runner_id.as_deref(),
+                started_at_ms: (new.status == MemberStatus::Running).then_some(now),
+                payload: added_payload(new, &team.name),
+            })
+            .collect();
+        if let Some(rows) = c.add_members_in_one_statement(team_id, &rows, spec, now)? {
+            if rows.len() != news.len() {
+                return Err(StoreError::Invalid(format!(
+                    "{} of {} members were added",
+                    rows.len(),
+                    news.len()
+                )));
+            }
+            return rows.into_iter().map(MemberRow::into_entity).collect();
+        }
         let mut out = Vec::with_capacity(news.len());
-        for new in news {
-            let name = names.allocate(&new.agent);
+        for (name, new) in named {
             let running = new.status == MemberStatus::Running;
             // Prepared once per connection: Diesel never caches an insert (compiling it was
             // ~15 % of adding a member; the statement journal of `RETURNING` was more, see
@@ -191,17 +218,30 @@ pub(crate) fn add_members_with(
                 }
             )?
             .ok_or_else(|| StoreError::Invalid(format!("member {name} was not added")))?;
-            event(
-                c,
-                Some(team_id),
-                Some(name.as_str()),
-                "member.added",
-                json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team.name}),
-            )?;
+            Prepared::<AddedEvent>::new(
+                "INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+                 VALUES (?, ?, 'member.added', ?, ?)",
+                vec![
+                    Bind::Text(team_id.to_owned()),
+                    Bind::Text(name.as_str().to_owned()),
+                    Bind::Text(added_payload(new, &team.name)),
+                    Bind::BigInt(now_ms()),
+                ],
+            )
+            .execute(c)?;
             out.push(row.into_entity()?);
         }
         Ok(out)
     })
+}
+
+/// Prepared once per connection: the `member.added` event of the one-by-one path.
+struct AddedEvent;
+
+/// The payload of a new member's `member.added` event (JSON text, as `event` writes it).
+fn added_payload(new: &NewMember, team: &str) -> String {
+    let v = json!({"agent": new.agent.as_str(), "status": new.status, "persistent": new.persistent, "team": team});
+    serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
 }
 
 /// The first `limit` members of a team (the lead first).

@@ -12,7 +12,7 @@ use super::Conn;
 use super::events::{event, excerpt};
 use super::members::{fence, fence_attempt, live_recipient, member_row, member_step_in};
 use super::teams::{active_team, team_by_id};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, OneSend, Take};
 use crate::error::{Result, StoreError};
 use crate::prepared::{Bind, Prepared};
 use crate::rows::*;
@@ -147,6 +147,26 @@ pub(crate) fn send_message(
 ) -> Result<Vec<Message>> {
     delivery::check_message_size(msg.body, max_bytes)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    // A member's send in one statement where the engine has one; a system message, every
+    // refusal (with its reason) and a key already used go through the transaction.
+    if !(msg.from == SYSTEM_SENDER && msg.kind == MessageKind::System)
+        && let Some(sent) = c.send_in_one_statement(&OneSend {
+            team_id,
+            from: msg.from,
+            to: match &msg.to {
+                Recipient::Member(name) => Some(name),
+                Recipient::All => None,
+            },
+            kind: msg.kind,
+            body: msg.body,
+            key,
+            interrupt,
+            now: now_ms(),
+            attempt,
+        })?
+    {
+        return Ok(sent);
+    }
     c.write_tx(|c| {
         let team = active_team(c, team_id, "new messages")?;
         let sender = if msg.from == SYSTEM_SENDER && msg.kind == MessageKind::System {
@@ -224,6 +244,10 @@ pub(crate) fn take_inbox(
     };
     if peek {
         take(c)
+    } else if let Some(msgs) =
+        c.take_in_one_statement(team_id, member, Take::Deliver(None), now_ms())?
+    {
+        Ok(msgs)
     } else {
         // One transaction for the delivery marks and their event (and, on SQLite, through
         // the process's write lock rather than the busy handler's sleeps).
@@ -236,6 +260,10 @@ pub(crate) fn take_inbox(
 /// statement: what a running LLM member is given mid-turn. Results, notices and system
 /// messages stay unread (for `wait_for_messages` or the next turn).
 pub(crate) fn take_text(c: &mut Conn, team_id: &str, member: &str) -> Result<Vec<Message>> {
+    let text = Take::Deliver(Some(MessageKind::Text));
+    if let Some(msgs) = c.take_in_one_statement(team_id, member, text, now_ms())? {
+        return Ok(msgs);
+    }
     c.write_tx(|c| {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, member)?;
@@ -353,10 +381,17 @@ pub(crate) fn lease_inbox(
     member: &str,
     lease_ms: i64,
 ) -> Result<(String, Vec<Message>)> {
+    let token = new_id();
+    let lease = Take::Lease {
+        token: &token,
+        lease_ms,
+    };
+    if let Some(msgs) = c.take_in_one_statement(team_id, member, lease, now_ms())? {
+        return Ok((token, msgs));
+    }
     c.write_tx(|c| {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, member)?;
-        let token = new_id();
         let now = now_ms();
         struct Lease;
         let mut rows: Vec<MessageRow> = Prepared::<Lease>::new(
@@ -395,6 +430,9 @@ pub(crate) fn ack_inbox(
     member: &str,
     token: &str,
 ) -> Result<Vec<i64>> {
+    if let Some(ids) = c.ack_in_one_statement(team_id, member, token, now_ms())? {
+        return Ok(ids);
+    }
     c.write_tx(|c| {
         let team = team_by_id(c, team_id)?;
         let m = member_row(c, &team, member)?;

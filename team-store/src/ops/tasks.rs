@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use diesel::prelude::*;
 use serde_json::json;
-use team_core::{LEAD_ALIAS, Task, TaskEvent, TaskStatus};
+use team_core::{Task, TaskEvent, TaskStatus};
 
 use super::Conn;
 use super::events::{event, excerpt};
@@ -252,16 +252,12 @@ pub(crate) fn claim_task(
     lease: Option<i64>,
     attempt: Option<i64>,
 ) -> Result<Task> {
-    // The common case (next task, by name, no lease) in one statement where the backend has
-    // one; everything else, and every refusal with its reason, goes through the transaction
+    // The common case (the next task) in one statement where the backend has one; everything else, and every refusal with its reason, goes through the transaction
     // (which also gives back abandoned tasks, so a board whose only claimable tasks were
     // abandoned is served there).
-    // A claim that names its attempt is fenced by it in the transaction below.
+    // A claim that names its attempt is fenced by it (`members.attempt`) in either path.
     if id.is_none()
-        && lease.is_none()
-        && attempt.is_none()
-        && member != LEAD_ALIAS
-        && let Some(t) = c.claim_next_in_one_statement(team_id, member, now_ms())?
+        && let Some(t) = c.claim_next_in_one_statement(team_id, member, now_ms(), lease, attempt)?
     {
         return Ok(t);
     }

@@ -1,6 +1,6 @@
 //! `scripted-llm`: a scripted OpenAI/Anthropic-compatible LLM server for benchmarks and scripts.
 //!
-//! `scripted-llm --port 0 --latency-ms 200 [--script FILE.json]` prints `listening http://127.0.0.1:PORT`
+//! `scripted-llm --port 0 --latency-ms 200 [--cpu-us 300] [--script FILE.json]` prints `listening http://127.0.0.1:PORT`
 //! (one line, flushed), serves until SIGTERM or ctrl-c, then prints `{"requests": N, "max_in_flight": M}`.
 #![forbid(unsafe_code)]
 
@@ -28,11 +28,34 @@ struct Args {
     /// Answer HTTP 400 when no rule matches instead of echoing.
     #[arg(long)]
     strict: bool,
+    /// CPU each request costs before it is answered, in µs of CPU time (a server in an
+    /// interpreted framework such as Python's aiohttp). With it the server runs on one
+    /// thread, as such a server does: requests queue behind each other's CPU.
+    #[arg(long, default_value_t = 0)]
+    cpu_us: u64,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
+    let runtime = if args.cpu_us > 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    match runtime {
+        Ok(rt) => rt.block_on(serve(args)),
+        Err(e) => {
+            eprintln!("scripted-llm: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(args: Args) -> ExitCode {
     let mut script = match &args.script {
         Some(path) => match Script::from_file(path) {
             Ok(s) => s,
@@ -49,6 +72,7 @@ async fn main() -> ExitCode {
     if args.strict {
         script = script.with_no_match(NoMatch::Error400);
     }
+    script = script.with_cpu_us(args.cpu_us);
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
