@@ -53,6 +53,11 @@ pub enum Scope {
         team: String,
         /// The member's exact name.
         member: String,
+        /// The attempt this session acts as (`TEAM_MEMBER_ATTEMPT` of the member's process):
+        /// its writes are refused once the member moved on to another attempt (fencing,
+        /// `team_core::delivery::may_act`). `None`: the member's current attempt when the
+        /// session starts.
+        attempt: Option<i64>,
     },
     /// The lead of team `team` (a name or an id) when given (`--team`); otherwise of a team
     /// it creates with `team_create`, or on the first call that needs one (named

@@ -173,9 +173,18 @@ impl Shared {
         let root = self.ops.project_root().to_string_lossy().into_owned();
         let seat = blocking(move || {
             let (team, me, fresh) = match &scope {
-                Scope::Member { team, member } => {
+                Scope::Member {
+                    team,
+                    member,
+                    attempt,
+                } => {
                     let t = store.resolve_team(team)?;
-                    let m = store.get_member(&t.id, member)?;
+                    let mut m = store.get_member(&t.id, member)?;
+                    // The process's own attempt, not the member's current one: a late
+                    // session of a superseded attempt must not act as the next.
+                    if let Some(a) = attempt {
+                        m.attempt = *a;
+                    }
                     (t, m, false)
                 }
                 Scope::Lead {

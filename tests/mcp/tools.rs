@@ -318,4 +318,30 @@ async fn inside_a_member_it_acts_as_that_member_from_its_environment(#[case] bac
     let ghost = p.stdio(&["--team", "docs", "--member", "ghost"], &[]).await;
     let r = ghost.call("team_members", json!({})).await;
     assert_eq!(r.kind(), "not_found", "{}", r.text);
+    // The process of a superseded attempt (`TEAM_MEMBER_ATTEMPT` older than the member's, as
+    // on a host cut off while the member was retried elsewhere) is fenced: it sends nothing.
+    let stale = p
+        .stdio(
+            &[],
+            &[
+                ("TEAM_ID", &team_id),
+                ("TEAM_MEMBER", "writer"),
+                ("TEAM_MEMBER_ATTEMPT", "0"),
+            ],
+        )
+        .await;
+    let late = stale
+        .call("send_message", json!({"to": "lead", "body": "late"}))
+        .await;
+    assert!(late.error, "{}", late.text);
+    assert!(late.text.contains("attempt"), "{}", late.text);
+    let inbox = p.json(&["inbox", "docs", "lead"]);
+    assert!(
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["body"] != "late"),
+        "{inbox}"
+    );
 }

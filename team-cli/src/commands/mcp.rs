@@ -33,6 +33,13 @@ pub fn run(ctx: Ctx, a: &McpArgs) -> Result<()> {
         (Some(team), Some(member)) => Scope::Member {
             team: team.clone(),
             member: member.clone(),
+            // Inside the member's own process (`TEAM_ID`/`TEAM_MEMBER` naming it): the
+            // attempt its runner gave it, so a superseded attempt's CLI is fenced.
+            attempt: (super::message::env_team().as_deref() == Some(team.as_str())
+                && super::message::env_member().as_deref() == Some(member.as_str()))
+            .then(|| std::env::var(super::message::ENV_MEMBER_ATTEMPT).ok())
+            .flatten()
+            .and_then(|v| v.trim().parse().ok()),
         },
         (team, _) => Scope::Lead {
             team: team.clone(),
