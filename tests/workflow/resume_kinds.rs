@@ -248,7 +248,8 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Makes `p`'s root a repository whose working tree adds a line with a bug to `app.txt`.
+/// Makes `p`'s root a repository whose working tree adds a line with a bug to `app.txt` to
+/// the commit tagged `start`.
 fn self_review_repo(p: &Project) {
     let root = p.root();
     git(root, &["init", "-q"]);
@@ -258,13 +259,14 @@ fn self_review_repo(p: &Project) {
     std::fs::write(root.join("app.txt"), "hello\n").unwrap();
     git(root, &["add", "app.txt"]);
     git(root, &["commit", "-qm", "init"]);
+    git(root, &["tag", "start"]);
     std::fs::write(root.join("app.txt"), "hello\nthis has a bug\n").unwrap();
 }
 
 /// The test command of the loop: it counts its runs in `test-runs.log`.
 const TEST: &str = "test=echo run >> test-runs.log; grep -q fixed app.txt";
 
-/// `team run self-review-loop` as team `name`.
+/// `team run self-review-loop` as team `name` (each round's fixes committed).
 fn self_review_args(name: &str) -> Vec<&str> {
     vec![
         "run",
@@ -275,8 +277,13 @@ fn self_review_args(name: &str) -> Vec<&str> {
         name,
         "--set",
         TEST,
+        // The diff against the first commit, so that round 2 reviews the fix committed in
+        // round 1.
+        "--set",
+        "base=start",
         "--allow",
         "edit",
+        "--commit",
     ]
 }
 
@@ -407,14 +414,28 @@ async fn self_review_killed_then_resumed(backend: Backend) {
     switch_server(&p, &first, &second);
     let out = p.team(&["--json", "resume", "killed"]).await;
     assert_eq!(code(&out), 0, "{}", dump(&out));
-    let resumed: Value = serde_json::from_slice(&out.stdout)
+    let mut resumed: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("the report on stdout: {e}\n{}", dump(&out)));
+    // The round's commit is the one the interrupted run made (its hash is the repository's).
+    let log = git(p.root(), &["log", "--format=%h %s"]);
+    let commits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("team self-review round"))
+        .collect();
+    assert_eq!(commits.len(), 1, "one commit: {log}");
+    assert!(
+        resumed["rounds"][0]["commit"]
+            .as_str()
+            .is_some_and(|h| commits[0].starts_with(h)),
+        "{resumed:#}\n{log}"
+    );
+    resumed["rounds"][0]["commit"] = expected["rounds"][0]["commit"].clone();
     assert_eq!(
         resumed, expected,
         "the resumed run's report differs from an uninterrupted run's"
     );
     // Only the call in flight at the kill is made again: no review of round 1, no triage,
-    // no fix; the test command ran once, the fix was applied once.
+    // no fix, no commit; the test command ran once, the fix was applied once.
     let after: Vec<String> = second.requests().iter().map(asker_of).collect();
     assert_eq!(after, ["testing 2"], "the requests after the resume");
     assert_eq!(p.read("test-runs.log"), "run\n", "the test ran once");

@@ -133,27 +133,38 @@ async fn add_one(
     Ok(m.name)
 }
 
-/// Commits the round's changes (`git add -A`, `git commit`): the short hash as a JSON
+/// Commits the round's changes (`git add -A`, `git commit -m MSG`): the short hash as a JSON
 /// string, `false` when git failed, `null` when there was nothing to commit.
-async fn commit_round(
-    root: &Path,
-    n: u32,
-    to_fix: &[serde_json::Value],
-) -> Result<serde_json::Value, RunnerError> {
+async fn commit_round(root: &Path, msg: &str) -> Result<serde_json::Value, RunnerError> {
     let (_, status) = sh(root, &["git", "status", "--porcelain"]).await?;
     if status.trim().is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    let ids: Vec<&str> = to_fix.iter().filter_map(|f| f["id"].as_str()).collect();
-    let msg = format!("team self-review round {n}: fix {}", ids.join(", "));
     let (c1, _) = sh(root, &["git", "add", "-A"]).await?;
-    let (c2, _) = sh(root, &["git", "commit", "-q", "-m", &msg]).await?;
+    let (c2, _) = sh(root, &["git", "commit", "-q", "-m", msg]).await?;
     if c1 == 0 && c2 == 0 {
         let (_, hash) = sh(root, &["git", "rev-parse", "--short", "HEAD"]).await?;
         Ok(serde_json::Value::String(hash.trim().to_owned()))
     } else {
         Ok(serde_json::Value::Bool(false))
     }
+}
+
+/// The short hash of HEAD when it is a commit on `before` (a full hash) with the message
+/// `msg`: the round's commit made by a run interrupted before it recorded it.
+async fn committed_since(
+    root: &Path,
+    before: &str,
+    msg: &str,
+) -> Result<Option<String>, RunnerError> {
+    let (code, out) = sh(root, &["git", "log", "-1", "--format=%P%n%s", "HEAD"]).await?;
+    let mut lines = out.lines();
+    let (parent, subject) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    if code != 0 || parent.trim() != before || subject.trim() != msg {
+        return Ok(None);
+    }
+    let (_, hash) = sh(root, &["git", "rev-parse", "--short", "HEAD"]).await?;
+    Ok(Some(hash.trim().to_owned()))
 }
 
 /// Runs the loop to its report.
@@ -421,10 +432,30 @@ pub async fn run(
         }
         if commit {
             let key = format!("round-{n}:commit");
+            let ids: Vec<&str> = to_fix.iter().filter_map(|f| f["id"].as_str()).collect();
+            let msg = format!("team self-review round {n}: fix {}", ids.join(", "));
             let made = match journal.get(&key) {
                 Some(v) => v,
                 None => {
-                    let v = commit_round(&root, n, &to_fix).await?;
+                    // HEAD before the commit is recorded first: a commit an interruption
+                    // left unrecorded is found by it (HEAD's parent, the round's message).
+                    let head_key = format!("round-{n}:head");
+                    let found = match journal.get(&head_key) {
+                        Some(serde_json::Value::String(before)) => {
+                            committed_since(&root, &before, &msg).await?
+                        }
+                        _ => None,
+                    };
+                    let v = match found {
+                        Some(hash) => serde_json::Value::String(hash),
+                        None => {
+                            let (_, head) = sh(&root, &["git", "rev-parse", "HEAD"]).await?;
+                            journal
+                                .record(engine, run, &head_key, head.trim().into())
+                                .await?;
+                            commit_round(&root, &msg).await?
+                        }
+                    };
                     journal.record(engine, run, &key, v.clone()).await?;
                     v
                 }
@@ -458,4 +489,53 @@ pub async fn run(
     })
     .await;
     Ok(ReviewOutcome { report, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn git(root: &Path, args: &[&str]) -> String {
+        let (code, out) = sh(root, &[&["git"], args].concat()).await.unwrap();
+        assert_eq!(code, 0, "git {args:?}");
+        out.trim().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_commit_made_before_an_interruption_is_found_by_the_head_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]).await;
+        git(root, &["config", "user.email", "t@example.invalid"]).await;
+        git(root, &["config", "user.name", "test"]).await;
+        std::fs::write(root.join("a.txt"), "a\n").unwrap();
+        git(root, &["add", "-A"]).await;
+        git(root, &["commit", "-qm", "init"]).await;
+        let before = git(root, &["rev-parse", "HEAD"]).await;
+        let msg = "team self-review round 1: fix F1";
+        assert_eq!(committed_since(root, &before, msg).await.unwrap(), None);
+
+        std::fs::write(root.join("a.txt"), "b\n").unwrap();
+        let made = commit_round(root, msg).await.unwrap();
+        let short = git(root, &["rev-parse", "--short", "HEAD"]).await;
+        assert_eq!(made, serde_json::Value::String(short.clone()));
+        assert_eq!(
+            committed_since(root, &before, msg).await.unwrap(),
+            Some(short)
+        );
+        // Another message, or another parent: not the round's commit.
+        assert_eq!(
+            committed_since(root, &before, "something else")
+                .await
+                .unwrap(),
+            None
+        );
+        let head = git(root, &["rev-parse", "HEAD"]).await;
+        assert_eq!(committed_since(root, &head, msg).await.unwrap(), None);
+        // Nothing to commit: null.
+        assert_eq!(
+            commit_round(root, msg).await.unwrap(),
+            serde_json::Value::Null
+        );
+    }
 }
