@@ -2,7 +2,7 @@
 //! with `kill -9` mid-run, then resumed (`team resume TEAM`), write the report an
 //! uninterrupted run writes; the scripted server's request log shows that no model call is
 //! made again except those in flight at the kill, and the self-review's test command and fix
-//! are not run twice.
+//! are not run twice. A fan-out stopped by its `--timeout` resumes the same way.
 
 use std::path::Path;
 use std::process::Command;
@@ -231,6 +231,67 @@ mod fanout_killed_then_resumed {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         fanout_killed_then_resumed(Backend::Postgres).await;
+    }
+}
+
+/// A fan-out stopped by its `--timeout` with two workers in flight (exit 124, the team
+/// disbanded) is finished by `team run --resume` with the report an uninterrupted run
+/// writes, asking only the two workers again.
+async fn fanout_timed_out_then_resumed(backend: Backend) {
+    let full = ScriptedServer::start(fanout_script()).await.unwrap();
+    let Some(base) = Project::on(backend, &full.base_url()).await else {
+        return;
+    };
+    fanout_project(&base);
+    let out = base
+        .team(&["run", "greet", "--name", "whole", "--format", "json"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    let expected: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let first = ScriptedServer::start(slow_fanout_script()).await.unwrap();
+    let Some(p) = Project::on(backend, &first.base_url()).await else {
+        return;
+    };
+    fanout_project(&p);
+    let out = p
+        .team(&["run", "greet", "--name", "late", "--timeout", "8"])
+        .await;
+    assert_eq!(code(&out), 124, "{}", dump(&out));
+    assert_eq!(p.show("late").await["team"]["status"], "disbanded");
+
+    let second = ScriptedServer::start(fanout_script()).await.unwrap();
+    switch_server(&p, &first, &second);
+    let out = p
+        .team(&[
+            "run",
+            "--resume",
+            "late",
+            "--timeout",
+            "300",
+            "--format",
+            "json",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", dump(&out));
+    let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(resumed, expected);
+    let mut workers: Vec<u32> = second.requests().iter().filter_map(worker_of).collect();
+    workers.sort_unstable();
+    assert_eq!(workers, SLOW_WORKERS, "worker calls after the resume");
+}
+
+mod fanout_timed_out_then_resumed {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        fanout_timed_out_then_resumed(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        fanout_timed_out_then_resumed(Backend::Postgres).await;
     }
 }
 
