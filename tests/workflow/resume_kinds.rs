@@ -368,10 +368,19 @@ fn asker_of(req: &ScriptRequest) -> String {
     }
 }
 
+/// Where a self-review run is killed: the call in flight then never comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillAt {
+    /// Round 2's review: the testing reviewer's call (after round 1's fix, test, commit).
+    Review2,
+    /// Round 1's fix: the fixer's second call, after its edit was applied.
+    Fix,
+}
+
 /// The loop's model: round 1's reviewers find a bug and a nit, the lead fixes the bug, the
-/// fixer edits the file; round 2's reviewers find nothing. With `slow`, the testing
-/// reviewer's round-2 call never comes back.
-fn self_review_script(slow: bool) -> Script {
+/// fixer edits the file; round 2's reviewers find nothing. With `slow`, the call it names
+/// never comes back.
+fn self_review_script(slow: Option<KillAt>) -> Script {
     let bug = "+this has a bug";
     let fixed = "+this has a fixed";
     let reviewer = |who: &str, diff: &str| Matcher {
@@ -386,6 +395,10 @@ fn self_review_script(slow: bool) -> Script {
     };
     let none = json!({"findings": []}).to_string();
     let late = Rule::when(reviewer("testing", fixed), Reply::text(none.clone()));
+    let done = Rule::when(
+        fixer(2),
+        Reply::text("F1: replaced `bug` with `fixed` in app.txt"),
+    );
     Script::rules(vec![
         Rule::when(
             reviewer("reliability", bug),
@@ -396,7 +409,11 @@ fn self_review_script(slow: bool) -> Script {
             Reply::text(json!({"findings": [{"severity": "nit", "location": "app.txt:1", "finding": "lowercase greeting", "suggestion": "capitalise"}]}).to_string()),
         ),
         Rule::when(reviewer("reliability", fixed), Reply::text(none)),
-        if slow { late.delay_ms(600_000) } else { late },
+        if slow == Some(KillAt::Review2) {
+            late.delay_ms(600_000)
+        } else {
+            late
+        },
         Rule::when(
             fixer(1),
             Reply::tool_call(
@@ -404,7 +421,11 @@ fn self_review_script(slow: bool) -> Script {
                 json!({"path": "app.txt", "old_string": "bug", "new_string": "fixed"}).to_string(),
             ),
         ),
-        Rule::when(fixer(2), Reply::text("F1: replaced `bug` with `fixed` in app.txt")),
+        if slow == Some(KillAt::Fix) {
+            done.delay_ms(600_000)
+        } else {
+            done
+        },
         Rule::when(
             Matcher::last_message_contains("Triage the findings"),
             Reply::text(
@@ -418,9 +439,9 @@ fn self_review_script(slow: bool) -> Script {
     ])
 }
 
-async fn self_review_killed_then_resumed(backend: Backend) {
+async fn self_review_killed_then_resumed(backend: Backend, at: KillAt) {
     // The report of an uninterrupted run.
-    let full = ScriptedServer::start(self_review_script(false))
+    let full = ScriptedServer::start(self_review_script(None))
         .await
         .unwrap();
     let Some(base) = Project::on(backend, &full.base_url()).await else {
@@ -440,36 +461,56 @@ async fn self_review_killed_then_resumed(backend: Backend) {
     assert_eq!(base.read("test-runs.log"), "run\n");
 
     // The interrupted run: killed in round 2's review, after round 1's triage, fix and test,
-    // with round 2's testing reviewer in flight.
-    let first = ScriptedServer::start(self_review_script(true))
+    // with round 2's testing reviewer in flight; or in round 1's fix, after the fixer's edit,
+    // with its second call in flight.
+    let first = ScriptedServer::start(self_review_script(Some(at)))
         .await
         .unwrap();
     let Some(p) = Project::on(backend, &first.base_url()).await else {
         return;
     };
     self_review_repo(&p);
-    kill_when(&p, &self_review_args("killed"), async || {
-        first.in_flight() == 1 && members_in(&p, "killed", "completed").await == 4
+    let asked = |who: &str| {
+        first
+            .requests()
+            .iter()
+            .filter(|r| asker_of(r) == who)
+            .count()
+    };
+    kill_when(&p, &self_review_args("killed"), async || match at {
+        KillAt::Review2 => {
+            first.in_flight() == 1 && members_in(&p, "killed", "completed").await == 4
+        }
+        KillAt::Fix => first.in_flight() == 1 && asked("fixer") == 2,
     })
     .await;
     let mut before: Vec<String> = first.requests().iter().map(asker_of).collect();
     before.sort();
-    assert_eq!(
-        before,
-        [
-            "fixer",
-            "fixer",
-            "reliability 1",
-            "reliability 2",
-            "testing 1",
-            "testing 2",
-            "triage"
-        ],
-        "the requests before the kill"
-    );
-    assert_eq!(p.read("test-runs.log"), "run\n");
+    let (expect_before, expect_after, tested): (&[&str], &[&str], bool) = match at {
+        KillAt::Review2 => (
+            &[
+                "fixer",
+                "fixer",
+                "reliability 1",
+                "reliability 2",
+                "testing 1",
+                "testing 2",
+                "triage",
+            ],
+            &["testing 2"],
+            true,
+        ),
+        KillAt::Fix => (
+            &["fixer", "fixer", "reliability 1", "testing 1", "triage"],
+            &["fixer", "reliability 2", "testing 2"],
+            false,
+        ),
+    };
+    assert_eq!(before, expect_before, "the requests before the kill");
+    assert_eq!(p.root().join("test-runs.log").exists(), tested);
+    assert_eq!(p.read("app.txt"), "hello\nthis has a fixed\n");
 
-    let second = ScriptedServer::start(self_review_script(false))
+    let second = ScriptedServer::start(self_review_script(None))
         .await
         .unwrap();
     switch_server(&p, &first, &second);
@@ -495,10 +536,11 @@ async fn self_review_killed_then_resumed(backend: Backend) {
         resumed, expected,
         "the resumed run's report differs from an uninterrupted run's"
     );
-    // Only the call in flight at the kill is made again: no review of round 1, no triage,
-    // no fix, no commit; the test command ran once, the fix was applied once.
-    let after: Vec<String> = second.requests().iter().map(asker_of).collect();
-    assert_eq!(after, ["testing 2"], "the requests after the resume");
+    // Only the call in flight at the kill is made again (then what came after it): no
+    // review of round 1, no triage, no second edit or commit; the test command ran once.
+    let mut after: Vec<String> = second.requests().iter().map(asker_of).collect();
+    after.sort();
+    assert_eq!(after, expect_after, "the requests after the resume");
     assert_eq!(p.read("test-runs.log"), "run\n", "the test ran once");
     assert_eq!(p.read("app.txt"), "hello\nthis has a fixed\n");
     let show = p.show("killed").await;
@@ -506,16 +548,30 @@ async fn self_review_killed_then_resumed(backend: Backend) {
     assert_eq!(members_in(&p, "killed", "completed").await, 5, "{show:#}");
 }
 
-mod self_review_killed_then_resumed {
+mod self_review_killed_in_round_2_then_resumed {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        self_review_killed_then_resumed(Backend::Sqlite).await;
+        self_review_killed_then_resumed(Backend::Sqlite, KillAt::Review2).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        self_review_killed_then_resumed(Backend::Postgres).await;
+        self_review_killed_then_resumed(Backend::Postgres, KillAt::Review2).await;
+    }
+}
+
+mod self_review_killed_in_its_fix_then_resumed {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        self_review_killed_then_resumed(Backend::Sqlite, KillAt::Fix).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        self_review_killed_then_resumed(Backend::Postgres, KillAt::Fix).await;
     }
 }
