@@ -13,5 +13,6 @@ mod options;
 mod replay;
 mod reports;
 mod resume;
+mod resume_kinds;
 mod self_review;
 mod spec_review;

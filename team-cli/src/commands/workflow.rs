@@ -287,12 +287,6 @@ fn run_in(
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let owner = (i64::from(std::process::id()), host);
     let team = if let Some((team_id, _)) = &resume {
-        if kind != WorkflowKind::SpecReview {
-            return Err(usage(format!(
-                "resuming a run of workflow {} (kind {}) is not supported yet; only spec-review runs resume",
-                def.name, def.kind
-            )));
-        }
         // What the interrupted run left: its lost runner's members and its dead owner are
         // reconciled first, then the team is taken up (`team_core::resume`).
         team_runner::reconcile(&ctx.store, None, super::run::HEARTBEAT)?;

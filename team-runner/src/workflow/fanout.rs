@@ -4,13 +4,19 @@
 //!
 //! Parameters: `count` (members, default 10), `agent` (their agent, default `worker`); prompt
 //! templates `member` (placeholder `{i}`, 1-based) and `synthesis` (`{results}`).
+//!
+//! A resumed run (`team run --resume`) looks up the members the interrupted one added
+//! ([`Roster`]) and adds only the rest, reads the answers they gave by the lead's cursor, and
+//! takes the lead's synthesis from the [`Journal`] when it was written before the
+//! interruption.
 
 use std::collections::BTreeMap;
 use team_core::{AgentName, MemberStatus};
 use team_store::{NewMember, Outcome};
 
+use super::journal::{Journal, Roster};
 use super::render;
-use super::review::{Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, synthesise};
+use super::review::{Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect};
 use crate::RunnerError;
 use crate::blocking::db;
 use crate::engine::Engine;
@@ -44,24 +50,35 @@ pub async fn run(
         .cloned()
         .unwrap_or_else(|| "Task {i}.".into());
     phase("fanout");
-    let news: Vec<NewMember> = (1..=count)
-        .map(|i| NewMember {
+    // A resumed run finds the members the interrupted one added (in one batch, in order).
+    let mut roster = Roster::load(engine, run).await?;
+    let journal = Journal::load(engine, run).await?;
+    let mut names: Vec<String> = Vec::new();
+    let mut news: Vec<NewMember> = Vec::new();
+    for i in 1..=count {
+        if let Some(name) = roster.take(agent.as_str()) {
+            names.push(name);
+            continue;
+        }
+        news.push(NewMember {
             agent: agent.clone(),
             prompt: Some(render(&member_t, &BTreeMap::from([("i", i.to_string())]))),
             persistent: false,
             timeout_secs: None,
             status: MemberStatus::Pending,
             runner_id: None,
+        });
+    }
+    if !news.is_empty() {
+        let team = run.team_id.clone();
+        let spec = ctx.runtime.retry_spec(agent.as_str());
+        let members = db(&ctx.store, move |s| {
+            s.add_members_with_spec(&team, &news, &spec)
         })
-        .collect();
-    let team = run.team_id.clone();
-    let spec = ctx.runtime.retry_spec(agent.as_str());
-    let members = db(&ctx.store, move |s| {
-        s.add_members_with_spec(&team, &news, &spec)
-    })
-    .await?;
+        .await?;
+        names.extend(members.into_iter().map(|m| m.name));
+    }
     engine.notify_queued();
-    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let (answers, budget) = match collect(engine, run, &names).await? {
         Collected::All(a) => (a, false),
         Collected::Budget(a) => (a, true),
@@ -120,7 +137,9 @@ pub async fn run(
         .cloned()
         .unwrap_or_else(|| "Merge:\n{results}".into());
     let prompt = render(&synth_t, &BTreeMap::from([("results", results.join("\n"))]));
-    let lead = synthesise(engine, run, &prompt, 1, None).await;
+    let lead = journal
+        .lead_turn(engine, run, "synthesis", &prompt, 1, None)
+        .await;
     let (outcome, end) = match lead {
         Ok(text) => {
             report.summary = text.trim().to_owned();

@@ -13,6 +13,7 @@ pub mod answers;
 pub mod execute;
 pub mod fanout;
 mod findings;
+pub mod journal;
 pub mod review;
 pub mod self_review;
 

@@ -5,6 +5,12 @@
 //! workspace tools (its permissions apply); the test command runs; with `commit = "true"`
 //! (`team run … --commit`) the round's changes become one commit. The loop stops when a round
 //! has nothing to fix, the diff is empty, or `rounds` ran out.
+//!
+//! A resumed run (`team run --resume`) goes through the rounds again without doing twice
+//! what the interrupted one did: each round's diff, the lead's triage, the test run and the
+//! commit are recorded as they are done ([`Journal`]) and read back; the reviewers and fixers
+//! are looked up in the order they were added ([`Roster`]) and their answers read by the
+//! lead's cursor. The first step not recorded is where the run goes on.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,10 +22,10 @@ use team_store::{NewMember, Outcome};
 use super::answers::extract_json;
 use super::answers::{self, DEFAULT_MAX_REPAIRS};
 use super::findings::{finding_json, to_finding};
+use super::journal::{Journal, Roster};
 use super::render;
 use super::review::{
-    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, reviewers, settle,
-    synthesise, vars,
+    Collected, PhaseFn, ReviewEnd, ReviewOutcome, ReviewRun, collect, reviewers, settle, vars,
 };
 use crate::RunnerError;
 use crate::blocking::db;
@@ -98,12 +104,18 @@ async fn sh(root: &Path, args: &[&str]) -> Result<(i32, String), RunnerError> {
     ))
 }
 
+/// A member of `agent` asked `prompt`: the interrupted run's next one of that agent on a
+/// resumed run (`roster`), else a new one.
 async fn add_one(
     engine: &Engine,
     run: &ReviewRun,
+    roster: &mut Roster,
     agent: &str,
     prompt: String,
 ) -> Result<String, RunnerError> {
+    if let Some(name) = roster.take(agent) {
+        return Ok(name);
+    }
     let new = NewMember {
         agent: AgentName::new(agent).map_err(|e| RunnerError::Other(e.to_string()))?,
         prompt: Some(prompt),
@@ -119,6 +131,40 @@ async fn add_one(
     })
     .await?;
     Ok(m.name)
+}
+
+/// Commits the round's changes (`git add -A`, `git commit -m MSG`): the short hash as a JSON
+/// string, `false` when git failed, `null` when there was nothing to commit.
+async fn commit_round(root: &Path, msg: &str) -> Result<serde_json::Value, RunnerError> {
+    let (_, status) = sh(root, &["git", "status", "--porcelain"]).await?;
+    if status.trim().is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    let (c1, _) = sh(root, &["git", "add", "-A"]).await?;
+    let (c2, _) = sh(root, &["git", "commit", "-q", "-m", msg]).await?;
+    if c1 == 0 && c2 == 0 {
+        let (_, hash) = sh(root, &["git", "rev-parse", "--short", "HEAD"]).await?;
+        Ok(serde_json::Value::String(hash.trim().to_owned()))
+    } else {
+        Ok(serde_json::Value::Bool(false))
+    }
+}
+
+/// The short hash of HEAD when it is a commit on `before` (a full hash) with the message
+/// `msg`: the round's commit made by a run interrupted before it recorded it.
+async fn committed_since(
+    root: &Path,
+    before: &str,
+    msg: &str,
+) -> Result<Option<String>, RunnerError> {
+    let (code, out) = sh(root, &["git", "log", "-1", "--format=%P%n%s", "HEAD"]).await?;
+    let mut lines = out.lines();
+    let (parent, subject) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    if code != 0 || parent.trim() != before || subject.trim() != msg {
+        return Ok(None);
+    }
+    let (_, hash) = sh(root, &["git", "rev-parse", "--short", "HEAD"]).await?;
+    Ok(Some(hash.trim().to_owned()))
 }
 
 /// Runs the loop to its report.
@@ -160,14 +206,32 @@ pub async fn run(
     };
     let mut end = ReviewEnd::Done;
     let (mut fixed, mut kept) = (0usize, 0usize);
+    let journal = Journal::load(engine, run).await?;
+    let mut roster = Roster::load(engine, run).await?;
     for n in 1..=rounds {
-        let (code, diff) = sh(&root, &["git", "diff", &base]).await?;
-        if code != 0 {
-            return Err(RunnerError::Other(format!(
-                "`git diff {base}` failed (exit {code}) in {}; is it a git repository and is `{base}` a commit?",
-                root.display()
-            )));
-        }
+        // The diff the round reviews: the recorded one when the round began before an
+        // interruption (the fixers changed the files since).
+        let diff = match journal.get(&format!("round-{n}:diff")) {
+            Some(serde_json::Value::String(diff)) => diff,
+            _ => {
+                let (code, diff) = sh(&root, &["git", "diff", &base]).await?;
+                if code != 0 {
+                    return Err(RunnerError::Other(format!(
+                        "`git diff {base}` failed (exit {code}) in {}; is it a git repository and is `{base}` a commit?",
+                        root.display()
+                    )));
+                }
+                journal
+                    .record(
+                        engine,
+                        run,
+                        &format!("round-{n}:diff"),
+                        serde_json::Value::String(diff.clone()),
+                    )
+                    .await?;
+                diff
+            }
+        };
         if diff.trim().is_empty() {
             report.notes.push(format!(
                 "round {n}: `git diff {base}` is empty: nothing to review"
@@ -187,7 +251,10 @@ pub async fn run(
         let mut members = Vec::new();
         for agent in &names {
             let prompt = render(&template("review"), &vars(&round_run, agent));
-            members.push((add_one(engine, run, agent, prompt).await?, agent.clone()));
+            members.push((
+                add_one(engine, run, &mut roster, agent, prompt).await?,
+                agent.clone(),
+            ));
         }
         engine.notify_queued();
         let expected: Vec<String> = members.iter().map(|m| m.0.clone()).collect();
@@ -261,14 +328,16 @@ pub async fn run(
             "all_findings",
             serde_json::to_string_pretty(&all).unwrap_or_default(),
         );
-        let decisions = match synthesise(
-            engine,
-            run,
-            &render(&template("triage"), &v),
-            n,
-            Some(answers::format_of::<TriageAnswer>("triage_answer")),
-        )
-        .await
+        let decisions = match journal
+            .lead_turn(
+                engine,
+                run,
+                &format!("round-{n}:triage"),
+                &render(&template("triage"), &v),
+                n,
+                Some(answers::format_of::<TriageAnswer>("triage_answer")),
+            )
+            .await
         {
             Ok(t) => extract_json::<TriageAnswer>(&t)
                 .map(|a| a.decisions)
@@ -324,7 +393,14 @@ pub async fn run(
             "findings",
             serde_json::to_string_pretty(&to_fix).unwrap_or_default(),
         );
-        let name = add_one(engine, run, &fixer, render(&template("fix"), &fv)).await?;
+        let name = add_one(
+            engine,
+            run,
+            &mut roster,
+            &fixer,
+            render(&template("fix"), &fv),
+        )
+        .await?;
         engine.notify_queued();
         let fixer_end = match collect(engine, run, std::slice::from_ref(&name)).await? {
             Collected::All(a) | Collected::Budget(a) => a.get(&name).cloned(),
@@ -339,7 +415,15 @@ pub async fn run(
         };
         if !test.trim().is_empty() {
             phase(&format!("round {n}: test"));
-            let (code, _) = sh(&root, &["bash", "-c", &test]).await?;
+            let key = format!("round-{n}:test");
+            let code = match journal.get(&key).and_then(|v| v.as_i64()) {
+                Some(code) => i32::try_from(code).unwrap_or(-1),
+                None => {
+                    let (code, _) = sh(&root, &["bash", "-c", &test]).await?;
+                    journal.record(engine, run, &key, code.into()).await?;
+                    code
+                }
+            };
             round.test = Some(TestRun {
                 command: test.clone(),
                 exit_code: code,
@@ -347,18 +431,41 @@ pub async fn run(
             });
         }
         if commit {
-            let (_, status) = sh(&root, &["git", "status", "--porcelain"]).await?;
-            if !status.trim().is_empty() {
-                let ids: Vec<&str> = to_fix.iter().filter_map(|f| f["id"].as_str()).collect();
-                let msg = format!("team self-review round {n}: fix {}", ids.join(", "));
-                let (c1, _) = sh(&root, &["git", "add", "-A"]).await?;
-                let (c2, _) = sh(&root, &["git", "commit", "-q", "-m", &msg]).await?;
-                if c1 == 0 && c2 == 0 {
-                    let (_, hash) = sh(&root, &["git", "rev-parse", "--short", "HEAD"]).await?;
-                    round.commit = Some(hash.trim().to_owned());
-                } else {
+            let key = format!("round-{n}:commit");
+            let ids: Vec<&str> = to_fix.iter().filter_map(|f| f["id"].as_str()).collect();
+            let msg = format!("team self-review round {n}: fix {}", ids.join(", "));
+            let made = match journal.get(&key) {
+                Some(v) => v,
+                None => {
+                    // HEAD before the commit is recorded first: a commit an interruption
+                    // left unrecorded is found by it (HEAD's parent, the round's message).
+                    let head_key = format!("round-{n}:head");
+                    let found = match journal.get(&head_key) {
+                        Some(serde_json::Value::String(before)) => {
+                            committed_since(&root, &before, &msg).await?
+                        }
+                        _ => None,
+                    };
+                    let v = match found {
+                        Some(hash) => serde_json::Value::String(hash),
+                        None => {
+                            let (_, head) = sh(&root, &["git", "rev-parse", "HEAD"]).await?;
+                            journal
+                                .record(engine, run, &head_key, head.trim().into())
+                                .await?;
+                            commit_round(&root, &msg).await?
+                        }
+                    };
+                    journal.record(engine, run, &key, v.clone()).await?;
+                    v
+                }
+            };
+            match &made {
+                serde_json::Value::String(hash) => round.commit = Some(hash.clone()),
+                serde_json::Value::Bool(false) => {
                     report.notes.push(format!("round {n}: git commit failed"));
                 }
+                _ => {}
             }
         }
         report.rounds.push(round);
@@ -382,4 +489,53 @@ pub async fn run(
     })
     .await;
     Ok(ReviewOutcome { report, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn git(root: &Path, args: &[&str]) -> String {
+        let (code, out) = sh(root, &[&["git"], args].concat()).await.unwrap();
+        assert_eq!(code, 0, "git {args:?}");
+        out.trim().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_commit_made_before_an_interruption_is_found_by_the_head_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]).await;
+        git(root, &["config", "user.email", "t@example.invalid"]).await;
+        git(root, &["config", "user.name", "test"]).await;
+        std::fs::write(root.join("a.txt"), "a\n").unwrap();
+        git(root, &["add", "-A"]).await;
+        git(root, &["commit", "-qm", "init"]).await;
+        let before = git(root, &["rev-parse", "HEAD"]).await;
+        let msg = "team self-review round 1: fix F1";
+        assert_eq!(committed_since(root, &before, msg).await.unwrap(), None);
+
+        std::fs::write(root.join("a.txt"), "b\n").unwrap();
+        let made = commit_round(root, msg).await.unwrap();
+        let short = git(root, &["rev-parse", "--short", "HEAD"]).await;
+        assert_eq!(made, serde_json::Value::String(short.clone()));
+        assert_eq!(
+            committed_since(root, &before, msg).await.unwrap(),
+            Some(short)
+        );
+        // Another message, or another parent: not the round's commit.
+        assert_eq!(
+            committed_since(root, &before, "something else")
+                .await
+                .unwrap(),
+            None
+        );
+        let head = git(root, &["rev-parse", "HEAD"]).await;
+        assert_eq!(committed_since(root, &head, msg).await.unwrap(), None);
+        // Nothing to commit: null.
+        assert_eq!(
+            commit_round(root, msg).await.unwrap(),
+            serde_json::Value::Null
+        );
+    }
 }
