@@ -137,6 +137,9 @@ impl ReservationRefused {
 /// Whether a new member's reservation `wanted` fits in `budget` beside what was `used` and
 /// what the members still running have `reserved` (each its reservation less what it used).
 ///
+/// A spent cap (nothing left) refuses any member, even one that reserves nothing (a command
+/// agent).
+///
 /// # Errors
 /// [`ReservationRefused`] naming the first cap (tokens, then money) that cannot cover it.
 pub fn reservation_fits(
@@ -149,7 +152,7 @@ pub fn reservation_fits(
         let left = max
             .saturating_sub(used.tokens)
             .saturating_sub(reserved.tokens);
-        if wanted.tokens > left {
+        if wanted.tokens > left || left == 0 {
             return Err(ReservationRefused::Tokens {
                 max,
                 used: used.tokens,
@@ -161,7 +164,7 @@ pub fn reservation_fits(
     }
     if let Some(max) = budget.max_usd {
         let left = (max - used.usd - reserved.usd).max(0.0);
-        if wanted.usd > left {
+        if wanted.usd > left || left <= 0.0 {
             return Err(ReservationRefused::Money {
                 max,
                 used: used.usd,
@@ -245,6 +248,8 @@ mod tests {
             reservation_fits(&b, &tokens(20_000), &tokens(0), &tokens(1)),
             Err(ReservationRefused::Tokens { left: 0, .. })
         ));
+        // Spent: even a member that reserves nothing does not start.
+        assert!(reservation_fits(&b, &tokens(10_000), &tokens(0), &tokens(0)).is_err());
         // No budget: everything fits.
         assert_eq!(
             reservation_fits(

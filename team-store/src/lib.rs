@@ -152,6 +152,28 @@ impl Store {
         run!(self, teams::resolve_team(reference))
     }
 
+    /// Sets a team's budget (issue 18: `team create --max-tokens N --max-cost USD`) on its
+    /// row, with a `budget.set` event; a budget with neither cap clears it. The rule that
+    /// reads it is `team_core::budget`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team id; a database error.
+    pub fn set_team_budget(
+        &self,
+        team_id: &str,
+        budget: &team_core::budget::TeamBudget,
+    ) -> Result<()> {
+        run!(self, teams::set_team_budget(team_id, budget))
+    }
+
+    /// A team's budget, from its row (neither cap when none was set).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team id; a database error.
+    pub fn team_budget(&self, team_id: &str) -> Result<team_core::budget::TeamBudget> {
+        run!(self, teams::team_budget(team_id))
+    }
+
     /// Teams with member and task counts, oldest first.
     pub fn list_teams(&self, filter: &TeamFilter) -> Result<Vec<TeamSummary>> {
         run!(self, teams::list_teams(filter))

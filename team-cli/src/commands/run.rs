@@ -367,6 +367,7 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
     check_agent(&runtime, ctx, lead_agent.as_str())?;
     let prompt = read_prompt(&a.prompt, &a.prompt_file)?.unwrap_or_default();
+    let budget = super::team::budget_of(ctx, a, Some(&config))?;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let (team, lead) = ctx.store.create_team(&team_store::NewTeam {
         name,
@@ -375,6 +376,9 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
         project_root: ctx.root_str(),
         owner: Some((i64::from(std::process::id()), host)),
     })?;
+    if budget.is_set() {
+        ctx.store.set_team_budget(&team.id, &budget)?;
+    }
     ctx.out.note(format!(
         "created team {} (id {}); running its lead",
         team.name, team.id

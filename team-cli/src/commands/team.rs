@@ -85,6 +85,7 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     }
     let name = TeamName::new(&args.name).map_err(|e| CommandError::usage(e.to_string()))?;
     let lead_agent = AgentName::new(&args.lead).map_err(|e| CommandError::usage(e.to_string()))?;
+    let budget = budget_of(ctx, args, None)?;
     let (team, lead) = ctx.store.create_team(&NewTeam {
         name,
         lead_agent,
@@ -92,6 +93,9 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         project_root: ctx.root_str(),
         owner: None,
     })?;
+    if budget.is_set() {
+        ctx.store.set_team_budget(&team.id, &budget)?;
+    }
     if ctx.out.json {
         return ctx.out.json(&CreateDoc {
             team: team.into(),
@@ -104,6 +108,36 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         team.name, team.id, team.lead_agent
     ));
     Ok(())
+}
+
+/// The budget of the team `team create` makes: `--max-tokens` / `--max-cost`, else
+/// `[team] max_tokens` / `max_cost` of `config` (loaded here when `None`); checked before the
+/// team is made. A money budget needs `[prices]` (exit 2 otherwise, like `team run
+/// --max-cost`).
+pub(crate) fn budget_of(
+    ctx: &Ctx,
+    args: &CreateArgs,
+    config: Option<&team_agent::config::Config>,
+) -> Result<team_core::budget::TeamBudget> {
+    let loaded;
+    let config = match config {
+        Some(c) => c,
+        None => {
+            loaded = team_agent::config::Config::load(Some(&ctx.project_root))?;
+            &loaded
+        }
+    };
+    let budget = team_core::budget::TeamBudget {
+        max_tokens: args.max_tokens.or(config.team.max_tokens),
+        max_usd: args.max_cost.or(config.team.max_cost),
+    };
+    if budget.max_usd.is_some() && config.prices.is_empty() {
+        return Err(CommandError::usage(format!(
+            "team {}: a money budget (--max-cost or [team] max_cost) needs prices: add              [prices.\"provider/model\"] with input_per_mtok and output_per_mtok to              .team/config.toml",
+            args.name
+        )));
+    }
+    Ok(budget)
 }
 
 /// `team list [--all] [--status S]`.

@@ -114,6 +114,8 @@ pub(crate) fn create_team(c: &mut Conn, new: &NewTeam) -> Result<(Team, Member)>
             ended_at_ms: None,
             reason: None,
             next_task_id: 1,
+            max_tokens: None,
+            max_usd: None,
         };
         // The partial unique index is the last word when two processes race on one name
         // (PostgreSQL, READ COMMITTED): the loser gets the same conflict as the check above.
@@ -617,5 +619,40 @@ pub(crate) fn resume_team(
             tasks: reopened,
             kept,
         })
+    })
+}
+
+/// Sets (or, with neither cap, clears) a team's budget on its row, with a `budget.set` event.
+pub(crate) fn set_team_budget(
+    c: &mut Conn,
+    team_id: &str,
+    budget: &team_core::budget::TeamBudget,
+) -> Result<()> {
+    c.write_tx(|c| {
+        let team = team_by_id(c, team_id)?;
+        let max_tokens = budget.max_tokens.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        diesel::update(teams::table.find(&team.id))
+            .set((
+                teams::max_tokens.eq(max_tokens),
+                teams::max_usd.eq(budget.max_usd),
+                teams::updated_at_ms.eq(now_ms()),
+            ))
+            .execute(c)?;
+        event(
+            c,
+            Some(&team.id),
+            None,
+            "budget.set",
+            json!({"max_tokens": budget.max_tokens, "max_usd": budget.max_usd}),
+        )
+    })
+}
+
+/// A team's budget, from its row (no cap: [`team_core::budget::TeamBudget::default`]).
+pub(crate) fn team_budget(c: &mut Conn, team_id: &str) -> Result<team_core::budget::TeamBudget> {
+    let team = team_by_id(c, team_id)?;
+    Ok(team_core::budget::TeamBudget {
+        max_tokens: team.max_tokens.map(|n| u64::try_from(n).unwrap_or(0)),
+        max_usd: team.max_usd,
     })
 }

@@ -1,0 +1,2 @@
+ALTER TABLE teams DROP COLUMN max_usd;
+ALTER TABLE teams DROP COLUMN max_tokens;

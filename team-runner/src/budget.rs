@@ -1,0 +1,109 @@
+//! A team's budget as the runner reads it (issue 18): what the team spent, what its running
+//! members started with `task` still reserve, and a new member's reservation; the rule that
+//! decides (levels, whether a reservation fits) is `team_core::budget`.
+
+use std::collections::BTreeMap;
+
+use team_agent::config::Price;
+use team_core::budget::{Spend, still_reserved};
+use team_store::Store;
+
+use crate::runtime::AgentRuntime;
+
+/// The `member.spawned` payload field holding the tokens a member started with `task`
+/// reserved (its request's `max_tokens`).
+pub const RESERVED_FIELD: &str = "reserved_tokens";
+
+/// The completion limit assumed when a provider sends none (`max_tokens = 0`): Anthropic's
+/// default, and the OpenAI kind's default `max_tokens` (`team_provider` `DEFAULT_OPENAI_MAX_TOKENS`).
+pub const DEFAULT_RESERVATION: u64 = 4096;
+
+/// What a team spent and what its live members started with `task` still reserve, read in
+/// one go from the store (blocking: call it on the blocking pool).
+///
+/// Spent tokens are every member's counters (prompt + completion); money is each
+/// `provider.call` event's tokens at its model's price in `prices` (an unpriced model counts
+/// nothing). A live member's reservation is its `member.spawned` event's
+/// [`RESERVED_FIELD`] less the tokens it used (its real spend counts instead); an ended
+/// member reserves nothing.
+///
+/// # Errors
+/// A store error.
+pub fn spend_and_reserved(
+    s: &Store,
+    team_id: &str,
+    prices: &BTreeMap<String, Price>,
+    output_price: impl Fn(&str) -> f64,
+) -> Result<(Spend, Spend), team_store::StoreError> {
+    let members = s.list_members(team_id)?;
+    let events = s.list_events(Some(team_id), 0, i64::MAX)?;
+    let mut used = Spend::default();
+    for m in &members {
+        used.tokens += (m.tokens_in + m.tokens_out).max(0) as u64;
+    }
+    let mut reserved = Spend::default();
+    for e in &events {
+        match e.kind.as_str() {
+            "provider.call" => {
+                let p = &e.payload;
+                let model = format!(
+                    "{}/{}",
+                    p["provider"].as_str().unwrap_or(""),
+                    p["model"].as_str().unwrap_or("")
+                );
+                if let Some(price) = prices.get(&model) {
+                    used.usd += price.cost(
+                        p["prompt_tokens"].as_u64().unwrap_or(0),
+                        p["completion_tokens"].as_u64().unwrap_or(0),
+                    );
+                }
+            }
+            crate::llm::coordination::SPAWNED_EVENT => {
+                let Some(held) = e.payload[RESERVED_FIELD].as_u64() else {
+                    continue;
+                };
+                let Some(m) = members
+                    .iter()
+                    .find(|m| Some(m.name.as_str()) == e.member.as_deref())
+                else {
+                    continue;
+                };
+                if m.status.is_terminal() {
+                    continue;
+                }
+                let own = (m.tokens_in + m.tokens_out).max(0) as u64;
+                let left = still_reserved(held, own);
+                reserved.tokens += left;
+                let model = e.payload["model"].as_str().unwrap_or("");
+                reserved.usd += left as f64 * output_price(model) / 1_000_000.0;
+            }
+            _ => {}
+        }
+    }
+    Ok((used, reserved))
+}
+
+/// What a member of agent `agent` in a team led by `lead_agent` reserves when started with
+/// `task`: its model's provider's `max_tokens` ([`DEFAULT_RESERVATION`] when the provider
+/// sends none), and that model (`provider/model`; `None` for a command agent, which reserves
+/// nothing).
+pub fn reservation_of(rt: &AgentRuntime, agent: &str, lead_agent: &str) -> (u64, Option<String>) {
+    let Ok(def) = rt.catalog.get(agent) else {
+        return (0, None);
+    };
+    let Ok(Some(model)) = rt.resolve_model(def, Some(lead_agent)) else {
+        return (0, None);
+    };
+    let limit = team_provider::ProviderRegistry::parse_model(&model.model)
+        .ok()
+        .and_then(|(provider, _)| rt.providers.settings(provider))
+        .map(|s| u64::from(s.max_tokens))
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_RESERVATION);
+    (limit, Some(model.model))
+}
+
+/// The output price of `model` in US dollars per million tokens (0 without a price).
+pub fn output_price(prices: &BTreeMap<String, Price>, model: &str) -> f64 {
+    prices.get(model).map_or(0.0, |p| p.output_per_mtok)
+}
