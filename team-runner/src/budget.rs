@@ -107,3 +107,92 @@ pub fn reservation_of(rt: &AgentRuntime, agent: &str, lead_agent: &str) -> (u64,
 pub fn output_price(prices: &BTreeMap<String, Price>, model: &str) -> f64 {
     prices.get(model).map_or(0.0, |p| p.output_per_mtok)
 }
+
+/// Why a member of a team whose budget is used up is cancelled.
+pub const BUDGET_SPENT: &str = "budget spent";
+
+/// The event written (once per team) when a budget reaches `team_core::budget::WARN_PERCENT`.
+pub const WARNING_EVENT: &str = "budget.warning";
+
+/// Looks at team `team_id`'s budget before a member's model call (issue 18): `None` when the
+/// team has none or it is below 100 % (at 80 % a `budget.warning` event and a `[BUDGET]`
+/// notice to the lead, once per team); `Some(BUDGET_SPENT)` at 100 %: the member is
+/// cancelled with that reason instead of calling the model. A store error is logged and
+/// lets the call go (a budget is a cap, not a reason to fail a member on a read error).
+pub(crate) async fn look(ctx: &crate::context::Context, team_id: &str) -> Option<String> {
+    let team = team_id.to_owned();
+    let prices = ctx.runtime.prices.clone();
+    let looked = crate::blocking::db(&ctx.store, move |s| {
+        let budget = s.team_budget(&team)?;
+        if !budget.is_set() {
+            return Ok(None);
+        }
+        let (used, _) = spend_and_reserved(s, &team, &prices, |m| output_price(&prices, m))?;
+        let level = team_core::budget::level(&budget, &used);
+        if level == team_core::budget::BudgetLevel::Warning {
+            warn_once(s, &team, &budget, &used)?;
+        }
+        Ok(Some(level))
+    })
+    .await;
+    match looked {
+        Ok(Some(team_core::budget::BudgetLevel::Spent)) => Some(BUDGET_SPENT.to_owned()),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(team = %team_id, "cannot read the team's budget: {e}");
+            None
+        }
+    }
+}
+
+/// Writes the `budget.warning` event and tells the lead (a `system` message `[BUDGET] …`),
+/// unless the team already has that event.
+fn warn_once(
+    s: &Store,
+    team_id: &str,
+    budget: &team_core::budget::TeamBudget,
+    used: &Spend,
+) -> Result<(), team_store::StoreError> {
+    let seen = s
+        .list_events(Some(team_id), 0, i64::MAX)?
+        .iter()
+        .any(|e| e.kind == WARNING_EVENT);
+    if seen {
+        return Ok(());
+    }
+    let pct = team_core::budget::WARN_PERCENT;
+    let mut words = Vec::new();
+    if let Some(max) = budget.max_tokens {
+        words.push(format!("{} of {max} tokens", used.tokens));
+    }
+    if let Some(max) = budget.max_usd {
+        words.push(format!("${:.4} of ${max}", used.usd));
+    }
+    s.append_event(
+        Some(team_id),
+        Some(team_core::LEAD_ALIAS),
+        WARNING_EVENT,
+        serde_json::json!({
+            "percent": pct,
+            "used_tokens": used.tokens,
+            "max_tokens": budget.max_tokens,
+            "used_usd": used.usd,
+            "max_usd": budget.max_usd,
+        }),
+    )?;
+    let body = format!(
+        "[BUDGET] {pct}% of the team's budget is used ({}); at 100% its running members stop \
+         (cancelled: {BUDGET_SPENT})",
+        words.join(", ")
+    );
+    s.send_message(
+        team_id,
+        &team_store::Outgoing {
+            from: team_store::SYSTEM_SENDER,
+            to: team_store::Recipient::Member(team_core::LEAD_ALIAS.to_owned()),
+            kind: team_core::MessageKind::System,
+            body: &body,
+        },
+    )?;
+    Ok(())
+}

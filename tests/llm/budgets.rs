@@ -289,3 +289,83 @@ async fn team_create_sets_a_budget(#[case] backend: Backend) {
     assert_eq!(set[0]["payload"]["max_tokens"], 7000);
     assert!(set[0]["payload"]["max_usd"].is_null());
 }
+
+/// A team-wide budget (`team create --max-tokens`), not a workflow's: at 80 % a
+/// `budget.warning` event and a `[BUDGET]` notice to the lead; at 100 % a member makes no more
+/// model calls: it is cancelled with `budget spent`, `team create --prompt` exits 125 and so
+/// does `team wait`.
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_team_budget_warns_at_80_and_stops_its_members_at_100_percent(#[case] backend: Backend) {
+    let script = team_testkit::Script::from_fn(|req: &ScriptRequest| {
+        if !from_agent(req, "boss") {
+            return match req.turn {
+                1 => Reply::tool_call("team_members", "{}").with_usage(3_000, 1_000),
+                2 => Reply::tool_call("team_members", "{}").with_usage(1_000, 0),
+                _ => Reply::text("worked").with_usage(10, 10),
+            };
+        }
+        match req.turn {
+            1 => Reply::tool_call(
+                "task",
+                r#"{"agent":"worker","prompt":"one","background":false}"#,
+            )
+            .with_usage(10, 10),
+            _ => Reply::text("boss done").with_usage(10, 10),
+        }
+    });
+    let server = ScriptedServer::start(script).await.expect("server");
+    let Some(p) = Project::on(backend, Wire::OpenAi, &server.base_url(), "").await else {
+        return;
+    };
+    p.agent("boss", "model: mock/m", "You delegate.");
+    p.agent("worker", "model: mock/m", "You work.");
+    let out = p
+        .team(&[
+            "create",
+            "crew",
+            "--lead",
+            "boss",
+            "--prompt",
+            "go",
+            "--max-tokens",
+            "5000",
+        ])
+        .await;
+    assert_eq!(code(&out), 125, "{}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("budget spent"),
+        "{}",
+        dump(&out)
+    );
+    // The worker's third call and the lead's second were not made: 20 + 4000 tokens (80 %:
+    // the warning), then 5020 (100 %): the worker stops, then its lead.
+    assert_eq!(requests_of(&server.requests(), "lead").len(), 1);
+    assert_eq!(requests_of(&server.requests(), "worker").len(), 2);
+
+    let events = p.events("crew").await;
+    let warned = events_of(&events, "budget.warning", None);
+    assert_eq!(warned.len(), 1, "{events:#?}");
+    assert_eq!(warned[0]["payload"]["percent"], 80);
+    assert_eq!(warned[0]["payload"]["max_tokens"], 5000);
+    let notices: Vec<_> = events_of(&events, "message.sent", None)
+        .into_iter()
+        .filter(|e| {
+            e["payload"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("[BUDGET] 80%"))
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{events:#?}");
+    let members = p.members("crew").await;
+    for name in ["lead", "worker"] {
+        let m = members.iter().find(|m| m["name"] == name).expect(name);
+        assert_eq!(m["status"], "cancelled", "{members:#?}");
+        assert_eq!(m["error"], "budget spent", "{members:#?}");
+    }
+
+    let out = p.team(&["wait", "crew", "--timeout", "30"]).await;
+    assert_eq!(code(&out), 125, "{}", dump(&out));
+}

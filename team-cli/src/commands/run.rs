@@ -215,6 +215,12 @@ fn end_kind(m: &Member) -> Option<Kind> {
     match m.status {
         MemberStatus::Completed => None,
         MemberStatus::TimedOut => Some(Kind::Timeout),
+        // Its team's budget was used up (issue 18): exit 125, as a run's budget.
+        MemberStatus::Cancelled
+            if m.error.as_deref() == Some(team_runner::budget::BUDGET_SPENT) =>
+        {
+            Some(Kind::Budget)
+        }
         MemberStatus::Cancelled => Some(Kind::Cancelled),
         _ => Some(Kind::Failure),
     }
@@ -692,6 +698,9 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> Result<()> {
     }
     if ok {
         Ok(())
+    } else if members.iter().any(|m| end_kind(m) == Some(Kind::Budget)) {
+        // A member was stopped by its team's budget (issue 18): exit 125, as `team run`.
+        Err(CommandError::reported(Kind::Budget))
     } else {
         // The table (or document) says which did not complete.
         Err(CommandError::reported(Kind::Failure))
