@@ -19,7 +19,9 @@ pub const RESERVED_FIELD: &str = "reserved_tokens";
 pub const DEFAULT_RESERVATION: u64 = 4096;
 
 /// What a team spent and what its live members started with `task` still reserve, read in
-/// one go from the store (blocking: call it on the blocking pool).
+/// one go from the store (blocking: call it on the blocking pool): the team's budget's, so
+/// the teams sharing it (`Store::budget_teams`: teams made with `team_create` by its
+/// members) count too.
 ///
 /// Spent tokens are every member's counters (prompt + completion); money is each
 /// `provider.call` event's tokens at its model's price in `prices` (an unpriced model counts
@@ -34,6 +36,25 @@ pub fn spend_and_reserved(
     team_id: &str,
     prices: &BTreeMap<String, Price>,
     output_price: impl Fn(&str) -> f64,
+) -> Result<(Spend, Spend), team_store::StoreError> {
+    let mut used = Spend::default();
+    let mut reserved = Spend::default();
+    for team in s.budget_teams(team_id)? {
+        let (u, r) = spend_of_one(s, &team, prices, &output_price)?;
+        used.tokens += u.tokens;
+        used.usd += u.usd;
+        reserved.tokens += r.tokens;
+        reserved.usd += r.usd;
+    }
+    Ok((used, reserved))
+}
+
+/// [`spend_and_reserved`] of one team.
+fn spend_of_one(
+    s: &Store,
+    team_id: &str,
+    prices: &BTreeMap<String, Price>,
+    output_price: &impl Fn(&str) -> f64,
 ) -> Result<(Spend, Spend), team_store::StoreError> {
     let members = s.list_members(team_id)?;
     let events = s.list_events(Some(team_id), 0, i64::MAX)?;
@@ -153,6 +174,9 @@ fn warn_once(
     budget: &team_core::budget::TeamBudget,
     used: &Spend,
 ) -> Result<(), team_store::StoreError> {
+    // The team holding the budget is warned (its lead told), also for a team sharing it.
+    let root = s.budget_teams(team_id)?.swap_remove(0);
+    let team_id = root.as_str();
     let seen = s
         .list_events(Some(team_id), 0, i64::MAX)?
         .iter()

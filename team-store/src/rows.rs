@@ -33,6 +33,7 @@ pub(crate) struct TeamRow {
     pub next_task_id: i64,
     pub max_tokens: Option<i64>,
     pub max_usd: Option<f64>,
+    pub budget_team_id: Option<String>,
 }
 
 impl TeamRow {

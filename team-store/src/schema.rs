@@ -35,6 +35,7 @@ diesel::table! {
         next_task_id -> BigInt,
         max_tokens -> Nullable<BigInt>,
         max_usd -> Nullable<Double>,
+        budget_team_id -> Nullable<Text>,
     }
 }
 

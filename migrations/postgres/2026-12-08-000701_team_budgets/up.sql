@@ -3,3 +3,6 @@
 -- started with `task` reserve their max_tokens against it (team_core::budget).
 ALTER TABLE teams ADD COLUMN max_tokens BIGINT;
 ALTER TABLE teams ADD COLUMN max_usd DOUBLE PRECISION;
+-- A team a member made with the `team_create` tool shares its creator's team's budget: the
+-- id of the team whose budget (and spend) it is part of; NULL: its own.
+ALTER TABLE teams ADD COLUMN budget_team_id TEXT;

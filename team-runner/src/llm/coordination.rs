@@ -407,7 +407,14 @@ async fn check_budget(
     let checked = db(&c.inner.store, move |s| {
         let rt = &ctx.runtime;
         let mut reservation = (0, None);
+        let mut roots = Vec::new();
         for (i, t) in teams.iter().enumerate() {
+            // Two teams sharing one budget are looked at once.
+            let root = s.budget_teams(t)?.swap_remove(0);
+            if roots.contains(&root) {
+                continue;
+            }
+            roots.push(root);
             let budget = s.team_budget(t)?;
             if i == 0 {
                 let lead = s.resolve_team(t)?.lead_agent;
@@ -733,9 +740,15 @@ async fn team_create(c: &Caller<'_>, a: TeamCreateArgs) -> Result<String, ToolFa
         project_root: c.inner.opts.project_root.to_string_lossy().into_owned(),
         owner: None,
     };
-    let (t, _) = db(&c.inner.store, move |s| s.create_team(&new))
-        .await
-        .map_err(store_err)?;
+    let parent = c.member.team_id.clone();
+    let (t, _) = db(&c.inner.store, move |s| {
+        let (t, lead) = s.create_team(&new)?;
+        // Its members count in the budget of the team its creator is in (issue 18).
+        s.share_budget(&t.id, &parent)?;
+        Ok((t, lead))
+    })
+    .await
+    .map_err(store_err)?;
     Ok(json!({"team": t.name, "id": t.id}).to_string())
 }
 
