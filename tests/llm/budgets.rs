@@ -368,4 +368,11 @@ async fn a_team_budget_warns_at_80_and_stops_its_members_at_100_percent(#[case] 
 
     let out = p.team(&["wait", "crew", "--timeout", "30"]).await;
     assert_eq!(code(&out), 125, "{}", dump(&out));
+    // `team show` gives the budget's use beside the tokens per member.
+    let out = p.team(&["show", "crew"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("budget: 5020 of 5000 tokens (100%)"),
+        "{text}"
+    );
 }

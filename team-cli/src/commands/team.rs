@@ -356,6 +356,9 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
         println!();
         println!("spend: ${:.4} ({})", spend.total_usd, each.join(", "));
     }
+    if let Some(line) = budget_line(ctx, &team.id)? {
+        println!("{line}");
+    }
     if !spend.unpriced_models.is_empty() {
         println!(
             "not priced (add [prices.\"MODEL\"] to config.toml): {}",
@@ -367,6 +370,42 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
         println!("{}", super::task::task_table(ctx, &tasks));
     }
     Ok(())
+}
+
+/// `budget: 4020 of 5000 tokens (80%), $0.1000 of $2 (5%), 4096 reserved` for a team with a
+/// budget (its own or the one it shares), `None` without one.
+fn budget_line(ctx: &Ctx, team_id: &str) -> Result<Option<String>> {
+    let budget = ctx.store.team_budget(team_id)?;
+    if !budget.is_set() {
+        return Ok(None);
+    }
+    let prices = team_agent::config::Config::load(Some(&ctx.project_root))
+        .map(|c| c.prices)
+        .unwrap_or_default();
+    let (used, reserved) =
+        team_runner::budget::spend_and_reserved(&ctx.store, team_id, &prices, |m| {
+            team_runner::budget::output_price(&prices, m)
+        })?;
+    let pct = |u: f64, max: f64| if max > 0.0 { u * 100.0 / max } else { 100.0 };
+    let mut parts = Vec::new();
+    if let Some(max) = budget.max_tokens {
+        parts.push(format!(
+            "{} of {max} tokens ({:.0}%)",
+            used.tokens,
+            pct(used.tokens as f64, max as f64)
+        ));
+    }
+    if let Some(max) = budget.max_usd {
+        parts.push(format!(
+            "${:.4} of ${max} ({:.0}%)",
+            used.usd,
+            pct(used.usd, max)
+        ));
+    }
+    if reserved.tokens > 0 {
+        parts.push(format!("{} reserved", reserved.tokens));
+    }
+    Ok(Some(format!("budget: {}", parts.join(", "))))
 }
 
 /// `team disband TEAM`.
