@@ -43,6 +43,8 @@ pub const TEAM_KEYS: &[&str] = &[
     "max_message_bytes",
     "on_ask",
     "lead_tools",
+    "max_tokens",
+    "max_cost",
 ];
 
 /// An error loading configuration. `origin` is a file path or `environment`.
@@ -114,7 +116,7 @@ pub enum ConfigError {
 }
 
 /// The validated `[team]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TeamConfig {
     /// Maximum number of agents one runner runs at once (≥ 1; default 10).
     pub max_agents: u32,
@@ -143,6 +145,12 @@ pub struct TeamConfig {
     /// The tools an LLM lead is offered (default `all`; `team`: a coordination-only lead
     /// that delegates everything, see [`LeadTools`]).
     pub lead_tools: LeadTools,
+    /// The budget in tokens (prompt + completion, every member's) of a team `team create`
+    /// makes without `--max-tokens` (default none; issue 18, `team_core::budget`).
+    pub max_tokens: Option<u64>,
+    /// The budget in US dollars, at `[prices]`, of a team `team create` makes without
+    /// `--max-cost` (default none).
+    pub max_cost: Option<f64>,
 }
 
 /// `[team] lead_tools`: what an LLM lead may use.
@@ -168,6 +176,8 @@ impl Default for TeamConfig {
             max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
             on_ask: team_tools::permission::OnAsk::Prompt,
             lead_tools: LeadTools::All,
+            max_tokens: None,
+            max_cost: None,
         }
     }
 }
@@ -433,6 +443,13 @@ const DEFAULT_FILE_TEXT: &str = r#"# team configuration (.team/config.toml).
 # The tools an LLM lead gets: "all" (the team tools and its workspace tools) or "team" (only
 # the team tools: a coordination-only lead; its members do the work).
 # lead_tools = "all"
+
+# A budget for every team `team create` makes (`--max-tokens` / `--max-cost` override it):
+# tokens (prompt and completion, all members), and US dollars at the [prices] below. A member
+# started with `task` reserves its max_tokens and does not start when the rest cannot cover
+# it; at 80 % the lead is told, at 100 % running members stop ("budget spent").
+# max_tokens = 2000000
+# max_cost = 5.0
 
 # Hooks: a shell command run on an event, with the event as JSON on stdin and TEAM_HOOK,
 # TEAM_ID, TEAM_MEMBER, TEAM_PROJECT_ROOT, TEAM_DATABASE_URL in its environment. Exit 2

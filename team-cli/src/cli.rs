@@ -310,6 +310,15 @@ pub struct CreateArgs {
     /// Like --prompt, read from a file (`-` for stdin).
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub prompt_file: Option<String>,
+    /// The team's budget in tokens (prompt + completion, every member's, nested ones too;
+    /// default `[team] max_tokens`): a member started with `task` reserves its max_tokens and
+    /// is refused when the rest cannot cover it.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// The team's budget in US dollars at the `[prices]` of the configuration (default
+    /// `[team] max_cost`).
+    #[arg(long, value_name = "USD", value_parser = usd)]
+    pub max_cost: Option<f64>,
     /// Agent run settings.
     #[command(flatten)]
     pub run: RunFlagsArgs,

@@ -7,7 +7,8 @@
 //! member, leases and the message size limit ([`delivery`]), what a member's end does
 //! ([`cascade::member_end`]), when a runner is lost ([`runner::runner_lost`]) and who may take a
 //! team down ([`manage::may_disband`]), and when a member's attempt is retried
-//! ([`retry::plan_retry`]), and what `team resume` takes up again ([`resume`]).
+//! ([`retry::plan_retry`]), and what `team resume` takes up again ([`resume`]), and what a team's budget allows
+//! ([`budget`]: its 80 %/100 % levels, whether a member's reservation fits).
 //!
 //! What does not: IO of any kind, clocks, randomness, async runtimes, databases, argument parsing.
 //! The store (`team-store`) calls these functions inside its transactions and mirrors each
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod cascade;
 pub mod delivery;
 pub mod entity;

@@ -187,6 +187,9 @@ pub enum TurnEnd {
     Cancelled,
     /// Ran past the deadline: the process group was killed.
     TimedOut,
+    /// Stopped by a rule before its next model call, with the reason the member is cancelled
+    /// with (issue 18: `budget spent`, its team's budget is used up).
+    Stopped(String),
 }
 
 /// Checks that a command agent's program can be started: an existing executable path, or a

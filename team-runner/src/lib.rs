@@ -28,6 +28,7 @@
 
 pub mod agent_cli;
 mod blocking;
+pub mod budget;
 pub mod command;
 mod context;
 mod dispatcher;

@@ -282,6 +282,7 @@ async fn drive(
                     return Some(Outcome::Failed(e));
                 }
                 TurnEnd::Cancelled => return Some(cancelled(ctx)),
+                TurnEnd::Stopped(why) => return Some(Outcome::Cancelled(why)),
                 TurnEnd::TimedOut => return Some(timed_out()),
             };
             if !m.persistent {

@@ -209,7 +209,7 @@ fn cli_record(
     let status = match end {
         TurnEnd::Done(_) => "ok",
         TurnEnd::Failed(_) | TurnEnd::Transient(_) => "error",
-        TurnEnd::Cancelled => "cancelled",
+        TurnEnd::Cancelled | TurnEnd::Stopped(_) => "cancelled",
         TurnEnd::TimedOut => "timed_out",
     };
     let payload = serde_json::json!({
@@ -278,6 +278,7 @@ pub(crate) async fn lead_turn(
         TurnEnd::Done(t) => Ok(t),
         TurnEnd::Failed(e) | TurnEnd::Transient(e) => Err(e),
         TurnEnd::Cancelled => Err("cancelled".into()),
+        TurnEnd::Stopped(why) => Err(why),
         TurnEnd::TimedOut => Err("timed out".into()),
     }
 }

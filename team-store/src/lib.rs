@@ -152,6 +152,47 @@ impl Store {
         run!(self, teams::resolve_team(reference))
     }
 
+    /// Sets a team's budget (issue 18: `team create --max-tokens N --max-cost USD`) on its
+    /// row, with a `budget.set` event; a budget with neither cap clears it. The rule that
+    /// reads it is `team_core::budget`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team id; a database error.
+    pub fn set_team_budget(
+        &self,
+        team_id: &str,
+        budget: &team_core::budget::TeamBudget,
+    ) -> Result<()> {
+        run!(self, teams::set_team_budget(team_id, budget))
+    }
+
+    /// A team's budget, from its row (neither cap when none was set).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team id; a database error.
+    pub fn team_budget(&self, team_id: &str) -> Result<team_core::budget::TeamBudget> {
+        run!(self, teams::team_budget(team_id))
+    }
+
+    /// Makes team `team_id` share the budget of team `with` (issue 18: a team a member makes
+    /// with the `team_create` tool shares its creator's team's budget, so nested members count
+    /// in it), with a `budget.shared` event. Nothing when `with` has no budget.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team id; a database error.
+    pub fn share_budget(&self, team_id: &str, with: &str) -> Result<()> {
+        run!(self, teams::share_budget(team_id, with))
+    }
+
+    /// The teams whose spend counts in team `team_id`'s budget: the team holding the budget
+    /// first, then the teams sharing it (a team with a budget of its own: itself alone).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown team id; a database error.
+    pub fn budget_teams(&self, team_id: &str) -> Result<Vec<String>> {
+        run!(self, teams::budget_teams(team_id))
+    }
+
     /// Teams with member and task counts, oldest first.
     pub fn list_teams(&self, filter: &TeamFilter) -> Result<Vec<TeamSummary>> {
         run!(self, teams::list_teams(filter))

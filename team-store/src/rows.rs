@@ -31,6 +31,9 @@ pub(crate) struct TeamRow {
     pub ended_at_ms: Option<i64>,
     pub reason: Option<String>,
     pub next_task_id: i64,
+    pub max_tokens: Option<i64>,
+    pub max_usd: Option<f64>,
+    pub budget_team_id: Option<String>,
 }
 
 impl TeamRow {

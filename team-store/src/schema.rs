@@ -33,6 +33,9 @@ diesel::table! {
         ended_at_ms -> Nullable<BigInt>,
         reason -> Nullable<Text>,
         next_task_id -> BigInt,
+        max_tokens -> Nullable<BigInt>,
+        max_usd -> Nullable<Double>,
+        budget_team_id -> Nullable<Text>,
     }
 }
 

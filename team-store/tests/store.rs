@@ -1508,3 +1508,43 @@ fn keyed_sends_racing_with_one_key_store_the_message_once(#[case] backend: Backe
     let inbox = s.take_inbox(&t.id, &r.name, false).unwrap();
     assert_eq!(inbox.len(), 20, "one message per key");
 }
+
+/// Issue 18: a team's budget lives on its row; a team made by one of its members
+/// (`share_budget`, the `team_create` tool) shares it: its budget is the creator's team's and
+/// both teams' spend counts in it; a team without a budget shares nothing.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_team_budget_is_on_its_row_and_shared_by_its_sub_teams(#[case] backend: Backend) {
+    use team_core::budget::TeamBudget;
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let crew = team(&s, "crew");
+    assert_eq!(s.team_budget(&crew.id).unwrap(), TeamBudget::default());
+    let budget = TeamBudget {
+        max_tokens: Some(5000),
+        max_usd: Some(2.5),
+    };
+    s.set_team_budget(&crew.id, &budget).unwrap();
+    assert_eq!(s.team_budget(&crew.id).unwrap(), budget);
+    let sub = team(&s, "sub");
+    s.share_budget(&sub.id, &crew.id).unwrap();
+    let subsub = team(&s, "subsub");
+    s.share_budget(&subsub.id, &sub.id).unwrap();
+    assert_eq!(s.team_budget(&subsub.id).unwrap(), budget);
+    assert_eq!(
+        s.budget_teams(&subsub.id).unwrap(),
+        vec![crew.id.clone(), sub.id.clone(), subsub.id.clone()]
+    );
+    assert_eq!(s.budget_teams(&crew.id).unwrap()[0], crew.id);
+    // No budget: nothing is shared.
+    let free = team(&s, "free");
+    let other = team(&s, "other");
+    s.share_budget(&other.id, &free.id).unwrap();
+    assert_eq!(s.budget_teams(&other.id).unwrap(), vec![other.id.clone()]);
+    assert!(s.team_budget(&other.id).unwrap() == TeamBudget::default());
+    let err = s.set_team_budget("nope1234", &budget).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}

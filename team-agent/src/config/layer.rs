@@ -306,6 +306,31 @@ fn apply_team(team: &mut TeamConfig, value: Value, origin: &str) -> Result<(), C
                     team.max_members_per_team = n;
                 }
             }
+            "max_tokens" => {
+                team.max_tokens = Some(positive_int(value, origin, &dotted, "an integer ≥ 1")?);
+            }
+            "max_cost" => {
+                let usd = match value {
+                    Value::Float(f) => *f,
+                    Value::Integer(n) => *n as f64,
+                    _ => {
+                        return Err(wrong_type(
+                            origin,
+                            &dotted,
+                            "a number of US dollars > 0",
+                            value,
+                        ));
+                    }
+                };
+                if !(usd.is_finite() && usd > 0.0) {
+                    return Err(ConfigError::InvalidValue {
+                        origin: origin.to_owned(),
+                        key: dotted.clone(),
+                        message: format!("{usd} is out of range; expected US dollars > 0"),
+                    });
+                }
+                team.max_cost = Some(usd);
+            }
             "max_message_bytes" => {
                 let n = positive_int(value, origin, &dotted, "an integer from 1 to 1073741824")?;
                 team.max_message_bytes = usize::try_from(n)

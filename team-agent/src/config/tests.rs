@@ -519,3 +519,32 @@ fn lead_tools_is_read_and_checked() {
         .to_string();
     assert!(e.contains("team.lead_tools"), "{e}");
 }
+
+#[test]
+fn a_team_budget_is_read_and_checked() {
+    let path = Path::new("/p/.team/config.toml");
+    let c = Config::from_toml_str("", path).expect("empty");
+    assert_eq!((c.team.max_tokens, c.team.max_cost), (None, None));
+    let c = Config::from_toml_str("[team]\nmax_tokens = 5000\nmax_cost = 2\n", path).expect("ok");
+    assert_eq!(
+        (c.team.max_tokens, c.team.max_cost),
+        (Some(5000), Some(2.0))
+    );
+    let c = Config::from_toml_str("[team]\nmax_cost = 0.25\n", path).expect("ok");
+    assert_eq!(c.team.max_cost, Some(0.25));
+    for bad in [
+        "max_tokens = 0",
+        "max_tokens = \"x\"",
+        "max_cost = 0",
+        "max_cost = -1.5",
+    ] {
+        let e = Config::from_toml_str(&format!("[team]\n{bad}\n"), path)
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains("team.max_"), "{bad}: {e}");
+    }
+    // The default file's example, uncommented, is valid.
+    let active = uncomment(Config::default_file_text());
+    let c = Config::from_toml_str(&active, path).expect("uncommented");
+    assert_eq!(c.team.max_tokens, Some(2_000_000));
+}

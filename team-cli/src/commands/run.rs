@@ -215,6 +215,12 @@ fn end_kind(m: &Member) -> Option<Kind> {
     match m.status {
         MemberStatus::Completed => None,
         MemberStatus::TimedOut => Some(Kind::Timeout),
+        // Its team's budget was used up (issue 18): exit 125, as a run's budget.
+        MemberStatus::Cancelled
+            if m.error.as_deref() == Some(team_runner::budget::BUDGET_SPENT) =>
+        {
+            Some(Kind::Budget)
+        }
         MemberStatus::Cancelled => Some(Kind::Cancelled),
         _ => Some(Kind::Failure),
     }
@@ -367,6 +373,7 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
     let (config, runtime) = load_project(&ctx.project_root, &a.run, CassetteMode::Off)?;
     check_agent(&runtime, ctx, lead_agent.as_str())?;
     let prompt = read_prompt(&a.prompt, &a.prompt_file)?.unwrap_or_default();
+    let budget = super::team::budget_of(ctx, a, Some(&config))?;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let (team, lead) = ctx.store.create_team(&team_store::NewTeam {
         name,
@@ -375,6 +382,9 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
         project_root: ctx.root_str(),
         owner: Some((i64::from(std::process::id()), host)),
     })?;
+    if budget.is_set() {
+        ctx.store.set_team_budget(&team.id, &budget)?;
+    }
     ctx.out.note(format!(
         "created team {} (id {}); running its lead",
         team.name, team.id
@@ -688,6 +698,9 @@ pub fn wait(ctx: &Ctx, a: &WaitArgs) -> Result<()> {
     }
     if ok {
         Ok(())
+    } else if members.iter().any(|m| end_kind(m) == Some(Kind::Budget)) {
+        // A member was stopped by its team's budget (issue 18): exit 125, as `team run`.
+        Err(CommandError::reported(Kind::Budget))
     } else {
         // The table (or document) says which did not complete.
         Err(CommandError::reported(Kind::Failure))

@@ -85,6 +85,7 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
     }
     let name = TeamName::new(&args.name).map_err(|e| CommandError::usage(e.to_string()))?;
     let lead_agent = AgentName::new(&args.lead).map_err(|e| CommandError::usage(e.to_string()))?;
+    let budget = budget_of(ctx, args, None)?;
     let (team, lead) = ctx.store.create_team(&NewTeam {
         name,
         lead_agent,
@@ -92,6 +93,9 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         project_root: ctx.root_str(),
         owner: None,
     })?;
+    if budget.is_set() {
+        ctx.store.set_team_budget(&team.id, &budget)?;
+    }
     if ctx.out.json {
         return ctx.out.json(&CreateDoc {
             team: team.into(),
@@ -104,6 +108,36 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> Result<()> {
         team.name, team.id, team.lead_agent
     ));
     Ok(())
+}
+
+/// The budget of the team `team create` makes: `--max-tokens` / `--max-cost`, else
+/// `[team] max_tokens` / `max_cost` of `config` (loaded here when `None`); checked before the
+/// team is made. A money budget needs `[prices]` (exit 2 otherwise, like `team run
+/// --max-cost`).
+pub(crate) fn budget_of(
+    ctx: &Ctx,
+    args: &CreateArgs,
+    config: Option<&team_agent::config::Config>,
+) -> Result<team_core::budget::TeamBudget> {
+    let loaded;
+    let config = match config {
+        Some(c) => c,
+        None => {
+            loaded = team_agent::config::Config::load(Some(&ctx.project_root))?;
+            &loaded
+        }
+    };
+    let budget = team_core::budget::TeamBudget {
+        max_tokens: args.max_tokens.or(config.team.max_tokens),
+        max_usd: args.max_cost.or(config.team.max_cost),
+    };
+    if budget.max_usd.is_some() && config.prices.is_empty() {
+        return Err(CommandError::usage(format!(
+            "team {}: a money budget (--max-cost or [team] max_cost) needs prices: add              [prices.\"provider/model\"] with input_per_mtok and output_per_mtok to              .team/config.toml",
+            args.name
+        )));
+    }
+    Ok(budget)
 }
 
 /// `team list [--all] [--status S]`.
@@ -322,6 +356,9 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
         println!();
         println!("spend: ${:.4} ({})", spend.total_usd, each.join(", "));
     }
+    if let Some(line) = budget_line(ctx, &team.id)? {
+        println!("{line}");
+    }
     if !spend.unpriced_models.is_empty() {
         println!(
             "not priced (add [prices.\"MODEL\"] to config.toml): {}",
@@ -333,6 +370,42 @@ pub fn show(ctx: &Ctx, team_ref: &str) -> Result<()> {
         println!("{}", super::task::task_table(ctx, &tasks));
     }
     Ok(())
+}
+
+/// `budget: 4020 of 5000 tokens (80%), $0.1000 of $2 (5%), 4096 reserved` for a team with a
+/// budget (its own or the one it shares), `None` without one.
+fn budget_line(ctx: &Ctx, team_id: &str) -> Result<Option<String>> {
+    let budget = ctx.store.team_budget(team_id)?;
+    if !budget.is_set() {
+        return Ok(None);
+    }
+    let prices = team_agent::config::Config::load(Some(&ctx.project_root))
+        .map(|c| c.prices)
+        .unwrap_or_default();
+    let (used, reserved) =
+        team_runner::budget::spend_and_reserved(&ctx.store, team_id, &prices, |m| {
+            team_runner::budget::output_price(&prices, m)
+        })?;
+    let pct = |u: f64, max: f64| if max > 0.0 { u * 100.0 / max } else { 100.0 };
+    let mut parts = Vec::new();
+    if let Some(max) = budget.max_tokens {
+        parts.push(format!(
+            "{} of {max} tokens ({:.0}%)",
+            used.tokens,
+            pct(used.tokens as f64, max as f64)
+        ));
+    }
+    if let Some(max) = budget.max_usd {
+        parts.push(format!(
+            "${:.4} of ${max} ({:.0}%)",
+            used.usd,
+            pct(used.usd, max)
+        ));
+    }
+    if reserved.tokens > 0 {
+        parts.push(format!("{} reserved", reserved.tokens));
+    }
+    Ok(Some(format!("budget: {}", parts.join(", "))))
 }
 
 /// `team disband TEAM`.

@@ -209,7 +209,14 @@ pub const SPAWNED_EVENT: &str = "member.spawned";
 
 /// Refuses a `task` call over a fan-out bound: a `tool.denied` event, and the text for the
 /// model.
-async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) -> ToolFailure {
+async fn refuse_task(
+    c: &Caller<'_>,
+    bound: &str,
+    limit: impl Into<Value> + std::fmt::Display,
+    reason: String,
+) -> ToolFailure {
+    let shown = limit.to_string();
+    let limit: Value = limit.into();
     let (team, name) = (c.member.team_id.clone(), c.member.name.clone());
     let payload = json!({
         "tool": "task",
@@ -221,7 +228,7 @@ async fn refuse_task(c: &Caller<'_>, bound: &str, limit: u32, reason: String) ->
         s.append_event(Some(&team), Some(&name), "tool.denied", payload)
     })
     .await;
-    tracing::info!(member = %c.member.name, bound, limit, "task refused: fan-out bound");
+    tracing::info!(member = %c.member.name, bound, limit = %shown, "task refused: fan-out bound");
     ToolFailure::new(FailureKind::Conflict, format!("task denied: {reason}"))
 }
 
@@ -325,6 +332,7 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
             return Err(refuse_task(c, "task_budget", budget, reason).await);
         }
     }
+    let reservation = check_budget(c, &team_id, agent.as_str()).await?;
     let new = NewMember {
         agent,
         prompt: Some(a.prompt),
@@ -342,7 +350,12 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
             Some(&tid),
             Some(&m.name),
             SPAWNED_EVENT,
-            json!({"by": by, "depth": child_depth}),
+            json!({
+                "by": by,
+                "depth": child_depth,
+                crate::budget::RESERVED_FIELD: reservation.0,
+                "model": reservation.1,
+            }),
         )?;
         Ok(m)
     })
@@ -374,6 +387,74 @@ async fn task(c: &Caller<'_>, a: TaskArgs) -> Result<String, ToolFailure> {
         }
     })
     .await
+}
+
+/// Reserves a new member of `agent` in `team_id` against the budgets of that team and of the
+/// caller's own (issue 18, `team_core::budget::reservation_fits`): refused, the call is a
+/// tool error and a `tool.denied` event whose `source.kind` is `budget`. Returns the
+/// reservation (tokens, and the model it was priced at) to record in `member.spawned`.
+async fn check_budget(
+    c: &Caller<'_>,
+    team_id: &str,
+    agent: &str,
+) -> Result<(u64, Option<String>), ToolFailure> {
+    let mut teams = vec![team_id.to_owned()];
+    if c.member.team_id != team_id {
+        teams.push(c.member.team_id.clone());
+    }
+    let ctx = c.inner.clone();
+    let agent = agent.to_owned();
+    let checked = db(&c.inner.store, move |s| {
+        let rt = &ctx.runtime;
+        let mut reservation = (0, None);
+        let mut roots = Vec::new();
+        for (i, t) in teams.iter().enumerate() {
+            // Two teams sharing one budget are looked at once.
+            let root = s.budget_teams(t)?.swap_remove(0);
+            if roots.contains(&root) {
+                continue;
+            }
+            roots.push(root);
+            let budget = s.team_budget(t)?;
+            if i == 0 {
+                let lead = s.resolve_team(t)?.lead_agent;
+                reservation = crate::budget::reservation_of(rt, &agent, &lead);
+            }
+            if !budget.is_set() {
+                continue;
+            }
+            let prices = &rt.prices;
+            let (used, reserved) = crate::budget::spend_and_reserved(s, t, prices, |m| {
+                crate::budget::output_price(prices, m)
+            })?;
+            let wanted = team_core::budget::Spend {
+                tokens: reservation.0,
+                usd: reservation.0 as f64
+                    * reservation
+                        .1
+                        .as_deref()
+                        .map_or(0.0, |m| crate::budget::output_price(prices, m))
+                    / 1_000_000.0,
+            };
+            if let Err(refused) =
+                team_core::budget::reservation_fits(&budget, &used, &reserved, &wanted)
+            {
+                return Ok(Err((t.clone(), refused)));
+            }
+        }
+        Ok(Ok(reservation))
+    })
+    .await
+    .map_err(store_err)?;
+    match checked {
+        Ok(r) => Ok(r),
+        Err((team, refused)) => {
+            let reason = format!(
+                "{refused} (team {team}); wait for running members to end, send work to the                  members you have (send_message, team_task), or do it yourself"
+            );
+            Err(refuse_task(c, "budget", refused.limit(), reason).await)
+        }
+    }
 }
 
 /// Runs `wait` without holding the caller's slot, then waits for a slot again; see
@@ -659,9 +740,15 @@ async fn team_create(c: &Caller<'_>, a: TeamCreateArgs) -> Result<String, ToolFa
         project_root: c.inner.opts.project_root.to_string_lossy().into_owned(),
         owner: None,
     };
-    let (t, _) = db(&c.inner.store, move |s| s.create_team(&new))
-        .await
-        .map_err(store_err)?;
+    let parent = c.member.team_id.clone();
+    let (t, _) = db(&c.inner.store, move |s| {
+        let (t, lead) = s.create_team(&new)?;
+        // Its members count in the budget of the team its creator is in (issue 18).
+        s.share_budget(&t.id, &parent)?;
+        Ok((t, lead))
+    })
+    .await
+    .map_err(store_err)?;
     Ok(json!({"team": t.name, "id": t.id}).to_string())
 }
 

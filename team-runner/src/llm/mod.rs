@@ -406,6 +406,10 @@ impl Session {
                 self.inject(ctx, m, false).await;
             }
             mail = false;
+            // The team's budget (issue 18): a warning at 80 %, and no call past 100 %.
+            if let Some(why) = crate::budget::look(ctx, &m.team_id).await {
+                return TurnEnd::Stopped(why);
+            }
             self.calls += 1;
             let call = CallContext::new(&m.team_id, &m.name, self.calls);
             let started = std::time::Instant::now();

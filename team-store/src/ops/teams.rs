@@ -114,6 +114,9 @@ pub(crate) fn create_team(c: &mut Conn, new: &NewTeam) -> Result<(Team, Member)>
             ended_at_ms: None,
             reason: None,
             next_task_id: 1,
+            max_tokens: None,
+            max_usd: None,
+            budget_team_id: None,
         };
         // The partial unique index is the last word when two processes race on one name
         // (PostgreSQL, READ COMMITTED): the loser gets the same conflict as the check above.
@@ -618,4 +621,82 @@ pub(crate) fn resume_team(
             kept,
         })
     })
+}
+
+/// Sets (or, with neither cap, clears) a team's budget on its row, with a `budget.set` event.
+pub(crate) fn set_team_budget(
+    c: &mut Conn,
+    team_id: &str,
+    budget: &team_core::budget::TeamBudget,
+) -> Result<()> {
+    c.write_tx(|c| {
+        let team = team_by_id(c, team_id)?;
+        let max_tokens = budget.max_tokens.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        diesel::update(teams::table.find(&team.id))
+            .set((
+                teams::max_tokens.eq(max_tokens),
+                teams::max_usd.eq(budget.max_usd),
+                teams::updated_at_ms.eq(now_ms()),
+            ))
+            .execute(c)?;
+        event(
+            c,
+            Some(&team.id),
+            None,
+            "budget.set",
+            json!({"max_tokens": budget.max_tokens, "max_usd": budget.max_usd}),
+        )
+    })
+}
+
+/// A team's budget, from its row or, for a team that shares another's, from that team's
+/// (no cap: [`team_core::budget::TeamBudget::default`]).
+pub(crate) fn team_budget(c: &mut Conn, team_id: &str) -> Result<team_core::budget::TeamBudget> {
+    let mut team = team_by_id(c, team_id)?;
+    if let Some(root) = team.budget_team_id.clone() {
+        team = team_by_id(c, &root)?;
+    }
+    Ok(team_core::budget::TeamBudget {
+        max_tokens: team.max_tokens.map(|n| u64::try_from(n).unwrap_or(0)),
+        max_usd: team.max_usd,
+    })
+}
+
+/// Makes team `team_id` share the budget of team `with` (the team a `team_create` caller is
+/// in): its spend counts in that budget. Nothing when `with` has no budget and shares none.
+pub(crate) fn share_budget(c: &mut Conn, team_id: &str, with: &str) -> Result<()> {
+    c.write_tx(|c| {
+        let with = team_by_id(c, with)?;
+        let root = match with.budget_team_id {
+            Some(root) => root,
+            None if with.max_tokens.is_some() || with.max_usd.is_some() => with.id,
+            None => return Ok(()),
+        };
+        let team = team_by_id(c, team_id)?;
+        diesel::update(teams::table.find(&team.id))
+            .set(teams::budget_team_id.eq(Some(root.as_str())))
+            .execute(c)?;
+        event(
+            c,
+            Some(&team.id),
+            None,
+            "budget.shared",
+            json!({"budget_team_id": root}),
+        )
+    })
+}
+
+/// The teams whose spend counts in team `team_id`'s budget: the team that holds it first,
+/// then every team that shares it.
+pub(crate) fn budget_teams(c: &mut Conn, team_id: &str) -> Result<Vec<String>> {
+    let team = team_by_id(c, team_id)?;
+    let root = team.budget_team_id.unwrap_or(team.id);
+    let mut ids = vec![root.clone()];
+    let shared: Vec<String> = teams::table
+        .filter(teams::budget_team_id.eq(root.as_str()))
+        .order(teams::created_at_ms)
+        .select(teams::id)
+        .load(c)?;
+    ids.extend(shared);
+    Ok(ids)
 }
