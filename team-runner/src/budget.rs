@@ -135,6 +135,15 @@ pub const BUDGET_SPENT: &str = "budget spent";
 /// The event written (once per team) when a budget reaches `team_core::budget::WARN_PERCENT`.
 pub const WARNING_EVENT: &str = "budget.warning";
 
+/// Whether team `team_id` has a budget (tokens or money, its own or shared). A store error
+/// says yes, so that [`look`] reads it again at the next call.
+pub(crate) async fn has_budget(ctx: &crate::context::Context, team_id: &str) -> bool {
+    let team = team_id.to_owned();
+    crate::blocking::db(&ctx.store, move |s| s.team_budget(&team))
+        .await
+        .map_or(true, |b| b.is_set())
+}
+
 /// Looks at team `team_id`'s budget before a member's model call (issue 18): `None` when the
 /// team has none or it is below 100 % (at 80 % a `budget.warning` event and a `[BUDGET]`
 /// notice to the lead, once per team); `Some(BUDGET_SPENT)` at 100 %: the member is

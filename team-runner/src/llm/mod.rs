@@ -94,6 +94,10 @@ pub(crate) struct Session {
     /// Restored from a checkpoint taken mid-turn: the next [`Session::turn`] goes on with the
     /// conversation as it is instead of adding its input.
     resume_mid_turn: bool,
+    /// Whether the member's team has a budget (`None`: not read yet). A budget is set when a
+    /// team is created (`team create --max-tokens`/`--max-cost`, or shared by `team_create`),
+    /// never later, so one read per session does: a team without one costs no query per call.
+    team_budget: Option<bool>,
     /// `plan: required` and its plan not approved yet: the tools offered are `req.tools`
     /// without [`WRITE_TOOLS`]; these are the full list, given back on approval.
     plan_pending: Option<Arc<[ToolSpec]>>,
@@ -203,6 +207,7 @@ impl Session {
                     unwritten: Progress::default(),
                     checkpoints: false,
                     resume_mid_turn: false,
+                    team_budget: None,
                     secrets: Vec::new(),
                     plan_pending: None,
                     coordination_only: false,
@@ -298,6 +303,7 @@ impl Session {
             unwritten: Progress::default(),
             checkpoints: true,
             resume_mid_turn: false,
+            team_budget: None,
             secrets: ctx
                 .runtime
                 .provider_key_envs
@@ -377,8 +383,12 @@ impl Session {
             self.resume_mid_turn = false;
         } else {
             self.req.messages.push(ChatMessage::user(input));
-            // The input may be messages taken from the inbox: kept before the first call.
-            self.checkpoint(ctx, m).await;
+            // The input may be messages taken from the inbox: kept before the first call. A
+            // first turn on the member's own prompt is not: a retried member without a
+            // checkpoint starts from the same prompt (one write less per member of a fan-out).
+            if !(self.calls == 0 && m.prompt.as_deref() == Some(input)) {
+                self.checkpoint(ctx, m).await;
+            }
         }
         // A workflow may ask this turn's answer in a JSON shape (structured output).
         self.req.response_format = match &self.format {
@@ -407,7 +417,15 @@ impl Session {
             }
             mail = false;
             // The team's budget (issue 18): a warning at 80 %, and no call past 100 %.
-            if let Some(why) = crate::budget::look(ctx, &m.team_id).await {
+            let has_budget = match self.team_budget {
+                Some(known) => known,
+                None => {
+                    let known = crate::budget::has_budget(ctx, &m.team_id).await;
+                    self.team_budget = Some(known);
+                    known
+                }
+            };
+            if has_budget && let Some(why) = crate::budget::look(ctx, &m.team_id).await {
                 return TurnEnd::Stopped(why);
             }
             self.calls += 1;
