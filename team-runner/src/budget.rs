@@ -49,6 +49,32 @@ pub fn spend_and_reserved(
     Ok((used, reserved))
 }
 
+/// The kind of the event every model call writes (its tokens, provider and model).
+pub const CALL_EVENT: &str = "provider.call";
+
+/// What one model call cost in US dollars: its `provider.call` event `payload`'s
+/// `prompt_tokens` and `completion_tokens` at the `[prices]` entry of its `provider/model`.
+///
+/// # Errors
+/// The `provider/model` name when `prices` has no entry for it (the call is not priced).
+pub fn call_cost(
+    prices: &BTreeMap<String, Price>,
+    payload: &serde_json::Value,
+) -> Result<f64, String> {
+    let model = format!(
+        "{}/{}",
+        payload["provider"].as_str().unwrap_or(""),
+        payload["model"].as_str().unwrap_or("")
+    );
+    match prices.get(&model) {
+        Some(price) => Ok(price.cost(
+            payload["prompt_tokens"].as_u64().unwrap_or(0),
+            payload["completion_tokens"].as_u64().unwrap_or(0),
+        )),
+        None => Err(model),
+    }
+}
+
 /// [`spend_and_reserved`] of one team.
 fn spend_of_one(
     s: &Store,
@@ -65,18 +91,9 @@ fn spend_of_one(
     let mut reserved = Spend::default();
     for e in &events {
         match e.kind.as_str() {
-            "provider.call" => {
-                let p = &e.payload;
-                let model = format!(
-                    "{}/{}",
-                    p["provider"].as_str().unwrap_or(""),
-                    p["model"].as_str().unwrap_or("")
-                );
-                if let Some(price) = prices.get(&model) {
-                    used.usd += price.cost(
-                        p["prompt_tokens"].as_u64().unwrap_or(0),
-                        p["completion_tokens"].as_u64().unwrap_or(0),
-                    );
+            CALL_EVENT => {
+                if let Ok(usd) = call_cost(prices, &e.payload) {
+                    used.usd += usd;
                 }
             }
             crate::llm::coordination::SPAWNED_EVENT => {

@@ -229,23 +229,13 @@ pub fn spend_of(ctx: &Ctx, team_id: &str, members: &[team_core::Member]) -> Resu
     let mut per: std::collections::BTreeMap<String, f64> = Default::default();
     let mut unpriced = std::collections::BTreeSet::new();
     for e in ctx.store.list_events(Some(team_id), 0, i64::MAX)? {
-        if e.kind != "provider.call" {
+        if e.kind != team_runner::budget::CALL_EVENT {
             continue;
         }
-        let p = &e.payload;
-        let model = format!(
-            "{}/{}",
-            p["provider"].as_str().unwrap_or(""),
-            p["model"].as_str().unwrap_or("")
-        );
-        let tokens = |k: &str| p[k].as_u64().unwrap_or(0);
         let member = e.member.clone().unwrap_or_default();
-        match prices.get(&model) {
-            Some(price) => {
-                *per.entry(member).or_default() +=
-                    price.cost(tokens("prompt_tokens"), tokens("completion_tokens"));
-            }
-            None => {
+        match team_runner::budget::call_cost(&prices, &e.payload) {
+            Ok(usd) => *per.entry(member).or_default() += usd,
+            Err(model) => {
                 per.entry(member).or_default();
                 unpriced.insert(model);
             }

@@ -141,20 +141,8 @@ async fn budget_use(
         let spent = db(&ctx.store, move |s| {
             let mut usd = 0.0;
             for e in s.list_events(Some(&team), 0, i64::MAX)? {
-                if e.kind != "provider.call" {
-                    continue;
-                }
-                let p = &e.payload;
-                let model = format!(
-                    "{}/{}",
-                    p["provider"].as_str().unwrap_or(""),
-                    p["model"].as_str().unwrap_or("")
-                );
-                if let Some(price) = prices.get(&model) {
-                    usd += price.cost(
-                        p["prompt_tokens"].as_u64().unwrap_or(0),
-                        p["completion_tokens"].as_u64().unwrap_or(0),
-                    );
+                if e.kind == crate::budget::CALL_EVENT {
+                    usd += crate::budget::call_cost(&prices, &e.payload).unwrap_or(0.0);
                 }
             }
             Ok(usd)
