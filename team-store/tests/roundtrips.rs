@@ -423,3 +423,54 @@ fn a_command_connects_once_on_postgres() {
     // send (prepare, run).
     assert!(trips.len() <= 7, "{trips:#?}");
 }
+
+// A batch of member ends (a fan-out's members answering together) costs a handful of round
+// trips, not ~12 per member (issue 19): the team locked and read once, the members in one
+// query, the writes of every end in one statement, one look for `[ALL MEMBERS DONE]`.
+#[test]
+fn a_batch_of_member_ends_is_a_few_round_trips_on_postgres() {
+    let Some((_schema, proxy, s)) = proxied() else {
+        return;
+    };
+    let t = s
+        .create_team(&NewTeam {
+            name: TeamName::new("ends").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0;
+    let names: Vec<String> = (0..24).map(|_| new_member(&s, &t.id, "worker")).collect();
+    let end = |name: &String| team_store::MemberEnd {
+        team_id: t.id.clone(),
+        name: name.clone(),
+        outcome: team_store::Outcome::Completed("done".into()),
+        progress: team_store::Progress {
+            turns: 1,
+            tokens_in: 10,
+            tokens_out: 2,
+            pid: Some(None),
+            events: vec![("provider.call".to_owned(), serde_json::json!({"call": 1}))],
+        },
+        attempt: Some(1),
+    };
+    // The first batch prepares the statements on the pooled connection.
+    let ends: Vec<_> = names[..4].iter().map(end).collect();
+    assert!(s.finish_members(&ends).unwrap().iter().all(Result::is_ok));
+    proxy.take();
+    let ends: Vec<_> = names[4..].iter().map(end).collect();
+    let results = s.finish_members(&ends).unwrap();
+    let trips = proxy.take();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(results.last().unwrap().as_ref().unwrap().all_done);
+    eprintln!(
+        "{} round trip(s):\n    {}",
+        trips.len(),
+        trips.join("\n    ")
+    );
+    // 11 for the ends, 5 more for `[ALL MEMBERS DONE]` (the statuses read, its delivery
+    // prepared and run, `pg_notify`); one by one it was ~12 per member.
+    assert!(trips.len() <= 18, "{trips:#?}");
+}

@@ -641,6 +641,185 @@ fn finish_members_ends_a_batch_with_a_savepoint_each(#[case] backend: Backend) {
     );
 }
 
+// The ends of one team in one batch write what the same ends written one by one write (on
+// PostgreSQL the batch is one statement; issue 19): the members' rows and counters, each
+// member's events in order (its turn's, `member.<status>`, `message.sent` naming its notice),
+// the notices in order, the task cascade, `[ALL MEMBERS DONE]` once after the last; a
+// superseded attempt in a batch is refused alone.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_batch_of_ends_writes_what_ends_one_by_one_write(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let progress = |i: i64| Progress {
+        turns: 1,
+        tokens_in: 10 * i,
+        tokens_out: i,
+        pid: Some(if i % 2 == 0 { None } else { Some(4000 + i) }),
+        events: vec![(
+            "provider.call".to_owned(),
+            serde_json::json!({"call": 1, "latency_ms": i, "status": "ok"}),
+        )],
+    };
+    let outcomes = || {
+        [
+            Outcome::Completed("alpha's answer".into()),
+            Outcome::Failed("beta broke".into()),
+            Outcome::Completed("gamma's answer".into()),
+            Outcome::TimedOut("too slow".into()),
+        ]
+    };
+    // Two rounds on each team: plain ends (one statement on PostgreSQL), then ends with a
+    // task held (the cascade) and the last member's end.
+    let run = |name: &str, batched: bool| {
+        let t = team(&s, name);
+        let ms: Vec<team_core::Member> = ["alpha", "beta", "gamma", "delta"]
+            .iter()
+            .map(|a| member(&s, &t.id, a))
+            .collect();
+        task(&s, &t.id, "held by delta", vec![]);
+        s.claim_task(&t.id, &ms[3].name, None).unwrap();
+        let mut all_done = Vec::new();
+        for round in [0..2, 2..4] {
+            let ends: Vec<MemberEnd> = round
+                .clone()
+                .map(|i| MemberEnd {
+                    team_id: t.id.clone(),
+                    name: ms[i].name.clone(),
+                    outcome: outcomes()[i].clone(),
+                    progress: progress(i as i64 + 1),
+                    attempt: Some(1),
+                })
+                .collect();
+            let results: Vec<_> = if batched {
+                s.finish_members(&ends).unwrap()
+            } else {
+                ends.iter()
+                    .flat_map(|e| s.finish_members(std::slice::from_ref(e)).unwrap())
+                    .collect()
+            };
+            for (i, r) in round.zip(results) {
+                let f = r.unwrap();
+                assert_eq!(f.member.name, ms[i].name);
+                assert_eq!(f.notified.as_deref(), Some("lead"));
+                all_done.push(f.all_done);
+            }
+        }
+        let members: Vec<_> = ms
+            .iter()
+            .map(|m| {
+                let m = s.get_member(&t.id, &m.name).unwrap();
+                (
+                    m.name,
+                    m.status,
+                    m.result,
+                    m.error,
+                    (m.turns, m.tokens_in, m.tokens_out),
+                    m.pid,
+                    m.ended_at_ms.is_some(),
+                )
+            })
+            .collect();
+        // Events with the notices' ids replaced by their bodies (ids differ between teams).
+        let inbox = s.take_inbox(&t.id, "lead", false).unwrap();
+        let body_of = |id: i64| {
+            inbox
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| m.body.clone())
+                .unwrap_or_default()
+        };
+        let events: Vec<(Option<String>, String, serde_json::Value)> = s
+            .list_events(Some(&t.id), 0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                !matches!(
+                    e.kind.as_str(),
+                    "member.added" | "team.created" | "message.delivered"
+                )
+            })
+            .filter(|e| !e.kind.starts_with("task.") || e.kind != "task.added")
+            .map(|mut e| {
+                if let Some(ids) = e.payload.get_mut("ids") {
+                    let ids = ids.take();
+                    e.payload["ids"] = ids
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|id| serde_json::Value::String(body_of(id.as_i64().unwrap())))
+                        .collect();
+                }
+                if let Some(task) = e.payload.get_mut("task") {
+                    *task = serde_json::Value::Null;
+                }
+                (e.member, e.kind, e.payload)
+            })
+            .collect();
+        let bodies: Vec<(String, String)> = inbox.into_iter().map(|m| (m.sender, m.body)).collect();
+        let task = s.list_tasks(&t.id, None).unwrap().remove(0);
+        (
+            members,
+            events,
+            bodies,
+            all_done,
+            (task.status, task.result),
+        )
+    };
+    let one_by_one = run("one-by-one", false);
+    let batched = run("batched", true);
+    assert_eq!(batched.0, one_by_one.0, "members");
+    assert_eq!(batched.1, one_by_one.1, "events");
+    assert_eq!(batched.2, one_by_one.2, "notices");
+    assert_eq!(batched.3, one_by_one.3, "all done");
+    assert_eq!(batched.4, one_by_one.4, "the task held");
+    assert_eq!(batched.3, [false, false, false, true]);
+    assert_eq!(batched.4.0, TaskStatus::Failed);
+    assert_eq!(batched.2.len(), 5, "{:?}", batched.2);
+    assert!(
+        batched.2[4].1.starts_with("[ALL MEMBERS DONE]"),
+        "{:?}",
+        batched.2
+    );
+    let kinds: Vec<&str> = batched.1.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(
+        &kinds[..7],
+        [
+            "task.claimed",
+            "provider.call",
+            "member.completed",
+            "message.sent",
+            "provider.call",
+            "member.failed",
+            "message.sent"
+        ]
+    );
+
+    // A superseded attempt in a batch is refused and writes nothing; the others end.
+    let t = team(&s, "fenced");
+    let (a, b) = (member(&s, &t.id, "a"), member(&s, &t.id, "b"));
+    let end = |name: &str, attempt: i64| MemberEnd {
+        team_id: t.id.clone(),
+        name: name.into(),
+        outcome: Outcome::Completed("done".into()),
+        progress: progress(1),
+        attempt: Some(attempt),
+    };
+    let results = s
+        .finish_members(&[end(&a.name, 7), end(&b.name, 1)])
+        .unwrap();
+    assert!(results[0].is_err(), "{:?}", results[0]);
+    assert_eq!(
+        results[1].as_ref().unwrap().member.status,
+        MemberStatus::Completed
+    );
+    let a_now = s.get_member(&t.id, &a.name).unwrap();
+    assert_eq!((a_now.status, a_now.turns), (MemberStatus::Running, 0));
+}
+
 // A persistent member's turn ends in one transaction: its counters, its result to the lead,
 // running → idle. A lead that reads the result finds the member idle, so it can complete it
 // (the review does); on PostgreSQL the three used to be separate transactions, and a lead

@@ -15,6 +15,7 @@
 //! | [`Dialect::claim_next_in_one_statement`] | none (`Ok(None)`: the transaction path claims) | one prepared statement: pick, update (with its lease), event, blockers |
 //! | [`Dialect::claim_members_in_one_statement`] | none (`Ok(None)`) | one prepared statement: pick, updates, team held, events |
 //! | [`Dialect::add_members_in_one_statement`] | none (`Ok(None)`: an insert each) | one prepared statement: every member (`json_to_recordset`) and its event |
+//! | [`Dialect::end_members_in_one_statement`] | none (`Ok(None)`: a member's end at a time) | one prepared statement: the members' moves, counters, events, notices, `pg_notify` |
 //! | [`Dialect::send_in_one_statement`] | none (`Ok(None)`) | one prepared statement: fencing, key, recipients, deliveries, event, `pg_notify` |
 //! | [`Dialect::take_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the take (or lease), its event, the broadcast bodies |
 //! | [`Dialect::ack_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the acknowledgement and its event |
@@ -104,6 +105,21 @@ pub(crate) trait Dialect: diesel::Connection + Sized {
         now: i64,
     ) -> Result<Option<Vec<MemberRow>>>;
 
+    /// Writes the ends `rows` of members of team `team_id` (planned and checked by the caller,
+    /// under the team lock, inside its transaction) in one statement where the engine has
+    /// one: each member's guarded move to its terminal state with its counters, its events,
+    /// its notice to `lead` with the `message.sent` event, and the wake-up of waiters. The
+    /// rows written (fewer than `rows` when a member was no longer in the status read: the
+    /// caller then rolls back). `Ok(None)`: no such statement (the caller writes them one by
+    /// one).
+    fn end_members_in_one_statement(
+        &mut self,
+        team_id: &str,
+        lead: &str,
+        rows: &[EndRow],
+        now: i64,
+    ) -> Result<Option<Vec<MemberRow>>>;
+
     /// Stores a send in one statement where the engine has one: checks the sender (live in
     /// an active team: `team_core::delivery::may_act`) and its key, picks the recipients,
     /// inserts the deliveries (the body once), the `message.sent` event, and wakes waiters.
@@ -173,6 +189,45 @@ pub(crate) struct NewMemberRow<'a> {
     pub timeout_secs: Option<i64>,
     pub runner_id: Option<&'a str>,
     pub started_at_ms: Option<i64>,
+    pub payload: String,
+}
+
+/// One end of a batch as `Dialect::end_members_in_one_statement` writes it: the member's
+/// guarded move, its counters, its events (its last turn's, then `member.<status>`), the
+/// notice to the lead and its `message.sent` event, whose payload is `sent_head`, the
+/// notice's id, `sent_tail`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct EndRow {
+    /// The order in the batch (events and notices are written in it).
+    pub ord: i64,
+    pub id: i64,
+    pub name: String,
+    /// The status the member must still have.
+    pub from_status: String,
+    pub to_status: String,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub busy_ms: i64,
+    pub turns: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    /// Whether `pid` is written (`Progress::pid` given).
+    pub set_pid: bool,
+    pub pid: Option<i64>,
+    /// The notice's kind and body.
+    pub kind: String,
+    pub body: String,
+    pub sent_head: String,
+    pub sent_tail: String,
+    /// The member's events in order: `{"seq", "kind", "payload"}` (payload as JSON text).
+    pub events: Vec<EndEvent>,
+}
+
+/// An event of an [`EndRow`].
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct EndEvent {
+    pub seq: i64,
+    pub kind: String,
     pub payload: String,
 }
 

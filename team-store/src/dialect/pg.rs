@@ -332,6 +332,78 @@ impl Dialect for PgConnection {
         Ok(Some(row.task.into_entity(blockers)?))
     }
 
+    /// One statement for a batch of member ends (one round trip instead of ~12 per member):
+    /// the rows come as one JSON array (`json_to_recordset`); each member's guarded move (its
+    /// id, team and the status the caller read) with its counters, `RETURNING *`; for each
+    /// member moved, its notice to `lead` (ids drawn in batch order), then its events in
+    /// batch order (its last turn's, `member.<status>`, `message.sent` with the notice's id);
+    /// `pg_notify` once. A member not moved gets nothing (the caller sees fewer rows and
+    /// rolls back).
+    fn end_members_in_one_statement(
+        &mut self,
+        team_id: &str,
+        lead: &str,
+        rows: &[super::EndRow],
+        now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        struct Key;
+        let json = serde_json::to_string(rows)
+            .map_err(|e| StoreError::Invalid(format!("cannot encode member ends: {e}")))?;
+        let t = || Bind::Text(team_id.to_owned());
+        let written: Vec<MemberRow> = Prepared::<Key>::new(
+            "WITH r AS ( \
+                SELECT * FROM json_to_recordset(CAST(? AS json)) \
+                  AS r(ord bigint, id bigint, name text, from_status text, to_status text, \
+                       result text, error text, busy_ms bigint, turns bigint, tokens_in bigint, \
+                       tokens_out bigint, set_pid boolean, pid bigint, kind text, body text, \
+                       sent_head text, sent_tail text, events json)), \
+             u AS ( \
+                UPDATE members m SET status = r.to_status, result = r.result, error = r.error, \
+                    updated_at_ms = ?, ended_at_ms = ?, busy_ms = r.busy_ms, \
+                    turns = m.turns + r.turns, tokens_in = m.tokens_in + r.tokens_in, \
+                    tokens_out = m.tokens_out + r.tokens_out, \
+                    pid = CASE WHEN r.set_pid THEN r.pid ELSE m.pid END \
+                FROM r WHERE m.id = r.id AND m.team_id = ? AND m.status = r.from_status \
+                RETURNING m.*), \
+             ids AS MATERIALIZED ( \
+                SELECT nextval('messages_id_seq') AS id, o.ord FROM ( \
+                    SELECT r.ord FROM r JOIN u ON u.id = r.id ORDER BY r.ord) o), \
+             ins AS ( \
+                INSERT INTO messages (id, team_id, sender, recipient, kind, body, broadcast, \
+                    created_at_ms, body_of, send_key, interrupt) \
+                SELECT ids.id, ?, r.name, ?, r.kind, r.body, false, ?, NULL, NULL, false \
+                FROM ids JOIN r ON r.ord = ids.ord ORDER BY ids.id), \
+             ev AS ( \
+                INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+                SELECT ?, x.name, x.kind, x.payload, ? FROM ( \
+                    SELECT r.ord, e.seq, r.name, e.kind, e.payload \
+                    FROM r JOIN u ON u.id = r.id, \
+                        json_to_recordset(r.events) AS e(seq bigint, kind text, payload text) \
+                    UNION ALL \
+                    SELECT r.ord, 1000000, r.name, 'message.sent', \
+                        r.sent_head || ids.id::text || r.sent_tail \
+                    FROM r JOIN ids ON ids.ord = r.ord) x \
+                ORDER BY x.ord, x.seq), \
+             n AS MATERIALIZED ( \
+                SELECT pg_notify('team_inbox', ?)::text AS x FROM (SELECT 1 FROM ids LIMIT 1) one) \
+             SELECT u.* FROM u LEFT JOIN n ON true ORDER BY u.id",
+            vec![
+                Bind::Text(json),
+                Bind::BigInt(now),
+                Bind::BigInt(now),
+                t(),
+                t(),
+                Bind::Text(lead.to_owned()),
+                Bind::BigInt(now),
+                t(),
+                Bind::BigInt(now),
+                t(),
+            ],
+        )
+        .load(self)?;
+        Ok(Some(written))
+    }
+
     /// One statement for the whole list (a round trip instead of two per member): the rows
     /// come as one JSON array (`json_to_recordset`), are inserted in order (ids ascending),
     /// and each gets its `member.added` event.

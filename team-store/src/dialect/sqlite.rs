@@ -134,6 +134,16 @@ impl Dialect for SqliteConnection {
     }
 
     /// None on SQLite (its statements cost no round trips): the transaction path sends.
+    fn end_members_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _lead: &str,
+        _rows: &[super::EndRow],
+        _now: i64,
+    ) -> Result<Option<Vec<MemberRow>>> {
+        Ok(None)
+    }
+
     fn send_in_one_statement(&mut self, _send: &OneSend<'_>) -> Result<Option<Vec<Message>>> {
         Ok(None)
     }

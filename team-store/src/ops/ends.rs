@@ -13,7 +13,7 @@ use super::members::{fence_attempt, guarded, illegal_member, member_row, progres
 use super::messages::deliver;
 use super::teams::team_by_id;
 use crate::SYSTEM_SENDER;
-use crate::dialect::{Dialect, WrittenMember, member_write};
+use crate::dialect::{Dialect, EndEvent, EndRow, WrittenMember, member_write};
 use crate::error::{Result, StoreError};
 use crate::now_ms;
 use crate::prepared::Bind;
@@ -44,35 +44,239 @@ pub(crate) fn finish_member(
             return Ok(Err(e));
         }
         progress_of(c, team_id, &m.name, m.id, progress)?;
-        match finish_member_in(c, &team, m, outcome) {
+        match finish_member_in(c, &team, m, outcome, None) {
             Err(StoreError::Illegal(e)) => Ok(Err(StoreError::Illegal(e))),
             other => other.map(Ok),
         }
     })?
 }
 
-/// Ends several members in one write transaction, each as [`finish_member`] in a savepoint of
-/// its own: one refused or failed end rolls back only itself. The ends run in the order of
-/// their team ids (the order of the team row locks on PostgreSQL, so two batches never wait on
-/// each other in a cycle); the results come back in the order of `ends`.
+/// Ends several members in one write transaction. The ends run in the order of their team
+/// ids (the order of the team row locks on PostgreSQL, so two batches never wait on each other
+/// in a cycle); the results come back in the order of `ends`.
+///
+/// The ends of one team go together ([`finish_batch`], in a savepoint): the team row locked
+/// and read once, the members in one query, the lead once, `[ALL MEMBERS DONE]` looked for
+/// once after the last; on PostgreSQL the writes of the whole batch are one statement
+/// (`Dialect::end_members_in_one_statement`: a savepoint and ~12 round trips per member were
+/// what held a 1000-member fan-out's ends back, issue 19). A batch that meets anything but
+/// plain ends (a refusal, a superseded attempt, a lead, a missing or repeated member) or
+/// fails is rolled back and its ends run one by one, each as [`finish_member`] in a savepoint
+/// of its own: one refused or failed end rolls back only itself, with the same errors as
+/// ever.
 pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Result<Finished>>> {
     let mut order: Vec<usize> = (0..ends.len()).collect();
     order.sort_by(|a, b| ends[*a].team_id.cmp(&ends[*b].team_id));
     c.write_tx(|c| {
         let mut out: Vec<Option<Result<Finished>>> = ends.iter().map(|_| None).collect();
-        for i in order {
-            let e = &ends[i];
-            out[i] = Some(finish_member(
-                c,
-                &e.team_id,
-                &e.name,
-                &e.outcome,
-                &e.progress,
-                e.attempt,
-            ));
+        for group in order.chunk_by(|a, b| ends[*a].team_id == ends[*b].team_id) {
+            if group.len() > 1
+                && let Ok(done) = c.write_tx(|c| finish_batch(c, ends, group))
+            {
+                for (i, f) in group.iter().zip(done) {
+                    out[*i] = Some(Ok(f));
+                }
+                continue;
+            }
+            for &i in group {
+                let e = &ends[i];
+                out[i] = Some(finish_member(
+                    c,
+                    &e.team_id,
+                    &e.name,
+                    &e.outcome,
+                    &e.progress,
+                    e.attempt,
+                ));
+            }
         }
         Ok(out.into_iter().flatten().collect())
     })
+}
+
+/// Why [`finish_batch`] left its ends to the one-by-one path (never seen by a caller).
+fn one_by_one(why: &str) -> StoreError {
+    StoreError::Failed(format!("member ends left to one-by-one: {why}"))
+}
+
+/// The ends `group` (indexes into `ends`, all of one team) as one batch, inside the caller's
+/// savepoint: every end must be plain (its member found once, not the lead, its attempt
+/// current, its move legal), else an error (the caller rolls back and ends them one by one).
+/// Each end writes what [`finish_member`] writes; the results in the order of `group`.
+fn finish_batch(c: &mut Conn, ends: &[MemberEnd], group: &[usize]) -> Result<Vec<Finished>> {
+    let team_id = ends[group[0]].team_id.as_str();
+    c.lock_team(team_id)?;
+    let team = team_by_id(c, team_id)?;
+    let names: Vec<&str> = group.iter().map(|i| ends[*i].name.as_str()).collect();
+    if names.contains(&LEAD_ALIAS) {
+        return Err(one_by_one("the lead"));
+    }
+    let mut rows: std::collections::HashMap<String, MemberRow> = members::table
+        .filter(members::team_id.eq(team_id))
+        .filter(members::name.eq_any(&names))
+        .select(MemberRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(|m| (m.name.clone(), m))
+        .collect();
+    if rows.len() != names.len() {
+        return Err(one_by_one("a member missing or ending twice"));
+    }
+    let lead = member_row(c, &team, LEAD_ALIAS)?;
+    let mut planned = Vec::with_capacity(group.len());
+    let mut task_froms: Vec<String> = Vec::new();
+    for &i in group {
+        let e = &ends[i];
+        let m = rows
+            .remove(&e.name)
+            .ok_or_else(|| one_by_one("a member ending twice"))?;
+        fence_attempt(&team, &m, e.attempt, "end").map_err(|_| one_by_one("a fenced end"))?;
+        let role = m.role.parse::<Role>().map_err(StoreError::Corrupt)?;
+        if role != Role::Member {
+            return Err(one_by_one("a lead"));
+        }
+        let plan = cascade::member_end(&m.name, role, m.status()?, &e.outcome)
+            .map_err(|_| one_by_one("a refused move"))?;
+        if let Some(t) = &plan.tasks
+            && !task_froms.iter().any(|f| f == t.from.as_str())
+        {
+            task_froms.push(t.from.as_str().to_owned());
+        }
+        planned.push((e, m, plan));
+    }
+    // The task cascade is left to the one-by-one statements of the engines' shared path.
+    let tasks_held = !task_froms.is_empty() && {
+        let held: i64 = tasks::table
+            .filter(tasks::team_id.eq(team_id))
+            .filter(tasks::assignee.eq_any(&names))
+            .filter(tasks::status.eq_any(&task_froms))
+            .count()
+            .get_result(c)?;
+        held > 0
+    };
+    let now = now_ms();
+    let one = if tasks_held {
+        None
+    } else {
+        let batch: Vec<EndRow> = planned
+            .iter()
+            .enumerate()
+            .map(|(ord, (e, m, plan))| end_row(ord, e, m, plan, &lead.name, now))
+            .collect();
+        c.end_members_in_one_statement(team_id, &lead.name, &batch, now)?
+    };
+    let mut done: Vec<Finished> = match one {
+        Some(written) => {
+            if written.len() != planned.len() {
+                return Err(one_by_one("a member changed under the batch"));
+            }
+            let mut by_id: std::collections::HashMap<i64, MemberRow> =
+                written.into_iter().map(|m| (m.id, m)).collect();
+            planned
+                .iter()
+                .map(|(_, m, _)| {
+                    let row = by_id
+                        .remove(&m.id)
+                        .ok_or_else(|| one_by_one("a member changed under the batch"))?;
+                    Ok(Finished {
+                        member: row.into_entity()?,
+                        tasks_changed: Vec::new(),
+                        all_done: false,
+                        notified: Some(lead.name.clone()),
+                    })
+                })
+                .collect::<Result<_>>()?
+        }
+        None => {
+            let mut done = Vec::with_capacity(planned.len());
+            for (e, m, _) in planned {
+                progress_of(c, team_id, &m.name, m.id, &e.progress)?;
+                done.push(finish_member_in(c, &team, m, &e.outcome, Some(&lead))?);
+            }
+            done
+        }
+    };
+    if let Some(last) = done.last_mut() {
+        last.all_done = all_members_done(c, &team, &lead.name)?;
+    }
+    Ok(done)
+}
+
+/// The [`EndRow`] of end `e` of member `m` (read under the team lock) as `plan` says, its
+/// notice to `lead`.
+fn end_row(
+    ord: usize,
+    e: &MemberEnd,
+    m: &MemberRow,
+    plan: &cascade::EndPlan,
+    lead: &str,
+    now: i64,
+) -> EndRow {
+    let from = m.status().unwrap_or(MemberStatus::Running);
+    let to = plan.to;
+    let busy = if from == MemberStatus::Running {
+        now - m.updated_at_ms
+    } else {
+        0
+    };
+    let (result, error) = (e.outcome.result(), e.outcome.error());
+    let text = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    let mut events: Vec<EndEvent> = e
+        .progress
+        .events
+        .iter()
+        .map(|(kind, payload)| (kind.clone(), text(payload)))
+        .chain(std::iter::once((
+            format!("member.{to}"),
+            text(&json!({"from": from, "result": result.map(|r| excerpt(r, 500)), "error": error})),
+        )))
+        .enumerate()
+        .map(|(seq, (kind, payload))| EndEvent {
+            seq: seq as i64,
+            kind,
+            payload,
+        })
+        .collect();
+    events.shrink_to_fit();
+    let (kind, body) = plan
+        .notice
+        .as_ref()
+        .map(|n| (n.kind, n.body.clone()))
+        .unwrap_or((MessageKind::System, String::new()));
+    // The `message.sent` payload `deliver` writes, around the notice's id (not known yet).
+    const MARK: i64 = -7_319_004_781;
+    let sent = text(&json!({
+        "ids": [MARK],
+        "to": [lead],
+        "kind": kind.as_str(),
+        "broadcast": false,
+        "body": excerpt(&body, 200),
+        "interrupt": false,
+    }));
+    let (head, tail) = sent
+        .split_once(&MARK.to_string())
+        .map(|(h, t)| (h.to_owned(), t.to_owned()))
+        .unwrap_or_default();
+    EndRow {
+        ord: ord as i64,
+        id: m.id,
+        name: m.name.clone(),
+        from_status: from.as_str().to_owned(),
+        to_status: to.as_str().to_owned(),
+        result: result.map(str::to_owned),
+        error: error.map(str::to_owned),
+        busy_ms: m.busy_ms + busy,
+        turns: e.progress.turns,
+        tokens_in: e.progress.tokens_in,
+        tokens_out: e.progress.tokens_out,
+        set_pid: e.progress.pid.is_some(),
+        pid: e.progress.pid.flatten(),
+        kind: kind.as_str().to_owned(),
+        body,
+        sent_head: head,
+        sent_tail: tail,
+        events,
+    }
 }
 
 /// Ends an attempt of member `name` that failed with a retryable `cause` (`error` says what
@@ -112,7 +316,7 @@ pub(crate) fn retry_member(
             Ok(Some(p)) if team.status == TeamStatus::Active.as_str() => p,
             // No attempt left (or the team ended): the failure, as without a policy.
             Ok(_) => {
-                return finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned()))
+                return finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned()), None)
                     .map(Retried::Failed);
             }
             Err(e) => return Err(e),
@@ -217,18 +421,71 @@ pub(crate) fn fail_member_unless_answered(
         if answered > 0 || m.status()?.is_terminal() {
             return Ok(None);
         }
-        finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned())).map(Some)
+        finish_member_in(c, &team, m, &Outcome::Failed(error.to_owned()), None).map(Some)
     })
+}
+
+/// Sends `[ALL MEMBERS DONE]` (`cascade::all_members_done`) to `lead` when it is due: team
+/// `team` active with no live member left. One look for a live member first (not a load of
+/// every status on every end, which made a team of N members cost O(N²)); the statuses are
+/// read only for the summary. An `or` chain, not `eq_any`: Diesel caches the statement
+/// (index `members_live`). True when it was sent.
+fn all_members_done(c: &mut Conn, team: &TeamRow, lead: &str) -> Result<bool> {
+    let team_id = team.id.as_str();
+    let active = team.status == TeamStatus::Active.as_str();
+    if !active {
+        return Ok(false);
+    }
+    let any_live = diesel::select(diesel::dsl::exists(
+        members::table
+            .filter(members::team_id.eq(team_id))
+            .filter(members::role.eq(Role::Member.as_str()))
+            .filter(
+                members::status
+                    .eq(MemberStatus::Pending.as_str())
+                    .or(members::status.eq(MemberStatus::Running.as_str()))
+                    .or(members::status.eq(MemberStatus::Idle.as_str()))
+                    .or(members::status.eq(MemberStatus::Waiting.as_str())),
+            ),
+    ))
+    .get_result::<bool>(c)?;
+    if any_live {
+        return Ok(false);
+    }
+    let others: Vec<String> = members::table
+        .filter(members::team_id.eq(team_id))
+        .filter(members::role.eq(Role::Member.as_str()))
+        .select(members::status)
+        .load(c)?;
+    let statuses = others.iter().filter_map(|s| s.parse::<MemberStatus>().ok());
+    let Some(body) = cascade::all_members_done(TeamStatus::Active, statuses) else {
+        return Ok(false);
+    };
+    deliver(
+        c,
+        team_id,
+        SYSTEM_SENDER,
+        &[lead.to_owned()],
+        MessageKind::System,
+        &body,
+        false,
+    )?;
+    Ok(true)
 }
 
 /// The body of [`finish_member`], inside the caller's write transaction, which has locked
 /// the team row and read `team` and the member `m`: asks `team-core` for the plan of the end
 /// ([`cascade::member_end`]) and carries it out, each move behind its SQL guard.
+///
+/// `batch_lead`: the lead, read by the caller, which ends several members and looks for
+/// `[ALL MEMBERS DONE]` once after the last ([`all_members_done`]); `None`: one end, which
+/// reads the lead and looks itself.
 fn finish_member_in(
     c: &mut Conn,
     team: &TeamRow,
     m: MemberRow,
     outcome: &Outcome,
+    batch_lead: Option<&MemberRow>,
 ) -> Result<Finished> {
     let team_id = team.id.as_str();
     let from = m.status()?;
@@ -322,56 +579,22 @@ fn finish_member_in(
     let mut all_done = false;
     let mut notified = None;
     if let Some(notice) = &plan.notice {
-        let lead = member_row(c, team, LEAD_ALIAS)?;
-        notified = Some(lead.name.clone());
+        let lead = match batch_lead {
+            Some(l) => l.name.clone(),
+            None => member_row(c, team, LEAD_ALIAS)?.name,
+        };
+        notified = Some(lead.clone());
         deliver(
             c,
             team_id,
             &m.name,
-            std::slice::from_ref(&lead.name),
+            std::slice::from_ref(&lead),
             notice.kind,
             &notice.body,
             false,
         )?;
-        // `[ALL MEMBERS DONE]` (`cascade::all_members_done`) is due only in an active team
-        // with no live member left: one look for a live member first (not a load of every
-        // status on every end, which made a team of N members cost O(N²)); the statuses are
-        // read only for the summary. An `or` chain, not `eq_any`: Diesel caches the statement
-        // (index `members_live`).
-        let active = team.status == TeamStatus::Active.as_str();
-        let any_live = active
-            && diesel::select(diesel::dsl::exists(
-                members::table
-                    .filter(members::team_id.eq(team_id))
-                    .filter(members::role.eq(Role::Member.as_str()))
-                    .filter(
-                        members::status
-                            .eq(MemberStatus::Pending.as_str())
-                            .or(members::status.eq(MemberStatus::Running.as_str()))
-                            .or(members::status.eq(MemberStatus::Idle.as_str()))
-                            .or(members::status.eq(MemberStatus::Waiting.as_str())),
-                    ),
-            ))
-            .get_result::<bool>(c)?;
-        if active && !any_live {
-            let others: Vec<String> = members::table
-                .filter(members::team_id.eq(team_id))
-                .filter(members::role.eq(Role::Member.as_str()))
-                .select(members::status)
-                .load(c)?;
-            let statuses = others.iter().filter_map(|s| s.parse::<MemberStatus>().ok());
-            if let Some(body) = cascade::all_members_done(TeamStatus::Active, statuses) {
-                all_done = true;
-                deliver(
-                    c,
-                    team_id,
-                    SYSTEM_SENDER,
-                    &[lead.name],
-                    MessageKind::System,
-                    &body,
-                    false,
-                )?;
-            }
+        if batch_lead.is_none() {
+            all_done = all_members_done(c, team, &lead)?;
         }
     }
     Ok(Finished {
