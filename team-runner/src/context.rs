@@ -96,6 +96,11 @@ pub(crate) struct TeamView {
     pub team: team_core::Team,
     pub head: Vec<Member>,
     pub total: i64,
+    /// Whether the team has a budget (`None`: the read failed; each session reads it then).
+    /// A budget is set only when a team is created, so one read serves all the members the
+    /// dispatcher starts together: a read per member was a hop to the blocking pool and a
+    /// pooled connection each before its first model call (issue 19).
+    pub budget: Option<bool>,
 }
 
 /// The JSON shapes workflows ask of LLM members' next answers (structured output), by

@@ -82,7 +82,16 @@ async fn team_views(ctx: &Context, members: &[Member]) -> HashMap<String, Arc<Te
                 let (team, head, total) = s
                     .team_view(&t, crate::llm::prompt::MAX_LISTED_MEMBERS)
                     .ok()?;
-                Some((t, Arc::new(TeamView { team, head, total })))
+                let budget = s.team_budget(&t).ok().map(|b| b.is_set());
+                Some((
+                    t,
+                    Arc::new(TeamView {
+                        team,
+                        head,
+                        total,
+                        budget,
+                    }),
+                ))
             })
             .collect())
     })

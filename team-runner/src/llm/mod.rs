@@ -231,7 +231,13 @@ impl Session {
                     None => {
                         let (team, head, total) =
                             s.team_view(&team_id, prompt::MAX_LISTED_MEMBERS)?;
-                        Arc::new(TeamView { team, head, total })
+                        let budget = s.team_budget(&team_id).ok().map(|b| b.is_set());
+                        Arc::new(TeamView {
+                            team,
+                            head,
+                            total,
+                            budget,
+                        })
                     }
                 };
                 let memory = match memory_key {
@@ -243,6 +249,7 @@ impl Session {
             .await
             .map_err(|e| e.to_string())?,
         };
+        let team_budget = view.budget;
         let system = prompt::system_prompt(
             def,
             m,
@@ -303,7 +310,7 @@ impl Session {
             unwritten: Progress::default(),
             checkpoints: true,
             resume_mid_turn: false,
-            team_budget: None,
+            team_budget,
             secrets: ctx
                 .runtime
                 .provider_key_envs
