@@ -7,6 +7,9 @@
 # With KEEP=1 the project directory is kept and its path printed (the events table in
 # .team/team.db has the run's timeline; clock_ms the process's spawn and exit, in Unix ms, so
 # bench/timeline.py DIR prints the phases).
+# CPU_US=100 runs the scripted server CPU-hungry (`--cpu-us`, one thread), as bench/run.sh's
+# fanout-cpu; PG=postgres://… runs on a fresh PostgreSQL schema of that server (dropped after,
+# unless KEEP=1) instead of SQLite.
 # Needs the dist binaries (`cargo build --profile dist -p team-cli -p team-testkit`).
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +19,13 @@ LLM=${LLM:-$ROOT/target/dist/scripted-llm}
 d=$(mktemp -d); mkdir -p $d/.team/agents $d/.team/workflows
 unset TEAM_DATABASE_URL RUST_LOG
 export CI=true NO_COLOR=1 TEAM_CONFIG_HOME=$d/uc
-$LLM --latency-ms 200 --port 0 > $d/llm.out 2>&1 &
+schema=""
+if [ -n "${PG:-}" ]; then
+    schema="fanout_once_$$_$RANDOM"
+    psql "$PG" -qc "CREATE SCHEMA $schema" >/dev/null
+    case "$PG" in *\?*) export TEAM_DATABASE_URL="$PG&options=-csearch_path%3D$schema" ;; *) export TEAM_DATABASE_URL="$PG?options=-csearch_path%3D$schema" ;; esac
+fi
+$LLM --latency-ms 200 --port 0 --cpu-us "${CPU_US:-0}" > $d/llm.out 2>&1 &
 lp=$!
 for i in $(seq 200); do url=$(sed -n 's/^listening //p' $d/llm.out); [ -n "$url" ] && break; sleep 0.02; done
 cat > $d/.team/config.toml <<EOC
@@ -42,5 +51,8 @@ kill -TERM $lp; wait $lp 2>/dev/null
 inf=$(grep -o '"max_in_flight": *[0-9]*' $d/llm.out | grep -o '[0-9]*$')
 echo "N=$N exit=$code $(cat $d/t.txt) inflight=$inf llm_cpu_s=$llm_cpu"
 [ "$code" != 0 ] && tail -3 "$d/err"
-if [ "${KEEP:-}" = 1 ]; then echo "kept $d"; tail -1 $d/llm.out; else rm -rf "$d"; fi
+if [ "${KEEP:-}" = 1 ]; then echo "kept $d${schema:+ (schema $schema)}"; tail -1 $d/llm.out; else
+    rm -rf "$d"
+    [ -n "$schema" ] && psql "$PG" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
+fi
 exit "$code"

@@ -104,6 +104,10 @@ async fn serve(args: Args) -> ExitCode {
         "requests": server.request_count(),
         "max_in_flight": server.max_in_flight(),
         "arrivals_unix_ms": [at(0), at(arrivals.len() / 2), arrivals.last().copied()],
+        // The deciles (0 %, 10 %, …, 100 %): how fast the requests reached the server.
+        "arrival_deciles_unix_ms": (0..=10)
+            .map(|q| at((arrivals.len().saturating_sub(1)) * q / 10))
+            .collect::<Vec<_>>(),
     });
     {
         let mut out = std::io::stdout().lock();
