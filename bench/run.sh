@@ -216,6 +216,10 @@ EOF
     code=$?
     set -e
     t1=$EPOCHREALTIME
+    # The scripted server's own CPU (user + sys, clock ticks → s): with `--cpu-us` its CPU per
+    # request is the c of the ideal, plus what parsing and TCP cost it.
+    local llm_cpu
+    llm_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$llm_pid/stat" 2>/dev/null || echo null)
     kill -TERM "$llm_pid" 2>/dev/null || true
     wait "$llm_pid" 2>/dev/null || true
     local in_flight requests
@@ -223,7 +227,7 @@ EOF
     requests=$(grep -o '"requests": *[0-9]*' "$dir/llm.out" | grep -o '[0-9]*$' || echo null)
     [ -n "$schema" ] && psql "$PG_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
     awk -v n="$n" -v run="$run" -v code="$code" -v t0="$t0" -v t1="$t1" -v cpu_us="$cpu_us" -v backend="$backend" \
-        -v inflight="${in_flight:-null}" -v requests="${requests:-null}" '
+        -v inflight="${in_flight:-null}" -v requests="${requests:-null}" -v llm_cpu="${llm_cpu:-null}" '
         /Elapsed \(wall clock\)/ {
             k = split($NF, p, ":"); wall = 0
             for (i = 1; i <= k; i++) wall = wall * 60 + p[i]
@@ -234,7 +238,7 @@ EOF
         END {
             printf "{\"n\": %d, \"run\": %d, \"exit\": %d, \"max_agents\": %d, \"latency_ms\": %d, ", n, run, code, n, '"$LATENCY_MS"'
             printf "\"wall_s\": %s, \"wall_hr_s\": %.4f, \"user_s\": %s, \"sys_s\": %s, \"rss_kb\": %s, ", wall + 0, t1 - t0, user + 0, sys + 0, rss + 0
-            printf "\"max_in_flight\": %s, \"requests\": %s, \"cpu_us\": %d, \"backend\": \"%s\"}\n", inflight, requests, cpu_us, backend
+            printf "\"max_in_flight\": %s, \"requests\": %s, \"cpu_us\": %d, \"backend\": \"%s\", \"llm_cpu_s\": %s}\n", inflight, requests, cpu_us, backend, llm_cpu
         }' "$dir/time.txt" >>"$out"
     if [ "$code" != 0 ]; then
         log "fan-out N=$n run $run exited $code: $(tail -3 "$dir/run.err" | tr '\n' ' ')"

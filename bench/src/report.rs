@@ -339,6 +339,19 @@ fn fanout_cpu_rows(r: &Results, rows: &mut Vec<Row>) {
         }
         let walls: Vec<f64> = ok.iter().filter_map(|v| f(v, &["wall_hr_s"])).collect();
         let flights: Vec<f64> = ok.iter().filter_map(|v| f(v, &["max_in_flight"])).collect();
+        // The server's measured CPU per request (its parsing and TCP on top of the c it burns).
+        let per_request: Vec<f64> = ok
+            .iter()
+            .filter_map(|v| Some(f(v, &["llm_cpu_s"])? * 1e6 / f(v, &["requests"])?.max(1.0)))
+            .collect();
+        let server = if per_request.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the server's CPU {:.0} µs per request",
+                median(&per_request)
+            )
+        };
         let wall = median(&walls);
         let lo = flights.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = flights.iter().copied().fold(0.0, f64::max);
@@ -346,7 +359,7 @@ fn fanout_cpu_rows(r: &Results, rows: &mut Vec<Row>) {
             bench,
             target,
             measured: format!(
-                "**{:.2}** ({wall:.2} s median of {} runs: {}; {:.2} × 2·L); in flight **{lo:.0}–{hi:.0}**",
+                "**{:.2}** ({wall:.2} s median of {} runs: {}; {:.2} × 2·L); in flight **{lo:.0}–{hi:.0}**{server}",
                 wall / ideal,
                 walls.len(),
                 walls
@@ -939,7 +952,9 @@ Its ideal is that of a client with no overhead: the server spends c = `BENCH_CPU
 serial CPU per request on its one thread, so the N requests are served one after the other and \
 the lead's synthesis call after them: ideal = 2·L + (N+1)·c (0.5 s for N = 1000, c = 100 µs, \
 L = 200 ms); wall / 2·L is shown beside it. All N in flight at once needs every request to \
-reach the server within L − N·c of the first.
+reach the server within L − N·c of the first. The server's own CPU per request (its user + \
+sys time over the requests it served) is shown too: what it spends beyond c (HTTP, TCP, the \
+JSON body) counts against the same L.
 - **Idle RSS**: `team-bench idle-rss`: 1,000 persistent members queued in one team, one \
 `team runner --max-agents 50` process runs each one turn (one model call against the \
 in-process scripted server, latency 0), then all sit idle; `VmRSS` of the runner 2 s after \
