@@ -14,7 +14,12 @@
 //! - **recovery**: `--hosts` hosts (at least 2) run `--members` members of `--work-ms` each,
 //!   with one retry; the last host is killed (SIGKILL to its namespace's first process) while
 //!   its members run. **detected** = its `runner.lost` event − the kill; **recovered** = the
-//!   last end of the members it held − the kill (their retry ran `--work-ms` again).
+//!   last end of the members it held − the kill (their retry ran `--work-ms` again). The
+//!   breakdown: **retried** (the last `member.retried` − the kill), **restarted** (the last
+//!   start of a retried attempt − the kill: running again elsewhere), **slot wait** (the
+//!   longest start − end of backoff: a retried member waits for a free slot when every slot
+//!   of the surviving hosts is busy), and when the first slot of a surviving host freed after
+//!   the loss.
 //!
 //! Must run as root (namespaces). PostgreSQL only.
 
@@ -359,10 +364,9 @@ fn recovery(args: &HostsArgs) -> Result<Value> {
         h.kill();
     }
     let ms = w.wait_all_ended(Duration::from_secs(600))?;
-    let lost_at = w
-        .store
-        .list_events(None, 0, 1_000_000)?
-        .into_iter()
+    let events = w.store.list_events(None, 0, 1_000_000)?;
+    let lost_at = events
+        .iter()
         .find(|e| e.kind == "runner.lost")
         .map(|e| e.created_at_ms);
     let last_end = ms
@@ -370,6 +374,44 @@ fn recovery(args: &HostsArgs) -> Result<Value> {
         .filter(|m| held.iter().any(|h| h.id == m.id))
         .filter_map(|m| m.ended_at_ms)
         .max();
+    // Where the time after the loss went, per member the killed host held: its retry
+    // (`member.retried`, with the end of its backoff) and the start of its next attempt (the
+    // first `member.running` after it); the wait for a slot is that start − the later of the
+    // two (a surviving host whose slots are all busy runs it when one of its members ends).
+    let (mut retried_last, mut restarted_last, mut slot_wait_max) = (None, None, None::<i64>);
+    for h in &held {
+        let mine = |e: &&team_core::Event| {
+            e.team_id.as_deref() == Some(w.team.id.as_str()) && e.member.as_ref() == Some(&h.name)
+        };
+        let Some(retried) = events
+            .iter()
+            .filter(mine)
+            .find(|e| e.kind == "member.retried")
+        else {
+            continue;
+        };
+        let claimable = retried.payload["not_before_ms"]
+            .as_i64()
+            .unwrap_or(retried.created_at_ms)
+            .max(retried.created_at_ms);
+        retried_last = retried_last.max(Some(retried.created_at_ms));
+        if let Some(started) = events
+            .iter()
+            .filter(mine)
+            .find(|e| e.kind == "member.running" && e.id > retried.id)
+        {
+            restarted_last = restarted_last.max(Some(started.created_at_ms));
+            slot_wait_max = slot_wait_max.max(Some(started.created_at_ms - claimable));
+        }
+    }
+    // The first end of a surviving host's member after the loss: when a slot freed there.
+    let first_free_after_lost = lost_at.and_then(|lost| {
+        ms.iter()
+            .filter(|m| !held.iter().any(|h| h.id == m.id))
+            .filter_map(|m| m.ended_at_ms)
+            .filter(|t| *t >= lost)
+            .min()
+    });
     let failed: Vec<_> = ms
         .iter()
         .filter(|m| m.status != MemberStatus::Completed)
@@ -386,6 +428,10 @@ fn recovery(args: &HostsArgs) -> Result<Value> {
         "held_by_killed_host": held.len(),
         "detected_ms": lost_at.map(|t| (t as f64 - killed_ms).round()),
         "recovered_ms": last_end.map(|t| (t as f64 - killed_ms).round()),
+        "retried_ms": retried_last.map(|t| (t as f64 - killed_ms).round()),
+        "restarted_ms": restarted_last.map(|t| (t as f64 - killed_ms).round()),
+        "slot_wait_ms": slot_wait_max,
+        "first_slot_free_after_lost_ms": first_free_after_lost.map(|t| (t as f64 - killed_ms).round()),
         "goal_ms": 3 * args.heartbeat_ms + 1000 + args.work_ms,
         "not_completed": failed,
     }))

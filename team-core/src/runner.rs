@@ -50,6 +50,26 @@ pub fn runner_lost(runner: &RunnerSighting<'_>, my_host: &str, now_ms: i64) -> b
     now_ms.saturating_sub(runner.heartbeat_at_ms) > limit
 }
 
+/// The first time (ms since the epoch) at which a runner whose last heartbeat was at
+/// `heartbeat_at_ms`, with a period of `heartbeat_ms`, is lost by its heartbeat's age (one ms
+/// past [`LOST_AFTER_PERIODS`] periods, the rule of [`runner_lost`]). A surviving runner
+/// schedules its next look at the others for the earliest of these, rather than waiting for
+/// its own next heartbeat (up to one period more).
+///
+/// ```
+/// use team_core::runner::{RunnerSighting, lost_at_ms, runner_lost};
+/// assert_eq!(lost_at_ms(1_000, 2_000), 7_001);
+/// let r = RunnerSighting { host: "a", pid_alive: true, heartbeat_at_ms: 1_000,
+///     heartbeat_ms: 2_000, stopped: false };
+/// assert!(!runner_lost(&r, "b", lost_at_ms(1_000, 2_000) - 1));
+/// assert!(runner_lost(&r, "b", lost_at_ms(1_000, 2_000)));
+/// ```
+pub fn lost_at_ms(heartbeat_at_ms: i64, heartbeat_ms: i64) -> i64 {
+    heartbeat_at_ms
+        .saturating_add(LOST_AFTER_PERIODS.saturating_mul(heartbeat_ms.max(1)))
+        .saturating_add(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +99,20 @@ mod tests {
         assert!(runner_lost(&r("other", true, 1000), "h", 1301));
         assert!(runner_lost(&r("h", true, 1000), "h", 1301));
         assert!(!runner_lost(&r("h", true, 1000), "h", 1300));
+    }
+
+    #[test]
+    fn lost_at_is_the_first_ms_the_rule_says_lost() {
+        for (beat, period) in [(1000, 100), (0, 1), (5, 0), (-7, 3)] {
+            let s = RunnerSighting {
+                heartbeat_ms: period,
+                ..r("other", true, beat)
+            };
+            let at = lost_at_ms(beat, period);
+            assert!(!runner_lost(&s, "h", at - 1), "{beat} {period}");
+            assert!(runner_lost(&s, "h", at), "{beat} {period}");
+        }
+        assert_eq!(lost_at_ms(i64::MAX, i64::MAX), i64::MAX);
     }
 
     #[test]

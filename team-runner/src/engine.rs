@@ -6,7 +6,8 @@
 //!   claims the oldest pending members (an atomic claim in the store, so runners sharing a
 //!   database never take the same member, up to [`MAX_CLAIM_BATCH`] in one transaction) and
 //!   starts their executors; with nothing pending it waits for an in-process wake-up
-//!   ([`Event::Queued`]) or the next queue poll;
+//!   ([`Event::Queued`], or members its own reconcile retried), a `team_queue` notification
+//!   from another process (PostgreSQL, see [`listen`]) or the next queue poll;
 //! - the **dispatcher** ([`crate::dispatcher`]): the one owner of the per-member state (cancel
 //!   tokens, wake-ups, inbox watchers); executors and workflows tell it what happened through
 //!   [`Event`]s (`Started`, `Ended`, `Sent`, `Queued`, ...) on the channel of their
@@ -105,7 +106,9 @@ pub(crate) struct Inner {
     pub ctx: Arc<Context>,
     pub runner: Runner,
     pub tracker: TaskTracker,
-    /// Woken by the dispatcher on [`Event::Queued`]: the claim loop looks at once.
+    /// Woken by the dispatcher on [`Event::Queued`], by the listener when another process
+    /// made members pending ([`listen`]), and by the heartbeat for the members its reconcile
+    /// retried: the claim loop looks at once.
     pub queued: Arc<Notify>,
     /// Woken by the dispatcher when another process delivered a message to a team held here
     /// (PostgreSQL `LISTEN team_inbox`, see [`listen`]): the poller looks at once.
@@ -439,25 +442,51 @@ impl Engine {
 }
 
 /// Refreshes this runner's heartbeat every period (and stops the engine when the heartbeat
-/// reads a stop request: `Store::request_runner_stop`) and, after each, reconciles the runners
-/// that are lost (issue 14: a dead runner is noticed without anyone running
-/// `team reconcile`): a dead pid on this host at once; a heartbeat older than three periods
-/// only once this runner's own heartbeats have gone through for three periods in a row, so a
-/// database outage that stopped every runner's heartbeat does not make them reconcile each
-/// other when it ends.
+/// reads a stop request: `Store::request_runner_stop`) and reconciles the runners that are
+/// lost (issue 14: a dead runner is noticed without anyone running `team reconcile`): a dead
+/// pid on this host at once; a heartbeat older than three periods only once this runner's own
+/// heartbeats have gone through for three periods in a row, so a database outage that stopped
+/// every runner's heartbeat does not make them reconcile each other when it ends. It looks
+/// after each of its heartbeats and, between them, when the oldest heartbeat of another runner
+/// turns three periods old (`ReconcileReport::next_check_at_ms`): a dead host is found lost
+/// at three of its periods, not up to one period of this runner's later (issue 19). Members it
+/// retried wake its own claim loop when their backoff ends (other runners hear of them through
+/// `LISTEN team_queue` on PostgreSQL).
 async fn heartbeat(inner: Arc<Inner>) {
     let period = inner.ctx.opts.heartbeat;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut healthy_since: Option<tokio::time::Instant> = None;
+    // When to look at the other runners before the next tick (a wall-clock ms, as heartbeats
+    // are stored); `None`: at the next tick.
+    let mut check_at: Option<i64> = None;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let check = async {
+            match check_at {
+                // Not sooner than 10 ms apart: a look that could not settle a runner (a
+                // database error) must not spin.
+                Some(at) => {
+                    let wait = (at - team_store::now_ms()).max(10);
+                    tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let ticked = tokio::select! {
+            _ = tick.tick() => true,
+            _ = check => false,
             _ = inner.ctx.shutdown.cancelled() => return,
-        }
+        };
+        check_at = None;
         let rid = inner.runner.id.clone();
-        match db(&inner.ctx.store, move |s| s.heartbeat_runner(&rid)).await {
-            Err(e) => {
+        // A look between ticks writes no heartbeat.
+        let beat = match ticked {
+            true => Some(db(&inner.ctx.store, move |s| s.heartbeat_runner(&rid)).await),
+            false => None,
+        };
+        match beat {
+            None => {}
+            Some(Err(e)) => {
                 tracing::warn!("heartbeat failed: {e}");
                 healthy_since = None;
                 continue;
@@ -465,7 +494,7 @@ async fn heartbeat(inner: Arc<Inner>) {
             // `team runner stop` asked through the database (a runner it cannot signal): stop
             // as on SIGTERM. The shutdown token ends `serve` and cancels every member here;
             // the owner of the engine then calls `Engine::stop`, which marks it stopped.
-            Ok(Beat::StopRequested) => {
+            Some(Ok(Beat::StopRequested)) => {
                 tracing::warn!("a stop was requested (`team runner stop`): stopping this runner");
                 inner.ctx.shutdown.cancel();
                 return;
@@ -475,7 +504,7 @@ async fn heartbeat(inner: Arc<Inner>) {
             // or failed its members elsewhere. Whatever still runs here for them is a
             // superseded attempt: stop it all (the processes are killed; their writes would be
             // refused anyway) and let the owner exit.
-            Ok(Beat::MarkedLost) => {
+            Some(Ok(Beat::MarkedLost)) => {
                 tracing::error!(
                     runner = %inner.runner.id,
                     "this runner was marked lost by another process (no heartbeat for three periods); \
@@ -485,9 +514,12 @@ async fn heartbeat(inner: Arc<Inner>) {
                 inner.ctx.shutdown.cancel();
                 return;
             }
-            Ok(Beat::Alive) => {}
+            Some(Ok(Beat::Alive)) => {}
         }
-        let since = *healthy_since.get_or_insert_with(tokio::time::Instant::now);
+        let Some(since) = healthy_since.or_else(|| ticked.then(tokio::time::Instant::now)) else {
+            continue;
+        };
+        healthy_since = Some(since);
         let stale_too =
             since.elapsed() >= period.saturating_mul(team_core::runner::LOST_AFTER_PERIODS as u32);
         let me = inner.runner.id.clone();
@@ -496,23 +528,48 @@ async fn heartbeat(inner: Arc<Inner>) {
         })
         .await
         {
-            Ok(report) if !report.is_empty() => {
-                tracing::warn!(
-                    runners = ?report.runners_lost,
-                    members = ?report.members_failed,
-                    teams = ?report.teams_failed,
-                    "reconciled what lost runners left behind"
-                );
+            Ok(report) => {
+                if !report.is_empty() {
+                    tracing::warn!(
+                        runners = ?report.runners_lost,
+                        members = ?report.members_failed,
+                        teams = ?report.teams_failed,
+                        "reconciled what lost runners left behind"
+                    );
+                }
+                if let Some(at) = report.claimable_at_ms {
+                    wake_queue_at(&inner, at);
+                }
+                // Only a look that may judge by heartbeats is worth scheduling.
+                if stale_too {
+                    check_at = report.next_check_at_ms;
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::warn!("reconciling lost runners failed: {e}"),
         }
     }
 }
 
-/// Listens for messages other processes deliver (PostgreSQL only) and wakes the poller, on
-/// a thread of its own (the wait blocks). Ends with the runner, when the engine is dropped,
-/// or on a connection error: the poller's period still bounds the wake-up then.
+/// Wakes the claim loop of `inner` at `at_ms` (ms since the epoch; at once when it passed):
+/// members this process made pending become claimable then (a retried member's backoff).
+fn wake_queue_at(inner: &Arc<Inner>, at_ms: i64) {
+    let wait = at_ms - team_store::now_ms();
+    if wait <= 0 {
+        inner.queued.notify_one();
+        return;
+    }
+    let queued = inner.queued.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+        queued.notify_one();
+    });
+}
+
+/// Listens for messages other processes deliver and for members they make pending
+/// (PostgreSQL only: `LISTEN team_inbox`, `LISTEN team_queue`) and wakes the poller or the
+/// claim loop (a retried member's at the end of its backoff), on a thread of its own (the
+/// wait blocks). Ends with the runner, when the engine is dropped, or on a connection error:
+/// the poller's and the queue poll's periods still bound the wake-up then.
 fn listen(inner: std::sync::Weak<Inner>) {
     let Some(store) = inner.upgrade().map(|i| i.ctx.store.clone()) else {
         return;
@@ -526,8 +583,13 @@ fn listen(inner: std::sync::Weak<Inner>) {
         }
     };
     drop(store);
+    // The ends of backoffs heard of and not yet reached (ms since the epoch).
+    let mut queue_at = std::collections::BTreeSet::<i64>::new();
     loop {
-        let got = listener.wait(Duration::from_millis(100));
+        let step = queue_at
+            .first()
+            .map_or(100, |at| (at - team_store::now_ms()).clamp(0, 100));
+        let got = listener.wait(Duration::from_millis(step.unsigned_abs()));
         let Some(inner) = inner.upgrade() else {
             return;
         };
@@ -535,13 +597,22 @@ fn listen(inner: std::sync::Weak<Inner>) {
             return;
         }
         match got {
-            // Only for teams this runner holds members of (the channel is database-wide).
-            Ok(teams) if !teams.is_empty() => inner.ctx.tell(Event::Inbox { teams }),
-            Ok(_) => {}
+            Ok(heard) => {
+                queue_at.extend(heard.queued_at_ms);
+                // Only for teams this runner holds members of (the channel is database-wide).
+                if !heard.inbox.is_empty() {
+                    inner.ctx.tell(Event::Inbox { teams: heard.inbox });
+                }
+            }
             Err(e) => {
                 tracing::warn!("listening for messages failed ({e}); polling only");
                 return;
             }
+        }
+        let now = team_store::now_ms();
+        if queue_at.first().is_some_and(|at| *at <= now) {
+            queue_at.retain(|at| *at > now);
+            inner.queued.notify_one();
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Reconciliation: what a crashed runner or a killed foreground process left behind.
 //!
-//! On every runner start, on every heartbeat of every live runner, in `team wait`, `team watch`
-//! and `team run` when they see a lost runner, and with `team reconcile`:
+//! On every runner start, on every heartbeat of every live runner and when the oldest other
+//! runner's heartbeat turns three of its periods old ([`ReconcileReport::next_check_at_ms`]),
+//! in `team wait`, `team watch` and `team run` when they see a lost runner, and with
+//! `team reconcile`:
 //! - a runner is **lost** by [`team_core::runner::runner_lost`]: its pid is dead on this host,
 //!   or its heartbeat is older than three of its own periods; each running or idle member it
 //!   held goes back to `pending` for its next attempt when its agent's retry policy has one
@@ -40,6 +42,17 @@ pub struct ReconcileReport {
     pub members_retried: Vec<String>,
     /// Names of teams failed because their owner process is gone.
     pub teams_failed: Vec<String>,
+    /// The earliest time (ms since the epoch) at which one of the live runners judged here
+    /// becomes lost if it writes no heartbeat before ([`team_core::runner::lost_at_ms`]): when
+    /// a surviving runner looks again (see the engine's heartbeat). `None` when no other
+    /// runner is live.
+    #[serde(skip)]
+    pub next_check_at_ms: Option<i64>,
+    /// The earliest time (ms since the epoch) at which a member retried here may be claimed
+    /// (the end of its backoff): when the caller's own claim loop should look at the queue.
+    /// `None` when none was retried.
+    #[serde(skip)]
+    pub claimable_at_ms: Option<i64>,
 }
 
 impl ReconcileReport {
@@ -185,6 +198,8 @@ pub fn reconcile_runners(
             r.host == host && !pid_alive(r.pid)
         };
         if !lost {
+            let at = team_core::runner::lost_at_ms(r.heartbeat_at_ms, r.heartbeat_ms);
+            report.next_check_at_ms = Some(report.next_check_at_ms.map_or(at, |n| n.min(at)));
             continue;
         }
         // Only a runner whose process is gone leaves agents without a parent; a live runner
@@ -201,9 +216,16 @@ pub fn reconcile_runners(
                 // The attempt read here: another process that reconciled it first moved it on.
                 Some(m.attempt),
             ) {
-                Ok(Retried::Retried { .. }) => report
-                    .members_retried
-                    .push(format!("{}/{}", m.team_id, m.name)),
+                Ok(Retried::Retried { not_before_ms, .. }) => {
+                    report.claimable_at_ms = Some(
+                        report
+                            .claimable_at_ms
+                            .map_or(not_before_ms, |c| c.min(not_before_ms)),
+                    );
+                    report
+                        .members_retried
+                        .push(format!("{}/{}", m.team_id, m.name));
+                }
                 Ok(Retried::Failed(_)) => report
                     .members_failed
                     .push(format!("{}/{}", m.team_id, m.name)),

@@ -42,7 +42,7 @@ use team_core::{
 
 pub use error::{ErrorKind, Refusal, Result, StoreError};
 pub use info::DatabaseInfo;
-pub use listen::{InboxListener, LISTEN_STEP};
+pub use listen::{Heard, InboxListener, LISTEN_STEP};
 pub use open::{Backend, OpenOptions, redact_url};
 pub use types::*;
 

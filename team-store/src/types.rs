@@ -372,6 +372,9 @@ pub enum Retried {
         member: Member,
         /// Ids of the tasks it held that went back to `pending`.
         tasks_released: Vec<i64>,
+        /// No runner claims it before this time (the end of its backoff), ms since the epoch:
+        /// when a process that retried it should look at the queue again.
+        not_before_ms: i64,
     },
     /// It had no attempt left: it failed (the lead was told, its tasks cascaded).
     Failed(Finished),

@@ -109,6 +109,7 @@ fn a_lost_attempt_is_retried_until_the_last_one_fails(#[case] backend: Backend) 
     let Retried::Retried {
         member,
         tasks_released,
+        ..
     } = r
     else {
         panic!("expected a retry, got {r:?}")
@@ -379,4 +380,64 @@ fn an_interrupted_team_is_resumed_and_a_finished_one_is_not(#[case] backend: Bac
         panic!("resumed a disbanded team")
     };
     assert!(e.to_string().contains("not an interruption"), "{e}");
+}
+
+// Issue 19: members made pending by another process (another host, in production) wake the
+// runners that listen, at the commit, instead of at their next queue poll: a member added
+// pending (claimable at once: `0`) and a member retried (claimable at the end of its backoff,
+// the `not_before_ms` the retry wrote). SQLite has no listener.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn members_made_pending_elsewhere_are_heard_on_postgres(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let Some(mut listener) = s.listen_inbox().unwrap() else {
+        assert_eq!(s.backend(), team_store::Backend::Sqlite);
+        return;
+    };
+    // The channel is database-wide: other tests' members may be heard too, so look for the
+    // value this test expects among what arrives.
+    let heard = |listener: &mut team_store::InboxListener, want: i64| {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < until {
+            if listener
+                .wait(Duration::from_millis(50))
+                .unwrap()
+                .queued_at_ms
+                .contains(&want)
+            {
+                return true;
+            }
+        }
+        false
+    };
+    let other = Store::open(db.url()).unwrap();
+    let (t, name) = setup(&other, 2, 60_000);
+    assert!(heard(&mut listener, 0), "the added member was not heard");
+    let rid = runner(&other);
+    assert_eq!(claim(&other, &rid, &t.id).len(), 1);
+    let r = other
+        .retry_member(
+            &t.id,
+            &name,
+            RetryCause::RunnerLost,
+            "runner lost",
+            &Progress::default(),
+            None,
+        )
+        .unwrap();
+    let Retried::Retried { not_before_ms, .. } = r else {
+        panic!("expected a retry, got {r:?}")
+    };
+    assert!(
+        not_before_ms > team_store::now_ms() + 50_000,
+        "{not_before_ms}"
+    );
+    assert!(
+        heard(&mut listener, not_before_ms),
+        "the retried member was not heard with the end of its backoff"
+    );
 }

@@ -946,6 +946,7 @@ fn listeners_hear_deliveries_on_postgres(#[case] backend: Backend) {
             if listener
                 .wait(Duration::from_millis(50))
                 .unwrap()
+                .inbox
                 .contains(&t.id)
             {
                 return true;
@@ -963,7 +964,7 @@ fn listeners_hear_deliveries_on_postgres(#[case] backend: Backend) {
     );
     assert!(heard(&mut listener));
     // Consumed: this team is not heard again without a new delivery.
-    let again = listener.wait(Duration::from_millis(50)).unwrap();
+    let again = listener.wait(Duration::from_millis(50)).unwrap().inbox;
     assert!(!again.contains(&t.id), "{again:?}");
 }
 

@@ -23,7 +23,7 @@ use serde_json::Value;
 /// Variables of the test's own environment that could change what a `team` child does, which
 /// [`command`] removes: the database (`TEAM_DATABASE_URL`: README, "Configuration"), the
 /// runner's settings (`TEAM_MAX_AGENTS`, `TEAM_MEMBER_TIMEOUT_SECS`, `TEAM_MODEL`: team-runner's
-/// `config.rs`; `TEAM_HEARTBEAT_MS`, the runner's heartbeat period), the identity of a member
+/// `config.rs`; `TEAM_HEARTBEAT_MS`, `TEAM_QUEUE_POLL_MS`, the runner's heartbeat and queue poll periods), the identity of a member
 /// (`TEAM_ID`, `TEAM_MEMBER`, `TEAM_MEMBER_ATTEMPT`, `TEAM_LEAD`, `TEAM_PROJECT_ROOT`: set for a member's process, they
 /// would make the child act as that member), the log filters (`TEAM_LOG`, `RUST_LOG`), the user
 /// config directory (`XDG_CONFIG_HOME`, under which `team/config.toml` is layered in; tests
@@ -37,6 +37,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "TEAM_MEMBER_TIMEOUT_SECS",
     "TEAM_MODEL",
     "TEAM_HEARTBEAT_MS",
+    "TEAM_QUEUE_POLL_MS",
     "TEAM_ID",
     "TEAM_MEMBER",
     "TEAM_MEMBER_ATTEMPT",

@@ -41,6 +41,18 @@ impl Drop for HostRunner {
 /// given: a proxy's), and waits until it serves.
 #[track_caller]
 pub fn start_runner(p: &Project, host: &Host, args: &[&str], db_url: Option<&str>) -> HostRunner {
+    start_runner_with(p, host, args, db_url, &[])
+}
+
+/// [`start_runner`] with the variables `env` (`NAME`, value) set for the runner.
+#[track_caller]
+pub fn start_runner_with(
+    p: &Project,
+    host: &Host,
+    args: &[&str],
+    db_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> HostRunner {
     let log = p.path(&format!("{}.log", host.name()));
     let out = std::fs::File::create(&log).expect("runner log");
     let mut cmd = p.cmd();
@@ -48,6 +60,7 @@ pub fn start_runner(p: &Project, host: &Host, args: &[&str], db_url: Option<&str
     if let Some(url) = db_url {
         cmd.env("TEAM_DATABASE_URL", url);
     }
+    cmd.envs(env.iter().copied());
     let child = host
         .wrap(&cmd)
         .stdin(Stdio::null())

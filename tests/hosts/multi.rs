@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::hosts::{
     Host, Proxy, assert_ok, percentile, processes_with, run_in, runners_on, start_runner,
+    start_runner_with,
 };
 use crate::support::{Backend, Project, body_of, eventually, now_ms, of_kind};
 
@@ -399,4 +400,84 @@ fn a_host_cut_off_for_three_periods_is_fenced_and_its_processes_stop() {
     let m = member(&p, &name);
     assert_eq!(m["status"], "completed", "{m}");
     assert!(a.alive());
+}
+
+/// A queue poll so long that a runner under test never reaches it: a member it starts came
+/// to it by a wake-up (`TEAM_QUEUE_POLL_MS`, 10 minutes).
+const NO_QUEUE_POLL: (&str, &str) = ("TEAM_QUEUE_POLL_MS", "600000");
+
+#[test]
+fn a_member_spawned_from_another_host_wakes_a_runner_without_its_queue_poll() {
+    let Some(p) = pg_project() else { return };
+    let Some(h) = hosts(2) else { return };
+    let (a, b) = (&h[0], &h[1]);
+    p.agent("echo", ECHO);
+    p.ok(&["create", "crew"]);
+    // The only runner, on host-b, looked at the queue when it started and would look again
+    // in 10 minutes: only the notification of the spawn's commit (PostgreSQL `NOTIFY
+    // team_queue`) can start the member before the test gives up.
+    let _rb = start_runner_with(&p, b, &["--max-agents", "2"], None, &[NO_QUEUE_POLL]);
+    let o = run_in(
+        &p,
+        a,
+        &["spawn", "crew", "echo", "--background", "--prompt", "hi"],
+    );
+    assert_ok("team spawn --background on host-a", &o);
+    let line = eventually(Duration::from_secs(60), "the member's turn", || {
+        p.lines("turns.log").first().cloned()
+    });
+    assert!(line.contains(" host-b "), "it ran on host-b: {line}");
+    let ms = p.members("crew");
+    let m = ms
+        .iter()
+        .find(|m| m["role"] == "member")
+        .expect("the spawned member");
+    eventually(Duration::from_secs(30), "the member to complete", || {
+        (p.status("crew", m["name"].as_str().unwrap()) == "completed").then_some(())
+    });
+}
+
+/// Attempt 1 works for a minute; a later attempt logs its host and ends at once.
+const SLOW_FIRST: &str = r#"
+if [ "${TEAM_MEMBER_ATTEMPT:-1}" = 1 ]; then
+  echo "attempt 1 on $(hostname)" >> "$ROOT/attempts.log"
+  sleep 60
+fi
+echo "attempt $TEAM_MEMBER_ATTEMPT on $(hostname)" >> "$ROOT/attempts.log"
+"#;
+
+#[test]
+fn a_killed_hosts_member_is_retried_on_a_runner_without_its_queue_poll() {
+    let Some(p) = pg_project() else { return };
+    let Some(mut h) = hosts(2) else { return };
+    agent_with(&p, "slow", "retries: 1\nbackoff: 200ms", SLOW_FIRST);
+    p.ok(&["create", "crew"]);
+    let _rb = start_runner(&p, &h[1], &["--max-agents", "2"], None);
+    let name = p.spawn_bg("crew", "slow", "go", &[]).name;
+    eventually(Duration::from_secs(60), "attempt 1 on host-b", || {
+        p.lines("attempts.log")
+            .iter()
+            .any(|l| l == "attempt 1 on host-b")
+            .then_some(())
+    });
+    // The survivor, on host-a, never polls its queue during the test: the member's retry
+    // (after host-b's loss and the backoff) must wake it.
+    let _ra = start_runner_with(&p, &h[0], &["--max-agents", "2"], None, &[NO_QUEUE_POLL]);
+    h[1].kill();
+    let done = eventually(
+        Duration::from_secs(60),
+        "the member to finish on host-a",
+        || {
+            let m = member(&p, &name);
+            (m["status"] == "completed").then_some(m)
+        },
+    );
+    assert_eq!(done["attempt"], 2, "{done}");
+    assert!(
+        p.lines("attempts.log")
+            .iter()
+            .any(|l| l == "attempt 2 on host-a"),
+        "{:?}",
+        p.lines("attempts.log")
+    );
 }

@@ -51,6 +51,33 @@ pub(crate) fn heartbeat() -> Result<Duration, CommandError> {
     }
 }
 
+/// Environment variable setting how often the runners this process starts poll the queue of
+/// pending members, in ms (default 100; 10 to 600000). On PostgreSQL members queued by
+/// another process or host wake the runners at once (`LISTEN team_queue`): the poll is the
+/// safety net; on SQLite it is how a runner sees what other processes queued.
+pub const ENV_QUEUE_POLL_MS: &str = "TEAM_QUEUE_POLL_MS";
+
+/// The queue poll period: [`ENV_QUEUE_POLL_MS`], or `default` (`EngineOptions::queue_poll`).
+///
+/// # Errors
+/// A usage error when the variable is not a whole number of ms from 10 to 600000.
+fn queue_poll(default: Duration) -> Result<Duration, CommandError> {
+    match std::env::var(ENV_QUEUE_POLL_MS) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (10..=600_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                CommandError::usage(format!(
+                    "{ENV_QUEUE_POLL_MS}=`{v}` is not a whole number of milliseconds from 10 to 600000"
+                ))
+            }),
+    }
+}
+
 /// A detached runner quits after this long with nothing to do, unless told otherwise.
 const DETACHED_IDLE_EXIT: Duration = Duration::from_secs(30);
 
@@ -112,6 +139,7 @@ pub(crate) fn engine_options(
     opts.max_agents = max_agents.unwrap_or(config.team.max_agents as usize).max(1);
     opts.member_timeout = config.member_timeout();
     opts.heartbeat = heartbeat()?;
+    opts.queue_poll = queue_poll(opts.queue_poll)?;
     opts.env_fingerprint = Some(env_fingerprint(ctx));
     Ok(opts)
 }

@@ -388,6 +388,7 @@ pub(crate) fn retry_member(
         Ok(Retried::Retried {
             member: row.into_entity()?,
             tasks_released: released,
+            not_before_ms: plan.not_before_ms,
         })
     })
 }
