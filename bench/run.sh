@@ -150,7 +150,7 @@ if wanted hosts && [ $pg_ok = 1 ]; then
     if [ "$(id -u)" = 0 ]; then
         run_step "hosts_scaling-postgres" "$BENCH" hosts --mode scaling --db "$PG_URL" --team-bin "$TEAM" --hosts 3 --members 60 --work-ms 1000 --max-agents 10
         run_step "hosts_wake-postgres" "$BENCH" hosts --mode wake --db "$PG_URL" --team-bin "$TEAM" --samples 100
-        run_step "hosts_recovery-postgres" "$BENCH" hosts --mode recovery --db "$PG_URL" --team-bin "$TEAM" --hosts 3 --members 30 --work-ms 2000 --max-agents 4 --heartbeat-ms 500
+        run_step "hosts_recovery-postgres" "$BENCH" hosts --mode recovery --db "$PG_URL" --team-bin "$TEAM" --hosts 3 --members 12 --work-ms 2000 --max-agents 8 --heartbeat-ms 500
     else
         log "hosts: simulated hosts need root (namespaces): skipped"
     fi

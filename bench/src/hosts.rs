@@ -423,6 +423,7 @@ fn recovery(args: &HostsArgs) -> Result<Value> {
         "backend": "postgres",
         "hosts": args.hosts,
         "members": args.members,
+        "max_agents": args.max_agents,
         "work_ms": args.work_ms,
         "heartbeat_ms": args.heartbeat_ms,
         "held_by_killed_host": held.len(),

@@ -700,13 +700,17 @@ fn hosts_rows(r: &Results, rows: &mut Vec<Row>) {
                 bench,
                 target: format!("≤ 3 heartbeat periods + 1 s = {}", ms(goal)),
                 measured: format!(
-                    "**{}** (lost noticed after {}; the last retried member ended {} after the kill, {} of it its own work; heartbeat {}; {} member(s) on the killed host; not completed: {})",
+                    "**{}** (lost noticed after {}; the last retried member running again {} after the kill and ended {} after it, {} of it its own work; heartbeat {}; {} member(s) on the killed host; {} members on {} hosts of max_agents {} each, so the survivors have free slots; not completed: {})",
                     ms(restart),
                     ms(detected),
+                    ms(f(&v, &["restarted_ms"]).unwrap_or(f64::NAN)),
                     ms(recovered),
                     ms(work),
                     ms(hb),
                     f(&v, &["held_by_killed_host"]).unwrap_or(0.0),
+                    f(&v, &["members"]).unwrap_or(0.0),
+                    f(&v, &["hosts"]).unwrap_or(0.0),
+                    f(&v, &["max_agents"]).unwrap_or(0.0),
                     v.get("not_completed").map(Value::to_string).unwrap_or_default()
                 ),
                 verdict: verdict(restart <= goal),
@@ -959,4 +963,14 @@ JSON body) counts against the same L.
 `team runner --max-agents 50` process runs each one turn (one model call against the \
 in-process scripted server, latency 0), then all sit idle; `VmRSS` of the runner 2 s after \
 the last went idle, and its CPU use over the next 5 s.
+- **Several hosts** (PostgreSQL; root): `team-bench hosts`, each host a set of Linux \
+namespaces (its own hostname and pids) made by the bench, one `team runner` per host. \
+Scaling: 60 command members of 1 s, `max_agents = 10` per runner, 1, 2 and 3 hosts; wall from \
+the first spawn to the last end. Cross-host wake-up: a send on one host to an idle member on \
+another, from the send's commit to the start of the member's turn. Recovery: 12 members of \
+2 s on 3 hosts of `max_agents = 8` (so the survivors have free slots: what is measured is the \
+recovery, not a wait in the queue), heartbeat 500 ms, agent `retries: 1`, `backoff: 10ms`; the \
+last host is killed once it runs members (SIGKILL to its namespace's first process); the row is the last \
+end of its members, minus the kill, minus their own 2 s, with the loss's notice and the \
+restart beside it.
 ";
