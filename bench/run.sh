@@ -132,6 +132,8 @@ fi
 if wanted claims; then
     for b in $(backends); do
         run_step "claims-$b" "$BENCH" claims --db "$(db_arg "$b")" --procs 8 --tasks 4000
+        # The batched claim (`team task claim --count 10`), its own row.
+        run_step "claims_batch-$b" "$BENCH" claims --db "$(db_arg "$b")" --procs 8 --tasks 4000 --count 10
     done
 fi
 if wanted cli; then

@@ -1,6 +1,7 @@
 //! Task claims per second: `--procs` processes (this binary, `claim-worker`) claim from one
 //! board through `Store::claim_task(team, member, None)` (the operation behind `team task
-//! claim`) until it is empty. Each process opens its own store first and says `ready`; all
+//! claim`), or with `--count K` (K > 1) through `Store::claim_tasks(team, member, K, None,
+//! None)` (`team task claim --count K`: up to K tasks per call), until it is empty. Each process opens its own store first and says `ready`; all
 //! start on one `go`. Throughput = tasks / (last claim end − first claim start, across the
 //! processes' wall clocks). Every task must be claimed exactly once: the union of the ids the
 //! workers report is checked against the board, and the board must hold no pending task.
@@ -31,6 +32,9 @@ pub struct ClaimArgs {
     /// Tasks on the board.
     #[arg(long, default_value_t = 4000)]
     pub tasks: usize,
+    /// Tasks per claim call: 1 calls `Store::claim_task`, K > 1 `Store::claim_tasks` (K).
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
 }
 
 /// Settings of a worker process.
@@ -45,6 +49,9 @@ pub struct WorkerArgs {
     /// The member that claims.
     #[arg(long)]
     pub member: String,
+    /// Tasks per claim call (see [`ClaimArgs::count`]).
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
 }
 
 /// What a worker reports on stdout (one JSON line).
@@ -56,6 +63,9 @@ pub struct WorkerReport {
     pub start_us: i64,
     /// Wall clock (µs) after its last claim (the one that found the board empty).
     pub end_us: i64,
+    /// Claim calls that claimed something.
+    #[serde(default)]
+    pub calls: usize,
     /// Claims that failed with anything but "board empty".
     pub errors: usize,
     /// The first such error.
@@ -79,12 +89,23 @@ pub fn worker(args: &WorkerArgs) -> Result<()> {
         ids: Vec::new(),
         start_us: wall_us(),
         end_us: 0,
+        calls: 0,
         errors: 0,
         first_error: None,
     };
     loop {
-        match store.claim_task(&args.team, &args.member, None) {
-            Ok(t) => report.ids.push(t.id),
+        let claimed = if args.count <= 1 {
+            store
+                .claim_task(&args.team, &args.member, None)
+                .map(|t| vec![t])
+        } else {
+            store.claim_tasks(&args.team, &args.member, args.count, None, None)
+        };
+        match claimed {
+            Ok(ts) => {
+                report.calls += 1;
+                report.ids.extend(ts.iter().map(|t| t.id));
+            }
             Err(StoreError::Empty(_)) => break,
             Err(e) => {
                 report.errors += 1;
@@ -101,7 +122,7 @@ pub fn worker(args: &WorkerArgs) -> Result<()> {
     Ok(())
 }
 
-fn spawn_worker(exe: &Path, db: &str, team: &str, member: &str) -> Result<Child> {
+fn spawn_worker(exe: &Path, db: &str, team: &str, member: &str, count: usize) -> Result<Child> {
     Command::new(exe)
         .args([
             "claim-worker",
@@ -111,6 +132,8 @@ fn spawn_worker(exe: &Path, db: &str, team: &str, member: &str) -> Result<Child>
             team,
             "--member",
             member,
+            "--count",
+            &count.to_string(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -160,7 +183,7 @@ pub fn run(args: &ClaimArgs) -> Result<Value> {
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     for m in &members {
-        children.push(spawn_worker(&exe, db.url(), &team.id, m)?);
+        children.push(spawn_worker(&exe, db.url(), &team.id, m, args.count)?);
     }
     let mut readers = Vec::new();
     for c in &mut children {
@@ -214,6 +237,8 @@ pub fn run(args: &ClaimArgs) -> Result<Value> {
         "backend": db.backend(),
         "procs": args.procs,
         "tasks": args.tasks,
+        "count": args.count,
+        "calls": reports.iter().map(|r| r.calls).sum::<usize>(),
         "claimed": claimed,
         "claimed_twice": twice.len(),
         "in_progress_after": in_progress,

@@ -538,9 +538,24 @@ fn rows(r: &Results, by_n: &BTreeMap<u64, FanoutN>) -> Vec<Row> {
             },
         );
     }
-    for (backend, label) in [("sqlite", "SQLite"), ("postgres", "PostgreSQL")] {
-        let name = format!("claims-{backend}");
-        let bench = format!("task claims per second, 8 processes on one board ({label})");
+    for (backend, label, batch) in [
+        ("sqlite", "SQLite", false),
+        ("postgres", "PostgreSQL", false),
+        ("sqlite", "SQLite", true),
+        ("postgres", "PostgreSQL", true),
+    ] {
+        let name = if batch {
+            format!("claims_batch-{backend}")
+        } else {
+            format!("claims-{backend}")
+        };
+        let bench = if batch {
+            format!(
+                "same, up to 10 tasks per claim (`Store::claim_tasks`, `team task claim --count 10`) ({label})"
+            )
+        } else {
+            format!("task claims per second, 8 processes on one board ({label})")
+        };
         // Issue 19 asks 10,000 /s of PostgreSQL (one statement per claim).
         let goal = if backend == "postgres" {
             10_000.0
@@ -782,14 +797,20 @@ fn details(r: &Results) -> String {
             }
         }
     }
-    for name in ["claims-sqlite", "claims-postgres"] {
+    for name in [
+        "claims-sqlite",
+        "claims-postgres",
+        "claims_batch-sqlite",
+        "claims_batch-postgres",
+    ] {
         if let Some(v) = r.json(name) {
             let _ = writeln!(
                 s,
-                "- `{name}`: claims per process {}; board filled in {:.2} s; pending after: {}; first error: {}",
+                "- `{name}`: claims per process {} in {} calls; board filled in {:.2} s; pending after: {}; first error: {}",
                 v.get("per_process")
                     .map(Value::to_string)
                     .unwrap_or_default(),
+                f(&v, &["calls"]).unwrap_or(0.0),
                 f(&v, &["fill_seconds"]).unwrap_or(0.0),
                 f(&v, &["pending_after"]).unwrap_or(0.0),
                 v.get("first_error")
@@ -943,7 +964,9 @@ ms); lower bound: from the exit of the `team send` process (after its commit).
 - **Claims**: `team-bench claims`: 8 processes (`team-bench claim-worker`) each open the store, \
 wait for a common start, and call `Store::claim_task(team, member, None)` (what `team task \
 claim` does) until the board is empty. Rate = tasks / (last end − first start). Each task once: \
-no id reported twice, every task `in_progress` afterwards.
+no id reported twice, every task `in_progress` afterwards. The batched row: the same with \
+`--count 10`, each call `Store::claim_tasks(team, member, 10, None, None)` (`team task claim \
+--count 10`: up to 10 tasks in one write).
 - **`team send` / `team inbox`**: `team-bench cli-ops`: in a project with one team and one \
 member, `team send TEAM BODY --from lead --to MEMBER` then `team inbox TEAM MEMBER` (a leased \
 take, printed, acknowledged), 40 times each after 3 untimed, each timed from spawn to exit; \

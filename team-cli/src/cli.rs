@@ -98,7 +98,8 @@ Examples:
   team task list docs --status pending
   team task claim docs --as writer        the oldest claimable task (exit 3: none)
   team task done docs 3 --result 'merged in #12'
-  team task claim 3                       inside a member: TEAM_ID and TEAM_MEMBER";
+  team task claim 3                       inside a member: TEAM_ID and TEAM_MEMBER
+  team task claim docs --as writer --count 10   up to 10 tasks at once";
 
     /// `team send`.
     pub const SEND: &str = "\
@@ -487,6 +488,12 @@ pub enum TaskCmd {
         /// The claim's lease (0: none, at most a day).
         #[arg(long, value_name = "SECS", value_parser = duration("--lease"))]
         lease: Option<Duration>,
+        /// Claim up to K of the oldest claimable tasks at once (1 to 1000; not with ID): one
+        /// write, a `task.claimed` event and the lease for each; prints one line per task
+        /// (`--json`: an array). Exit 3 when none is claimable.
+        #[arg(long, value_name = "K", conflicts_with = "id",
+              value_parser = clap::value_parser!(u16).range(1..=1000))]
+        count: Option<u16>,
     },
     /// Complete a task.
     Done(TaskIdArgs),

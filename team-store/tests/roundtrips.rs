@@ -474,3 +474,55 @@ fn a_batch_of_member_ends_is_a_few_round_trips_on_postgres() {
     // prepared and run, `pg_notify`); one by one it was ~12 per member.
     assert!(trips.len() <= 18, "{trips:#?}");
 }
+
+/// A batched claim (`Store::claim_tasks`, `team task claim --count K`) is one round trip for
+/// the whole batch on a warm connection (one statement: pick, updates, an event per task),
+/// and its events are those of single claims.
+#[test]
+fn a_batch_claim_is_one_round_trip_on_postgres() {
+    let Some((_schema, proxy, s)) = proxied() else {
+        return;
+    };
+    let t = s
+        .create_team(&NewTeam {
+            name: TeamName::new("batch").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0;
+    let a = new_member(&s, &t.id, "alpha");
+    for i in 0..20 {
+        s.add_task(
+            &t.id,
+            &NewTask {
+                title: format!("task {i}"),
+                ..NewTask::default()
+            },
+        )
+        .unwrap();
+    }
+    let (got, trips) = warm(&proxy, || {
+        s.claim_tasks(&t.id, &a, 8, Some(600_000), None).unwrap()
+    });
+    assert_eq!(
+        got.iter().map(|t| t.id).collect::<Vec<_>>(),
+        (9..=16).collect::<Vec<i64>>()
+    );
+    assert_eq!(trips.len(), 1, "{trips:#?}");
+    let events: Vec<_> = s
+        .list_events(Some(&t.id), 0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task.claimed")
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(
+        events,
+        (1..=16)
+            .map(|id| serde_json::json!({"task": id, "lease_ms": 600_000}))
+            .collect::<Vec<_>>()
+    );
+}

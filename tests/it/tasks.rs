@@ -316,3 +316,59 @@ fn done_fail_release_cancel_follow_the_lifecycle(#[case] backend: Backend) {
     p.fails(&["task", "done", "docs", "42"], 3);
     p.fails(&["task", "cancel", "nope", "1"], 3);
 }
+
+// `team task claim --count K`: up to K of the oldest claimable tasks, a line each; the rules
+// and exit codes of a single claim.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn claim_count_takes_up_to_k_tasks(#[case] backend: Backend) {
+    let Some(p) = &Project::on(backend) else {
+        return;
+    };
+    p.create_team("demo");
+    p.add_member("demo", "alice");
+    p.add_member("demo", "bob");
+    p.add_task("demo", "first", &[]);
+    p.add_task("demo", "second", &["--blocked-by", "1"]);
+    p.add_task("demo", "for bob", &["--assignee", "bob"]);
+    p.add_task("demo", "fourth", &[]);
+    p.add_task("demo", "fifth", &[]);
+
+    assert_eq!(
+        p.ok(&["task", "claim", "demo", "--as", "alice", "--count", "2"]),
+        "1\tfirst\n4\tfourth\n"
+    );
+    let v = p.json(&["task", "claim", "demo", "--as", "alice", "--count", "10"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["id"], 5);
+    assert_eq!(v[0]["assignee"], "alice");
+    let err = p.fails(
+        &["task", "claim", "demo", "--as", "alice", "--count", "3"],
+        3,
+    );
+    assert_eq!(
+        err,
+        "error: no claimable task in team demo: 2 pending task(s) are blocked or reserved \
+             for other members\n"
+    );
+    assert_eq!(
+        p.ok(&["task", "claim", "demo", "--as", "bob", "--count", "3"]),
+        "3\tfor bob\n"
+    );
+    // Out of range, or with a task id: usage errors.
+    p.fails(
+        &["task", "claim", "demo", "--as", "alice", "--count", "0"],
+        2,
+    );
+    p.fails(
+        &["task", "claim", "demo", "--as", "alice", "--count", "1001"],
+        2,
+    );
+    p.fails(
+        &[
+            "task", "claim", "demo", "--as", "alice", "2", "--count", "2",
+        ],
+        2,
+    );
+}

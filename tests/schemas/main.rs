@@ -170,6 +170,15 @@ fn every_command_prints_a_document_its_schema_accepts() {
     );
     p.check("task-release", &["task", "release", "demo", "3"], 0);
     p.check("task-cancel", &["task", "cancel", "demo", "3"], 0);
+    for title in ["four", "five"] {
+        p.check("task-add", &["task", "add", "demo", title], 0);
+    }
+    let claimed = p.check(
+        "task-claim-count",
+        &["task", "claim", "demo", "--as", "worker", "--count", "5"],
+        0,
+    );
+    assert_eq!(claimed.as_array().map(Vec::len), Some(2), "{claimed}");
 
     // Messages and memory.
     p.check(

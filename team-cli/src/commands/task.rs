@@ -78,7 +78,15 @@ pub fn run(ctx: &Ctx, cmd: &TaskCmd) -> Result<()> {
             member,
             id,
             lease,
-        } => claim(ctx, team.as_deref(), member.as_deref(), *id, *lease),
+            count,
+        } => claim(
+            ctx,
+            team.as_deref(),
+            member.as_deref(),
+            *id,
+            *lease,
+            count.map(usize::from),
+        ),
         TaskCmd::Done(a) => step(ctx, a, TaskEvent::Complete),
         TaskCmd::Fail(a) => step(ctx, a, TaskEvent::Fail),
         TaskCmd::Release(a) => step(ctx, a, TaskEvent::Release),
@@ -131,13 +139,14 @@ fn team_and_id(ctx: &Ctx, a: &TaskIdArgs) -> Result<(Team, i64)> {
     Ok((ctx.store.resolve_team(&team_ref)?, id))
 }
 
-/// `team task claim [TEAM] [--as M] [ID] [--lease SECS]`.
+/// `team task claim [TEAM] [--as M] [ID] [--lease SECS] [--count K]`.
 fn claim(
     ctx: &Ctx,
     team: Option<&str>,
     member: Option<&str>,
     id: Option<i64>,
     lease: Option<std::time::Duration>,
+    count: Option<usize>,
 ) -> Result<()> {
     // Inside a member, `team task claim 7` names the task, not a team.
     let (team_ref, id) = match (team, id, env_team()) {
@@ -158,6 +167,19 @@ fn claim(
     };
     let lease = delivery::claim_lease(requested, held);
     let attempt = super::message::own_attempt(&team, &member);
+    if let Some(k) = count {
+        let tasks = ctx
+            .store
+            .claim_tasks(&team.id, &member, k, lease, attempt)?;
+        if ctx.out.json {
+            let docs: Vec<TaskDoc> = tasks.into_iter().map(TaskDoc::from).collect();
+            return ctx.out.json(&docs);
+        }
+        for t in &tasks {
+            println!("{}\t{}", t.id, t.title);
+        }
+        return Ok(());
+    }
     let t = ctx
         .store
         .claim_task_as(&team.id, &member, id, lease, attempt)?;

@@ -545,6 +545,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         file::<MemberEndDoc>("member-done"),
         file::<MemberEndDoc>("member-fail"),
         file::<Vec<TaskDoc>>("task-list"),
+        file::<Vec<TaskDoc>>("task-claim-count"),
         file::<Vec<MessageDoc>>("send"),
         file::<Vec<MessageDoc>>("inbox"),
         file::<Option<MemoryEntryDoc>>("memory-show"),

@@ -13,6 +13,7 @@
 //! | [`Dialect::notify_inbox`] | nothing (pollers look at `max(messages.id)`) | `pg_notify('team_inbox', team_id)` |
 //! | [`Dialect::write_member`] | the write, then a read of the row by key | the write with `RETURNING *` (one round trip) |
 //! | [`Dialect::claim_next_in_one_statement`] | none (`Ok(None)`: the transaction path claims) | one prepared statement: pick, update (with its lease), event, blockers |
+//! | [`Dialect::claim_many_in_one_statement`] | none (empty: the transaction path claims) | one prepared statement: pick up to K, updates, an event each, blockers |
 //! | [`Dialect::claim_members_in_one_statement`] | none (`Ok(None)`) | one prepared statement: pick, updates, team held, events |
 //! | [`Dialect::add_members_in_one_statement`] | none (`Ok(None)`: an insert each) | one prepared statement: every member (`json_to_recordset`) and its event |
 //! | [`Dialect::end_members_in_one_statement`] | none (`Ok(None)`: a member's end at a time) | one prepared statement: the members' moves, counters, events, notices, `pg_notify` |
@@ -20,6 +21,7 @@
 //! | [`Dialect::take_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the take (or lease), its event, the broadcast bodies |
 //! | [`Dialect::ack_in_one_statement`] | none (`Ok(None)`) | one prepared statement: the acknowledgement and its event |
 //! | [`Dialect::PICK_CLAIMABLE_TASK`] | `… LIMIT 1` | `… LIMIT 1 FOR UPDATE OF t SKIP LOCKED` |
+//! | [`Dialect::PICK_CLAIMABLE_TASKS`] | `… LIMIT ?` | `… LIMIT ? FOR UPDATE OF t SKIP LOCKED` |
 //! | [`Dialect::PICK_PENDING_MEMBERS`] | `? IS NULL` | `CAST(? AS text) IS NULL`, `FOR UPDATE OF m SKIP LOCKED` |
 //!
 //! (Diesel's `MultiConnection` was not used because its shared backend lacks `RETURNING` and
@@ -77,6 +79,20 @@ pub(crate) trait Dialect: diesel::Connection + Sized {
         lease_ms: Option<i64>,
         attempt: Option<i64>,
     ) -> Result<Option<Task>>;
+
+    /// [`Dialect::claim_next_in_one_statement`] for up to `limit` (≥ 1) tasks, oldest first,
+    /// each with its own `task.claimed` event, in one statement where the engine has one;
+    /// empty when it claimed nothing (or has no such statement): the transaction path then
+    /// claims or says why not.
+    fn claim_many_in_one_statement(
+        &mut self,
+        team_id: &str,
+        member: &str,
+        now: i64,
+        lease_ms: Option<i64>,
+        attempt: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Task>>;
 
     /// Claims up to `limit` pending members for runner `runner_id` in one statement where the
     /// engine has one (what `claim_pending_members_for`'s transaction does: the same pick,
@@ -153,6 +169,9 @@ pub(crate) trait Dialect: diesel::Connection + Sized {
     /// The id of the oldest claimable task (`id` column) of a team (bind 1) for a member
     /// (bind 2): pending, unreserved or reserved for the member, every blocker completed.
     const PICK_CLAIMABLE_TASK: &'static str;
+
+    /// [`Dialect::PICK_CLAIMABLE_TASK`] for up to `limit` tasks (bind 3), oldest first.
+    const PICK_CLAIMABLE_TASKS: &'static str;
 
     /// The ids (`id` column) of up to `limit` pending members of active teams, oldest first.
     /// Binds: the team filter twice (`? IS NULL OR m.team_id = ?`), the runner's environment

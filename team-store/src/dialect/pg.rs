@@ -180,6 +180,47 @@ struct AckedRow {
     id: Option<i64>,
 }
 
+/// The one-statement claim (see `claim_next_in_one_statement`) of up to `$limit` tasks
+/// (a literal, or `CAST(? AS bigint)` bound after the abandoned-claim check's `now`); the
+/// update takes the rows the pick locked by `$target` (its `WHERE`, which binds the team).
+/// Binds, in order: team, member, team (active), team, member, attempt twice (fencing),
+/// team, now (the abandoned-claim check), [the limit], member, now, lease end (the update),
+/// team (the target), member, lease JSON, now (the events, one per task in id order). Rows
+/// come in id order.
+macro_rules! claim_sql {
+    ($limit:literal, $target:literal) => {
+        concat!("WITH pick AS ( \
+                SELECT t.id, t.ctid FROM tasks t \
+                WHERE t.team_id = ? AND t.status = 'pending' \
+                  AND (t.assignee IS NULL OR t.assignee = ?) \
+                  AND EXISTS (SELECT 1 FROM teams tm WHERE tm.id = ? AND tm.status = 'active') \
+                  AND EXISTS (SELECT 1 FROM members m WHERE m.team_id = ? AND m.name = ? \
+                      AND (m.name <> 'lead' OR m.role = 'lead') AND ",
+                may_act!("m"),
+                " AND (CAST(? AS bigint) IS NULL OR m.attempt = ?)) \
+                  AND NOT EXISTS (SELECT 1 FROM tasks a WHERE a.team_id = ? \
+                      AND a.lease_until_ms IS NOT NULL AND a.lease_until_ms <= ? \
+                      AND a.status || '' = 'in_progress') \
+                  AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
+                      ON b.team_id = d.team_id AND b.id = d.blocker_id \
+                      WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
+                ORDER BY t.id LIMIT ", $limit, " FOR UPDATE OF t SKIP LOCKED), \
+             u AS ( \
+                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ?, \
+                    lease_until_ms = ? \
+                WHERE ", $target, " \
+                RETURNING tasks.*), \
+             e AS ( \
+                INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
+                SELECT u.team_id, ?, 'task.claimed', '{' || ? || '\"task\":' || u.id || '}', ? \
+                FROM u ORDER BY u.id) \
+             SELECT u.*, (SELECT string_agg(d.blocker_id::text, ',' ORDER BY d.blocker_id) \
+                 FROM task_deps d WHERE d.team_id = u.team_id AND d.task_id = u.id) AS blocked_by \
+             FROM u ORDER BY u.id"
+        )
+    };
+}
+
 /// A claimed task as the one-statement claim returns it: the row and its blockers as
 /// comma-separated ids (NULL when it has none).
 #[derive(diesel::QueryableByName)]
@@ -188,6 +229,25 @@ struct ClaimedRow {
     task: TaskRow,
     #[diesel(sql_type = Nullable<Text>)]
     blocked_by: Option<String>,
+}
+
+impl ClaimedRow {
+    /// The task, its blockers parsed from the comma-separated ids.
+    fn into_task(self) -> Result<Task> {
+        let blockers = self
+            .blocked_by
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    StoreError::Corrupt(format!("task blocker id `{s}` is not a number"))
+                })
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        self.task.into_entity(blockers)
+    }
 }
 
 impl Dialect for PgConnection {
@@ -264,36 +324,10 @@ impl Dialect for PgConnection {
         let (t, m) = (|| Bind::Text(team_id.into()), || Bind::Text(member.into()));
         let lease_json = lease_ms.map_or(String::new(), |ms| format!("\"lease_ms\":{ms},"));
         let row = Prepared::<Key>::new(
-            concat!(
-                "WITH pick AS ( \
-                SELECT t.id FROM tasks t \
-                WHERE t.team_id = ? AND t.status = 'pending' \
-                  AND (t.assignee IS NULL OR t.assignee = ?) \
-                  AND EXISTS (SELECT 1 FROM teams tm WHERE tm.id = ? AND tm.status = 'active') \
-                  AND EXISTS (SELECT 1 FROM members m WHERE m.team_id = ? AND m.name = ? \
-                      AND (m.name <> 'lead' OR m.role = 'lead') AND ",
-                may_act!("m"),
-                " AND (CAST(? AS bigint) IS NULL OR m.attempt = ?)) \
-                  AND NOT EXISTS (SELECT 1 FROM tasks a WHERE a.team_id = ? \
-                      AND a.lease_until_ms IS NOT NULL AND a.lease_until_ms <= ? \
-                      AND a.status || '' = 'in_progress') \
-                  AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
-                      ON b.team_id = d.team_id AND b.id = d.blocker_id \
-                      WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
-                ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED), \
-             u AS ( \
-                UPDATE tasks SET status = 'in_progress', assignee = ?, updated_at_ms = ?, \
-                    lease_until_ms = ? \
-                WHERE tasks.team_id = ? AND tasks.id = (SELECT id FROM pick) \
-                  AND tasks.status = 'pending' \
-                RETURNING tasks.*), \
-             e AS ( \
-                INSERT INTO events (team_id, member, kind, payload, created_at_ms) \
-                SELECT u.team_id, ?, 'task.claimed', '{' || ? || '\"task\":' || u.id || '}', ? \
-                FROM u) \
-             SELECT u.*, (SELECT string_agg(d.blocker_id::text, ',' ORDER BY d.blocker_id) \
-                 FROM task_deps d WHERE d.team_id = u.team_id AND d.task_id = u.id) AS blocked_by \
-             FROM u"
+            claim_sql!(
+                "1",
+                "tasks.team_id = ? AND tasks.id = (SELECT id FROM pick) \
+                 AND tasks.status = 'pending'"
             ),
             vec![
                 t(),
@@ -316,20 +350,64 @@ impl Dialect for PgConnection {
         )
         .get_result::<ClaimedRow>(self)
         .optional()?;
-        let Some(row) = row else { return Ok(None) };
-        let blockers = row
-            .blocked_by
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<i64>().map_err(|_| {
-                    StoreError::Corrupt(format!("task blocker id `{s}` is not a number"))
-                })
-            })
-            .collect::<Result<Vec<i64>>>()?;
-        Ok(Some(row.task.into_entity(blockers)?))
+        row.map(ClaimedRow::into_task).transpose()
+    }
+
+    /// [`Self::claim_next_in_one_statement`] for up to `limit` tasks (oldest first, rows
+    /// other claimants hold are skipped): the same conditions, one update and one
+    /// `task.claimed` event per task, one statement and one commit for all of them. Empty
+    /// when nothing was claimed.
+    ///
+    /// The update finds the picked rows by `ctid` (a TID scan, whatever the statistics),
+    /// checked again by team, id and status (written `|| ''` so that no index on them
+    /// competes): with `id = ANY (…)` alone, a board never analyzed (a fresh one) was updated
+    /// through `tasks_board` with the ids as a filter, reading every pending task per claim,
+    /// and joined `FROM pick`, the generic plan of a bound `LIMIT` (10 % of the board)
+    /// hash-joined a sequential scan of the table. A picked row changed by another
+    /// transaction since the statement's snapshot is not updated (its new version is not
+    /// visible to it): that claim returns one task fewer and the row stays pending.
+    fn claim_many_in_one_statement(
+        &mut self,
+        team_id: &str,
+        member: &str,
+        now: i64,
+        lease_ms: Option<i64>,
+        attempt: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Task>> {
+        struct Key;
+        let (t, m) = (|| Bind::Text(team_id.into()), || Bind::Text(member.into()));
+        let lease_json = lease_ms.map_or(String::new(), |ms| format!("\"lease_ms\":{ms},"));
+        Prepared::<Key>::new(
+            claim_sql!(
+                "CAST(? AS bigint)",
+                "tasks.ctid = ANY (ARRAY(SELECT ctid FROM pick)) AND tasks.team_id || '' = ? \
+                 AND tasks.id = ANY (ARRAY(SELECT id FROM pick)) AND tasks.status || '' = 'pending'"
+            ),
+            vec![
+                t(),
+                m(),
+                t(),
+                t(),
+                m(),
+                Bind::NullableBigInt(attempt),
+                Bind::NullableBigInt(attempt),
+                t(),
+                Bind::BigInt(now),
+                Bind::BigInt(limit),
+                m(),
+                Bind::BigInt(now),
+                Bind::NullableBigInt(lease_ms.map(|ms| now.saturating_add(ms))),
+                t(),
+                m(),
+                Bind::Text(lease_json),
+                Bind::BigInt(now),
+            ],
+        )
+        .load::<ClaimedRow>(self)?
+        .into_iter()
+        .map(ClaimedRow::into_task)
+        .collect()
     }
 
     /// One statement for a batch of member ends (one round trip instead of ~12 per member):
@@ -708,6 +786,15 @@ impl Dialect for PgConnection {
                ON b.team_id = d.team_id AND b.id = d.blocker_id \
                WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
          ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED";
+
+    /// Rows other transactions hold are skipped (locked for this transaction).
+    const PICK_CLAIMABLE_TASKS: &'static str = "SELECT t.id AS id FROM tasks t \
+         WHERE t.team_id = ? AND t.status = 'pending' \
+           AND (t.assignee IS NULL OR t.assignee = ?) \
+           AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
+               ON b.team_id = d.team_id AND b.id = d.blocker_id \
+               WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
+         ORDER BY t.id LIMIT ? FOR UPDATE OF t SKIP LOCKED";
 
     /// Rows other transactions hold are skipped (locked for this transaction).
     const PICK_PENDING_MEMBERS: &'static str = "SELECT m.id AS id FROM members m \

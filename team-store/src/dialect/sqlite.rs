@@ -110,6 +110,19 @@ impl Dialect for SqliteConnection {
         Ok(None)
     }
 
+    /// None on SQLite (as [`Self::claim_next_in_one_statement`]): the transaction path claims.
+    fn claim_many_in_one_statement(
+        &mut self,
+        _team_id: &str,
+        _member: &str,
+        _now: i64,
+        _lease_ms: Option<i64>,
+        _attempt: Option<i64>,
+        _limit: i64,
+    ) -> Result<Vec<Task>> {
+        Ok(Vec::new())
+    }
+
     /// None on SQLite: an insert each (no round trips to save).
     fn add_members_in_one_statement(
         &mut self,
@@ -177,6 +190,15 @@ impl Dialect for SqliteConnection {
                ON b.team_id = d.team_id AND b.id = d.blocker_id \
                WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
          ORDER BY t.id LIMIT 1";
+
+    /// A bound `LIMIT`: compiled again on each call, once per batch of claims.
+    const PICK_CLAIMABLE_TASKS: &'static str = "SELECT t.id AS id FROM tasks t \
+         WHERE t.team_id = ? AND t.status = 'pending' \
+           AND (t.assignee IS NULL OR t.assignee = ?) \
+           AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b \
+               ON b.team_id = d.team_id AND b.id = d.blocker_id \
+               WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status <> 'completed') \
+         ORDER BY t.id LIMIT ?";
 
     /// One query for a whole claim batch. A bound `LIMIT` makes SQLite compile the statement
     /// again on each call; once per batch that is cheap, once per member it was not.

@@ -305,63 +305,134 @@ pub(crate) fn claim_task(
                 }
                 id
             }
-            None => match pick_claimable_task(c, team_id, &m.name)? {
-                Some(id) => id,
-                None => {
-                    let pending: i64 = tasks::table
-                        .filter(tasks::team_id.eq(team_id))
-                        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
-                        .count()
-                        .get_result(c)?;
-                    let hint = if pending == 0 {
-                        format!(
-                            "the board has no pending task; add one with `team task add {}`",
-                            team.name
-                        )
-                    } else {
-                        format!(
-                            "{pending} pending task(s) are blocked or reserved for other members"
-                        )
-                    };
-                    return Err(StoreError::Empty(format!(
-                        "no claimable task in team {}: {hint}",
-                        team.name
-                    )));
-                }
+            None => match pick_claimable_tasks(c, team_id, &m.name, 1)?.first() {
+                Some(id) => *id,
+                None => return Err(nothing_claimable(c, &team)?),
             },
         };
-        let row: Option<TaskRow> = diesel::update(
-            tasks::table
-                .find((team_id, target))
-                .filter(tasks::status.eq(TaskStatus::Pending.as_str())),
-        )
-        .set((
-            tasks::status.eq(TaskStatus::InProgress.as_str()),
-            tasks::assignee.eq(Some(&m.name)),
-            tasks::lease_until_ms.eq(lease_until),
-            tasks::updated_at_ms.eq(now),
-        ))
-        .returning(TaskRow::as_returning())
-        .get_result(c)
-        .optional()?;
-        let Some(row) = row else {
-            return Err(StoreError::Conflict(format!(
-                "task {target} in team {} was claimed by another member first",
-                team.name
-            )));
-        };
-        event(
-            c,
-            Some(team_id),
-            Some(&m.name),
-            "task.claimed",
-            match lease {
-                Some(ms) => json!({"task": target, "lease_ms": ms}),
-                None => json!({"task": target}),
-            },
-        )?;
+        let row = claim_row(c, &team, &m.name, target, now, lease, lease_until)?;
         task_entity(c, row)
     })
+}
+
+/// The most tasks one [`claim_tasks`] takes (`team task claim --count`).
+pub(crate) const MAX_CLAIM_COUNT: usize = 1000;
+
+/// Claims up to `count` (1 to [`MAX_CLAIM_COUNT`]) of the oldest claimable tasks for
+/// `member` in one write: the rules of [`claim_task`] without an id (the team active, the
+/// member live and of attempt `attempt` when given, abandoned claims given back first,
+/// blockers completed, reservations kept), one `task.claimed` event per task. Fewer than
+/// `count` when fewer are claimable (others' claims in flight are skipped); tasks in id
+/// order. `count` 1 is [`claim_task`].
+pub(crate) fn claim_tasks(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    count: usize,
+    lease: Option<i64>,
+    attempt: Option<i64>,
+) -> Result<Vec<Task>> {
+    if count == 0 || count > MAX_CLAIM_COUNT {
+        return Err(StoreError::Invalid(format!(
+            "cannot claim {count} tasks at once in team {team_id}: the count must be 1 to {MAX_CLAIM_COUNT}"
+        )));
+    }
+    if count == 1 {
+        return claim_task(c, team_id, member, None, lease, attempt).map(|t| vec![t]);
+    }
+    let limit = i64::try_from(count).unwrap_or(1);
+    let got = c.claim_many_in_one_statement(team_id, member, now_ms(), lease, attempt, limit)?;
+    if !got.is_empty() {
+        return Ok(got);
+    }
+    c.write_tx(|c| {
+        let team = active_team(c, team_id, "task claims")?;
+        let m = member_row(c, &team, member)?;
+        fence(&team, &m, attempt, "claim tasks")?;
+        let now = now_ms();
+        return_abandoned_tasks(c, team_id, now)?;
+        let lease_until = lease.map(|ms| now.saturating_add(ms));
+        let ids = pick_claimable_tasks(c, team_id, &m.name, limit)?;
+        if ids.is_empty() {
+            return Err(nothing_claimable(c, &team)?);
+        }
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in &ids {
+            rows.push(claim_row(c, &team, &m.name, *id, now, lease, lease_until)?);
+        }
+        let mut blockers = blockers_of(c, team_id, &ids)?;
+        rows.into_iter()
+            .map(|r| {
+                let b = blockers.remove(&r.id).unwrap_or_default();
+                r.into_entity(b)
+            })
+            .collect()
+    })
+}
+
+/// Why nothing is claimable in `team` ([`StoreError::Empty`], with a hint).
+fn nothing_claimable(c: &mut Conn, team: &TeamRow) -> Result<StoreError> {
+    let pending: i64 = tasks::table
+        .filter(tasks::team_id.eq(&team.id))
+        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
+        .count()
+        .get_result(c)?;
+    let hint = if pending == 0 {
+        format!(
+            "the board has no pending task; add one with `team task add {}`",
+            team.name
+        )
+    } else {
+        format!("{pending} pending task(s) are blocked or reserved for other members")
+    };
+    Ok(StoreError::Empty(format!(
+        "no claimable task in team {}: {hint}",
+        team.name
+    )))
+}
+
+/// Moves task `target` (still pending) to `in_progress` for `member` with its lease and
+/// writes its `task.claimed` event; inside the caller's write transaction.
+fn claim_row(
+    c: &mut Conn,
+    team: &TeamRow,
+    member: &str,
+    target: i64,
+    now: i64,
+    lease: Option<i64>,
+    lease_until: Option<i64>,
+) -> Result<TaskRow> {
+    let row: Option<TaskRow> = diesel::update(
+        tasks::table
+            .find((&team.id, target))
+            .filter(tasks::status.eq(TaskStatus::Pending.as_str())),
+    )
+    .set((
+        tasks::status.eq(TaskStatus::InProgress.as_str()),
+        tasks::assignee.eq(Some(member)),
+        tasks::lease_until_ms.eq(lease_until),
+        tasks::updated_at_ms.eq(now),
+    ))
+    .returning(TaskRow::as_returning())
+    .get_result(c)
+    .optional()?;
+    let Some(row) = row else {
+        return Err(StoreError::Conflict(format!(
+            "task {target} in team {} was claimed by another member first",
+            team.name
+        )));
+    };
+    event(
+        c,
+        Some(&team.id),
+        Some(member),
+        "task.claimed",
+        match lease {
+            Some(ms) => json!({"task": target, "lease_ms": ms}),
+            None => json!({"task": target}),
+        },
+    )?;
+    Ok(row)
 }
 
 /// Completes, fails, releases or cancels a task (claims go through [`claim_task`]).
@@ -430,16 +501,24 @@ pub(crate) fn update_task(
     })
 }
 
-/// The id of the oldest task `member` may claim in team `team_id` (the engine's
-/// [`Dialect::PICK_CLAIMABLE_TASK`]: on PostgreSQL the row is locked, rows others hold are
-/// skipped), or `None`.
-fn pick_claimable_task(c: &mut Conn, team_id: &str, member: &str) -> Result<Option<i64>> {
-    struct Key;
-    Ok(Prepared::<Key>::new(
-        Conn::PICK_CLAIMABLE_TASK,
-        vec![Bind::Text(team_id.into()), Bind::Text(member.into())],
-    )
-    .get_result::<IdRow>(c)
-    .optional()?
-    .map(|r| r.id))
+/// The ids of the oldest (up to `limit`) tasks `member` may claim in team `team_id`, in id
+/// order (the engine's [`Dialect::PICK_CLAIMABLE_TASK`] for one, else
+/// [`Dialect::PICK_CLAIMABLE_TASKS`]: on PostgreSQL the rows are locked, rows others hold are
+/// skipped).
+fn pick_claimable_tasks(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    limit: i64,
+) -> Result<Vec<i64>> {
+    struct One;
+    struct Many;
+    let (t, m) = (Bind::Text(team_id.into()), Bind::Text(member.into()));
+    let rows: Vec<IdRow> = if limit == 1 {
+        Prepared::<One>::new(Conn::PICK_CLAIMABLE_TASK, vec![t, m]).load(c)?
+    } else {
+        Prepared::<Many>::new(Conn::PICK_CLAIMABLE_TASKS, vec![t, m, Bind::BigInt(limit)])
+            .load(c)?
+    };
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
