@@ -49,6 +49,21 @@ pub fn find_project(start: &Path) -> Option<PathBuf> {
 /// Usage error (exit 2) when no database is given and no `.team/` is found; the store's open
 /// error otherwise.
 pub fn open(db: Option<&str>, out: Out) -> Result<Ctx, CommandError> {
+    open_with(db, out, &team_store::OpenOptions::default(), None)
+}
+
+/// Like [`open`], with the store's settings and the connection `early` started for `db`
+/// at the beginning of the process (see [`team_store::Preconnect`]; dropped unused when the
+/// database turns out to be another).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with(
+    db: Option<&str>,
+    out: Out,
+    opts: &team_store::OpenOptions,
+    early: Option<team_store::Preconnect>,
+) -> Result<Ctx, CommandError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CommandError::usage(format!("cannot read the working directory: {e}")))?;
     let project = find_project(&cwd);
@@ -69,7 +84,7 @@ pub fn open(db: Option<&str>, out: Out) -> Result<Ctx, CommandError> {
             )));
         }
     };
-    let store = Store::open(&url).map_err(|e| match (&e, db) {
+    let store = Store::open_preconnected(&url, opts, early).map_err(|e| match (&e, db) {
         // The project's own database (no --db) that is not a database any more was damaged:
         // a database error (exit 1), not bad input.
         (team_store::StoreError::Open { .. }, None)

@@ -43,7 +43,7 @@ use team_core::{
 pub use error::{ErrorKind, Refusal, Result, StoreError};
 pub use info::DatabaseInfo;
 pub use listen::{Heard, InboxListener, LISTEN_STEP};
-pub use open::{Backend, OpenOptions, redact_url};
+pub use open::{Backend, OpenOptions, Preconnect, redact_url};
 pub use types::*;
 
 /// The sender name of messages written by `team` itself (disband notices, summaries).

@@ -39,6 +39,13 @@ pub struct OpenOptions {
     pub max_connections: u32,
     /// How long to wait for a pooled connection (default 30 s).
     pub connection_timeout: Duration,
+    /// PostgreSQL: keep each statement prepared under a name on the connection, for the next
+    /// time it runs (default `true`: a runner or a pool runs the same statements many times).
+    /// `false` for a short command that runs each statement once (`team send`, `team inbox`):
+    /// every statement then goes out unnamed, parsed, planned and run in one round trip, where
+    /// a named one costs two on its first run (Parse, then Bind/Execute). Nothing changes on
+    /// SQLite (no round trips) nor in what a statement does.
+    pub prepare_statements: bool,
 }
 
 impl Default for OpenOptions {
@@ -46,6 +53,7 @@ impl Default for OpenOptions {
         Self {
             max_connections: 4,
             connection_timeout: Duration::from_secs(30),
+            prepare_statements: true,
         }
     }
 }
@@ -185,6 +193,7 @@ impl Store {
         let opts = OpenOptions {
             max_connections: 1,
             connection_timeout: Duration::from_secs(2),
+            prepare_statements: true,
         };
         let url = url.trim();
         if is_postgres(url) {
@@ -196,7 +205,7 @@ impl Store {
                 .min_idle(Some(0))
                 .test_on_check_out(false)
                 .connection_timeout(opts.connection_timeout)
-                .build_unchecked(PgManager::new(&url, None));
+                .build_unchecked(PgManager::new(&url, None, opts.prepare_statements));
             return Ok(Store {
                 pool: Pool::Pg(pool),
                 target,
@@ -230,7 +239,7 @@ impl Store {
             });
         }
         if is_postgres(url) {
-            open_pg(url, opts)
+            open_pg(url, opts, None)
         } else {
             let path = url
                 .strip_prefix("sqlite://")
@@ -586,18 +595,28 @@ fn pg_up_to_date(c: &mut PgConnection) -> bool {
 }
 
 /// The PostgreSQL pool's connection manager: diesel's, except that its first connection is
-/// one already made (the one that checked the migrations), when given.
+/// one already made (the one that checked the migrations), when given, and that a pool for
+/// short commands sends its statements unnamed ([`OpenOptions::prepare_statements`]).
 pub(crate) struct PgManager {
     inner: ConnectionManager<PgConnection>,
     first: std::sync::Mutex<Option<PgConnection>>,
+    prepare_statements: bool,
 }
 
 impl PgManager {
-    fn new(url: &str, first: Option<PgConnection>) -> PgManager {
+    fn new(url: &str, first: Option<PgConnection>, prepare_statements: bool) -> PgManager {
         PgManager {
             inner: ConnectionManager::new(url),
             first: std::sync::Mutex::new(first),
+            prepare_statements,
         }
+    }
+}
+
+/// Sends every statement of `c` unnamed (no statement cache) when `prepare` is false.
+fn set_statement_cache(c: &mut PgConnection, prepare: bool) {
+    if !prepare {
+        c.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
     }
 }
 
@@ -611,10 +630,12 @@ impl diesel::r2d2::ManageConnection for PgManager {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        match first {
-            Some(c) => Ok(c),
-            None => self.inner.connect(),
-        }
+        let mut c = match first {
+            Some(c) => c,
+            None => self.inner.connect()?,
+        };
+        set_statement_cache(&mut c, self.prepare_statements);
+        Ok(c)
     }
 
     fn is_valid(&self, c: &mut PgConnection) -> std::result::Result<(), diesel::r2d2::Error> {
@@ -626,23 +647,124 @@ impl diesel::r2d2::ManageConnection for PgManager {
     }
 }
 
-fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
+/// A PostgreSQL connection being made on a thread of its own while the process does the rest
+/// of its start-up (a command parses its arguments, finds its project, reads its
+/// configuration); [`Store::open_preconnected`] takes it over. A new connection is a server
+/// process forked, authenticated and set up (diesel's two `SET`s), then the migration check:
+/// ~3 ms on a loopback server, which a short command (`team send`) otherwise spends waiting
+/// after its own start-up instead of during it. The thread only connects and reads the
+/// applied migrations; migrating, when needed, and the pool are the open's.
+pub struct Preconnect {
+    /// The URL as given (trimmed): the open takes the connection only for the same URL.
+    url: String,
+    thread: std::thread::JoinHandle<Early>,
+}
+
+/// What the thread of a [`Preconnect`] made.
+struct Early {
+    /// The connection, or why it could not be made (diesel's text).
+    conn: std::result::Result<PgConnection, String>,
+    /// Whether the database had every embedded migration ([`pg_up_to_date`]).
+    up_to_date: bool,
+}
+
+impl std::fmt::Debug for Preconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preconnect")
+            .field("target", &redact_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Preconnect {
+    /// Starts connecting to `url` on a new thread. `None` when `url` is not a PostgreSQL URL
+    /// (a SQLite file opens in-process: nothing to overlap) or no thread can be started.
+    /// An unused `Preconnect` is dropped without waiting: its thread closes the connection
+    /// when it has made it.
+    pub fn start(url: &str) -> Option<Preconnect> {
+        let url = url.trim();
+        if !is_postgres(url) {
+            return None;
+        }
+        let local = url.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("team-connect".into())
+            .spawn(move || match PgConnection::establish(&local_url(&local)) {
+                Ok(mut c) => {
+                    let up_to_date = pg_up_to_date(&mut c);
+                    Early {
+                        conn: Ok(c),
+                        up_to_date,
+                    }
+                }
+                Err(e) => Early {
+                    conn: Err(e.to_string()),
+                    up_to_date: false,
+                },
+            })
+            .ok()?;
+        Some(Preconnect {
+            url: url.to_owned(),
+            thread,
+        })
+    }
+}
+
+impl Store {
+    /// Like [`Store::open_with`], with the connection `early` made meanwhile as the pool's
+    /// first when it was started for this same `url` (then its migration check counts, and
+    /// its connection error is the open's, worded as `open`'s); otherwise `early` is dropped
+    /// unused and the store opens as [`Store::open_with`] does.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_preconnected(
+        url: &str,
+        opts: &OpenOptions,
+        early: Option<Preconnect>,
+    ) -> Result<Store> {
+        let trimmed = url.trim();
+        match early {
+            Some(e) if is_postgres(trimmed) && e.url == trimmed => open_pg(trimmed, opts, Some(e)),
+            _ => Store::open_with(url, opts),
+        }
+    }
+}
+
+/// The open error of a connection that could not be made (`message`: diesel's text).
+fn connect_err(target: &str, message: &str) -> StoreError {
+    open_err(
+        target,
+        format!(
+            "{}; is the server running and the URL right?",
+            message.trim()
+        ),
+    )
+}
+
+fn open_pg(url: &str, opts: &OpenOptions, early: Option<Preconnect>) -> Result<Store> {
     let target = crate::redact_url(url);
-    let url = &*local_url(url);
-    let mut c = PgConnection::establish(url).map_err(|e| {
-        open_err(
-            &target,
-            format!(
-                "{}; is the server running and the URL right?",
-                e.to_string().trim()
-            ),
-        )
-    })?;
+    let local = &*local_url(url);
+    // The early thread's connection and migration check, if it got that far (a thread that
+    // panicked counts as never started).
+    let early = early.and_then(|e| e.thread.join().ok());
+    let (mut c, checked) = match early {
+        Some(Early {
+            conn: Ok(c),
+            up_to_date,
+        }) => (c, Some(up_to_date)),
+        Some(Early { conn: Err(e), .. }) => return Err(connect_err(&target, &e)),
+        None => (
+            PgConnection::establish(local).map_err(|e| connect_err(&target, &e.to_string()))?,
+            None,
+        ),
+    };
+    set_statement_cache(&mut c, opts.prepare_statements);
     // The lock comes first: even the pending-migration check creates diesel's bookkeeping
     // table, which concurrent first opens would race on. A database that has every embedded
     // migration (every open but the first) is seen in one read and needs neither.
     let migrate = |c: &mut PgConnection| -> std::result::Result<(), String> {
-        if pg_up_to_date(c) {
+        if checked.unwrap_or_else(|| pg_up_to_date(c)) {
             return Ok(());
         }
         c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
@@ -673,11 +795,11 @@ fn open_pg(url: &str, opts: &OpenOptions) -> Result<Store> {
         .min_idle(Some(0))
         .test_on_check_out(false)
         .connection_timeout(opts.connection_timeout)
-        .build_unchecked(PgManager::new(url, Some(c)));
+        .build_unchecked(PgManager::new(local, Some(c), opts.prepare_statements));
     Ok(Store {
         pool: Pool::Pg(pool),
         target,
-        pg_url: Some(url.into()),
+        pg_url: Some(local.into()),
         _checkpointer: None,
         max_message_bytes: team_core::delivery::DEFAULT_MAX_MESSAGE_BYTES,
     })

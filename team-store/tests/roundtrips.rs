@@ -526,3 +526,72 @@ fn a_batch_claim_is_one_round_trip_on_postgres() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A short command as `team send` and `team inbox` open it (the connection started early,
+/// statements unnamed): still one connection, and each statement one round trip, where a
+/// named statement costs two on a fresh connection (Parse, then Bind/Execute).
+#[test]
+fn a_one_shot_command_sends_each_statement_in_one_round_trip() {
+    let Some((schema, _proxy, s)) = proxied() else {
+        return;
+    };
+    let t = s
+        .create_team(&NewTeam {
+            name: TeamName::new("shot").unwrap(),
+            lead_agent: AgentName::new("lead").unwrap(),
+            workflow: None,
+            project_root: "/proj".into(),
+            owner: None,
+        })
+        .unwrap()
+        .0;
+    let a = new_member(&s, &t.id, "alpha");
+    drop(s);
+    let opts = team_store::OpenOptions {
+        prepare_statements: false,
+        ..team_store::OpenOptions::default()
+    };
+    let (proxy, via) = proxy_to(&schema);
+    let open =
+        || Store::open_preconnected(&via, &opts, team_store::Preconnect::start(&via)).unwrap();
+    let report = |what: &str, trips: &[String]| {
+        eprintln!(
+            "{what}: {} round trip(s):\n    {}",
+            trips.len(),
+            trips.join("\n    ")
+        );
+    };
+    // `team send`: diesel's two SETs, the migration check, resolve_team, the send.
+    let s = open();
+    let team = s.resolve_team("shot").unwrap();
+    s.send_message(
+        &team.id,
+        &Outgoing {
+            from: "lead",
+            to: Recipient::Member(a.clone()),
+            kind: MessageKind::Text,
+            body: "hello",
+        },
+    )
+    .unwrap();
+    drop(s);
+    let trips = proxy.take();
+    report("send", &trips);
+    assert_eq!(proxy.wire.lock().unwrap().connections, 1, "{trips:#?}");
+    assert_eq!(trips.len(), 5, "{trips:#?}");
+    assert!(
+        trips.iter().all(|t| !t.contains("__diesel_stmt")),
+        "{trips:#?}"
+    );
+    // `team inbox`: the same start, then the lease and its acknowledgement.
+    let s = open();
+    let team = s.resolve_team("shot").unwrap();
+    let lease = s.lease_inbox(&team.id, &a, 60_000).unwrap();
+    assert_eq!(lease.messages.len(), 1);
+    s.ack_inbox(&team.id, &a, &lease.lease).unwrap();
+    drop(s);
+    let trips = proxy.take();
+    report("inbox", &trips);
+    assert_eq!(proxy.wire.lock().unwrap().connections, 2, "{trips:#?}");
+    assert_eq!(trips.len(), 6, "{trips:#?}");
+}

@@ -1260,6 +1260,91 @@ fn open_errors_are_clear() {
     );
 }
 
+/// A store opened with a connection started early ([`team_store::Preconnect`]) and
+/// statements sent unnamed (`prepare_statements: false`, what `team send` uses) works as
+/// any other: an empty database is migrated (the early thread only looked), and a send, a
+/// lease and its acknowledgement do what they do on a default store. SQLite has no early
+/// connection: `Preconnect::start` says `None` and the open is the usual one.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn a_preconnected_one_shot_store_migrates_and_works(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let early = team_store::Preconnect::start(db.url());
+    assert_eq!(early.is_some(), backend == Backend::Postgres);
+    let opts = team_store::OpenOptions {
+        prepare_statements: false,
+        ..team_store::OpenOptions::default()
+    };
+    // The database is empty: the open must migrate it.
+    let s = Store::open_preconnected(db.url(), &opts, early).unwrap();
+    let t = team(&s, "early");
+    let w = member(&s, &t.id, "worker");
+    for round in 0..3 {
+        let body = format!("hello {round}");
+        let sent = s
+            .send_message(
+                &t.id,
+                &Outgoing {
+                    from: "lead",
+                    to: Recipient::Member(w.name.to_string()),
+                    kind: MessageKind::Text,
+                    body: &body,
+                },
+            )
+            .unwrap();
+        assert_eq!(sent.len(), 1);
+        let lease = s.lease_inbox(&t.id, &w.name, 60_000).unwrap();
+        assert_eq!(
+            lease.messages.iter().map(|m| &m.body).collect::<Vec<_>>(),
+            [&body]
+        );
+        s.ack_inbox(&t.id, &w.name, &lease.lease).unwrap();
+        assert!(
+            s.lease_inbox(&t.id, &w.name, 60_000)
+                .unwrap()
+                .messages
+                .is_empty()
+        );
+    }
+    drop(s);
+    // A second early open finds the schema up to date and sees the same data.
+    let again =
+        Store::open_preconnected(db.url(), &opts, team_store::Preconnect::start(db.url())).unwrap();
+    assert_eq!(again.resolve_team("early").unwrap().id, t.id);
+}
+
+/// An early connection that fails is the open's error, worded as `Store::open`'s (the
+/// server named, the password hidden); one started for another URL is not used.
+#[test]
+fn a_preconnect_fails_clearly_and_only_for_its_own_url() {
+    let bad = "postgres://nobody:hunter2@127.0.0.1:1/x";
+    let opts = team_store::OpenOptions::default();
+    let e = Store::open_preconnected(bad, &opts, team_store::Preconnect::start(bad)).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::Open { .. }), "{e:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("postgres://nobody:***@127.0.0.1:1/x"),
+        "{text}"
+    );
+    assert!(text.contains("is the server running"), "{text}");
+    assert_eq!(text, Store::open(bad).unwrap_err().to_string());
+    assert!(format!("{:?}", team_store::Preconnect::start(bad).unwrap()).contains("***"));
+    // Started for the bad URL, opened for a good one: the good one opens.
+    let Some(db) = &TestDb::on(Backend::Postgres) else {
+        return;
+    };
+    let s = Store::open_preconnected(db.url(), &opts, team_store::Preconnect::start(bad)).unwrap();
+    team(&s, "fine");
+    // And the other way round: the bad URL fails even with a good connection at hand.
+    let e =
+        Store::open_preconnected(bad, &opts, team_store::Preconnect::start(db.url())).unwrap_err();
+    assert!(matches!(e, StoreError::Open { .. }), "{e:?}");
+}
+
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
