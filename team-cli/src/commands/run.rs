@@ -84,9 +84,13 @@ const DETACHED_IDLE_EXIT: Duration = Duration::from_secs(30);
 pub(crate) fn runtime_threads() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        // Blocking work is store calls, which share a pool of a few connections: more
-        // threads would only wait for a connection (and cost memory and start-up time).
-        .max_blocking_threads(16)
+        // Blocking work is store calls, which share a pool of 4 connections
+        // (`team_store::OpenOptions`): more threads would only wait for a connection, and each
+        // costs its stack and its malloc cache. With 16, a 200-member fan-out started all 16
+        // (23 threads in all, most waiting on the pool; bench/findings.md, fourth session of
+        // 2026-12-07); 8 leaves room for a DNS lookup, a file tool and a permission prompt
+        // besides the store's 4.
+        .max_blocking_threads(8)
         .enable_all()
         .build()?)
 }

@@ -490,7 +490,9 @@ impl Session {
                 })
                 .await;
                 let plan = resp.content.unwrap_or_default();
-                match self.review_plan(&caller, plan).await {
+                // Boxed: a plan's review is rare, and inline its future would make every
+                // member's future (held by each running member) ~1.5 KB larger.
+                match Box::pin(self.review_plan(&caller, plan)).await {
                     Ok(next) => {
                         self.req.messages.push(ChatMessage::user(next));
                         continue;
