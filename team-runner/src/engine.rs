@@ -4,7 +4,7 @@
 //! channels, tokens and `Notify`):
 //! - the **claim loop** ([`Engine::serve`]): takes a slot of the `max_agents` semaphore, then
 //!   claims the oldest pending members (an atomic claim in the store, so runners sharing a
-//!   database never take the same member, up to [`max_claim_batch`] in one transaction) and
+//!   database never take the same member, up to [`MAX_CLAIM_BATCH`] in one transaction) and
 //!   starts their executors; with nothing pending it waits for an in-process wake-up
 //!   ([`Event::Queued`]) or the next queue poll;
 //! - the **dispatcher** ([`crate::dispatcher`]): the one owner of the per-member state (cancel
@@ -48,18 +48,6 @@ pub use crate::options::EngineOptions;
 /// executor while the next claim waited (a 200-member fan-out's members went `running` over
 /// ~16 ms instead of ~3, BENCHMARKS.md § 9).
 const MAX_CLAIM_BATCH: usize = 256;
-
-/// The most pending members one claim takes: on PostgreSQL every free slot (the claim is
-/// one statement however many it takes; in batches of [`MAX_CLAIM_BATCH`] a 1,000-member
-/// fan-out's members went `running` over ~200 ms in four claims queued for the pool behind the
-/// first members' writes, bench/findings.md, fourth session); on SQLite [`MAX_CLAIM_BATCH`]
-/// (a transaction of two statements per member, holding the one write lock meanwhile).
-fn max_claim_batch(store: &Store) -> usize {
-    match store.backend() {
-        team_store::Backend::Postgres => usize::MAX,
-        team_store::Backend::Sqlite => MAX_CLAIM_BATCH,
-    }
-}
 
 /// How [`Engine::run_foreground`] ended.
 #[derive(Debug, Clone)]
@@ -255,7 +243,7 @@ impl Engine {
             // Every free slot, so that a burst of pending members is claimed in one
             // transaction rather than one by one.
             let mut permits = vec![permit];
-            while permits.len() < max_claim_batch(&ctx.store) {
+            while permits.len() < MAX_CLAIM_BATCH {
                 match ctx.slots.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
                     Err(_) => break,
