@@ -41,7 +41,11 @@ pub struct Quirks {
 impl Quirks {
     /// The refusal of `req` by these quirks, if it trips one (OpenAI wire format only).
     pub(crate) fn refuse(&self, req: &ScriptRequest) -> Option<Response> {
-        if req.protocol != Protocol::OpenAi {
+        let any = self.reject_null_content
+            || !self.response_format_types.is_empty()
+            || !self.reject_fields.is_empty();
+        if req.protocol != Protocol::OpenAi || !any {
+            // No quirk to test: the body is not parsed whole.
             return None;
         }
         let body = req.body();
@@ -88,7 +92,9 @@ impl Quirks {
 
     /// `reply` as this server gives it for `req`.
     pub(crate) fn shape(&self, req: &ScriptRequest, reply: Reply) -> Reply {
-        if req.protocol != Protocol::OpenAi {
+        if req.protocol != Protocol::OpenAi
+            || !(self.fill_without_max_tokens || self.tools_need_tool_choice)
+        {
             return reply;
         }
         let body = req.body();

@@ -34,6 +34,10 @@ pub struct Script {
     /// CPU each request costs the server before it is answered, in µs of its thread's CPU
     /// time (a server in an interpreted framework, which parses and routes slowly). Default 0.
     pub cpu_us: u64,
+    /// Whether the server keeps every request for [`crate::ScriptedServer::requests`]
+    /// (bodies included). Default true (tests read them); the `scripted-llm` binary, which
+    /// never reads them, turns it off so a 1,000-request burst keeps no bodies.
+    pub record: bool,
 }
 
 impl Default for Script {
@@ -45,6 +49,7 @@ impl Default for Script {
             on_no_match: NoMatch::Echo,
             quirks: Quirks::default(),
             cpu_us: 0,
+            record: true,
         }
     }
 }
@@ -76,6 +81,12 @@ impl Script {
     /// [`Script::cpu_us`]).
     pub fn with_cpu_us(mut self, us: u64) -> Self {
         self.cpu_us = us;
+        self
+    }
+
+    /// Sets whether the server keeps every request (see [`Script::record`]).
+    pub fn with_record(mut self, record: bool) -> Self {
+        self.record = record;
         self
     }
 

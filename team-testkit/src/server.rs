@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -31,7 +30,10 @@ struct Shared {
     /// Shared with the handler that answers each, so no request's JSON is copied (under a
     /// 200-request burst the copies were most of this server's CPU, which the orchestrator
     /// measured against it has to share).
+    /// Empty when the script does not record ([`Script::with_record`]).
     requests: Mutex<Vec<Arc<ScriptRequest>>>,
+    /// When each request arrived (since `started`), recorded or not.
+    arrivals: Mutex<Vec<Duration>>,
     started: Instant,
 }
 
@@ -103,6 +105,7 @@ impl ScriptedServer {
             count: AtomicUsize::new(0),
             seq: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
             started: Instant::now(),
         });
         let listener = tokio::net::TcpListener::bind(addr)
@@ -161,12 +164,20 @@ impl ScriptedServer {
         format!("http://{}", self.addr)
     }
 
-    /// Every request received so far, in arrival order.
+    /// Every request received so far, in arrival order; empty when the script does not
+    /// record them ([`Script::with_record`]).
     pub fn requests(&self) -> Vec<ScriptRequest> {
         lock(&self.shared.requests)
             .iter()
             .map(|r| ScriptRequest::clone(r))
             .collect()
+    }
+
+    /// When each request received so far arrived (its handler was entered, the body read),
+    /// as time since the server started, in arrival order; kept whether or not the script
+    /// records the requests.
+    pub fn arrivals(&self) -> Vec<Duration> {
+        lock(&self.shared.arrivals).clone()
     }
 
     /// Number of requests received so far.
@@ -275,21 +286,19 @@ async fn handle(
             )
         })
         .collect();
-    // Parsed here for the fields the script matches on, then dropped: the request keeps
-    // its bytes (ScriptRequest::body parses them again when a test asks).
-    let json: Option<Value> = serde_json::from_slice(&body).ok();
-    let valid_json = json.is_some();
-    let req = Arc::new(ScriptRequest::parse(
+    let (req, valid_json) = ScriptRequest::from_body(
         protocol,
         uri.path().to_string(),
         headers,
         body,
-        json.as_ref().unwrap_or(&Value::Null),
         received_at,
         received_at.saturating_duration_since(shared.started),
-    ));
-    drop(json);
-    lock(&shared.requests).push(req.clone());
+    );
+    let req = Arc::new(req);
+    lock(&shared.arrivals).push(req.received_after);
+    if shared.script.record {
+        lock(&shared.requests).push(req.clone());
+    }
 
     let chosen = choose(&shared, &req);
     let delay = chosen

@@ -86,7 +86,7 @@ fn json_ok(body: Value) -> Response {
 
 /// Whether the request asks for a streamed answer (`"stream": true`).
 fn wants_stream(req: &ScriptRequest) -> bool {
-    req.body().get("stream").and_then(Value::as_bool) == Some(true)
+    req.stream
 }
 
 fn sse_ok(body: String) -> Response {

@@ -366,3 +366,41 @@ where
     }
     out
 }
+
+#[tokio::test]
+async fn a_server_that_does_not_record_keeps_arrivals_but_no_requests() {
+    let server = ScriptedServer::start(Script::default().with_record(false))
+        .await
+        .expect("start");
+    let url = format!("{}/chat/completions", server.base_url());
+    for text in ["one", "two"] {
+        let (s, _, body) = post(
+            &url,
+            json!({"model": "m", "stream": false, "messages": [{"role": "user", "content": text}]}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            body["choices"][0]["message"]["content"],
+            format!("echo: {text}")
+        );
+    }
+    assert_eq!(server.request_count(), 2);
+    assert_eq!(server.arrivals().len(), 2);
+    assert!(server.requests().is_empty());
+    // Recording is the default: tests read the requests back.
+    let server = ScriptedServer::start(Script::default())
+        .await
+        .expect("start");
+    let url = format!("{}/chat/completions", server.base_url());
+    post(
+        &url,
+        json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}),
+    )
+    .await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].stream);
+    assert_eq!(requests[0].body()["messages"][0]["content"], "hi");
+    assert_eq!(server.arrivals(), vec![requests[0].received_after]);
+}
