@@ -213,7 +213,7 @@ fn default_sigpipe() {
 }
 
 /// Most glibc malloc arenas the process uses (see [`limit_malloc_arenas`]).
-const MALLOC_ARENAS: i32 = 1;
+const MALLOC_ARENAS: i32 = 2;
 
 /// Caps glibc's malloc arenas at [`MALLOC_ARENAS`], unless the environment already sets a
 /// cap (`MALLOC_ARENA_MAX`, or `arena_max` in `GLIBC_TUNABLES`: that one is kept).
@@ -221,9 +221,11 @@ const MALLOC_ARENAS: i32 = 1;
 /// glibc gives each thread that contends for an arena one of its own, up to 8 per core, and
 /// memory freed into an arena stays there: a runner's two tokio workers and up to
 /// the blocking threads of `commands::run::runtime_threads` each kept a few hundred KB, which made a 200-member
-/// fan-out's peak RSS ~3 MB (10 %) larger than one arena does, with the same CPU
-/// (bench/findings.md, fourth session of 2026-12-07). Allocations are small and short, and
-/// each thread's cache (tcache) serves most of them without taking the arena's lock.
+/// fan-out's peak RSS ~3 MB (10 %) larger than two arenas do (bench/findings.md, fourth
+/// session of 2026-12-07). One arena saved another 0.7 MB at N = 200 but cost a 1000-member
+/// fan-out ~15 % more CPU (system time: threads waiting on the one arena's lock); two keep
+/// the CPU of sixteen. Allocations are small and short, and each thread's cache (tcache)
+/// serves most of them without taking an arena's lock.
 /// Called first in `main`, before any thread exists.
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {
