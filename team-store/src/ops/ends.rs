@@ -253,9 +253,12 @@ fn end_row(
         "body": excerpt(&body, 200),
         "interrupt": false,
     }));
+    // Split at the whole `"ids":[MARK]` member, not at the number alone: the body excerpt is
+    // a member's text and may hold the number, but not this (its quotes would be escaped).
+    let ids = format!("\"ids\":[{MARK}]");
     let (head, tail) = sent
-        .split_once(&MARK.to_string())
-        .map(|(h, t)| (h.to_owned(), t.to_owned()))
+        .split_once(&ids)
+        .map(|(h, t)| (format!("{h}\"ids\":["), format!("]{t}")))
         .unwrap_or_default();
     EndRow {
         ord: ord as i64,
