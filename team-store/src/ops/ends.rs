@@ -70,13 +70,23 @@ pub(crate) fn finish_members(c: &mut Conn, ends: &[MemberEnd]) -> Result<Vec<Res
     c.write_tx(|c| {
         let mut out: Vec<Option<Result<Finished>>> = ends.iter().map(|_| None).collect();
         for group in order.chunk_by(|a, b| ends[*a].team_id == ends[*b].team_id) {
-            if group.len() > 1
-                && let Ok(done) = c.write_tx(|c| finish_batch(c, ends, group))
-            {
-                for (i, f) in group.iter().zip(done) {
-                    out[*i] = Some(Ok(f));
+            if group.len() > 1 {
+                match c.write_tx(|c| finish_batch(c, ends, group)) {
+                    Ok(done) => {
+                        for (i, f) in group.iter().zip(done) {
+                            out[*i] = Some(Ok(f));
+                        }
+                        continue;
+                    }
+                    // A hand-off (`one_by_one`) or a real failure: the ends below say which,
+                    // each with its own error; the batch's reason is kept in the log.
+                    Err(e) => tracing::debug!(
+                        team = %ends[group[0]].team_id,
+                        ends = group.len(),
+                        error = %e,
+                        "member ends written one by one"
+                    ),
                 }
-                continue;
             }
             for &i in group {
                 let e = &ends[i];
@@ -135,14 +145,15 @@ fn finish_batch(c: &mut Conn, ends: &[MemberEnd], group: &[usize]) -> Result<Vec
         if role != Role::Member {
             return Err(one_by_one("a lead"));
         }
-        let plan = cascade::member_end(&m.name, role, m.status()?, &e.outcome)
+        let from = m.status()?;
+        let plan = cascade::member_end(&m.name, role, from, &e.outcome)
             .map_err(|_| one_by_one("a refused move"))?;
         if let Some(t) = &plan.tasks
             && !task_froms.iter().any(|f| f == t.from.as_str())
         {
             task_froms.push(t.from.as_str().to_owned());
         }
-        planned.push((e, m, plan));
+        planned.push((e, m, plan, from));
     }
     // The task cascade is left to the one-by-one statements of the engines' shared path.
     let tasks_held = !task_froms.is_empty() && {
@@ -161,7 +172,7 @@ fn finish_batch(c: &mut Conn, ends: &[MemberEnd], group: &[usize]) -> Result<Vec
         let batch: Vec<EndRow> = planned
             .iter()
             .enumerate()
-            .map(|(ord, (e, m, plan))| end_row(ord, e, m, plan, &lead.name, now))
+            .map(|(ord, (e, m, plan, from))| end_row(ord, e, m, *from, plan, &lead.name, now))
             .collect();
         c.end_members_in_one_statement(team_id, &lead.name, &batch, now)?
     };
@@ -174,7 +185,7 @@ fn finish_batch(c: &mut Conn, ends: &[MemberEnd], group: &[usize]) -> Result<Vec
                 written.into_iter().map(|m| (m.id, m)).collect();
             planned
                 .iter()
-                .map(|(_, m, _)| {
+                .map(|(_, m, _, _)| {
                     let row = by_id
                         .remove(&m.id)
                         .ok_or_else(|| one_by_one("a member changed under the batch"))?;
@@ -189,7 +200,7 @@ fn finish_batch(c: &mut Conn, ends: &[MemberEnd], group: &[usize]) -> Result<Vec
         }
         None => {
             let mut done = Vec::with_capacity(planned.len());
-            for (e, m, _) in planned {
+            for (e, m, _, _) in planned {
                 progress_of(c, team_id, &m.name, m.id, &e.progress)?;
                 done.push(finish_member_in(c, &team, m, &e.outcome, Some(&lead))?);
             }
@@ -202,17 +213,17 @@ fn finish_batch(c: &mut Conn, ends: &[MemberEnd], group: &[usize]) -> Result<Vec
     Ok(done)
 }
 
-/// The [`EndRow`] of end `e` of member `m` (read under the team lock) as `plan` says, its
-/// notice to `lead`.
+/// The [`EndRow`] of end `e` of member `m` (read under the team lock, in status `from`) as
+/// `plan` says, its notice to `lead`.
 fn end_row(
     ord: usize,
     e: &MemberEnd,
     m: &MemberRow,
+    from: MemberStatus,
     plan: &cascade::EndPlan,
     lead: &str,
     now: i64,
 ) -> EndRow {
-    let from = m.status().unwrap_or(MemberStatus::Running);
     let to = plan.to;
     let busy = if from == MemberStatus::Running {
         now - m.updated_at_ms
