@@ -103,6 +103,26 @@ pub(crate) struct TeamView {
     pub budget: Option<bool>,
 }
 
+impl TeamView {
+    /// Reads team `team_id`'s view: the team, its first
+    /// [`MAX_LISTED_MEMBERS`](crate::llm::prompt::MAX_LISTED_MEMBERS) members and their total,
+    /// and whether it has a budget (`None` when that read fails). Runs on the blocking pool
+    /// (it is a store read).
+    ///
+    /// # Errors
+    /// The store's error when the team cannot be read.
+    pub fn read(s: &team_store::Store, team_id: &str) -> team_store::Result<TeamView> {
+        let (team, head, total) = s.team_view(team_id, crate::llm::prompt::MAX_LISTED_MEMBERS)?;
+        let budget = s.team_budget(team_id).ok().map(|b| b.is_set());
+        Ok(TeamView {
+            team,
+            head,
+            total,
+            budget,
+        })
+    }
+}
+
 /// The JSON shapes workflows ask of LLM members' next answers (structured output), by
 /// (team id, member or agent name): set by the workflow before it asks, read by the member's
 /// session at each turn.

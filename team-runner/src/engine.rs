@@ -80,19 +80,8 @@ async fn team_views(ctx: &Context, members: &[Member]) -> HashMap<String, Arc<Te
         Ok(teams
             .into_iter()
             .filter_map(|t| {
-                let (team, head, total) = s
-                    .team_view(&t, crate::llm::prompt::MAX_LISTED_MEMBERS)
-                    .ok()?;
-                let budget = s.team_budget(&t).ok().map(|b| b.is_set());
-                Some((
-                    t,
-                    Arc::new(TeamView {
-                        team,
-                        head,
-                        total,
-                        budget,
-                    }),
-                ))
+                let view = TeamView::read(s, &t).ok()?;
+                Some((t, Arc::new(view)))
             })
             .collect())
     })

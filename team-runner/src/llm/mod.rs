@@ -228,17 +228,7 @@ impl Session {
             (view, memory_key) => db(&ctx.store, move |s| {
                 let view = match view {
                     Some(v) => v,
-                    None => {
-                        let (team, head, total) =
-                            s.team_view(&team_id, prompt::MAX_LISTED_MEMBERS)?;
-                        let budget = s.team_budget(&team_id).ok().map(|b| b.is_set());
-                        Arc::new(TeamView {
-                            team,
-                            head,
-                            total,
-                            budget,
-                        })
-                    }
+                    None => Arc::new(TeamView::read(s, &team_id)?),
                 };
                 let memory = match memory_key {
                     Some((agent, root)) => s.memory_get(&agent, &root)?.map(|e| e.content),

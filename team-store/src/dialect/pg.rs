@@ -250,6 +250,44 @@ impl ClaimedRow {
     }
 }
 
+/// The binds of [`claim_sql!`] in its placeholders' order, for a claim of one task
+/// (`limit` `None`: the pick's `LIMIT 1` is written in the text) or of up to `limit`: the
+/// claim's conditions (team, member, attempt fencing, abandoned claims at `now`), the update
+/// (assignee, time, lease end `now + lease_ms`) and the `task.claimed` event's payload.
+fn claim_binds(
+    team_id: &str,
+    member: &str,
+    now: i64,
+    lease_ms: Option<i64>,
+    attempt: Option<i64>,
+    limit: Option<i64>,
+) -> Vec<Bind> {
+    let (t, m) = (|| Bind::Text(team_id.into()), || Bind::Text(member.into()));
+    let lease_json = lease_ms.map_or(String::new(), |ms| format!("\"lease_ms\":{ms},"));
+    let mut binds = vec![
+        t(),
+        m(),
+        t(),
+        t(),
+        m(),
+        Bind::NullableBigInt(attempt),
+        Bind::NullableBigInt(attempt),
+        t(),
+        Bind::BigInt(now),
+    ];
+    binds.extend(limit.map(Bind::BigInt));
+    binds.extend([
+        m(),
+        Bind::BigInt(now),
+        Bind::NullableBigInt(lease_ms.map(|ms| now.saturating_add(ms))),
+        t(),
+        m(),
+        Bind::Text(lease_json),
+        Bind::BigInt(now),
+    ]);
+    binds
+}
+
 impl Dialect for PgConnection {
     fn write_tx<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.transaction(f)
@@ -321,32 +359,13 @@ impl Dialect for PgConnection {
         attempt: Option<i64>,
     ) -> Result<Option<Task>> {
         struct Key;
-        let (t, m) = (|| Bind::Text(team_id.into()), || Bind::Text(member.into()));
-        let lease_json = lease_ms.map_or(String::new(), |ms| format!("\"lease_ms\":{ms},"));
         let row = Prepared::<Key>::new(
             claim_sql!(
                 "1",
                 "tasks.team_id = ? AND tasks.id = (SELECT id FROM pick) \
                  AND tasks.status = 'pending'"
             ),
-            vec![
-                t(),
-                m(),
-                t(),
-                t(),
-                m(),
-                Bind::NullableBigInt(attempt),
-                Bind::NullableBigInt(attempt),
-                t(),
-                Bind::BigInt(now),
-                m(),
-                Bind::BigInt(now),
-                Bind::NullableBigInt(lease_ms.map(|ms| now.saturating_add(ms))),
-                t(),
-                m(),
-                Bind::Text(lease_json),
-                Bind::BigInt(now),
-            ],
+            claim_binds(team_id, member, now, lease_ms, attempt, None),
         )
         .get_result::<ClaimedRow>(self)
         .optional()?;
@@ -376,33 +395,13 @@ impl Dialect for PgConnection {
         limit: i64,
     ) -> Result<Vec<Task>> {
         struct Key;
-        let (t, m) = (|| Bind::Text(team_id.into()), || Bind::Text(member.into()));
-        let lease_json = lease_ms.map_or(String::new(), |ms| format!("\"lease_ms\":{ms},"));
         Prepared::<Key>::new(
             claim_sql!(
                 "CAST(? AS bigint)",
                 "tasks.ctid = ANY (ARRAY(SELECT ctid FROM pick)) AND tasks.team_id || '' = ? \
                  AND tasks.id = ANY (ARRAY(SELECT id FROM pick)) AND tasks.status || '' = 'pending'"
             ),
-            vec![
-                t(),
-                m(),
-                t(),
-                t(),
-                m(),
-                Bind::NullableBigInt(attempt),
-                Bind::NullableBigInt(attempt),
-                t(),
-                Bind::BigInt(now),
-                Bind::BigInt(limit),
-                m(),
-                Bind::BigInt(now),
-                Bind::NullableBigInt(lease_ms.map(|ms| now.saturating_add(ms))),
-                t(),
-                m(),
-                Bind::Text(lease_json),
-                Bind::BigInt(now),
-            ],
+            claim_binds(team_id, member, now, lease_ms, attempt, Some(limit)),
         )
         .load::<ClaimedRow>(self)?
         .into_iter()
