@@ -302,6 +302,13 @@ impl Store {
         run!(self, members::list_members(team_id))
     }
 
+    /// The members of a team named in `names` (`lead` names the lead), in creation order;
+    /// names with no member are left out. Reads only those rows: a live view that needs the
+    /// rows of the few members that just ended does not read a 1000-member team each time.
+    pub fn members_named(&self, team_id: &str, names: &[String]) -> Result<Vec<Member>> {
+        run!(self, members::members_named(team_id, names))
+    }
+
     /// Moves a member between live states: [`MemberEvent::Sleep`] (running → idle),
     /// [`MemberEvent::Wake`] (idle → running), [`MemberEvent::Park`] (running → waiting) or
     /// [`MemberEvent::Continue`] (waiting → running).

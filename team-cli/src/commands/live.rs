@@ -226,9 +226,36 @@ impl Tracker {
         }
     }
 
+    /// The members whose rows [`Tracker::lines`] needs for `events`: those that end in them
+    /// (their end line gives turns, tokens and result) and those whose agent this tracker does
+    /// not know yet, each once, in first-seen order.
+    pub fn rows_needed(&self, events: &[Event]) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for e in events {
+            let Some(state) = e
+                .kind
+                .strip_prefix("member.")
+                .and_then(|s| s.parse::<MemberStatus>().ok())
+            else {
+                continue;
+            };
+            let member = e.member.as_deref().unwrap_or(team_core::LEAD_ALIAS);
+            let needed = state.is_terminal()
+                || (!self.agents.contains_key(member) && e.payload["agent"].as_str().is_none());
+            if needed && seen.insert(member) {
+                out.push(member.to_owned());
+            }
+        }
+        out
+    }
+
     /// The plain lines for `events` (the team's, in log order), one per change of a phase, a
     /// member's state, the lead's shown state or the team's state; other events say nothing.
-    /// `members` are the team's rows now (agents, turns and tokens of the end lines).
+    /// `members` are rows of the team's members now (agents, turns and tokens of the end
+    /// lines): all of them, or at least those [`Tracker::rows_needed`] names. The `k/n done`
+    /// count takes n from the rows given or from the members these events introduced,
+    /// whichever is larger.
     pub fn lines(&mut self, events: &[Event], members: &[Member], now: i64) -> Vec<String> {
         let rows: HashMap<&str, &Member> = members.iter().map(|m| (m.name.as_str(), m)).collect();
         let total = members.iter().filter(|m| m.role != Role::Lead).count();
@@ -301,7 +328,12 @@ impl Tracker {
                     .iter()
                     .filter(|(n, s)| n.as_str() != team_core::LEAD_ALIAS && s.is_terminal())
                     .count();
-                line.push_str(&format!(" ({done}/{} done)", total.max(done)));
+                let known = self
+                    .states
+                    .keys()
+                    .filter(|n| n.as_str() != team_core::LEAD_ALIAS)
+                    .count();
+                line.push_str(&format!(" ({done}/{} done)", total.max(known)));
                 if let Some(m) = rows.get(member) {
                     line.push_str(&format!(": {}", end_detail(m, now)));
                 }
@@ -522,16 +554,12 @@ impl View {
     /// One look at team `team_id`: reads the events since the last look and the members, then
     /// prints a line per change (plain) or redraws the rows under a header made of `status`
     /// (e.g. the team's state and task counts; may be empty) and the overall progress.
-    /// Returns the members.
+    /// The plain mode reads only the rows of the members that ended in the new events
+    /// ([`Tracker::rows_needed`]); the terminal mode reads every member (it draws them all).
     ///
     /// # Errors
     /// A store error; the view is left as it was.
-    pub fn look(
-        &mut self,
-        store: &Store,
-        team_id: &str,
-        status: &str,
-    ) -> Result<Vec<Member>, StoreError> {
+    pub fn look(&mut self, store: &Store, team_id: &str, status: &str) -> Result<(), StoreError> {
         let mut events = Vec::new();
         loop {
             let page = store.list_events(Some(team_id), self.after, EVENT_PAGE)?;
@@ -544,7 +572,6 @@ impl View {
                 break;
             }
         }
-        let members = store.list_members(team_id)?;
         let now = now_ms();
         if let Some(p) = events
             .iter()
@@ -556,6 +583,14 @@ impl View {
         }
         match &mut self.board {
             None => {
+                // Only the rows the lines need: those of the members that ended in these
+                // events (a 1000-member fan-out is not read again at every look).
+                let names = self.tracker.rows_needed(&events);
+                let members = if names.is_empty() {
+                    Vec::new()
+                } else {
+                    store.members_named(team_id, &names)?
+                };
                 let lines = self.tracker.lines(&events, &members, now);
                 if !lines.is_empty() {
                     let mut text = lines.join("\n");
@@ -564,6 +599,7 @@ impl View {
                 }
             }
             Some(board) => {
+                let members = store.list_members(team_id)?;
                 let mut parts = Vec::new();
                 if !status.is_empty() {
                     parts.push(status.to_owned());
@@ -580,7 +616,7 @@ impl View {
                 board.draw(parts.join(" · "), &members, now);
             }
         }
-        Ok(members)
+        Ok(())
     }
 
     /// Ends the display: rows still live stop spinning where they are.
@@ -836,6 +872,84 @@ mod tests {
             6_000,
         ));
         assert_eq!(lines, ["team rev completed: the report is written"]);
+    }
+
+    #[test]
+    fn plain_lines_need_only_the_rows_of_members_that_ended() {
+        let all = vec![
+            member(1, "lead", "fan-lead", MemberStatus::Running),
+            member(2, "worker", "worker", MemberStatus::Completed),
+            member(3, "worker-2", "worker", MemberStatus::Running),
+            member(4, "worker-3", "worker", MemberStatus::Running),
+        ];
+        let events = vec![
+            event(
+                1,
+                1000,
+                Some("lead"),
+                "team.created",
+                json!({"lead_agent": "fan-lead"}),
+            ),
+            event(
+                2,
+                1001,
+                Some("worker"),
+                "member.added",
+                json!({"agent": "worker", "status": "pending"}),
+            ),
+            event(
+                3,
+                1001,
+                Some("worker-2"),
+                "member.added",
+                json!({"agent": "worker", "status": "pending"}),
+            ),
+            event(
+                4,
+                1001,
+                Some("worker-3"),
+                "member.added",
+                json!({"agent": "worker", "status": "pending"}),
+            ),
+            event(5, 1002, Some("worker"), "member.running", json!({})),
+            event(6, 1003, Some("worker"), "member.completed", json!({})),
+        ];
+        let mut with_all = Tracker::new("fan", Some(WorkflowKind::Fanout));
+        let mut with_needed = Tracker::new("fan", Some(WorkflowKind::Fanout));
+        let needed = with_needed.rows_needed(&events);
+        assert_eq!(needed, ["worker"]);
+        let rows: Vec<Member> = all
+            .iter()
+            .filter(|m| needed.contains(&m.name))
+            .cloned()
+            .collect();
+        let lines = untimed(&with_needed.lines(&events, &rows, 6_000));
+        assert_eq!(lines, untimed(&with_all.lines(&events, &all, 6_000)));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("worker completed (1/3 done): 2 turn(s)")),
+            "{lines:?}"
+        );
+        // Nothing ended and every agent is known: no row is read.
+        let more = [event(
+            7,
+            1004,
+            Some("worker-2"),
+            "member.running",
+            json!({}),
+        )];
+        assert!(with_needed.rows_needed(&more).is_empty());
+        // A member whose agent the tracker never saw (its `member.added` came before the view
+        // started) is read once.
+        let unknown = [event(
+            8,
+            1005,
+            Some("stranger"),
+            "member.running",
+            json!({}),
+        )];
+        assert_eq!(with_needed.rows_needed(&unknown), ["stranger"]);
     }
 
     #[test]

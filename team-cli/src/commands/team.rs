@@ -223,9 +223,23 @@ fn member_hosts(ctx: &Ctx, members: &[team_core::Member]) -> Result<Vec<Option<S
 /// price `[prices]` gives its `provider/model` (a configuration that does not load prices
 /// nothing).
 pub fn spend_of(ctx: &Ctx, team_id: &str, members: &[team_core::Member]) -> Result<doc::SpendDoc> {
-    let prices = team_agent::config::Config::load(Some(&ctx.project_root))
+    spend_at(ctx, team_id, members, &prices(ctx))
+}
+
+/// The project config's `[prices]` (none when the config cannot be read).
+pub fn prices(ctx: &Ctx) -> std::collections::BTreeMap<String, team_agent::config::Price> {
+    team_agent::config::Config::load(Some(&ctx.project_root))
         .map(|c| c.prices)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// [`spend_of`] at `prices`.
+pub fn spend_at(
+    ctx: &Ctx,
+    team_id: &str,
+    members: &[team_core::Member],
+    prices: &std::collections::BTreeMap<String, team_agent::config::Price>,
+) -> Result<doc::SpendDoc> {
     let mut per: std::collections::BTreeMap<String, f64> = Default::default();
     let mut unpriced = std::collections::BTreeSet::new();
     for e in ctx.store.list_events(Some(team_id), 0, i64::MAX)? {
@@ -233,7 +247,7 @@ pub fn spend_of(ctx: &Ctx, team_id: &str, members: &[team_core::Member]) -> Resu
             continue;
         }
         let member = e.member.clone().unwrap_or_default();
-        match team_runner::budget::call_cost(&prices, &e.payload) {
+        match team_runner::budget::call_cost(prices, &e.payload) {
             Ok(usd) => *per.entry(member).or_default() += usd,
             Err(model) => {
                 per.entry(member).or_default();

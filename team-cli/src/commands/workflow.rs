@@ -551,7 +551,14 @@ fn summary(ctx: &Ctx, team_id: &str, wall: Duration) -> Result<()> {
         duration(wall_ms),
         busy as f64 / wall_ms as f64
     );
-    let spend = super::team::spend_of(ctx, team_id, &members)?;
+    // Without `[prices]` no call costs anything: the team's events are not read for it (a
+    // 1000-member run has thousands).
+    let prices = super::team::prices(ctx);
+    let spend = if prices.is_empty() {
+        doc::SpendDoc::default()
+    } else {
+        super::team::spend_at(ctx, team_id, &members, &prices)?
+    };
     if spend.total_usd > 0.0 {
         let each: Vec<String> = spend
             .members

@@ -293,6 +293,23 @@ pub(crate) fn list_members(c: &mut Conn, team_id: &str) -> Result<Vec<Member>> {
         .collect()
 }
 
+pub(crate) fn members_named(c: &mut Conn, team_id: &str, names: &[String]) -> Result<Vec<Member>> {
+    let mut out = Vec::with_capacity(names.len());
+    // At most 500 names per query: SQLite binds each one (its limit is 32 766 variables).
+    for chunk in names.chunks(500) {
+        let rows: Vec<MemberRow> = members::table
+            .filter(members::team_id.eq(team_id))
+            .filter(members::name.eq_any(chunk))
+            .select(MemberRow::as_select())
+            .load(c)?;
+        for r in rows {
+            out.push(r.into_entity()?);
+        }
+    }
+    out.sort_by_key(|m| m.id);
+    Ok(out)
+}
+
 /// The refusal of lifecycle move `e` of member `m` of `team`.
 pub(super) fn illegal_member(team: &TeamRow, m: &MemberRow, e: IllegalTransition) -> StoreError {
     Refusal::transition_of(format!("member {} in team {}", m.name, team.name), e).into()
