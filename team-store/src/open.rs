@@ -406,8 +406,14 @@ fn open_sqlite(path: &str, opts: &OpenOptions) -> Result<Store> {
             .map_err(|e| e.to_string())?;
         if pending {
             c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
-                c.run_pending_migrations(SQLITE_MIGRATIONS)
-                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                // Checked again under the write lock: another process may have made it.
+                if sqlite_is_blank(c)? {
+                    apply_sqlite_schema(c)?;
+                } else {
+                    c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| {
+                        diesel::result::Error::QueryBuilderError(e.to_string().into())
+                    })?;
+                }
                 Ok(())
             })
             .map_err(|e| format!("migration failed: {e}"))?;
@@ -567,6 +573,57 @@ fn local_url_given(url: &str, chosen_elsewhere: bool) -> std::borrow::Cow<'_, st
         _ => "&",
     };
     Cow::Owned(format!("{url}{sep}sslmode=disable"))
+}
+
+/// The schema every SQLite migration together makes, as SQLite stores it (`sqlite_master`'s
+/// `sql`, tables first): a brand-new database gets it in one script instead of replaying the
+/// migrations one by one (each table rebuild re-reads the whole schema: ~10 ms of a fresh
+/// project's first command, which every CI job pays). `tests::the_sqlite_schema_is_what_the_migrations_make`
+/// keeps it equal to what the migrations make (`TEAM_BLESS=1` rewrites it).
+const SQLITE_SCHEMA: &str = include_str!("../../migrations/sqlite-schema.sql");
+
+/// Whether a SQLite database holds nothing yet: no table of ours and no migration recorded
+/// (diesel's bookkeeping table may exist, empty: the pending check creates it).
+fn sqlite_is_blank(c: &mut SqliteConnection) -> QueryResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let objects = diesel::sql_query(
+        "SELECT count(*) AS n FROM sqlite_master \
+         WHERE name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations'",
+    )
+    .get_result::<Count>(c)?
+    .n;
+    if objects > 0 {
+        return Ok(false);
+    }
+    let applied = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result::<Count>(c)
+        .map_or(0, |r| r.n);
+    Ok(applied == 0)
+}
+
+/// Makes a blank database's schema from [`SQLITE_SCHEMA`] and records every embedded
+/// migration as applied, as `run_pending_migrations` would have (inside the caller's
+/// transaction).
+fn apply_sqlite_schema(c: &mut SqliteConnection) -> QueryResult<()> {
+    use diesel::migration::MigrationSource;
+    let known = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+    c.batch_execute(SQLITE_SCHEMA)?;
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (\
+         version VARCHAR(50) PRIMARY KEY NOT NULL, \
+         run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    )?;
+    for m in &known {
+        diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES (?)")
+            .bind::<diesel::sql_types::Text, _>(m.name().version().to_string())
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 /// Whether the database has every migration embedded in this binary, in one read of diesel's
@@ -808,6 +865,118 @@ fn open_pg(url: &str, opts: &OpenOptions, early: Option<Preconnect>) -> Result<S
 #[cfg(test)]
 mod tests {
     use super::{local_url_given, redact_url, with_pg_option};
+
+    /// `sqlite_master` of a database: (type, name, table, sql), ordered; and the migration
+    /// versions it records.
+    fn sqlite_shape(path: &std::path::Path) -> master::Shape {
+        master::read(path)
+    }
+
+    /// The rows of `sqlite_master` and of diesel's bookkeeping table, read with diesel.
+    mod master {
+        use diesel::prelude::*;
+        #[derive(diesel::QueryableByName)]
+        struct Obj {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            kind: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            tbl: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            sql: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Version {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        /// The objects (type, name, table, sql), ordered, and the migration versions.
+        pub type Shape = (Vec<(String, String, String, String)>, Vec<String>);
+
+        pub fn read(path: &std::path::Path) -> Shape {
+            let mut c = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+            super::super::apply_pragmas(&mut c).unwrap();
+            let objs = diesel::sql_query(
+                "SELECT type AS kind, name, tbl_name AS tbl, coalesce(sql, '') AS sql \
+                 FROM sqlite_master WHERE name <> '__diesel_schema_migrations' \
+                 ORDER BY type, name",
+            )
+            .load::<Obj>(&mut c)
+            .unwrap();
+            let versions = diesel::sql_query(
+                "SELECT version FROM __diesel_schema_migrations ORDER BY version",
+            )
+            .load::<Version>(&mut c)
+            .unwrap();
+            (
+                objs.into_iter()
+                    .map(|o| (o.kind, o.name, o.tbl, o.sql))
+                    .collect(),
+                versions.into_iter().map(|v| v.version).collect(),
+            )
+        }
+    }
+
+    /// The schema script for the database at `path`: its objects' `sql`, tables first (in
+    /// the order SQLite made them), then indexes, triggers and views.
+    fn schema_script(path: &std::path::Path) -> String {
+        let (objs, _) = sqlite_shape(path);
+        let rank = |k: &str| match k {
+            "table" => 0,
+            "index" => 1,
+            "trigger" => 2,
+            _ => 3,
+        };
+        let mut objs: Vec<_> = objs
+            .into_iter()
+            .filter(|o| !o.3.is_empty() && !o.1.starts_with("sqlite_"))
+            .collect();
+        objs.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then(a.1.cmp(&b.1)));
+        let mut out = String::from(
+            "-- The schema the SQLite migrations (migrations/sqlite) make, as SQLite stores it.\n\
+             -- A brand-new database is made from this file in one script (team-store/src/open.rs,\n\
+             -- SQLITE_SCHEMA). Generated: TEAM_BLESS=1 cargo test -p team-store --lib sqlite_schema\n",
+        );
+        for o in objs {
+            out.push_str(&o.3);
+            out.push_str(";\n");
+        }
+        out
+    }
+
+    #[test]
+    fn the_sqlite_schema_is_what_the_migrations_make() {
+        use diesel::prelude::*;
+        use diesel_migrations::MigrationHarness;
+        let dir = tempfile::tempdir().unwrap();
+        // One database through the migrations, one through `Store::open` (the script).
+        let migrated = dir.path().join("migrated.db");
+        let mut c = diesel::SqliteConnection::establish(migrated.to_str().unwrap()).unwrap();
+        c.run_pending_migrations(super::SQLITE_MIGRATIONS).unwrap();
+        drop(c);
+        let script = schema_script(&migrated);
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../migrations/sqlite-schema.sql");
+        if std::env::var_os("TEAM_BLESS").is_some() {
+            std::fs::write(&file, &script).unwrap();
+        }
+        assert_eq!(
+            super::SQLITE_SCHEMA,
+            script,
+            "migrations/sqlite-schema.sql is not what the migrations make; after a new \
+             migration run `TEAM_BLESS=1 cargo test -p team-store --lib sqlite_schema` and \
+             rebuild"
+        );
+        let fresh = dir.path().join("fresh.db");
+        let store = crate::Store::open(fresh.to_str().unwrap()).unwrap();
+        drop(store);
+        assert_eq!(sqlite_shape(&fresh), sqlite_shape(&migrated));
+        // And a database made from the script is one the migrations see as up to date.
+        let mut c = diesel::SqliteConnection::establish(fresh.to_str().unwrap()).unwrap();
+        super::apply_pragmas(&mut c).unwrap();
+        assert!(!c.has_pending_migration(super::SQLITE_MIGRATIONS).unwrap());
+    }
 
     #[test]
     fn a_server_option_extends_the_options_given() {
