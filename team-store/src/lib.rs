@@ -49,6 +49,10 @@ pub use types::*;
 /// The sender name of messages written by `team` itself (disband notices, summaries).
 pub const SYSTEM_SENDER: &str = "team";
 
+/// Most sender names one [`Store::inbox_after_from`] takes: each is a bound parameter on
+/// SQLite (whose limit is 32 766 per statement).
+pub const MAX_SENDERS: usize = 10_000;
+
 /// Milliseconds since the Unix epoch, the unit of every `*_at_ms` column.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -973,6 +977,31 @@ impl Store {
         run!(
             self,
             messages::inbox_after(team_id, member, after_id, limit)
+        )
+    }
+
+    /// [`Store::inbox_after`], only the messages sent by one of `senders` (member names; at
+    /// most [`MAX_SENDERS`] of them, else [`StoreError::Invalid`]). A workflow's lead waiting
+    /// for the answers of the members still working reads only theirs, not again the
+    /// answers it already has (a 1000-member fan-out's lead read its whole inbox at every
+    /// wake).
+    pub fn inbox_after_from(
+        &self,
+        team_id: &str,
+        member: &str,
+        after_id: i64,
+        limit: i64,
+        senders: &[String],
+    ) -> Result<Vec<Message>> {
+        if senders.len() > MAX_SENDERS {
+            return Err(StoreError::Invalid(format!(
+                "at most {MAX_SENDERS} senders per inbox read, not {}; read the inbox without a sender filter",
+                senders.len()
+            )));
+        }
+        run!(
+            self,
+            messages::inbox_after_from(team_id, member, after_id, limit, senders)
         )
     }
 

@@ -1815,3 +1815,49 @@ fn a_team_budget_is_on_its_row_and_shared_by_its_sub_teams(#[case] backend: Back
     let err = s.set_team_budget("nope1234", &budget).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+// A cursor read of the messages of some senders only: what a workflow's lead reads while it
+// waits for the members that have not answered; the others' messages are left out, the
+// cursor and the limit work as for `inbox_after`, and too many senders is bad input.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+fn inbox_after_from_reads_only_the_senders_named(#[case] backend: Backend) {
+    let Some(db) = &TestDb::on(backend) else {
+        return;
+    };
+    let s = db.store();
+    let t = team(&s, "f");
+    let a = member(&s, &t.id, "a");
+    let b = member(&s, &t.id, "b");
+    let c = member(&s, &t.id, "c");
+    let first = text(&s, &t.id, &a.name, "lead", "a1");
+    text(&s, &t.id, &b.name, "lead", "b1");
+    text(&s, &t.id, &c.name, "lead", "c1");
+    text(&s, &t.id, &a.name, "lead", "a2");
+    text(&s, &t.id, &b.name, "lead", "b2");
+    let read = |after: i64, limit: i64, senders: &[&str]| {
+        let senders: Vec<String> = senders.iter().map(|n| (*n).to_owned()).collect();
+        s.inbox_after_from(&t.id, "lead", after, limit, &senders)
+            .unwrap()
+            .iter()
+            .map(|m| m.body.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read(0, 100, &[&b.name, &c.name]), ["b1", "c1", "b2"]);
+    assert_eq!(read(first[0].id, 100, &[&a.name]), ["a2"]);
+    assert_eq!(read(0, 2, &[&a.name, &b.name]), ["a1", "b1"]);
+    assert!(read(0, 100, &[]).is_empty());
+    assert!(read(0, 100, &["nobody"]).is_empty());
+    // The same as `inbox_after` when every sender is named.
+    let everyone = read(0, 100, &[&a.name, &b.name, &c.name]);
+    assert_eq!(
+        everyone,
+        bodies(&s.inbox_after(&t.id, "lead", 0, 100).unwrap())
+    );
+    let too_many = vec!["x".to_owned(); team_store::MAX_SENDERS + 1];
+    let err = s
+        .inbox_after_from(&t.id, "lead", 0, 100, &too_many)
+        .unwrap_err();
+    assert!(matches!(err, team_store::StoreError::Invalid(_)), "{err}");
+}

@@ -13,7 +13,7 @@
 //! orchestration here is code acting for the lead (deterministic, so a replayed run gives the
 //! same report); the specialists and the lead's synthesis are agents.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -319,22 +319,35 @@ async fn absorb(
     log: &AnswerLog,
 ) -> Result<(), RunnerError> {
     let team = team_id.to_owned();
-    let from = expected
+    let waiting: Vec<String> = expected
         .iter()
         .filter(|e| !got.contains_key(*e))
-        .map(|e| log.cursor(e))
-        .min()
-        .unwrap_or(i64::MAX);
-    if from == i64::MAX {
+        .cloned()
+        .collect();
+    let Some(from) = waiting.iter().map(|e| log.cursor(e)).min() else {
         return Ok(());
-    }
+    };
+    let expected: HashSet<&str> = expected.iter().map(String::as_str).collect();
     let msgs = db(&ctx.store, move |s| {
         s.take_inbox(&team, team_core::LEAD_ALIAS, false)?;
-        s.inbox_after(&team, team_core::LEAD_ALIAS, from, i64::from(u32::MAX))
+        // Only the messages of the members still waited for: the answers already kept are
+        // not read again at every wake (a 1000-member fan-out's lead read its whole inbox
+        // each time).
+        if waiting.len() <= team_store::MAX_SENDERS {
+            s.inbox_after_from(
+                &team,
+                team_core::LEAD_ALIAS,
+                from,
+                i64::from(u32::MAX),
+                &waiting,
+            )
+        } else {
+            s.inbox_after(&team, team_core::LEAD_ALIAS, from, i64::from(u32::MAX))
+        }
     })
     .await?;
     for m in msgs {
-        if !expected.contains(&m.sender)
+        if !expected.contains(m.sender.as_str())
             || got.contains_key(&m.sender)
             || m.id <= log.cursor(&m.sender)
         {

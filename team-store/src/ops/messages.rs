@@ -485,6 +485,28 @@ pub(crate) fn inbox_after(
     resolve_bodies(c, rows)
 }
 
+pub(crate) fn inbox_after_from(
+    c: &mut Conn,
+    team_id: &str,
+    member: &str,
+    after_id: i64,
+    limit: i64,
+    senders: &[String],
+) -> Result<Vec<Message>> {
+    let team = team_by_id(c, team_id)?;
+    let m = member_row(c, &team, member)?;
+    let rows: Vec<MessageRow> = messages::table
+        .filter(messages::team_id.eq(team_id))
+        .filter(messages::recipient.eq(&m.name))
+        .filter(messages::id.gt(after_id))
+        .filter(messages::sender.eq_any(senders))
+        .order(messages::id)
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(c)?;
+    resolve_bodies(c, rows)
+}
+
 /// True when member `member` of `team_id` has an unread message sent with `--interrupt`
 /// (not leased by a CLI take): its runner cancels the member's model call in flight and asks
 /// again with the message. Reads only.
