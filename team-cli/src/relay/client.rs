@@ -287,7 +287,13 @@ pub fn inbox(
             kind,
             message,
             hints,
-        }) => Outcome::Done(Err(error_of(&kind, message, hints))),
+        }) => {
+            tracing::debug!(
+                "relay: the runner at {} refused the inbox read",
+                path.display()
+            );
+            Outcome::Done(Err(error_of(&kind, message, hints)))
+        }
         Ok(Reply::Refused { reason }) => Outcome::Fallback(
             format!("the runner at {} declined: {reason}", path.display()),
             None,

@@ -154,33 +154,32 @@ pub fn peer_allowed(peer: u32, own: u32) -> bool {
 /// one reply line.
 async fn serve(mut stream: UnixStream, store: Store, key: String) {
     let own = nix::unistd::geteuid().as_raw();
+    // The request is read first in every case, so that a refused client reads why instead of
+    // failing to write.
+    let line = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
+        Ok(Ok(Some(line))) => Ok(line),
+        Ok(Ok(None)) => {
+            // No whole line (the client failed or went away): nothing is done.
+            return;
+        }
+        Ok(Err(reply)) => Err(reply),
+        Err(_) => {
+            tracing::debug!("relay: no whole request within {READ_TIMEOUT:?}");
+            return;
+        }
+    };
     let reply = match stream.peer_cred() {
-        Ok(c) if peer_allowed(c.uid(), own) => None,
-        Ok(c) => {
+        Err(e) => refused(format!("cannot read the peer's credentials: {e}")),
+        Ok(c) if !peer_allowed(c.uid(), own) => {
             tracing::warn!(
                 "relay: refused a connection of uid {} (this runner runs as uid {own})",
                 c.uid()
             );
-            Some(refused(format!(
-                "a peer of uid {} (the runner's is {own})",
-                c.uid()
-            )))
+            refused(format!("a peer of uid {} (the runner's is {own})", c.uid()))
         }
-        Err(e) => Some(refused(format!("cannot read the peer's credentials: {e}"))),
-    };
-    let reply = match reply {
-        Some(r) => r,
-        None => match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
-            Ok(Ok(Some(line))) => answer(&line, &store, &key).await,
-            Ok(Ok(None)) => {
-                // No whole line (the client failed or went away): nothing is done.
-                return;
-            }
-            Ok(Err(reply)) => reply,
-            Err(_) => {
-                tracing::debug!("relay: no whole request within {READ_TIMEOUT:?}");
-                return;
-            }
+        Ok(_) => match line {
+            Ok(line) => answer(&line, &store, &key).await,
+            Err(reply) => reply,
         },
     };
     let mut line = serde_json::to_vec(&reply).unwrap_or_default();
