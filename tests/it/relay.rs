@@ -370,3 +370,39 @@ fn a_runners_members_send_through_its_relay(#[case] backend: Backend) {
         [format!("socket={}", sock.display()).as_str(), "relayed"]
     );
 }
+
+/// A frozen runner (SIGSTOP) does not hold a command up for long or make it send twice: the
+/// command opens the database itself once the runner has not said it is ready within
+/// `READY_TIMEOUT` (3 s), and the runner, thawed, does not run the request it was never told
+/// to go on with.
+#[test]
+fn a_frozen_runner_is_passed_by_and_runs_nothing_later() {
+    let p = &project(Backend::Sqlite).unwrap();
+    p.create_team("demo");
+    let (runner, _sock) = start_runner(p);
+    let pid = runner.0.id().to_string();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    let args = ["send", "demo", "--from", "lead", "--to", "lead", "once"];
+    let t = Instant::now();
+    let o = traced(p, &args, &[]);
+    signal("-CONT");
+    assert_ok(&args, &o);
+    assert_direct(&o, "no answer");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    std::thread::sleep(Duration::from_millis(500));
+    let got = p.peek("demo", "lead");
+    assert_eq!(strings(&serde_json::json!(got), "body"), ["once"]);
+    // The thawed runner serves again.
+    let o = traced(p, &["send", "demo", "--from", "lead", "--to", "lead", "again"], &[]);
+    assert_relayed(&o);
+    assert_eq!(p.peek("demo", "lead").len(), 2);
+}

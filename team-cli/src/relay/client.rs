@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ENV_SOCKET, Op, PROTOCOL, Reply, Request};
+use super::{ENV_SOCKET, GO, Op, PROTOCOL, Reply, Request};
 use crate::cli::{InboxArgs, SendArgs};
 use crate::commands::message::{self, ActorEnv};
 use crate::error::{CommandError, Kind, Result};
@@ -18,6 +18,10 @@ use crate::project;
 /// How long a client waits for the runner's answer once its request is written. A send
 /// waits for the runner's commit, which under contention can take seconds.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a client waits for [`Reply::Ready`] before it opens the database itself (the
+/// runner, frozen or swamped, then never runs the request: it runs one only after [`GO`]).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long writing a request may block.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,23 +111,43 @@ pub fn early(args: &[std::ffi::OsString], env_db: Option<String>) -> Early {
 
 /// Why an exchange did not give a reply.
 enum Failed {
-    /// Nothing reached the runner as a whole request: safe to do directly.
+    /// The runner was not told to go ([`GO`]): it runs nothing, safe to do directly.
     BeforeSent(String),
-    /// The request was written; the answer is missing or unreadable: the outcome is unknown.
+    /// [`GO`] was written; the answer is missing or unreadable: the outcome is unknown.
     AfterSent(String),
 }
 
-/// Writes `req` as one line on `stream` and reads the one-line reply.
+/// Writes `req` as one line on `stream`, waits for [`Reply::Ready`], writes [`GO`] and
+/// reads the one-line reply. Everything up to a written [`GO`] fails
+/// [`Failed::BeforeSent`]: the runner runs nothing without it.
 fn exchange(stream: UnixStream, req: &Request) -> Result<Reply, Failed> {
     let mut line = serde_json::to_vec(req).map_err(|e| Failed::BeforeSent(e.to_string()))?;
     line.push(b'\n');
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
-    // The runner acts only on a whole line: a failed write left none.
+    let _ = stream.set_read_timeout(Some(READY_TIMEOUT));
     send_all(&stream, &line)
         .map_err(|e| Failed::BeforeSent(format!("writing the request: {e}")))?;
+    let mut reader = BufReader::new(&stream);
     let mut reply = String::new();
-    match BufReader::new(&stream).read_line(&mut reply) {
+    match reader.read_line(&mut reply) {
+        Ok(0) => {
+            return Err(Failed::BeforeSent(
+                "the runner closed the connection".into(),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(Failed::BeforeSent(format!("no answer: {e}"))),
+    }
+    match serde_json::from_str(&reply) {
+        Ok(Reply::Ready) => {}
+        Ok(other) => return Ok(other),
+        Err(e) => return Err(Failed::BeforeSent(format!("an unreadable answer: {e}"))),
+    }
+    // A failed write of GO left the runner without it: it runs nothing.
+    send_all(&stream, GO).map_err(|e| Failed::BeforeSent(format!("writing go: {e}")))?;
+    let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
+    reply.clear();
+    match reader.read_line(&mut reply) {
         Ok(0) => return Err(Failed::AfterSent("the runner closed the connection".into())),
         Ok(_) => {}
         Err(e) => return Err(Failed::AfterSent(format!("reading the answer: {e}"))),

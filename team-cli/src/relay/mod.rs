@@ -13,7 +13,9 @@
 //!   when nothing answers on it (stale).
 //! - **Protocol** ([`PROTOCOL`]): one connection per request; the client writes one JSON
 //!   line ([`Request`]: protocol version, database hash, the operation with the command's own
-//!   arguments and its actor, [`ActorEnv`]) and reads one JSON line ([`Reply`]). The runner
+//!   arguments and its actor, [`ActorEnv`]); the runner answers [`Reply::Ready`] (or
+//!   [`Reply::Refused`]); the client writes [`GO`]; the runner runs the request and answers
+//!   one JSON line ([`Reply`]). The runner
 //!   runs the same functions as the command (`commands::message::send_in`, `inbox_target`,
 //!   `inbox_take`, `ack_inbox`): the same rules, refusals and messages; the client prints
 //!   what the command prints.
@@ -24,7 +26,9 @@
 //!   refused, a stale file), when the relay is off (`TEAM_RELAY=0`), when writing the request
 //!   fails (the runner acts only on a whole line), and when the runner refuses the request
 //!   ([`Reply::Refused`]: another database, another protocol version, another uid; it did
-//!   nothing). Once the whole request was written, a missing or broken answer falls back only
+//!   nothing), or does not say [`Reply::Ready`] within `client::READY_TIMEOUT` (a frozen or
+//!   swamped runner: no [`GO`] is written, so it never runs the request). Once [`GO`] was
+//!   written, a missing or broken answer falls back only
 //!   for what is safe to repeat (`--peek`, `--after`, an acknowledgement, a send with
 //!   `--key`); otherwise (a send, a leased take) the command fails (exit 1) saying the
 //!   outcome is unknown and how to check (see `client`).
@@ -47,6 +51,9 @@ use crate::commands::message::ActorEnv;
 /// [`Reply::Refused`] (the client then opens the database itself). Raise it on any change of
 /// [`Request`] or [`Reply`].
 pub const PROTOCOL: u32 = 1;
+
+/// The line a client writes after [`Reply::Ready`] for the runner to run the request.
+pub const GO: &[u8] = b"go\n";
 
 /// The variable a runner gives its command agents with its relay's socket path.
 pub const ENV_SOCKET: &str = "TEAM_RUNNER_SOCKET";
@@ -166,6 +173,9 @@ pub enum Reply {
         /// Why, for the client's debug trace.
         reason: String,
     },
+    /// The request is accepted: the runner runs it once the client writes [`GO`] (see
+    /// `client`: a runner that does not say this in time, e.g. a frozen one, never runs it).
+    Ready,
     /// [`Op::Send`] done: what was sent, one row per recipient.
     Sent {
         /// The messages.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{Op, PROTOCOL, Reply, Request};
+use super::{GO, Op, PROTOCOL, Reply, Request};
 use crate::commands::message;
 use crate::error::CommandError;
 use team_store::Store;
@@ -169,18 +169,27 @@ async fn serve(mut stream: UnixStream, store: Store, key: String) {
         }
     };
     let reply = match stream.peer_cred() {
+        Ok(c) if peer_allowed(c.uid(), own) => match line {
+            Ok(line) => match accept(&line, &key) {
+                Ok(req) => match ready(&mut stream).await {
+                    Ok(()) => run_blocking(&store, req).await,
+                    Err(why) => {
+                        tracing::debug!("relay: request not run: {why}");
+                        return;
+                    }
+                },
+                Err(reply) => reply,
+            },
+            Err(reply) => reply,
+        },
         Err(e) => refused(format!("cannot read the peer's credentials: {e}")),
-        Ok(c) if !peer_allowed(c.uid(), own) => {
+        Ok(c) => {
             tracing::warn!(
                 "relay: refused a connection of uid {} (this runner runs as uid {own})",
                 c.uid()
             );
             refused(format!("a peer of uid {} (the runner's is {own})", c.uid()))
         }
-        Ok(_) => match line {
-            Ok(line) => answer(&line, &store, &key).await,
-            Err(reply) => reply,
-        },
     };
     let mut line = serde_json::to_vec(&reply).unwrap_or_default();
     line.push(b'\n');
@@ -220,25 +229,44 @@ async fn read_request(stream: &mut UnixStream) -> Result<Option<Vec<u8>>, Reply>
     )))
 }
 
-/// The reply to the request `line` of a client of the database `key`.
-async fn answer(line: &[u8], store: &Store, key: &str) -> Reply {
-    let value: serde_json::Value = match serde_json::from_slice(line) {
-        Ok(v) => v,
-        Err(e) => return refused(format!("an unreadable request: {e}")),
-    };
+/// The request `line` of a client of the database `key`, or the reply refusing it.
+fn accept(line: &[u8], key: &str) -> Result<Request, Reply> {
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| refused(format!("an unreadable request: {e}")))?;
     if value.get("v").and_then(serde_json::Value::as_u64) != Some(u64::from(PROTOCOL)) {
-        return refused(format!(
+        return Err(refused(format!(
             "protocol version {}, this runner speaks {PROTOCOL}",
             value.get("v").unwrap_or(&serde_json::Value::Null)
-        ));
+        )));
     }
     if value.get("db").and_then(serde_json::Value::as_str) != Some(key) {
-        return refused("a request for another database".into());
+        return Err(refused("a request for another database".into()));
     }
-    let req: Request = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => return refused(format!("an unreadable request: {e}")),
-    };
+    serde_json::from_value(value).map_err(|e| refused(format!("an unreadable request: {e}")))
+}
+
+/// Says [`Reply::Ready`] and waits (at most [`READ_TIMEOUT`]) for the client's [`GO`].
+///
+/// # Errors
+/// Why the request must not run (the client gave up, went away, or wrote something else).
+async fn ready(stream: &mut UnixStream) -> Result<(), String> {
+    let mut line = serde_json::to_vec(&Reply::Ready).unwrap_or_default();
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .await
+        .map_err(|e| format!("writing ready: {e}"))?;
+    let mut go = [0u8; GO.len()];
+    match tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut go)).await {
+        Ok(Ok(_)) if go == GO => Ok(()),
+        Ok(Ok(_)) => Err("the client wrote something else than go".into()),
+        Ok(Err(e)) => Err(format!("no go from the client: {e}")),
+        Err(_) => Err("no go from the client in time".into()),
+    }
+}
+
+/// Runs `req` with `store` on the blocking pool.
+async fn run_blocking(store: &Store, req: Request) -> Reply {
     let store = store.clone();
     match tokio::task::spawn_blocking(move || run(&store, req.op)).await {
         Ok(reply) => reply,
