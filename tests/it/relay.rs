@@ -402,7 +402,38 @@ fn a_frozen_runner_is_passed_by_and_runs_nothing_later() {
     let got = p.peek("demo", "lead");
     assert_eq!(strings(&serde_json::json!(got), "body"), ["once"]);
     // The thawed runner serves again.
-    let o = traced(p, &["send", "demo", "--from", "lead", "--to", "lead", "again"], &[]);
+    let o = traced(
+        p,
+        &["send", "demo", "--from", "lead", "--to", "lead", "again"],
+        &[],
+    );
     assert_relayed(&o);
     assert_eq!(p.peek("demo", "lead").len(), 2);
+}
+
+/// A process with `no_new_privs` (what an LLM member's sandboxed `bash` runs with: Landlock
+/// does not stop it connecting to the socket) is declined: it opens the database itself, so
+/// the relay gives it no write its sandbox would not allow.
+#[test]
+fn a_process_with_no_new_privs_is_declined() {
+    if !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs setpriv");
+        return;
+    }
+    let p = &project(Backend::Sqlite).unwrap();
+    p.create_team("demo");
+    let (_runner, sock) = start_runner(p);
+    let mut c = std::process::Command::new("/usr/bin/setpriv");
+    c.arg("--no-new-privs")
+        .arg(team_testkit::project::team_bin())
+        .args(["send", "demo", "--from", "lead", "--to", "lead", "hi"])
+        .current_dir(p.root())
+        .env("TEAM_LOG", "debug")
+        .env("XDG_RUNTIME_DIR", run_dir(p))
+        .env("TEAM_RUNNER_SOCKET", &sock)
+        .env_remove("TEAM_DATABASE_URL");
+    let o = c.output().unwrap();
+    assert_ok(&["send", "no_new_privs"], &o);
+    assert_direct(&o, "no_new_privs");
+    assert_eq!(p.peek("demo", "lead").len(), 1);
 }

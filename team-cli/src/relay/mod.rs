@@ -20,7 +20,9 @@
 //!   `inbox_take`, `ack_inbox`): the same rules, refusals and messages; the client prints
 //!   what the command prints.
 //! - **Who**: the runner answers only a peer of its own uid (`SO_PEERCRED`), who could open
-//!   the database directly anyway: no new authority.
+//!   the database directly anyway: no new authority; and not one with `no_new_privs` (an LLM
+//!   member's sandboxed `bash`, which Landlock does not keep from a socket's path, must not
+//!   gain writes through it: `server::peer_refusal`).
 //! - **Falling back** (the rule that nothing is lost or doubled): the command opens the
 //!   database itself, as without a relay, when no socket answers (no file, connection
 //!   refused, a stale file), when the relay is off (`TEAM_RELAY=0`), when writing the request

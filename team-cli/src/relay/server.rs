@@ -150,6 +150,35 @@ pub fn peer_allowed(peer: u32, own: u32) -> bool {
     peer == own
 }
 
+/// Why a peer process `pid` of the runner's uid is still refused, if it is: one that runs
+/// with `no_new_privs` (`NoNewPrivs: 1` in `/proc/PID/status`), or whose status cannot be
+/// read. An LLM member's `bash` runs in a Landlock sandbox (team-tools `workspace/sandbox.rs`),
+/// which sets `no_new_privs`; Landlock does not stop it from connecting to a Unix socket by
+/// path (checked on this project's kernel, 6.18, ABI 7), so without this check a sandboxed
+/// command, which cannot write the project's database, could write through the relay. Such a
+/// process (and any other with `no_new_privs`, e.g. under systemd's `NoNewPrivileges=yes`)
+/// is declined and opens the database itself, as without a relay.
+pub fn peer_refusal(pid: Option<i32>) -> Option<String> {
+    let Some(pid) = pid.filter(|p| *p > 0) else {
+        return Some("a peer without a process id (another pid namespace?)".into());
+    };
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(status) if no_new_privs(&status) => Some(format!(
+            "process {pid} runs with no_new_privs (a sandboxed tool?): it opens the database itself"
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot read the status of process {pid}: {e}")),
+    }
+}
+
+/// Whether `/proc/PID/status` text `status` says `NoNewPrivs: 1`.
+fn no_new_privs(status: &str) -> bool {
+    status.lines().any(|l| {
+        l.strip_prefix("NoNewPrivs:")
+            .is_some_and(|v| v.trim() == "1")
+    })
+}
+
 /// Answers one connection: checks the peer's uid, reads one request line, runs it, writes
 /// one reply line.
 async fn serve(mut stream: UnixStream, store: Store, key: String) {
@@ -169,8 +198,22 @@ async fn serve(mut stream: UnixStream, store: Store, key: String) {
         }
     };
     let reply = match stream.peer_cred() {
-        Ok(c) if peer_allowed(c.uid(), own) => match line {
-            Ok(line) => match accept(&line, &key) {
+        Err(e) => refused(format!("cannot read the peer's credentials: {e}")),
+        Ok(c) if !peer_allowed(c.uid(), own) => {
+            tracing::warn!(
+                "relay: refused a connection of uid {} (this runner runs as uid {own})",
+                c.uid()
+            );
+            refused(format!("a peer of uid {} (the runner's is {own})", c.uid()))
+        }
+        Ok(c) => match (peer_refusal(c.pid()), line) {
+            (Some(why), _) => {
+                tracing::debug!("relay: declined: {why}");
+                refused(why)
+            }
+            (None, Err(reply)) => reply,
+            (None, Ok(line)) => match accept(&line, &key) {
+                Err(reply) => reply,
                 Ok(req) => match ready(&mut stream).await {
                     Ok(()) => run_blocking(&store, req).await,
                     Err(why) => {
@@ -178,18 +221,8 @@ async fn serve(mut stream: UnixStream, store: Store, key: String) {
                         return;
                     }
                 },
-                Err(reply) => reply,
             },
-            Err(reply) => reply,
         },
-        Err(e) => refused(format!("cannot read the peer's credentials: {e}")),
-        Ok(c) => {
-            tracing::warn!(
-                "relay: refused a connection of uid {} (this runner runs as uid {own})",
-                c.uid()
-            );
-            refused(format!("a peer of uid {} (the runner's is {own})", c.uid()))
-        }
     };
     let mut line = serde_json::to_vec(&reply).unwrap_or_default();
     line.push(b'\n');
@@ -334,6 +367,19 @@ fn run(store: &Store, op: Op) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::peer_allowed;
+
+    #[test]
+    fn a_peer_with_no_new_privs_is_declined() {
+        assert!(super::no_new_privs(
+            "Name:\tbash\nNoNewPrivs:\t1\nSeccomp:\t0\n"
+        ));
+        assert!(!super::no_new_privs("NoNewPrivs:\t0\n"));
+        assert!(super::peer_refusal(None).is_some());
+        assert!(super::peer_refusal(Some(0)).is_some());
+        // This test process has no no_new_privs (cargo does not set it).
+        let me = i32::try_from(std::process::id()).unwrap();
+        assert_eq!(super::peer_refusal(Some(me)), None);
+    }
 
     #[test]
     fn only_the_same_uid_may_use_the_relay() {
