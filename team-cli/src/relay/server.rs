@@ -255,8 +255,21 @@ async fn read_request(stream: &mut UnixStream) -> Result<Option<Vec<u8>>, Reply>
     if (n as u64) < MAX_REQUEST_BYTES {
         return Ok(None);
     }
-    let mut rest = Vec::new();
-    let _ = reader.read_until(b'\n', &mut rest).await;
+    // Drained without keeping it, to its newline or end.
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => buf,
+        };
+        let (used, end) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        reader.consume(used);
+        if end {
+            break;
+        }
+    }
     Err(refused(format!(
         "a request longer than {MAX_REQUEST_BYTES} bytes"
     )))
@@ -367,6 +380,31 @@ fn run(store: &Store, op: Op) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::peer_allowed;
+
+    /// A request longer than the limit is refused after being read to its end (not kept),
+    /// so the client is not cut off while it writes; a line without its newline is none.
+    #[tokio::test]
+    async fn an_overlong_request_is_drained_and_refused() {
+        use tokio::io::AsyncWriteExt;
+        let (mut a, mut b) = tokio::net::UnixStream::pair().unwrap();
+        let writer = tokio::spawn(async move {
+            let chunk = vec![b'a'; 1 << 20];
+            for _ in 0..(super::MAX_REQUEST_BYTES >> 20) + 1 {
+                a.write_all(&chunk).await.unwrap();
+            }
+            a.write_all(b"\n").await.unwrap();
+            a
+        });
+        let got = super::read_request(&mut b).await;
+        assert!(
+            matches!(got, Err(super::Reply::Refused { ref reason }) if reason.contains("longer")),
+            "{got:?}"
+        );
+        let mut a = writer.await.unwrap();
+        a.write_all(b"{\"v\":1").await.unwrap();
+        drop(a);
+        assert!(matches!(super::read_request(&mut b).await, Ok(None)));
+    }
 
     #[test]
     fn a_peer_with_no_new_privs_is_declined() {
