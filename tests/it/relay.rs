@@ -437,3 +437,64 @@ fn a_process_with_no_new_privs_is_declined() {
     assert_direct(&o, "no_new_privs");
     assert_eq!(p.peek("demo", "lead").len(), 1);
 }
+
+/// Several runners of one database on one host: the first holds the well-known socket, the
+/// others bind one of their own (`<hash>.<pid>.sock`, for their members), a shell's command
+/// goes through the first; a runner removes the socket a killed one left.
+#[test]
+fn several_runners_share_the_host_and_clean_up_after_a_killed_one() {
+    let p = &project(Backend::Sqlite).unwrap();
+    p.create_team("demo");
+    let (_a, well_known) = start_runner(p);
+    let hash = well_known
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dir = well_known.parent().unwrap().to_owned();
+    let own_socket = |child: &Child| dir.join(format!("{hash}.{}.sock", child.id()));
+    let wait_for = |path: &Path| {
+        let start = Instant::now();
+        while !path.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{}",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let spawn = || {
+        Runner(
+            p.std_cmd()
+                .arg("runner")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let b = spawn();
+    let b_socket = own_socket(&b.0);
+    wait_for(&b_socket);
+    let o = traced(
+        p,
+        &["send", "demo", "--from", "lead", "--to", "lead", "hi"],
+        &[],
+    );
+    assert!(
+        stderr(&o).contains(&format!(
+            "sent through the runner at {}",
+            well_known.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    drop(b); // SIGKILL: its socket file stays.
+    assert!(b_socket.exists());
+    let c = spawn();
+    wait_for(&own_socket(&c.0));
+    assert!(!b_socket.exists(), "the killed runner's socket was removed");
+    assert!(well_known.exists());
+}

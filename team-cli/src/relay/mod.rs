@@ -10,7 +10,8 @@
 //!   a hash of the normalized database URL ([`db_key`], [`db_hash`]: never the URL itself,
 //!   which may hold a password). The first runner of a database binds it; another one binds a
 //!   socket of its own (`<hash>.<pid>.sock`) for its members, and removes a socket file only
-//!   when nothing answers on it (stale).
+//!   when nothing answers on it (stale: the well-known one when it binds, and at its start
+//!   those of the database's killed runners).
 //! - **Protocol** ([`PROTOCOL`]): one connection per request; the client writes one JSON
 //!   line ([`Request`]: protocol version, database hash, the operation with the command's own
 //!   arguments and its actor, [`ActorEnv`]); the runner answers [`Reply::Ready`] (or

@@ -83,6 +83,28 @@ fn bind(path: &Path) -> std::io::Result<Option<UnixListener>> {
     }
 }
 
+/// Removes the sockets of runners of the database `hash` that died without removing theirs
+/// (`<hash>.<pid>.sock` in `dir` that nothing answers on; the well-known one is replaced by
+/// [`bind`]).
+fn remove_stale(dir: &Path, hash: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{hash}.");
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix)
+            && name.ends_with(".sock")
+            && name != format!("{hash}.sock")
+            && std::os::unix::net::UnixStream::connect(e.path()).is_err()
+        {
+            tracing::debug!("relay: removing the stale socket {}", e.path().display());
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Starts the relay of the database `db_url` served with `store`: binds its well-known
 /// socket ([`super::socket_path`]), or, when another live runner holds that one, a socket of
 /// this process (`<hash>.<pid>.sock`) for its own members. `None` (logged, the runner goes on
@@ -102,6 +124,7 @@ pub fn start(store: &Store, db_url: &str) -> Option<Relay> {
         return None;
     }
     let well_known = super::socket_path(db_url);
+    remove_stale(&dir, &super::db_hash(db_url));
     let bound = bind(&well_known).and_then(|l| match l {
         Some(l) => Ok((l, well_known.clone())),
         None => {
