@@ -246,15 +246,28 @@ fn thousands(v: f64) -> String {
 }
 
 /// `team send` and `team inbox` process times on PostgreSQL against SQLite's (issue 19:
-/// within 2 ms), from `cli_ops-<backend>.json`.
+/// within 2 ms), from `cli_ops-<backend>.json`: with a `team runner` on the host (through its
+/// relay), and beside them the same commands opening the database themselves
+/// (`direct_*_ms`, when the results have them).
 fn cli_rows(r: &Results, rows: &mut Vec<Row>) {
     let (lite, pg) = (r.json("cli_ops-sqlite"), r.json("cli_ops-postgres"));
     for (key, what) in [
         ("send_ms", "`team send`"),
         ("inbox_ms", "`team inbox` (lease, print, acknowledge)"),
     ] {
-        let bench =
-            format!("{what} process time, spawn to exit, median: PostgreSQL against SQLite");
+        let bench = format!(
+            "{what} process time, spawn to exit, median, with a `team runner` on the host (its relay): PostgreSQL against SQLite"
+        );
+        let direct_key = format!("direct_{key}");
+        let direct = |l: &Value, p: &Value| {
+            let (a, b) = (f(l, &[&direct_key, "p50"])?, f(p, &[&direct_key, "p50"])?);
+            Some(format!(
+                "; direct (`TEAM_RELAY=0`, the command opens the database): PostgreSQL {}, SQLite {} ({:+.2} ms)",
+                ms(b),
+                ms(a),
+                b - a
+            ))
+        };
         let target = "within 2 ms of SQLite's".to_owned();
         rows.push(match (&lite, &pg) {
             (Some(l), Some(p)) => {
@@ -266,13 +279,14 @@ fn cli_rows(r: &Results, rows: &mut Vec<Row>) {
                     bench,
                     target,
                     measured: format!(
-                        "PostgreSQL **{}** (p90 {}), SQLite {} (p90 {}): **{:+.2} ms**; n = {}",
+                        "PostgreSQL **{}** (p90 {}), SQLite {} (p90 {}): **{:+.2} ms**; n = {}{}",
                         ms(b),
                         ms(f(p, &[key, "p90"]).unwrap_or(f64::NAN)),
                         ms(a),
                         ms(f(l, &[key, "p90"]).unwrap_or(f64::NAN)),
                         b - a,
-                        f(p, &[key, "n"]).unwrap_or(0.0)
+                        f(p, &[key, "n"]).unwrap_or(0.0),
+                        direct(l, p).unwrap_or_default()
                     ),
                     verdict: verdict(b - a <= 2.0),
                 }
@@ -973,8 +987,11 @@ no id reported twice, every task `in_progress` afterwards. The batched row: the 
 --count 10`: up to 10 tasks in one write).
 - **`team send` / `team inbox`**: `team-bench cli-ops`: in a project with one team and one \
 member, `team send TEAM BODY --from lead --to MEMBER` then `team inbox TEAM MEMBER` (a leased \
-take, printed, acknowledged), 40 times each after 3 untimed, each timed from spawn to exit; \
-with `BENCH_TEAM_B` a second binary runs right after each, alternating (A/B on a loaded machine).
+take, printed, acknowledged), 40 times each after 3 untimed, each timed from spawn to exit, \
+while a `team runner` serves the database on the host (its local relay runs the commands; on \
+both engines); each pair is followed by the same pair with `TEAM_RELAY=0` (the direct numbers: \
+the command opens the database itself); with `BENCH_TEAM_B` a second binary runs right after \
+each, alternating (A/B on a loaded machine).
 - **Fan-out against a CPU-hungry server**: as the fan-out, N = 1000, `scripted-llm --cpu-us \
 BENCH_CPU_US` (default 100): the server runs on one thread and spends that much CPU on each \
 request before its handler counts it in flight (like a Python mock sharing the cores); on \

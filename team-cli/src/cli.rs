@@ -542,7 +542,7 @@ pub struct TaskIdArgs {
 }
 
 /// `team send`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct SendArgs {
     /// Team name or id, then the message (read from stdin when absent). Inside a member
     /// (`TEAM_ID` set), a single argument is the message and the team is `TEAM_ID`.
@@ -570,7 +570,7 @@ pub struct SendArgs {
 }
 
 /// `team inbox`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct InboxArgs {
     /// Team name or id (default: `TEAM_ID`).
     #[arg(add = ArgValueCandidates::new(complete::teams))]

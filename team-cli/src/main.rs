@@ -13,6 +13,7 @@ mod doc;
 mod error;
 mod output;
 mod project;
+mod relay;
 
 use std::io::Write;
 
@@ -22,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command};
 use crate::error::CommandError;
 use crate::output::Out;
+use crate::relay::client::{Early, Outcome};
 
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
@@ -128,7 +130,33 @@ fn preconnect() -> Option<team_store::Preconnect> {
     team_store::Preconnect::start(&url)
 }
 
-fn run(cli: Cli, early: Option<team_store::Preconnect>) -> Result<(), CommandError> {
+/// Runs a `team send` or `team inbox` (without `--wait`) through the runner's relay
+/// `relay` when [`relay::client::early`] connected to one: `Done` with the command's result,
+/// or `Fallback` (logged at debug level, with why) when the command must open the database
+/// itself, with a body already read from stdin.
+fn try_relay(cli: &Cli, out: Out, relay: Early) -> Outcome {
+    let relayed = matches!(&cli.command, Command::Send(_))
+        || matches!(&cli.command, Command::Inbox(a) if !a.wait);
+    let conn = match relay {
+        Early::Connected(conn) if relayed => conn,
+        Early::Connected(_) => return Outcome::Fallback("not a relayed command".into(), None),
+        Early::Not(why) => return Outcome::Fallback(why, None),
+    };
+    let db = cli.db.as_deref();
+    let (url, root) = match project::locate(db) {
+        Ok(l) => l,
+        Err(e) => return Outcome::Fallback(e.message, None),
+    };
+    match &cli.command {
+        Command::Send(a) => relay::client::send(conn, &url, &root, a, out),
+        Command::Inbox(a) => relay::client::inbox(conn, &url, a, out, || {
+            project::open_with(db, out, &open_options(&cli.command), None)
+        }),
+        _ => Outcome::Fallback("not a relayed command".into(), None),
+    }
+}
+
+fn run(cli: Cli, early: Option<team_store::Preconnect>, relay: Early) -> Result<(), CommandError> {
     let out = Out::new(cli.json, cli.quiet);
     let db = cli.db.as_deref();
     match &cli.command {
@@ -151,6 +179,16 @@ fn run(cli: Cli, early: Option<team_store::Preconnect>) -> Result<(), CommandErr
             Ok(())
         }
         cmd => {
+            let mut read_body = None;
+            if matches!(cmd, Command::Send(_) | Command::Inbox(_)) {
+                match try_relay(&cli, out, relay) {
+                    Outcome::Done(result) => return result,
+                    Outcome::Fallback(why, body) => {
+                        tracing::debug!("relay: not used ({why}); opening the database");
+                        read_body = body;
+                    }
+                }
+            }
             let ctx = project::open_with(db, out, &open_options(cmd), early)?;
             match cmd {
                 Command::Create(a) => commands::team::create(&ctx, a),
@@ -159,7 +197,7 @@ fn run(cli: Cli, early: Option<team_store::Preconnect>) -> Result<(), CommandErr
                 Command::Disband(a) => commands::team::disband(&ctx, a),
                 Command::Member(c) => commands::member::run(&ctx, c),
                 Command::Task(c) => commands::task::run(&ctx, c),
-                Command::Send(a) => commands::message::send(&ctx, a),
+                Command::Send(a) => commands::message::send(&ctx, a, read_body),
                 Command::Inbox(a) => commands::message::inbox(&ctx, a),
                 Command::Memory(c) => commands::memory::run(&ctx, c),
                 Command::Logs(a) => commands::logs::run(&ctx, a),
@@ -276,7 +314,14 @@ fn real_main() -> u8 {
             return error::exit::USAGE as u8;
         }
     }
-    let early = preconnect();
+    // A `team send` / `team inbox` first tries a runner's relay on this host (a failed
+    // `connect`: a few µs); connected, it needs no early PostgreSQL connection.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let relay = relay::client::early(&args, std::env::var("TEAM_DATABASE_URL").ok());
+    let early = match relay {
+        Early::Connected(_) => None,
+        Early::Not(_) => preconnect(),
+    };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -335,7 +380,7 @@ fn real_main() -> u8 {
     let json = cli.json;
     // A connection started for a command that opens no store is dropped unused.
     let early = early.filter(|_| opens_store(&cli.command));
-    match run(cli, early) {
+    match run(cli, early, relay) {
         Ok(()) => error::exit::OK as u8,
         Err(err) => {
             report_error(&err, json);

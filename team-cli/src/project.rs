@@ -43,6 +43,36 @@ pub fn find_project(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The database URL a command opens and its project root: `db` (`--db` /
+/// `TEAM_DATABASE_URL`) in the project found upward from the working directory (else the
+/// working directory), or the project's SQLite file.
+///
+/// # Errors
+/// Usage error (exit 2) when no database is given and no `.team/` is found.
+pub fn locate(db: Option<&str>) -> Result<(String, PathBuf), CommandError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CommandError::usage(format!("cannot read the working directory: {e}")))?;
+    let project = find_project(&cwd);
+    let (url, project_root) = match (db, project) {
+        (Some(url), Some(root)) => (url.to_owned(), root),
+        (Some(url), None) => (url.to_owned(), cwd),
+        (None, Some(root)) => (
+            root.join(TEAM_DIR)
+                .join(DB_FILE)
+                .to_string_lossy()
+                .into_owned(),
+            root,
+        ),
+        (None, None) => {
+            return Err(CommandError::usage(format!(
+                "no {TEAM_DIR}/ directory in {} or its parents; run `team init` there, or pass --db PATH_OR_URL (or set TEAM_DATABASE_URL)",
+                cwd.display()
+            )));
+        }
+    };
+    Ok((url, project_root))
+}
+
 /// Opens the database named by `--db` / `TEAM_DATABASE_URL`, or the project's default.
 ///
 /// # Errors
@@ -64,26 +94,7 @@ pub fn open_with(
     opts: &team_store::OpenOptions,
     early: Option<team_store::Preconnect>,
 ) -> Result<Ctx, CommandError> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| CommandError::usage(format!("cannot read the working directory: {e}")))?;
-    let project = find_project(&cwd);
-    let (url, project_root) = match (db, project) {
-        (Some(url), Some(root)) => (url.to_owned(), root),
-        (Some(url), None) => (url.to_owned(), cwd),
-        (None, Some(root)) => (
-            root.join(TEAM_DIR)
-                .join(DB_FILE)
-                .to_string_lossy()
-                .into_owned(),
-            root,
-        ),
-        (None, None) => {
-            return Err(CommandError::usage(format!(
-                "no {TEAM_DIR}/ directory in {} or its parents; run `team init` there, or pass --db PATH_OR_URL (or set TEAM_DATABASE_URL)",
-                cwd.display()
-            )));
-        }
-    };
+    let (url, project_root) = locate(db)?;
     let store = Store::open_preconnected(&url, opts, early).map_err(|e| match (&e, db) {
         // The project's own database (no --db) that is not a database any more was damaged:
         // a database error (exit 1), not bad input.

@@ -38,6 +38,11 @@ pub struct EngineOptions {
     /// ([`crate::fingerprint`]): registered with the runner; the dispatcher claims only
     /// members spawned with no fingerprint or with this one. `None` claims only the former.
     pub env_fingerprint: Option<String>,
+    /// The Unix socket of the local relay serving this database in this process (`team
+    /// runner`, `team run`: team-cli's `relay`), given to command agents as
+    /// `TEAM_RUNNER_SOCKET` so their `team send` / `team inbox` go through it instead of
+    /// opening the database. `None`: the variable is not set.
+    pub runner_socket: Option<PathBuf>,
 }
 
 impl EngineOptions {
@@ -56,6 +61,7 @@ impl EngineOptions {
             db_url,
             team: None,
             env_fingerprint: None,
+            runner_socket: None,
         }
     }
 }

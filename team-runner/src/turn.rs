@@ -36,14 +36,15 @@ pub(crate) enum Worker {
 /// `TEAM_DATABASE_URL`, `TEAM_ID`, `TEAM_MEMBER`, `TEAM_MEMBER_ATTEMPT` (the attempt this
 /// runner claimed: `team send`, `team task` and `team memory` run by the program act as it,
 /// and are refused once the member moved on to another attempt), `TEAM_LEAD`,
-/// `TEAM_PROJECT_ROOT`.
+/// `TEAM_PROJECT_ROOT`, and `TEAM_RUNNER_SOCKET` when this process serves a local relay
+/// (`EngineOptions::runner_socket`).
 pub(crate) fn team_env(
     ctx: &Context,
     team_id: &str,
     member: &str,
     attempt: i64,
 ) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut env = BTreeMap::from([
         ("TEAM_DATABASE_URL".to_owned(), ctx.opts.db_url.clone()),
         ("TEAM_ID".to_owned(), team_id.to_owned()),
         ("TEAM_MEMBER".to_owned(), member.to_owned()),
@@ -53,7 +54,14 @@ pub(crate) fn team_env(
             "TEAM_PROJECT_ROOT".to_owned(),
             ctx.opts.project_root.to_string_lossy().into_owned(),
         ),
-    ])
+    ]);
+    if let Some(socket) = &ctx.opts.runner_socket {
+        env.insert(
+            "TEAM_RUNNER_SOCKET".to_owned(),
+            socket.to_string_lossy().into_owned(),
+        );
+    }
+    env
 }
 
 /// The whole environment of a command agent `def` run as `member` of `team_id`: the runner's

@@ -43,6 +43,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "TEAM_MEMBER_ATTEMPT",
     "TEAM_LEAD",
     "TEAM_PROJECT_ROOT",
+    "TEAM_RUNNER_SOCKET",
+    "TEAM_RELAY",
     "TEAM_LOG",
     "RUST_LOG",
     "XDG_CONFIG_HOME",

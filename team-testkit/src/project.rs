@@ -260,10 +260,18 @@ impl Project {
     /// The variables a child of this project gets on top of the clean environment:
     /// `TEAM_CONFIG_HOME`, `TEAM_DATABASE_URL` on PostgreSQL, then those of [`Project::env`].
     fn project_env(&self) -> Vec<(OsString, Option<OsString>)> {
-        let mut vars = vec![(
-            OsString::from("TEAM_CONFIG_HOME"),
-            Some(self.user_config.clone().into_os_string()),
-        )];
+        let mut vars = vec![
+            (
+                OsString::from("TEAM_CONFIG_HOME"),
+                Some(self.user_config.clone().into_os_string()),
+            ),
+            // The runners' relay sockets (team-cli `relay`) live and die with the project,
+            // not in the user's `/tmp/team-<uid>/` (a killed runner leaves its socket file).
+            (
+                OsString::from("XDG_RUNTIME_DIR"),
+                Some(self.root.join("run").into_os_string()),
+            ),
+        ];
         if let Some(url) = self.pg_url() {
             vars.push(("TEAM_DATABASE_URL".into(), Some(url.into())));
         }
@@ -278,7 +286,8 @@ impl Project {
     }
 
     /// `team` in `dir` (any directory, e.g. outside the project) on the project's database:
-    /// [`std_command`] with `TEAM_CONFIG_HOME` = [`Project::user_config`], on PostgreSQL
+    /// [`std_command`] with `TEAM_CONFIG_HOME` = [`Project::user_config`], `XDG_RUNTIME_DIR` =
+    /// `ROOT/run` (the relay sockets of its runners), on PostgreSQL
     /// `TEAM_DATABASE_URL` = [`Project::pg_url`], and the variables of [`Project::env`].
     pub fn std_command_in(&self, dir: &Path) -> std::process::Command {
         let mut cmd = std_command(dir);

@@ -14,6 +14,7 @@ mod logs;
 mod members;
 mod memory;
 mod messages;
+mod relay;
 mod runners;
 mod tasks;
 mod teams;

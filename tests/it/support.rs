@@ -68,6 +68,12 @@ impl Deref for Project {
     }
 }
 
+impl std::ops::DerefMut for Project {
+    fn deref_mut(&mut self) -> &mut team_testkit::Project {
+        &mut self.0
+    }
+}
+
 /// A new temp directory and its canonical path.
 pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -372,6 +372,8 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
     let ended: Member = rt.block_on(async {
         let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
+        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
+        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
             let m = ctx.store.add_member_with_spec(
@@ -431,6 +433,8 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
     let ended: Member = rt.block_on(async {
         let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
+        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
+        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
             ctx.store.hold_member(lead.id, engine.runner_id())?;
@@ -582,6 +586,10 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> Result<()> {
     opts.idle_exit = a.idle_exit;
     let rt = runtime_threads()?;
     rt.block_on(async {
+        // `team send` / `team inbox` of this host (and of this runner's members) go through
+        // its relay (see `crate::relay`); dropped, it removes its socket.
+        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
+        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
         let engine = Engine::start(ctx.store.clone(), runtime, opts.clone()).await?;
         tracing::info!(
             runner = engine.runner_id(),
