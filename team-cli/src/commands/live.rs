@@ -232,7 +232,12 @@ impl Tracker {
     pub fn rows_needed(&self, events: &[Event]) -> Vec<String> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
+        // Members whose agent an earlier event of these names (`member.added`).
+        let mut introduced = HashSet::new();
         for e in events {
+            if e.kind == "member.added" && e.payload["agent"].as_str().is_some() {
+                introduced.insert(e.member.as_deref().unwrap_or(team_core::LEAD_ALIAS));
+            }
             let Some(state) = e
                 .kind
                 .strip_prefix("member.")
@@ -242,7 +247,9 @@ impl Tracker {
             };
             let member = e.member.as_deref().unwrap_or(team_core::LEAD_ALIAS);
             let needed = state.is_terminal()
-                || (!self.agents.contains_key(member) && e.payload["agent"].as_str().is_none());
+                || (!self.agents.contains_key(member)
+                    && !introduced.contains(member)
+                    && e.payload["agent"].as_str().is_none());
             if needed && seen.insert(member) {
                 out.push(member.to_owned());
             }
@@ -913,10 +920,12 @@ mod tests {
             ),
             event(5, 1002, Some("worker"), "member.running", json!({})),
             event(6, 1003, Some("worker"), "member.completed", json!({})),
+            event(7, 1004, Some("worker-2"), "member.running", json!({})),
         ];
         let mut with_all = Tracker::new("fan", Some(WorkflowKind::Fanout));
         let mut with_needed = Tracker::new("fan", Some(WorkflowKind::Fanout));
         let needed = with_needed.rows_needed(&events);
+        // `worker-2` and `worker-3` were added (with their agent) in the same batch: not read.
         assert_eq!(needed, ["worker"]);
         let rows: Vec<Member> = all
             .iter()
@@ -933,9 +942,9 @@ mod tests {
         );
         // Nothing ended and every agent is known: no row is read.
         let more = [event(
-            7,
+            17,
             1004,
-            Some("worker-2"),
+            Some("worker-3"),
             "member.running",
             json!({}),
         )];
