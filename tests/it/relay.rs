@@ -38,9 +38,15 @@ fn project(backend: Backend) -> Option<Project> {
 
 /// Starts `team runner` in `p` and returns it with its socket, once that is there.
 fn start_runner(p: &Project) -> (Runner, PathBuf) {
+    start_runner_with(p, &[])
+}
+
+/// [`start_runner`] with the variables `env`.
+fn start_runner_with(p: &Project, env: &[(&str, &str)]) -> (Runner, PathBuf) {
     let log = std::fs::File::create(p.root().join("runner.log")).unwrap();
     let child = p
         .std_cmd()
+        .envs(env.iter().copied())
         .env("TEAM_LOG", "debug")
         .arg("runner")
         .stdin(Stdio::null())
@@ -307,8 +313,41 @@ fn another_user_cannot_use_the_relay() {
         .env("TEAM_RUNNER_SOCKET", &sock)
         .output()
         .unwrap();
+    // The command itself sees that the socket is served by another user (root) and does
+    // not hand it its request.
     let e = stderr(&o);
-    assert!(e.contains("declined: a peer of uid 65534"), "{e}");
+    assert!(e.contains("not by this user"), "{e}");
+    assert!(p.peek("demo", "lead").is_empty(), "nothing sent");
+    // A client that writes a request anyway is refused by the runner before it reads it.
+    if !Path::new("/usr/bin/python3").exists() {
+        eprintln!("the raw client part skipped: needs /usr/bin/python3");
+        return;
+    }
+    let o = std::process::Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(
+            "import socket,sys\n\
+             s=socket.socket(socket.AF_UNIX)\n\
+             s.connect(sys.argv[1])\n\
+             s.sendall(b'{\"v\":2}\\n')\n\
+             print(s.makefile().readline())",
+        )
+        .arg(&sock)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        answer.contains("refused") && answer.contains("a peer of uid 65534"),
+        "{answer} {}",
+        stderr(&o)
+    );
     assert!(p.peek("demo", "lead").is_empty(), "nothing sent");
 }
 
@@ -379,7 +418,10 @@ fn a_runners_members_send_through_its_relay(#[case] backend: Backend) {
 fn a_frozen_runner_is_passed_by_and_runs_nothing_later() {
     let p = &project(Backend::Sqlite).unwrap();
     p.create_team("demo");
-    let (runner, _sock) = start_runner(p);
+    // No periodic write while it is frozen: a runner stopped inside its heartbeat's SQLite
+    // transaction would hold the write lock, and the direct send would wait it out.
+    let (runner, _sock) = start_runner_with(p, &[("TEAM_HEARTBEAT_MS", "60000")]);
+    std::thread::sleep(Duration::from_millis(300));
     let pid = runner.0.id().to_string();
     let signal = |sig: &str| {
         assert!(
@@ -497,4 +539,31 @@ fn several_runners_share_the_host_and_clean_up_after_a_killed_one() {
     wait_for(&own_socket(&c.0));
     assert!(!b_socket.exists(), "the killed runner's socket was removed");
     assert!(well_known.exists());
+}
+
+/// A runner serves at most `MAX_AT_ONCE` (2) relayed commands at once: while two clients
+/// hold its places, a third command is declined as busy and opens the database itself; once
+/// they go, commands go through the relay again.
+#[test]
+fn a_busy_relay_declines_and_the_command_opens_the_database() {
+    let p = &project(Backend::Sqlite).unwrap();
+    p.create_team("demo");
+    let (_runner, sock) = start_runner(p);
+    let held: Vec<_> = (0..2)
+        .map(|_| std::os::unix::net::UnixStream::connect(&sock).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let args = ["send", "demo", "--from", "lead", "--to", "lead", "busy"];
+    let o = traced(p, &args, &[]);
+    assert_ok(&args, &o);
+    assert_direct(&o, "busy");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let o = traced(
+        p,
+        &["send", "demo", "--from", "lead", "--to", "lead", "free"],
+        &[],
+    );
+    assert_relayed(&o);
+    assert_eq!(p.peek("demo", "lead").len(), 2);
 }

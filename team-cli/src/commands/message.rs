@@ -210,9 +210,17 @@ pub fn send_in(
             team.name
         )));
     }
+    // clap makes `--to` and `--all` exclusive and one of them required; arguments that come
+    // through a runner's relay were parsed by the client, and are checked again here.
     let to = match (&a.to, a.all) {
         (Some(m), false) => Recipient::Member(m.clone()),
-        _ => Recipient::All,
+        (None, true) => Recipient::All,
+        _ => {
+            return Err(CommandError::usage(format!(
+                "give exactly one of --to MEMBER and --all; nothing was sent to team {}",
+                team.name
+            )));
+        }
     };
     let msg = Outgoing {
         from: &from,

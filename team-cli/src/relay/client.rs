@@ -26,6 +26,10 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long writing a request may block.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the command waits for the runner's answer to an acknowledgement before it
+/// acknowledges directly (an acknowledgement can be repeated).
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A connection to a runner's relay socket, made by [`early`].
 #[derive(Debug)]
 pub struct Conn {
@@ -103,10 +107,32 @@ pub fn early(args: &[std::ffi::OsString], env_db: Option<String>) -> Early {
     let Some(path) = socket_for(db.or(env_db)) else {
         return Early::Not("no database to find a runner's socket for".into());
     };
-    match UnixStream::connect(&path) {
+    match connect(&path) {
         Ok(stream) => Early::Connected(Conn { stream, path }),
         Err(e) => Early::Not(format!("no runner's relay at {}: {e}", path.display())),
     }
+}
+
+/// Connects to the socket at `path` and checks that the process listening on it runs as
+/// this user (`SO_PEERCRED`): a socket in a shared directory (`/tmp/team-<uid>`, made by
+/// someone else first) could be another user's, who would then read the request and could
+/// forge its answer. Such a socket counts as no relay (the command opens the database).
+fn connect(path: &std::path::Path) -> std::io::Result<UnixStream> {
+    let stream = UnixStream::connect(path)?;
+    let cred = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(std::io::Error::from)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if cred.uid() != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "the socket is served by uid {}, not by this user (uid {me}); remove {} if you do not know it",
+                cred.uid(),
+                path.parent().unwrap_or(path).display()
+            ),
+        ));
+    }
+    Ok(stream)
 }
 
 /// Why an exchange did not give a reply.
@@ -121,6 +147,15 @@ enum Failed {
 /// reads the one-line reply. Everything up to a written [`GO`] fails
 /// [`Failed::BeforeSent`]: the runner runs nothing without it.
 fn exchange(stream: UnixStream, req: &Request) -> Result<Reply, Failed> {
+    exchange_within(stream, req, REPLY_TIMEOUT)
+}
+
+/// [`exchange`] waiting at most `reply_timeout` for the reply after [`GO`].
+fn exchange_within(
+    stream: UnixStream,
+    req: &Request,
+    reply_timeout: Duration,
+) -> Result<Reply, Failed> {
     let mut line = serde_json::to_vec(req).map_err(|e| Failed::BeforeSent(e.to_string()))?;
     line.push(b'\n');
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
@@ -145,7 +180,7 @@ fn exchange(stream: UnixStream, req: &Request) -> Result<Reply, Failed> {
     }
     // A failed write of GO left the runner without it: it runs nothing.
     send_all(&stream, GO).map_err(|e| Failed::BeforeSent(format!("writing go: {e}")))?;
-    let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(reply_timeout));
     reply.clear();
     match reader.read_line(&mut reply) {
         Ok(0) => return Err(Failed::AfterSent("the runner closed the connection".into())),
@@ -189,6 +224,7 @@ fn send_all(stream: &UnixStream, mut buf: &[u8]) -> std::io::Result<()> {
 fn request(db_url: &str, op: Op) -> Request {
     Request {
         v: PROTOCOL,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         db: super::db_hash(db_url),
         op,
     }
@@ -367,8 +403,10 @@ fn ack(
         member: member.to_owned(),
         lease: token.to_owned(),
     };
-    let why = match UnixStream::connect(path) {
-        Ok(stream) => match exchange(stream, &request(db_url, op)) {
+    // A short wait: an acknowledgement that comes after the lease ended acknowledges
+    // nothing (the messages come back), so a slow runner is passed by well before it.
+    let why = match connect(path) {
+        Ok(stream) => match exchange_within(stream, &request(db_url, op), ACK_TIMEOUT) {
             Ok(Reply::Acked) => return Ok(()),
             Ok(Reply::Error {
                 kind,

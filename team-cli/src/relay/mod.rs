@@ -20,10 +20,13 @@
 //!   runs the same functions as the command (`commands::message::send_in`, `inbox_target`,
 //!   `inbox_take`, `ack_inbox`): the same rules, refusals and messages; the client prints
 //!   what the command prints.
-//! - **Who**: the runner answers only a peer of its own uid (`SO_PEERCRED`), who could open
+//! - **Who**: the runner answers only a peer of its own uid (`SO_PEERCRED`, checked on
+//!   accept, before anything is read), who could open
 //!   the database directly anyway: no new authority; and not one with `no_new_privs` (an LLM
 //!   member's sandboxed `bash`, which Landlock does not keep from a socket's path, must not
-//!   gain writes through it: `server::peer_refusal`).
+//!   gain writes through it: `server::peer_refusal`). The client, in turn, uses a socket
+//!   only when the process serving it runs as its own uid. A runner serves at most
+//!   `server::MAX_AT_ONCE` commands at once (one more is declined as busy).
 //! - **Falling back** (the rule that nothing is lost or doubled): the command opens the
 //!   database itself, as without a relay, when no socket answers (no file, connection
 //!   refused, a stale file), when the relay is off (`TEAM_RELAY=0`), when writing the request
@@ -53,7 +56,7 @@ use crate::commands::message::ActorEnv;
 /// The version of the relay's protocol: a runner answers a request of another version with
 /// [`Reply::Refused`] (the client then opens the database itself). Raise it on any change of
 /// [`Request`] or [`Reply`].
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// The line a client writes after [`Reply::Ready`] for the runner to run the request.
 pub const GO: &[u8] = b"go\n";
@@ -123,6 +126,10 @@ pub fn socket_path(url: &str) -> PathBuf {
 pub struct Request {
     /// [`PROTOCOL`] of the client.
     pub v: u32,
+    /// The client's `team` version (`CARGO_PKG_VERSION`): a runner of another version
+    /// refuses the request, since the command's arguments travel in it as that version's
+    /// structs (a flag an older runner does not know would be dropped without a word).
+    pub version: String,
     /// [`db_hash`] of the database the client would open.
     pub db: String,
     /// What to do.

@@ -3,10 +3,12 @@
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 
 use super::{GO, Op, PROTOCOL, Reply, Request};
 use crate::commands::message;
@@ -19,6 +21,14 @@ pub const MAX_REQUEST_BYTES: u64 = 64 << 20;
 
 /// How long a runner waits for a client's whole request.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a runner reads (and drops) a refused client's request before answering why.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Most relayed commands a runner serves at once; one more is refused ("busy") and opens
+/// the database itself. The relay shares the runner's blocking threads and store
+/// connections with its members and heartbeat, which a burst of commands must not starve.
+pub const MAX_AT_ONCE: usize = 2;
 
 /// A listening relay; dropping it stops accepting and removes its socket file.
 #[derive(Debug)]
@@ -151,11 +161,12 @@ pub fn start(store: &Store, db_url: &str) -> Option<Relay> {
     tracing::debug!("relay: listening at {}", path.display());
     let key = super::db_hash(db_url);
     let store = store.clone();
+    let places = Arc::new(Semaphore::new(MAX_AT_ONCE));
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve(stream, store.clone(), key.clone()));
+                    tokio::spawn(serve(stream, store.clone(), key.clone(), places.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("relay: accept failed: {e}");
@@ -202,12 +213,38 @@ fn no_new_privs(status: &str) -> bool {
     })
 }
 
-/// Answers one connection: checks the peer's uid, reads one request line, runs it, writes
-/// one reply line.
-async fn serve(mut stream: UnixStream, store: Store, key: String) {
+/// Answers one connection: checks the peer (its uid, `no_new_privs`) at once, takes one of
+/// the relay's [`MAX_AT_ONCE`] places (none free: refused, the client opens the database
+/// itself), reads one request line, runs it, writes one reply line.
+async fn serve(mut stream: UnixStream, store: Store, key: String, places: Arc<Semaphore>) {
     let own = nix::unistd::geteuid().as_raw();
-    // The request is read first in every case, so that a refused client reads why instead of
-    // failing to write.
+    // The peer is checked before anything is read: its pid is then surely the connecting
+    // process's (not a reused one), and a refused peer makes the runner keep nothing.
+    let refusal = match stream.peer_cred() {
+        Err(e) => Some(format!("cannot read the peer's credentials: {e}")),
+        Ok(c) if !peer_allowed(c.uid(), own) => {
+            tracing::warn!(
+                "relay: refused a connection of uid {} (this runner runs as uid {own})",
+                c.uid()
+            );
+            Some(format!("a peer of uid {} (the runner's is {own})", c.uid()))
+        }
+        Ok(c) => peer_refusal(c.pid()),
+    };
+    let place = places.try_acquire_owned();
+    let refusal = refusal.or_else(|| {
+        place
+            .is_err()
+            .then(|| format!("the runner is busy ({MAX_AT_ONCE} relayed commands at once)"))
+    });
+    if let Some(why) = refusal {
+        tracing::debug!("relay: declined: {why}");
+        // The request is drained (not kept) first, so the client reads why instead of
+        // failing to write.
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain_line(&mut stream)).await;
+        answer(&mut stream, &refused(why)).await;
+        return;
+    }
     let line = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
         Ok(Ok(Some(line))) => Ok(line),
         Ok(Ok(None)) => {
@@ -220,39 +257,60 @@ async fn serve(mut stream: UnixStream, store: Store, key: String) {
             return;
         }
     };
-    let reply = match stream.peer_cred() {
-        Err(e) => refused(format!("cannot read the peer's credentials: {e}")),
-        Ok(c) if !peer_allowed(c.uid(), own) => {
-            tracing::warn!(
-                "relay: refused a connection of uid {} (this runner runs as uid {own})",
-                c.uid()
-            );
-            refused(format!("a peer of uid {} (the runner's is {own})", c.uid()))
-        }
-        Ok(c) => match (peer_refusal(c.pid()), line) {
-            (Some(why), _) => {
-                tracing::debug!("relay: declined: {why}");
-                refused(why)
-            }
-            (None, Err(reply)) => reply,
-            (None, Ok(line)) => match accept(&line, &key) {
-                Err(reply) => reply,
-                Ok(req) => match ready(&mut stream).await {
-                    Ok(()) => run_blocking(&store, req).await,
-                    Err(why) => {
-                        tracing::debug!("relay: request not run: {why}");
-                        return;
-                    }
-                },
+    let reply = match line.and_then(|line| accept(&line, &key)) {
+        Err(reply) => reply,
+        Ok(req) => match ready(&mut stream).await {
+            Ok(()) => match run_blocking(&store, req, &stream).await {
+                Some(reply) => reply,
+                None => return,
             },
+            Err(why) => {
+                tracing::debug!("relay: request not run: {why}");
+                return;
+            }
         },
     };
-    let mut line = serde_json::to_vec(&reply).unwrap_or_default();
+    answer(&mut stream, &reply).await;
+}
+
+/// Writes `reply` as one line and closes the connection.
+async fn answer(stream: &mut UnixStream, reply: &Reply) {
+    let mut line = serde_json::to_vec(reply).unwrap_or_default();
     line.push(b'\n');
     if let Err(e) = stream.write_all(&line).await {
         tracing::debug!("relay: could not write the answer: {e}");
     }
     let _ = stream.shutdown().await;
+}
+
+/// Reads and drops the stream's bytes up to a newline or its end.
+async fn drain_line(stream: &mut UnixStream) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) if buf[..n].contains(&b'\n') => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Whether the client at the other end of `fd` went away (closed its end): `recv` with
+/// `MSG_PEEK | MSG_DONTWAIT` reads 0 bytes only then.
+#[allow(unsafe_code)]
+fn client_gone(fd: std::os::fd::RawFd) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: `b` is a live 1-byte buffer; `fd` is the open socket the caller holds for the
+    // duration of the call.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n == 0
 }
 
 /// A [`Reply::Refused`].
@@ -308,6 +366,13 @@ fn accept(line: &[u8], key: &str) -> Result<Request, Reply> {
             value.get("v").unwrap_or(&serde_json::Value::Null)
         )));
     }
+    let version = env!("CARGO_PKG_VERSION");
+    if value.get("version").and_then(serde_json::Value::as_str) != Some(version) {
+        return Err(refused(format!(
+            "a client of team {}, this runner is {version}",
+            value.get("version").unwrap_or(&serde_json::Value::Null)
+        )));
+    }
     if value.get("db").and_then(serde_json::Value::as_str) != Some(key) {
         return Err(refused("a request for another database".into()));
     }
@@ -334,14 +399,30 @@ async fn ready(stream: &mut UnixStream) -> Result<(), String> {
     }
 }
 
-/// Runs `req` with `store` on the blocking pool.
-async fn run_blocking(store: &Store, req: Request) -> Reply {
+/// Runs `req` with `store` on the blocking pool, unless the client has gone away by the time
+/// a thread takes it (`None`: a client that gave up waiting said the outcome is unknown; the
+/// request must not land later, when its user may already have sent again).
+async fn run_blocking(store: &Store, req: Request, stream: &UnixStream) -> Option<Reply> {
+    use std::os::fd::AsRawFd;
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || run(&store, req.op)).await {
-        Ok(reply) => reply,
-        Err(e) => error(CommandError::failure(format!(
+    let fd = stream.as_raw_fd();
+    // `stream` outlives the call: this task holds it until the closure has returned.
+    let ran = tokio::task::spawn_blocking(move || {
+        if client_gone(fd) {
+            return None;
+        }
+        Some(run(&store, req.op))
+    })
+    .await;
+    match ran {
+        Ok(Some(reply)) => Some(reply),
+        Ok(None) => {
+            tracing::debug!("relay: the client went away before its request ran: not run");
+            None
+        }
+        Err(e) => Some(error(CommandError::failure(format!(
             "the runner's relay failed running the request: {e}"
-        ))),
+        )))),
     }
 }
 
@@ -402,6 +483,23 @@ fn run(store: &Store, op: Op) -> Reply {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_client_that_closed_its_end_is_gone() {
+        use std::os::fd::AsRawFd;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(!super::client_gone(ours.as_raw_fd()));
+        std::io::Write::write_all(&mut &theirs, b"x").unwrap();
+        assert!(
+            !super::client_gone(ours.as_raw_fd()),
+            "unread bytes: still there"
+        );
+        drop(theirs);
+        let mut b = [0u8; 1];
+        std::io::Read::read_exact(&mut &ours, &mut b).unwrap();
+        assert!(super::client_gone(ours.as_raw_fd()));
+    }
+
     use super::peer_allowed;
 
     /// A request longer than the limit is refused after being read to its end (not kept),
