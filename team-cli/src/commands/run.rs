@@ -95,6 +95,18 @@ pub(crate) fn runtime_threads() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Starts this process's relay (`crate::relay::server::start`) for the database of `ctx`,
+/// and gives its socket to the members `opts` starts (`TEAM_RUNNER_SOCKET`). Keep the relay
+/// while the engine runs; dropped, it removes its socket. Must run inside a tokio runtime.
+pub(crate) fn start_relay(
+    ctx: &crate::project::Ctx,
+    opts: &mut EngineOptions,
+) -> Option<crate::relay::server::Relay> {
+    let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
+    opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
+    relay
+}
+
 /// Loads the project's configuration and agents, and the runtime members need (providers,
 /// permissions from `flags`, the model override).
 pub fn load_project(
@@ -372,8 +384,7 @@ pub fn spawn(ctx: &Ctx, a: &SpawnArgs) -> Result<()> {
     let ended: Member = rt.block_on(async {
         let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
-        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
-        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
+        let _relay = start_relay(ctx, &mut opts);
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
             let m = ctx.store.add_member_with_spec(
@@ -433,8 +444,7 @@ pub fn create_and_lead(ctx: &Ctx, a: &CreateArgs) -> Result<()> {
     let ended: Member = rt.block_on(async {
         let mut opts = engine_options(ctx, &config, None)?;
         opts.team = Some(team.id.clone());
-        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
-        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
+        let _relay = start_relay(ctx, &mut opts);
         let engine = Engine::start(ctx.store.clone(), runtime, opts).await?;
         let ended = async {
             ctx.store.hold_member(lead.id, engine.runner_id())?;
@@ -588,8 +598,7 @@ pub fn runner(ctx: &Ctx, a: &RunnerArgs) -> Result<()> {
     rt.block_on(async {
         // `team send` / `team inbox` of this host (and of this runner's members) go through
         // its relay (see `crate::relay`); dropped, it removes its socket.
-        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
-        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
+        let _relay = start_relay(ctx, &mut opts);
         let engine = Engine::start(ctx.store.clone(), runtime, opts.clone()).await?;
         tracing::info!(
             runner = engine.runner_id(),

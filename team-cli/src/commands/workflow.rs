@@ -350,9 +350,8 @@ fn run_in(
     let rt = runtime_threads()?;
     let result = rt.block_on(async {
         // This run's members' `team send` / `team inbox` go through its relay.
-        let relay = crate::relay::server::start(&ctx.store, &ctx.db_url);
         let mut opts = opts;
-        opts.runner_socket = relay.as_ref().map(|r| r.path().to_owned());
+        let _relay = super::run::start_relay(&ctx, &mut opts);
         let phase_fn = super::live::phase_recorder(ctx.store.clone(), team.id.clone());
         // The live view (none with -q): stopped when the run ends, after one last look.
         let stop = tokio_util::sync::CancellationToken::new();

@@ -34,7 +34,17 @@ pub const MAX_AT_ONCE: usize = 2;
 #[derive(Debug)]
 pub struct Relay {
     path: PathBuf,
+    /// The socket file's device and inode when bound: Drop removes the file only if it is
+    /// still this one (another runner starting at the same moment may have re-bound it).
+    file: Option<(u64, u64)>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The device and inode of the file at `path`, if any (links not followed).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl Relay {
@@ -47,7 +57,9 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.task.abort();
-        let _ = std::fs::remove_file(&self.path);
+        if self.file.is_some() && file_id(&self.path) == self.file {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -67,7 +79,10 @@ fn prepare_dir(dir: &Path) -> Result<(), String> {
     }
     let me = nix::unistd::geteuid().as_raw();
     if md.uid() != me {
-        return Err(format!("owned by uid {}, not this user's ({me})", md.uid()));
+        return Err(format!(
+            "owned by uid {}, not this user's ({me}); someone else made it, so it is not used: remove it, or set XDG_RUNTIME_DIR to a directory of your own",
+            md.uid()
+        ));
     }
     if md.mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -175,7 +190,8 @@ pub fn start(store: &Store, db_url: &str) -> Option<Relay> {
             }
         }
     });
-    Some(Relay { path, task })
+    let file = file_id(&path);
+    Some(Relay { path, file, task })
 }
 
 /// Whether a peer of uid `peer` may use the relay of a process of effective uid `own`: only
