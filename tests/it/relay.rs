@@ -567,3 +567,58 @@ fn a_busy_relay_declines_and_the_command_opens_the_database() {
     assert_relayed(&o);
     assert_eq!(p.peek("demo", "lead").len(), 2);
 }
+
+/// A socket whose listener takes no connection (a frozen runner that many commands tried)
+/// has a full queue, where a Unix socket's `connect` would wait for ever: the command does
+/// not wait, it opens the database itself.
+#[test]
+fn a_full_relay_queue_does_not_hang_the_command() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    use std::os::fd::AsRawFd;
+    let p = &project(Backend::Sqlite).unwrap();
+    p.create_team("demo");
+    let sock = run_dir(p).join("full.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // Fill its queue: connect without waiting until the kernel says it is full.
+    let mut held = Vec::new();
+    loop {
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .unwrap();
+        match connect(fd.as_raw_fd(), &UnixAddr::new(&sock).unwrap()) {
+            Ok(()) => held.push(fd),
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(held.len() < 100_000, "the queue never filled");
+    }
+    let args = ["send", "demo", "--from", "lead", "--to", "lead", "queued"];
+    let mut child = p
+        .std_cmd()
+        .env("TEAM_LOG", "debug")
+        .env("TEAM_RUNNER_SOCKET", &sock)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed, not waited for, if it hangs in `connect` (as it did).
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`team send` hung on a full relay queue");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_ok(&args, &o);
+    assert_direct(&o, "queue of connections is full");
+    assert_eq!(p.peek("demo", "lead").len(), 1);
+}

@@ -118,7 +118,7 @@ pub fn early(args: &[std::ffi::OsString], env_db: Option<String>) -> Early {
 /// someone else first) could be another user's, who would then read the request and could
 /// forge its answer. Such a socket counts as no relay (the command opens the database).
 fn connect(path: &std::path::Path) -> std::io::Result<UnixStream> {
-    let stream = UnixStream::connect(path)?;
+    let stream = super::connect_now(path)?;
     let cred = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
         .map_err(std::io::Error::from)?;
     let me = nix::unistd::geteuid().as_raw();

@@ -121,6 +121,45 @@ pub fn socket_path(url: &str) -> PathBuf {
     runtime_dir().join(format!("{}.sock", db_hash(url)))
 }
 
+/// Connects to the socket at `path` without waiting: a Unix socket's `connect` blocks while
+/// the listener's queue is full (a frozen runner that many commands tried), and a command
+/// must then open the database itself, not hang. The stream returned blocks as usual.
+pub(crate) fn connect_now(
+    path: &std::path::Path,
+) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    connect(fd.as_raw_fd(), &addr).map_err(|e| {
+        if e == nix::errno::Errno::EAGAIN {
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "the runner's queue of connections is full (is it frozen?)",
+            )
+        } else {
+            std::io::Error::from(e)
+        }
+    })?;
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// Whether something listens on the socket at `path` (a connection is taken, or its queue
+/// is full): a socket nothing answers on is stale.
+pub(crate) fn answers(path: &Path) -> bool {
+    match connect_now(path) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
+}
+
 /// One request: the first line a client writes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Request {

@@ -97,7 +97,7 @@ fn bind(path: &Path) -> std::io::Result<Option<UnixListener>> {
     match UnixListener::bind(path) {
         Ok(l) => Ok(Some(l)),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            if super::answers(path) {
                 return Ok(None);
             }
             tracing::debug!("relay: removing the stale socket {}", path.display());
@@ -122,7 +122,7 @@ fn remove_stale(dir: &Path, hash: &str) {
         if name.starts_with(&prefix)
             && name.ends_with(".sock")
             && name != format!("{hash}.sock")
-            && std::os::unix::net::UnixStream::connect(e.path()).is_err()
+            && !super::answers(&e.path())
         {
             tracing::debug!("relay: removing the stale socket {}", e.path().display());
             let _ = std::fs::remove_file(e.path());
